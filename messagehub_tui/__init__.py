@@ -1,0 +1,3 @@
+"""messagehub-tui: email and SMS campaigns from the terminal."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,61 @@
+"""Who a campaign reaches: its list's members with an address on its channel, minus suppressions."""
+
+from __future__ import annotations
+
+from messagehub_tui.models import Campaign, Contact, ListMember, db
+
+_ADDRESS_COLUMN = {"email": "email", "sms": "phone"}
+
+
+def _members_sql(channel: str) -> str:
+    column = _ADDRESS_COLUMN[channel]
+    return (
+        f"FROM list_member m JOIN contact c ON c.id = m.contact_id "
+        f"LEFT JOIN suppression s ON s.channel = ? AND s.address = c.{column} "
+        f"WHERE m.contact_list_id = ? AND c.{column} IS NOT NULL"
+    ), column
+
+
+def audience_counts(campaign: Campaign) -> tuple[int, int]:
+    """(total, suppressed) of a campaign that has not been materialised yet."""
+    if campaign.contact_list_id is None:
+        return 0, 0
+    where, _ = _members_sql(campaign.channel)
+    total, suppressed = db.execute_sql(
+        f"SELECT COUNT(*), COUNT(s.id) {where}",
+        (campaign.channel, campaign.contact_list_id)).fetchone()
+    return total, suppressed
+
+
+def materialise_sql(campaign: Campaign, now) -> tuple[str, tuple]:
+    """One INSERT … SELECT that creates every delivery row, suppressed ones as skipped."""
+    where, column = _members_sql(campaign.channel)
+    sql = (
+        "INSERT OR IGNORE INTO delivery (campaign_id, contact_id, address, status, attempts, "
+        "next_attempt_at, error, updated_at) "
+        f"SELECT ?, c.id, c.{column}, CASE WHEN s.id IS NULL THEN 'pending' ELSE 'skipped' END, "
+        "0, 0, CASE WHEN s.id IS NULL THEN NULL ELSE 'suppressed' END, ? "
+        f"{where} ORDER BY c.id"
+    )
+    return sql, (campaign.id, now, campaign.channel, campaign.contact_list_id)
+
+
+def attribute_names(contact_list_id: int | None) -> set[str]:
+    """Every attribute column any member of the list carries."""
+    if contact_list_id is None:
+        return set()
+    cursor = db.execute_sql(
+        "SELECT DISTINCT j.key FROM list_member m JOIN contact c ON c.id = m.contact_id, "
+        "json_each(c.attributes) j WHERE m.contact_list_id = ?", (contact_list_id,))
+    return {row[0] for row in cursor}
+
+
+def first_member(contact_list_id: int | None, channel: str, address: str | None = None) -> Contact:
+    """The list's first member with an address on the channel, or the one with that address."""
+    column = getattr(Contact, _ADDRESS_COLUMN[channel])
+    query = (Contact.select().join(ListMember, on=(ListMember.contact == Contact.id))
+             .where((ListMember.contact_list == contact_list_id) & column.is_null(False))
+             .order_by(Contact.id))
+    if address is not None:
+        query = query.where(column == address)
+    return query.first()

@@ -1,0 +1,211 @@
+"""Campaign operations shared by the CLI, the TUI and the scheduler: create, edit, preview, counts."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from email.utils import parseaddr
+
+from messagehub_tui import audience
+from messagehub_tui.addresses import InvalidAddress, normalise
+from messagehub_tui.compose import Composer, RenderError, check_template, sms_info
+from messagehub_tui.config import Settings
+from messagehub_tui.contacts import get_list
+from messagehub_tui.errors import InvalidState, MessagehubError, NotFound
+from messagehub_tui.models import (
+    Campaign, CampaignStatus, Channel, ContactList, DeliveryStatus, db, iso_utc, utcnow,
+)
+
+PRE_LAUNCH = frozenset({CampaignStatus.DRAFT, CampaignStatus.SCHEDULED, CampaignStatus.MISSED})
+EDITABLE = PRE_LAUNCH
+DEFAULT_EMAIL_SENDER = "messagehub <messagehub@localhost>"
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+_SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
+
+
+def get(campaign_id: int) -> Campaign:
+    """The campaign with that id, or NotFound naming it."""
+    found = Campaign.get_or_none(Campaign.id == campaign_id)
+    if found is None:
+        raise NotFound(f"campaign {campaign_id} does not exist")
+    return found
+
+
+def all_campaigns() -> list[Campaign]:
+    """Every campaign, newest first."""
+    return list(Campaign.select().order_by(Campaign.id.desc()))
+
+
+def effective_sender(campaign: Campaign, settings: Settings) -> str:
+    """The From of an email campaign, or the From number / messaging service of an SMS one."""
+    if campaign.channel == Channel.EMAIL:
+        return campaign.sender or settings.email.sender or DEFAULT_EMAIL_SENDER
+    return campaign.sender or settings.sms.sender or settings.sms.messaging_service_sid or ""
+
+
+def make_composer(campaign: Campaign, settings: Settings) -> Composer:
+    """The compiled templates of a campaign."""
+    unsubscribe = settings.email.unsubscribe if campaign.channel == Channel.EMAIL else None
+    return Composer(campaign.channel, campaign.body, subject=campaign.subject, html=campaign.html,
+                    sender=effective_sender(campaign, settings), unsubscribe=unsubscribe)
+
+
+def _check_sender(channel: str, sender: str | None) -> None:
+    if not sender:
+        return
+    if "\r" in sender or "\n" in sender:
+        raise MessagehubError("sender must not contain a line break")
+    if channel == Channel.EMAIL and "@" not in parseaddr(sender)[1]:
+        raise MessagehubError(f"sender {sender!r} is not an email address")
+    if channel == Channel.SMS and not (_E164.match(sender) or _SERVICE_SID.match(sender)):
+        raise MessagehubError(
+            f"sender {sender!r} must be an E.164 number such as +15005550006 or a messaging "
+            "service SID")
+
+
+def validate(settings: Settings, channel: str, contact_list: ContactList | None, body: str,
+             subject: str = "", html: str | None = None, sender: str | None = None,
+             rate: float | None = None) -> None:
+    """Raise a clear error for anything that would stop this campaign from sending."""
+    if channel not in (Channel.EMAIL, Channel.SMS):
+        raise MessagehubError(f"channel must be email or sms, not {channel!r}")
+    if not body.strip():
+        raise MessagehubError("the body is empty")
+    if channel == Channel.EMAIL and not subject.strip():
+        raise MessagehubError("an email campaign needs a subject")
+    if "\r" in subject or "\n" in subject:
+        raise MessagehubError("the subject must not contain a line break")
+    if rate is not None and rate < 0:
+        raise MessagehubError("rate must be 0 (unlimited) or more messages per second")
+    _check_sender(channel, sender)
+    unsubscribe = settings.email.unsubscribe if channel == Channel.EMAIL else None
+    available = Composer.available(unsubscribe) | audience.attribute_names(
+        contact_list.id if contact_list else None)
+    check_template(body, "body", available)
+    if channel == Channel.EMAIL:
+        check_template(subject, "subject", available)
+        if html:
+            check_template(html, "html", available, html=True)
+
+
+def create(settings: Settings, name: str, channel: str, list_name: str, body: str,
+           subject: str = "", html: str | None = None, sender: str | None = None,
+           rate: float | None = None, scheduled_at: datetime | None = None) -> Campaign:
+    """A new draft (or scheduled) campaign, after every check that can be made now."""
+    if not name.strip():
+        raise MessagehubError("the campaign needs a name")
+    contact_list = get_list(list_name)
+    validate(settings, channel, contact_list, body, subject, html, sender, rate)
+    with db.atomic():
+        return Campaign.create(
+            name=name.strip(), channel=channel, contact_list=contact_list, subject=subject,
+            body=body, html=html or None, sender=sender or None, rate=rate,
+            scheduled_at=scheduled_at,
+            status=CampaignStatus.SCHEDULED if scheduled_at else CampaignStatus.DRAFT)
+
+
+def update(settings: Settings, campaign_id: int, **changes) -> Campaign:
+    """Edit a campaign that has not been launched; `list_name` picks another list."""
+    campaign = get(campaign_id)
+    if campaign.status not in EDITABLE:
+        raise InvalidState(f"campaign {campaign_id} is {campaign.status}; only a draft, scheduled "
+                           "or missed campaign can be edited")
+    if "list_name" in changes:
+        campaign.contact_list = get_list(changes.pop("list_name"))
+    for key, value in changes.items():
+        if key not in {"name", "channel", "subject", "body", "html", "sender", "rate"}:
+            raise MessagehubError(f"a campaign has no field {key!r}")
+        setattr(campaign, key, value)
+    if not campaign.name.strip():
+        raise MessagehubError("the campaign needs a name")
+    validate(settings, campaign.channel, campaign.contact_list, campaign.body, campaign.subject,
+             campaign.html, campaign.sender, campaign.rate)
+    campaign.updated_at = utcnow()
+    with db.atomic():
+        campaign.save()
+    return campaign
+
+
+def delete(campaign_id: int) -> None:
+    """Remove a draft for good."""
+    with db.atomic():
+        deleted = Campaign.delete().where((Campaign.id == campaign_id)
+                                          & (Campaign.status == CampaignStatus.DRAFT)).execute()
+    if not deleted:
+        get(campaign_id)
+        raise InvalidState(f"campaign {campaign_id} is not a draft; only drafts can be deleted")
+
+
+def delivery_counts(campaign_id: int) -> dict[str, int]:
+    """How many deliveries of a launched campaign are in each state."""
+    counts = {state.value: 0 for state in DeliveryStatus}
+    cursor = db.execute_sql(
+        "SELECT status, COUNT(*) FROM delivery WHERE campaign_id = ? GROUP BY status",
+        (campaign_id,))
+    for state, number in cursor:
+        counts[state] = number
+    return counts
+
+
+def counts(campaign: Campaign) -> tuple[int, dict[str, int]]:
+    """(total, counts by delivery state); a campaign not launched yet counts its would-be recipients."""
+    if campaign.status in PRE_LAUNCH:
+        total, suppressed = audience.audience_counts(campaign)
+        by_state = {state.value: 0 for state in DeliveryStatus}
+        by_state.update(pending=total - suppressed, skipped=suppressed)
+        return total, by_state
+    by_state = delivery_counts(campaign.id)
+    return sum(by_state.values()), by_state
+
+
+def status(campaign_id: int) -> dict:
+    """The campaign's state as the JSON that `status --json` prints."""
+    campaign = get(campaign_id)
+    total, by_state = counts(campaign)
+    return {
+        "id": campaign.id,
+        "name": campaign.name,
+        "channel": campaign.channel,
+        "status": campaign.status,
+        "list": campaign.contact_list.name if campaign.contact_list_id else None,
+        "total": total,
+        "counts": by_state,
+        "scheduled_at": iso_utc(campaign.scheduled_at),
+        "started_at": iso_utc(campaign.started_at),
+        "finished_at": iso_utc(campaign.finished_at),
+        "last_error": campaign.last_error,
+    }
+
+
+def preview(settings: Settings, campaign_id: int, contact_address: str | None = None) -> str:
+    """The message exactly as one contact (the list's first, or the one named) would get it."""
+    campaign = get(campaign_id)
+    address = None
+    if contact_address:
+        try:
+            address = normalise(campaign.channel, contact_address, settings.sms.default_region)
+        except InvalidAddress as exc:
+            raise MessagehubError(str(exc)) from None
+    contact = audience.first_member(campaign.contact_list_id, campaign.channel, address)
+    if contact is None:
+        where = f"with address {contact_address}" if contact_address else "with an address"
+        raise NotFound(f"no contact {where} on campaign {campaign_id}'s list")
+    return render_for(campaign, settings, contact.template_vars(),
+                      contact.email if campaign.channel == Channel.EMAIL else contact.phone)
+
+
+def render_for(campaign: Campaign, settings: Settings, variables: dict, address: str) -> str:
+    """One recipient's message as text: the email's wire form, or the SMS with its segments."""
+    composer = make_composer(campaign, settings)
+    try:
+        if campaign.channel == Channel.EMAIL:
+            data = composer.email_bytes(variables, address, f"preview.{campaign.id}")
+            return data.decode("ascii").replace("\r\n", "\n")
+        text = composer.sms_text(variables)
+    except RenderError as exc:
+        raise MessagehubError(f"cannot render the message for {address}: {exc}") from None
+    info = sms_info(text)
+    plural = "" if info.segments == 1 else "s"
+    return (f"To: {address}\nFrom: {effective_sender(campaign, settings) or '(outbox)'}\n"
+            f"Encoding: {info.encoding}, {info.units} units, {info.segments} segment{plural}\n\n"
+            f"{text}")

@@ -1,0 +1,21 @@
+"""Error types every layer raises; the CLI prints them as one line, the TUI as a notification."""
+
+
+class MessagehubError(Exception):
+    """A problem the user can act on; its message is shown as is."""
+
+
+class ConfigError(MessagehubError):
+    """The configuration file or environment has a bad key or value."""
+
+
+class NotFound(MessagehubError):
+    """A campaign, list or contact named by the user does not exist."""
+
+
+class InvalidState(MessagehubError):
+    """The operation does not apply to the campaign in its current state."""
+
+
+class TemplateProblem(MessagehubError):
+    """A template fails to compile or uses a variable no recipient can supply."""

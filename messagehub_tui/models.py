@@ -1,0 +1,233 @@
+"""Peewee models over SQLite in WAL mode, bound through a proxy; schema versions and upgrades."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from enum import StrEnum
+from pathlib import Path
+
+from peewee import (
+    CompositeKey, DatabaseProxy, DateTimeField, FloatField, ForeignKeyField, IntegerField, Model,
+    SqliteDatabase, TextField,
+)
+
+from messagehub_tui.errors import MessagehubError
+
+db = DatabaseProxy()
+
+SCHEMA_VERSION = 1
+
+
+class CampaignStatus(StrEnum):
+    """The campaign state machine of DESIGN.md."""
+
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"
+    QUEUED = "queued"
+    RUNNING = "running"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+    MISSED = "missed"
+    INTERRUPTED = "interrupted"
+
+
+class DeliveryStatus(StrEnum):
+    """The per-recipient state machine of DESIGN.md."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    UNKNOWN = "unknown"
+    CANCELLED = "cancelled"
+
+
+class Channel(StrEnum):
+    """How a campaign reaches people."""
+
+    EMAIL = "email"
+    SMS = "sms"
+
+
+def utcnow() -> datetime:
+    """The current time as a naive UTC datetime, the form every stored time takes."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def iso_utc(moment: datetime | None) -> str | None:
+    """A stored naive-UTC time as ISO-8601 with its Z, or None."""
+    if moment is None:
+        return None
+    return moment.replace(microsecond=0).isoformat() + "Z"
+
+
+class BaseModel(Model):
+    class Meta:
+        database = db
+        legacy_table_names = False
+
+
+class Meta(BaseModel):
+    """Key/value facts about the database itself, such as its schema version."""
+
+    key = TextField(primary_key=True)
+    value = TextField()
+
+
+class Contact(BaseModel):
+    """One person: an email address and/or an E.164 phone, names, and extra CSV columns."""
+
+    email = TextField(null=True, unique=True)
+    phone = TextField(null=True, unique=True)
+    first_name = TextField(default="")
+    last_name = TextField(default="")
+    attributes = TextField(default="{}")
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+
+    def template_vars(self) -> dict[str, str]:
+        """The variables a template sees for this contact."""
+        values = json.loads(self.attributes or "{}")
+        values.update(first_name=self.first_name or "", last_name=self.last_name or "",
+                      email=self.email or "", phone=self.phone or "")
+        return values
+
+
+class ContactList(BaseModel):
+    """A named list of contacts that campaigns are sent to."""
+
+    name = TextField(unique=True)
+    created_at = DateTimeField(default=utcnow)
+
+
+class ListMember(BaseModel):
+    """Membership of a contact in a list."""
+
+    contact_list = ForeignKeyField(ContactList, backref="members", on_delete="CASCADE")
+    contact = ForeignKeyField(Contact, backref="memberships", on_delete="CASCADE")
+
+    class Meta:
+        primary_key = CompositeKey("contact_list", "contact")
+
+
+class Suppression(BaseModel):
+    """An address that must never be sent to on a channel."""
+
+    channel = TextField()
+    address = TextField()
+    reason = TextField(default="")
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("channel", "address"), True),)
+
+
+class Campaign(BaseModel):
+    """A message to a list over one channel, with its state and timings."""
+
+    name = TextField()
+    channel = TextField()
+    status = TextField(default=CampaignStatus.DRAFT.value, index=True)
+    contact_list = ForeignKeyField(ContactList, null=True, on_delete="SET NULL")
+    subject = TextField(default="")
+    body = TextField()
+    html = TextField(null=True)
+    sender = TextField(null=True)
+    rate = FloatField(null=True)
+    scheduled_at = DateTimeField(null=True)
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+    started_at = DateTimeField(null=True)
+    finished_at = DateTimeField(null=True)
+    last_error = TextField(null=True)
+    control = TextField(default="")
+
+
+class Delivery(BaseModel):
+    """One recipient of one campaign: its address, state, attempts and provider id."""
+
+    campaign = ForeignKeyField(Campaign, backref="deliveries", on_delete="CASCADE")
+    contact = ForeignKeyField(Contact, null=True, on_delete="SET NULL")
+    address = TextField()
+    status = TextField(default=DeliveryStatus.PENDING.value)
+    attempts = IntegerField(default=0)
+    next_attempt_at = FloatField(default=0)
+    provider_id = TextField(null=True)
+    error = TextField(null=True)
+    runner_id = IntegerField(null=True)
+    updated_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = (
+            (("campaign", "address"), True),
+            (("campaign", "status", "next_attempt_at"), False),
+        )
+
+
+class Event(BaseModel):
+    """Something that happened to a campaign, for the monitor and the log."""
+
+    campaign = ForeignKeyField(Campaign, backref="events", null=True, on_delete="CASCADE")
+    at = DateTimeField(default=utcnow, index=True)
+    level = TextField(default="info")
+    message = TextField()
+
+
+ALL_MODELS = [Meta, Contact, ContactList, ListMember, Suppression, Campaign, Delivery, Event]
+
+MIGRATIONS: dict[int, list[str]] = {}
+
+
+def make_database(path: Path | str) -> SqliteDatabase:
+    """A SQLite database in WAL mode whose write transactions begin IMMEDIATE."""
+    return SqliteDatabase(
+        str(path),
+        pragmas={"journal_mode": "wal", "busy_timeout": 30000, "foreign_keys": 1,
+                 "synchronous": 1, "cache_size": -16000},
+        timeout=30,
+        lock_type="IMMEDIATE",
+    )
+
+
+def _stored_version(database: SqliteDatabase) -> int | None:
+    if not database.table_exists("meta"):
+        return None
+    row = Meta.get_or_none(Meta.key == "schema_version")
+    return int(row.value) if row else None
+
+
+def _set_version(version: int) -> None:
+    Meta.insert(key="schema_version", value=str(version)).on_conflict_replace().execute()
+
+
+def open_db(path: Path | str) -> SqliteDatabase:
+    """Open (creating or upgrading) the database at path and bind the models to it."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    database = make_database(path)
+    db.initialize(database)
+    database.connect(reuse_if_open=True)
+    with database.atomic():
+        version = _stored_version(database)
+        if version is None:
+            database.create_tables(ALL_MODELS)
+            _set_version(SCHEMA_VERSION)
+        elif version > SCHEMA_VERSION:
+            raise MessagehubError(
+                f"{path} was made by a newer messagehub-tui (schema {version}, this one knows "
+                f"{SCHEMA_VERSION}); upgrade messagehub-tui")
+        else:
+            for step in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in MIGRATIONS[step]:
+                    database.execute_sql(statement)
+                _set_version(step)
+    return database
+
+
+def close_db() -> None:
+    """Close this thread's connection, if the proxy is bound."""
+    if db.obj is not None and not db.is_closed():
+        db.close()

@@ -1,0 +1,112 @@
+"""Campaign create, edit, delete, counts, status and preview through the services and the CLI."""
+
+import json
+
+import pytest
+
+from messagehub_tui import campaigns, contacts
+from messagehub_tui.errors import InvalidState, MessagehubError, TemplateProblem
+from tests.conftest import write
+
+
+@pytest.fixture
+def people(settings, people_csv):
+    contacts.import_csv(people_csv, settings.home)
+    return "people"
+
+
+def test_create_via_cli_prints_only_the_id(cli, people, home):
+    body = write(home / "body.txt", "Hi {{ first_name }} in {{ city }}")
+    code, out, err = cli("create", "--name", "Launch", "--channel", "email", "--list", "people",
+                         "--subject", "News for {{ first_name }}", "--body", str(body))
+    assert (code, err) == (0, "")
+    assert out == "1\n"
+    code, out, _ = cli("status", "1")
+    status = json.loads(out)
+    assert set(status) == {"id", "name", "channel", "status", "list", "total", "counts",
+                           "scheduled_at", "started_at", "finished_at", "last_error"}
+    assert (status["status"], status["list"], status["total"]) == ("draft", "people", 3)
+    assert set(status["counts"]) == {"pending", "sending", "sent", "failed", "skipped", "unknown",
+                                     "cancelled"}
+
+
+def test_draft_counts_suppressed_as_skipped(settings, people):
+    contacts.suppress(["bob@example.com"], "email")
+    email = campaigns.create(settings, "e", "email", people, "b", subject="s")
+    sms = campaigns.create(settings, "s", "sms", people, "b")
+    total, counts = campaigns.counts(email)
+    assert (total, counts["pending"], counts["skipped"]) == (3, 2, 1)
+    total, counts = campaigns.counts(sms)
+    assert (total, counts["pending"], counts["skipped"]) == (2, 2, 0)
+
+
+def test_template_problems_are_caught_at_create(settings, people):
+    with pytest.raises(TemplateProblem, match="body: line 2: no recipient can supply the "
+                                              "variable 'coupon'"):
+        campaigns.create(settings, "e", "email", people, "Hi\n{{ coupon }}", subject="s")
+    with pytest.raises(TemplateProblem, match="subject: line 1"):
+        campaigns.create(settings, "e", "email", people, "b", subject="{{ first_name")
+    with pytest.raises(MessagehubError, match="needs a subject"):
+        campaigns.create(settings, "e", "email", people, "b")
+    with pytest.raises(MessagehubError, match="no list named 'nope'"):
+        campaigns.create(settings, "e", "email", "nope", "b", subject="s")
+    with pytest.raises(MessagehubError, match="line break"):
+        campaigns.create(settings, "e", "email", people, "b", subject="a\nBcc: x@example.com")
+    with pytest.raises(MessagehubError, match="E.164"):
+        campaigns.create(settings, "e", "sms", people, "b", sender="12345")
+    assert campaigns.all_campaigns() == []
+
+
+def test_unsubscribe_url_is_a_variable_only_when_configured(home, people_csv):
+    write(home / "messagehub.toml", '[email]\nunsubscribe = "https://example.com/u/{{ email }}"\n')
+    from messagehub_tui.config import load_settings
+    from messagehub_tui.models import open_db
+    settings = load_settings(home)
+    open_db(settings.db_path)
+    contacts.import_csv(people_csv, home)
+    campaign = campaigns.create(settings, "e", "email", "people", "Bye: {{ unsubscribe_url }}",
+                                subject="s")
+    text = campaigns.preview(settings, campaign.id)
+    assert "Bye: https://example.com/u/ann@example.com" in text
+    assert "List-Unsubscribe-Post: List-Unsubscribe=One-Click" in text
+
+
+def test_preview_email_and_sms(settings, people):
+    email = campaigns.create(settings, "e", "email", people, "Hi {{ first_name }}",
+                             subject="For {{ first_name }}", sender="Team <team@example.com>")
+    text = campaigns.preview(settings, email.id, "BOB@example.com")
+    assert "To: Bob Stone <bob@example.com>" in text and "Subject: For Bob" in text
+    assert "\nHi Bob\n" in text
+    sms = campaigns.create(settings, "s", "sms", people, "Привет {{ first_name }}")
+    text = campaigns.preview(settings, sms.id)
+    assert text.startswith("To: +14155550101\n")
+    assert "Encoding: UCS-2, 10 units, 1 segment" in text
+    assert text.endswith("Привет Ann")
+    with pytest.raises(MessagehubError, match="no contact with address"):
+        campaigns.preview(settings, email.id, "nobody@example.com")
+
+
+def test_edit_and_delete_drafts_only(settings, people):
+    campaign = campaigns.create(settings, "e", "email", people, "b", subject="s")
+    campaigns.update(settings, campaign.id, name="renamed", body="Hi {{ city }}")
+    assert campaigns.get(campaign.id).name == "renamed"
+    with pytest.raises(TemplateProblem):
+        campaigns.update(settings, campaign.id, body="{{ nope }}")
+    assert campaigns.get(campaign.id).body == "Hi {{ city }}"
+    campaign.status = "completed"
+    campaign.save()
+    with pytest.raises(InvalidState):
+        campaigns.update(settings, campaign.id, name="x")
+    with pytest.raises(InvalidState, match="only drafts"):
+        campaigns.delete(campaign.id)
+    draft = campaigns.create(settings, "d", "email", people, "b", subject="s")
+    campaigns.delete(draft.id)
+    assert [c.id for c in campaigns.all_campaigns()] == [campaign.id]
+
+
+def test_campaigns_listing_and_json(cli, settings, people):
+    campaigns.create(settings, "First", "email", people, "b", subject="s")
+    code, out, _ = cli("campaigns")
+    assert code == 0 and "First" in out and "0/3" in out
+    code, out, _ = cli("campaigns", "--json")
+    assert [row["name"] for row in json.loads(out)] == ["First"]

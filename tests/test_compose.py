@@ -1,0 +1,127 @@
+"""Email bytes parse back to what EmailMessage would carry; SMS segments; template checks."""
+
+import email
+from email import policy
+from email.message import EmailMessage
+
+import pytest
+from hypothesis import given, settings as hsettings, strategies as st
+
+from messagehub_tui.compose import Composer, RenderError, check_template, sms_info
+from messagehub_tui.errors import TemplateProblem
+
+VARS = {"first_name": "Zoë", "last_name": "Dupré", "email": "zoe@example.com", "phone": "",
+        "city": "Zürich"}
+
+
+def parse(data: bytes) -> EmailMessage:
+    return email.message_from_bytes(data, policy=policy.default)
+
+
+def content(part) -> str:
+    """A part's text with the wire's CRLF line ends folded to LF, as EmailMessage holds it."""
+    return part.get_content().replace("\r\n", "\n")
+
+
+def reference(subject: str, text: str, html: str | None) -> EmailMessage:
+    message = EmailMessage()
+    message["Subject"] = subject
+    message.set_content(text)
+    if html:
+        message.add_alternative(html, subtype="html")
+    return message
+
+
+def assert_wire_rules(data: bytes) -> None:
+    assert b"\n" not in data.replace(b"\r\n", b"")
+    assert all(len(line) <= 998 for line in data.split(b"\r\n"))
+    assert data.isascii()
+
+
+def test_multipart_with_non_ascii_everywhere():
+    composer = Composer("email", "Grüße {{ first_name }} aus {{ city }}\n.leading dot\n",
+                        subject="Hallo {{ first_name }} ✓", html="<p>Grüße {{ first_name }}</p>",
+                        sender="Bücher Team <news@example.com>",
+                        unsubscribe="mailto:u@example.com, https://example.com/u/{{ email }}")
+    data = composer.email_bytes(VARS, "zoe@example.com", "m1")
+    assert_wire_rules(data)
+    parsed = parse(data)
+    expected = reference("Hallo Zoë ✓", "Grüße Zoë aus Zürich\n.leading dot\n",
+                         "<p>Grüße Zoë</p>\n")
+    assert parsed["Subject"] == expected["Subject"]
+    assert parsed["To"].addresses[0].display_name == "Zoë Dupré"
+    assert parsed["To"].addresses[0].addr_spec == "zoe@example.com"
+    assert parsed["From"].addresses[0].display_name == "Bücher Team"
+    assert parsed["Message-ID"] == "<m1@example.com>"
+    assert parsed.get_content_type() == "multipart/alternative"
+    for kind in ("plain", "html"):
+        assert content(parsed.get_body((kind,))) == expected.get_body((kind,)).get_content()
+    assert parsed["List-Unsubscribe"] == \
+        "<mailto:u@example.com>, <https://example.com/u/zoe@example.com>"
+    assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+
+def test_plain_ascii_stays_7bit_and_long_lines_are_encoded():
+    composer = Composer("email", "{{ line }}\n", subject="s", sender="a@example.com")
+    short = composer.email_bytes({**VARS, "line": "hello"}, "b@example.com", "x")
+    assert b"Content-Transfer-Encoding: 7bit" in short
+    long_line = "word " * 400
+    data = composer.email_bytes({**VARS, "line": long_line}, "b@example.com", "x")
+    assert_wire_rules(data)
+    assert b"quoted-printable" in data
+    assert content(parse(data)) == long_line + "\n"
+
+
+def test_html_is_autoescaped_text_is_not():
+    composer = Composer("email", "{{ first_name }}", subject="s", html="{{ first_name }}",
+                        sender="a@example.com")
+    parsed = parse(composer.email_bytes({**VARS, "first_name": "<b>&"}, "b@example.com", "x"))
+    assert parsed.get_body(("plain",)).get_content().strip() == "<b>&"
+    assert parsed.get_body(("html",)).get_content().strip() == "&lt;b&gt;&amp;"
+
+
+@pytest.mark.parametrize("field", ["first_name", "city"])
+def test_line_breaks_in_header_values_are_refused(field):
+    composer = Composer("email", "b", subject="Hi {{ city }}", sender="a@example.com")
+    with pytest.raises(RenderError, match="contains a line break"):
+        composer.email_bytes({**VARS, field: "x\r\nBcc: evil@example.com"}, "b@example.com", "x")
+
+
+@hsettings(max_examples=150, deadline=None)
+@given(text=st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\x00"),
+                    max_size=3000),
+       subject=st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=200))
+def test_any_body_and_subject_round_trip(text, subject):
+    composer = Composer("email", "{{ body }}", subject="{{ subject }}", sender="a@example.com")
+    data = composer.email_bytes({**VARS, "body": text, "subject": subject}, "b@example.com", "x")
+    assert_wire_rules(data)
+    parsed = parse(data)
+    expected_body = text if text.endswith("\n") else text + "\n"
+    assert content(parsed) == expected_body
+    assert parsed["Subject"] == reference(subject, "x", None)["Subject"]
+
+
+@pytest.mark.parametrize("text, encoding, segments", [
+    ("a" * 160, "GSM-7", 1), ("a" * 161, "GSM-7", 2), ("a" * 306, "GSM-7", 2),
+    ("a" * 307, "GSM-7", 3), ("€" * 80, "GSM-7", 1), ("€" * 81, "GSM-7", 2),
+    ("é" * 160, "GSM-7", 1), ("ж" * 70, "UCS-2", 1), ("ж" * 71, "UCS-2", 2),
+    ("😀" * 35, "UCS-2", 1), ("", "GSM-7", 0),
+])
+def test_sms_segments(text, encoding, segments):
+    info = sms_info(text)
+    assert (info.encoding, info.segments) == (encoding, segments)
+
+
+def test_template_errors_name_the_line():
+    with pytest.raises(TemplateProblem, match=r"body: line 2: .*"):
+        check_template("ok\n{% if %}\n", "body", {"first_name"})
+    with pytest.raises(TemplateProblem, match=r"subject: line 3: no recipient can supply "
+                                              r"the variable 'nickname'"):
+        check_template("a\n{{ first_name }}\n{{ nickname }}", "subject", {"first_name"})
+    check_template("{% set x = 1 %}{{ x }}{% for i in [1] %}{{ i }}{% endfor %}", "body", set())
+
+
+def test_sandbox_blocks_unsafe_attribute_access():
+    composer = Composer("sms", "{{ first_name.__class__.__mro__ }}")
+    with pytest.raises(Exception):
+        composer.sms_text(VARS)
