@@ -9,11 +9,12 @@ from pathlib import Path
 
 from peewee import DatabaseError
 
-from messagehub_tui import campaigns, contacts
+from messagehub_tui import campaigns, cli_delivery, contacts
 from messagehub_tui.config import Settings, load_settings
 from messagehub_tui.errors import MessagehubError
 from messagehub_tui.models import open_db
 from messagehub_tui.timefmt import local_text
+from messagehub_tui.workers.supervisor import recover
 
 
 def _read_text(path: str, what: str) -> str:
@@ -153,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _add(sub, "status", cmd_status, "show a campaign's state and counts as JSON")
     p.add_argument("id", type=int)
     p.add_argument("--json", action="store_true", help="one line instead of indented")
+    cli_delivery.register(lambda name, handler, text: _add(sub, name, handler, text))
     return parser
 
 
@@ -161,6 +163,7 @@ def open_home(home: str | None) -> Settings:
     settings = load_settings(home)
     settings.home.mkdir(parents=True, exist_ok=True)
     open_db(settings.db_path)
+    recover(settings)
     return settings
 
 

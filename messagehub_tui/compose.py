@@ -125,15 +125,6 @@ def sms_info(text: str) -> SmsInfo:
     return SmsInfo(encoding, units, 1 if units <= single else math.ceil(units / part))
 
 
-@dataclass(frozen=True, slots=True)
-class OutgoingEmail:
-    """One rendered email: envelope sender, recipient and the exact bytes to send."""
-
-    envelope_from: str
-    recipient: str
-    data: bytes
-
-
 class Composer:
     """Compiled templates of one campaign; renders each recipient's message."""
 

@@ -16,7 +16,7 @@ from messagehub_tui.errors import MessagehubError
 
 db = DatabaseProxy()
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class CampaignStatus(StrEnum):
@@ -145,6 +145,7 @@ class Campaign(BaseModel):
     finished_at = DateTimeField(null=True)
     last_error = TextField(null=True)
     control = TextField(default="")
+    auto_resume = IntegerField(default=0)
 
 
 class Delivery(BaseModel):
@@ -177,9 +178,73 @@ class Event(BaseModel):
     message = TextField()
 
 
-ALL_MODELS = [Meta, Contact, ContactList, ListMember, Suppression, Campaign, Delivery, Event]
+class Runner(BaseModel):
+    """A live runner process of a campaign: where it runs and when it last said so."""
 
-MIGRATIONS: dict[int, list[str]] = {}
+    campaign = ForeignKeyField(Campaign, backref="runners", on_delete="CASCADE")
+    pid = IntegerField()
+    host = TextField()
+    started_at = DateTimeField(default=utcnow)
+    heartbeat_at = FloatField()
+
+
+class RateSlot(BaseModel):
+    """The next free send time of one sender, shared by every process sending as it."""
+
+    sender_key = TextField(primary_key=True)
+    next_at = FloatField()
+
+
+class DeliveryCount(BaseModel):
+    """Deliveries per campaign and state, kept exact by triggers so counting is one cheap read."""
+
+    campaign = ForeignKeyField(Campaign, on_delete="CASCADE")
+    status = TextField()
+    n = IntegerField(default=0)
+
+    class Meta:
+        primary_key = CompositeKey("campaign", "status")
+
+
+ALL_MODELS = [Meta, Contact, ContactList, ListMember, Suppression, Campaign, Delivery, Event,
+              Runner, RateSlot, DeliveryCount]
+
+_COUNT_TRIGGERS = [
+    """CREATE TRIGGER IF NOT EXISTS delivery_count_insert AFTER INSERT ON delivery BEGIN
+         INSERT INTO delivery_count (campaign_id, status, n) VALUES (NEW.campaign_id, NEW.status, 1)
+         ON CONFLICT (campaign_id, status) DO UPDATE SET n = n + 1;
+       END""",
+    """CREATE TRIGGER IF NOT EXISTS delivery_count_update AFTER UPDATE OF status ON delivery
+       WHEN OLD.status != NEW.status BEGIN
+         UPDATE delivery_count SET n = n - 1
+           WHERE campaign_id = OLD.campaign_id AND status = OLD.status;
+         INSERT INTO delivery_count (campaign_id, status, n) VALUES (NEW.campaign_id, NEW.status, 1)
+         ON CONFLICT (campaign_id, status) DO UPDATE SET n = n + 1;
+       END""",
+    """CREATE TRIGGER IF NOT EXISTS delivery_count_delete AFTER DELETE ON delivery BEGIN
+         UPDATE delivery_count SET n = n - 1
+           WHERE campaign_id = OLD.campaign_id AND status = OLD.status;
+       END""",
+]
+
+MIGRATIONS: dict[int, list[str]] = {
+    2: [
+        "ALTER TABLE campaign ADD COLUMN auto_resume INTEGER NOT NULL DEFAULT 0",
+        'CREATE TABLE IF NOT EXISTS "runner" ("id" INTEGER NOT NULL PRIMARY KEY, '
+        '"campaign_id" INTEGER NOT NULL, "pid" INTEGER NOT NULL, "host" TEXT NOT NULL, '
+        '"started_at" DATETIME NOT NULL, "heartbeat_at" REAL NOT NULL, '
+        'FOREIGN KEY ("campaign_id") REFERENCES "campaign" ("id") ON DELETE CASCADE)',
+        'CREATE INDEX IF NOT EXISTS "runner_campaign_id" ON "runner" ("campaign_id")',
+        'CREATE TABLE IF NOT EXISTS "rate_slot" ("sender_key" TEXT NOT NULL PRIMARY KEY, '
+        '"next_at" REAL NOT NULL)',
+        'CREATE TABLE IF NOT EXISTS "delivery_count" ("campaign_id" INTEGER NOT NULL, '
+        '"status" TEXT NOT NULL, "n" INTEGER NOT NULL, PRIMARY KEY ("campaign_id", "status"), '
+        'FOREIGN KEY ("campaign_id") REFERENCES "campaign" ("id") ON DELETE CASCADE)',
+        "INSERT INTO delivery_count (campaign_id, status, n) "
+        "SELECT campaign_id, status, COUNT(*) FROM delivery GROUP BY campaign_id, status",
+        *_COUNT_TRIGGERS,
+    ],
+}
 
 
 def make_database(path: Path | str) -> SqliteDatabase:
@@ -214,6 +279,8 @@ def open_db(path: Path | str) -> SqliteDatabase:
         version = _stored_version(database)
         if version is None:
             database.create_tables(ALL_MODELS)
+            for statement in _COUNT_TRIGGERS:
+                database.execute_sql(statement)
             _set_version(SCHEMA_VERSION)
         elif version > SCHEMA_VERSION:
             raise MessagehubError(

@@ -1,0 +1,19 @@
+"""Transports behind one interface: open, send one message on a lane → a result, close."""
+
+from __future__ import annotations
+
+from messagehub_tui.channels.base import Channel
+from messagehub_tui.config import Settings
+
+
+def make_channel(settings: Settings, channel: str, campaign_id: int, sender: str) -> Channel:
+    """The configured transport for a campaign's channel; the outbox unless told otherwise."""
+    if channel == "email" and settings.email.transport == "smtp":
+        from messagehub_tui.channels.smtp import SmtpChannel
+        from email.utils import parseaddr
+        return SmtpChannel(settings.email, parseaddr(sender)[1])
+    if channel == "sms" and settings.sms.transport == "twilio":
+        from messagehub_tui.channels.twilio_sms import TwilioChannel
+        return TwilioChannel(settings.sms, sender)
+    from messagehub_tui.channels.outbox import OutboxChannel
+    return OutboxChannel(settings.outbox_dir / str(campaign_id), sender)

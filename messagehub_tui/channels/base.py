@@ -1,0 +1,56 @@
+"""The channel interface and its results; error classification lives in each channel module."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+
+class Outcome(StrEnum):
+    """What became of one send."""
+
+    SENT = "sent"
+    RETRY = "retry"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+    STOP = "stop"
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """The outcome of one send, with the provider's id or the reason."""
+
+    outcome: Outcome
+    provider_id: str | None = None
+    reason: str = ""
+    suppress: bool = False
+
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One rendered message: its delivery key, recipient and payload (email bytes or SMS text)."""
+
+    key: int | str
+    recipient: str
+    payload: bytes | str
+
+
+class Channel(Protocol):
+    """A transport with `lanes` independent senders (an SMTP connection each, say)."""
+
+    lanes: int
+
+    async def open(self) -> None:
+        """Prepare to send; raises ChannelStopped when sending cannot work at all."""
+
+    async def send(self, lane: int, message: Outgoing) -> SendResult:
+        """Send one message on one lane; never raises for a per-message problem."""
+
+    async def close(self) -> None:
+        """Release connections and files."""
+
+
+class ChannelStopped(Exception):
+    """Sending cannot work (bad credentials, unreachable server): pause the campaign."""

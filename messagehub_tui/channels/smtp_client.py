@@ -1,0 +1,182 @@
+"""A small asyncio SMTP client that pipelines MAIL, RCPT and DATA (RFC 2920) on a reused connection."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import ssl
+
+
+class SmtpReplyError(Exception):
+    """The server answered a command with an error code."""
+
+    def __init__(self, code: int, text: str, stage: str):
+        super().__init__(f"{stage}: {code} {text}")
+        self.code, self.text, self.stage = code, text, stage
+
+
+def dot_stuff(data: bytes) -> bytes:
+    """The DATA payload: leading dots doubled, CRLF at the end, then the terminating dot."""
+    if data.startswith(b"."):
+        data = b"." + data
+    data = data.replace(b"\r\n.", b"\r\n..")
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    return data + b".\r\n"
+
+
+def _address(value: str) -> bytes:
+    return value.encode("utf-8")
+
+
+class SmtpClient:
+    """One SMTP connection: connect, EHLO, STARTTLS or implicit TLS, AUTH, then many messages."""
+
+    def __init__(self, host: str, port: int, security: str = "none", timeout: float = 30.0,
+                 username: str | None = None, password: str | None = None, verify: bool = True,
+                 local_hostname: str = "localhost"):
+        self.host, self.port, self.security, self.timeout = host, port, security, timeout
+        self.username, self._password, self.verify = username, password, verify
+        self.local_hostname = local_hostname
+        self.extensions: dict[str, str] = {}
+        self.data_sent = False
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self._writer is not None and not self._writer.is_closing()
+
+    def _tls_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context()
+        if not self.verify:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+    async def _reply_lines(self) -> tuple[int, str, list[str]]:
+        lines = []
+        while True:
+            line = await self._reader.readline()
+            if not line.endswith(b"\n"):
+                raise ConnectionResetError("the server closed the connection")
+            lines.append(line[4:].strip().decode("utf-8", "replace"))
+            if line[3:4] != b"-":
+                try:
+                    return int(line[:3]), " ".join(lines), lines
+                except ValueError:
+                    raise ConnectionResetError(f"not an SMTP reply: {line[:60]!r}") from None
+
+    async def _reply(self) -> tuple[int, str]:
+        code, text, _ = await self._reply_lines()
+        return code, text
+
+    async def _command(self, line: str, stage: str, expect: int) -> str:
+        """Send one command; a reply other than `expect` (any 2xx when expecting 235) raises."""
+        self._writer.write(line.encode("utf-8") + b"\r\n")
+        code, text = await self._reply()
+        if code != expect and not (expect == 235 and 200 <= code < 300):
+            raise SmtpReplyError(code, text, stage)
+        return text
+
+    async def connect(self) -> None:
+        """Open the connection and get it ready to send, all within the timeout."""
+        self.data_sent = False
+        async with asyncio.timeout(self.timeout):
+            tls = self._tls_context() if self.security == "tls" else None
+            self._reader, self._writer = await asyncio.open_connection(
+                self.host, self.port, ssl=tls, server_hostname=self.host if tls else None,
+                limit=1 << 20)
+            code, text = await self._reply()
+            if code != 220:
+                raise SmtpReplyError(code, text, "greeting")
+            await self._hello()
+            if self.security == "starttls":
+                if "STARTTLS" not in self.extensions:
+                    raise SmtpReplyError(502, "the server does not offer STARTTLS", "STARTTLS")
+                await self._command("STARTTLS", "STARTTLS", 220)
+                await self._writer.start_tls(self._tls_context(), server_hostname=self.host)
+                await self._hello()
+            if self.username:
+                await self._login()
+
+    async def _hello(self) -> None:
+        self._writer.write(f"EHLO {self.local_hostname}\r\n".encode("ascii"))
+        code, text, lines = await self._reply_lines()
+        if code != 250:
+            raise SmtpReplyError(code, text, "EHLO")
+        self.extensions = {}
+        for item in lines[1:]:
+            name, _, params = item.partition(" ")
+            self.extensions[name.upper()] = params
+
+    async def _login(self) -> None:
+        mechanisms = self.extensions.get("AUTH", "").upper().split()
+        user, password = self.username or "", self._password or ""
+        if "PLAIN" in mechanisms or not mechanisms:
+            token = base64.b64encode(f"\0{user}\0{password}".encode()).decode("ascii")
+            await self._command(f"AUTH PLAIN {token}", "AUTH", 235)
+            return
+        await self._command("AUTH LOGIN", "AUTH", 334)
+        await self._command(base64.b64encode(user.encode()).decode("ascii"), "AUTH", 334)
+        await self._command(base64.b64encode(password.encode()).decode("ascii"), "AUTH", 235)
+
+    async def send(self, sender: str, recipient: str, data: bytes) -> str:
+        """Send one message; returns the server's final reply text, raises SmtpReplyError or OSError."""
+        self.data_sent = False
+        utf8 = " SMTPUTF8" if not (sender + recipient).isascii() and "SMTPUTF8" in self.extensions \
+            else ""
+        envelope = (b"MAIL FROM:<" + _address(sender) + b">" + utf8.encode() + b"\r\n"
+                    b"RCPT TO:<" + _address(recipient) + b">\r\n")
+        async with asyncio.timeout(self.timeout):
+            if "PIPELINING" in self.extensions:
+                self._writer.write(envelope + b"DATA\r\n")
+                replies = [await self._reply(), await self._reply(), await self._reply()]
+            else:
+                replies = []
+                for line in (*envelope.split(b"\r\n")[:2], b"DATA"):
+                    self._writer.write(line + b"\r\n")
+                    replies.append(await self._reply())
+                    if replies[-1][0] >= 400:
+                        break
+            stages = ("MAIL FROM", "RCPT TO", "DATA")
+            failed = next(((stages[i], r) for i, r in enumerate(replies)
+                           if r[0] != (354 if i == 2 else 250)), None)
+            if failed:
+                if replies[-1][0] == 354:
+                    self._writer.write(b".\r\n")
+                    await self._reply()
+                await self._reset()
+                raise SmtpReplyError(failed[1][0], failed[1][1], failed[0])
+        async with asyncio.timeout(self.timeout):
+            self._writer.write(dot_stuff(data))
+            self.data_sent = True
+            code, text = await self._reply()
+        if code != 250:
+            self.data_sent = False
+            raise SmtpReplyError(code, text, "end of DATA")
+        return text
+
+    async def _reset(self) -> None:
+        self._writer.write(b"RSET\r\n")
+        await self._reply()
+
+    async def close(self) -> None:
+        """Say QUIT if the connection is still up, then close it; never raises."""
+        writer, self._writer = self._writer, None
+        if writer is None:
+            return
+        try:
+            if not writer.is_closing():
+                writer.write(b"QUIT\r\n")
+                async with asyncio.timeout(min(self.timeout, 2)):
+                    await self._reply()
+        except (OSError, TimeoutError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+            try:
+                async with asyncio.timeout(1):
+                    await writer.wait_closed()
+            except (OSError, TimeoutError, ssl.SSLError):
+                pass

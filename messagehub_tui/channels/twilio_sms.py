@@ -1,0 +1,83 @@
+"""Twilio channel: the official client's async HTTP client, and Twilio error classification."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import aiohttp
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.rest import Client
+
+from messagehub_tui.channels.base import ChannelStopped, Outcome, Outgoing, SendResult
+from messagehub_tui.config import SmsSettings
+
+STOP_CODES = {20003: "Twilio rejected the credentials", 30002: "the Twilio account is suspended",
+              20005: "the Twilio account is not active"}
+UNSUBSCRIBED = 21610
+
+
+class TimedHttpClient(AsyncTwilioHttpClient):
+    """twilio's async client drops its own timeout unless each request passes one; pass it."""
+
+    async def request(self, *args, timeout=None, **kwargs):
+        return await super().request(*args, timeout=timeout or self.timeout, **kwargs)
+
+
+def classify_twilio(error: TwilioRestException) -> SendResult:
+    """429/20429/5xx retry, 21610 fails and suppresses, account errors stop, other 4xx fail."""
+    reason = f"Twilio error {error.code or error.status}: {error.msg}"
+    if error.code in STOP_CODES or error.status == 401:
+        return SendResult(Outcome.STOP, reason=f"{STOP_CODES.get(error.code, 'unauthorised')}: "
+                                               f"{reason}")
+    if error.status == 429 or error.code == 20429 or error.status >= 500:
+        return SendResult(Outcome.RETRY, reason=reason)
+    if error.code == UNSUBSCRIBED:
+        return SendResult(Outcome.FAILED, reason=reason, suppress=True)
+    return SendResult(Outcome.FAILED, reason=reason)
+
+
+class TwilioChannel:
+    """Sends SMS through Messages.create with a From number or a messaging service."""
+
+    def __init__(self, settings: SmsSettings, sender: str):
+        self.settings = settings
+        self.sender = sender
+        self.lanes = settings.connections
+        self._http: AsyncTwilioHttpClient | None = None
+        self._client: Client | None = None
+
+    async def open(self) -> None:
+        if not self.settings.auth_token:
+            raise ChannelStopped("TWILIO_AUTH_TOKEN is not set in the environment")
+        logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
+        self._http = TimedHttpClient(timeout=self.settings.timeout)
+        self._client = Client(self.settings.account_sid, self.settings.auth_token,
+                              http_client=self._http)
+        if self.settings.api_base_url:
+            self._client.api.base_url = self.settings.api_base_url
+
+    def _sender_args(self) -> dict:
+        if self.sender.startswith("MG"):
+            return {"messaging_service_sid": self.sender}
+        return {"from_": self.sender}
+
+    async def send(self, lane: int, message: Outgoing) -> SendResult:
+        try:
+            created = await self._client.messages.create_async(
+                to=message.recipient, body=message.payload, **self._sender_args())
+        except TwilioRestException as exc:
+            return classify_twilio(exc)
+        except aiohttp.ClientConnectorError as exc:
+            return SendResult(Outcome.RETRY, reason=f"cannot connect to Twilio: {exc.os_error}")
+        except aiohttp.ConnectionTimeoutError:
+            return SendResult(Outcome.RETRY, reason="timed out connecting to Twilio")
+        except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
+            return SendResult(Outcome.UNKNOWN, reason=f"no answer after the request was sent: "
+                                                      f"{type(exc).__name__} {exc}".strip())
+        return SendResult(Outcome.SENT, provider_id=created.sid)
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()

@@ -1,0 +1,203 @@
+"""Campaign state changes shared by the CLI, the TUI and the scheduler: launch, pause, resume, cancel."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+from dataclasses import dataclass, field
+
+from messagehub_tui import audience, campaigns
+from messagehub_tui.addresses import InvalidAddress, normalise
+from messagehub_tui.channels import make_channel
+from messagehub_tui.channels.base import ChannelStopped, Outcome, Outgoing, SendResult
+from messagehub_tui.compose import RenderError
+from messagehub_tui.config import Settings
+from messagehub_tui.errors import InvalidState, MessagehubError
+from messagehub_tui.events import record_event
+from messagehub_tui.models import Campaign, CampaignStatus, Channel, Contact, db, utcnow
+from messagehub_tui.workers import queue, registry
+from messagehub_tui.workers.supervisor import start_runners
+
+ACTIVE = frozenset({CampaignStatus.QUEUED, CampaignStatus.RUNNING})
+RESUMABLE = frozenset({CampaignStatus.PAUSED, CampaignStatus.INTERRUPTED})
+FINISHED = frozenset({CampaignStatus.COMPLETED, CampaignStatus.CANCELLED, CampaignStatus.FAILED})
+
+
+@dataclass
+class Started:
+    """What a launch or resume did: whether runners were started, and a sentence saying so."""
+
+    started: bool
+    message: str
+    runners: list[subprocess.Popen] = field(default_factory=list)
+
+
+def _claim_status(campaign_id: int, from_status: str, to_status: str, **values) -> bool:
+    """Atomic compare-and-set of a campaign's status; False when another process got there first."""
+    values.setdefault("updated_at", utcnow())
+    return bool(Campaign.update(status=to_status, **values)
+                .where((Campaign.id == campaign_id) & (Campaign.status == from_status)).execute())
+
+
+def launch(settings: Settings, campaign_id: int, scheduled_only: bool = False,
+           start: bool = True) -> Started:
+    """Materialise the recipients once, move the campaign to queued and start its runners."""
+    with db.atomic():
+        campaign = campaigns.get(campaign_id)
+        if campaign.status in ACTIVE:
+            return Started(False, f"campaign {campaign_id} is already {campaign.status}")
+        if scheduled_only and campaign.status != CampaignStatus.SCHEDULED:
+            return Started(False, f"campaign {campaign_id} is {campaign.status}, not scheduled")
+        if campaign.status not in campaigns.PRE_LAUNCH:
+            hint = "; use resume" if campaign.status in RESUMABLE else ""
+            raise InvalidState(f"campaign {campaign_id} is {campaign.status}{hint}")
+        campaigns.validate(settings, campaign.channel, campaign.contact_list, campaign.body,
+                           campaign.subject, campaign.html, campaign.sender, campaign.rate)
+        now = utcnow()
+        if not _claim_status(campaign_id, campaign.status, CampaignStatus.QUEUED, control="",
+                             started_at=None, finished_at=None, last_error=None):
+            return Started(False, f"campaign {campaign_id} was launched by another process")
+        sql, params = audience.materialise_sql(campaign, now)
+        db.execute_sql(sql, params)
+    total, counts = campaigns.counts(Campaign.get_by_id(campaign_id))
+    record_event(settings.logs_dir, campaign_id,
+                 f"launched: {total} recipients, {counts['skipped']} suppressed")
+    runners = start_runners(settings, campaign_id) if start else []
+    return Started(True, f"campaign {campaign_id} launched: {counts['pending']} to send", runners)
+
+
+def resume(settings: Settings, campaign_id: int) -> Started:
+    """Continue a paused or interrupted campaign with new runners."""
+    with db.atomic():
+        campaign = campaigns.get(campaign_id)
+        if campaign.status in ACTIVE:
+            if campaign.control == "pause":
+                Campaign.update(control="").where(Campaign.id == campaign_id).execute()
+            return Started(False, f"campaign {campaign_id} is already {campaign.status}")
+        if campaign.status not in RESUMABLE:
+            raise InvalidState(f"campaign {campaign_id} is {campaign.status}; only a paused or "
+                               "interrupted campaign can be resumed")
+        if not _claim_status(campaign_id, campaign.status, CampaignStatus.QUEUED, control="",
+                             last_error=None, auto_resume=0, finished_at=None):
+            return Started(False, f"campaign {campaign_id} was resumed by another process")
+    record_event(settings.logs_dir, campaign_id, "resumed")
+    return Started(True, f"campaign {campaign_id} resumed", start_runners(settings, campaign_id))
+
+
+def pause(settings: Settings, campaign_id: int) -> str:
+    """Ask the runners to stop after their in-flight sends; a queued campaign pauses at once."""
+    with db.atomic():
+        campaign = campaigns.get(campaign_id)
+        if campaign.status == CampaignStatus.PAUSED:
+            return f"campaign {campaign_id} is already paused"
+        if campaign.status not in ACTIVE:
+            raise InvalidState(f"campaign {campaign_id} is {campaign.status}; only a queued or "
+                               "running campaign can be paused")
+        if campaign.status == CampaignStatus.QUEUED and not registry.live_runners(campaign_id):
+            _claim_status(campaign_id, CampaignStatus.QUEUED, CampaignStatus.PAUSED)
+        else:
+            registry.request_stop(campaign_id, "pause")
+    record_event(settings.logs_dir, campaign_id, "pause requested")
+    return f"campaign {campaign_id} pausing"
+
+
+def cancel(settings: Settings, campaign_id: int) -> str:
+    """Stop for good: every unsent delivery becomes cancelled."""
+    with db.atomic():
+        campaign = campaigns.get(campaign_id)
+        if campaign.status in FINISHED:
+            raise InvalidState(f"campaign {campaign_id} is already {campaign.status}")
+        if campaign.status in ACTIVE and registry.live_runners(campaign_id):
+            registry.request_stop(campaign_id, "cancel")
+        else:
+            queue.cancel_pending(campaign_id)
+            _claim_status(campaign_id, campaign.status, CampaignStatus.CANCELLED, control="",
+                          finished_at=utcnow())
+    record_event(settings.logs_dir, campaign_id, "cancel requested")
+    return f"campaign {campaign_id} cancelling"
+
+
+def retry(settings: Settings, campaign_id: int, failed: bool = True, unknown: bool = False
+          ) -> Started:
+    """Put failed and/or unknown deliveries back to pending and send them again."""
+    states = [state for state, wanted in (("failed", failed), ("unknown", unknown)) if wanted]
+    if not states:
+        raise MessagehubError("say which deliveries to retry: --failed and/or --unknown")
+    with db.atomic():
+        campaign = campaigns.get(campaign_id)
+        if campaign.status in campaigns.PRE_LAUNCH or campaign.status == CampaignStatus.CANCELLED:
+            raise InvalidState(f"campaign {campaign_id} is {campaign.status}; nothing to retry")
+        count = queue.requeue(campaign_id, states)
+        if count and campaign.status not in ACTIVE:
+            _claim_status(campaign_id, campaign.status, CampaignStatus.QUEUED, control="",
+                          finished_at=None, last_error=None)
+    if not count:
+        return Started(False, f"campaign {campaign_id} has no {' or '.join(states)} deliveries")
+    record_event(settings.logs_dir, campaign_id, f"retrying {count} {'/'.join(states)} deliveries")
+    runners = [] if campaign.status in ACTIVE else start_runners(settings, campaign_id)
+    return Started(True, f"campaign {campaign_id}: {count} deliveries back to pending", runners)
+
+
+def _first_recipient_vars(campaign: Campaign) -> dict:
+    contact = audience.first_member(campaign.contact_list_id, campaign.channel)
+    if contact is None:
+        raise MessagehubError(f"campaign {campaign.id}'s list has no contact to take data from")
+    return contact.template_vars()
+
+
+def send_test(settings: Settings, campaign_id: int, to: str) -> SendResult:
+    """Send one message rendered with the first recipient's data to `to`; campaign untouched."""
+    campaign = campaigns.get(campaign_id)
+    try:
+        address = normalise(campaign.channel, to, settings.sms.default_region)
+    except InvalidAddress as exc:
+        raise MessagehubError(str(exc)) from None
+    composer = campaigns.make_composer(campaign, settings)
+    variables = _first_recipient_vars(campaign)
+    key = f"test-{int(time.time() * 1000)}"
+    try:
+        payload = (composer.email_bytes(variables, address, f"{campaign_id}.{key}")
+                   if campaign.channel == Channel.EMAIL else composer.sms_text(variables))
+    except RenderError as exc:
+        raise MessagehubError(f"cannot render the test message: {exc}") from None
+    channel = make_channel(settings, campaign.channel, campaign_id,
+                           campaigns.effective_sender(campaign, settings))
+
+    async def deliver() -> SendResult:
+        try:
+            await channel.open()
+            return await channel.send(0, Outgoing(key, address, payload))
+        except ChannelStopped as exc:
+            return SendResult(Outcome.STOP, reason=str(exc))
+        finally:
+            await channel.close()
+
+    return asyncio.run(deliver())
+
+
+def dry_run(settings: Settings, campaign_id: int) -> tuple[int, list[tuple[str, str]]]:
+    """Render every would-be message without sending; (rendered, [(address, problem)])."""
+    campaign = campaigns.get(campaign_id)
+    composer = campaigns.make_composer(campaign, settings)
+    column = Contact.email if campaign.channel == Channel.EMAIL else Contact.phone
+    suppressed = {row[0] for row in db.execute_sql(
+        "SELECT address FROM suppression WHERE channel = ?", (campaign.channel,))}
+    rendered, problems = 0, []
+    query = (Contact.select().join_from(Contact, audience.ListMember,
+                                        on=(audience.ListMember.contact == Contact.id))
+             .where((audience.ListMember.contact_list == campaign.contact_list_id)
+                    & column.is_null(False)).order_by(Contact.id))
+    for contact in query.iterator():
+        address = getattr(contact, column.name)
+        if address in suppressed:
+            continue
+        try:
+            if campaign.channel == Channel.EMAIL:
+                composer.email_bytes(contact.template_vars(), address, "dry-run")
+            else:
+                composer.sms_text(contact.template_vars())
+            rendered += 1
+        except RenderError as exc:
+            problems.append((address, str(exc)))
+    return rendered, problems

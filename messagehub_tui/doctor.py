@@ -1,0 +1,106 @@
+"""`doctor`: check configuration and connectivity without sending, and say how to fix each problem."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from dataclasses import dataclass
+
+from messagehub_tui.channels.smtp_client import SmtpClient, SmtpReplyError
+from messagehub_tui.config import SMTP_PASSWORD_ENV, TWILIO_TOKEN_ENV, Settings
+
+
+@dataclass
+class Check:
+    """One check: what was checked, whether it passed, and what to do if not."""
+
+    name: str
+    ok: bool
+    detail: str
+
+
+def _outbox(settings: Settings) -> Check:
+    try:
+        settings.outbox_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=settings.outbox_dir):
+            pass
+    except OSError as exc:
+        return Check("outbox", False, f"{settings.outbox_dir} is not writable ({exc.strerror}); "
+                                      "fix its permissions or choose another --home")
+    return Check("outbox", True, f"{settings.outbox_dir} is writable")
+
+
+async def _smtp(settings: Settings) -> list[Check]:
+    email = settings.email
+    where = f"{email.host}:{email.effective_port} ({email.security})"
+    checks = []
+    if email.username and not email.password:
+        checks.append(Check("smtp auth", False, f"username is set but ${SMTP_PASSWORD_ENV} is "
+                                                "empty; export it before starting"))
+        return checks
+    client = SmtpClient(email.host, email.effective_port, email.security, email.timeout,
+                        email.username, email.password, email.verify)
+    try:
+        await client.connect()
+    except SmtpReplyError as exc:
+        fix = {"AUTH": f"check [email] username and ${SMTP_PASSWORD_ENV}",
+               "STARTTLS": "set [email] security = \"tls\" or \"none\" to match the server",
+               }.get(exc.stage, "check the server's policy for this client")
+        checks.append(Check("smtp", False, f"{where}: {exc}; {fix}"))
+    except (OSError, TimeoutError) as exc:
+        checks.append(Check("smtp", False, f"cannot connect to {where}: "
+                                           f"{exc or type(exc).__name__}; check [email] host, "
+                                           "port and security, and the firewall"))
+    else:
+        steps = ["connect", "EHLO"] + (["STARTTLS"] if email.security == "starttls" else []) + \
+            (["AUTH"] if email.username else [])
+        pipelining = "PIPELINING" in client.extensions
+        checks.append(Check("smtp", True, f"{where}: {', '.join(steps)} ok; pipelining "
+                                          f"{'on' if pipelining else 'not offered'}"))
+    finally:
+        await client.close()
+    return checks
+
+
+async def _twilio(settings: Settings) -> list[Check]:
+    sms = settings.sms
+    if not sms.auth_token:
+        return [Check("twilio", False, f"${TWILIO_TOKEN_ENV} is not set; export it before "
+                                       "starting")]
+    from twilio.base.exceptions import TwilioRestException
+    from twilio.rest import Client
+
+    from messagehub_tui.channels.twilio_sms import TimedHttpClient
+    http = TimedHttpClient(timeout=sms.timeout)
+    client = Client(sms.account_sid, sms.auth_token, http_client=http)
+    if sms.api_base_url:
+        client.api.base_url = sms.api_base_url
+    try:
+        account = await client.api.v2010.accounts(sms.account_sid).fetch_async()
+    except TwilioRestException as exc:
+        return [Check("twilio", False, f"Twilio error {exc.code or exc.status}: {exc.msg}; check "
+                                       f"[sms] account_sid and ${TWILIO_TOKEN_ENV}")]
+    except Exception as exc:
+        return [Check("twilio", False, f"cannot reach Twilio: {type(exc).__name__} {exc}; check "
+                                       "the network or [sms] api_base_url")]
+    finally:
+        await http.close()
+    return [Check("twilio", True, f"credentials accepted (account status: {account.status})")]
+
+
+def run_checks(settings: Settings) -> list[Check]:
+    """Every check that applies to this configuration."""
+    checks = [Check("config", True, f"{settings.config_path} "
+                                    f"{'is valid' if settings.config_path.exists() else 'absent: defaults'}"),
+              _outbox(settings)]
+    if settings.email.transport == "smtp":
+        checks += asyncio.run(_smtp(settings))
+    else:
+        checks.append(Check("email", True, "transport outbox: emails are written to files, "
+                                           "nothing leaves the machine"))
+    if settings.sms.transport == "twilio":
+        checks += asyncio.run(_twilio(settings))
+    else:
+        checks.append(Check("sms", True, "transport outbox: SMS are written to files, nothing "
+                                         "leaves the machine"))
+    return checks

@@ -1,0 +1,1 @@
+"""Runner processes, their supervisor, the scheduler and rate limiting."""

@@ -1,0 +1,47 @@
+"""Smooth per-sender rate limits shared across processes through reserved slots in the database."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+
+from messagehub_tui.models import db
+
+
+def reserve_slots(sender_key: str, rate: float, count: int, now: float | None = None) -> list[float]:
+    """Reserve `count` consecutive send times 1/rate apart, after every earlier reservation."""
+    now = time.time() if now is None else now
+    with db.atomic():
+        row = db.execute_sql("SELECT next_at FROM rate_slot WHERE sender_key = ?",
+                             (sender_key,)).fetchone()
+        start = max(now, row[0] if row else 0.0)
+        db.execute_sql(
+            "INSERT INTO rate_slot (sender_key, next_at) VALUES (?, ?) "
+            "ON CONFLICT (sender_key) DO UPDATE SET next_at = excluded.next_at",
+            (sender_key, start + count / rate))
+    return [start + index / rate for index in range(count)]
+
+
+class RateLimiter:
+    """Waits for this process's next reserved slot; rate 0 means no limit."""
+
+    def __init__(self, sender_key: str, rate: float):
+        self.sender_key = sender_key
+        self.rate = rate
+        self.chunk = max(1, int(rate / 4))
+        self._slots: deque[float] = deque()
+
+    async def wait(self, stop: asyncio.Event) -> bool:
+        """Sleep until the next slot; False if told to stop first."""
+        if self.rate <= 0:
+            return not stop.is_set()
+        if not self._slots:
+            self._slots.extend(reserve_slots(self.sender_key, self.rate, self.chunk))
+        delay = self._slots.popleft() - time.time()
+        if delay > 0:
+            try:
+                await asyncio.wait_for(stop.wait(), delay)
+            except TimeoutError:
+                pass
+        return not stop.is_set()

@@ -1,0 +1,105 @@
+"""Runner rows: registration, heartbeats, stop requests and the last runner's settling of a campaign."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+
+from messagehub_tui.models import Campaign, CampaignStatus, Runner, db, utcnow
+from messagehub_tui.workers import queue
+
+HEARTBEAT_EVERY = 2.0
+STALE_AFTER = 30.0
+RUNNER_MODULE = b"messagehub_tui.workers.runner"
+
+
+def register(campaign_id: int) -> int | None:
+    """Join a queued or running campaign as a runner; None when it should not run now."""
+    now = utcnow()
+    with db.atomic():
+        joined = db.execute_sql(
+            "UPDATE campaign SET status = 'running', started_at = COALESCE(started_at, ?), "
+            "updated_at = ? WHERE id = ? AND status IN ('queued', 'running') "
+            "AND control NOT IN ('pause', 'cancel')", (now, now, campaign_id)).rowcount
+        if not joined:
+            return None
+        return Runner.create(campaign=campaign_id, pid=os.getpid(), host=socket.gethostname(),
+                             heartbeat_at=time.time()).id
+
+
+def heartbeat(runner_id: int) -> bool:
+    """Say this runner is alive; False when the supervisor has already declared it dead."""
+    with db.atomic():
+        return db.execute_sql("UPDATE runner SET heartbeat_at = ? WHERE id = ?",
+                              (time.time(), runner_id)).rowcount == 1
+
+
+def control_of(campaign_id: int) -> str:
+    """The campaign's control flag: '', 'pause' or 'cancel'."""
+    row = db.execute_sql("SELECT control FROM campaign WHERE id = ?", (campaign_id,)).fetchone()
+    return row[0] if row else "cancel"
+
+
+def request_stop(campaign_id: int, control: str, error: str | None = None) -> None:
+    """Ask every runner of the campaign to stop; a cancel is never downgraded to a pause."""
+    with db.atomic():
+        db.execute_sql(
+            "UPDATE campaign SET control = CASE WHEN control = 'cancel' THEN 'cancel' ELSE ? END, "
+            "last_error = COALESCE(?, last_error), updated_at = ? WHERE id = ?",
+            (control, error, utcnow(), campaign_id))
+
+
+def live_runners(campaign_id: int) -> int:
+    """How many runner rows a campaign has."""
+    return Runner.select().where(Runner.campaign == campaign_id).count()
+
+
+def settle(runner_id: int, campaign_id: int) -> str | None:
+    """Remove this runner; the last one out sets the campaign's state. Returns it, or None."""
+    now = utcnow()
+    with db.atomic():
+        Runner.delete().where(Runner.id == runner_id).execute()
+        if live_runners(campaign_id):
+            return None
+        campaign = Campaign.get_by_id(campaign_id)
+        if campaign.status != CampaignStatus.RUNNING:
+            return None
+        pending, sending = queue.open_work(campaign_id)
+        finished = None
+        if campaign.control == "cancel":
+            queue.cancel_pending(campaign_id)
+            status, finished = CampaignStatus.CANCELLED, now
+        elif campaign.control != "pause" and pending == 0 and sending == 0:
+            status, finished = CampaignStatus.COMPLETED, now
+        else:
+            status = CampaignStatus.PAUSED
+        Campaign.update(status=status, control="", finished_at=finished, updated_at=now) \
+            .where(Campaign.id == campaign_id).execute()
+        return status
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            if handle.read().rsplit(b")", 1)[1].split()[0] == b"Z":
+                return False
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return RUNNER_MODULE in handle.read()
+    except OSError:
+        return True
+
+
+def dead_runners(now: float | None = None) -> list[Runner]:
+    """Runner rows whose process is gone from this host or whose heartbeat went stale."""
+    now = time.time() if now is None else now
+    host = socket.gethostname()
+    return [runner for runner in Runner.select()
+            if now - runner.heartbeat_at > STALE_AFTER
+            or (runner.host == host and not _process_alive(runner.pid))]

@@ -1,0 +1,172 @@
+"""Runner processes sending over SMTP to aiosmtpd and Postfix smtp-sink on loopback."""
+
+import email
+from email import policy
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from messagehub_tui import campaigns, control
+from messagehub_tui.channels.base import Outcome
+from messagehub_tui.doctor import run_checks
+from tests.engine import counts_add_up, make_home, wait_status
+from tests.peers import RecordingHandler, SmtpSink, free_port
+
+
+def smtp_toml(port: int, **extra) -> str:
+    lines = ["[email]", 'transport = "smtp"', 'host = "127.0.0.1"', f"port = {port}",
+             'security = "none"', 'from = "Ünïcode Team <team@example.com>"', 'timeout = "2s"']
+    lines += [f"{key} = {value}" for key, value in extra.items()]
+    lines += ["[delivery]", 'retry_base = "50ms"', 'retry_max = "100ms"', "max_attempts = 3"]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def aiosmtpd_server():
+    handler = RecordingHandler()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield controller, handler
+    controller.stop()
+
+
+@pytest.fixture
+def sinks():
+    started = []
+
+    def start(*options):
+        sink = SmtpSink(*options)
+        started.append(sink)
+        return sink
+    yield start
+    for sink in started:
+        sink.stop()
+
+
+def test_content_one_message_per_recipient_over_reused_connections(home, aiosmtpd_server):
+    controller, handler = aiosmtpd_server
+    toml = smtp_toml(controller.port, connections=3, unsubscribe='"https://example.com/u/{{ email }}"')
+    settings, cid = make_home(home, toml, count=40, html="<p>Hi {{ first_name }}</p>")
+    control.launch(settings, cid)
+    wait_status(cid, "completed")
+    assert counts_add_up(cid)["sent"] == 40
+    assert handler.recipients() == {f"user{i}@example.com": 1 for i in range(40)}
+    assert handler.ehlo <= 3
+    rcpts, data = next(m for m in handler.messages if m[0] == ["user7@example.com"])
+    parsed = email.message_from_bytes(data, policy=policy.default)
+    assert parsed["To"].addresses[0].display_name == "Üser7"
+    assert parsed["From"].addresses[0].display_name == "Ünïcode Team"
+    assert parsed["Subject"] == "Hi Üser7"
+    assert parsed["List-Unsubscribe"] == "<https://example.com/u/user7@example.com>"
+    assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    text = parsed.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    assert text == "Hello Üser7 from Zürich\n.a dotted line\n"
+    assert parsed.get_body(("html",)).get_content().strip() == "<p>Hi Üser7</p>"
+
+
+def test_pooled_pipelined_sending_into_smtp_sink(home, sinks):
+    sink = sinks()
+    settings, cid = make_home(home, smtp_toml(sink.port, connections=4), count=300)
+    control.launch(settings, cid)
+    wait_status(cid, "completed")
+    assert counts_add_up(cid)["sent"] == 300
+    assert sink.recipients() == {f"user{i}@example.com": 1 for i in range(300)}
+
+
+@pytest.mark.parametrize("option, state, reason", [
+    (("-f", "rcpt"), "failed", "RCPT TO: 5"),
+    (("-r", "rcpt"), "failed", "gave up after 3 attempts: RCPT TO: 4"),
+    (("-q", "."), "unknown", "no reply after the message was sent"),
+    (("-W", ".:4"), "unknown", "no reply after the message was sent"),
+])
+def test_server_faults_land_in_the_right_state(home, sinks, option, state, reason):
+    sink = sinks(*option)
+    settings, cid = make_home(home, smtp_toml(sink.port, connections=2), count=6)
+    control.launch(settings, cid)
+    wait_status(cid, "completed", "paused", timeout=90)
+    counts = counts_add_up(cid)
+    assert counts[state] == 6, counts
+    from messagehub_tui.models import Delivery
+    errors = {d.error for d in Delivery.select().where(Delivery.campaign == cid)}
+    assert all(reason in error for error in errors), errors
+    if state == "unknown":
+        assert all(n == 1 for n in sink.recipients().values())
+
+
+def test_421_reconnects_and_retries(home, sinks):
+    sink = sinks("-Q", "mail")
+    settings, cid = make_home(home, smtp_toml(sink.port, connections=1), count=2)
+    control.launch(settings, cid)
+    wait_status(cid, "completed", timeout=90)
+    counts = counts_add_up(cid)
+    assert counts["failed"] == 2
+    assert sink.recipients() == {}
+
+
+def test_repeated_connection_refusals_pause_the_campaign(home):
+    settings, cid = make_home(home, smtp_toml(free_port()), count=5)
+    control.launch(settings, cid)
+    campaign = wait_status(cid, "paused")
+    assert "cannot connect to 127.0.0.1" in campaign.last_error
+    counts = counts_add_up(cid)
+    assert counts["sent"] == 0 and counts["failed"] == 0
+
+
+def test_authentication_failure_pauses_with_the_reason(home, monkeypatch):
+    from aiosmtpd.smtp import AuthResult
+
+    handler = RecordingHandler()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port(),
+                            auth_require_tls=False,
+                            authenticator=lambda *args: AuthResult(success=False, handled=False))
+    controller.start()
+    try:
+        monkeypatch.setenv("MESSAGEHUB_SMTP_PASSWORD", "wrong-password")
+        settings, cid = make_home(home, smtp_toml(controller.port, username='"mailer"'), count=5)
+        control.launch(settings, cid)
+        campaign = wait_status(cid, "paused")
+        assert "authentication failed" in campaign.last_error
+        assert "535" in campaign.last_error
+        assert "wrong-password" not in campaign.last_error
+        assert "wrong-password" not in (home / "logs" / f"campaign-{cid}.log").read_text()
+        assert counts_add_up(cid)["pending"] == 5
+        checks = {c.name: c for c in run_checks(settings)}
+        assert not checks["smtp"].ok and "username" in checks["smtp"].detail
+    finally:
+        controller.stop()
+
+
+def test_a_failure_streak_pauses_the_campaign(home, sinks):
+    sink = sinks("-f", "rcpt")
+    toml = smtp_toml(sink.port) + "failure_streak = 10\n"
+    settings, cid = make_home(home, toml, count=30)
+    control.launch(settings, cid)
+    campaign = wait_status(cid, "paused")
+    assert campaign.last_error.startswith("the last 10 attempts all failed; last error: RCPT TO")
+    counts = counts_add_up(cid)
+    assert counts["failed"] >= 10 and counts["pending"] > 0
+
+
+def test_send_test_and_doctor(home, aiosmtpd_server):
+    controller, handler = aiosmtpd_server
+    settings, cid = make_home(home, smtp_toml(controller.port), count=3)
+    result = control.send_test(settings, cid, "qa@example.com")
+    assert result.outcome == Outcome.SENT
+    assert handler.recipients() == {"qa@example.com": 1}
+    assert b"Hi \xc3\x9cser0" in email.message_from_bytes(
+        handler.messages[0][1], policy=policy.default)["Subject"].encode()
+    assert campaigns.status(cid)["status"] == "draft"
+    checks = {c.name: c for c in run_checks(settings)}
+    assert checks["smtp"].ok and "pipelining not offered" in checks["smtp"].detail
+
+
+def test_doctor_sees_pipelining_and_a_dead_server(home, sinks):
+    sink = sinks()
+    settings, _ = make_home(home, smtp_toml(sink.port, username='"u"'), count=1)
+    object.__setattr__(settings.email, "password", "pw")
+    checks = {c.name: c for c in run_checks(settings)}
+    assert checks["smtp"].ok, checks["smtp"]
+    assert "connect, EHLO, AUTH ok; pipelining on" in checks["smtp"].detail
+    sink.stop()
+    checks = {c.name: c for c in run_checks(settings)}
+    assert not checks["smtp"].ok and "cannot connect" in checks["smtp"].detail
