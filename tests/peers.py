@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -93,7 +94,9 @@ class RecordingHandler:
 
     def __init__(self):
         self.messages: list[tuple[list[str], bytes]] = []
+        self.times: list[float] = []
         self.ehlo = 0
+        self.delay = 0.0
         self.lock = threading.Lock()
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
@@ -103,8 +106,11 @@ class RecordingHandler:
         return responses
 
     async def handle_DATA(self, server, session, envelope):
+        if self.delay:
+            await asyncio.sleep(self.delay)
         with self.lock:
             self.messages.append((list(envelope.rcpt_tos), envelope.original_content))
+            self.times.append(time.time())
         return "250 2.0.0 Ok: queued"
 
     def recipients(self) -> Counter:

@@ -23,6 +23,7 @@ from messagehub_tui.workers.ratelimit import RateLimiter
 
 NOT_SENT = SendResult(Outcome.STOP, reason="stopped before sending")
 WATCH_EVERY = 0.2
+FLUSH_EVERY = 0.5
 log = logging.getLogger("messagehub.runner")
 
 
@@ -44,6 +45,8 @@ class CampaignRunner:
         self.stop = asyncio.Event()
         self.runner_id: int | None = None
         self.streak = 0
+        self.unrecorded: list = []
+        self.flushed_at = time.monotonic()
 
     def _event(self, message: str, level: str = "info") -> None:
         record_event(self.settings.logs_dir, self.campaign_id, message, level)
@@ -77,18 +80,27 @@ class CampaignRunner:
                             self.composer.email_bytes(item.variables, item.address, message_id))
         return Outgoing(item.id, item.address, self.composer.sms_text(item.variables))
 
-    async def _lane(self, lane: int, items, results: list) -> None:
+    def _flush(self) -> None:
+        """Record what has been sent so far, so progress shows and a crash loses little."""
+        if self.unrecorded:
+            results, self.unrecorded = self.unrecorded, []
+            queue.record(self.campaign_id, results, self.settings.delivery, self.campaign.channel)
+        self.flushed_at = time.monotonic()
+
+    async def _lane(self, lane: int, items) -> None:
         for item in items:
             if self.stop.is_set() or not await self.limiter.wait(self.stop):
-                results.append((item, NOT_SENT))
+                self.unrecorded.append((item, NOT_SENT))
                 continue
             try:
                 message = self._render(item)
             except RenderError as exc:
-                results.append((item, SendResult(Outcome.FAILED, reason=str(exc))))
+                self.unrecorded.append((item, SendResult(Outcome.FAILED, reason=str(exc))))
                 continue
             result = await self.channel.send(lane, message)
-            results.append((item, result))
+            self.unrecorded.append((item, result))
+            if time.monotonic() - self.flushed_at >= FLUSH_EVERY:
+                self._flush()
             if result.outcome == Outcome.STOP:
                 if not self.stop.is_set():
                     self._event(f"paused: {result.reason}", "error")
@@ -120,20 +132,28 @@ class CampaignRunner:
             pass
         return True
 
+    def _claim_size(self, sent: int, seconds: float) -> int:
+        """About one second of sending at the pace just measured, within [lanes, batch_size]."""
+        ceiling = self.settings.delivery.batch_size
+        if self.rate > 0:
+            ceiling = min(ceiling, max(1, int(self.rate)))
+        if seconds <= 0:
+            return ceiling
+        return max(min(self.channel.lanes, ceiling), min(ceiling, int(sent / seconds)))
+
     async def _loop(self) -> None:
-        delivery = self.settings.delivery
-        limit = delivery.batch_size if self.rate <= 0 else max(1, min(delivery.batch_size,
-                                                                       int(self.rate)))
+        limit = min(self._claim_size(0, 0), self.channel.lanes * 4)
         while not self.stop.is_set():
             batch = queue.claim(self.campaign_id, self.runner_id, limit)
             if not batch:
                 if not await self._idle():
                     return
                 continue
-            items, results = iter(batch), []
-            await asyncio.gather(*(self._lane(lane, items, results)
-                                   for lane in range(self.channel.lanes)))
-            queue.record(self.campaign_id, results, delivery, self.campaign.channel)
+            started = time.monotonic()
+            items = iter(batch)
+            await asyncio.gather(*(self._lane(lane, items) for lane in range(self.channel.lanes)))
+            self._flush()
+            limit = self._claim_size(len(batch), time.monotonic() - started)
 
     def _on_signal(self, name: str) -> None:
         self._event(f"runner {self.runner_id} got {name}; pausing")
@@ -177,6 +197,8 @@ class CampaignRunner:
             await watcher
             if self.channel is not None:
                 await self.channel.close()
+            if self.unrecorded:
+                self._flush()
             queue.release_claims(self.runner_id)
             status = registry.settle(self.runner_id, self.campaign_id)
             if status:

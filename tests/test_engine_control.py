@@ -1,0 +1,172 @@
+"""Pause, resume, cancel, signals, crashes and several runners, on real processes and a real SQLite file."""
+
+import os
+import signal
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from messagehub_tui import campaigns, control
+from messagehub_tui.errors import InvalidState
+from messagehub_tui.models import Campaign, Delivery, Runner
+from messagehub_tui.workers.ratelimit import reserve_slots
+from messagehub_tui.workers.supervisor import recover
+from tests.engine import counts_add_up, make_home, poll, wait_status
+from tests.peers import RecordingHandler, free_port
+from tests.test_engine_smtp import smtp_toml
+
+
+@pytest.fixture
+def server():
+    handler = RecordingHandler()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield controller.port, handler
+    controller.stop()
+
+
+def sent_count(campaign_id):
+    return campaigns.status(campaign_id)["counts"]["sent"]
+
+
+def addresses(campaign_id, state):
+    return {d.address for d in Delivery.select().where((Delivery.campaign == campaign_id)
+                                                        & (Delivery.status == state))}
+
+
+def assert_no_duplicates(handler, campaign_id):
+    received = handler.recipients()
+    unknown = addresses(campaign_id, "unknown")
+    assert all(n == 1 for n in received.values()), received.most_common(3)
+    assert addresses(campaign_id, "sent") <= set(received)
+    assert set(received) <= addresses(campaign_id, "sent") | unknown
+
+
+def test_pause_resume_cancel_mid_campaign(home, server):
+    port, handler = server
+    settings, cid = make_home(home, smtp_toml(port), count=60, rate=20)
+    control.launch(settings, cid)
+    poll(lambda: sent_count(cid) >= 5, what="first sends")
+    control.pause(settings, cid)
+    wait_status(cid, "paused", timeout=3)
+    at_pause = counts_add_up(cid)
+    assert at_pause["sending"] == 0 and at_pause["pending"] > 0
+    assert len(handler.recipients()) == at_pause["sent"]
+    assert "already paused" in control.pause(settings, cid)
+    control.resume(settings, cid)
+    poll(lambda: sent_count(cid) >= at_pause["sent"] + 5, what="sends after resume")
+    control.cancel(settings, cid)
+    wait_status(cid, "cancelled", timeout=3)
+    counts = counts_add_up(cid)
+    assert counts["cancelled"] > 0 and counts["pending"] == 0 and counts["sending"] == 0
+    assert counts["sent"] + counts["cancelled"] == 60
+    assert_no_duplicates(handler, cid)
+    with pytest.raises(InvalidState):
+        control.resume(settings, cid)
+
+
+def test_launching_twice_does_nothing_the_second_time(home, server):
+    port, handler = server
+    settings, cid = make_home(home, smtp_toml(port), count=10)
+    assert control.launch(settings, cid).started
+    second = control.launch(settings, cid)
+    assert not second.started and "already" in second.message
+    wait_status(cid, "completed")
+    assert_no_duplicates(handler, cid)
+    assert len(handler.recipients()) == 10
+
+
+def test_sigterm_pauses_cleanly_then_resume_finishes(home, server):
+    port, handler = server
+    settings, cid = make_home(home, smtp_toml(port), count=40, rate=20)
+    runners = control.launch(settings, cid).runners
+    poll(lambda: sent_count(cid) >= 5, what="first sends")
+    runners[0].send_signal(signal.SIGTERM)
+    assert runners[0].wait(timeout=10) == 0
+    campaign = wait_status(cid, "paused")
+    assert campaign.control == ""
+    assert counts_add_up(cid)["sending"] == 0
+    control.resume(settings, cid)
+    wait_status(cid, "completed")
+    assert counts_add_up(cid)["sent"] == 40
+    assert_no_duplicates(handler, cid)
+    assert len(handler.recipients()) == 40
+
+
+def test_sigkill_then_recovery_then_resume(home, server):
+    port, handler = server
+    handler.delay = 0.2
+    settings, cid = make_home(home, smtp_toml(port, connections=4), count=40)
+    runners = control.launch(settings, cid).runners
+    poll(lambda: len(handler.recipients()) >= 4
+         and campaigns.status(cid)["counts"]["sending"] > 0, what="sends in flight")
+    os.kill(runners[0].pid, signal.SIGKILL)
+    runners[0].wait(timeout=10)
+    assert Campaign.get_by_id(cid).status == "running"
+    assert recover(settings) == [cid]
+    assert Campaign.get_by_id(cid).status == "interrupted"
+    assert Runner.select().count() == 0
+    counts = counts_add_up(cid)
+    assert counts["sending"] == 0 and counts["unknown"] > 0
+    unknown = addresses(cid, "unknown")
+    control.resume(settings, cid)
+    wait_status(cid, "completed")
+    final = counts_add_up(cid)
+    assert final["sent"] + final["unknown"] == 40
+    assert addresses(cid, "unknown") == unknown
+    assert_no_duplicates(handler, cid)
+    control.retry(settings, cid, failed=False, unknown=True)
+    wait_status(cid, "completed")
+    assert counts_add_up(cid)["sent"] == 40
+
+
+def test_two_runner_processes_share_one_campaign(home, server):
+    port, handler = server
+    toml = smtp_toml(port, connections=2) + "processes = 2\nbatch_size = 20\n"
+    settings, cid = make_home(home, toml, count=300)
+    runners = control.launch(settings, cid).runners
+    assert len(runners) == 2
+    wait_status(cid, "completed")
+    assert counts_add_up(cid)["sent"] == 300
+    assert_no_duplicates(handler, cid)
+    assert len(handler.recipients()) == 300
+    log = (home / "logs" / f"campaign-{cid}.log").read_text()
+    assert log.count("started (pid") == 2
+
+
+def test_campaigns_from_one_sender_share_its_rate(home, server):
+    port, handler = server
+    settings, first = make_home(home, smtp_toml(port, rate=10), count=12)
+    second = campaigns.create(settings, "again", "email", "people", "x", subject="y").id
+    control.launch(settings, first)
+    control.launch(settings, second)
+    wait_status(first, "completed")
+    wait_status(second, "completed")
+    times = sorted(handler.times)
+    assert len(times) == 24
+    busiest = max(sum(1 for t in times if start <= t < start + 1) for start in times)
+    assert busiest <= 11, busiest
+    assert times[-1] - times[0] >= 2.0
+
+
+def test_reserved_slots_are_smooth_and_shared(home, settings):
+    first = reserve_slots("smtp:a", 10, 5, now=100.0)
+    second = reserve_slots("smtp:a", 10, 5, now=100.0)
+    other = reserve_slots("smtp:b", 10, 1, now=100.0)
+    assert first == pytest.approx([100.0, 100.1, 100.2, 100.3, 100.4])
+    assert second == pytest.approx([100.5, 100.6, 100.7, 100.8, 100.9])
+    assert other == [100.0]
+
+
+def test_dry_run_reports_problems_without_sending(home):
+    settings, cid = make_home(home, "", count=3)
+    extra = home / "extra.csv"
+    extra.write_text("email,code\ncoded@example.com,X1\n")
+    from messagehub_tui import contacts
+    contacts.import_csv(extra, home, "people")
+    campaigns.update(settings, cid, body="Hi {{ first_name }} {{ code }}")
+    rendered, problems = control.dry_run(settings, cid)
+    assert rendered == 1
+    assert len(problems) == 3 and "'code' is undefined" in problems[0][1]
+    assert campaigns.status(cid)["status"] == "draft"
+    assert not (home / "outbox").exists()
