@@ -2,7 +2,6 @@
 
 import argparse
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -54,6 +53,22 @@ def make_home(home: Path, toml: str, recipients: int, channel: str) -> tuple:
     return settings, campaign.id
 
 
+def wait_for_peak_rss(runners: list[subprocess.Popen]) -> float:
+    """Wait for the runners to exit; the highest VmHWM (peak RSS, MB) any of them reached."""
+    peak = 0
+    while any(runner.poll() is None for runner in runners):
+        for runner in runners:
+            try:
+                status = Path(f"/proc/{runner.pid}/status").read_text()
+            except OSError:
+                continue
+            for line in status.splitlines():
+                if line.startswith("VmHWM:"):
+                    peak = max(peak, int(line.split()[1]))
+        time.sleep(0.05)
+    return peak / 1024
+
+
 def run_email(recipients: int, connections: int, processes: int) -> dict:
     sink, port = start_sink()
     home = Path(tempfile.mkdtemp())
@@ -65,12 +80,9 @@ def run_email(recipients: int, connections: int, processes: int) -> dict:
         settings, cid = make_home(home, toml, recipients, "email")
         size = len(campaigns.preview(settings, cid).encode())
         started = time.perf_counter()
-        runners = control.launch(settings, cid).runners
-        for runner in runners:
-            runner.wait()
+        peak = wait_for_peak_rss(control.launch(settings, cid).runners)
         elapsed = time.perf_counter() - started
         status = campaigns.status(cid)
-        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         close_db()
         return {"sent": status["counts"]["sent"], "status": status["status"],
                 "seconds": elapsed, "rate": status["counts"]["sent"] / elapsed, "peak": peak,
@@ -103,17 +115,11 @@ def run_sms(seconds: float, rate: float) -> tuple[float, int]:
                 f'from = "+15005550006"\napi_base_url = "{fake.url}"\nrate = {rate}\n')
         os.environ["TWILIO_AUTH_TOKEN"] = "bench-token"
         settings, cid = make_home(home, toml, int(seconds * rate) + 1, "sms")
-        stamps = []
-        original = fake.requests.append
-
-        def stamp(item):
-            stamps.append(time.time())
-            original(item)
-        fake.requests.append = stamp
         runners = control.launch(settings, cid).runners
         for runner in runners:
             runner.wait()
         close_db()
+        stamps = sorted(request["at"] for request in fake.requests)
         span = stamps[-1] - stamps[0]
         measured = (len(stamps) - 1) / span
         busiest = max(sum(1 for t in stamps if start <= t < start + 1) for start in stamps)

@@ -9,12 +9,17 @@ from pathlib import Path
 
 from peewee import DatabaseError
 
-from messagehub_tui import campaigns, cli_delivery, contacts
+from messagehub_tui import campaigns, cli_delivery, contacts, control
 from messagehub_tui.config import Settings, load_settings
 from messagehub_tui.errors import MessagehubError
 from messagehub_tui.models import open_db
-from messagehub_tui.timefmt import local_text
+from messagehub_tui.timefmt import countdown, local_text, parse_when
+from messagehub_tui.workers.daemon import run_daemon
 from messagehub_tui.workers.supervisor import recover
+
+
+WHEN_HELP = ("ISO-8601 with an offset (2026-12-01T09:00+01:00), local \"YYYY-MM-DD HH:MM\", "
+             "or relative +90s, +10m, +2h, +1d")
 
 
 def _read_text(path: str, what: str) -> str:
@@ -67,9 +72,26 @@ def cmd_create(args, settings: Settings) -> int:
     campaign = campaigns.create(
         settings, args.name, args.channel, args.list, _read_text(args.body, "body"),
         subject=args.subject or "", html=_read_text(args.html, "HTML") if args.html else None,
-        sender=args.sender, rate=args.rate, scheduled_at=getattr(args, "at", None))
+        sender=args.sender, rate=args.rate, scheduled_at=parse_when(args.at) if args.at else None)
     print(campaign.id)
     return 0
+
+
+def cmd_schedule(args, settings: Settings) -> int:
+    if args.clear:
+        control.clear_schedule(settings, args.id)
+        print(f"campaign {args.id} is a draft again")
+        return 0
+    if not args.at:
+        raise MessagehubError("say when: --at WHEN, or --clear")
+    campaign = control.schedule(settings, args.id, parse_when(args.at))
+    print(f"campaign {args.id} scheduled for {local_text(campaign.scheduled_at)} "
+          f"({countdown(campaign.scheduled_at)})")
+    return 0
+
+
+def cmd_daemon(args, settings: Settings) -> int:
+    return run_daemon(settings)
 
 
 def cmd_delete(args, settings: Settings) -> int:
@@ -144,6 +166,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--html", metavar="FILE", help="an optional HTML template")
     p.add_argument("--from", dest="sender", metavar="ADDRESS")
     p.add_argument("--rate", type=float, help="messages per second, 0 for unlimited")
+    p.add_argument("--at", metavar="WHEN", help=WHEN_HELP)
+    p = _add(sub, "schedule", cmd_schedule, "schedule a campaign, or clear its schedule")
+    p.add_argument("id", type=int)
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("--at", metavar="WHEN", help=WHEN_HELP)
+    group.add_argument("--clear", action="store_true", help="back to draft")
+    _add(sub, "daemon", cmd_daemon,
+         "run scheduled sends and watch runners, headless (for tmux or systemd)")
     p = _add(sub, "delete", cmd_delete, "delete a draft campaign")
     p.add_argument("id", type=int)
     p = _add(sub, "campaigns", cmd_campaigns, "list every campaign")

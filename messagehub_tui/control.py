@@ -6,6 +6,7 @@ import asyncio
 import subprocess
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from messagehub_tui import audience, campaigns
 from messagehub_tui.addresses import InvalidAddress, normalise
@@ -49,6 +50,8 @@ def launch(settings: Settings, campaign_id: int, scheduled_only: bool = False,
             return Started(False, f"campaign {campaign_id} is already {campaign.status}")
         if scheduled_only and campaign.status != CampaignStatus.SCHEDULED:
             return Started(False, f"campaign {campaign_id} is {campaign.status}, not scheduled")
+        if scheduled_only and campaign.scheduled_at > utcnow() + timedelta(seconds=1):
+            return Started(False, f"campaign {campaign_id} is not due yet")
         if campaign.status not in campaigns.PRE_LAUNCH:
             hint = "; use resume" if campaign.status in RESUMABLE else ""
             raise InvalidState(f"campaign {campaign_id} is {campaign.status}{hint}")
@@ -201,3 +204,40 @@ def dry_run(settings: Settings, campaign_id: int) -> tuple[int, list[tuple[str, 
         except RenderError as exc:
             problems.append((address, str(exc)))
     return rendered, problems
+
+
+def schedule(settings: Settings, campaign_id: int, at) -> Campaign:
+    """Set a draft, missed or scheduled campaign to launch at `at` (naive UTC, in the future)."""
+    with db.atomic():
+        campaign = campaigns.get(campaign_id)
+        if campaign.status not in campaigns.PRE_LAUNCH:
+            raise InvalidState(f"campaign {campaign_id} is {campaign.status}; only a draft, "
+                               "missed or scheduled campaign can be scheduled")
+        _claim_status(campaign_id, campaign.status, CampaignStatus.SCHEDULED, scheduled_at=at)
+    record_event(settings.logs_dir, campaign_id, f"scheduled for {at.isoformat()}Z")
+    return campaigns.get(campaign_id)
+
+
+def clear_schedule(settings: Settings, campaign_id: int) -> Campaign:
+    """Take a scheduled or missed campaign back to draft."""
+    with db.atomic():
+        campaign = campaigns.get(campaign_id)
+        if campaign.status not in (CampaignStatus.SCHEDULED, CampaignStatus.MISSED):
+            raise InvalidState(f"campaign {campaign_id} is {campaign.status}, not scheduled")
+        _claim_status(campaign_id, campaign.status, CampaignStatus.DRAFT, scheduled_at=None)
+    record_event(settings.logs_dir, campaign_id, "schedule cleared")
+    return campaigns.get(campaign_id)
+
+
+def mark_missed(settings: Settings, campaign_id: int, scheduled_at) -> bool:
+    """A scheduled campaign whose time passed beyond the grace period becomes missed (once)."""
+    with db.atomic():
+        missed = bool(Campaign.update(status=CampaignStatus.MISSED, updated_at=utcnow()).where(
+            (Campaign.id == campaign_id) & (Campaign.status == CampaignStatus.SCHEDULED)
+            & (Campaign.scheduled_at == scheduled_at)).execute())
+    if missed:
+        record_event(settings.logs_dir, campaign_id,
+                     f"missed: its time {scheduled_at.isoformat()}Z passed more than "
+                     f"{settings.schedule.misfire_grace:.0f} s ago while nothing was running; "
+                     "launch it by hand", "error")
+    return missed

@@ -144,7 +144,7 @@ class FakeTwilio:
                 body = parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())
                 fields = {key: values[0] for key, values in body.items()}
                 with fake.lock:
-                    fake.requests.append({"path": self.path, **fields,
+                    fake.requests.append({"path": self.path, **fields, "at": time.time(),
                                           "auth": self.headers.get("Authorization", "")})
                     number = len(fake.requests)
                     transient = fake.fail_first.pop(fields.get("To"), None)

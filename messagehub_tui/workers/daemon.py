@@ -1,0 +1,93 @@
+"""The headless daemon: scheduler plus supervisor for one home, for tmux or systemd."""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import signal
+import threading
+from logging.handlers import RotatingFileHandler
+
+from messagehub_tui import control
+from messagehub_tui.config import Settings
+from messagehub_tui.errors import MessagehubError
+from messagehub_tui.models import Campaign, CampaignStatus, db
+from messagehub_tui.workers.scheduler import CampaignScheduler
+from messagehub_tui.workers.supervisor import wait_until
+
+STOP_TIMEOUT = 30.0
+log = logging.getLogger("messagehub.daemon")
+
+
+def acquire_lock(settings: Settings):
+    """Hold <home>/daemon.lock for the life of the process; a second daemon is told who has it."""
+    path = settings.home / "daemon.lock"
+    handle = path.open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise MessagehubError(f"another daemon is already running for {settings.home} "
+                              f"(pid {holder}); stop it first") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
+def configure_logging(settings: Settings) -> None:
+    """Log to <home>/logs/daemon.log, rotated at 1 MB, five files kept."""
+    settings.logs_dir.mkdir(parents=True, exist_ok=True)
+    handler = RotatingFileHandler(settings.logs_dir / "daemon.log", maxBytes=1_000_000,
+                                  backupCount=5, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("messagehub")
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+def resume_left_over(settings: Settings) -> None:
+    """Resume what a previous daemon paused on its way out."""
+    for campaign in Campaign.select().where((Campaign.status == CampaignStatus.PAUSED)
+                                            & (Campaign.auto_resume == 1)):
+        log.info("campaign %s: %s", campaign.id, control.resume(settings, campaign.id).message)
+
+
+def pause_running(settings: Settings) -> None:
+    """Pause every queued or running campaign, marked to resume at the next start, and wait."""
+    active = list(Campaign.select().where(Campaign.status.in_(list(control.ACTIVE))))
+    for campaign in active:
+        control.pause(settings, campaign.id)
+        Campaign.update(auto_resume=1).where(Campaign.id == campaign.id).execute()
+    for campaign in active:
+        final = wait_until(campaign.id, lambda c: c.status not in control.ACTIVE, STOP_TIMEOUT)
+        log.info("campaign %s is %s", campaign.id, final.status)
+
+
+def run_daemon(settings: Settings) -> int:
+    """Run until SIGTERM or SIGINT, then pause running campaigns cleanly and return 0."""
+    lock = acquire_lock(settings)
+    configure_logging(settings)
+    stopping = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda number, frame: stopping.set())
+    log.info("daemon started for %s (pid %s)", settings.home, os.getpid())
+    scheduler = CampaignScheduler(settings, supervise=True)
+    try:
+        resume_left_over(settings)
+        scheduler.start()
+        while not stopping.wait(1.0):
+            pass
+        log.info("stopping: pausing running campaigns")
+        scheduler.shutdown()
+        pause_running(settings)
+    finally:
+        db.close()
+        log.info("daemon stopped")
+        lock.close()
+    return 0

@@ -1,0 +1,199 @@
+"""Scheduled sends: WHEN parsing, a real daemon process, a racing in-process scheduler, misfires, SIGTERM."""
+
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from messagehub_tui import campaigns, control
+from messagehub_tui.errors import MessagehubError
+from messagehub_tui.models import Campaign, Event, utcnow
+from messagehub_tui.timefmt import parse_when
+from messagehub_tui.workers.scheduler import CampaignScheduler
+from tests.engine import counts_add_up, make_home, poll, wait_status
+from tests.peers import RecordingHandler, free_port
+from tests.test_engine_smtp import smtp_toml
+
+NOW = datetime(2027, 1, 1, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def new_york(monkeypatch):
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.parametrize("text, utc", [
+    ("2027-03-13 12:00", "2027-03-13 17:00"),
+    ("2027-03-14 03:30", "2027-03-14 07:30"),
+    ("2027-03-15 12:00", "2027-03-15 16:00"),
+    ("2027-11-06 12:00", "2027-11-06 16:00"),
+    ("2027-11-07 01:30", "2027-11-07 05:30"),
+    ("2027-11-08 12:00", "2027-11-08 17:00"),
+    ("2027-06-01T09:00+02:00", "2027-06-01 07:00"),
+    ("2027-06-01T09:00Z", "2027-06-01 09:00"),
+    ("+90s", "2027-01-01 00:01:30"),
+    ("+10m", "2027-01-01 00:10"),
+    ("+2h", "2027-01-01 02:00"),
+    ("+1d", "2027-01-02 00:00"),
+])
+def test_when_is_stored_in_utc_across_daylight_saving(new_york, text, utc):
+    assert parse_when(text, NOW) == datetime.fromisoformat(utc)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("2027-03-14 02:30", "does not exist in local time"),
+    ("2026-12-31 10:00", "is in the past"),
+    ("soon", "cannot read the time"),
+])
+def test_bad_when_is_refused_clearly(new_york, text, message):
+    with pytest.raises(MessagehubError, match=message):
+        parse_when(text, NOW)
+
+
+def test_cli_schedule_and_clear(cli, home):
+    settings, cid = make_home(home, "", count=2)
+    code, out, _ = cli("schedule", str(cid), "--at", "+2h")
+    assert code == 0 and "scheduled for" in out and "in 1h 59m" in out
+    campaign = Campaign.get_by_id(cid)
+    assert campaign.status == "scheduled"
+    assert abs((campaign.scheduled_at - utcnow()).total_seconds() - 7200) < 60
+    code, _, err = cli("schedule", str(cid), "--at", "2001-01-01 10:00")
+    assert code == 1 and "is in the past" in err
+    code, out, _ = cli("schedule", str(cid), "--clear")
+    assert code == 0 and Campaign.get_by_id(cid).status == "draft"
+    body = home / "b.txt"
+    body.write_text("hi")
+    code, out, _ = cli("create", "--name", "later", "--channel", "email", "--list", "people",
+                       "--subject", "s", "--body", str(body), "--at", "+1d")
+    assert code == 0 and Campaign.get_by_id(int(out)).status == "scheduled"
+
+
+def start_daemon(home) -> subprocess.Popen:
+    process = subprocess.Popen([sys.executable, "-m", "messagehub_tui", "--home", str(home),
+                                "daemon"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    log = home / "logs" / "daemon.log"
+    started = f"(pid {process.pid})"
+    poll(lambda: process.poll() is not None or (log.exists() and started in log.read_text()),
+         what="daemon start")
+    assert process.poll() is None, process.communicate()
+    return process
+
+
+def stop_daemon(process) -> None:
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 0
+
+
+def daemon_log(home) -> str:
+    return (home / "logs" / "daemon.log").read_text()
+
+
+@pytest.fixture
+def server():
+    handler = RecordingHandler()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield controller.port, handler
+    controller.stop()
+
+
+def test_daemon_fires_a_schedule_set_from_the_cli_once_despite_a_racing_scheduler(
+        cli, home, server):
+    port, handler = server
+    settings, cid = make_home(home, smtp_toml(port), count=5)
+    daemon = start_daemon(home)
+    racer = CampaignScheduler(settings)
+    racer.start()
+    try:
+        assert cli("schedule", str(cid), "--at", "+3s")[0] == 0
+        wait_status(cid, "completed", timeout=60)
+        assert handler.recipients() == {f"user{i}@example.com": 1 for i in range(5)}
+        launches = Event.select().where((Event.campaign == cid)
+                                        & Event.message.startswith("launched")).count()
+        assert launches == 1
+        by_daemon = f"campaign {cid}: campaign {cid} launched" in daemon_log(home)
+        assert by_daemon != (cid in racer.launched)
+    finally:
+        racer.shutdown()
+        stop_daemon(daemon)
+
+
+def test_a_schedule_cleared_from_the_cli_does_not_fire(cli, home):
+    settings, cid = make_home(home, "", count=2)
+    daemon = start_daemon(home)
+    try:
+        cli("schedule", str(cid), "--at", "+8s")
+        poll(lambda: f"campaign {cid} scheduled for" in daemon_log(home), 20,
+             what="daemon to see the schedule")
+        cli("schedule", str(cid), "--clear")
+        poll(lambda: f"campaign {cid} unscheduled" in daemon_log(home), 20,
+             what="daemon to see the clear")
+        deadline = Campaign.get_by_id(cid).updated_at + timedelta(seconds=10)
+        poll(lambda: utcnow() > deadline, 20, what="the old time to pass")
+        assert Campaign.get_by_id(cid).status == "draft"
+        assert not (home / "outbox").exists()
+    finally:
+        stop_daemon(daemon)
+
+
+def test_second_daemon_exits_with_a_clear_message(home):
+    make_home(home, "", count=1)
+    first = start_daemon(home)
+    try:
+        second = subprocess.run([sys.executable, "-m", "messagehub_tui", "--home", str(home),
+                                 "daemon"], capture_output=True, text=True, timeout=60)
+        assert second.returncode == 1
+        assert f"another daemon is already running for {home}" in second.stderr
+        assert f"pid {first.pid}" in second.stderr
+    finally:
+        stop_daemon(first)
+
+
+@pytest.mark.parametrize("late, expected", [(timedelta(minutes=5), "completed"),
+                                            (timedelta(hours=1), "missed")])
+def test_misfire_grace_at_daemon_start(home, late, expected):
+    settings, cid = make_home(home, "", count=3)
+    Campaign.update(status="scheduled", scheduled_at=utcnow() - late).where(
+        Campaign.id == cid).execute()
+    daemon = start_daemon(home)
+    try:
+        campaign = wait_status(cid, expected, timeout=60)
+        if expected == "missed":
+            assert Campaign.get_by_id(cid).started_at is None
+            assert "missed" in daemon_log(home) or Event.select().where(
+                Event.message.startswith("missed")).count() == 1
+            assert control.launch(settings, cid).started
+            wait_status(cid, "completed")
+        assert campaign.status == expected
+    finally:
+        stop_daemon(daemon)
+
+
+def test_sigterm_to_the_daemon_pauses_then_restart_resumes(home, server):
+    port, handler = server
+    settings, cid = make_home(home, smtp_toml(port), count=40, rate=20)
+    daemon = start_daemon(home)
+    control.launch(settings, cid)
+    poll(lambda: campaigns.status(cid)["counts"]["sent"] >= 5, what="first sends")
+    stop_daemon(daemon)
+    paused = Campaign.get_by_id(cid)
+    assert paused.status == "paused" and paused.auto_resume == 1
+    sent_before = counts_add_up(cid)["sent"]
+    assert 5 <= sent_before < 40
+    daemon = start_daemon(home)
+    try:
+        wait_status(cid, "completed")
+        assert counts_add_up(cid)["sent"] == 40
+        assert handler.recipients() == {f"user{i}@example.com": 1 for i in range(40)}
+        assert Campaign.get_by_id(cid).auto_resume == 0
+    finally:
+        stop_daemon(daemon)
