@@ -94,6 +94,19 @@ def cmd_daemon(args, settings: Settings) -> int:
     return run_daemon(settings)
 
 
+def run_app(settings: Settings) -> int:
+    """Open the terminal UI on this home."""
+    from messagehub_tui.app import create_app
+    create_app(settings).run()
+    return 0
+
+
+def cmd_demo(args, settings: Settings) -> int:
+    from messagehub_tui.demo import fill_demo
+    print(fill_demo(settings))
+    return run_app(settings)
+
+
 def cmd_delete(args, settings: Settings) -> int:
     campaigns.delete(args.id)
     print(f"deleted campaign {args.id}")
@@ -172,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--at", metavar="WHEN", help=WHEN_HELP)
     group.add_argument("--clear", action="store_true", help="back to draft")
+    _add(sub, "demo", cmd_demo, "fill this home with sample contacts and campaigns, then open the app")
     _add(sub, "daemon", cmd_daemon,
          "run scheduled sends and watch runners, headless (for tmux or systemd)")
     p = _add(sub, "delete", cmd_delete, "delete a draft campaign")
@@ -204,8 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = open_home(args.home)
         if args.command is None:
-            parser.print_help()
-            return 0
+            return run_app(settings)
         return args.handler(args, settings)
     except MessagehubError as exc:
         print(f"messagehub-tui: {exc}", file=sys.stderr)

@@ -66,8 +66,15 @@ def parse_when(text: str, now: datetime | None = None) -> datetime:
     return moment.astimezone(timezone.utc).replace(tzinfo=None)
 
 
+def short_local(moment: datetime, now: datetime) -> str:
+    """`15:35 CET` for a time today, `Dec 01 09:00 CET` otherwise (local time, for narrow tables)."""
+    local = to_local(moment)
+    same_day = local.date() == to_local(now).date()
+    return local.strftime("%H:%M %Z" if same_day else "%b %d %H:%M %Z")
+
+
 def countdown(moment: datetime, now: datetime | None = None) -> str:
-    """`in 2h 05m` / `in 45s` until a stored naive-UTC time, or `due`."""
+    """`in 2h05m` / `in 59m` / `in 45s` until a stored naive-UTC time, or `due`."""
     now = now or datetime.now(timezone.utc).replace(tzinfo=None)
     seconds = int((moment - now).total_seconds())
     if seconds <= 0:
@@ -76,9 +83,9 @@ def countdown(moment: datetime, now: datetime | None = None) -> str:
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
     if days:
-        return f"in {days}d {hours:02d}h"
+        return f"in {days}d{hours:02d}h"
     if hours:
-        return f"in {hours}h {minutes:02d}m"
+        return f"in {hours}h{minutes:02d}m"
     if minutes:
-        return f"in {minutes}m {secs:02d}s"
+        return f"in {minutes}m"
     return f"in {secs}s"

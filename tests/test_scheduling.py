@@ -61,7 +61,7 @@ def test_bad_when_is_refused_clearly(new_york, text, message):
 def test_cli_schedule_and_clear(cli, home):
     settings, cid = make_home(home, "", count=2)
     code, out, _ = cli("schedule", str(cid), "--at", "+2h")
-    assert code == 0 and "scheduled for" in out and "in 1h 59m" in out
+    assert code == 0 and "scheduled for" in out and "in 1h59m" in out
     campaign = Campaign.get_by_id(cid)
     assert campaign.status == "scheduled"
     assert abs((campaign.scheduled_at - utcnow()).total_seconds() - 7200) < 60

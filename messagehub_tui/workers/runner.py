@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import time
+from collections import Counter
 from email.utils import parseaddr
 
 from messagehub_tui.campaigns import effective_sender, make_composer
@@ -22,6 +23,7 @@ from messagehub_tui.workers import queue, registry
 from messagehub_tui.workers.ratelimit import RateLimiter
 
 NOT_SENT = SendResult(Outcome.STOP, reason="stopped before sending")
+PROBLEMS = frozenset({Outcome.FAILED, Outcome.UNKNOWN, Outcome.RETRY})
 WATCH_EVERY = 0.2
 FLUSH_EVERY = 0.5
 log = logging.getLogger("messagehub.runner")
@@ -85,7 +87,16 @@ class CampaignRunner:
         if self.unrecorded:
             results, self.unrecorded = self.unrecorded, []
             queue.record(self.campaign_id, results, self.settings.delivery, self.campaign.channel)
+            self._note_errors(results)
         self.flushed_at = time.monotonic()
+
+    def _note_errors(self, results: list) -> None:
+        """One event per distinct failure reason in this flush (at most three), with an example."""
+        reasons = Counter((r.outcome, r.reason) for _, r in results if r.outcome in PROBLEMS)
+        for (outcome, reason), number in reasons.most_common(3):
+            example = next(item.address for item, r in results if r.reason == reason)
+            self._event(f"{number} {outcome}: {reason} (e.g. {example})",
+                        "warning" if outcome == Outcome.RETRY else "error")
 
     async def _lane(self, lane: int, items) -> None:
         for item in items:

@@ -1,0 +1,176 @@
+"""The Textual app: screens, the scheduler while open, campaign workers and the central error handler."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from functools import partial
+from typing import Callable, Iterable
+
+from textual.app import App, SystemCommand
+from textual.message import Message
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from messagehub_tui import control
+from messagehub_tui.config import Settings
+from messagehub_tui.errors import MessagehubError
+from messagehub_tui.models import Campaign, db
+from messagehub_tui.screens.campaigns import CampaignsScreen
+from messagehub_tui.screens.dialogs import QuitDialog
+from messagehub_tui.screens.help import HelpScreen
+from messagehub_tui.workers.scheduler import CampaignScheduler
+from messagehub_tui.workers.supervisor import recover
+
+FOLLOW_EVERY = 0.5
+
+
+class CampaignLaunched(Message):
+    """A campaign's runners were started from this app."""
+
+    def __init__(self, campaign_id: int, text: str):
+        super().__init__()
+        self.campaign_id, self.text = campaign_id, text
+
+
+class CampaignFinished(Message):
+    """A campaign followed by this app left queued/running."""
+
+    def __init__(self, campaign_id: int, status: str, last_error: str | None):
+        super().__init__()
+        self.campaign_id, self.status, self.last_error = campaign_id, status, last_error
+
+
+class MessagehubApp(App):
+    """messagehub-tui: campaigns from the keyboard."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "messagehub"
+
+    def __init__(self, settings: Settings, clock: Callable[[], datetime] | None = None,
+                 run_scheduler: bool = True, refresh_every: float = 1.0):
+        super().__init__()
+        self.settings = settings
+        self.clock = clock or (lambda: datetime.now(timezone.utc).replace(tzinfo=None))
+        self.refresh_every = refresh_every
+        self.scheduler = CampaignScheduler(settings) if run_scheduler else None
+        self.active_count = 0
+
+    @property
+    def outbox_only(self) -> bool:
+        return self.settings.email.transport == "outbox" and self.settings.sms.transport == "outbox"
+
+    def on_mount(self) -> None:
+        self.push_screen(CampaignsScreen())
+        if self.scheduler is not None:
+            self.scheduler.start()
+
+    def on_unmount(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.shutdown()
+
+    def perform(self, name: str, job: Callable, done: Callable | None = None,
+                failed: Callable[[Exception], None] | None = None) -> Worker:
+        """Run a service call in a thread worker; `done(result)` or `failed(error)` run on the UI
+        thread after, and the central handler reports any error."""
+        def run():
+            try:
+                result = job()
+            except Exception as exc:
+                if failed is not None:
+                    self.call_from_thread(failed, exc)
+                raise
+            finally:
+                db.close()
+            if done is not None:
+                self.call_from_thread(done, result)
+            return result
+        return self.run_worker(run, name=name, thread=True, exit_on_error=False, group="perform")
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one place worker errors reach the user."""
+        if event.state != WorkerState.ERROR:
+            return
+        error = event.worker.error
+        text = str(error) if isinstance(error, MessagehubError) else \
+            f"{event.worker.name} failed: {type(error).__name__}: {error}"
+        self.notify(text, severity="error", timeout=8)
+
+    def start_campaign(self, campaign_id: int, resume: bool = False) -> None:
+        """Launch (or resume) a campaign and follow it until it stops, in a thread worker."""
+        self.run_worker(partial(self._launch_and_follow, campaign_id, resume),
+                        name=f"campaign {campaign_id}", thread=True, exit_on_error=False,
+                        group="campaigns")
+
+    def _launch_and_follow(self, campaign_id: int, resume: bool) -> None:
+        worker = get_current_worker()
+        try:
+            result = (control.resume if resume else control.launch)(self.settings, campaign_id)
+            self.post_message(CampaignLaunched(campaign_id, result.message))
+            runners = result.runners
+            while not worker.is_cancelled:
+                campaign = Campaign.get_by_id(campaign_id)
+                if campaign.status not in control.ACTIVE:
+                    self.post_message(CampaignFinished(campaign_id, campaign.status,
+                                                       campaign.last_error))
+                    return
+                if runners and all(runner.poll() is not None for runner in runners):
+                    if recover(self.settings):
+                        continue
+                time.sleep(FOLLOW_EVERY)
+        finally:
+            db.close()
+
+    def on_campaign_launched(self, message: CampaignLaunched) -> None:
+        self.notify(message.text)
+
+    def on_campaign_finished(self, message: CampaignFinished) -> None:
+        text = f"campaign {message.campaign_id} {message.status}"
+        if message.last_error:
+            text += f": {message.last_error}"
+        bad = message.status == "interrupted" or message.last_error
+        self.notify(text, severity="error" if bad else "information", timeout=8)
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """Every key of the current screen is also a command in the palette."""
+        yield from super().get_system_commands(screen)
+        for binding in screen.BINDINGS:
+            if binding.description:
+                yield SystemCommand(binding.description, f"key: {binding.key}",
+                                    partial(screen.run_action, binding.action))
+
+    async def action_quit(self) -> None:
+        """Leave at once when nothing runs; otherwise ask what to do with the running campaigns."""
+        self.perform("quit", _active_ids, self._ask_before_quitting)
+
+    def _ask_before_quitting(self, active: list[int]) -> None:
+        if not active:
+            self.exit()
+            return
+
+        def chosen(choice: str | None) -> None:
+            if choice == "keep":
+                self.exit()
+            elif choice == "pause":
+                self.perform("pause all", lambda: [control.pause(self.settings, cid)
+                                                   for cid in active],
+                             lambda _: self.exit())
+
+        self.push_screen(QuitDialog(len(active)), chosen)
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+
+def _active_ids() -> list[int]:
+    """Campaigns still queued or running (one indexed query)."""
+    try:
+        return [c.id for c in Campaign.select(Campaign.id)
+                .where(Campaign.status.in_(list(control.ACTIVE)))]
+    finally:
+        db.close()
+
+
+def create_app(settings: Settings, **options) -> MessagehubApp:
+    """The app for a home whose database is open; shared by the CLI and the tests."""
+    return MessagehubApp(settings, **options)

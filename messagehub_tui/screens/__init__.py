@@ -1,0 +1,1 @@
+"""Textual screens; nothing outside app.py and this package imports textual."""

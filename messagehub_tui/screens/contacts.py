@@ -1,0 +1,153 @@
+"""Contacts: lists with member counts, CSV import with its rejected rows, and the suppression list."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.suggester import Suggester
+from textual.widgets import DataTable, Footer, Header, Input, Label, Static
+
+from messagehub_tui import contacts
+from messagehub_tui.contacts import ImportResult
+from messagehub_tui.errors import MessagehubError
+from messagehub_tui.models import db
+from messagehub_tui.screens.dialogs import PromptDialog
+from messagehub_tui.timefmt import local_text
+
+
+class PathSuggester(Suggester):
+    """Completes a file path from what is on disk: the first match, folders with a slash."""
+
+    def __init__(self):
+        super().__init__(use_cache=False, case_sensitive=True)
+
+    async def get_suggestion(self, value: str) -> str | None:
+        if not value:
+            return None
+        typed = Path(value).expanduser()
+        folder, stem = (typed, "") if value.endswith("/") else (typed.parent, typed.name)
+        try:
+            matches = sorted(p for p in folder.iterdir() if p.name.startswith(stem)
+                             and (p.is_dir() or p.suffix.lower() in (".csv", ".txt")))
+        except OSError:
+            return None
+        if not matches:
+            return None
+        match = matches[0]
+        prefix = value[: len(value) - len(stem)] if stem else value
+        return prefix + match.name + ("/" if match.is_dir() else "")
+
+
+def _address(text: str) -> tuple[str, str]:
+    if not text:
+        raise MessagehubError("type an email address or a phone number")
+    return ("email" if "@" in text else "sms"), text
+
+
+class ContactsScreen(Screen):
+    """Import contacts, see the lists, and manage who must never be sent to."""
+
+    BINDINGS = [Binding("a", "add_suppression", "Suppress"),
+                Binding("x", "remove_suppression", "Unsuppress"),
+                Binding("escape", "app.pop_screen", "Back"),
+                Binding("question_mark", "app.help", "Help")]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Vertical(id="contacts"):
+            with Horizontal(classes="row"):
+                yield Label("Import CSV", classes="field")
+                yield Input(compact=True, id="path", placeholder="path/to/contacts.csv  (tab completes)",
+                            suggester=PathSuggester())
+                yield Input(compact=True, id="list-name", placeholder="list (default: file name)")
+            yield Static("", id="import-result")
+            yield DataTable(id="rejects", cursor_type="row")
+            yield Label("Lists")
+            yield DataTable(id="lists", cursor_type="row")
+            yield Label("Suppressions  (a add, x remove)")
+            yield DataTable(id="suppressions", cursor_type="row")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = "contacts"
+        self.query_one("#lists", DataTable).add_columns("List", "Members")
+        self.query_one("#rejects", DataTable).add_columns("Line", "Why it was rejected")
+        self.query_one("#rejects").display = False
+        suppressions = self.query_one("#suppressions", DataTable)
+        for key, label in (("channel", "Channel"), ("address", "Address"), ("reason", "Reason"),
+                           ("when", "Since")):
+            suppressions.add_column(label, key=key)
+        self.query_one("#path", Input).focus()
+        self.load()
+
+    @work(thread=True, exclusive=True, group="contacts", exit_on_error=False)
+    def load(self) -> None:
+        try:
+            lists = contacts.lists()
+            suppressed = [(s.id, s.channel, s.address, s.reason, local_text(s.created_at))
+                          for s in contacts.suppressions()]
+        finally:
+            db.close()
+        self.app.call_from_thread(self.show, lists, suppressed)
+
+    def show(self, lists: list[tuple[str, int]], suppressed: list[tuple]) -> None:
+        table = self.query_one("#lists", DataTable)
+        table.clear()
+        for name, members in lists:
+            table.add_row(name, str(members), key=name)
+        table = self.query_one("#suppressions", DataTable)
+        table.clear()
+        for row_id, *cells in suppressed:
+            table.add_row(*cells, key=str(row_id))
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        path = self.query_one("#path", Input).value.strip()
+        if not path:
+            self.query_one("#path", Input).focus()
+            return
+        list_name = self.query_one("#list-name", Input).value.strip() or None
+        settings = self.app.settings
+        self.query_one("#import-result", Static).update(f"importing {path} …")
+        self.app.perform("import", lambda: contacts.import_csv(
+            Path(path).expanduser(), settings.home, list_name, settings.sms.default_region),
+            self.imported,
+            failed=lambda exc: self.query_one("#import-result", Static).update(str(exc)))
+
+    def imported(self, result: ImportResult) -> None:
+        where = f"; rejected rows saved to {result.rejects_path}" if result.rejects_path else ""
+        self.query_one("#import-result", Static).update(
+            f"{result.summary()} (list {result.list_name}){where}")
+        rejects = self.query_one("#rejects", DataTable)
+        rejects.clear()
+        for reject in result.rejected[:200]:
+            rejects.add_row(str(reject.line), reject.reason)
+        rejects.display = bool(result.rejected)
+        self.query_one("#lists", DataTable).focus()
+        self.notify(result.summary())
+        self.load()
+
+    def action_add_suppression(self) -> None:
+        settings = self.app.settings
+
+        def add(answer) -> None:
+            if answer:
+                channel, address = answer
+                self.app.perform("suppress", lambda: contacts.suppress(
+                    [address], channel, "added by hand", settings.sms.default_region),
+                    lambda _: self.load())
+        self.app.push_screen(PromptDialog("Never send to:", "an email address or phone number",
+                                          _address), add)
+
+    def action_remove_suppression(self) -> None:
+        table = self.query_one("#suppressions", DataTable)
+        if not table.row_count:
+            return
+        channel, address = table.get_row_at(table.cursor_row)[:2]
+        settings = self.app.settings
+        self.app.perform("unsuppress", lambda: contacts.unsuppress(
+            [address], channel, settings.sms.default_region), lambda _: self.load())

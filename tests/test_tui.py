@@ -1,0 +1,284 @@
+"""Every keyboard flow of the app with Pilot, asserting on the database and on the screen."""
+
+import ast
+import time
+from pathlib import Path
+
+import pytest
+
+from messagehub_tui import control
+from messagehub_tui.models import Campaign, Suppression
+from messagehub_tui.screens.dialogs import ConfirmDialog, PromptDialog, QuitDialog
+from messagehub_tui.screens.editor import EditorScreen
+from messagehub_tui.screens.help import HelpScreen
+from messagehub_tui.screens.monitor import MonitorScreen, OverviewScreen
+from tests.tui import make_app, screen_text, seed, settle, status_of, until
+
+
+@pytest.fixture
+def settings(home, monkeypatch):
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    return seed(home)
+
+
+async def test_create_a_campaign_in_the_editor(settings):
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("n")
+        await settle(pilot)
+        assert isinstance(app.screen, EditorScreen)
+        await pilot.press(*"Launch day", "tab", "tab", "tab", *"Big news, {{ first_name }}",
+                          "tab", *"Dear {{ first_name }} of {{ city }}")
+        await until(pilot, lambda: "Dear Ada of London" in screen_text(app), what="preview")
+        assert "Subject: Big news, Ada" in screen_text(app)
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: not isinstance(app.screen, EditorScreen), what="save")
+        created = Campaign.get(Campaign.name == "Launch day")
+        assert (created.subject, created.body) == ("Big news, {{ first_name }}",
+                                                   "Dear {{ first_name }} of {{ city }}")
+        assert created.contact_list.name == "people" and created.status == "draft"
+        await until(pilot, lambda: "Launch day" in screen_text(app), what="new row")
+
+
+async def test_template_errors_show_inline_and_block_saving(settings):
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("n")
+        await settle(pilot)
+        await pilot.press(*"Broken", "tab", "tab", "tab", *"s", "tab", *"Hi", "enter", *"{{ coupon }}")
+        await until(pilot, lambda: "no recipient can supply the variable 'coupon'"
+                    in screen_text(app), what="inline error")
+        assert "body: line 2" in screen_text(app)
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert isinstance(app.screen, EditorScreen)
+        assert not Campaign.select().where(Campaign.name == "Broken").exists()
+
+
+async def test_edit_a_draft(settings):
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("e")
+        await until(pilot, lambda: isinstance(app.screen, EditorScreen)
+                    and app.screen.query_one("#name").value == "Welcome", what="form filled")
+        await pilot.press("end", *"backspace" and ["backspace"] * 7, *"Hello again")
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: not isinstance(app.screen, EditorScreen), what="save")
+        assert Campaign.get_by_id(1).name == "Hello again"
+
+
+async def test_launch_asks_first_and_n_backs_out(settings, home):
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("l")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="confirm")
+        assert "to 3 recipients (0 suppressed)" in screen_text(app)
+        await pilot.press("n")
+        await settle(pilot)
+        assert status_of(1) == "draft"
+        await pilot.press("l")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="confirm")
+        await pilot.press("y")
+        await until(pilot, lambda: status_of(1) == "completed", what="campaign to complete")
+        await until(pilot, lambda: "completed" in screen_text(app) and "3/3" in screen_text(app),
+                    what="row to show completed")
+        assert len(list((home / "outbox" / "1").glob("*.eml"))) == 3
+
+
+def add_people(home, count: int) -> None:
+    from messagehub_tui import contacts
+    extra = home / "extra.csv"
+    extra.write_text("email\n" + "".join(f"p{i}@example.com\n" for i in range(count)))
+    contacts.import_csv(extra, home, "people")
+
+
+async def test_pause_resume_and_cancel_from_the_keyboard(settings, home):
+    from messagehub_tui import campaigns
+    add_people(home, 30)
+    slow = campaigns.create(settings, "Slow", "email", "people", "x", subject="y", rate=1)
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.screen.select(slow.id)
+        await pilot.press("l")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="confirm")
+        await pilot.press("y")
+        await until(pilot, lambda: status_of(slow.id) == "running", what="running")
+        await pilot.press("p")
+        await until(pilot, lambda: status_of(slow.id) == "paused", what="paused")
+        await pilot.press("r")
+        await until(pilot, lambda: status_of(slow.id) == "running", what="resumed")
+        await pilot.press("c")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="confirm")
+        assert "unsent deliveries will be cancelled" in screen_text(app)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert status_of(slow.id) == "running"
+        await pilot.press("c")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="confirm")
+        await pilot.press("y")
+        await until(pilot, lambda: status_of(slow.id) == "cancelled", what="cancelled")
+
+
+async def test_schedule_from_the_launcher(settings):
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("s")
+        await until(pilot, lambda: isinstance(app.screen, PromptDialog), what="prompt")
+        await pilot.press(*"yesterday", "enter")
+        await settle(pilot)
+        assert "cannot read the time 'yesterday'" in screen_text(app)
+        await pilot.press(*["backspace"] * 9, *"+2h", "enter")
+        await until(pilot, lambda: status_of(1) == "scheduled", what="scheduled")
+        await until(pilot, lambda: "in 1h59m" in screen_text(app)
+                    or "in 2h00m" in screen_text(app), what="countdown")
+
+
+async def test_send_a_test_message(settings, home):
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("t")
+        await until(pilot, lambda: isinstance(app.screen, PromptDialog), what="prompt")
+        await pilot.press(*"qa@example.com", "enter")
+        await until(pilot, lambda: list((home / "outbox" / "1").glob("test-*.eml")),
+                    what="test message in the outbox")
+        message = next((home / "outbox" / "1").glob("test-*.eml")).read_text()
+        assert "To: Ada Lovelace <qa@example.com>" in message and "Subject: Welcome Ada" in message
+        assert status_of(1) == "draft"
+
+
+async def test_delete_a_draft_and_filter(settings):
+    from messagehub_tui import campaigns
+    campaigns.create(settings, "Other", "sms", "people", "x")
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", *"oth")
+        await until(pilot, lambda: app.screen.query_one("DataTable").row_count == 1,
+                    what="filtered")
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen.query_one("DataTable").row_count == 2,
+                    what="unfiltered")
+        table = app.screen.query_one("DataTable")
+        assert [table.get_row_at(i)[1] for i in range(2)] == ["Welcome", "Other"]
+        app.screen.select(1)
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="confirm")
+        await pilot.press("y")
+        await until(pilot, lambda: app.screen.query_one("DataTable").row_count == 1,
+                    what="row gone")
+        assert not Campaign.select().where(Campaign.name == "Welcome").exists()
+
+
+async def test_import_contacts_and_suppressions(settings, home):
+    csv = home / "more.csv"
+    csv.write_text("email,first_name\nnew@example.com,New\nbroken@,Bad\n")
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("i")
+        await settle(pilot)
+        await pilot.press(*str(csv), "enter")
+        await until(pilot, lambda: "imported 1, updated 0, rejected 1 (list more)"
+                    in screen_text(app), what="import summary")
+        text = screen_text(app)
+        assert "3 email 'broken@' is not valid" in text and "more 1" in text
+        await pilot.press("a")
+        await until(pilot, lambda: isinstance(app.screen, PromptDialog), what="prompt")
+        await pilot.press(*"spam@example.com", "enter")
+        await until(pilot, lambda: Suppression.select().count() == 1, what="suppressed")
+        await until(pilot, lambda: "spam@example.com" in screen_text(app), what="row")
+        app.screen.query_one("#suppressions").focus()
+        await pilot.press("x")
+        await until(pilot, lambda: Suppression.select().count() == 0, what="unsuppressed")
+
+
+async def test_monitor_overview_and_help(settings):
+    control.launch(settings, 1, start=False)
+    control.pause(settings, 1)
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, MonitorScreen), what="monitor")
+        await until(pilot, lambda: "pending 3" in screen_text(app), what="counts")
+        await pilot.press("escape", "o")
+        await until(pilot, lambda: isinstance(app.screen, OverviewScreen), what="overview")
+        await until(pilot, lambda: "Welcome paused" in screen_text(app), what="overview row")
+        await pilot.press("escape", "question_mark")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen), what="help")
+        await pilot.press("escape")
+        await settle(pilot)
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_quitting_while_sending_asks_and_can_pause(settings, home):
+    from messagehub_tui import campaigns
+    add_people(home, 30)
+    slow = campaigns.create(settings, "Slow", "email", "people", "x", subject="y", rate=1)
+    control.launch(settings, slow.id)
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await until(pilot, lambda: status_of(slow.id) == "running", what="running")
+        await pilot.press("q")
+        await until(pilot, lambda: isinstance(app.screen, QuitDialog), what="quit dialog")
+        assert "1 campaign is still sending" in screen_text(app)
+        await pilot.press("s")
+        await settle(pilot)
+        assert app.is_running
+        await pilot.press("q")
+        await until(pilot, lambda: isinstance(app.screen, QuitDialog), what="quit dialog")
+        await pilot.press("p")
+        await until(pilot, lambda: not app.is_running, what="exit")
+    assert status_of(slow.id) in ("paused", "running")
+    from tests.engine import wait_status
+    wait_status(slow.id, "paused", timeout=10)
+
+
+async def test_quitting_with_nothing_running_exits_at_once(settings):
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("q")
+        await until(pilot, lambda: not app.is_running, what="exit")
+
+
+async def test_every_launcher_key_is_in_the_command_palette(settings):
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        titles = {command.title for command in app.get_system_commands(app.screen)}
+        assert {"New", "Edit", "Monitor", "Launch", "Schedule", "Pause", "Resume", "Cancel",
+                "Test send", "Delete draft", "Filter", "Contacts", "Overview"} <= titles
+
+
+async def test_no_color_and_a_large_terminal(settings, monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = make_app(settings)
+    async with app.run_test(size=(200, 60)) as pilot:
+        await settle(pilot)
+        assert app.no_color
+        assert "Welcome" in screen_text(app)
+
+
+def test_only_app_and_screens_import_textual():
+    package = Path(__file__).resolve().parent.parent / "messagehub_tui"
+    offenders = []
+    for path in package.rglob("*.py"):
+        relative = path.relative_to(package)
+        if relative.parts[0] == "screens" or relative.name == "app.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            if any(name == "textual" or name.startswith("textual.") for name in names):
+                offenders.append(str(relative))
+    assert offenders == []
