@@ -58,6 +58,9 @@ def seed_showcase(settings) -> None:
         Event.create(campaign=done.id, at=FROZEN - timedelta(minutes=minute), level=level,
                      message=message)
     assert Delivery.select().count() == 3
+    campaigns.create(settings, "Opening hours", "sms", "people",
+                     "Hi {{ first_name }}, our {{ city }} shop now opens at 8:00. Reply STOP to "
+                     "opt out.")
 
 
 def make_app(settings, frozen: bool = False, **options):

@@ -134,8 +134,13 @@ class CampaignsScreen(Screen):
 
     def action_edit(self) -> None:
         from messagehub_tui.screens.editor import EditorScreen
-        if row := self.selected():
-            self.app.push_screen(EditorScreen(row.id))
+        if not (row := self.selected()):
+            return
+        if row.status not in campaigns.EDITABLE:
+            self.notify(f"campaign {row.id} is {row.status}; only a draft, scheduled or missed "
+                        "campaign can be edited", severity="warning")
+            return
+        self.app.push_screen(EditorScreen(row.id))
 
     def action_open(self) -> None:
         from messagehub_tui.screens.monitor import MonitorScreen

@@ -31,6 +31,7 @@ class EditorScreen(Screen):
     """Create a campaign, or edit one that has not been launched."""
 
     BINDINGS = [Binding("ctrl+s", "save", "Save"), Binding("escape", "app.pop_screen", "Back")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
 
     def __init__(self, campaign_id: int | None = None):
         super().__init__()
@@ -50,7 +51,7 @@ class EditorScreen(Screen):
             with Horizontal(classes="row"):
                 yield Label("List", classes="field")
                 yield Select([], id="list", prompt="import contacts first (i)", compact=True)
-            with Horizontal(classes="row"):
+            with Horizontal(classes="row", id="subject-row"):
                 yield Label("Subject", classes="field")
                 yield Input(compact=True, id="subject", placeholder="Hello {{ first_name }}")
             yield Label("Body (Jinja2: {{ first_name }}, {{ email }}, any CSV column)")
@@ -65,8 +66,9 @@ class EditorScreen(Screen):
                 yield Label("Rate /s", classes="field")
                 yield Input(compact=True, id="rate", placeholder="default from messagehub.toml; 0 = unlimited",
                             type="number")
+        with VerticalScroll(id="preview-pane"):
             yield Static("", id="problems", classes="error")
-            yield Label("Preview", id="preview-title")
+            yield Label("Preview for the list's first contact", id="preview-title")
             yield Static("", id="preview")
         yield Footer()
 
@@ -126,7 +128,7 @@ class EditorScreen(Screen):
         self.schedule_preview()
 
     def on_select_changed(self) -> None:
-        self.query_one("#subject").disabled = self.query_one("#channel", Select).value == "sms"
+        self.query_one("#subject-row").display = self.query_one("#channel", Select).value != "sms"
         self.schedule_preview()
 
     def schedule_preview(self) -> None:
@@ -162,7 +164,9 @@ class EditorScreen(Screen):
         self.app.call_from_thread(self.show_preview, text, problem)
 
     def show_preview(self, text: str, problem: str) -> None:
-        self.query_one("#problems", Static).update(problem)
+        problems = self.query_one("#problems", Static)
+        problems.update(problem)
+        problems.display = bool(problem)
         if text:
             self.query_one("#preview", Static).update(text)
 
@@ -186,6 +190,5 @@ class EditorScreen(Screen):
             self.notify(f"saved campaign {campaign.id}")
             self.app.pop_screen()
 
-        self.app.perform("save", save, saved,
-                         failed=lambda exc: self.query_one("#problems", Static).update(str(exc)))
+        self.app.perform("save", save, saved, failed=lambda exc: self.show_preview("", str(exc)))
 

@@ -104,7 +104,9 @@ class MonitorScreen(Screen):
             f"{state.value} [b]{counts[state.value]}[/b]" for state in DeliveryStatus))
         rate = self.meter.update(counts["sent"])
         self.query_one("#rate", Static).update(f"{rate:,.1f} msg/s")
-        self.query_one(Sparkline).data = list(self.meter.history) or [0]
+        spark = self.query_one(Sparkline)
+        spark.display = any(self.meter.history)
+        spark.data = list(self.meter.history)
         self.query_one("#timing", Static).update(self.timing(data, rate))
         self.query_one("#errors", Static).update("\n".join(
             f"{to_local(at):%H:%M:%S} {message}" for at, message in data.errors[:3]))
