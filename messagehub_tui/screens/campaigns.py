@@ -36,9 +36,11 @@ class CampaignsScreen(Screen):
         Binding("enter", "open", "Monitor"), Binding("l", "launch", "Launch"),
         Binding("s", "schedule", "Schedule"), Binding("p", "pause", "Pause"),
         Binding("r", "resume", "Resume"), Binding("c", "cancel", "Cancel"),
-        Binding("t", "test", "Test send"), Binding("d", "delete", "Delete draft"),
-        Binding("slash", "filter", "Filter"), Binding("i", "contacts", "Contacts"),
-        Binding("o", "overview", "Overview"), Binding("question_mark", "app.help", "Help"),
+        Binding("t", "test", "Test send", show=False),
+        Binding("d", "delete", "Delete draft", show=False),
+        Binding("slash", "filter", "Filter", show=False), Binding("i", "contacts", "Contacts", show=False),
+        Binding("o", "overview", "Overview", show=False),
+        Binding("question_mark", "app.help", "Help"),
         Binding("q", "app.quit", "Quit"), Binding("escape", "clear_filter", show=False),
     ]
 
@@ -55,7 +57,7 @@ class CampaignsScreen(Screen):
         yield DataTable(id="campaigns", cursor_type="row", zebra_stripes=True)
         yield Static("No campaigns yet: press n to write one, i to import contacts.",
                      id="empty")
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)

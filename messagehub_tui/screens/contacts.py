@@ -71,7 +71,7 @@ class ContactsScreen(Screen):
             yield DataTable(id="lists", cursor_type="row")
             yield Label("Suppressions  (a add, x remove)")
             yield DataTable(id="suppressions", cursor_type="row")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.sub_title = "contacts"

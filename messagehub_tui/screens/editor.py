@@ -70,7 +70,7 @@ class EditorScreen(Screen):
             yield Static("", id="problems", classes="error")
             yield Label("Preview for the list's first contact", id="preview-title")
             yield Static("", id="preview")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.load()

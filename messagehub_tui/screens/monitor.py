@@ -76,7 +76,7 @@ class MonitorScreen(Screen):
             yield Static("", id="timing")
             yield Static("", id="errors", classes="error")
             yield RichLog(id="events", max_lines=500, wrap=True)
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.sub_title = f"campaign {self.campaign_id}"
@@ -162,7 +162,7 @@ class OverviewScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield DataTable(id="overview", cursor_type="row")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.sub_title = "overview"
