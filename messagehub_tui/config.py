@@ -6,6 +6,7 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass, field
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any, Callable
 
@@ -143,6 +144,13 @@ def _text(value: Any) -> str:
     return value
 
 
+def _sender(value: Any) -> str:
+    value = _text(value)
+    if "@" not in parseaddr(value)[1]:
+        raise ValueError("must be an email address, optionally with a name: \"News <news@example.com>\"")
+    return value
+
+
 def _positive_int(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError("must be a whole number of at least 1")
@@ -214,7 +222,7 @@ _SCHEMA: dict[str, tuple[type, dict[str, tuple[str, Callable[[Any], Any]]]]] = {
         "port": ("port", _port),
         "security": ("security", _choice("starttls", "tls", "none")),
         "username": ("username", _text),
-        "from": ("sender", _text),
+        "from": ("sender", _sender),
         "connections": ("connections", _positive_int),
         "timeout": ("timeout", _timeout),
         "rate": ("rate", _rate),
@@ -314,40 +322,3 @@ def load_settings(home: str | os.PathLike | None = None, environ: dict | None = 
     }
     return Settings(home=root, schedule=settings.schedule, delivery=settings.delivery, **secrets)
 
-
-EXAMPLE_CONFIG = """\
-# messagehub.toml: every key is optional; with no file at all, messages go to <home>/outbox/.
-
-[email]
-transport = "outbox"          # "outbox" (files, nothing leaves the machine) or "smtp"
-host = "smtp.example.com"
-port = 587                    # default: 587 for starttls, 465 for tls, 25 for none
-security = "starttls"         # "starttls", "tls" or "none"
-username = "mailer@example.com"   # the password comes from $MESSAGEHUB_SMTP_PASSWORD
-from = "Example News <news@example.com>"
-connections = 4               # SMTP connections kept open in parallel per runner
-timeout = "30s"               # on connect and on every SMTP command
-rate = 0                      # messages per second, 0 = unlimited
-verify = true                 # verify the server's TLS certificate
-unsubscribe = "mailto:unsubscribe@example.com, https://example.com/u/{{ email }}"
-
-[sms]
-transport = "outbox"          # "outbox" or "twilio"
-account_sid = "AC00000000000000000000000000000000"   # the token comes from $TWILIO_AUTH_TOKEN
-from = "+15005550006"         # or messaging_service_sid = "MG…"
-rate = 1
-default_region = "US"         # for national numbers in imported CSV files
-# api_base_url = "http://127.0.0.1:4010"   # a proxy or test server instead of Twilio's API
-
-[schedule]
-misfire_grace = "15m"         # a send missed by less than this goes out at once; older ones become "missed"
-resume_interrupted = true     # the daemon resumes campaigns whose runner died
-
-[delivery]
-processes = 1                 # runner processes per campaign
-batch_size = 200              # deliveries claimed per transaction
-max_attempts = 5              # attempts per recipient before it fails
-retry_base = "30s"            # first retry delay, doubled each attempt, with jitter
-retry_max = "1h"
-failure_streak = 50           # this many failed attempts in a row pause the campaign
-"""

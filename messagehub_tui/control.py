@@ -34,33 +34,39 @@ class Started:
     runners: list[subprocess.Popen] = field(default_factory=list)
 
 
-def _claim_status(campaign_id: int, from_status: str, to_status: str, **values) -> bool:
-    """Atomic compare-and-set of a campaign's status; False when another process got there first."""
+def _claim_status(campaign_id: int, from_status: str, to_status: str, guard=None,
+                  **values) -> bool:
+    """Atomic compare-and-set of a campaign's status (and `guard`, an extra condition); False when
+    another process got there first."""
     values.setdefault("updated_at", utcnow())
-    return bool(Campaign.update(status=to_status, **values)
-                .where((Campaign.id == campaign_id) & (Campaign.status == from_status)).execute())
+    condition = (Campaign.id == campaign_id) & (Campaign.status == from_status)
+    if guard is not None:
+        condition &= guard
+    return bool(Campaign.update(status=to_status, **values).where(condition).execute())
 
 
 def launch(settings: Settings, campaign_id: int, scheduled_only: bool = False,
            start: bool = True) -> Started:
     """Materialise the recipients once, move the campaign to queued and start its runners."""
+    campaign = campaigns.get(campaign_id)
+    if campaign.status in ACTIVE:
+        return Started(False, f"campaign {campaign_id} is already {campaign.status}")
+    if scheduled_only and campaign.status != CampaignStatus.SCHEDULED:
+        return Started(False, f"campaign {campaign_id} is {campaign.status}, not scheduled")
+    if scheduled_only and campaign.scheduled_at > utcnow() + timedelta(seconds=1):
+        return Started(False, f"campaign {campaign_id} is not due yet")
+    if campaign.status not in campaigns.PRE_LAUNCH:
+        hint = "; use resume" if campaign.status in RESUMABLE else ""
+        raise InvalidState(f"campaign {campaign_id} is {campaign.status}{hint}")
+    campaigns.validate(settings, campaign.channel, campaign.contact_list, campaign.body,
+                       campaign.subject, campaign.html, campaign.sender, campaign.rate)
     with db.atomic():
-        campaign = campaigns.get(campaign_id)
-        if campaign.status in ACTIVE:
-            return Started(False, f"campaign {campaign_id} is already {campaign.status}")
-        if scheduled_only and campaign.status != CampaignStatus.SCHEDULED:
-            return Started(False, f"campaign {campaign_id} is {campaign.status}, not scheduled")
-        if scheduled_only and campaign.scheduled_at > utcnow() + timedelta(seconds=1):
-            return Started(False, f"campaign {campaign_id} is not due yet")
-        if campaign.status not in campaigns.PRE_LAUNCH:
-            hint = "; use resume" if campaign.status in RESUMABLE else ""
-            raise InvalidState(f"campaign {campaign_id} is {campaign.status}{hint}")
-        campaigns.validate(settings, campaign.channel, campaign.contact_list, campaign.body,
-                           campaign.subject, campaign.html, campaign.sender, campaign.rate)
         now = utcnow()
-        if not _claim_status(campaign_id, campaign.status, CampaignStatus.QUEUED, control="",
-                             started_at=None, finished_at=None, last_error=None):
-            return Started(False, f"campaign {campaign_id} was launched by another process")
+        same_time = (Campaign.scheduled_at == campaign.scheduled_at) if scheduled_only else None
+        if not _claim_status(campaign_id, campaign.status, CampaignStatus.QUEUED, same_time,
+                             control="", started_at=None, finished_at=None, last_error=None):
+            return Started(False, f"campaign {campaign_id} was launched or changed by another "
+                                  "process")
         sql, params = audience.materialise_sql(campaign, now)
         db.execute_sql(sql, params)
     total, counts = campaigns.counts(Campaign.get_by_id(campaign_id))
@@ -232,9 +238,8 @@ def clear_schedule(settings: Settings, campaign_id: int) -> Campaign:
 def mark_missed(settings: Settings, campaign_id: int, scheduled_at) -> bool:
     """A scheduled campaign whose time passed beyond the grace period becomes missed (once)."""
     with db.atomic():
-        missed = bool(Campaign.update(status=CampaignStatus.MISSED, updated_at=utcnow()).where(
-            (Campaign.id == campaign_id) & (Campaign.status == CampaignStatus.SCHEDULED)
-            & (Campaign.scheduled_at == scheduled_at)).execute())
+        missed = _claim_status(campaign_id, CampaignStatus.SCHEDULED, CampaignStatus.MISSED,
+                               Campaign.scheduled_at == scheduled_at)
     if missed:
         record_event(settings.logs_dir, campaign_id,
                      f"missed: its time {scheduled_at.isoformat()}Z passed more than "

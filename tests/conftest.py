@@ -43,6 +43,19 @@ def cli(home: Path, capsys):
 
 
 @pytest.fixture
+def smtp_server():
+    """aiosmtpd on loopback recording every message; yields (port, handler)."""
+    from aiosmtpd.controller import Controller
+
+    from tests.peers import RecordingHandler, free_port
+    handler = RecordingHandler()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield controller.port, handler
+    controller.stop()
+
+
+@pytest.fixture
 def people_csv(home: Path) -> Path:
     return write(home / "people.csv",
                  "email,first_name,last_name,phone,city\n"

@@ -133,12 +133,20 @@ class FakeTwilio:
         self.requests: list[dict] = []
         self.fail_first: dict[str, tuple[int, int | None]] = {}
         self.delay: dict[str, float] = {}
+        self.bad_auth = "\0"
         self.lock = threading.Lock()
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args):
                 return None
+
+            def do_GET(self):
+                if self.headers.get("Authorization", "").endswith(fake.bad_auth):
+                    return self._reply(401, {"code": 20003, "message": "Authenticate",
+                                             "status": 401})
+                return self._reply(200, {"sid": ACCOUNT_SID, "status": "active",
+                                         "friendly_name": "test account"})
 
             def do_POST(self):
                 body = parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())

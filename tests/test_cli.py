@@ -20,3 +20,33 @@ def test_exit_codes(tmp_path):
     absent = run(tmp_path, "import", str(tmp_path / "none.csv"))
     assert absent.returncode == 1 and "Traceback" not in absent.stderr
     assert "cannot read" in absent.stderr
+
+
+def test_send_prints_plain_progress_and_ctrl_c_pauses(tmp_path):
+    import signal
+
+    (tmp_path / "people.csv").write_text(
+        "email\n" + "".join(f"p{i}@example.com\n" for i in range(20)))
+    (tmp_path / "body.txt").write_text("hi")
+    assert run(tmp_path, "import", str(tmp_path / "people.csv")).returncode == 0
+    created = run(tmp_path, "create", "--name", "n", "--channel", "email", "--list", "people",
+                  "--subject", "s", "--body", str(tmp_path / "body.txt"), "--rate", "2")
+    campaign_id = created.stdout.strip()
+    sender = subprocess.Popen(
+        [sys.executable, "-m", "messagehub_tui", "--home", str(tmp_path), "send", campaign_id],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = sender.stdout.readline()
+    assert first.startswith(f"campaign {campaign_id} launched: 20 to send")
+    progress = sender.stdout.readline()
+    assert "% sent " in progress and "/20 failed 0" in progress and "\r" not in progress
+    sender.send_signal(signal.SIGINT)
+    out, err = sender.communicate(timeout=30)
+    assert sender.returncode == 0, err
+    assert "interrupted: pausing" in err
+    assert f"campaign {campaign_id} paused" in out
+    status = run(tmp_path, "status", campaign_id, "--json")
+    assert '"status": "paused"' in status.stdout
+    resumed = run(tmp_path, "send", campaign_id)
+    assert resumed.returncode == 0 and f"campaign {campaign_id} completed: sent 20" in resumed.stdout
+    dry = run(tmp_path, "send", campaign_id, "--dry-run")
+    assert "dry run: 20 messages rendered, 0 problems, nothing sent" in dry.stdout

@@ -53,6 +53,7 @@ misfire_grace = "5m"
     ("[sms]\ntransport = \"twilio\"\n", "[sms] account_sid is required"),
     ("[email\n", "not valid TOML"),
     ("[email]\npassword = \"secret\"\n", "unknown key [email] password"),
+    ("[email]\nfrom = \"newsletter\"\n", "[email] from must be an email address"),
 ])
 def test_bad_config_names_the_key_and_file(home, text, named):
     write(home / "messagehub.toml", text)
@@ -79,3 +80,14 @@ def test_durations(text, seconds):
 def test_home_from_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("MESSAGEHUB_HOME", str(tmp_path))
     assert load_settings().home == tmp_path.resolve()
+
+
+def test_the_readme_example_is_a_valid_configuration(home):
+    import re
+    from pathlib import Path
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    example = re.search(r"```toml\n(.*?)```", readme, re.S).group(1)
+    write(home / "messagehub.toml", example)
+    settings = load_settings(home)
+    assert settings.email.sender == "Example News <news@example.com>"
+    assert settings.delivery.retry_max == 3600

@@ -4,7 +4,6 @@ import os
 import signal
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from messagehub_tui import campaigns, control
 from messagehub_tui.errors import InvalidState
@@ -12,17 +11,9 @@ from messagehub_tui.models import Campaign, Delivery, Runner
 from messagehub_tui.workers.ratelimit import reserve_slots
 from messagehub_tui.workers.supervisor import recover
 from tests.engine import counts_add_up, make_home, poll, wait_status
-from tests.peers import RecordingHandler, free_port
 from tests.test_engine_smtp import smtp_toml
 
 
-@pytest.fixture
-def server():
-    handler = RecordingHandler()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield controller.port, handler
-    controller.stop()
 
 
 def sent_count(campaign_id):
@@ -42,8 +33,8 @@ def assert_no_duplicates(handler, campaign_id):
     assert set(received) <= addresses(campaign_id, "sent") | unknown
 
 
-def test_pause_resume_cancel_mid_campaign(home, server):
-    port, handler = server
+def test_pause_resume_cancel_mid_campaign(home, smtp_server):
+    port, handler = smtp_server
     settings, cid = make_home(home, smtp_toml(port), count=60, rate=20)
     control.launch(settings, cid)
     poll(lambda: sent_count(cid) >= 5, what="first sends")
@@ -65,8 +56,8 @@ def test_pause_resume_cancel_mid_campaign(home, server):
         control.resume(settings, cid)
 
 
-def test_launching_twice_does_nothing_the_second_time(home, server):
-    port, handler = server
+def test_launching_twice_does_nothing_the_second_time(home, smtp_server):
+    port, handler = smtp_server
     settings, cid = make_home(home, smtp_toml(port), count=10)
     assert control.launch(settings, cid).started
     second = control.launch(settings, cid)
@@ -76,8 +67,8 @@ def test_launching_twice_does_nothing_the_second_time(home, server):
     assert len(handler.recipients()) == 10
 
 
-def test_sigterm_pauses_cleanly_then_resume_finishes(home, server):
-    port, handler = server
+def test_sigterm_pauses_cleanly_then_resume_finishes(home, smtp_server):
+    port, handler = smtp_server
     settings, cid = make_home(home, smtp_toml(port), count=40, rate=20)
     runners = control.launch(settings, cid).runners
     poll(lambda: sent_count(cid) >= 5, what="first sends")
@@ -93,8 +84,8 @@ def test_sigterm_pauses_cleanly_then_resume_finishes(home, server):
     assert len(handler.recipients()) == 40
 
 
-def test_sigkill_then_recovery_then_resume(home, server):
-    port, handler = server
+def test_sigkill_then_recovery_then_resume(home, smtp_server):
+    port, handler = smtp_server
     handler.delay = 0.2
     settings, cid = make_home(home, smtp_toml(port, connections=4), count=40)
     runners = control.launch(settings, cid).runners
@@ -120,8 +111,8 @@ def test_sigkill_then_recovery_then_resume(home, server):
     assert counts_add_up(cid)["sent"] == 40
 
 
-def test_two_runner_processes_share_one_campaign(home, server):
-    port, handler = server
+def test_two_runner_processes_share_one_campaign(home, smtp_server):
+    port, handler = smtp_server
     toml = smtp_toml(port, connections=2) + "processes = 2\nbatch_size = 20\n"
     settings, cid = make_home(home, toml, count=300)
     runners = control.launch(settings, cid).runners
@@ -134,8 +125,8 @@ def test_two_runner_processes_share_one_campaign(home, server):
     assert log.count("started (pid") == 2
 
 
-def test_campaigns_from_one_sender_share_its_rate(home, server):
-    port, handler = server
+def test_campaigns_from_one_sender_share_its_rate(home, smtp_server):
+    port, handler = smtp_server
     settings, first = make_home(home, smtp_toml(port, rate=10), count=12)
     second = campaigns.create(settings, "again", "email", "people", "x", subject="y").id
     control.launch(settings, first)

@@ -21,13 +21,6 @@ def smtp_toml(port: int, **extra) -> str:
     return "\n".join(lines) + "\n"
 
 
-@pytest.fixture
-def aiosmtpd_server():
-    handler = RecordingHandler()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield controller, handler
-    controller.stop()
 
 
 @pytest.fixture
@@ -43,9 +36,9 @@ def sinks():
         sink.stop()
 
 
-def test_content_one_message_per_recipient_over_reused_connections(home, aiosmtpd_server):
-    controller, handler = aiosmtpd_server
-    toml = smtp_toml(controller.port, connections=3, unsubscribe='"https://example.com/u/{{ email }}"')
+def test_content_one_message_per_recipient_over_reused_connections(home, smtp_server):
+    port, handler = smtp_server
+    toml = smtp_toml(port, connections=3, unsubscribe='"https://example.com/u/{{ email }}"')
     settings, cid = make_home(home, toml, count=40, html="<p>Hi {{ first_name }}</p>")
     control.launch(settings, cid)
     wait_status(cid, "completed")
@@ -147,9 +140,9 @@ def test_a_failure_streak_pauses_the_campaign(home, sinks):
     assert counts["failed"] >= 10 and counts["pending"] > 0
 
 
-def test_send_test_and_doctor(home, aiosmtpd_server):
-    controller, handler = aiosmtpd_server
-    settings, cid = make_home(home, smtp_toml(controller.port), count=3)
+def test_send_test_and_doctor(home, smtp_server):
+    port, handler = smtp_server
+    settings, cid = make_home(home, smtp_toml(port), count=3)
     result = control.send_test(settings, cid, "qa@example.com")
     assert result.outcome == Outcome.SENT
     assert handler.recipients() == {"qa@example.com": 1}

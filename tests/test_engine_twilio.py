@@ -109,3 +109,16 @@ def test_requests_match_twilios_published_spec(home):
         assert all(d.provider_id.startswith("SM") for d in Delivery.select())
     finally:
         prism.stop()
+
+
+def test_doctor_checks_twilio_credentials(home, fake):
+    import base64
+
+    from messagehub_tui.doctor import run_checks
+    settings, _ = make_home(home, twilio_toml(fake.url), count=1, channel="sms", body="x")
+    checks = {c.name: c for c in run_checks(settings)}
+    assert checks["twilio"].ok and "account status: active" in checks["twilio"].detail
+    fake.bad_auth = base64.b64encode(f"{ACCOUNT_SID}:test-token-not-secret".encode()).decode()
+    checks = {c.name: c for c in run_checks(settings)}
+    assert not checks["twilio"].ok and "20003" in checks["twilio"].detail
+    assert "test-token-not-secret" not in checks["twilio"].detail

@@ -7,7 +7,6 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from messagehub_tui import campaigns, control
 from messagehub_tui.errors import MessagehubError
@@ -15,7 +14,6 @@ from messagehub_tui.models import Campaign, Event, utcnow
 from messagehub_tui.timefmt import parse_when
 from messagehub_tui.workers.scheduler import CampaignScheduler
 from tests.engine import counts_add_up, make_home, poll, wait_status
-from tests.peers import RecordingHandler, free_port
 from tests.test_engine_smtp import smtp_toml
 
 NOW = datetime(2027, 1, 1, tzinfo=timezone.utc)
@@ -97,18 +95,11 @@ def daemon_log(home) -> str:
     return (home / "logs" / "daemon.log").read_text()
 
 
-@pytest.fixture
-def server():
-    handler = RecordingHandler()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield controller.port, handler
-    controller.stop()
 
 
 def test_daemon_fires_a_schedule_set_from_the_cli_once_despite_a_racing_scheduler(
-        cli, home, server):
-    port, handler = server
+        cli, home, smtp_server):
+    port, handler = smtp_server
     settings, cid = make_home(home, smtp_toml(port), count=5)
     daemon = start_daemon(home)
     racer = CampaignScheduler(settings)
@@ -178,8 +169,8 @@ def test_misfire_grace_at_daemon_start(home, late, expected):
         stop_daemon(daemon)
 
 
-def test_sigterm_to_the_daemon_pauses_then_restart_resumes(home, server):
-    port, handler = server
+def test_sigterm_to_the_daemon_pauses_then_restart_resumes(home, smtp_server):
+    port, handler = smtp_server
     settings, cid = make_home(home, smtp_toml(port), count=40, rate=20)
     daemon = start_daemon(home)
     control.launch(settings, cid)

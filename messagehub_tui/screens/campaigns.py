@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from messagehub_tui import campaigns, control, snapshots
 from messagehub_tui.errors import MessagehubError
 from messagehub_tui.screens.dialogs import ConfirmDialog, PromptDialog
+from messagehub_tui.screens.polling import PollingScreen
 from messagehub_tui.snapshots import CampaignRow
 from messagehub_tui.timefmt import countdown, local_text, parse_when, short_local
 
@@ -28,7 +27,7 @@ def row_cells(row: CampaignRow, now) -> tuple:
     return (str(row.id), row.name[:28], row.channel, row.status, f"{row.sent}/{row.total}", when)
 
 
-class CampaignsScreen(Screen):
+class CampaignsScreen(PollingScreen):
     """The first screen: pick a campaign and act on it."""
 
     BINDINGS = [
@@ -65,23 +64,12 @@ class CampaignsScreen(Screen):
             table.add_column(label, key=key)
         self.query_one("#filter").display = False
         table.focus()
-        self.set_interval(self.app.refresh_every, self.refresh_rows)
-        self.refresh_rows()
+        self.start_polling()
 
-    def on_screen_resume(self) -> None:
-        self.refresh_rows()
+    def fetch(self) -> list[CampaignRow]:
+        return snapshots.campaign_rows()
 
-    def refresh_rows(self) -> None:
-        """Timer tick: reload in a worker, unless a modal or another screen covers this one."""
-        if self.app.screen is self:
-            self.load_rows()
-
-    @work(thread=True, exclusive=True, group="launcher", exit_on_error=False)
-    def load_rows(self) -> None:
-        rows = snapshots.campaign_rows()
-        self.app.call_from_thread(self.apply_rows, rows)
-
-    def apply_rows(self, rows: list[CampaignRow]) -> None:
+    def apply(self, rows: list[CampaignRow]) -> None:
         """Update cells in place; rebuild only when rows come or go out of id order."""
         table = self.query_one(DataTable)
         needle = self.query_one("#filter", Input).value.strip().lower()
@@ -186,7 +174,7 @@ class CampaignsScreen(Screen):
         self.app.perform("cancel", lambda: campaigns.status(row.id), ask)
 
     def _do(self, name: str, job) -> None:
-        self.app.perform(name, job, lambda text: (self.notify(str(text)), self.refresh_rows()))
+        self.app.perform(name, job, lambda text: (self.notify(str(text)), self.poll()))
 
     def action_pause(self) -> None:
         if row := self.selected():
@@ -247,10 +235,10 @@ class CampaignsScreen(Screen):
         box.value = ""
         box.display = False
         self.query_one(DataTable).focus()
-        self.refresh_rows()
+        self.poll()
 
     def on_input_changed(self, event: Input.Changed) -> None:
-        self.refresh_rows()
+        self.poll()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.query_one(DataTable).focus()

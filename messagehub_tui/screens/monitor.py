@@ -5,16 +5,15 @@ from __future__ import annotations
 import time
 from collections import deque
 
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, ProgressBar, RichLog, Sparkline, Static
 
 from messagehub_tui import control, snapshots
 from messagehub_tui.models import DeliveryStatus
 from messagehub_tui.screens.dialogs import ConfirmDialog
+from messagehub_tui.screens.polling import PollingScreen
 from messagehub_tui.snapshots import MonitorData
 from messagehub_tui.timefmt import countdown, local_text, to_local
 
@@ -50,7 +49,7 @@ class RateMeter:
         return rate
 
 
-class MonitorScreen(Screen):
+class MonitorScreen(PollingScreen):
     """One campaign, live: progress, counts, rate, ETA, errors and its event log."""
 
     BINDINGS = [Binding("p", "pause", "Pause"), Binding("r", "resume", "Resume"),
@@ -80,19 +79,12 @@ class MonitorScreen(Screen):
 
     def on_mount(self) -> None:
         self.sub_title = f"campaign {self.campaign_id}"
-        self.set_interval(self.app.refresh_every, self.refresh_data)
-        self.refresh_data()
+        self.start_polling()
 
-    def refresh_data(self) -> None:
-        if self.app.screen is self:
-            self.load()
+    def fetch(self) -> MonitorData:
+        return snapshots.monitor_data(self.campaign_id)
 
-    @work(thread=True, exclusive=True, group="monitor", exit_on_error=False)
-    def load(self) -> None:
-        data = snapshots.monitor_data(self.campaign_id)
-        self.app.call_from_thread(self.show, data)
-
-    def show(self, data: MonitorData) -> None:
+    def apply(self, data: MonitorData) -> None:
         self.data = data
         row, counts = data.row, data.counts
         done = row.total - counts["pending"] - counts["sending"]
@@ -129,7 +121,7 @@ class MonitorScreen(Screen):
         return f"elapsed {duration(elapsed)}   ETA {duration(eta) if remaining else 'done'}"
 
     def _do(self, name: str, job) -> None:
-        self.app.perform(name, job, lambda text: (self.notify(str(text)), self.refresh_data()))
+        self.app.perform(name, job, lambda text: (self.notify(str(text)), self.poll()))
 
     def action_pause(self) -> None:
         self._do("pause", lambda: control.pause(self.app.settings, self.campaign_id))
@@ -147,7 +139,7 @@ class MonitorScreen(Screen):
                                                                            self.campaign_id)))
 
 
-class OverviewScreen(Screen):
+class OverviewScreen(PollingScreen):
     """Every running, queued, paused and scheduled campaign at once."""
 
     BINDINGS = [Binding("enter", "open", "Monitor"), Binding("escape", "app.pop_screen", "Back"),
@@ -169,17 +161,10 @@ class OverviewScreen(Screen):
         table = self.query_one(DataTable)
         for key, label in self.COLUMNS:
             table.add_column(label, key=key)
-        self.set_interval(self.app.refresh_every, self.refresh_rows)
-        self.refresh_rows()
+        self.start_polling()
 
-    def refresh_rows(self) -> None:
-        if self.app.screen is self:
-            self.load()
-
-    @work(thread=True, exclusive=True, group="overview", exit_on_error=False)
-    def load(self) -> None:
-        rows = snapshots.active_rows()
-        self.app.call_from_thread(self.apply, rows)
+    def fetch(self):
+        return snapshots.active_rows()
 
     def apply(self, rows) -> None:
         table = self.query_one(DataTable)

@@ -1,0 +1,33 @@
+"""A screen refreshed from the database: a timer only starts an exclusive thread worker."""
+
+from __future__ import annotations
+
+from textual.screen import Screen
+
+
+class PollingScreen(Screen):
+    """Subclasses give `fetch()` (runs in a thread, no widgets) and `apply(data)` (UI thread)."""
+
+    def start_polling(self) -> None:
+        """Refresh now and every `app.refresh_every` seconds while this screen is on top."""
+        self.set_interval(self.app.refresh_every, self.poll)
+        self.poll()
+
+    def on_screen_resume(self) -> None:
+        self.poll()
+
+    def poll(self) -> None:
+        """Skip the tick while a modal or another screen covers this one."""
+        if self.app.screen is self:
+            self.run_worker(self._fetch_and_apply, thread=True, exclusive=True,
+                            group=f"poll-{type(self).__name__}", exit_on_error=False)
+
+    def _fetch_and_apply(self) -> None:
+        data = self.fetch()
+        self.app.call_from_thread(self.apply, data)
+
+    def fetch(self):
+        raise NotImplementedError
+
+    def apply(self, data) -> None:
+        raise NotImplementedError
