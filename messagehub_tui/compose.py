@@ -165,12 +165,13 @@ class Composer:
     def email_bytes(self, variables: dict, recipient: str, message_id: str) -> bytes:
         """The complete RFC 5322 message for one recipient, CRLF line ends, ready for DATA."""
         variables, links = self._with_unsubscribe(variables)
+        subject = _render(self._subject, variables, "subject").strip()
         name = " ".join(p for p in (variables.get("first_name", ""), variables.get("last_name", ""))
                         if p)
         lines = [
             f"From: {self._from_header}",
             f"To: {encode_address(name, recipient, 'To')}",
-            f"Subject: {encode_header('Subject', _render(self._subject, variables, 'subject'))}",
+            f"Subject: {encode_header('Subject', subject)}",
             f"Date: {formatdate(usegmt=True)}",
             f"Message-ID: <{message_id}@{self._domain}>",
             "MIME-Version: 1.0",
