@@ -161,3 +161,19 @@ def test_dry_run_reports_problems_without_sending(home):
     assert len(problems) == 3 and "'code' is undefined" in problems[0][1]
     assert campaigns.status(cid)["status"] == "draft"
     assert not (home / "outbox").exists()
+
+
+async def test_a_late_process_does_not_burst(home, settings):
+    import asyncio
+    import time as clock
+
+    from messagehub_tui.workers.ratelimit import RateLimiter
+    limiter = RateLimiter("outbox:email:late", 20)
+    limiter._slots.extend([clock.time() - 1.0 + i * 0.05 for i in range(5)])
+    stop = asyncio.Event()
+    sent = []
+    for _ in range(5):
+        assert await limiter.wait(stop)
+        sent.append(clock.time())
+    gaps = [b - a for a, b in zip(sent, sent[1:])]
+    assert min(gaps) >= 0.045, gaps

@@ -24,13 +24,15 @@ def reserve_slots(sender_key: str, rate: float, count: int, now: float | None = 
 
 
 class RateLimiter:
-    """Waits for this process's next reserved slot; rate 0 means no limit."""
+    """Waits for this process's next reserved slot, never closer than 1/rate to its last send
+    (a late slot does not turn into a burst); rate 0 means no limit."""
 
     def __init__(self, sender_key: str, rate: float):
         self.sender_key = sender_key
         self.rate = rate
         self.chunk = max(1, int(rate / 4))
         self._slots: deque[float] = deque()
+        self._last = 0.0
 
     async def wait(self, stop: asyncio.Event) -> bool:
         """Sleep until the next slot; False if told to stop first."""
@@ -38,7 +40,10 @@ class RateLimiter:
             return not stop.is_set()
         if not self._slots:
             self._slots.extend(reserve_slots(self.sender_key, self.rate, self.chunk))
-        delay = self._slots.popleft() - time.time()
+        now = time.time()
+        at = max(self._slots.popleft(), self._last + 1 / self.rate, now)
+        self._last = at
+        delay = at - now
         if delay > 0:
             try:
                 await asyncio.wait_for(stop.wait(), delay)
