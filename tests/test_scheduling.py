@@ -188,3 +188,30 @@ def test_sigterm_to_the_daemon_pauses_then_restart_resumes(home, smtp_server):
         assert Campaign.get_by_id(cid).auto_resume == 0
     finally:
         stop_daemon(daemon)
+
+
+@pytest.mark.parametrize("resume, expected", [(True, "completed"), (False, "interrupted")])
+def test_daemon_recovers_interrupted_campaigns_at_start(home, smtp_server, resume, expected):
+    import socket
+
+    from messagehub_tui.models import Runner
+    port, handler = smtp_server
+    toml = smtp_toml(port) + f"[schedule]\nresume_interrupted = {str(resume).lower()}\n"
+    settings, cid = make_home(home, toml, count=10)
+    control.launch(settings, cid, start=False)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    Runner.create(campaign=cid, pid=gone.pid, host=socket.gethostname(), heartbeat_at=time.time())
+    Campaign.update(status="running").where(Campaign.id == cid).execute()
+    daemon = start_daemon(home)
+    try:
+        wait_status(cid, expected)
+        if resume:
+            assert len(handler.recipients()) == 10
+        else:
+            poll(lambda: "resume" not in daemon_log(home) and Event.select().where(
+                Event.message.startswith("interrupted")).count() == 1, 10,
+                 what="interruption recorded")
+            assert handler.recipients() == {}
+    finally:
+        stop_daemon(daemon)

@@ -282,3 +282,26 @@ def test_only_app_and_screens_import_textual():
             if any(name == "textual" or name.startswith("textual.") for name in names):
                 offenders.append(str(relative))
     assert offenders == []
+
+
+async def test_a_runner_crash_reaches_the_user_as_a_notification(settings, home):
+    import os
+    import signal
+
+    from messagehub_tui import campaigns
+    from messagehub_tui.models import Runner
+    add_people(home, 30)
+    slow = campaigns.create(settings, "Fragile", "email", "people", "x", subject="y", rate=2)
+    app = make_app(settings)
+    shown = []
+    notify = app.notify
+    app.notify = lambda message, **options: (shown.append(message), notify(message, **options))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.start_campaign(slow.id)
+        runner = await until(pilot, lambda: Runner.get_or_none(Runner.campaign == slow.id),
+                             what="runner registered")
+        os.kill(runner.pid, signal.SIGKILL)
+        await until(pilot, lambda: any(f"campaign {slow.id} interrupted" in text
+                                       for text in shown), what="crash notification")
+    assert status_of(slow.id) == "interrupted"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import ssl
 
 from messagehub_tui.channels.base import ChannelStopped, Outcome, Outgoing, SendResult
 from messagehub_tui.channels.smtp_client import SmtpClient, SmtpReplyError
@@ -53,6 +54,12 @@ class SmtpChannel:
         except SmtpReplyError as exc:
             await client.close()
             return classify_reply(exc)
+        except ssl.SSLCertVerificationError as exc:
+            await client.close()
+            return SendResult(Outcome.STOP, reason=(
+                f"the TLS certificate of {self.settings.host} is not trusted "
+                f"({exc.verify_message}); install its CA, or set [email] verify = false "
+                "for a test server"))
         except (OSError, TimeoutError) as exc:
             await client.close()
             self._refusals += 1
