@@ -53,7 +53,7 @@ class MessagehubApp(App):
         self.settings = settings
         self.clock = clock or (lambda: datetime.now(timezone.utc).replace(tzinfo=None))
         self.refresh_every = refresh_every
-        self.scheduler = CampaignScheduler(settings) if run_scheduler else None
+        self.scheduler = CampaignScheduler(settings, supervise=True) if run_scheduler else None
         self.active_count = 0
 
     @property
