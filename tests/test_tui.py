@@ -22,15 +22,20 @@ def settings(home, monkeypatch):
     return seed(home)
 
 
+async def fill_new_campaign(pilot, name: str, subject: str, *body_keys: str) -> None:
+    """Open the editor with `n` and type a name, a subject and a body (channel and list kept)."""
+    await settle(pilot)
+    await pilot.press("n")
+    await settle(pilot)
+    assert isinstance(pilot.app.screen, EditorScreen)
+    await pilot.press(*name, "tab", "tab", "tab", *subject, "tab", *body_keys)
+
+
 async def test_create_a_campaign_in_the_editor(settings):
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        await pilot.press("n")
-        await settle(pilot)
-        assert isinstance(app.screen, EditorScreen)
-        await pilot.press(*"Launch day", "tab", "tab", "tab", *"Big news, {{ first_name }}",
-                          "tab", *"Dear {{ first_name }} of {{ city }}")
+        await fill_new_campaign(pilot, "Launch day", "Big news, {{ first_name }}",
+                                *"Dear {{ first_name }} of {{ city }}")
         await until(pilot, lambda: "Dear Ada of London" in screen_text(app), what="preview")
         assert "Subject: Big news, Ada" in screen_text(app)
         await pilot.press("ctrl+s")
@@ -45,10 +50,7 @@ async def test_create_a_campaign_in_the_editor(settings):
 async def test_template_errors_show_inline_and_block_saving(settings):
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        await pilot.press("n")
-        await settle(pilot)
-        await pilot.press(*"Broken", "tab", "tab", "tab", *"s", "tab", *"Hi", "enter", *"{{ coupon }}")
+        await fill_new_campaign(pilot, "Broken", "s", *"Hi", "enter", *"{{ coupon }}")
         await until(pilot, lambda: "no recipient can supply the variable 'coupon'"
                     in screen_text(app), what="inline error")
         assert "body: line 2" in screen_text(app)

@@ -119,6 +119,17 @@ def mark_unknown(runner_ids: list[int]) -> int:
         (utcnow(), *runner_ids)).rowcount
 
 
+def mark_unknown_ids(delivery_ids: list[int], reason: str) -> int:
+    """Deliveries handed to the transport when their runner failed become unknown, not pending."""
+    if not delivery_ids:
+        return 0
+    with db.atomic():
+        return db.execute_sql(
+            f"UPDATE delivery SET status = 'unknown', error = ?, updated_at = ? "
+            f"WHERE status = 'sending' AND id IN ({','.join('?' * len(delivery_ids))})",
+            (reason, utcnow(), *delivery_ids)).rowcount
+
+
 def cancel_pending(campaign_id: int) -> int:
     """Every pending delivery of a campaign becomes cancelled."""
     return db.execute_sql(

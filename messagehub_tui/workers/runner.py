@@ -48,6 +48,7 @@ class CampaignRunner:
         self.runner_id: int | None = None
         self.streak = 0
         self.unrecorded: list = []
+        self.in_flight: set[int] = set()
         self.flushed_at = time.monotonic()
 
     def _event(self, message: str, level: str = "info") -> None:
@@ -105,10 +106,11 @@ class CampaignRunner:
                 continue
             try:
                 message = self._render(item)
+                self.in_flight.add(item.id)
+                result = await self.channel.send(lane, message)
             except RenderError as exc:
-                self.unrecorded.append((item, SendResult(Outcome.FAILED, reason=str(exc))))
-                continue
-            result = await self.channel.send(lane, message)
+                result = SendResult(Outcome.FAILED, reason=str(exc))
+            self.in_flight.discard(item.id)
             self.unrecorded.append((item, result))
             if time.monotonic() - self.flushed_at >= FLUSH_EVERY:
                 self._flush()
@@ -210,6 +212,7 @@ class CampaignRunner:
                 await self.channel.close()
             if self.unrecorded:
                 self._flush()
+            queue.mark_unknown_ids(sorted(self.in_flight), "the runner crashed while sending")
             queue.release_claims(self.runner_id)
             status = registry.settle(self.runner_id, self.campaign_id)
             if status:
