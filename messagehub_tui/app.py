@@ -87,6 +87,11 @@ class MessagehubApp(App):
             return result
         return self.run_worker(run, name=name, thread=True, exit_on_error=False, group="perform")
 
+    def notify(self, message: str, *, title: str = "", severity="information",
+               timeout: float | None = None, markup: bool = False) -> None:
+        """Notifications carry campaign names and server replies: never read them as markup."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
+
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The one place worker errors reach the user."""
         if event.state != WorkerState.ERROR:

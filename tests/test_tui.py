@@ -169,7 +169,7 @@ async def test_delete_a_draft_and_filter(settings):
         await until(pilot, lambda: app.screen.query_one("DataTable").row_count == 2,
                     what="unfiltered")
         table = app.screen.query_one("DataTable")
-        assert [table.get_row_at(i)[1] for i in range(2)] == ["Welcome", "Other"]
+        assert [str(table.get_row_at(i)[1]) for i in range(2)] == ["Welcome", "Other"]
         app.screen.select(1)
         await pilot.press("d")
         await until(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="confirm")
@@ -307,3 +307,27 @@ async def test_a_runner_crash_reaches_the_user_as_a_notification(settings, home)
         await until(pilot, lambda: any(f"campaign {slow.id} interrupted" in text
                                        for text in shown), what="crash notification")
     assert status_of(slow.id) == "interrupted"
+
+
+async def test_names_and_errors_with_brackets_are_shown_as_typed(settings):
+    from messagehub_tui import campaigns
+    odd = campaigns.create(settings, "[b]Promo[/b] [red]", "email", "people", "x", subject="y")
+    control.launch(settings, odd.id, start=False)
+    control.pause(settings, odd.id)
+    error = "cannot connect to 127.0.0.1:25: [Errno 111] Connect call failed"
+    Campaign.update(last_error=error).where(Campaign.id == odd.id).execute()
+    app = make_app(settings)
+    shown = []
+    notify = app.notify
+    app.notify = lambda message, **options: (shown.append(message), notify(message, **options))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert "[b]Promo[/b] [red]" in screen_text(app)
+        app.screen.select(odd.id)
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, MonitorScreen)
+                    and app.screen.data is not None, what="monitor")
+        assert "[b]Promo[/b] [red]" in screen_text(app) and "[Errno 111]" in screen_text(app)
+        app.notify(error, severity="error")
+        await settle(pilot)
+        assert app.is_running and shown[-1] == error

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from email.utils import parseaddr
+
 from messagehub_tui.channels.base import Channel
 from messagehub_tui.config import Settings
 
 
 def make_channel(settings: Settings, channel: str, campaign_id: int, sender: str) -> Channel:
-    """The configured transport for a campaign's channel; the outbox unless told otherwise."""
+    """The configured transport for a campaign's channel, the outbox unless told otherwise.
+
+    Only the transport in use is imported, so an SMTP runner never loads twilio and aiohttp.
+    """
     if channel == "email" and settings.email.transport == "smtp":
         from messagehub_tui.channels.smtp import SmtpChannel
-        from email.utils import parseaddr
         return SmtpChannel(settings.email, parseaddr(sender)[1])
     if channel == "sms" and settings.sms.transport == "twilio":
         from messagehub_tui.channels.twilio_sms import TwilioChannel

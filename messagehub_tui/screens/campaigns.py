@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from messagehub_tui import campaigns, control, snapshots
 from messagehub_tui.errors import MessagehubError
+from messagehub_tui.screens.contacts import ContactsScreen
 from messagehub_tui.screens.dialogs import ConfirmDialog, PromptDialog
+from messagehub_tui.screens.editor import EditorScreen
+from messagehub_tui.screens.monitor import MonitorScreen, OverviewScreen
 from messagehub_tui.screens.polling import PollingScreen
 from messagehub_tui.snapshots import CampaignRow
 from messagehub_tui.timefmt import countdown, local_text, parse_when, short_local
@@ -85,10 +89,10 @@ class CampaignsScreen(PollingScreen):
             for key, row in wanted.items():
                 cells = row_cells(row, now)
                 if key not in self.rows:
-                    table.add_row(*cells, key=key)
+                    table.add_row(*map(Text, cells), key=key)
                 elif row_cells(self.rows[key], now) != cells:
                     for (column, _), value in zip(COLUMNS, cells):
-                        table.update_cell(key, column, value)
+                        table.update_cell(key, column, Text(value))
         self.rows = wanted
         self.query_one("#empty").display = not rows
 
@@ -96,7 +100,7 @@ class CampaignsScreen(PollingScreen):
         current = self.selected_key()
         table.clear()
         for key, row in wanted.items():
-            table.add_row(*row_cells(row, now), key=key)
+            table.add_row(*map(Text, row_cells(row, now)), key=key)
         if current in wanted:
             table.move_cursor(row=table.get_row_index(current))
 
@@ -119,11 +123,9 @@ class CampaignsScreen(PollingScreen):
             table.move_cursor(row=table.get_row_index(str(campaign_id)))
 
     def action_new(self) -> None:
-        from messagehub_tui.screens.editor import EditorScreen
         self.app.push_screen(EditorScreen())
 
     def action_edit(self) -> None:
-        from messagehub_tui.screens.editor import EditorScreen
         if not (row := self.selected()):
             return
         if row.status not in campaigns.EDITABLE:
@@ -133,7 +135,6 @@ class CampaignsScreen(PollingScreen):
         self.app.push_screen(EditorScreen(row.id))
 
     def action_open(self) -> None:
-        from messagehub_tui.screens.monitor import MonitorScreen
         if row := self.selected():
             self.app.push_screen(MonitorScreen(row.id))
 
@@ -142,11 +143,9 @@ class CampaignsScreen(PollingScreen):
         self.action_open()
 
     def action_overview(self) -> None:
-        from messagehub_tui.screens.monitor import OverviewScreen
         self.app.push_screen(OverviewScreen())
 
     def action_contacts(self) -> None:
-        from messagehub_tui.screens.contacts import ContactsScreen
         self.app.push_screen(ContactsScreen())
 
     def action_launch(self) -> None:

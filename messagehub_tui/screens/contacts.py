@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from textual import work
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -65,7 +66,7 @@ class ContactsScreen(Screen):
                 yield Input(compact=True, id="path", placeholder="path/to/contacts.csv  (tab completes)",
                             suggester=PathSuggester())
                 yield Input(compact=True, id="list-name", placeholder="list (default: file name)")
-            yield Static("", id="import-result")
+            yield Static("", id="import-result", markup=False)
             yield DataTable(id="rejects", cursor_type="row")
             yield Label("Lists")
             yield DataTable(id="lists", cursor_type="row")
@@ -99,11 +100,11 @@ class ContactsScreen(Screen):
         table = self.query_one("#lists", DataTable)
         table.clear()
         for name, members in lists:
-            table.add_row(name, str(members), key=name)
+            table.add_row(Text(name), str(members), key=name)
         table = self.query_one("#suppressions", DataTable)
         table.clear()
         for row_id, *cells in suppressed:
-            table.add_row(*cells, key=str(row_id))
+            table.add_row(*map(Text, cells), key=str(row_id))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         path = self.query_one("#path", Input).value.strip()
@@ -125,7 +126,7 @@ class ContactsScreen(Screen):
         rejects = self.query_one("#rejects", DataTable)
         rejects.clear()
         for reject in result.rejected[:200]:
-            rejects.add_row(str(reject.line), reject.reason)
+            rejects.add_row(str(reject.line), Text(reject.reason))
         rejects.display = bool(result.rejected)
         self.query_one("#lists", DataTable).focus()
         self.notify(result.summary())
@@ -147,7 +148,7 @@ class ContactsScreen(Screen):
         table = self.query_one("#suppressions", DataTable)
         if not table.row_count:
             return
-        channel, address = table.get_row_at(table.cursor_row)[:2]
+        channel, address = (str(cell) for cell in table.get_row_at(table.cursor_row)[:2])
         settings = self.app.settings
         self.app.perform("unsuppress", lambda: contacts.unsuppress(
             [address], channel, settings.sms.default_region), lambda _: self.load())

@@ -25,7 +25,7 @@ class ConfirmDialog(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Static(self.question, id="question")
+            yield Static(self.question, id="question", markup=False)
             yield Label("[b]y[/b] yes   [b]n[/b] / [b]esc[/b] no", classes="hint")
 
     def action_answer(self, yes: bool) -> None:
@@ -44,9 +44,9 @@ class PromptDialog(ModalScreen[object]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Static(self.title_text)
+            yield Static(self.title_text, markup=False)
             yield Input(placeholder=self.placeholder, id="answer")
-            yield Static("", id="problem", classes="error")
+            yield Static("", id="problem", classes="error", markup=False)
             yield Label("[b]enter[/b] ok   [b]esc[/b] back", classes="hint")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:

@@ -67,9 +67,9 @@ class EditorScreen(Screen):
                 yield Input(compact=True, id="rate", placeholder="default from messagehub.toml; 0 = unlimited",
                             type="number")
         with VerticalScroll(id="preview-pane"):
-            yield Static("", id="problems", classes="error")
+            yield Static("", id="problems", classes="error", markup=False)
             yield Label("Preview for the list's first contact", id="preview-title")
-            yield Static("", id="preview")
+            yield Static("", id="preview", markup=False)
         yield Footer(compact=True)
 
     def on_mount(self) -> None:

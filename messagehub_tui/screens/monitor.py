@@ -5,9 +5,11 @@ from __future__ import annotations
 import time
 from collections import deque
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.widgets import DataTable, Footer, Header, ProgressBar, RichLog, Sparkline, Static
 
 from messagehub_tui import control, snapshots
@@ -73,7 +75,7 @@ class MonitorScreen(PollingScreen):
                 yield Static("", id="rate")
                 yield Sparkline([0], id="spark")
             yield Static("", id="timing")
-            yield Static("", id="errors", classes="error")
+            yield Static("", id="errors", classes="error", markup=False)
             yield RichLog(id="events", max_lines=500, wrap=True)
         yield Footer(compact=True)
 
@@ -88,9 +90,9 @@ class MonitorScreen(PollingScreen):
         self.data = data
         row, counts = data.row, data.counts
         done = row.total - counts["pending"] - counts["sending"]
-        self.query_one("#headline", Static).update(
-            f"[b]{row.name}[/b]  {row.channel}  [b]{row.status}[/b]"
-            + (f"  error: {row.last_error}" if row.last_error else ""))
+        self.query_one("#headline", Static).update(Content.from_markup(
+            "[b]$name[/b]  $channel  [b]$status[/b]$error", name=row.name, channel=row.channel,
+            status=row.status, error=f"  error: {row.last_error}" if row.last_error else ""))
         self.query_one(ProgressBar).update(total=max(row.total, 1), progress=done)
         self.query_one("#counts", Static).update("  ".join(
             f"{state.value} [b]{counts[state.value]}[/b]" for state in DeliveryStatus))
@@ -178,16 +180,15 @@ class OverviewScreen(PollingScreen):
             share = row.sent / row.total if row.total else 0
             bar = ("█" * int(share * 12)).ljust(12, "·")
             when = countdown(row.scheduled_at, now) if row.status == "scheduled" else "-"
-            meter = self.meters.get(key)
+            is_new = key not in self.meters
+            meter = self.meters.setdefault(key, RateMeter())
             cells = (key, row.name[:24], row.status, f"{bar} {share:4.0%}",
-                     f"{(meter or RateMeter()).update(row.sent):,.0f}/s", when)
-            if meter is None:
-                self.meters[key] = RateMeter()
-                self.meters[key].update(row.sent)
-                table.add_row(*cells, key=key)
+                     f"{meter.update(row.sent):,.0f}/s", when)
+            if is_new:
+                table.add_row(*map(Text, cells), key=key)
             else:
                 for (column, _), value in zip(self.COLUMNS, cells):
-                    table.update_cell(key, column, value)
+                    table.update_cell(key, column, Text(value))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.action_open()
