@@ -54,6 +54,9 @@ async def test_template_errors_show_inline_and_block_saving(settings):
         await until(pilot, lambda: "no recipient can supply the variable 'coupon'"
                     in screen_text(app), what="inline error")
         assert "body: line 2" in screen_text(app)
+        app.screen.query_one("#rate").value = "-"
+        await until(pilot, lambda: "rate '-' is not a number" in screen_text(app),
+                    what="rate error")
         await pilot.press("ctrl+s")
         await settle(pilot)
         assert isinstance(app.screen, EditorScreen)

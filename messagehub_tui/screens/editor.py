@@ -18,6 +18,15 @@ from messagehub_tui.models import Campaign, db
 PREVIEW_DELAY = 0.3
 
 
+def _rate(text: str) -> float | None:
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise MessagehubError(f"rate {text!r} is not a number of messages per second") from None
+
+
 def _read_html(path: str) -> str | None:
     if not path:
         return None
@@ -107,8 +116,7 @@ class EditorScreen(Screen):
         self.schedule_preview()
 
     def fields(self) -> dict:
-        """The form's values as campaign fields (the HTML file is read in the worker)."""
-        rate = self.query_one("#rate", Input).value.strip()
+        """The form's raw values; the rate is parsed and the HTML file read in the worker."""
         chosen = self.query_one("#list", Select).value
         return {
             "name": self.query_one("#name", Input).value.strip(),
@@ -118,7 +126,7 @@ class EditorScreen(Screen):
             "body": self.query_one("#body", TextArea).text,
             "html_path": self.query_one("#html", Input).value.strip(),
             "sender": self.query_one("#sender", Input).value.strip() or None,
-            "rate": float(rate) if rate else None,
+            "rate": self.query_one("#rate", Input).value.strip(),
         }
 
     def on_input_changed(self) -> None:
@@ -144,6 +152,7 @@ class EditorScreen(Screen):
             if not values["list_name"]:
                 raise MessagehubError("choose a list (import contacts with i on the launcher)")
             contact_list = contacts.get_list(values["list_name"])
+            values["rate"] = _rate(values["rate"])
             html = _read_html(values["html_path"])
             campaigns.validate(settings, values["channel"], contact_list, values["body"],
                                values["subject"], html, values["sender"], values["rate"])
@@ -176,6 +185,7 @@ class EditorScreen(Screen):
 
         def save() -> Campaign:
             html = _read_html(values.pop("html_path"))
+            values["rate"] = _rate(values["rate"])
             if not values["list_name"]:
                 raise MessagehubError("choose a list before saving")
             if self.campaign_id:
