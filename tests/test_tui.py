@@ -334,3 +334,17 @@ async def test_names_and_errors_with_brackets_are_shown_as_typed(settings):
         app.notify(error, severity="error")
         await settle(pilot)
         assert app.is_running and shown[-1] == error
+
+
+async def test_the_import_path_completes_from_disk(settings, home):
+    (home / "subscribers-2026.csv").write_text("email\nx@example.com\n")
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("i")
+        await settle(pilot)
+        await pilot.press(*str(home / "subscr"))
+        await pilot.pause(0.2)
+        await pilot.press("right")
+        await until(pilot, lambda: app.screen.query_one("#path").value
+                    == str(home / "subscribers-2026.csv"), what="completion")

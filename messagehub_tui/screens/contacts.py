@@ -63,8 +63,8 @@ class ContactsScreen(Screen):
         with Vertical(id="contacts"):
             with Horizontal(classes="row"):
                 yield Label("Import CSV", classes="field")
-                yield Input(compact=True, id="path", placeholder="path/to/contacts.csv  (tab completes)",
-                            suggester=PathSuggester())
+                yield Input(compact=True, id="path", suggester=PathSuggester(),
+                            placeholder="path/to/contacts.csv  (→ completes)")
                 yield Input(compact=True, id="list-name", placeholder="list (default: file name)")
             yield Static("", id="import-result", markup=False)
             yield DataTable(id="rejects", cursor_type="row")
