@@ -50,3 +50,32 @@ def test_send_prints_plain_progress_and_ctrl_c_pauses(tmp_path):
     assert resumed.returncode == 0 and f"campaign {campaign_id} completed: sent 20" in resumed.stdout
     dry = run(tmp_path, "send", campaign_id, "--dry-run")
     assert "dry run: 20 messages rendered, 0 problems, nothing sent" in dry.stdout
+
+
+def test_send_draws_a_progress_bar_on_a_terminal(tmp_path):
+    import os
+    import pty
+
+    (tmp_path / "people.csv").write_text("email\n" + "".join(f"t{i}@example.com\n" for i in range(6)))
+    (tmp_path / "body.txt").write_text("hi")
+    run(tmp_path, "import", str(tmp_path / "people.csv"))
+    campaign_id = run(tmp_path, "create", "--name", "n", "--channel", "email", "--list", "people",
+                      "--subject", "s", "--body", str(tmp_path / "body.txt"),
+                      "--rate", "4").stdout.strip()
+    main, follower = pty.openpty()
+    sender = subprocess.Popen([sys.executable, "-m", "messagehub_tui", "--home", str(tmp_path),
+                               "send", campaign_id], stdout=follower, stderr=follower)
+    os.close(follower)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(main, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        output += chunk
+    assert sender.wait(timeout=60) == 0
+    text = output.decode()
+    assert "\r" in text and "#" * 30 in text and "100% sent 6/6" in text
+    assert f"campaign {campaign_id} completed: sent 6" in text
