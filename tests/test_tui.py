@@ -22,6 +22,22 @@ def settings(home, monkeypatch):
     return seed(home)
 
 
+def app_recording_notifications(settings):
+    """The app, and a list that receives the text of every notification it shows."""
+    app = make_app(settings)
+    shown = []
+    notify = app.notify
+    app.notify = lambda message, **options: (shown.append(message), notify(message, **options))
+    return app, shown
+
+
+async def opens(pilot, key: str, screen_type) -> None:
+    """Press a key and wait until it has opened a screen of that type."""
+    await pilot.press(key)
+    await until(pilot, lambda: isinstance(pilot.app.screen, screen_type),
+                what=f"{key} to open {screen_type.__name__}")
+
+
 async def fill_new_campaign(pilot, name: str, subject: str, *body_keys: str) -> None:
     """Open the editor with `n` and type a name, a subject and a body (channel and list kept)."""
     await settle(pilot)
@@ -80,14 +96,12 @@ async def test_launch_asks_first_and_n_backs_out(settings, home):
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        await pilot.press("l")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="confirm")
+        await opens(pilot, "l", ConfirmDialog)
         assert "to 3 recipients (0 suppressed)" in screen_text(app)
         await pilot.press("n")
         await settle(pilot)
         assert status_of(1) == "draft"
-        await pilot.press("l")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="confirm")
+        await opens(pilot, "l", ConfirmDialog)
         await pilot.press("y")
         await until(pilot, lambda: status_of(1) == "completed", what="campaign to complete")
         await until(pilot, lambda: "completed" in screen_text(app) and "3/3" in screen_text(app),
@@ -110,22 +124,19 @@ async def test_pause_resume_and_cancel_from_the_keyboard(settings, home):
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         app.screen.select(slow.id)
-        await pilot.press("l")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="confirm")
+        await opens(pilot, "l", ConfirmDialog)
         await pilot.press("y")
         await until(pilot, lambda: status_of(slow.id) == "running", what="running")
         await pilot.press("p")
         await until(pilot, lambda: status_of(slow.id) == "paused", what="paused")
         await pilot.press("r")
         await until(pilot, lambda: status_of(slow.id) == "running", what="resumed")
-        await pilot.press("c")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="confirm")
+        await opens(pilot, "c", ConfirmDialog)
         assert "unsent deliveries will be cancelled" in screen_text(app)
         await pilot.press("escape")
         await settle(pilot)
         assert status_of(slow.id) == "running"
-        await pilot.press("c")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="confirm")
+        await opens(pilot, "c", ConfirmDialog)
         await pilot.press("y")
         await until(pilot, lambda: status_of(slow.id) == "cancelled", what="cancelled")
 
@@ -134,8 +145,7 @@ async def test_schedule_from_the_launcher(settings):
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        await pilot.press("s")
-        await until(pilot, lambda: isinstance(app.screen, PromptDialog), what="prompt")
+        await opens(pilot, "s", PromptDialog)
         await pilot.press(*"yesterday", "enter")
         await settle(pilot)
         assert "cannot read the time 'yesterday'" in screen_text(app)
@@ -149,8 +159,7 @@ async def test_send_a_test_message(settings, home):
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        await pilot.press("t")
-        await until(pilot, lambda: isinstance(app.screen, PromptDialog), what="prompt")
+        await opens(pilot, "t", PromptDialog)
         await pilot.press(*"qa@example.com", "enter")
         await until(pilot, lambda: list((home / "outbox" / "1").glob("test-*.eml")),
                     what="test message in the outbox")
@@ -174,8 +183,7 @@ async def test_delete_a_draft_and_filter(settings):
         table = app.screen.query_one("DataTable")
         assert [str(table.get_row_at(i)[1]) for i in range(2)] == ["Welcome", "Other"]
         app.screen.select(1)
-        await pilot.press("d")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="confirm")
+        await opens(pilot, "d", ConfirmDialog)
         await pilot.press("y")
         await until(pilot, lambda: app.screen.query_one("DataTable").row_count == 1,
                     what="row gone")
@@ -195,8 +203,7 @@ async def test_import_contacts_and_suppressions(settings, home):
                     in screen_text(app), what="import summary")
         text = screen_text(app)
         assert "3 email 'broken@' is not valid" in text and "more 1" in text
-        await pilot.press("a")
-        await until(pilot, lambda: isinstance(app.screen, PromptDialog), what="prompt")
+        await opens(pilot, "a", PromptDialog)
         await pilot.press(*"spam@example.com", "enter")
         await until(pilot, lambda: Suppression.select().count() == 1, what="suppressed")
         await until(pilot, lambda: "spam@example.com" in screen_text(app), what="row")
@@ -211,8 +218,7 @@ async def test_monitor_overview_and_help(settings):
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        await pilot.press("enter")
-        await until(pilot, lambda: isinstance(app.screen, MonitorScreen), what="monitor")
+        await opens(pilot, "enter", MonitorScreen)
         await until(pilot, lambda: "pending 3" in screen_text(app), what="counts")
         await pilot.press("escape", "o")
         await until(pilot, lambda: isinstance(app.screen, OverviewScreen), what="overview")
@@ -233,14 +239,12 @@ async def test_quitting_while_sending_asks_and_can_pause(settings, home):
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         await until(pilot, lambda: status_of(slow.id) == "running", what="running")
-        await pilot.press("q")
-        await until(pilot, lambda: isinstance(app.screen, QuitDialog), what="quit dialog")
+        await opens(pilot, "q", QuitDialog)
         assert "1 campaign is still sending" in screen_text(app)
         await pilot.press("s")
         await settle(pilot)
         assert app.is_running
-        await pilot.press("q")
-        await until(pilot, lambda: isinstance(app.screen, QuitDialog), what="quit dialog")
+        await opens(pilot, "q", QuitDialog)
         await pilot.press("p")
         await until(pilot, lambda: not app.is_running, what="exit")
     assert status_of(slow.id) in ("paused", "running")
@@ -297,10 +301,7 @@ async def test_a_runner_crash_reaches_the_user_as_a_notification(settings, home)
     from messagehub_tui.models import Runner
     add_people(home, 30)
     slow = campaigns.create(settings, "Fragile", "email", "people", "x", subject="y", rate=2)
-    app = make_app(settings)
-    shown = []
-    notify = app.notify
-    app.notify = lambda message, **options: (shown.append(message), notify(message, **options))
+    app, shown = app_recording_notifications(settings)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         app.start_campaign(slow.id)
@@ -319,10 +320,7 @@ async def test_names_and_errors_with_brackets_are_shown_as_typed(settings):
     control.pause(settings, odd.id)
     error = "cannot connect to 127.0.0.1:25: [Errno 111] Connect call failed"
     Campaign.update(last_error=error).where(Campaign.id == odd.id).execute()
-    app = make_app(settings)
-    shown = []
-    notify = app.notify
-    app.notify = lambda message, **options: (shown.append(message), notify(message, **options))
+    app, shown = app_recording_notifications(settings)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         assert "[b]Promo[/b] [red]" in screen_text(app)
