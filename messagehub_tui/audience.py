@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from messagehub_tui.models import Campaign, Contact, ListMember, db
+from messagehub_tui.models import Campaign, Contact, ListMember, audience_version, db
 
 _ADDRESS_COLUMN = {"email": "email", "sms": "phone"}
 
@@ -16,15 +16,22 @@ def _members_sql(channel: str) -> str:
     ), column
 
 
+_counted: dict[tuple, tuple[str, tuple[int, int]]] = {}
+
+
 def audience_counts(campaign: Campaign) -> tuple[int, int]:
-    """(total, suppressed) of a campaign that has not been materialised yet."""
+    """(total, suppressed) of a campaign not materialised yet; recounted only after a change."""
     if campaign.contact_list_id is None:
         return 0, 0
-    where, _ = _members_sql(campaign.channel)
-    total, suppressed = db.execute_sql(
-        f"SELECT COUNT(*), COUNT(s.id) {where}",
-        (campaign.channel, campaign.contact_list_id)).fetchone()
-    return total, suppressed
+    key = (db.database, campaign.contact_list_id, campaign.channel)
+    version = audience_version()
+    cached = _counted.get(key)
+    if cached is None or cached[0] != version:
+        where, _ = _members_sql(campaign.channel)
+        counts = db.execute_sql(f"SELECT COUNT(*), COUNT(s.id) {where}",
+                                (campaign.channel, campaign.contact_list_id)).fetchone()
+        _counted[key] = cached = (version, tuple(counts))
+    return cached[1]
 
 
 def materialise_sql(campaign: Campaign, now) -> tuple[str, tuple]:

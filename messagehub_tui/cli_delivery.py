@@ -79,7 +79,7 @@ def _follow(settings: Settings, campaign_id: int) -> dict:
     """Print progress until the campaign leaves queued/running; Ctrl-C pauses it cleanly."""
     tty = sys.stdout.isatty()
     every = 0.5 if tty else 5.0
-    last_sent, last_time = 0, time.monotonic()
+    last_sent, last_time = campaigns.status(campaign_id)["counts"]["sent"], time.monotonic()
     try:
         while True:
             time.sleep(every)

@@ -12,7 +12,7 @@ from pathlib import Path
 from messagehub_tui.addresses import InvalidAddress, normalise, normalise_email, normalise_phone
 from messagehub_tui.errors import MessagehubError, NotFound
 from messagehub_tui.models import (
-    ContactList, Suppression, db, utcnow,
+    ContactList, Suppression, bump_audience_version, db, utcnow,
 )
 
 CHUNK = 1000
@@ -183,6 +183,7 @@ def _store_chunk(records: list[_Record], list_id: int, result: ImportResult) -> 
     connection.executemany(
         "INSERT OR IGNORE INTO list_member (contact_list_id, contact_id) VALUES (?, ?)",
         [(list_id, contact_id) for contact_id in member_ids])
+    bump_audience_version()
     result.imported += len(inserts)
     result.updated += len(updates)
 
@@ -264,6 +265,7 @@ def suppress(addresses: list[str], channel: str, reason: str = "",
         cursor = db.connection().executemany(
             "INSERT OR IGNORE INTO suppression (channel, address, reason, created_at) "
             "VALUES (?, ?, ?, ?)", [(channel, address, reason, now) for address in normal])
+        bump_audience_version()
     return cursor.rowcount
 
 
@@ -271,6 +273,7 @@ def unsuppress(addresses: list[str], channel: str, region: str | None = None) ->
     """Allow these addresses again; returns how many were removed."""
     normal = [normalise(channel, address, region) for address in addresses]
     with db.atomic():
+        bump_audience_version()
         return Suppression.delete().where((Suppression.channel == channel)
                                           & (Suppression.address.in_(normal))).execute()
 

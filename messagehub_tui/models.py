@@ -65,6 +65,14 @@ def iso_utc(moment: datetime | None) -> str | None:
     return moment.replace(microsecond=0).isoformat() + "Z"
 
 
+def template_vars(email, phone, first_name, last_name, attributes) -> dict[str, str]:
+    """A contact's template variables: its attribute columns plus the four named fields."""
+    values = json.loads(attributes) if attributes and attributes != "{}" else {}
+    values.update(first_name=first_name or "", last_name=last_name or "", email=email or "",
+                  phone=phone or "")
+    return values
+
+
 class BaseModel(Model):
     class Meta:
         database = db
@@ -91,10 +99,8 @@ class Contact(BaseModel):
 
     def template_vars(self) -> dict[str, str]:
         """The variables a template sees for this contact."""
-        values = json.loads(self.attributes or "{}")
-        values.update(first_name=self.first_name or "", last_name=self.last_name or "",
-                      email=self.email or "", phone=self.phone or "")
-        return values
+        return template_vars(self.email, self.phone, self.first_name, self.last_name,
+                             self.attributes)
 
 
 class ContactList(BaseModel):
@@ -245,6 +251,18 @@ MIGRATIONS: dict[int, list[str]] = {
         *_COUNT_TRIGGERS,
     ],
 }
+
+
+def bump_audience_version() -> None:
+    """Say, inside the writing transaction, that contacts, memberships or suppressions changed."""
+    db.execute_sql("INSERT INTO meta (key, value) VALUES ('audience_version', '1') "
+                   "ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1")
+
+
+def audience_version() -> str:
+    """Changes whenever any process changed who a list would reach."""
+    row = db.execute_sql("SELECT value FROM meta WHERE key = 'audience_version'").fetchone()
+    return row[0] if row else "0"
 
 
 def make_database(path: Path | str) -> SqliteDatabase:

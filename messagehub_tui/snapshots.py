@@ -41,18 +41,20 @@ def _row(campaign: Campaign) -> tuple[CampaignRow, dict[str, int]]:
                        counts["sent"], total, campaign.scheduled_at, campaign.last_error), counts
 
 
-def campaign_rows() -> list[CampaignRow]:
-    """Every campaign for the launcher, newest first."""
+def campaign_rows(statuses: list[str] | None = None) -> list[CampaignRow]:
+    """Campaigns for the launcher (all) or the overview (those in `statuses`), newest first."""
+    query = Campaign.select().order_by(Campaign.id.desc())
+    if statuses is not None:
+        query = query.where(Campaign.status.in_(statuses))
     try:
-        return [_row(campaign)[0] for campaign in campaigns.all_campaigns()]
+        return [_row(campaign)[0] for campaign in query]
     finally:
         db.close()
 
 
 def active_rows() -> list[CampaignRow]:
-    """Campaigns that are running, queued or scheduled, for the overview."""
-    wanted = [*control.ACTIVE, CampaignStatus.SCHEDULED, CampaignStatus.PAUSED]
-    return [row for row in campaign_rows() if row.status in wanted]
+    """Campaigns that are running, queued, paused or scheduled, for the overview."""
+    return campaign_rows([*control.ACTIVE, CampaignStatus.SCHEDULED, CampaignStatus.PAUSED])
 
 
 def monitor_data(campaign_id: int, events: int = 30) -> MonitorData:

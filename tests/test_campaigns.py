@@ -40,6 +40,18 @@ def test_draft_counts_suppressed_as_skipped(settings, people):
     assert (total, counts["pending"], counts["skipped"]) == (2, 2, 0)
 
 
+def test_draft_counts_follow_imports_and_suppressions(settings, people, home):
+    campaign = campaigns.create(settings, "e", "email", people, "b", subject="s")
+    assert campaigns.counts(campaign)[0] == 3
+    write(home / "more.csv", "email\nnew@example.com\n")
+    contacts.import_csv(home / "more.csv", home, people)
+    assert campaigns.counts(campaign)[0] == 4
+    contacts.suppress(["new@example.com"], "email")
+    assert campaigns.counts(campaign)[1]["skipped"] == 1
+    contacts.unsuppress(["new@example.com"], "email")
+    assert campaigns.counts(campaign)[1]["skipped"] == 0
+
+
 def test_template_problems_are_caught_at_create(settings, people):
     with pytest.raises(TemplateProblem, match="body: line 2: no recipient can supply the "
                                               "variable 'coupon'"):

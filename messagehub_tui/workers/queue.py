@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from dataclasses import dataclass
 
 from messagehub_tui.channels.base import Outcome, SendResult
 from messagehub_tui.config import DeliverySettings
-from messagehub_tui.models import DeliveryStatus, db, utcnow
+from messagehub_tui.models import (
+    DeliveryStatus, bump_audience_version, db, template_vars, utcnow,
+)
 
 
 @dataclass(slots=True)
@@ -33,20 +34,15 @@ def claim(campaign_id: int, runner_id: int, limit: int, now: float | None = None
             "AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?) "
             "RETURNING id, address, attempts, contact_id",
             (runner_id, campaign_id, now, limit)).fetchall()
-        if not rows:
-            return []
-        ids = [row[3] for row in rows if row[3] is not None]
-        contacts = {}
-        for start in range(0, len(ids), 900):
-            chunk = ids[start:start + 900]
-            cursor = db.execute_sql(
-                "SELECT id, email, phone, first_name, last_name, attributes FROM contact "
-                f"WHERE id IN ({','.join('?' * len(chunk))})", chunk)
-            for cid, email, phone, first, last, attributes in cursor:
-                values = json.loads(attributes) if attributes and attributes != "{}" else {}
-                values.update(email=email or "", phone=phone or "", first_name=first or "",
-                              last_name=last or "")
-                contacts[cid] = values
+    ids = [row[3] for row in rows if row[3] is not None]
+    contacts = {}
+    for start in range(0, len(ids), 900):
+        chunk = ids[start:start + 900]
+        cursor = db.execute_sql(
+            "SELECT id, email, phone, first_name, last_name, attributes FROM contact "
+            f"WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+        for contact_id, *fields in cursor:
+            contacts[contact_id] = template_vars(*fields)
     rows.sort(key=lambda row: row[0])
     return [Claimed(row[0], row[1], row[2], row[3], contacts.get(row[3], {})) for row in rows]
 
@@ -95,9 +91,11 @@ def record(campaign_id: int, results: list[tuple[Claimed, SendResult]],
         connection.executemany(
             "UPDATE delivery SET status = 'pending', attempts = attempts - 1, updated_at = ? "
             "WHERE id = ?", release)
-        connection.executemany(
-            "INSERT OR IGNORE INTO suppression (channel, address, reason, created_at) "
-            "VALUES (?, ?, ?, ?)", suppress)
+        if suppress:
+            connection.executemany(
+                "INSERT OR IGNORE INTO suppression (channel, address, reason, created_at) "
+                "VALUES (?, ?, ?, ?)", suppress)
+            bump_audience_version()
 
 
 def release_claims(runner_id: int) -> int:

@@ -54,10 +54,10 @@ def recover(settings: Settings) -> list[int]:
                 .where(Campaign.id == campaign.id).execute()
             interrupted.append(campaign.id)
     for campaign_id in interrupted:
-        unknown = sum(1 for runner in dead if runner.campaign_id == campaign_id)
+        lost = sum(1 for runner in dead if runner.campaign_id == campaign_id)
         record_event(settings.logs_dir, campaign_id,
                      f"interrupted: its runner stopped without finishing "
-                     f"({unknown} runner(s) found dead); resume to continue", "error")
+                     f"({lost} runner(s) found dead); resume to continue", "error")
     return interrupted
 
 
