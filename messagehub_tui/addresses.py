@@ -2,35 +2,92 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
+from email_validator.rfc_constants import DOT_ATOM_TEXT, EMAIL_MAX_LENGTH
 
 from messagehub_tui.errors import MessagehubError
+
+_PARSE_ERRORS = {
+    phonenumbers.NumberParseException.NOT_A_NUMBER: "is not a phone number",
+    phonenumbers.NumberParseException.TOO_SHORT_AFTER_IDD: "is too short",
+    phonenumbers.NumberParseException.TOO_SHORT_NSN: "is too short",
+    phonenumbers.NumberParseException.TOO_LONG: "is too long",
+}
 
 
 class InvalidAddress(MessagehubError):
     """An email address or phone number that cannot be used."""
 
 
+def _shown(raw: str) -> str:
+    """The value as a message quotes it: stripped, and cut if it is long."""
+    text = raw.strip()
+    return repr(text if len(text) <= 40 else text[:40] + "…")
+
+
+@lru_cache(maxsize=4096)
+def _domain(domain: str) -> tuple[str, str] | None:
+    """A domain's normal and ASCII forms as the validator gives them, or None if it is not valid.
+
+    Validating the domain is most of the validator's cost and a list has few domains.
+    """
+    try:
+        found = validate_email("a@" + domain, check_deliverability=False)
+    except EmailNotValidError:
+        return None
+    return found.domain, found.ascii_domain
+
+
+def _fast_email(text: str) -> str | None:
+    """The normal form of a plain ASCII address, exactly as `validate_email` would give it, or None.
+
+    Only for a dot-atom local part (no quotes, no display name), where the validator keeps the
+    local part as is; its length rules are checked here on the same three forms it checks.
+    """
+    local, _, domain = text.rpartition("@")
+    if not local or not DOT_ATOM_TEXT.match(local):
+        return None
+    forms = _domain(domain)
+    if forms is None:
+        return None
+    normal = f"{local}@{forms[0]}"
+    for form in (text, normal, f"{local}@{forms[1]}"):
+        if len(form.encode("utf-8")) > EMAIL_MAX_LENGTH:
+            return None
+    return normal.lower()
+
+
 def normalise_email(raw: str) -> str:
     """The lower-cased normal form of a syntactically valid address (no DNS look-ups)."""
+    text = raw.strip()
+    fast = _fast_email(text)
+    if fast is not None:
+        return fast
     try:
-        result = validate_email(raw.strip(), check_deliverability=False)
+        result = validate_email(text, check_deliverability=False)
     except EmailNotValidError as exc:
-        raise InvalidAddress(f"email {raw!r} is not valid: {exc}") from None
+        raise InvalidAddress(f"email {_shown(raw)} is not valid: {exc}") from None
     return result.normalized.lower()
 
 
 def normalise_phone(raw: str, region: str | None) -> str:
     """The E.164 form of a valid number; national numbers need the default region."""
+    text = raw.strip()
     try:
-        number = phonenumbers.parse(raw.strip(), region)
+        number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as exc:
-        hint = "" if region or raw.strip().startswith("+") else \
-            " (set [sms] default_region for national numbers)"
-        raise InvalidAddress(f"phone {raw!r} is not a number: {exc}{hint}") from None
+        if exc.error_type != phonenumbers.NumberParseException.INVALID_COUNTRY_CODE:
+            raise InvalidAddress(f"phone {_shown(raw)} {_PARSE_ERRORS[exc.error_type]}") from None
+        if text.startswith("+") or region:
+            raise InvalidAddress(f"phone {_shown(raw)} has an unknown country code") from None
+        raise InvalidAddress(f"phone {_shown(raw)} has no country code: write it as +CC… "
+                             "or set [sms] default_region for national numbers") from None
     if not phonenumbers.is_valid_number(number):
-        raise InvalidAddress(f"phone {raw!r} is not a valid number")
+        raise InvalidAddress(f"phone {_shown(raw)} is not a valid number (check its digits "
+                             "and country code)")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 

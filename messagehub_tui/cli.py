@@ -33,13 +33,33 @@ def _read_text(path: str, what: str) -> str:
         raise MessagehubError(f"the {what} file {path} is not UTF-8 text") from None
 
 
-def cmd_import(args, settings: Settings) -> int:
-    result = contacts.import_csv(args.file, settings.home, args.list, settings.sms.default_region)
-    for reject in result.rejected:
+SHOWN_REJECTS = 20  # rows listed on stderr; the rejects file has every one
+
+
+def _print_import_problems(result: contacts.ImportResult) -> None:
+    problems = sorted(result.rejected + result.warnings, key=lambda r: r.line)
+    for reject in problems[:SHOWN_REJECTS]:
         print(f"line {reject.line}: {reject.reason}", file=sys.stderr)
+    more = result.rejected_count + result.warning_count - min(len(problems), SHOWN_REJECTS)
+    if more > 0:
+        print(f"… and {more} more", file=sys.stderr)
     if result.rejects_path:
         print(f"rejected rows written to {result.rejects_path}", file=sys.stderr)
-    print(f"{result.summary()} (list {result.list_name})")
+    for note in result.notes:
+        print(f"messagehub-tui: {note}", file=sys.stderr)
+
+
+def cmd_import(args, settings: Settings) -> int:
+    try:
+        result = contacts.import_csv(args.file, settings.home, args.list,
+                                     settings.sms.default_region)
+    except contacts.ImportStopped as exc:
+        _print_import_problems(exc.result)
+        raise
+    _print_import_problems(result)
+    where = f"list {result.list_name}" if result.rows > result.rejected_count else \
+        f"nothing added to list {result.list_name}"
+    print(f"{result.summary()} ({where})")
     return 0
 
 
@@ -63,6 +83,11 @@ def cmd_suppressions(args, settings: Settings) -> int:
 
 
 def cmd_lists(args, settings: Settings) -> int:
+    if args.delete:
+        members = contacts.delete_list(args.delete)
+        print(f"deleted list {args.delete} ({members} member{'s' if members != 1 else ''}; "
+              "their contacts are kept)")
+        return 0
     for name, members in contacts.lists():
         print(f"{name}\t{members}")
     return 0
@@ -168,7 +193,10 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--reason", default="")
     p = _add(sub, "suppressions", cmd_suppressions, "show the suppression list")
     p.add_argument("--channel", choices=["email", "sms"])
-    _add(sub, "lists", cmd_lists, "show the lists with their member counts")
+    p = _add(sub, "lists", cmd_lists, "show the lists with their member counts, or delete one")
+    p.add_argument("--delete", metavar="NAME",
+                   help="delete this list (its contacts stay, in their other lists too); refused "
+                        "while a campaign that is not completed or cancelled uses it")
 
     p = _add(sub, "create", cmd_create, "create a campaign; prints its id")
     p.add_argument("--name", required=True)

@@ -1,0 +1,163 @@
+"""Reading a contacts CSV as spreadsheets write it: encoding, delimiter, header keys, numbered rows."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import itertools
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from messagehub_tui.errors import MessagehubError
+
+_ALIASES = {
+    "email": "email", "e_mail": "email", "email_address": "email", "mail": "email",
+    "phone": "phone", "phone_number": "phone", "mobile": "phone", "mobile_phone": "phone",
+    "cell": "phone", "telephone": "phone",
+    "first_name": "first_name", "firstname": "first_name", "given_name": "first_name",
+    "last_name": "last_name", "lastname": "last_name", "surname": "last_name",
+    "family_name": "last_name",
+}
+_BOMS = (  # UTF-32 first: its little-endian BOM starts with UTF-16's
+    (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_DELIMITERS = (",", ";", "\t", "|")
+_FALLBACK = "messagehub-cp1252"
+
+
+def _cp1252_fallback(error: UnicodeDecodeError) -> tuple[str, int]:
+    """Decode the bytes that are not UTF-8 as Windows-1252 (latin-1 where it has a hole).
+
+    Files mixing UTF-8 and Windows-1252 lines exist (concatenated exports); this reads both
+    right instead of guessing one encoding for the whole file.
+    """
+    bad = error.object[error.start:error.end]
+    text = "".join(bytes([b]).decode("cp1252", errors="strict") if b not in _CP1252_HOLES
+                   else chr(b) for b in bad)
+    return text, error.end
+
+
+_CP1252_HOLES = frozenset((0x81, 0x8D, 0x8F, 0x90, 0x9D))
+codecs.register_error(_FALLBACK, _cp1252_fallback)
+
+
+def column_key(name: str) -> str:
+    """A header cell as a template variable name: `First Name` → `first_name`."""
+    key = re.sub(r"\W+", "_", name.strip().lower()).strip("_")
+    return _ALIASES.get(key, key)
+
+
+def _encoding(path: Path) -> tuple[str, str]:
+    """The codec and error handler for a file, from its BOM or its first bytes."""
+    with path.open("rb") as handle:
+        head = handle.read(4096)
+    for bom, name in _BOMS:
+        if head.startswith(bom):
+            return name, "replace"
+    # UTF-16 without a BOM: text that is mostly ASCII has a NUL in every other byte.
+    pairs = len(head) // 2
+    if pairs >= 2:
+        even, odd = head[0:pairs * 2:2].count(0), head[1:pairs * 2:2].count(0)
+        if odd > pairs * 0.8 and even == 0:
+            return "utf-16-le", "replace"
+        if even > pairs * 0.8 and odd == 0:
+            return "utf-16-be", "replace"
+    return "utf-8", _FALLBACK
+
+
+@dataclass
+class Row:
+    """One record of the file: its first and last physical line, its cells or why it is unreadable."""
+
+    line: int
+    last_line: int
+    cells: list[str]
+    error: str | None = None
+
+
+class CsvFile:
+    """An open CSV file: `header` and `rows()`, streamed; use as a context manager."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            encoding, errors = _encoding(path)
+            self._handle = path.open(encoding=encoding, errors=errors, newline="")
+            first = self._handle.readline()
+        except OSError as exc:
+            raise MessagehubError(f"{path}: cannot read: {exc.strerror}") from None
+        self.encoding = encoding
+        counts = {d: first.count(d) for d in _DELIMITERS}
+        self.delimiter = max(counts, key=counts.get) if any(counts.values()) else ","
+        self._reader = csv.reader(itertools.chain([first], self._handle),
+                                  delimiter=self.delimiter)
+        try:
+            self.header = next(self._reader)
+        except StopIteration:
+            self._handle.close()
+            raise MessagehubError(f"{path}: the file is empty") from None
+        except csv.Error as exc:
+            self._handle.close()
+            raise MessagehubError(f"{path}: the header line cannot be read: {exc}") from None
+
+    def __enter__(self) -> CsvFile:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._handle.close()
+
+    def rows(self) -> Iterator[Row]:
+        """Every record that is not blank, with its line numbers; unreadable ones carry `error`."""
+        reader = self._reader
+        previous = reader.line_num
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                start, previous = previous + 1, reader.line_num
+                yield Row(start, previous, [], _csv_error(exc, start, previous))
+                continue
+            except OSError as exc:
+                raise MessagehubError(f"{self.path}: cannot read line {previous + 1}: "
+                                      f"{exc.strerror}") from None
+            start, previous = previous + 1, reader.line_num
+            if any(cell.strip() for cell in cells):
+                yield Row(start, previous, cells)
+
+
+def _csv_error(exc: csv.Error, start: int, end: int) -> str:
+    where = f"lines {start}-{end}" if end > start else f"line {start}"
+    if "field larger than field limit" in str(exc):
+        return (f"has a field longer than {csv.field_size_limit() // 1024} KiB ({where}; "
+                "an unclosed quote?)")
+    return f"cannot be read as CSV ({where}): {exc}"
+
+
+def header_keys(path: Path, header: list[str]) -> list[str]:
+    """The template variable name of each column; an error naming the column if two collide."""
+    cells = list(header)
+    while cells and not cells[-1].strip():  # a trailing separator, as spreadsheets write
+        cells.pop()
+    keys: list[str] = []
+    first_of: dict[str, int] = {}
+    for index, cell in enumerate(cells):
+        key = column_key(cell) or f"column_{index + 1}"
+        if key[0].isdigit():
+            key = f"column_{key}"
+        if key in first_of:
+            other = cells[first_of[key]]
+            same = f"column {cell!r} appears twice" if other == cell else \
+                f"columns {other!r} and {cell!r} both mean {key}"
+            raise MessagehubError(f"{path}: {same} in the header")
+        first_of[key] = index
+        keys.append(key)
+    if "email" not in first_of and "phone" not in first_of:
+        shown = ", ".join(cells[:10]) + (f", … ({len(cells)} columns)" if len(cells) > 10 else "")
+        raise MessagehubError(f"{path}: the header has no email or phone column (found: {shown})")
+    return keys

@@ -1,0 +1,219 @@
+"""CSV import: each row validated, matched to the person it names, stored in committed chunks.
+
+The file is streamed: memory holds one chunk. Rows are matched by normalised email and phone
+against the database, and against the earlier rows of the same file through a temporary table
+(`import_given`: what this file already said about each contact), so a repeat inside the file
+is recognised exactly whatever lies between the two rows.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from messagehub_tui.addresses import InvalidAddress, normalise_email, normalise_phone
+from messagehub_tui.csvread import CsvFile, Row, header_keys
+from messagehub_tui.errors import MessagehubError
+from messagehub_tui.importstore import Outcome, Parsed, Store
+from messagehub_tui.models import db
+from messagehub_tui.rejects import RejectsFile
+
+CHUNK = 1000
+KEPT = 1000  # rejected rows kept in memory for display; the rejects file has every one
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+@dataclass
+class Rejected:
+    """A CSV row that was not imported (or imported without a bad address), its line and why."""
+
+    line: int
+    reason: str
+    row: list[str]
+
+
+@dataclass
+class ImportResult:
+    """What an import did; `rejected` and `warnings` hold the first rows, the file has all."""
+
+    list_name: str = ""
+    imported: int = 0
+    updated: int = 0
+    repeated: int = 0
+    rejected_count: int = 0
+    warning_count: int = 0
+    rejected: list[Rejected] = field(default_factory=list)
+    warnings: list[Rejected] = field(default_factory=list)
+    rejects_path: Path | None = None
+    notes: list[str] = field(default_factory=list)
+    saved_through: int = 1  # the last line whose row is saved (or rejected for good)
+
+    @property
+    def rows(self) -> int:
+        """Rows of the file handled: every one is imported, updated, repeated or rejected."""
+        return self.imported + self.updated + self.repeated + self.rejected_count
+
+    def summary(self) -> str:
+        text = f"imported {self.imported}, updated {self.updated}, rejected {self.rejected_count}"
+        if self.repeated:
+            text += f", {self.repeated} repeated row{'s' if self.repeated != 1 else ''} merged"
+        if self.warning_count:
+            text += (f", {self.warning_count} saved without an invalid phone or email")
+        return text
+
+
+class ImportStopped(MessagehubError):
+    """The import stopped part-way: the message says what was saved and what was not."""
+
+    def __init__(self, message: str, result: ImportResult):
+        super().__init__(message)
+        self.result = result
+
+
+def _check_text(values: dict[str, str]) -> None:
+    for key, value in values.items():
+        if "\x00" in value:
+            raise InvalidAddress(f"{key} contains a NUL byte")
+    for key in ("first_name", "last_name"):
+        bad = _CONTROL.search(values.get(key, ""))
+        if bad:  # names reach the To: header: no line breaks or other control characters
+            what = "a line break" if bad.group() in "\r\n" else \
+                f"a control character (U+{ord(bad.group()):04X})"
+            raise InvalidAddress(f"{key} contains {what}")
+
+
+def _parse(keys: list[str], row: Row, region: str | None) -> Parsed:
+    """A row's normal addresses and fields; InvalidAddress if it cannot be imported at all."""
+    if row.error:
+        raise InvalidAddress(row.error)
+    cells = row.cells
+    if len(cells) > len(keys) and any(cell.strip() for cell in cells[len(keys):]):
+        raise InvalidAddress(f"has {len(cells)} fields but the header has {len(keys)}")
+    values = dict(zip(keys, (cell.strip() for cell in cells)))
+    _check_text(values)
+    raw_email, raw_phone = values.pop("email", ""), values.pop("phone", "")
+    if not raw_email and not raw_phone:
+        raise InvalidAddress("has neither an email nor a phone")
+    problems, email, phone = [], None, None
+    if raw_email:
+        try:
+            email = normalise_email(raw_email)
+        except InvalidAddress as exc:
+            problems.append(str(exc))
+    if raw_phone:
+        try:
+            phone = normalise_phone(raw_phone, region)
+        except InvalidAddress as exc:
+            problems.append(str(exc))
+    if email is None and phone is None:
+        raise InvalidAddress("; ".join(problems))
+    # One valid address is enough to import the row; the other is reported with the line.
+    warning = f"imported without its {'email' if email is None else 'phone'}: {problems[0]}" \
+        if problems else None
+    return Parsed(row.line, cells, email, phone, values.pop("first_name", ""),
+                  values.pop("last_name", ""), values, warning)
+
+
+def _disk_full(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if getattr(seen, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL \
+                or getattr(seen, "errno", None) == 28 or "disk is full" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+@contextmanager
+def _transaction(connection: sqlite3.Connection) -> Iterator[None]:
+    """BEGIN IMMEDIATE … COMMIT; on any error roll back if SQLite has not already done so."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        connection.commit()
+    except BaseException:
+        if connection.in_transaction:  # SQLite rolls back by itself on a full disk
+            connection.rollback()
+        raise
+
+
+def _keep(result: ImportResult, outcome: Outcome) -> None:
+    result.imported += outcome.imported
+    result.updated += outcome.updated
+    result.repeated += outcome.repeated
+    result.rejected_count += len(outcome.rejected)
+    result.warning_count += len(outcome.warnings)
+    for line, reason, cells in outcome.rejected:
+        if len(result.rejected) < KEPT:
+            result.rejected.append(Rejected(line, reason, cells))
+    for line, reason, cells in outcome.warnings:
+        if len(result.warnings) < KEPT:
+            result.warnings.append(Rejected(line, reason, cells))
+
+
+def _import_chunk(store: Store, keys: list[str], rows: list[Row], region: str | None,
+                  rejects: RejectsFile) -> Outcome:
+    outcome = Outcome()
+    parsed = []
+    for row in rows:
+        try:
+            parsed.append(_parse(keys, row, region))
+        except InvalidAddress as exc:
+            outcome.rejected.append((row.line, str(exc), row.cells))
+    rejects.mark()
+    with _transaction(store.connection):
+        store.save(parsed, outcome)
+        for line, reason, cells in sorted(outcome.rejected + outcome.warnings):
+            rejects.add(line, reason, cells)
+        rejects.mark()  # the rows reach the disk before the chunk commits
+    return outcome
+
+
+def _stopped(path: Path, home: Path, result: ImportResult, first: int, exc: BaseException) -> str:
+    if isinstance(exc, KeyboardInterrupt):
+        why = "interrupted"
+    elif _disk_full(exc):
+        why = f"disk full in {home}"
+    else:
+        why = f"stopped by an error ({exc})"
+    saved = f"lines 2-{result.saved_through} saved ({result.summary()})" \
+        if result.saved_through > 1 else "nothing saved"
+    return (f"{path}: {why} at line {first}: {saved}; line {first} and after not saved. "
+            "Run the same import again once fixed: saved rows are updated, not duplicated")
+
+
+def import_csv(path: str | Path, home: Path, list_name: str | None = None,
+               region: str | None = None) -> ImportResult:
+    """Import a CSV file into a list (named after the file by default); bad rows are reported.
+
+    Chunks of CHUNK rows commit one by one, so a long import never blocks sending for long; if it
+    stops part-way (disk full, Ctrl-C) ImportStopped says exactly which lines were saved.
+    """
+    path = Path(path)
+    with CsvFile(path) as source:
+        keys = header_keys(path, source.header)
+        result = ImportResult(list_name=list_name or path.stem)
+        rejects = RejectsFile(home, path.stem, source.header)
+        store = Store(db.connection(), result.list_name)
+        rows = source.rows()
+        first = 2
+        try:
+            while chunk := list(itertools.islice(rows, CHUNK)):
+                first = chunk[0].line
+                _keep(result, _import_chunk(store, keys, chunk, region, rejects))
+                result.saved_through = chunk[-1].last_line
+        except (MessagehubError, sqlite3.Error, OSError, KeyboardInterrupt) as exc:
+            rejects.undo()
+            raise ImportStopped(_stopped(path, home, result, first, exc), result) from None
+        finally:
+            store.close()
+            result.rejects_path, note = rejects.finish()
+            if note:
+                result.notes.append(note)
+    return result

@@ -1,0 +1,227 @@
+"""Storing imported rows: match each to a stored contact, or to an earlier row of the same file.
+
+Rules, in the order a row meets them (the later row of a pair is the one rejected):
+- its phone belongs to another contact than its email (in the database or earlier in the file);
+- it names a contact an earlier row of this file named, with a different value for a field both
+  give (phone, names, an attribute): which one is right is for the user to say;
+- it repeats a contact consistently: merged, counted as repeated, not an error;
+- it names a stored contact: updated (values it gives win, blanks keep what is stored);
+- else it is a new contact. Every stored row joins the list, created with the first of them.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+
+from messagehub_tui.models import bump_audience_version, utcnow
+
+_SCHEMA = ("CREATE TEMP TABLE IF NOT EXISTS import_given (contact_id INTEGER PRIMARY KEY, "
+           "line INTEGER NOT NULL, email TEXT, phone TEXT, first_name TEXT, last_name TEXT, "
+           "attributes TEXT)")
+
+
+@dataclass
+class Parsed:
+    """A valid row: normal addresses (one may be None) and its other fields."""
+
+    line: int
+    cells: list[str]
+    email: str | None
+    phone: str | None
+    first_name: str
+    last_name: str
+    attributes: dict[str, str]
+    warning: str | None = None
+
+
+@dataclass
+class Outcome:
+    """What one chunk did: counts, and (line, reason, cells) of rows rejected or warned about."""
+
+    imported: int = 0
+    updated: int = 0
+    repeated: int = 0
+    rejected: list[tuple[int, str, list[str]]] = field(default_factory=list)
+    warnings: list[tuple[int, str, list[str]]] = field(default_factory=list)
+
+
+@dataclass
+class _Contact:
+    """A stored contact as this chunk knows it (attributes as stored JSON)."""
+
+    id: int
+    email: str | None
+    phone: str | None
+    first_name: str
+    last_name: str
+    attributes: str
+
+
+@dataclass
+class _Given:
+    """What the earlier rows of this file said about one contact; `line` is the first of them."""
+
+    line: int
+    email: str | None
+    phone: str | None
+    first_name: str
+    last_name: str
+    attributes: dict[str, str]
+
+
+def _merge_given(earlier: _Given | None, record: Parsed) -> _Given:
+    if earlier is None:
+        return _Given(record.line, record.email, record.phone, record.first_name,
+                      record.last_name, dict(record.attributes))
+    attributes = dict(earlier.attributes)
+    attributes.update((key, value) for key, value in record.attributes.items() if value)
+    return _Given(earlier.line, earlier.email or record.email, earlier.phone or record.phone,
+                  earlier.first_name or record.first_name, earlier.last_name or record.last_name,
+                  attributes)
+
+
+def _conflict(earlier: _Given, record: Parsed) -> str | None:
+    pairs = [("phone", earlier.phone, record.phone),
+             ("first_name", earlier.first_name, record.first_name),
+             ("last_name", earlier.last_name, record.last_name),
+             *((key, earlier.attributes.get(key), value)
+               for key, value in record.attributes.items())]
+    for name, before, now in pairs:
+        if before and now and before != now:
+            return (f"repeats line {earlier.line} with a different {name}: "
+                    f"{before!r} there, {now!r} here")
+    return None
+
+
+class Store:
+    """Writes chunks of parsed rows on one connection, inside the caller's transaction."""
+
+    def __init__(self, connection: sqlite3.Connection, list_name: str):
+        self.connection = connection
+        self.list_name = list_name
+        connection.execute(_SCHEMA)
+        connection.execute("DELETE FROM temp.import_given")
+
+    def close(self) -> None:
+        self.connection.execute("DROP TABLE IF EXISTS temp.import_given")
+
+    def _lookup(self, records: list[Parsed]) -> tuple[dict[str, _Contact], dict[str, _Contact]]:
+        """The stored contacts these rows name, by email and by phone (one object per contact)."""
+        found: dict[int, _Contact] = {}
+        for column in ("email", "phone"):
+            values = list({getattr(r, column) for r in records if getattr(r, column)})
+            if values:
+                for row in self.connection.execute(
+                        "SELECT id, email, phone, first_name, last_name, attributes FROM contact "
+                        f"WHERE {column} IN ({','.join('?' * len(values))})", values):
+                    found.setdefault(row[0], _Contact(*row))
+        return ({c.email: c for c in found.values() if c.email},
+                {c.phone: c for c in found.values() if c.phone})
+
+    def _given(self, ids: set[int]) -> dict[int, _Given]:
+        if not ids:
+            return {}
+        rows = self.connection.execute(
+            "SELECT contact_id, line, email, phone, first_name, last_name, attributes "
+            f"FROM temp.import_given WHERE contact_id IN ({','.join('?' * len(ids))})", list(ids))
+        return {row[0]: _Given(*row[1:6], json.loads(row[6])) for row in rows}
+
+    def _remember(self, contact_id: int, given: _Given) -> None:
+        self.connection.execute(
+            "INSERT OR REPLACE INTO temp.import_given VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (contact_id, given.line, given.email, given.phone, given.first_name,
+             given.last_name, json.dumps(given.attributes, ensure_ascii=False)))
+
+    @staticmethod
+    def _owner(phone: str, owner: _Contact, given: dict[int, _Given]) -> str:
+        earlier = given.get(owner.id)
+        if earlier is not None:
+            return (f"phone {phone} is already on line {earlier.line}"
+                    + (f" ({owner.email})" if owner.email else ""))
+        return f"phone {phone} already belongs to {owner.email or 'another contact (phone only)'}"
+
+    def _insert(self, record: Parsed, now) -> _Contact:
+        attributes = json.dumps(record.attributes, ensure_ascii=False)
+        cursor = self.connection.execute(
+            "INSERT INTO contact (email, phone, first_name, last_name, attributes, created_at, "
+            "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (record.email, record.phone, record.first_name, record.last_name, attributes, now,
+             now))
+        return _Contact(cursor.lastrowid, record.email, record.phone, record.first_name,
+                        record.last_name, attributes)
+
+    def _update(self, contact: _Contact, record: Parsed, now) -> None:
+        stored = json.loads(contact.attributes or "{}")
+        merged = dict(stored)
+        for key, value in record.attributes.items():
+            if value or key not in merged:
+                merged[key] = value
+        new = (record.email or contact.email, record.phone or contact.phone,
+               record.first_name or contact.first_name, record.last_name or contact.last_name)
+        if new == (contact.email, contact.phone, contact.first_name, contact.last_name) \
+                and merged == stored:
+            return
+        contact.email, contact.phone, contact.first_name, contact.last_name = new
+        contact.attributes = json.dumps(merged, ensure_ascii=False)
+        self.connection.execute(
+            "UPDATE contact SET email = ?, phone = ?, first_name = ?, last_name = ?, "
+            "attributes = ?, updated_at = ? WHERE id = ?", (*new, contact.attributes, now,
+                                                            contact.id))
+
+    def save(self, records: list[Parsed], outcome: Outcome) -> None:
+        """Store one chunk, row by row in file order (each sees the ones before it)."""
+        now = utcnow()
+        by_email, by_phone = self._lookup(records)
+        given = self._given({c.id for c in (*by_email.values(), *by_phone.values())})
+        members = []
+        for record in records:
+            email_owner = by_email.get(record.email) if record.email else None
+            phone_owner = by_phone.get(record.phone) if record.phone else None
+            contact = email_owner or phone_owner
+            reason = None
+            if phone_owner and phone_owner.id != contact.id:
+                reason = self._owner(record.phone, phone_owner, given)
+            elif phone_owner and record.email and phone_owner.email \
+                    and phone_owner.email != record.email:
+                reason = self._owner(record.phone, phone_owner, given)
+            elif contact is not None and contact.id in given:
+                reason = _conflict(given[contact.id], record)
+            if reason:
+                outcome.rejected.append((record.line, reason, record.cells))
+                continue
+            if contact is None:
+                contact = self._insert(record, now)
+                outcome.imported += 1
+            else:
+                old_phone = contact.phone
+                self._update(contact, record, now)
+                if contact.id in given:
+                    outcome.repeated += 1
+                else:
+                    outcome.updated += 1
+                if old_phone and old_phone != contact.phone:
+                    by_phone.pop(old_phone, None)
+            if contact.email:
+                by_email[contact.email] = contact
+            if contact.phone:
+                by_phone[contact.phone] = contact
+            given[contact.id] = _merge_given(given.get(contact.id), record)
+            self._remember(contact.id, given[contact.id])
+            members.append(contact.id)
+            if record.warning:
+                outcome.warnings.append((record.line, record.warning, record.cells))
+        if members:
+            self._join_list(members, now)
+
+    def _join_list(self, members: list[int], now) -> None:
+        # The list is created with its first member, so an import that stores nothing leaves none.
+        self.connection.execute("INSERT OR IGNORE INTO contact_list (name, created_at) "
+                                "VALUES (?, ?)", (self.list_name, now))
+        list_id = self.connection.execute("SELECT id FROM contact_list WHERE name = ?",
+                                          (self.list_name,)).fetchone()[0]
+        self.connection.executemany(
+            "INSERT OR IGNORE INTO list_member (contact_list_id, contact_id) VALUES (?, ?)",
+            [(list_id, contact_id) for contact_id in members])
+        bump_audience_version()

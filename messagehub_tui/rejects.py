@@ -1,0 +1,75 @@
+"""The rejects file of an import: every row that was not saved as given, safe to open in a spreadsheet."""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+from pathlib import Path
+
+from messagehub_tui.errors import MessagehubError
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: object) -> str:
+    """A cell a spreadsheet will not run as a formula (OWASP CSV injection: prefix a quote)."""
+    text = str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+class RejectsFile:
+    """`STEM.rejects.csv` in the home, written to a private temporary file as the import goes.
+
+    The temporary file is created before anything is imported, so a home where it cannot be
+    written stops the import before it starts; rows are added only with the chunk they belong
+    to (`mark`/`undo` take back a chunk that was not saved); `finish` names the file.
+    """
+
+    def __init__(self, home: Path, stem: str, header: list[str]):
+        self.target = home / f"{stem}.rejects.csv"
+        try:
+            fd, name = tempfile.mkstemp(dir=home, prefix=f".{stem}.rejects.", suffix=".part")
+        except OSError as exc:
+            raise MessagehubError(f"cannot write the rejects file in {home}: {exc.strerror}; "
+                                  "nothing was imported") from None
+        self.path = Path(name)
+        self._handle = os.fdopen(fd, "w", encoding="utf-8", newline="")
+        self._writer = csv.writer(self._handle)
+        self._writer.writerow([safe_cell(cell) for cell in ["line", "reason", *header]])
+        self.rows = 0
+        self._mark = (0, 0)
+
+    def add(self, line: int, reason: str, cells: list[str]) -> None:
+        self._writer.writerow([line, safe_cell(reason), *map(safe_cell, cells)])
+        self.rows += 1
+
+    def mark(self) -> None:
+        """Remember this point: `undo` returns to it. Flushes, so a full disk shows here."""
+        self._handle.flush()
+        self._mark = (self._handle.tell(), self.rows)
+
+    def undo(self) -> None:
+        """Forget the rows added since `mark` (their chunk was not saved)."""
+        position, self.rows = self._mark
+        try:
+            self._handle.seek(position)
+            self._handle.truncate()
+        except OSError:
+            pass  # the rows past the mark stay; the import's error says which lines were saved
+
+    def finish(self) -> tuple[Path | None, str | None]:
+        """Close the file; returns where the rows are (None if there are none) and any problem."""
+        try:
+            self._handle.close()
+        except OSError as exc:
+            return self.path, f"the rejects file {self.path} may be incomplete: {exc.strerror}"
+        if not self.rows:
+            self.path.unlink(missing_ok=True)
+            return None, None
+        try:
+            os.replace(self.path, self.target)
+        except OSError as exc:
+            return self.path, (f"cannot write {self.target} ({exc.strerror}); "
+                               f"the rejected rows are in {self.path}")
+        return self.target, None
