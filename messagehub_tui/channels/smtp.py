@@ -6,7 +6,7 @@ import socket
 import ssl
 
 from messagehub_tui.channels.base import ChannelStopped, Outcome, Outgoing, SendResult
-from messagehub_tui.channels.smtp_client import SmtpClient, SmtpReplyError
+from messagehub_tui.channels.smtp_client import SmtpClient, SmtpProtocolError, SmtpReplyError
 from messagehub_tui.config import EmailSettings
 
 AUTH_CODES = frozenset({530, 534, 535, 538})
@@ -79,16 +79,17 @@ class SmtpChannel:
         try:
             reply = await client.send(self.envelope_from, message.recipient, message.payload)
         except SmtpReplyError as exc:
-            if exc.code == 421:
-                await client.close()
             return classify_reply(exc)
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError, SmtpProtocolError) as exc:
+            # the connection is in an unknown state: never reuse it for another recipient
             sent = client.data_sent
             await client.close()
             what = str(exc) or type(exc).__name__
             if sent:
                 return SendResult(Outcome.UNKNOWN,
                                   reason=f"no reply after the message was sent: {what}")
+            if isinstance(exc, SmtpProtocolError):
+                return SendResult(Outcome.RETRY, reason=f"SMTP protocol error: {what}")
             return SendResult(Outcome.RETRY, reason=f"connection lost: {what}")
         return SendResult(Outcome.SENT, provider_id=reply[:200])
 

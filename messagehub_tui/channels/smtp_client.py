@@ -8,11 +8,26 @@ import ssl
 
 
 class SmtpReplyError(Exception):
-    """The server answered a command with an error code."""
+    """The server answered a command with an error code (4xx or 5xx)."""
 
     def __init__(self, code: int, text: str, stage: str):
         super().__init__(f"{stage}: {code} {text}")
         self.code, self.text, self.stage = code, text, stage
+
+
+class SmtpProtocolError(Exception):
+    """A reply that does not fit the command (or is not SMTP): the connection is out of step."""
+
+
+ENVELOPE_STAGES = ("MAIL FROM", "RCPT TO", "DATA")
+ENVELOPE_EXPECTS = (250, 250, 354)
+
+
+def _refusal(code: int, text: str, stage: str) -> None:
+    """Raise what a reply other than the expected one means: a refusal, or a protocol error."""
+    if 400 <= code < 600:
+        raise SmtpReplyError(code, text, stage)
+    raise SmtpProtocolError(f"{stage}: unexpected reply {code} {text}")
 
 
 def dot_stuff(data: bytes) -> bytes:
@@ -40,6 +55,7 @@ class SmtpClient:
         self.local_hostname = local_hostname
         self.extensions: dict[str, str] = {}
         self.data_sent = False
+        self._in_sync = False  # no command is waiting for a reply and no transaction is open
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
 
@@ -65,7 +81,7 @@ class SmtpClient:
                 try:
                     return int(line[:3]), " ".join(lines), lines
                 except ValueError:
-                    raise ConnectionResetError(f"not an SMTP reply: {line[:60]!r}") from None
+                    raise SmtpProtocolError(f"not an SMTP reply: {line[:60]!r}") from None
 
     async def _reply(self) -> tuple[int, str]:
         code, text, _ = await self._reply_lines()
@@ -81,7 +97,7 @@ class SmtpClient:
 
     async def connect(self) -> None:
         """Open the connection and get it ready to send, all within the timeout."""
-        self.data_sent = False
+        self.data_sent = self._in_sync = False
         async with asyncio.timeout(self.timeout):
             tls = self._tls_context() if self.security == "tls" else None
             self._reader, self._writer = await asyncio.open_connection(
@@ -99,6 +115,7 @@ class SmtpClient:
                 await self._hello()
             if self.username:
                 await self._login()
+        self._in_sync = True
 
     async def _hello(self) -> None:
         self._writer.write(f"EHLO {self.local_hostname}\r\n".encode("ascii"))
@@ -122,56 +139,100 @@ class SmtpClient:
         await self._command(base64.b64encode(password.encode()).decode("ascii"), "AUTH", 235)
 
     async def send(self, sender: str, recipient: str, data: bytes) -> str:
-        """Send one message; returns the server's final reply text, raises SmtpReplyError or OSError."""
+        """Send one message; returns the server's final reply text.
+
+        Raises SmtpReplyError (the server refused), SmtpProtocolError (a reply that does not fit),
+        OSError or TimeoutError. Whatever goes wrong, the next message starts on a clean
+        connection: the transaction is reset with RSET, or the connection dropped to be reopened.
+        """
         self.data_sent = False
-        utf8 = " SMTPUTF8" if not (sender + recipient).isascii() and "SMTPUTF8" in self.extensions \
-            else ""
-        envelope = (b"MAIL FROM:<" + _address(sender) + b">" + utf8.encode() + b"\r\n"
-                    b"RCPT TO:<" + _address(recipient) + b">\r\n")
+        self._in_sync = False
+        utf8 = b" SMTPUTF8" if not (sender + recipient).isascii() and "SMTPUTF8" in self.extensions \
+            else b""
+        commands = (b"MAIL FROM:<" + _address(sender) + b">" + utf8 + b"\r\n",
+                    b"RCPT TO:<" + _address(recipient) + b">\r\n", b"DATA\r\n")
         async with asyncio.timeout(self.timeout):
             if "PIPELINING" in self.extensions:
-                self._writer.write(envelope + b"DATA\r\n")
-                replies = [await self._reply(), await self._reply(), await self._reply()]
+                replies = await self._pipelined(commands)
             else:
-                replies = []
-                for line in (*envelope.split(b"\r\n")[:2], b"DATA"):
-                    self._writer.write(line + b"\r\n")
-                    replies.append(await self._reply())
-                    if replies[-1][0] >= 400:
-                        break
-            stages = ("MAIL FROM", "RCPT TO", "DATA")
-            failed = next(((stages[i], r) for i, r in enumerate(replies)
-                           if r[0] != (354 if i == 2 else 250)), None)
-            if failed:
-                if replies[-1][0] == 354:
-                    self._writer.write(b".\r\n")
-                    await self._reply()
-                await self._reset()
-                raise SmtpReplyError(failed[1][0], failed[1][1], failed[0])
+                replies = await self._one_by_one(commands)
+        wrong = [i for i, (code, _) in enumerate(replies) if code != ENVELOPE_EXPECTS[i]]
+        if wrong:
+            # a 354 after a refusal counts too: the server would take RSET for the message
+            await self._abandon([code for i, (code, _) in enumerate(replies)
+                                 if i in wrong or code == 354])
+            _refusal(*replies[wrong[0]], ENVELOPE_STAGES[wrong[0]])
         async with asyncio.timeout(self.timeout):
             self._writer.write(dot_stuff(data))
             self.data_sent = True
             code, text = await self._reply()
-        if code != 250:
-            self.data_sent = False
-            raise SmtpReplyError(code, text, "end of DATA")
+        if not 200 <= code < 300:
+            if 400 <= code < 600:
+                self.data_sent = False  # refused: the server has not taken the message
+            await self._abandon([code])
+            _refusal(code, text, "end of DATA")
+        self._in_sync = True
         return text
 
-    async def _reset(self) -> None:
-        self._writer.write(b"RSET\r\n")
-        await self._reply()
+    async def _pipelined(self, commands: tuple[bytes, ...]) -> list[tuple[int, str]]:
+        """RFC 2920: every command in one write, then their replies in order."""
+        self._writer.write(b"".join(commands))
+        replies = []
+        for _ in commands:
+            replies.append(await self._reply())
+            if replies[-1][0] == 421:
+                break  # the server is closing the connection: the other replies never come
+        return replies
+
+    async def _one_by_one(self, commands: tuple[bytes, ...]) -> list[tuple[int, str]]:
+        replies = []
+        for command, expected in zip(commands, ENVELOPE_EXPECTS):
+            self._writer.write(command)
+            replies.append(await self._reply())
+            if replies[-1][0] != expected:
+                break
+        return replies
+
+    async def _abandon(self, codes: list[int]) -> None:  # the replies that were not expected
+        """After a refused transaction: RSET, or drop the connection if that cannot be trusted.
+
+        Drop at once after a reply that does not fit (the connection is out of step), after a 354
+        (the server waits for a message: rather than send it an empty one) and after a 421 (the
+        server is closing the connection anyway).
+        """
+        if any(code == 421 or not 400 <= code < 600 for code in codes):
+            self._drop()
+            return
+        try:
+            async with asyncio.timeout(self.timeout):
+                self._writer.write(b"RSET\r\n")
+                code, _ = await self._reply()
+        except (OSError, TimeoutError, SmtpProtocolError):
+            code = 0
+        if code == 250:
+            self._in_sync = True
+        else:
+            self._drop()
+
+    def _drop(self) -> None:
+        """Abort the connection at once (no QUIT); the next send reconnects."""
+        writer, self._writer, self._in_sync = self._writer, None, False
+        if writer is not None:
+            writer.transport.abort()
 
     async def close(self) -> None:
-        """Say QUIT if the connection is still up, then close it; never raises."""
+        """Say QUIT on a connection in a known state and close it; abort any other; never raises."""
         writer, self._writer = self._writer, None
         if writer is None:
             return
+        if not self._in_sync or writer.is_closing():
+            writer.transport.abort()  # after an error or a timeout: no QUIT, no waiting
+            return
         try:
-            if not writer.is_closing():
-                writer.write(b"QUIT\r\n")
-                async with asyncio.timeout(min(self.timeout, 2)):
-                    await self._reply()
-        except (OSError, TimeoutError, ConnectionError):
+            writer.write(b"QUIT\r\n")
+            async with asyncio.timeout(min(self.timeout, 2)):
+                await self._reply()
+        except (OSError, TimeoutError, SmtpProtocolError):
             pass
         finally:
             writer.close()
