@@ -233,12 +233,13 @@ class ScriptedSmtp:
     closes), "421" (421 to MAIL, then the connection closes). Like the server of issue 8 it keeps
     a failed transaction open until RSET, so a client that does not reset gets "503 nested MAIL".
     `broken_rset` answers RSET with 502 and never resets; `silent` accepts connections and never
-    says a word; `echo` answers AUTH with 535 quoting the command it got. Every chunk the server
-    reads is kept in `reads`, to prove what arrived together.
+    says a word; `auth` is the AUTH mechanisms to offer (None: no AUTH); `echo` refuses AUTH
+    with 535 quoting the last line it got. Every chunk the server reads is kept in `reads`, to
+    prove what arrived together.
     """
 
     def __init__(self, pipelining: bool = True, faults: dict[int, str] | None = None,
-                 broken_rset: bool = False, silent: bool = False, auth: bool = False,
+                 broken_rset: bool = False, silent: bool = False, auth: str | None = None,
                  echo: bool = False, starttls: bool = False):
         self.pipelining, self.faults, self.broken_rset = pipelining, dict(faults or {}), broken_rset
         self.silent, self.auth, self.echo, self.starttls = silent, auth, echo, starttls
@@ -282,7 +283,7 @@ class ScriptedSmtp:
                 pass
             return
         writer.write(b"220 scripted ESMTP\r\n")
-        buffer, mail, rcpt, data = b"", False, None, None
+        buffer, mail, rcpt, data, login = b"", False, None, None, 0
         while True:
             chunk = await reader.read(65536)
             if not chunk:
@@ -315,17 +316,24 @@ class ScriptedSmtp:
                 verb = text.split(" ", 1)[0].upper()
                 with self.lock:
                     self.commands.append(text)
-                if verb == "EHLO":
+                if login:  # inside AUTH LOGIN: the user, then the password, in base64
+                    login = 2 if login == 1 else 0
+                    if login:
+                        writer.write(b"334 UGFzc3dvcmQ6\r\n")
+                    else:
+                        writer.write(self._auth_reply(text))
+                elif verb == "EHLO":
                     extensions = (["PIPELINING"] if self.pipelining else []) + \
-                        (["AUTH PLAIN LOGIN"] if self.auth else []) + \
+                        ([f"AUTH {self.auth}"] if self.auth else []) + \
                         (["STARTTLS"] if self.starttls else [])
                     lines = ["scripted", *extensions, "8BITMIME"]
                     writer.write("".join(f"250{'-' if i < len(lines) - 1 else ' '}{item}\r\n"
                                          for i, item in enumerate(lines)).encode())
+                elif verb == "AUTH" and text.upper() == "AUTH LOGIN":
+                    login = 1
+                    writer.write(b"334 VXNlcm5hbWU6\r\n")
                 elif verb == "AUTH":
-                    reply = f"535 5.7.8 authentication failed: {text}" if self.echo \
-                        else "535 5.7.8 authentication failed"
-                    writer.write(reply.encode() + b"\r\n")
+                    writer.write(self._auth_reply(text))
                 elif verb == "MAIL":
                     if mail:
                         writer.write(b"503 5.5.1 Error: nested MAIL command\r\n")
@@ -378,6 +386,11 @@ class ScriptedSmtp:
                     writer.write(b"250 2.0.0 Ok\r\n")
                 else:
                     writer.write(b"502 5.5.2 Error: command not recognized\r\n")
+
+    def _auth_reply(self, line: str) -> bytes:
+        if self.echo:
+            return f"535 5.7.8 authentication failed for: {line}\r\n".encode()
+        return b"235 2.7.0 Authentication successful\r\n"
 
     def stop(self) -> None:
         async def shutdown():

@@ -133,7 +133,8 @@ def test_authentication_failure_pauses_with_the_reason(home, monkeypatch):
     controller.start()
     try:
         monkeypatch.setenv("MESSAGEHUB_SMTP_PASSWORD", "wrong-password")
-        settings, cid = make_home(home, smtp_toml(controller.port, username='"mailer"'), count=5)
+        settings, cid = make_home(home, smtp_toml(controller.port, username='"mailer"',
+                                                  allow_plaintext_auth="true"), count=5)
         control.launch(settings, cid)
         campaign = wait_status(cid, "paused")
         assert "authentication failed" in campaign.last_error
@@ -173,7 +174,8 @@ def test_send_test_and_doctor(home, smtp_server):
 
 def test_doctor_sees_pipelining_and_a_dead_server(home, sinks):
     sink = sinks()
-    settings, _ = make_home(home, smtp_toml(sink.port, username='"u"'), count=1)
+    settings, _ = make_home(home, smtp_toml(sink.port, username='"u"',
+                                              allow_plaintext_auth="true"), count=1)
     object.__setattr__(settings.email, "password", "pw")
     checks = {c.name: c for c in run_checks(settings)}
     assert checks["smtp"].ok, checks["smtp"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import re
 import ssl
 
 
@@ -17,6 +18,42 @@ class SmtpReplyError(Exception):
 
 class SmtpProtocolError(Exception):
     """A reply that does not fit the command (or is not SMTP): the connection is out of step."""
+
+
+class SmtpSetupError(Exception):
+    """The server cannot be used as configured (no STARTTLS, no AUTH, AUTH unencrypted); the
+    message says which [email] setting to change."""
+
+
+REDACTED = "[redacted]"
+_BASE64_RUN = re.compile(r"[A-Za-z0-9+/=]{8,}")
+
+
+def _b64(value: str) -> str:
+    return base64.b64encode(value.encode("utf-8")).decode("ascii")
+
+
+def credential_forms(username: str | None, password: str | None) -> tuple[str, ...]:
+    """Every form in which the credential goes on the wire: AUTH PLAIN's token, the user and the
+    password in base64 (AUTH LOGIN), and the raw password."""
+    if not password:
+        return ()
+    user = username or ""
+    return tuple(form for form in (_b64(f"\0{user}\0{password}"), _b64(user), _b64(password),
+                                   password) if form)
+
+
+def scrub(text: str, forms: tuple[str, ...]) -> str:
+    """`text` without any credential form, nor any base64 run of 8+ characters taken from one
+    (a server that quotes a command may cut it short, and a prefix still leaks)."""
+    if not forms:
+        return text
+    for form in forms:
+        text = text.replace(form, REDACTED)
+    encoded = forms[:-1]
+    return _BASE64_RUN.sub(
+        lambda run: REDACTED if any(run[0].rstrip("=") in form for form in encoded) else run[0],
+        text)
 
 
 ENVELOPE_STAGES = ("MAIL FROM", "RCPT TO", "DATA")
@@ -49,12 +86,16 @@ class SmtpClient:
 
     def __init__(self, host: str, port: int, security: str = "none", timeout: float = 30.0,
                  username: str | None = None, password: str | None = None, verify: bool = True,
-                 local_hostname: str = "localhost"):
+                 local_hostname: str = "localhost", allow_plaintext_auth: bool = False):
         self.host, self.port, self.security, self.timeout = host, port, security, timeout
         self.username, self._password, self.verify = username, password, verify
-        self.local_hostname = local_hostname
+        self.local_hostname, self.allow_plaintext_auth = local_hostname, allow_plaintext_auth
+        # every reply is scrubbed as it is read, so no error, event, log or terminal line can
+        # carry the credential back, whatever the server quotes
+        self._secrets = credential_forms(username, password)
         self.extensions: dict[str, str] = {}
         self.data_sent = False
+        self.stage = "connect"  # what connect() was doing, to say where it failed or timed out
         self._in_sync = False  # no command is waiting for a reply and no transaction is open
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
@@ -76,7 +117,7 @@ class SmtpClient:
             line = await self._reader.readline()
             if not line.endswith(b"\n"):
                 raise ConnectionResetError("the server closed the connection")
-            lines.append(line[4:].strip().decode("utf-8", "replace"))
+            lines.append(scrub(line[4:].strip().decode("utf-8", "replace"), self._secrets))
             if line[3:4] != b"-":
                 try:
                     return int(line[:3]), " ".join(lines), lines
@@ -96,24 +137,34 @@ class SmtpClient:
         return text
 
     async def connect(self) -> None:
-        """Open the connection and get it ready to send, all within the timeout."""
+        """Open the connection and get it ready to send: one deadline for all of it."""
         self.data_sent = self._in_sync = False
         async with asyncio.timeout(self.timeout):
             tls = self._tls_context() if self.security == "tls" else None
+            self.stage = "connect and TLS handshake" if tls else "connect"
             self._reader, self._writer = await asyncio.open_connection(
                 self.host, self.port, ssl=tls, server_hostname=self.host if tls else None,
                 limit=1 << 20)
+            self.stage = "the greeting"
             code, text = await self._reply()
             if code != 220:
                 raise SmtpReplyError(code, text, "greeting")
+            self.stage = "EHLO"
             await self._hello()
             if self.security == "starttls":
                 if "STARTTLS" not in self.extensions:
-                    raise SmtpReplyError(502, "the server does not offer STARTTLS", "STARTTLS")
+                    raise SmtpSetupError(
+                        "the server does not offer STARTTLS; set [email] security = \"tls\" if "
+                        "it speaks TLS from the start (usually port 465), or \"none\" for a "
+                        "server on a trusted network")
+                self.stage = "STARTTLS"
                 await self._command("STARTTLS", "STARTTLS", 220)
+                self.stage = "the TLS handshake"
                 await self._writer.start_tls(self._tls_context(), server_hostname=self.host)
+                self.stage = "EHLO"
                 await self._hello()
             if self.username:
+                self.stage = "AUTH"
                 await self._login()
         self._in_sync = True
 
@@ -128,15 +179,29 @@ class SmtpClient:
             self.extensions[name.upper()] = params
 
     async def _login(self) -> None:
-        mechanisms = self.extensions.get("AUTH", "").upper().split()
+        """AUTH PLAIN or LOGIN, only when the server offers it and never in clear text unless
+        the user opted in with security = "none" and allow_plaintext_auth = true."""
+        if self.security == "none" and not self.allow_plaintext_auth:
+            raise SmtpSetupError(
+                "refusing to send the SMTP password over an unencrypted connection; set [email] "
+                "security = \"starttls\" or \"tls\", or allow_plaintext_auth = true to accept "
+                "the risk")
+        if "AUTH" not in self.extensions:
+            raise SmtpSetupError(
+                "the server does not offer AUTH, so [email] username cannot be used; remove it, "
+                "or use the server's submission port (587 with security = \"starttls\")")
+        mechanisms = self.extensions["AUTH"].upper().split()
         user, password = self.username or "", self._password or ""
-        if "PLAIN" in mechanisms or not mechanisms:
-            token = base64.b64encode(f"\0{user}\0{password}".encode()).decode("ascii")
-            await self._command(f"AUTH PLAIN {token}", "AUTH", 235)
-            return
-        await self._command("AUTH LOGIN", "AUTH", 334)
-        await self._command(base64.b64encode(user.encode()).decode("ascii"), "AUTH", 334)
-        await self._command(base64.b64encode(password.encode()).decode("ascii"), "AUTH", 235)
+        if "PLAIN" in mechanisms:
+            await self._command("AUTH PLAIN " + _b64(f"\0{user}\0{password}"), "AUTH", 235)
+        elif "LOGIN" in mechanisms:
+            await self._command("AUTH LOGIN", "AUTH", 334)
+            await self._command(_b64(user), "AUTH", 334)
+            await self._command(_b64(password), "AUTH", 235)
+        else:
+            raise SmtpSetupError(
+                f"the server offers AUTH {' '.join(mechanisms) or '(no mechanism)'} but not "
+                "PLAIN or LOGIN, the mechanisms this client speaks")
 
     async def send(self, sender: str, recipient: str, data: bytes) -> str:
         """Send one message; returns the server's final reply text.
