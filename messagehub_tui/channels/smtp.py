@@ -28,6 +28,13 @@ def classify_reply(error: SmtpReplyError) -> SendResult:
     return SendResult(Outcome.FAILED, reason=reason)
 
 
+def describe(exc: BaseException, timeout: float, during: str = "") -> str:
+    """An error in words, never empty: a timeout says how long it waited."""
+    if isinstance(exc, TimeoutError):
+        return f"no answer{during} within {timeout:g} s"
+    return str(exc) or type(exc).__name__
+
+
 def connect_problem(exc: Exception, email: EmailSettings, stage: str) -> SendResult:
     """What a failed connection attempt means and what to change: STOP when retrying cannot
     help (configuration, credentials, certificate), RETRY for the network. The one home of
@@ -46,10 +53,7 @@ def connect_problem(exc: Exception, email: EmailSettings, stage: str) -> SendRes
         return SendResult(Outcome.STOP, reason=(
             f"TLS with {where} failed during {stage}: {exc.reason or exc}; check [email] "
             "security (\"tls\" usually on port 465, \"starttls\" on 587)"))
-    if isinstance(exc, TimeoutError):
-        what = f"no answer during {stage} within {email.timeout:g} s"
-    else:
-        what = str(exc) or type(exc).__name__
+    what = describe(exc, email.timeout, f" during {stage}")
     return SendResult(Outcome.RETRY, reason=f"cannot connect to {where}: {what}; check [email] "
                                             "host, port and security, and the firewall")
 
@@ -108,7 +112,7 @@ class SmtpChannel:
             # the connection is in an unknown state: never reuse it for another recipient
             sent = client.data_sent
             await client.close()
-            what = str(exc) or type(exc).__name__
+            what = describe(exc, self.settings.timeout)
             if sent:
                 return SendResult(Outcome.UNKNOWN,
                                   reason=f"no reply after the message was sent: {what}")
