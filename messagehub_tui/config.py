@@ -55,6 +55,8 @@ class EmailSettings:
     rate: float = 0.0
     verify: bool = True
     unsubscribe: str | None = None
+    # AUTH over an unencrypted connection, only ever with security = "none" (owned by smtp)
+    allow_plaintext_auth: bool = False
     password: str | None = field(default=None, repr=False)
 
     @property
@@ -228,6 +230,7 @@ _SCHEMA: dict[str, tuple[type, dict[str, tuple[str, Callable[[Any], Any]]]]] = {
         "rate": ("rate", _rate),
         "verify": ("verify", _bool),
         "unsubscribe": ("unsubscribe", _unsubscribe),
+        "allow_plaintext_auth": ("allow_plaintext_auth", _bool),
     }),
     "sms": (SmsSettings, {
         "transport": ("transport", _choice("outbox", "twilio")),

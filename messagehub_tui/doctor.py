@@ -6,7 +6,7 @@ import asyncio
 import tempfile
 from dataclasses import dataclass
 
-from messagehub_tui.channels.smtp_client import SmtpClient, SmtpReplyError
+from messagehub_tui.channels.smtp import CONNECT_ERRORS, client_for, connect_problem
 from messagehub_tui.config import SMTP_PASSWORD_ENV, TWILIO_TOKEN_ENV, Settings
 
 
@@ -38,19 +38,13 @@ async def _smtp(settings: Settings) -> list[Check]:
         checks.append(Check("smtp auth", False, f"username is set but ${SMTP_PASSWORD_ENV} is "
                                                 "empty; export it before starting"))
         return checks
-    client = SmtpClient(email.host, email.effective_port, email.security, email.timeout,
-                        email.username, email.password, email.verify)
+    client = client_for(email)
     try:
         await client.connect()
-    except SmtpReplyError as exc:
-        fix = {"AUTH": f"check [email] username and ${SMTP_PASSWORD_ENV}",
-               "STARTTLS": "set [email] security = \"tls\" or \"none\" to match the server",
-               }.get(exc.stage, "check the server's policy for this client")
-        checks.append(Check("smtp", False, f"{where}: {exc}; {fix}"))
-    except (OSError, TimeoutError) as exc:
-        checks.append(Check("smtp", False, f"cannot connect to {where}: "
-                                           f"{exc or type(exc).__name__}; check [email] host, "
-                                           "port and security, and the firewall"))
+    except CONNECT_ERRORS as exc:
+        reason = connect_problem(exc, email, client.stage).reason
+        checks.append(Check("smtp", False, reason if f"{email.host}:" in reason
+                            else f"{where}: {reason}"))
     else:
         steps = ["connect", "EHLO"] + (["STARTTLS"] if email.security == "starttls" else []) + \
             (["AUTH"] if email.username else [])

@@ -10,7 +10,7 @@ from messagehub_tui import campaigns, control
 from messagehub_tui.channels.base import Outcome
 from messagehub_tui.doctor import run_checks
 from tests.engine import counts_add_up, make_home, wait_status
-from tests.peers import RecordingHandler, SmtpSink, free_port
+from tests.peers import RecordingHandler, ScriptedSmtp, SmtpSink, free_port
 
 
 def smtp_toml(port: int, **extra) -> str:
@@ -86,14 +86,32 @@ def test_server_faults_land_in_the_right_state(home, sinks, option, state, reaso
         assert all(n == 1 for n in sink.recipients().values())
 
 
-def test_421_reconnects_and_retries(home, sinks):
+def test_421_reconnects_and_retries(home):
+    server = ScriptedSmtp(faults={1: "421"})
+    try:
+        settings, cid = make_home(home, smtp_toml(server.port, connections=1), count=2)
+        control.launch(settings, cid)
+        wait_status(cid, "completed", timeout=90)
+        assert counts_add_up(cid)["sent"] == 2
+        assert server.recipients() == {"user0@example.com": 1, "user1@example.com": 1}
+        assert server.connections == 2
+        from messagehub_tui.models import Delivery
+        attempts = sorted(d.attempts for d in Delivery.select().where(Delivery.campaign == cid))
+        assert attempts == [1, 2]
+    finally:
+        server.stop()
+
+
+def test_a_server_that_always_answers_421_fails_after_the_retries(home, sinks):
     sink = sinks("-Q", "mail")
     settings, cid = make_home(home, smtp_toml(sink.port, connections=1), count=2)
     control.launch(settings, cid)
     wait_status(cid, "completed", timeout=90)
-    counts = counts_add_up(cid)
-    assert counts["failed"] == 2
+    assert counts_add_up(cid)["failed"] == 2
     assert sink.recipients() == {}
+    from messagehub_tui.models import Delivery
+    errors = {d.error for d in Delivery.select().where(Delivery.campaign == cid)}
+    assert errors == {"gave up after 3 attempts: MAIL FROM: 421 4.0.0 Server closing connection"}, errors
 
 
 def test_repeated_connection_refusals_pause_the_campaign(home):
@@ -115,7 +133,8 @@ def test_authentication_failure_pauses_with_the_reason(home, monkeypatch):
     controller.start()
     try:
         monkeypatch.setenv("MESSAGEHUB_SMTP_PASSWORD", "wrong-password")
-        settings, cid = make_home(home, smtp_toml(controller.port, username='"mailer"'), count=5)
+        settings, cid = make_home(home, smtp_toml(controller.port, username='"mailer"',
+                                                  allow_plaintext_auth="true"), count=5)
         control.launch(settings, cid)
         campaign = wait_status(cid, "paused")
         assert "authentication failed" in campaign.last_error
@@ -155,7 +174,8 @@ def test_send_test_and_doctor(home, smtp_server):
 
 def test_doctor_sees_pipelining_and_a_dead_server(home, sinks):
     sink = sinks()
-    settings, _ = make_home(home, smtp_toml(sink.port, username='"u"'), count=1)
+    settings, _ = make_home(home, smtp_toml(sink.port, username='"u"',
+                                              allow_plaintext_auth="true"), count=1)
     object.__setattr__(settings.email, "password", "pw")
     checks = {c.name: c for c in run_checks(settings)}
     assert checks["smtp"].ok, checks["smtp"]

@@ -3,13 +3,17 @@
 import shutil
 import ssl
 import subprocess
+import time
 
 import pytest
 from aiosmtpd.controller import Controller
 
 from messagehub_tui import control
+from messagehub_tui.channels.base import Outcome
+from messagehub_tui.doctor import run_checks
+from messagehub_tui.models import Event
 from tests.engine import counts_add_up, make_home, wait_status
-from tests.peers import RecordingHandler, free_port, require
+from tests.peers import RecordingHandler, ScriptedSmtp, free_port, require
 
 
 @pytest.fixture(scope="module")
@@ -69,3 +73,71 @@ def test_verify_false_accepts_a_self_signed_certificate(home, tls_server):
     control.launch(settings, cid)
     wait_status(cid, "completed")
     assert len(handler.recipients()) == 4
+
+
+@pytest.fixture
+def silent_server():
+    server = ScriptedSmtp(silent=True)
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("security, stage", [("none", "the greeting"),
+                                             ("tls", "connect and TLS handshake")])
+def test_send_test_and_doctor_wait_one_timeout_for_a_server_that_never_answers(
+        home, silent_server, security, stage):
+    toml = (f'[email]\ntransport = "smtp"\nhost = "127.0.0.1"\nport = {silent_server.port}\n'
+            f'security = "{security}"\nfrom = "a@example.com"\ntimeout = "2s"\n')
+    settings, cid = make_home(home, toml, count=1)
+    started = time.monotonic()
+    result = control.send_test(settings, cid, "qa@example.com")
+    elapsed = time.monotonic() - started
+    assert result.outcome == Outcome.STOP
+    assert f"no answer during {stage} within 2 s" in result.reason
+    assert 2 <= elapsed < 3, elapsed
+    started = time.monotonic()
+    check = {c.name: c for c in run_checks(settings)}["smtp"]
+    elapsed = time.monotonic() - started
+    assert not check.ok and f"no answer during {stage} within 2 s" in check.detail
+    assert 2 <= elapsed < 3, elapsed
+
+
+def test_a_campaign_pauses_after_one_timeout(home, silent_server):
+    toml = (f'[email]\ntransport = "smtp"\nhost = "127.0.0.1"\nport = {silent_server.port}\n'
+            'security = "starttls"\nfrom = "a@example.com"\ntimeout = "2s"\nconnections = 2\n')
+    settings, cid = make_home(home, toml, count=4)
+    control.launch(settings, cid)
+    campaign = wait_status(cid, "paused")
+    assert "no answer during the greeting within 2 s" in campaign.last_error
+    events = list(Event.select().where(Event.campaign == cid).order_by(Event.id))
+    started = next(e.at for e in events if "started" in e.message)
+    paused = next(e.at for e in events if e.message.startswith("paused"))
+    assert 2 <= (paused - started).total_seconds() < 3, events
+    assert counts_add_up(cid)["pending"] == 4
+
+
+def test_a_server_without_starttls_says_which_setting_to_change(home):
+    server = ScriptedSmtp(starttls=False)
+    try:
+        toml = tls_toml("starttls", server.port, verify=True)
+        settings, cid = make_home(home, toml, count=2)
+        control.launch(settings, cid)
+        campaign = wait_status(cid, "paused")
+        assert campaign.last_error.startswith(
+            "the server does not offer STARTTLS; set [email] security = \"tls\"")
+        assert "authentication" not in campaign.last_error
+        check = {c.name: c for c in run_checks(settings)}["smtp"]
+        assert "does not offer STARTTLS" in check.detail and "502" not in check.detail
+        assert not any(c.startswith("STARTTLS") for c in server.commands)
+    finally:
+        server.stop()
+
+
+def test_doctor_explains_an_untrusted_certificate(home, tls_server):
+    security, port, handler = tls_server
+    settings, _ = make_home(home, tls_toml(security, port, verify=True), count=1)
+    check = {c.name: c for c in run_checks(settings)}["smtp"]
+    assert not check.ok
+    assert "TLS certificate of 127.0.0.1 is not trusted" in check.detail
+    assert "verify = false" in check.detail
+    assert "firewall" not in check.detail

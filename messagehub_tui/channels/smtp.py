@@ -6,23 +6,64 @@ import socket
 import ssl
 
 from messagehub_tui.channels.base import ChannelStopped, Outcome, Outgoing, SendResult
-from messagehub_tui.channels.smtp_client import SmtpClient, SmtpReplyError
-from messagehub_tui.config import EmailSettings
+from messagehub_tui.channels.smtp_client import (SmtpClient, SmtpProtocolError, SmtpReplyError,
+                                                 SmtpSetupError)
+from messagehub_tui.config import SMTP_PASSWORD_ENV, EmailSettings
 
 AUTH_CODES = frozenset({530, 534, 535, 538})
 REFUSALS_BEFORE_STOP = 3
+CONNECT_ERRORS = (SmtpReplyError, SmtpSetupError, SmtpProtocolError, OSError, TimeoutError)
 
 
 def classify_reply(error: SmtpReplyError) -> SendResult:
     """4xx retry later, 5xx fail the recipient, authentication problems stop the campaign."""
     reason = f"{error.stage}: {error.code} {error.text}"
     if error.code in AUTH_CODES or error.stage in ("AUTH", "STARTTLS"):
-        return SendResult(Outcome.STOP, reason=f"SMTP authentication failed: {reason}")
+        return SendResult(Outcome.STOP, reason=f"SMTP authentication failed: {reason}; check "
+                                               f"[email] username and ${SMTP_PASSWORD_ENV}")
     if error.stage == "greeting" and error.code >= 500:
         return SendResult(Outcome.STOP, reason=f"the SMTP server refuses this client: {reason}")
     if 400 <= error.code < 500:
         return SendResult(Outcome.RETRY, reason=reason)
     return SendResult(Outcome.FAILED, reason=reason)
+
+
+def describe(exc: BaseException, timeout: float, during: str = "") -> str:
+    """An error in words, never empty: a timeout says how long it waited."""
+    if isinstance(exc, TimeoutError):
+        return f"no answer{during} within {timeout:g} s"
+    return str(exc) or type(exc).__name__
+
+
+def connect_problem(exc: Exception, email: EmailSettings, stage: str) -> SendResult:
+    """What a failed connection attempt means and what to change: STOP when retrying cannot
+    help (configuration, credentials, certificate), RETRY for the network. The one home of
+    these texts, for campaigns, send-test and doctor."""
+    where = f"{email.host}:{email.effective_port}"
+    if isinstance(exc, SmtpReplyError):
+        return classify_reply(exc)
+    if isinstance(exc, SmtpSetupError):
+        return SendResult(Outcome.STOP, reason=str(exc))
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return SendResult(Outcome.STOP, reason=(
+            f"the TLS certificate of {email.host} is not trusted ({exc.verify_message}); "
+            "install the CA that signed it (or point SSL_CERT_FILE at it), or set [email] "
+            "verify = false for a test server"))
+    if isinstance(exc, ssl.SSLError):
+        return SendResult(Outcome.STOP, reason=(
+            f"TLS with {where} failed during {stage}: {exc.reason or exc}; check [email] "
+            "security (\"tls\" usually on port 465, \"starttls\" on 587)"))
+    what = describe(exc, email.timeout, f" during {stage}")
+    return SendResult(Outcome.RETRY, reason=f"cannot connect to {where}: {what}; check [email] "
+                                            "host, port and security, and the firewall")
+
+
+def client_for(email: EmailSettings) -> SmtpClient:
+    """An SMTP client configured from the [email] section."""
+    return SmtpClient(email.host, email.effective_port, email.security, email.timeout,
+                      email.username, email.password, email.verify,
+                      local_hostname=socket.getfqdn(),
+                      allow_plaintext_auth=email.allow_plaintext_auth)
 
 
 class SmtpChannel:
@@ -32,18 +73,14 @@ class SmtpChannel:
         self.settings = settings
         self.envelope_from = envelope_from
         self.lanes = settings.connections
-        self._clients = [self._client() for _ in range(self.lanes)]
+        self._clients = [client_for(settings) for _ in range(self.lanes)]
         self._refusals = 0
 
-    def _client(self) -> SmtpClient:
-        s = self.settings
-        return SmtpClient(s.host, s.effective_port, s.security, s.timeout, s.username, s.password,
-                          s.verify, local_hostname=socket.getfqdn())
-
     async def open(self) -> None:
-        """Connect the first lane now, so bad credentials or a dead server show at once."""
+        """Connect the first lane now, so bad credentials or a dead server show at once: any
+        failure here stops (one timeout costs one timeout, not one per retry)."""
         result = await self._ensure(self._clients[0])
-        if result is not None and result.outcome == Outcome.STOP:
+        if result is not None:
             raise ChannelStopped(result.reason)
 
     async def _ensure(self, client: SmtpClient) -> SendResult | None:
@@ -51,23 +88,14 @@ class SmtpChannel:
             return None
         try:
             await client.connect()
-        except SmtpReplyError as exc:
+        except CONNECT_ERRORS as exc:
             await client.close()
-            return classify_reply(exc)
-        except ssl.SSLCertVerificationError as exc:
-            await client.close()
-            return SendResult(Outcome.STOP, reason=(
-                f"the TLS certificate of {self.settings.host} is not trusted "
-                f"({exc.verify_message}); install its CA, or set [email] verify = false "
-                "for a test server"))
-        except (OSError, TimeoutError) as exc:
-            await client.close()
-            self._refusals += 1
-            where = f"{self.settings.host}:{self.settings.effective_port}"
-            reason = f"cannot connect to {where}: {exc or type(exc).__name__}"
-            if self._refusals >= REFUSALS_BEFORE_STOP:
-                return SendResult(Outcome.STOP, reason=reason)
-            return SendResult(Outcome.RETRY, reason=reason)
+            result = connect_problem(exc, self.settings, client.stage)
+            if result.outcome == Outcome.RETRY:
+                self._refusals += 1
+                if self._refusals >= REFUSALS_BEFORE_STOP:
+                    return SendResult(Outcome.STOP, reason=result.reason)
+            return result
         self._refusals = 0
         return None
 
@@ -79,16 +107,17 @@ class SmtpChannel:
         try:
             reply = await client.send(self.envelope_from, message.recipient, message.payload)
         except SmtpReplyError as exc:
-            if exc.code == 421:
-                await client.close()
             return classify_reply(exc)
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError, SmtpProtocolError) as exc:
+            # the connection is in an unknown state: never reuse it for another recipient
             sent = client.data_sent
             await client.close()
-            what = str(exc) or type(exc).__name__
+            what = describe(exc, self.settings.timeout)
             if sent:
                 return SendResult(Outcome.UNKNOWN,
                                   reason=f"no reply after the message was sent: {what}")
+            if isinstance(exc, SmtpProtocolError):
+                return SendResult(Outcome.RETRY, reason=f"SMTP protocol error: {what}")
             return SendResult(Outcome.RETRY, reason=f"connection lost: {what}")
         return SendResult(Outcome.SENT, provider_id=reply[:200])
 

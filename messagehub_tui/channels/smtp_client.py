@@ -4,15 +4,67 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import re
 import ssl
 
 
 class SmtpReplyError(Exception):
-    """The server answered a command with an error code."""
+    """The server answered a command with an error code (4xx or 5xx)."""
 
     def __init__(self, code: int, text: str, stage: str):
         super().__init__(f"{stage}: {code} {text}")
         self.code, self.text, self.stage = code, text, stage
+
+
+class SmtpProtocolError(Exception):
+    """A reply that does not fit the command (or is not SMTP): the connection is out of step."""
+
+
+class SmtpSetupError(Exception):
+    """The server cannot be used as configured (no STARTTLS, no AUTH, AUTH unencrypted); the
+    message says which [email] setting to change."""
+
+
+REDACTED = "[redacted]"
+_BASE64_RUN = re.compile(r"[A-Za-z0-9+/=]{8,}")
+
+
+def _b64(value: str) -> str:
+    return base64.b64encode(value.encode("utf-8")).decode("ascii")
+
+
+def credential_forms(username: str | None, password: str | None) -> tuple[str, ...]:
+    """Every form in which the credential goes on the wire: AUTH PLAIN's token, the user and the
+    password in base64 (AUTH LOGIN), and the raw password."""
+    if not password:
+        return ()
+    user = username or ""
+    return tuple(form for form in (_b64(f"\0{user}\0{password}"), _b64(user), _b64(password),
+                                   password) if form)
+
+
+def scrub(text: str, forms: tuple[str, ...]) -> str:
+    """`text` without any credential form, nor any base64 run of 8+ characters taken from one
+    (a server that quotes a command may cut it short, and a prefix still leaks)."""
+    if not forms:
+        return text
+    for form in forms:
+        text = text.replace(form, REDACTED)
+    encoded = forms[:-1]
+    return _BASE64_RUN.sub(
+        lambda run: REDACTED if any(run[0].rstrip("=") in form for form in encoded) else run[0],
+        text)
+
+
+ENVELOPE_STAGES = ("MAIL FROM", "RCPT TO", "DATA")
+ENVELOPE_EXPECTS = (250, 250, 354)
+
+
+def _refusal(code: int, text: str, stage: str) -> None:
+    """Raise what a reply other than the expected one means: a refusal, or a protocol error."""
+    if 400 <= code < 600:
+        raise SmtpReplyError(code, text, stage)
+    raise SmtpProtocolError(f"{stage}: unexpected reply {code} {text}")
 
 
 def dot_stuff(data: bytes) -> bytes:
@@ -34,12 +86,17 @@ class SmtpClient:
 
     def __init__(self, host: str, port: int, security: str = "none", timeout: float = 30.0,
                  username: str | None = None, password: str | None = None, verify: bool = True,
-                 local_hostname: str = "localhost"):
+                 local_hostname: str = "localhost", allow_plaintext_auth: bool = False):
         self.host, self.port, self.security, self.timeout = host, port, security, timeout
         self.username, self._password, self.verify = username, password, verify
-        self.local_hostname = local_hostname
+        self.local_hostname, self.allow_plaintext_auth = local_hostname, allow_plaintext_auth
+        # every reply is scrubbed as it is read, so no error, event, log or terminal line can
+        # carry the credential back, whatever the server quotes
+        self._secrets = credential_forms(username, password)
         self.extensions: dict[str, str] = {}
         self.data_sent = False
+        self.stage = "connect"  # what connect() was doing, to say where it failed or timed out
+        self._in_sync = False  # no command is waiting for a reply and no transaction is open
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
 
@@ -60,12 +117,12 @@ class SmtpClient:
             line = await self._reader.readline()
             if not line.endswith(b"\n"):
                 raise ConnectionResetError("the server closed the connection")
-            lines.append(line[4:].strip().decode("utf-8", "replace"))
+            lines.append(scrub(line[4:].strip().decode("utf-8", "replace"), self._secrets))
             if line[3:4] != b"-":
                 try:
                     return int(line[:3]), " ".join(lines), lines
                 except ValueError:
-                    raise ConnectionResetError(f"not an SMTP reply: {line[:60]!r}") from None
+                    raise SmtpProtocolError(f"not an SMTP reply: {line[:60]!r}") from None
 
     async def _reply(self) -> tuple[int, str]:
         code, text, _ = await self._reply_lines()
@@ -80,25 +137,36 @@ class SmtpClient:
         return text
 
     async def connect(self) -> None:
-        """Open the connection and get it ready to send, all within the timeout."""
-        self.data_sent = False
+        """Open the connection and get it ready to send: one deadline for all of it."""
+        self.data_sent = self._in_sync = False
         async with asyncio.timeout(self.timeout):
             tls = self._tls_context() if self.security == "tls" else None
+            self.stage = "connect and TLS handshake" if tls else "connect"
             self._reader, self._writer = await asyncio.open_connection(
                 self.host, self.port, ssl=tls, server_hostname=self.host if tls else None,
                 limit=1 << 20)
+            self.stage = "the greeting"
             code, text = await self._reply()
             if code != 220:
                 raise SmtpReplyError(code, text, "greeting")
+            self.stage = "EHLO"
             await self._hello()
             if self.security == "starttls":
                 if "STARTTLS" not in self.extensions:
-                    raise SmtpReplyError(502, "the server does not offer STARTTLS", "STARTTLS")
+                    raise SmtpSetupError(
+                        "the server does not offer STARTTLS; set [email] security = \"tls\" if "
+                        "it speaks TLS from the start (usually port 465), or \"none\" for a "
+                        "server on a trusted network")
+                self.stage = "STARTTLS"
                 await self._command("STARTTLS", "STARTTLS", 220)
+                self.stage = "the TLS handshake"
                 await self._writer.start_tls(self._tls_context(), server_hostname=self.host)
+                self.stage = "EHLO"
                 await self._hello()
             if self.username:
+                self.stage = "AUTH"
                 await self._login()
+        self._in_sync = True
 
     async def _hello(self) -> None:
         self._writer.write(f"EHLO {self.local_hostname}\r\n".encode("ascii"))
@@ -111,67 +179,125 @@ class SmtpClient:
             self.extensions[name.upper()] = params
 
     async def _login(self) -> None:
-        mechanisms = self.extensions.get("AUTH", "").upper().split()
+        """AUTH PLAIN or LOGIN, only when the server offers it and never in clear text unless
+        the user opted in with security = "none" and allow_plaintext_auth = true."""
+        if self.security == "none" and not self.allow_plaintext_auth:
+            raise SmtpSetupError(
+                "refusing to send the SMTP password over an unencrypted connection; set [email] "
+                "security = \"starttls\" or \"tls\", or allow_plaintext_auth = true to accept "
+                "the risk")
+        if "AUTH" not in self.extensions:
+            raise SmtpSetupError(
+                "the server does not offer AUTH, so [email] username cannot be used; remove it, "
+                "or use the server's submission port (587 with security = \"starttls\")")
+        mechanisms = self.extensions["AUTH"].upper().split()
         user, password = self.username or "", self._password or ""
-        if "PLAIN" in mechanisms or not mechanisms:
-            token = base64.b64encode(f"\0{user}\0{password}".encode()).decode("ascii")
-            await self._command(f"AUTH PLAIN {token}", "AUTH", 235)
-            return
-        await self._command("AUTH LOGIN", "AUTH", 334)
-        await self._command(base64.b64encode(user.encode()).decode("ascii"), "AUTH", 334)
-        await self._command(base64.b64encode(password.encode()).decode("ascii"), "AUTH", 235)
+        if "PLAIN" in mechanisms:
+            await self._command("AUTH PLAIN " + _b64(f"\0{user}\0{password}"), "AUTH", 235)
+        elif "LOGIN" in mechanisms:
+            await self._command("AUTH LOGIN", "AUTH", 334)
+            await self._command(_b64(user), "AUTH", 334)
+            await self._command(_b64(password), "AUTH", 235)
+        else:
+            raise SmtpSetupError(
+                f"the server offers AUTH {' '.join(mechanisms) or '(no mechanism)'} but not "
+                "PLAIN or LOGIN, the mechanisms this client speaks")
 
     async def send(self, sender: str, recipient: str, data: bytes) -> str:
-        """Send one message; returns the server's final reply text, raises SmtpReplyError or OSError."""
+        """Send one message; returns the server's final reply text.
+
+        Raises SmtpReplyError (the server refused), SmtpProtocolError (a reply that does not fit),
+        OSError or TimeoutError. Whatever goes wrong, the next message starts on a clean
+        connection: the transaction is reset with RSET, or the connection dropped to be reopened.
+        """
         self.data_sent = False
-        utf8 = " SMTPUTF8" if not (sender + recipient).isascii() and "SMTPUTF8" in self.extensions \
-            else ""
-        envelope = (b"MAIL FROM:<" + _address(sender) + b">" + utf8.encode() + b"\r\n"
-                    b"RCPT TO:<" + _address(recipient) + b">\r\n")
+        self._in_sync = False
+        utf8 = b" SMTPUTF8" if not (sender + recipient).isascii() and "SMTPUTF8" in self.extensions \
+            else b""
+        commands = (b"MAIL FROM:<" + _address(sender) + b">" + utf8 + b"\r\n",
+                    b"RCPT TO:<" + _address(recipient) + b">\r\n", b"DATA\r\n")
         async with asyncio.timeout(self.timeout):
             if "PIPELINING" in self.extensions:
-                self._writer.write(envelope + b"DATA\r\n")
-                replies = [await self._reply(), await self._reply(), await self._reply()]
+                replies = await self._pipelined(commands)
             else:
-                replies = []
-                for line in (*envelope.split(b"\r\n")[:2], b"DATA"):
-                    self._writer.write(line + b"\r\n")
-                    replies.append(await self._reply())
-                    if replies[-1][0] >= 400:
-                        break
-            stages = ("MAIL FROM", "RCPT TO", "DATA")
-            failed = next(((stages[i], r) for i, r in enumerate(replies)
-                           if r[0] != (354 if i == 2 else 250)), None)
-            if failed:
-                if replies[-1][0] == 354:
-                    self._writer.write(b".\r\n")
-                    await self._reply()
-                await self._reset()
-                raise SmtpReplyError(failed[1][0], failed[1][1], failed[0])
+                replies = await self._one_by_one(commands)
+        wrong = [i for i, (code, _) in enumerate(replies) if code != ENVELOPE_EXPECTS[i]]
+        if wrong:
+            # a 354 after a refusal counts too: the server would take RSET for the message
+            await self._abandon([code for i, (code, _) in enumerate(replies)
+                                 if i in wrong or code == 354])
+            _refusal(*replies[wrong[0]], ENVELOPE_STAGES[wrong[0]])
         async with asyncio.timeout(self.timeout):
             self._writer.write(dot_stuff(data))
             self.data_sent = True
             code, text = await self._reply()
-        if code != 250:
-            self.data_sent = False
-            raise SmtpReplyError(code, text, "end of DATA")
+        if not 200 <= code < 300:
+            if 400 <= code < 600:
+                self.data_sent = False  # refused: the server has not taken the message
+            await self._abandon([code])
+            _refusal(code, text, "end of DATA")
+        self._in_sync = True
         return text
 
-    async def _reset(self) -> None:
-        self._writer.write(b"RSET\r\n")
-        await self._reply()
+    async def _pipelined(self, commands: tuple[bytes, ...]) -> list[tuple[int, str]]:
+        """RFC 2920: every command in one write, then their replies in order."""
+        self._writer.write(b"".join(commands))
+        replies = []
+        for _ in commands:
+            replies.append(await self._reply())
+            if replies[-1][0] == 421:
+                break  # the server is closing the connection: the other replies never come
+        return replies
+
+    async def _one_by_one(self, commands: tuple[bytes, ...]) -> list[tuple[int, str]]:
+        replies = []
+        for command, expected in zip(commands, ENVELOPE_EXPECTS):
+            self._writer.write(command)
+            replies.append(await self._reply())
+            if replies[-1][0] != expected:
+                break
+        return replies
+
+    async def _abandon(self, codes: list[int]) -> None:  # the replies that were not expected
+        """After a refused transaction: RSET, or drop the connection if that cannot be trusted.
+
+        Drop at once after a reply that does not fit (the connection is out of step), after a 354
+        (the server waits for a message: rather than send it an empty one) and after a 421 (the
+        server is closing the connection anyway).
+        """
+        if any(code == 421 or not 400 <= code < 600 for code in codes):
+            self._drop()
+            return
+        try:
+            async with asyncio.timeout(self.timeout):
+                self._writer.write(b"RSET\r\n")
+                code, _ = await self._reply()
+        except (OSError, TimeoutError, SmtpProtocolError):
+            code = 0
+        if code == 250:
+            self._in_sync = True
+        else:
+            self._drop()
+
+    def _drop(self) -> None:
+        """Abort the connection at once (no QUIT); the next send reconnects."""
+        writer, self._writer, self._in_sync = self._writer, None, False
+        if writer is not None:
+            writer.transport.abort()
 
     async def close(self) -> None:
-        """Say QUIT if the connection is still up, then close it; never raises."""
+        """Say QUIT on a connection in a known state and close it; abort any other; never raises."""
         writer, self._writer = self._writer, None
         if writer is None:
             return
+        if not self._in_sync or writer.is_closing():
+            writer.transport.abort()  # after an error or a timeout: no QUIT, no waiting
+            return
         try:
-            if not writer.is_closing():
-                writer.write(b"QUIT\r\n")
-                async with asyncio.timeout(min(self.timeout, 2)):
-                    await self._reply()
-        except (OSError, TimeoutError, ConnectionError):
+            writer.write(b"QUIT\r\n")
+            async with asyncio.timeout(min(self.timeout, 2)):
+                await self._reply()
+        except (OSError, TimeoutError, SmtpProtocolError):
             pass
         finally:
             writer.close()

@@ -1,0 +1,120 @@
+"""One SMTP connection, many transactions: a failure in one never costs another recipient."""
+
+import asyncio
+
+import pytest
+
+from messagehub_tui import control
+from messagehub_tui.channels.base import Outcome, Outgoing, SendResult
+from messagehub_tui.channels.smtp import SmtpChannel
+from messagehub_tui.config import EmailSettings
+from messagehub_tui.models import Delivery, DeliveryStatus
+from tests.engine import counts_add_up, make_home, wait_status
+from tests.peers import ScriptedSmtp
+
+BODY = b"Subject: hello\r\n\r\nhello\r\n.a dotted line\r\n"
+
+
+@pytest.fixture
+def scripted():
+    started = []
+
+    def start(**options) -> ScriptedSmtp:
+        server = ScriptedSmtp(**options)
+        started.append(server)
+        return server
+    yield start
+    for server in started:
+        server.stop()
+
+
+def email_settings(port: int, **extra) -> EmailSettings:
+    return EmailSettings(transport="smtp", host="127.0.0.1", port=port, security="none",
+                         sender="team@example.com", connections=1, timeout=5.0, **extra)
+
+
+def send_all(settings: EmailSettings, recipients: list[str]) -> list[SendResult]:
+    """Send one message to each recipient in turn on one lane of a real SmtpChannel."""
+    channel = SmtpChannel(settings, "team@example.com")
+
+    async def run():
+        await channel.open()
+        try:
+            return [await channel.send(0, Outgoing(i, rcpt, BODY))
+                    for i, rcpt in enumerate(recipients)]
+        finally:
+            await channel.close()
+    return asyncio.run(run())
+
+
+RECIPIENTS = [f"r{i}@example.com" for i in range(6)]
+
+
+@pytest.mark.parametrize("pipelining", [True, False], ids=["pipelined", "one-by-one"])
+@pytest.mark.parametrize("fault, outcome, reason", [
+    ("mail", Outcome.FAILED, "MAIL FROM: 550"),
+    ("rcpt", Outcome.FAILED, "RCPT TO: 550"),
+    ("data", Outcome.FAILED, "DATA: 554"),
+    ("end", Outcome.FAILED, "end of DATA: 554"),
+    ("unexpected", Outcome.RETRY, "protocol error: DATA: unexpected reply 250"),
+    ("drop", Outcome.RETRY, "connection lost"),
+])
+def test_a_failed_transaction_costs_only_its_recipient(scripted, pipelining, fault, outcome,
+                                                       reason):
+    server = scripted(pipelining=pipelining, faults={3: fault})
+    results = send_all(email_settings(server.port), RECIPIENTS)
+    assert results[2].outcome == outcome, results[2]
+    assert reason in results[2].reason
+    others = [r for i, r in enumerate(results) if i != 2]
+    assert all(r.outcome == Outcome.SENT for r in others), others
+    assert server.recipients() == {rcpt: 1 for i, rcpt in enumerate(RECIPIENTS) if i != 2}
+    assert not any("503" in c for c in server.commands)
+    if fault in ("drop", "unexpected"):
+        # out of step with the server: the connection is dropped and reopened
+        assert server.connections == 2
+    else:
+        # the transaction was reset on the same connection, not by reconnecting
+        assert server.connections == 1
+        after = server.commands[server.commands.index(next(
+            c for c in server.commands if c.startswith("MAIL"))):]
+        mails = [i for i, c in enumerate(after) if c.startswith("MAIL")]
+        assert "RSET" in after[mails[2]:mails[3]]
+
+
+def test_a_refused_rset_reopens_the_connection(scripted):
+    server = scripted(faults={2: "end"}, broken_rset=True)
+    results = send_all(email_settings(server.port), RECIPIENTS)
+    assert [r.outcome for r in results] == [Outcome.SENT, Outcome.FAILED] + [Outcome.SENT] * 4
+    assert server.recipients() == {rcpt: 1 for i, rcpt in enumerate(RECIPIENTS) if i != 1}
+    assert server.connections == 2
+
+
+@pytest.mark.parametrize("fault", ["end", "rcpt"])
+def test_campaign_of_45_with_one_refusal_fails_one(home, scripted, fault):
+    from tests.test_engine_smtp import smtp_toml
+    server = scripted(faults={5: fault})
+    settings, cid = make_home(home, smtp_toml(server.port, connections=1), count=45)
+    control.launch(settings, cid)
+    wait_status(cid, "completed", timeout=90)
+    counts = counts_add_up(cid)
+    assert counts["sent"] == 44 and counts["failed"] == 1, counts
+    failed = Delivery.get((Delivery.campaign == cid) & (Delivery.status == DeliveryStatus.FAILED))
+    assert "554" in failed.error or "550" in failed.error
+    assert sum(server.recipients().values()) == 44
+
+
+def test_mail_rcpt_and_data_reach_the_server_in_one_read(scripted):
+    server = scripted(pipelining=True)
+    results = send_all(email_settings(server.port), RECIPIENTS[:3])
+    assert all(r.outcome == Outcome.SENT for r in results)
+    for rcpt in RECIPIENTS[:3]:
+        together = (b"MAIL FROM:<team@example.com>\r\nRCPT TO:<" + rcpt.encode() + b">\r\n"
+                    b"DATA\r\n")
+        assert together in server.reads, server.reads
+
+
+def test_without_pipelining_each_command_waits_for_its_reply(scripted):
+    server = scripted(pipelining=False)
+    results = send_all(email_settings(server.port), RECIPIENTS[:2])
+    assert all(r.outcome == Outcome.SENT for r in results)
+    assert not any(b"MAIL" in r and b"RCPT" in r for r in server.reads)
