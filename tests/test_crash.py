@@ -101,3 +101,51 @@ def test_recovery_reads_the_journal_of_a_dead_runner(home):
     assert states[claimed[2].address] == ("pending", 1)
     assert states[claimed[3].address] == states[claimed[4].address] == ("pending", 0)
     assert not journal.path_for(home, runner.id).exists()
+
+
+def test_a_runner_frozen_past_its_heartbeat_stops_before_sending_again(home, monkeypatch):
+    """SIGSTOP until declared dead, resume elsewhere, SIGCONT: the old runner sends nothing new."""
+    from messagehub_tui.workers import registry
+    stale = 5.0
+    monkeypatch.setenv(registry.STALE_ENV, str(stale))
+    monkeypatch.setattr(registry, "STALE_AFTER", stale)
+    first, second = SmtpSink(), SmtpSink()
+    try:
+        total = 120
+        settings, cid = make_home(home, smtp_toml(first.port, connections=2, rate=20),
+                                  count=total)
+        old = control.launch(settings, cid).runners[0]
+        poll(lambda: campaigns.status(cid)["counts"]["sent"] >= 5, what="first sends")
+        os.kill(old.pid, signal.SIGSTOP)
+        try:
+            poll(lambda: recover(settings) == [cid], timeout=stale * 4, every=0.5,
+                 what="the frozen runner declared dead")
+            unknown_at_recovery = addresses(cid, "unknown")
+            received_at_recovery = sum(first.recipients().values())
+            (home / "messagehub.toml").write_text(smtp_toml(second.port, connections=2, rate=50))
+            new = control.resume(settings, cid).runners[0]
+            poll(lambda: Delivery.select().where(Delivery.runner_id.is_null(False)
+                                                 & (Delivery.status == "sent")).count()
+                 > 5 + len(first.recipients()), what="the new runner sending")
+        finally:
+            os.kill(old.pid, signal.SIGCONT)
+        assert old.wait(timeout=30) == 0
+        campaign = wait_status(cid, "completed", timeout=60)
+        new.wait(timeout=30)
+        late = sum(first.recipients().values()) - received_at_recovery
+        received = first.recipients() + second.recipients()
+        counts = counts_add_up(cid)
+        log = (home / "logs" / f"campaign-{cid}.log").read_text()
+        print(f"\nfrozen runner: {len(unknown_at_recovery)} unknown at recovery, {late} arrived "
+              f"after it, duplicates {sum(n - 1 for n in received.values())}")
+        assert campaign.finished_at is not None
+        assert late <= len(unknown_at_recovery) <= 2
+        assert all(n == 1 for n in received.values()), received.most_common(3)
+        assert counts["sent"] + counts["unknown"] == total
+        assert set(received) == addresses(cid, "sent") | (unknown_at_recovery & set(received))
+        assert "declared dead" in log
+        ids = {d.runner_id for d in Delivery.select().where(Delivery.status == "sent")}
+        assert len(ids) == 2, ids
+    finally:
+        first.stop()
+        second.stop()
