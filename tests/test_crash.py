@@ -149,3 +149,33 @@ def test_a_runner_frozen_past_its_heartbeat_stops_before_sending_again(home, mon
     finally:
         first.stop()
         second.stop()
+
+
+def test_a_crash_in_one_lane_stops_the_others_before_the_channel_closes(home, smtp_server):
+    """One recipient's data crashes a lane: the other lanes finish the message in hand and stop,
+    nothing handed stays unknown, the bad row (never handed) is not unknown, and the campaign
+    is not completed while a row is unsettled."""
+    from messagehub_tui import contacts
+    from messagehub_tui.config import load_settings
+    from messagehub_tui.models import open_db
+    port, handler = smtp_server
+    handler.delay = 0.2
+    (home / "messagehub.toml").write_text(smtp_toml(port, connections=4))
+    settings = load_settings(home)
+    open_db(settings.db_path)
+    rows = ["email,score"] + [f"user{i}@example.com,{0 if i == 13 else i + 1}" for i in range(40)]
+    (home / "people.csv").write_text("\n".join(rows) + "\n")
+    contacts.import_csv(home / "people.csv", home, "people")
+    cid = campaigns.create(settings, "crash", "email", "people", "{{ 1000 // (score|int) }}",
+                           subject="s").id
+    control.launch(settings, cid)
+    campaign = wait_status(cid, "paused", "completed")
+    counts = counts_add_up(cid)
+    bad = Delivery.get(Delivery.address == "user13@example.com")
+    received = handler.recipients()
+    assert counts["unknown"] == 0 and counts["sending"] == 0, counts
+    assert bad.status in ("pending", "failed"), bad.status
+    assert campaign.status == "paused" or counts["pending"] == 0
+    assert all(n == 1 for n in received.values())
+    assert set(received) == addresses(cid, "sent")
+    assert not journal.runner_ids(home)
