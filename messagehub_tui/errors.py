@@ -1,5 +1,7 @@
 """Error types every layer raises; the CLI prints them as one line, the TUI as a notification."""
 
+import errno
+
 
 class MessagehubError(Exception):
     """A problem the user can act on; its message is shown as is."""
@@ -19,3 +21,10 @@ class InvalidState(MessagehubError):
 
 class TemplateProblem(MessagehubError):
     """A template fails to compile or uses a variable no recipient can supply."""
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """A full disk or quota, as the OS (ENOSPC, EDQUOT) or SQLite (SQLITE_FULL) reports it."""
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    return "database or disk is full" in str(exc)

@@ -16,7 +16,7 @@ from messagehub_tui.errors import MessagehubError
 
 db = DatabaseProxy()
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 class CampaignStatus(StrEnum):
@@ -185,7 +185,12 @@ class Event(BaseModel):
 
 
 class Runner(BaseModel):
-    """A live runner process of a campaign: where it runs and when it last said so."""
+    """A live runner process of a campaign: where it runs and when it last said so.
+
+    Ids are never reused (the table is made AUTOINCREMENT by MIGRATIONS[3], also for a new
+    database): a runner declared dead and woken up again must not find a newer runner's row
+    under its own id.
+    """
 
     campaign = ForeignKeyField(Campaign, backref="runners", on_delete="CASCADE")
     pid = IntegerField()
@@ -250,6 +255,22 @@ MIGRATIONS: dict[int, list[str]] = {
         "SELECT campaign_id, status, COUNT(*) FROM delivery GROUP BY campaign_id, status",
         *_COUNT_TRIGGERS,
     ],
+    3: [
+        'CREATE TABLE "runner_v3" ("id" INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT, '
+        '"campaign_id" INTEGER NOT NULL, "pid" INTEGER NOT NULL, "host" TEXT NOT NULL, '
+        '"started_at" DATETIME NOT NULL, "heartbeat_at" REAL NOT NULL, '
+        'FOREIGN KEY ("campaign_id") REFERENCES "campaign" ("id") ON DELETE CASCADE)',
+        'INSERT INTO "runner_v3" SELECT "id", "campaign_id", "pid", "host", "started_at", '
+        '"heartbeat_at" FROM "runner"',
+        'DROP TABLE "runner"',
+        'ALTER TABLE "runner_v3" RENAME TO "runner"',
+        'CREATE INDEX IF NOT EXISTS "runner_campaign_id" ON "runner" ("campaign_id")',
+        # New ids start past every id a delivery row still names, not only past live rows.
+        "DELETE FROM sqlite_sequence WHERE name = 'runner'",
+        "INSERT INTO sqlite_sequence (name, seq) SELECT 'runner', MAX("
+        "COALESCE((SELECT MAX(id) FROM runner), 0), "
+        "COALESCE((SELECT MAX(runner_id) FROM delivery), 0))",
+    ],
 }
 
 
@@ -297,7 +318,7 @@ def open_db(path: Path | str) -> SqliteDatabase:
         version = _stored_version(database)
         if version is None:
             database.create_tables(ALL_MODELS)
-            for statement in _COUNT_TRIGGERS:
+            for statement in [*_COUNT_TRIGGERS, *MIGRATIONS[3]]:
                 database.execute_sql(statement)
             _set_version(SCHEMA_VERSION)
         elif version > SCHEMA_VERSION:

@@ -50,3 +50,36 @@ def test_a_version_1_database_is_upgraded_and_keeps_its_data(tmp_path):
     Delivery.update(status="sent").where(Delivery.address == "b@x.org").execute()
     assert delivery_counts(1)["sent"] == 2 and delivery_counts(1)["pending"] == 1
     close_db()
+
+
+def test_a_version_2_database_gets_runner_ids_that_are_never_reused(tmp_path):
+    import sqlite3
+    from pathlib import Path
+
+    from messagehub_tui.models import Runner
+    path = tmp_path / "v2.db"
+    old = sqlite3.connect(path)
+    old.executescript((Path(__file__).parent / "data" / "schema_v2.sql").read_text())
+    old.executescript("""
+        INSERT INTO contact_list (id, name, created_at) VALUES (1, 'l', '2026-01-01');
+        INSERT INTO campaign (id, name, channel, status, contact_list_id, subject, body,
+            created_at, updated_at, control, auto_resume)
+            VALUES (1, 'old', 'email', 'running', 1, 's', 'b', '2026-01-01', '2026-01-01', '', 0);
+        INSERT INTO runner (id, campaign_id, pid, host, started_at, heartbeat_at)
+            VALUES (3, 1, 1, 'h', '2026-01-01', 0);
+        INSERT INTO delivery (campaign_id, address, status, attempts, next_attempt_at,
+            updated_at, runner_id) VALUES (1, 'a@x.org', 'sending', 1, 0, '2026-01-01', 7);
+    """)
+    old.close()
+    open_db(path)
+    assert Meta.get(Meta.key == "schema_version").value == str(SCHEMA_VERSION)
+    assert [r.id for r in Runner.select()] == [3]
+    first = Runner.create(campaign=1, pid=2, host="h", heartbeat_at=0).id
+    assert first == 8, "past the runner id a delivery still names"
+    Runner.delete().where(Runner.id == first).execute()
+    assert Runner.create(campaign=1, pid=2, host="h", heartbeat_at=0).id == first + 1
+    close_db()
+    open_db(tmp_path / "new.db")
+    assert "AUTOINCREMENT" in db.execute_sql(
+        "SELECT sql FROM sqlite_master WHERE name = 'runner'").fetchone()[0]
+    close_db()

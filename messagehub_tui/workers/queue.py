@@ -11,6 +11,13 @@ from messagehub_tui.config import DeliverySettings
 from messagehub_tui.models import (
     DeliveryStatus, bump_audience_version, db, template_vars, utcnow,
 )
+from messagehub_tui.workers.journal import Entries, Mark
+
+PENDING, SENDING, SENT = DeliveryStatus.PENDING.value, DeliveryStatus.SENDING.value, \
+    DeliveryStatus.SENT.value
+FAILED, UNKNOWN = DeliveryStatus.FAILED.value, DeliveryStatus.UNKNOWN.value
+# Outcomes that end a delivery without it arriving (a retry is not final until it gives up).
+FINAL_PROBLEMS = frozenset({Outcome.FAILED, Outcome.UNKNOWN})
 
 
 @dataclass(slots=True)
@@ -24,16 +31,25 @@ class Claimed:
     variables: dict
 
 
+class RunnerGone(Exception):
+    """This runner's row is gone: the supervisor declared it dead and recovered its claims."""
+
+
 def claim(campaign_id: int, runner_id: int, limit: int, now: float | None = None) -> list[Claimed]:
-    """Atomically move up to `limit` due pending deliveries to sending, for this runner."""
+    """Atomically move up to `limit` due pending deliveries to sending, for this runner.
+
+    Raises RunnerGone when the runner was declared dead, so it never claims again.
+    """
     now = time.time() if now is None else now
     with db.atomic():
+        if db.execute_sql("SELECT 1 FROM runner WHERE id = ?", (runner_id,)).fetchone() is None:
+            raise RunnerGone(runner_id)
         rows = db.execute_sql(
-            "UPDATE delivery SET status = 'sending', runner_id = ?, attempts = attempts + 1 "
-            "WHERE id IN (SELECT id FROM delivery WHERE campaign_id = ? AND status = 'pending' "
+            "UPDATE delivery SET status = ?, runner_id = ?, attempts = attempts + 1 "
+            "WHERE id IN (SELECT id FROM delivery WHERE campaign_id = ? AND status = ? "
             "AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?) "
             "RETURNING id, address, attempts, contact_id",
-            (runner_id, campaign_id, now, limit)).fetchall()
+            (SENDING, runner_id, campaign_id, PENDING, now, limit)).fetchall()
     ids = [row[3] for row in rows if row[3] is not None]
     contacts = {}
     for start in range(0, len(ids), 900):
@@ -53,79 +69,90 @@ def backoff(attempts: int, settings: DeliverySettings) -> float:
     return delay / 2 + random.uniform(0, delay / 2)
 
 
-def record(campaign_id: int, results: list[tuple[Claimed, SendResult]],
+def record(campaign_id: int, runner_id: int, results: list[tuple[Claimed, SendResult]],
            settings: DeliverySettings, channel: str) -> None:
-    """Store a batch's outcomes in one transaction; retries past max_attempts fail."""
+    """Store a batch's outcomes in one transaction; retries past max_attempts fail.
+
+    Only rows this runner still holds are touched: a runner declared dead (its rows recovered,
+    perhaps claimed again by another runner) changes nothing. The campaign's last_error becomes
+    the batch's last final failure (failed, unknown, or a retry given up).
+    """
     now, stamp = time.time(), utcnow()
     sent, failed, unknown, retry, release, suppress = [], [], [], [], [], []
     for item, result in results:
         outcome = result.outcome
         if outcome == Outcome.SENT:
-            sent.append((result.provider_id, stamp, item.id))
+            sent.append((SENT, result.provider_id, stamp, item.id, runner_id))
         elif outcome == Outcome.FAILED:
-            failed.append((result.reason, stamp, item.id))
+            failed.append((FAILED, result.reason, stamp, item.id, runner_id))
             if result.suppress:
                 suppress.append((channel, item.address, result.reason, stamp))
         elif outcome == Outcome.UNKNOWN:
-            unknown.append((result.reason, stamp, item.id))
+            unknown.append((UNKNOWN, result.reason, stamp, item.id, runner_id))
         elif outcome == Outcome.RETRY and item.attempts >= settings.max_attempts:
-            failed.append((f"gave up after {item.attempts} attempts: {result.reason}", stamp,
-                           item.id))
+            failed.append((FAILED, f"gave up after {item.attempts} attempts: {result.reason}",
+                           stamp, item.id, runner_id))
         elif outcome == Outcome.RETRY:
-            retry.append((now + backoff(item.attempts, settings), result.reason, stamp, item.id))
+            retry.append((PENDING, now + backoff(item.attempts, settings), result.reason, stamp,
+                          item.id, runner_id))
         else:
-            release.append((stamp, item.id))
+            release.append((PENDING, stamp, item.id, runner_id))
+    finals = [result.reason for item, result in results if result.outcome in FINAL_PROBLEMS
+              or result.outcome == Outcome.RETRY and item.attempts >= settings.max_attempts]
+    mine = f"WHERE id = ? AND runner_id = ? AND status = '{SENDING}'"
     connection = db.connection()
     with db.atomic():
         connection.executemany(
-            "UPDATE delivery SET status = 'sent', provider_id = ?, error = NULL, updated_at = ? "
-            "WHERE id = ?", sent)
+            f"UPDATE delivery SET status = ?, provider_id = ?, error = NULL, updated_at = ? {mine}",
+            sent)
         connection.executemany(
-            "UPDATE delivery SET status = 'failed', error = ?, updated_at = ? WHERE id = ?", failed)
+            f"UPDATE delivery SET status = ?, error = ?, updated_at = ? {mine}", failed + unknown)
         connection.executemany(
-            "UPDATE delivery SET status = 'unknown', error = ?, updated_at = ? WHERE id = ?",
-            unknown)
+            f"UPDATE delivery SET status = ?, next_attempt_at = ?, error = ?, updated_at = ? "
+            f"{mine}", retry)
         connection.executemany(
-            "UPDATE delivery SET status = 'pending', next_attempt_at = ?, error = ?, "
-            "updated_at = ? WHERE id = ?", retry)
-        connection.executemany(
-            "UPDATE delivery SET status = 'pending', attempts = attempts - 1, updated_at = ? "
-            "WHERE id = ?", release)
+            f"UPDATE delivery SET status = ?, attempts = attempts - 1, updated_at = ? {mine}",
+            release)
         if suppress:
             connection.executemany(
                 "INSERT OR IGNORE INTO suppression (channel, address, reason, created_at) "
                 "VALUES (?, ?, ?, ?)", suppress)
             bump_audience_version()
+        if finals:  # a stop requested with its reason (a pause for a streak, say) keeps it
+            db.execute_sql("UPDATE campaign SET last_error = ? WHERE id = ? AND control = ''",
+                           (finals[-1], campaign_id))
 
 
-def release_claims(runner_id: int) -> int:
-    """Return a runner's claimed-but-unsent deliveries to pending (a clean stop)."""
+def settle_claims(runner_id: int, entries: Entries | None, reason: str) -> dict[str, int]:
+    """Settle what a runner still holds, from its hand-off journal; returns counts by new state.
+
+    Never handed: back to pending (the attempt is not counted). Handed and answered: sent, or
+    pending to be tried again. Handed without an answer, or no journal at all (another host's
+    runner, one from before journals): unknown, never resent automatically.
+    """
+    stamp = utcnow()
+    marks = entries.marks if entries is not None else {}
+    changes: dict[str, list] = {SENT: [], PENDING: [], UNKNOWN: [], "released": []}
     with db.atomic():
-        return db.execute_sql(
-            "UPDATE delivery SET status = 'pending', attempts = attempts - 1, runner_id = NULL "
-            "WHERE runner_id = ? AND status = 'sending'", (runner_id,)).rowcount
-
-
-def mark_unknown(runner_ids: list[int]) -> int:
-    """Deliveries in flight when their runner died become unknown: never resent automatically."""
-    if not runner_ids:
-        return 0
-    marks = ",".join("?" * len(runner_ids))
-    return db.execute_sql(
-        "UPDATE delivery SET status = 'unknown', error = 'the runner died while sending', "
-        f"updated_at = ? WHERE status = 'sending' AND runner_id IN ({marks})",
-        (utcnow(), *runner_ids)).rowcount
-
-
-def mark_unknown_ids(delivery_ids: list[int], reason: str) -> int:
-    """Deliveries handed to the transport when their runner failed become unknown, not pending."""
-    if not delivery_ids:
-        return 0
-    with db.atomic():
-        return db.execute_sql(
-            f"UPDATE delivery SET status = 'unknown', error = ?, updated_at = ? "
-            f"WHERE status = 'sending' AND id IN ({','.join('?' * len(delivery_ids))})",
-            (reason, utcnow(), *delivery_ids)).rowcount
+        held = db.execute_sql("SELECT id, attempts FROM delivery WHERE runner_id = ? "
+                              "AND status = ?", (runner_id, SENDING)).fetchall()
+        for delivery_id, attempts in held:
+            attempt, mark = marks.get(delivery_id, (None, None))
+            unanswered = attempt == attempts and mark in (Mark.HANDED, Mark.UNKNOWN)
+            if entries is None or unanswered:
+                changes[UNKNOWN].append((UNKNOWN, reason, stamp, delivery_id))
+            elif attempt != attempts:
+                changes["released"].append((PENDING, stamp, delivery_id))
+            elif mark == Mark.SENT:
+                changes[SENT].append((SENT, None, stamp, delivery_id))
+            else:
+                changes[PENDING].append((PENDING, None, stamp, delivery_id))
+        connection = db.connection()
+        connection.executemany("UPDATE delivery SET status = ?, error = ?, updated_at = ? "
+                               "WHERE id = ?", changes[SENT] + changes[PENDING] + changes[UNKNOWN])
+        connection.executemany("UPDATE delivery SET status = ?, attempts = attempts - 1, "
+                               "runner_id = NULL, updated_at = ? WHERE id = ?", changes["released"])
+    return {state: len(rows) for state, rows in changes.items()}
 
 
 def cancel_pending(campaign_id: int) -> int:

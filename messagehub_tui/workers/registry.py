@@ -9,8 +9,23 @@ import time
 from messagehub_tui.models import Campaign, CampaignStatus, Runner, db, utcnow
 from messagehub_tui.workers import queue
 
-HEARTBEAT_EVERY = 2.0
-STALE_AFTER = 30.0
+STALE_ENV = "MESSAGEHUB_STALE_AFTER"
+
+
+def _stale_after() -> float:
+    """Seconds without a heartbeat after which a runner is declared dead (tests shorten it)."""
+    try:
+        value = float(os.environ.get(STALE_ENV, "30"))
+    except ValueError:
+        value = 30.0
+    return value if 1.0 <= value <= 3600.0 else 30.0
+
+
+STALE_AFTER = _stale_after()
+HEARTBEAT_EVERY = min(2.0, STALE_AFTER / 10)
+# A runner trusts itself alive for this long after its last heartbeat went through; past it, it
+# checks its row before handing over another message (a frozen process wakes up past it).
+TRUST_FOR = STALE_AFTER / 2
 RUNNER_MODULE = b"messagehub_tui.workers.runner"
 
 
@@ -59,7 +74,8 @@ def settle(runner_id: int, campaign_id: int) -> str | None:
     """Remove this runner; the last one out sets the campaign's state. Returns it, or None."""
     now = utcnow()
     with db.atomic():
-        Runner.delete().where(Runner.id == runner_id).execute()
+        if not Runner.delete().where(Runner.id == runner_id).execute():
+            return None  # declared dead meanwhile: recovery settled it, the campaign is not ours
         if live_runners(campaign_id):
             return None
         campaign = Campaign.get_by_id(campaign_id)
@@ -97,7 +113,10 @@ def _process_alive(pid: int) -> bool:
 
 
 def dead_runners(now: float | None = None) -> list[Runner]:
-    """Runner rows whose process is gone from this host or whose heartbeat went stale."""
+    """Runner rows whose process is gone from this host or whose heartbeat went stale.
+
+    Call it inside the write transaction that settles them, so a heartbeat cannot slip between.
+    """
     now = time.time() if now is None else now
     host = socket.gethostname()
     return [runner for runner in Runner.select()

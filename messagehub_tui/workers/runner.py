@@ -15,11 +15,14 @@ from email.utils import parseaddr
 from messagehub_tui.campaigns import effective_sender, make_composer
 from messagehub_tui.channels import make_channel
 from messagehub_tui.channels.base import ChannelStopped, Outcome, Outgoing, SendResult
+from peewee import DatabaseError
+
 from messagehub_tui.compose import RenderError
 from messagehub_tui.config import Settings, load_settings
+from messagehub_tui.errors import is_disk_full
 from messagehub_tui.events import record_event
 from messagehub_tui.models import Campaign, Channel, open_db
-from messagehub_tui.workers import queue, registry
+from messagehub_tui.workers import journal, queue, registry
 from messagehub_tui.workers.ratelimit import RateLimiter
 
 NOT_SENT = SendResult(Outcome.STOP, reason="stopped before sending")
@@ -48,28 +51,79 @@ class CampaignRunner:
         self.runner_id: int | None = None
         self.streak = 0
         self.unrecorded: list = []
-        self.in_flight: set[int] = set()
         self.flushed_at = time.monotonic()
+        self.journal: journal.Journal | None = None
+        self.trusted_until = 0.0
+        self.declared_dead = False
 
     def _event(self, message: str, level: str = "info") -> None:
-        record_event(self.settings.logs_dir, self.campaign_id, message, level)
+        try:
+            record_event(self.settings.logs_dir, self.campaign_id, message, level)
+        except (DatabaseError, OSError) as exc:
+            log.error("campaign %s: %s (not recorded: %s)", self.campaign_id, message, exc)
 
     def _halt(self, control: str, error: str | None = None) -> None:
         registry.request_stop(self.campaign_id, control, error)
         self.stop.set()
 
+    def _stop_for_disk(self, exc: BaseException) -> None:
+        """The disk is full: stop sending and pause with the reason, or leave it for recovery."""
+        reason = f"disk full: {exc}"
+        self.stop.set()
+        try:
+            registry.request_stop(self.campaign_id, "pause", reason)
+        except DatabaseError:
+            log.error("campaign %s: %s; the database cannot be told", self.campaign_id, reason)
+        self._keep_reason(reason)
+
+    def _keep_reason(self, reason: str) -> None:
+        """Leave the reason in the journal, where recovery finds it if the database cannot."""
+        if self.journal is not None:
+            try:
+                self.journal.stopped(reason)
+            except OSError:
+                log.error("campaign %s: cannot keep the reason %r", self.campaign_id, reason)
+
+    def _database_failed(self, exc: DatabaseError | OSError, doing: str) -> None:
+        if is_disk_full(exc):
+            self._stop_for_disk(exc)
+        else:
+            log.warning("campaign %s: %s failed: %s", self.campaign_id, doing, exc)
+
+    def _beat(self) -> bool:
+        """Heartbeat now; False (and stop) when this runner was declared dead."""
+        started = time.time()
+        try:
+            alive = registry.heartbeat(self.runner_id)
+        except DatabaseError as exc:
+            self._database_failed(exc, "heartbeat")
+            return False
+        if alive:
+            self.trusted_until = started + registry.TRUST_FOR
+        elif not self.declared_dead:
+            self.declared_dead = True
+            self.stop.set()
+            self._event(f"runner {self.runner_id} was declared dead by the supervisor; "
+                        "stopping without sending", "error")
+        return alive
+
+    def _alive(self) -> bool:
+        """Cheap unless the last heartbeat is old (a frozen process just woke up): then ask."""
+        return time.time() < self.trusted_until or self._beat()
+
     async def _watch(self) -> None:
         """Poll the control flag every WATCH_EVERY seconds and heartbeat every few seconds."""
         last_beat = time.monotonic()
         while not self.stop.is_set():
-            if registry.control_of(self.campaign_id) in ("pause", "cancel"):
-                self.stop.set()
-                return
+            try:
+                if registry.control_of(self.campaign_id) in ("pause", "cancel"):
+                    self.stop.set()
+                    return
+            except DatabaseError as exc:
+                self._database_failed(exc, "reading the control flag")
             if time.monotonic() - last_beat >= registry.HEARTBEAT_EVERY:
                 last_beat = time.monotonic()
-                if not registry.heartbeat(self.runner_id):
-                    self._event("runner was declared dead by the supervisor; stopping", "error")
-                    self.stop.set()
+                if not self._beat() and self.declared_dead:
                     return
             try:
                 await asyncio.wait_for(self.stop.wait(), WATCH_EVERY)
@@ -84,12 +138,40 @@ class CampaignRunner:
         return Outgoing(item.id, item.address, self.composer.sms_text(item.variables))
 
     def _flush(self) -> None:
-        """Record what has been sent so far, so progress shows and a crash loses little."""
+        """Record what has been sent so far, so progress shows and a crash loses little.
+
+        On a full disk the results stay in memory (and their marks in the journal): a later
+        flush or recovery records them, once.
+        """
         if self.unrecorded:
             results, self.unrecorded = self.unrecorded, []
-            queue.record(self.campaign_id, results, self.settings.delivery, self.campaign.channel)
+            try:
+                queue.record(self.campaign_id, self.runner_id, results, self.settings.delivery,
+                             self.campaign.channel)
+            except DatabaseError as exc:
+                self.unrecorded = results + self.unrecorded
+                if not is_disk_full(exc):
+                    raise
+                self._stop_for_disk(exc)
+                return
             self._note_errors(results)
         self.flushed_at = time.monotonic()
+
+    async def _hand_off(self, lane: int, item: queue.Claimed, message: Outgoing) -> SendResult:
+        """Journal the hand-off, send, journal the answer: what recovery trusts after a kill."""
+        if not self._alive():
+            return NOT_SENT
+        try:
+            self.journal.handed(item.id, item.attempts)
+        except OSError as exc:
+            self._stop_for_disk(exc)
+            return NOT_SENT
+        result = await self.channel.send(lane, message)
+        try:
+            self.journal.outcome(item.id, item.attempts, result.outcome)
+        except OSError as exc:
+            self._stop_for_disk(exc)
+        return result
 
     def _note_errors(self, results: list) -> None:
         """One event per distinct failure reason in this flush (at most three), with an example."""
@@ -106,11 +188,9 @@ class CampaignRunner:
                 continue
             try:
                 message = self._render(item)
-                self.in_flight.add(item.id)
-                result = await self.channel.send(lane, message)
+                result = await self._hand_off(lane, item, message)
             except RenderError as exc:
                 result = SendResult(Outcome.FAILED, reason=str(exc))
-            self.in_flight.discard(item.id)
             self.unrecorded.append((item, result))
             if time.monotonic() - self.flushed_at >= FLUSH_EVERY:
                 self._flush()
@@ -154,18 +234,48 @@ class CampaignRunner:
             return ceiling
         return max(min(self.channel.lanes, ceiling), min(ceiling, int(sent / seconds)))
 
+    async def _run_lanes(self, batch: list[queue.Claimed]) -> None:
+        """Send a batch over every lane. If one lane raises, the others finish the message in
+        hand (bounded by the channel timeout), are cancelled and awaited, then it re-raises:
+        nothing is left sending when the channel closes."""
+        items = iter(batch)
+        lanes = [asyncio.create_task(self._lane(lane, items)) for lane in range(self.channel.lanes)]
+        try:
+            done, running = await asyncio.wait(lanes, return_when=asyncio.FIRST_EXCEPTION)
+            failure = next((task.exception() for task in done
+                            if not task.cancelled() and task.exception()), None)
+            if failure is not None and running:
+                self.stop.set()
+                await asyncio.wait(running, timeout=2 * self.timeout + 1)
+        finally:
+            for task in lanes:
+                task.cancel()
+            await asyncio.gather(*lanes, return_exceptions=True)
+        if failure is not None:
+            raise failure
+
     async def _loop(self) -> None:
         limit = min(self._claim_size(0, 0), self.channel.lanes * 4)
         while not self.stop.is_set():
-            batch = queue.claim(self.campaign_id, self.runner_id, limit)
+            try:
+                batch = queue.claim(self.campaign_id, self.runner_id, limit)
+            except queue.RunnerGone:
+                self.declared_dead = True
+                self._event(f"runner {self.runner_id} was declared dead by the supervisor; "
+                            "stopping", "error")
+                return
             if not batch:
                 if not await self._idle():
                     return
                 continue
             started = time.monotonic()
-            items = iter(batch)
-            await asyncio.gather(*(self._lane(lane, items) for lane in range(self.channel.lanes)))
+            await self._run_lanes(batch)
             self._flush()
+            if not self.unrecorded:
+                try:
+                    self.journal.reset()
+                except OSError as exc:
+                    self._stop_for_disk(exc)
             limit = self._claim_size(len(batch), time.monotonic() - started)
 
     def _on_signal(self, name: str) -> None:
@@ -180,6 +290,8 @@ class CampaignRunner:
         self.rate = self.campaign.rate if self.campaign.rate is not None else default_rate
         self.limiter = RateLimiter(sender_key(self.settings, self.campaign.channel, sender),
                                    self.rate)
+        self.timeout = (self.settings.email.timeout if self.campaign.channel == Channel.EMAIL
+                        else self.settings.sms.timeout)
         self.composer = make_composer(self.campaign, self.settings)
         self.channel = make_channel(self.settings, self.campaign.channel, self.campaign_id, sender)
 
@@ -188,12 +300,14 @@ class CampaignRunner:
         self.runner_id = registry.register(self.campaign_id)
         if self.runner_id is None:
             return None
+        self.trusted_until = time.time() + registry.TRUST_FOR
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.add_signal_handler(sig, self._on_signal, sig.name)
         self.channel = None
         watcher = asyncio.create_task(self._watch())
         try:
+            self.journal = journal.Journal(journal.path_for(self.settings.home, self.runner_id))
             self._prepare()
             self._event(f"runner {self.runner_id} started (pid {os.getpid()})")
             await self.channel.open()
@@ -202,21 +316,47 @@ class CampaignRunner:
             self._event(f"paused: {exc}", "error")
             self._halt("pause", str(exc))
         except Exception as exc:
-            log.exception("runner %s of campaign %s crashed", self.runner_id, self.campaign_id)
-            self._event(f"paused: runner crashed: {type(exc).__name__}: {exc}", "error")
-            self._halt("pause", f"runner crashed: {type(exc).__name__}: {exc}")
+            if is_disk_full(exc):
+                self._stop_for_disk(exc)
+            else:
+                log.exception("runner %s of campaign %s crashed", self.runner_id, self.campaign_id)
+                self._event(f"paused: runner crashed: {type(exc).__name__}: {exc}", "error")
+                self._halt("pause", f"runner crashed: {type(exc).__name__}: {exc}")
         finally:
             self.stop.set()
             await watcher
             if self.channel is not None:
-                await self.channel.close()
+                try:
+                    await self.channel.close()
+                except Exception:
+                    log.exception("closing the channel of campaign %s failed", self.campaign_id)
+            status = self._settle()
+        if status:
+            self._event(f"campaign {status}")
+        return status
+
+    def _settle(self) -> str | None:
+        """Record the rest, settle this runner's claims from its journal, and leave.
+
+        When the database cannot take it (disk full), the runner row and journal stay and
+        recovery finishes the job once there is room again.
+        """
+        try:
+            self._flush()
             if self.unrecorded:
-                self._flush()
-            queue.mark_unknown_ids(sorted(self.in_flight), "the runner crashed while sending")
-            queue.release_claims(self.runner_id)
+                return None
+            path = journal.path_for(self.settings.home, self.runner_id)
+            queue.settle_claims(self.runner_id, journal.read(path) if self.journal else None,
+                                "the runner stopped while sending")
             status = registry.settle(self.runner_id, self.campaign_id)
-            if status:
-                self._event(f"campaign {status}")
+        except DatabaseError as exc:
+            if not is_disk_full(exc):
+                raise
+            self._keep_reason(f"disk full: {exc}")
+            return None
+        if self.journal is not None:
+            self.journal.close()
+            journal.remove(self.journal.path)
         return status
 
 

@@ -11,7 +11,7 @@ from datetime import timedelta
 from messagehub_tui.config import Settings
 from messagehub_tui.events import campaign_log_path, record_event
 from messagehub_tui.models import Campaign, CampaignStatus, Runner, db, utcnow
-from messagehub_tui.workers import queue, registry
+from messagehub_tui.workers import journal, queue, registry
 
 
 def start_runners(settings: Settings, campaign_id: int, processes: int | None = None
@@ -35,28 +35,58 @@ def start_runners(settings: Settings, campaign_id: int, processes: int | None = 
     return started
 
 
+def _orphaned(now):
+    """Running campaigns without a runner, and queued ones nobody picked up in time."""
+    return Campaign.select().where(
+        ((Campaign.status == CampaignStatus.RUNNING)
+         | ((Campaign.status == CampaignStatus.QUEUED)
+            & (Campaign.updated_at < now - timedelta(seconds=registry.STALE_AFTER))))
+        & ~Campaign.id.in_(Runner.select(Runner.campaign)))
+
+
+def _stray_journals(settings: Settings) -> set[int]:
+    """Journals whose runner row is gone (it died after settling, before removing its file)."""
+    found = journal.runner_ids(settings.home)
+    if not found:
+        return set()
+    live = {row.id for row in Runner.select(Runner.id).where(Runner.id.in_(list(found)))}
+    return found - live
+
+
 def recover(settings: Settings) -> list[int]:
-    """Turn dead runners' in-flight deliveries into unknown and their campaigns into interrupted."""
-    dead = registry.dead_runners()
-    interrupted = []
+    """Settle dead runners' claims from their journals and mark their campaigns interrupted.
+
+    A read first: with nothing dead, no write transaction is taken (every start calls this).
+    """
     now = utcnow()
+    if not registry.dead_runners() and not _orphaned(now).exists() \
+            and not _stray_journals(settings):
+        return []
+    interrupted, reasons, dead = [], {}, []
     with db.atomic():
-        queue.mark_unknown([runner.id for runner in dead])
+        dead = registry.dead_runners()
+        for runner_id in {runner.id for runner in dead} | _stray_journals(settings):
+            entries = journal.read(journal.path_for(settings.home, runner_id))
+            queue.settle_claims(runner_id, entries, "the runner died while sending")
+            if entries is not None and entries.reason:
+                campaign_id = next((r.campaign_id for r in dead if r.id == runner_id), None)
+                reasons[campaign_id] = entries.reason
         if dead:
             Runner.delete().where(Runner.id.in_([runner.id for runner in dead])).execute()
-        orphaned = (Campaign.select().where(
-            ((Campaign.status == CampaignStatus.RUNNING)
-             | ((Campaign.status == CampaignStatus.QUEUED)
-                & (Campaign.updated_at < now - timedelta(seconds=registry.STALE_AFTER))))
-            & ~Campaign.id.in_(Runner.select(Runner.campaign))))
-        for campaign in orphaned:
-            Campaign.update(status=CampaignStatus.INTERRUPTED, control="", updated_at=now) \
+        for campaign in _orphaned(now):
+            Campaign.update(status=CampaignStatus.INTERRUPTED, control="", updated_at=now,
+                            last_error=reasons.get(campaign.id, campaign.last_error)) \
                 .where(Campaign.id == campaign.id).execute()
             interrupted.append(campaign.id)
+    leftover = journal.runner_ids(settings.home)
+    live = {row.id for row in Runner.select(Runner.id)}
+    for runner_id in leftover - live:
+        journal.remove(journal.path_for(settings.home, runner_id))
     for campaign_id in interrupted:
         lost = sum(1 for runner in dead if runner.campaign_id == campaign_id)
+        why = f": {reasons[campaign_id]}" if campaign_id in reasons else ""
         record_event(settings.logs_dir, campaign_id,
-                     f"interrupted: its runner stopped without finishing "
+                     f"interrupted: its runner stopped without finishing{why} "
                      f"({lost} runner(s) found dead); resume to continue", "error")
     return interrupted
 

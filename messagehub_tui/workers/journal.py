@@ -1,0 +1,135 @@
+"""Per-runner hand-off journal: which claimed deliveries were handed to the transport, and what
+came of them, written before the database hears of it.
+
+A runner writes `h ID ATTEMPT` right before it hands a message to the transport and `s`/`n`/`u`
+(sent, not delivered, unknown) right after; `r REASON` says why it stopped when the database could
+not be told. `os.pwrite` lands in the page cache, which survives the death of the process (not of
+the host), so after a SIGKILL recovery knows exactly which `sending` rows were on the wire.
+
+The file is preallocated in chunks and written in place rather than appended, so a full disk is
+noticed when a chunk is added (before the next hand-off) and never in the middle of recording an
+outcome; the last RESERVE bytes of the file are kept for the stop reason.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+from messagehub_tui.channels.base import Outcome
+
+CHUNK = 64 * 1024
+RESERVE = 1024
+_NAME = re.compile(r"^runner-(\d+)\.log$")
+
+
+class Mark(StrEnum):
+    """What the journal says about one attempt of one delivery."""
+
+    HANDED = "h"
+    SENT = "s"
+    NOT_SENT = "n"
+    UNKNOWN = "u"
+
+
+MARK_OF = {Outcome.SENT: Mark.SENT, Outcome.UNKNOWN: Mark.UNKNOWN}
+
+
+@dataclass
+class Entries:
+    """A journal as read back: the last mark of each (delivery, attempt), and the stop reason."""
+
+    marks: dict[int, tuple[int, Mark]] = field(default_factory=dict)
+    reason: str | None = None
+
+
+def folder(home: Path) -> Path:
+    return home / "journal"
+
+
+def path_for(home: Path, runner_id: int) -> Path:
+    """Where runner `runner_id` of this home keeps its journal."""
+    return folder(home) / f"runner-{runner_id}.log"
+
+
+def runner_ids(home: Path) -> set[int]:
+    """The runner ids that have a journal in this home."""
+    try:
+        names = os.listdir(folder(home))
+    except FileNotFoundError:
+        return set()
+    return {int(match.group(1)) for name in names if (match := _NAME.match(name))}
+
+
+class Journal:
+    """The open journal of this runner process."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        self._offset = 0
+        self._size = 0
+        self._grow()
+
+    def _grow(self) -> None:
+        """Allocate the next chunk; raises OSError (ENOSPC) when the disk is full."""
+        os.posix_fallocate(self._fd, self._size, CHUNK)
+        self._size += CHUNK
+
+    def _put(self, line: str, reserve: int = RESERVE) -> None:
+        data = line.replace("\n", " ").replace("\0", " ").encode("utf-8", "replace")[:RESERVE - 2]
+        data += b"\n"
+        while self._offset + len(data) > self._size - reserve:
+            self._grow()
+        os.pwrite(self._fd, data, self._offset)
+        self._offset += len(data)
+
+    def handed(self, delivery_id: int, attempt: int) -> None:
+        """Say a message is about to reach the transport; raises OSError if that cannot be said."""
+        self._put(f"{Mark.HANDED} {delivery_id} {attempt}")
+
+    def outcome(self, delivery_id: int, attempt: int, outcome: Outcome) -> None:
+        """Say what the transport answered for a handed message."""
+        self._put(f"{MARK_OF.get(outcome, Mark.NOT_SENT)} {delivery_id} {attempt}")
+
+    def stopped(self, reason: str) -> None:
+        """Keep the reason the runner stopped for recovery, in the space kept for it."""
+        self._put(f"r {reason}", reserve=0)
+
+    def reset(self) -> None:
+        """Forget everything: every mark so far is recorded in the database (keeps it small)."""
+        os.ftruncate(self._fd, 0)
+        self._offset = self._size = 0
+        self._grow()
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+def read(path: Path) -> Entries | None:
+    """The marks of a journal, or None when there is no such journal."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    entries = Entries()
+    for line in data.split(b"\0", 1)[0].decode("utf-8", "replace").splitlines():
+        kind, _, rest = line.partition(" ")
+        if kind == "r":
+            entries.reason = rest
+            continue
+        parts = rest.split()
+        if kind in set(Mark) and len(parts) == 2 and parts[0].isdigit() and parts[1].isdigit():
+            entries.marks[int(parts[0])] = (int(parts[1]), Mark(kind))
+    return entries
+
+
+def remove(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
