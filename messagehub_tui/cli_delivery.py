@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import sys
-import time
 
 from messagehub_tui import campaigns, control
 from messagehub_tui.channels.base import Outcome
 from messagehub_tui.config import Settings
 from messagehub_tui.doctor import run_checks
+from messagehub_tui.follow import follow
 from messagehub_tui.models import CampaignStatus
 from messagehub_tui.workers.supervisor import wait_until
 
@@ -78,21 +78,16 @@ def _progress_line(state: dict, rate: float, tty: bool) -> str:
 def _follow(settings: Settings, campaign_id: int) -> dict:
     """Print progress until the campaign leaves queued/running; Ctrl-C pauses it cleanly."""
     tty = sys.stdout.isatty()
-    every = 0.5 if tty else 5.0
-    last_sent, last_time = campaigns.status(campaign_id)["counts"]["sent"], time.monotonic()
+
+    def show(state: dict, rate: float) -> None:
+        line = _progress_line(state, rate, tty)
+        print(f"\r{line}", end="", flush=True) if tty else print(line, flush=True)
+
     try:
-        while True:
-            time.sleep(every)
-            state = campaigns.status(campaign_id)
-            now = time.monotonic()
-            rate = (state["counts"]["sent"] - last_sent) / max(now - last_time, 1e-6)
-            last_sent, last_time = state["counts"]["sent"], now
-            line = _progress_line(state, rate, tty)
-            print(f"\r{line}", end="", flush=True) if tty else print(line, flush=True)
-            if state["status"] not in control.ACTIVE:
-                if tty:
-                    print()
-                return state
+        state = follow(campaign_id, show, every=0.5 if tty else 5.0)
+        if tty:
+            print()
+        return state
     except KeyboardInterrupt:
         print("\ninterrupted: pausing (in-flight messages finish first)", file=sys.stderr)
         control.pause(settings, campaign_id)
