@@ -6,6 +6,7 @@ import sys
 
 from messagehub_tui import campaigns, control
 from messagehub_tui.channels.base import Outcome
+from messagehub_tui.cli_help import ExitCode
 from messagehub_tui.config import Settings
 from messagehub_tui.doctor import run_checks
 from messagehub_tui.follow import follow
@@ -13,6 +14,8 @@ from messagehub_tui.models import CampaignStatus
 from messagehub_tui.workers.supervisor import wait_until
 
 SETTLE_TIMEOUT = 10.0
+STOPPED = frozenset({CampaignStatus.PAUSED, CampaignStatus.CANCELLED,
+                     CampaignStatus.INTERRUPTED})
 
 
 def _settled(campaign) -> bool:
@@ -75,8 +78,10 @@ def _progress_line(state: dict, rate: float, tty: bool) -> str:
             f"unknown {counts['unknown']} · {rate:,.0f}/s").strip()
 
 
-def _follow(settings: Settings, campaign_id: int) -> dict:
-    """Print progress until the campaign leaves queued/running; Ctrl-C pauses it cleanly."""
+def _follow(settings: Settings, campaign_id: int) -> tuple[dict, bool]:
+    """Print progress until the campaign leaves queued/running; Ctrl-C pauses it cleanly.
+
+    Returns the final state and whether the user interrupted."""
     tty = sys.stdout.isatty()
 
     def show(state: dict, rate: float) -> None:
@@ -87,12 +92,24 @@ def _follow(settings: Settings, campaign_id: int) -> dict:
         state = follow(campaign_id, show, every=0.5 if tty else 5.0)
         if tty:
             print()
-        return state
+        return state, False
     except KeyboardInterrupt:
         print("\ninterrupted: pausing (in-flight messages finish first)", file=sys.stderr)
         control.pause(settings, campaign_id)
         wait_until(campaign_id, _settled, SETTLE_TIMEOUT)
-        return campaigns.status(campaign_id)
+        return campaigns.status(campaign_id), True
+
+
+def send_exit_code(state: dict) -> ExitCode:
+    """How a followed campaign ended, as `send`'s exit status."""
+    counts = state["counts"]
+    if state["status"] == CampaignStatus.COMPLETED:
+        return ExitCode.FAILURES if counts["failed"] or counts["unknown"] else ExitCode.OK
+    if state["status"] == CampaignStatus.FAILED:
+        return ExitCode.FAILURES
+    if state["status"] in STOPPED:
+        return ExitCode.STOPPED
+    return ExitCode.ERROR
 
 
 def cmd_send(args, settings: Settings) -> int:
@@ -109,15 +126,19 @@ def cmd_send(args, settings: Settings) -> int:
         print(f"messagehub-tui: {result.message}", file=sys.stderr)
         return 1
     print(result.message)
-    state = _follow(settings, args.id)
+    state, interrupted = _follow(settings, args.id)
     counts = state["counts"]
     print(f"campaign {args.id} {state['status']}: sent {counts['sent']}, failed {counts['failed']}, "
           f"unknown {counts['unknown']}, skipped {counts['skipped']}, "
           f"cancelled {counts['cancelled']}, pending {counts['pending']}")
-    if state["last_error"]:
+    code = ExitCode.INTERRUPTED if interrupted else send_exit_code(state)
+    if code != ExitCode.OK and state["last_error"]:
         print(f"messagehub-tui: {state['last_error']}", file=sys.stderr)
-    return 0 if state["status"] in (CampaignStatus.COMPLETED, CampaignStatus.PAUSED) \
-        and not state["last_error"] else 1
+    if counts["failed"] or counts["unknown"]:
+        which = "failed" if counts["failed"] else "unknown"
+        print(f"messagehub-tui: see who and why: messagehub-tui deliveries {args.id} "
+              f"--status {which}", file=sys.stderr)
+    return code
 
 
 def register(add) -> None:

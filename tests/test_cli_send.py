@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import subprocess
+import time
 from datetime import datetime, timezone
 
-from tests.clitools import COMMAND, campaign_with, stored_time
+import pytest
+
+from tests.clitools import COMMAND, campaign_with, db_value, run, smtp_config, stored_time
+from tests.peers import free_port
 
 
 def test_send_without_a_terminal_returns_right_after_the_campaign_finishes(tmp_path):
@@ -19,3 +23,67 @@ def test_send_without_a_terminal_returns_right_after_the_campaign_finishes(tmp_p
     assert f"campaign {campaign_id} completed: sent 3" in (tmp_path / "send.out").read_text()
     finished = stored_time(tmp_path, "SELECT finished_at FROM campaign WHERE id = ?", campaign_id)
     assert (returned - finished).total_seconds() < 1.0, (finished, returned)
+
+
+class RejectingHandler:
+    """aiosmtpd handler that refuses every recipient whose address starts with `bad`."""
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.startswith("bad"):
+            return "550 5.1.1 no such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 Ok"
+
+    async def handle_DATA(self, server, session, envelope):
+        return "250 2.0.0 Ok: queued"
+
+
+@pytest.fixture
+def rejecting_smtp():
+    from aiosmtpd.controller import Controller
+
+    controller = Controller(RejectingHandler(), hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield controller.port
+    controller.stop()
+
+
+def test_send_exits_3_when_the_campaign_finished_with_failures(tmp_path, rejecting_smtp):
+    smtp_config(tmp_path, rejecting_smtp)
+    campaign_id = campaign_with(tmp_path, ["good1@example.com", "bad1@example.com",
+                                           "good2@example.com"])
+    done = run(tmp_path, "send", campaign_id)
+    assert done.returncode == 3, (done.stdout, done.stderr)
+    assert f"campaign {campaign_id} completed: sent 2, failed 1" in done.stdout
+    assert f"deliveries {campaign_id} --status failed" in done.stderr
+
+
+def _wait_running(home, campaign_id: str) -> None:
+    deadline = time.monotonic() + 60
+    while db_value(home, "SELECT status FROM campaign WHERE id = ?", campaign_id) != "running":
+        assert time.monotonic() < deadline, "the campaign never started running"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("stop, final", [("pause", "paused"), ("cancel", "cancelled")])
+def test_send_exits_4_when_the_campaign_is_paused_or_cancelled_elsewhere(tmp_path, stop, final):
+    campaign_id = campaign_with(tmp_path, [f"s{i}@example.com" for i in range(20)], rate=2)
+    sender = subprocess.Popen([*COMMAND, "--home", str(tmp_path), "send", campaign_id],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_running(tmp_path, campaign_id)
+    stopped = run(tmp_path, stop, campaign_id)
+    assert stopped.returncode == 0, stopped.stderr
+    out, err = sender.communicate(timeout=60)
+    assert sender.returncode == 4, (out, err)
+    assert f"campaign {campaign_id} {final}: " in out
+
+
+def test_send_exit_codes_for_errors_and_usage(tmp_path):
+    missing = run(tmp_path, "send", "7")
+    assert missing.returncode == 1
+    assert missing.stderr == "messagehub-tui: campaign 7 does not exist\n"
+    campaign_id = campaign_with(tmp_path, ["once@example.com"])
+    assert run(tmp_path, "send", campaign_id).returncode == 0
+    again = run(tmp_path, "send", campaign_id)
+    assert again.returncode == 1 and "completed" in again.stderr and "Traceback" not in again.stderr
+    assert run(tmp_path, "send").returncode == 2
