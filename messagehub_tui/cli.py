@@ -9,7 +9,7 @@ from pathlib import Path
 
 from peewee import DatabaseError
 
-from messagehub_tui import campaigns, cli_delivery, contacts, control
+from messagehub_tui import campaigns, cli_delivery, cli_report, contacts, control
 from messagehub_tui.config import Settings, load_settings
 from messagehub_tui.errors import MessagehubError
 from messagehub_tui.models import open_db
@@ -199,6 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id", type=int)
     p.add_argument("--json", action="store_true", help="one line instead of indented")
     cli_delivery.register(lambda name, handler, text: _add(sub, name, handler, text))
+    cli_report.register(lambda name, handler, text: _add(sub, name, handler, text))
     return parser
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from messagehub_tui.addresses import InvalidAddress, normalise, normalise_email, normalise_phone
+from messagehub_tui.deliveries import EXPORT_ONLY_COLUMNS
 from messagehub_tui.errors import MessagehubError, NotFound
 from messagehub_tui.models import (
     ContactList, Suppression, bump_audience_version, db, utcnow,
@@ -116,6 +117,8 @@ def _parse_row(keys: list[str], line: int, row: list[str], region: str | None) -
     if len(row) > len(keys):
         raise InvalidAddress(f"has {len(row)} fields but the header has {len(keys)}")
     values = dict(zip(keys, (cell.strip() for cell in row)))
+    for key in EXPORT_ONLY_COLUMNS:
+        values.pop(key, None)
     raw_email, raw_phone = values.pop("email", ""), values.pop("phone", "")
     if not raw_email and not raw_phone:
         raise InvalidAddress("has neither an email nor a phone")

@@ -8,6 +8,10 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+import pytest
+
+from tests.peers import free_port
+
 COMMAND = [sys.executable, "-m", "messagehub_tui"]
 
 
@@ -55,3 +59,26 @@ def db_value(home: Path, sql: str, *params):
 def stored_time(home: Path, sql: str, *params) -> datetime:
     """A stored naive-UTC time read from the database."""
     return datetime.fromisoformat(db_value(home, sql, *params))
+
+
+class RejectingHandler:
+    """aiosmtpd handler that refuses every recipient whose address starts with `bad`."""
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.startswith("bad"):
+            return "550 5.1.1 no such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 Ok"
+
+    async def handle_DATA(self, server, session, envelope):
+        return "250 2.0.0 Ok: queued"
+
+
+@pytest.fixture
+def rejecting_smtp():
+    from aiosmtpd.controller import Controller
+
+    controller = Controller(RejectingHandler(), hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield controller.port
+    controller.stop()

@@ -8,8 +8,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from tests.clitools import COMMAND, campaign_with, db_value, run, smtp_config, stored_time
-from tests.peers import free_port
+from tests.clitools import (  # noqa: F401 (rejecting_smtp is a fixture)
+    COMMAND, campaign_with, db_value, rejecting_smtp, run, smtp_config, stored_time,
+)
 
 
 def test_send_without_a_terminal_returns_right_after_the_campaign_finishes(tmp_path):
@@ -23,29 +24,6 @@ def test_send_without_a_terminal_returns_right_after_the_campaign_finishes(tmp_p
     assert f"campaign {campaign_id} completed: sent 3" in (tmp_path / "send.out").read_text()
     finished = stored_time(tmp_path, "SELECT finished_at FROM campaign WHERE id = ?", campaign_id)
     assert (returned - finished).total_seconds() < 1.0, (finished, returned)
-
-
-class RejectingHandler:
-    """aiosmtpd handler that refuses every recipient whose address starts with `bad`."""
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if address.startswith("bad"):
-            return "550 5.1.1 no such user here"
-        envelope.rcpt_tos.append(address)
-        return "250 2.1.5 Ok"
-
-    async def handle_DATA(self, server, session, envelope):
-        return "250 2.0.0 Ok: queued"
-
-
-@pytest.fixture
-def rejecting_smtp():
-    from aiosmtpd.controller import Controller
-
-    controller = Controller(RejectingHandler(), hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield controller.port
-    controller.stop()
 
 
 def test_send_exits_3_when_the_campaign_finished_with_failures(tmp_path, rejecting_smtp):
