@@ -12,7 +12,7 @@ from peewee import DatabaseError
 from messagehub_tui import campaigns, cli_delivery, cli_report, contacts, control
 from messagehub_tui.config import Settings, load_settings
 from messagehub_tui.errors import MessagehubError
-from messagehub_tui.models import open_db
+from messagehub_tui.models import Channel, open_db
 from messagehub_tui.timefmt import countdown, local_text, parse_when
 from messagehub_tui.workers.daemon import run_daemon
 from messagehub_tui.workers.supervisor import recover
@@ -69,6 +69,8 @@ def cmd_lists(args, settings: Settings) -> int:
 
 
 def cmd_create(args, settings: Settings) -> int:
+    if args.channel == Channel.SMS and args.subject is not None:
+        raise MessagehubError("--subject is for email; an SMS has no subject (put it in the body)")
     campaign = campaigns.create(
         settings, args.name, args.channel, args.list, _read_text(args.body, "body"),
         subject=args.subject or "", html=_read_text(args.html, "HTML") if args.html else None,
@@ -129,7 +131,7 @@ def cmd_campaigns(args, settings: Settings) -> int:
 
 
 def cmd_preview(args, settings: Settings) -> int:
-    print(campaigns.preview(settings, args.id, args.contact))
+    print(campaigns.preview(settings, args.id, args.contact, raw=args.raw))
     return 0
 
 
@@ -195,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _add(sub, "preview", cmd_preview, "show the message as one contact would get it")
     p.add_argument("id", type=int)
     p.add_argument("--contact", metavar="ADDRESS")
+    p.add_argument("--raw", action="store_true", help="the email exactly as sent (MIME, encoded)")
     p = _add(sub, "status", cmd_status, "show a campaign's state and counts as JSON")
     p.add_argument("id", type=int)
     p.add_argument("--json", action="store_true", help="one line instead of indented")
