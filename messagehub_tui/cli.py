@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
 from peewee import DatabaseError
 
 from messagehub_tui import campaigns, cli_delivery, cli_report, contacts, control
+from messagehub_tui.cli_help import ExitCode
 from messagehub_tui.config import Settings, load_settings
 from messagehub_tui.errors import MessagehubError
 from messagehub_tui.models import Channel, open_db
@@ -215,6 +217,15 @@ def open_home(home: str | None) -> Settings:
     return settings
 
 
+def _reader_gone() -> int:
+    """The reader of stdout (`| head`) stopped reading: exit quietly, as a Unix tool killed by
+    SIGPIPE does (status 141), with stdout pointed at /dev/null so nothing flushes into the pipe."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return ExitCode.BROKEN_PIPE
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; 0 success, 1 error (one line on stderr), 2 usage."""
     parser = build_parser()
@@ -223,7 +234,11 @@ def main(argv: list[str] | None = None) -> int:
         settings = open_home(args.home)
         if args.command is None:
             return run_app(settings)
-        return args.handler(args, settings)
+        code = args.handler(args, settings)
+        sys.stdout.flush()  # a reader gone away shows here, not in the interpreter's exit
+        return code
+    except BrokenPipeError:
+        return _reader_gone()
     except MessagehubError as exc:
         print(f"messagehub-tui: {exc}", file=sys.stderr)
         return 1

@@ -14,3 +14,4 @@ class ExitCode(IntEnum):
     FAILURES = 3        # send: the campaign finished, some deliveries failed or are unknown
     STOPPED = 4         # send: the campaign ended paused, cancelled or interrupted
     INTERRUPTED = 130   # Ctrl-C (send pauses its campaign first)
+    BROKEN_PIPE = 141   # the reader of stdout went away (`| head`), as for tools killed by SIGPIPE
