@@ -6,6 +6,7 @@ import sys
 
 from messagehub_tui import campaigns, control
 from messagehub_tui.channels.base import Outcome
+from messagehub_tui.cli_args import add_id
 from messagehub_tui.cli_help import ExitCode
 from messagehub_tui.config import Settings
 from messagehub_tui.doctor import run_checks
@@ -144,21 +145,22 @@ def cmd_send(args, settings: Settings) -> int:
 def register(add) -> None:
     """Add the sending commands to the parser through `add(name, handler, help)`."""
     p = add("launch", cmd_launch, "start sending a campaign in the background")
-    p.add_argument("id", type=int)
+    add_id(p)
     p = add("send", cmd_send, "send a campaign in the foreground with progress; Ctrl-C pauses")
-    p.add_argument("id", type=int)
+    add_id(p)
     p.add_argument("--dry-run", action="store_true",
                    help="render every message and report problems without sending")
     for name, handler, text in (("pause", cmd_pause, "pause a queued or running campaign"),
                                 ("resume", cmd_resume, "continue a paused or interrupted campaign"),
                                 ("cancel", cmd_cancel, "stop a campaign for good")):
-        add(name, handler, text).add_argument("id", type=int)
+        add_id(add(name, handler, text))
     p = add("retry", cmd_retry, "send failed and/or unknown deliveries again")
-    p.add_argument("id", type=int)
+    add_id(p)
     p.add_argument("--failed", action="store_true", help="retry failed deliveries (the default)")
     p.add_argument("--unknown", action="store_true",
                    help="retry deliveries whose outcome is unknown (they may arrive twice)")
     p = add("send-test", cmd_send_test, "send one rendered message to one address")
-    p.add_argument("id", type=int)
-    p.add_argument("--to", required=True, metavar="ADDRESS")
+    add_id(p)
+    p.add_argument("--to", required=True, metavar="ADDRESS",
+                   help="where the test goes: an email address, or a phone number for SMS")
     add("doctor", cmd_doctor, "check configuration and connectivity without sending")

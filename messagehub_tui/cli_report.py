@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from messagehub_tui import campaigns
+from messagehub_tui.cli_args import add_id
 from messagehub_tui.config import Settings
 from messagehub_tui.deliveries import list_deliveries, write_export
 from messagehub_tui.models import DeliveryStatus, iso_utc
@@ -49,12 +50,12 @@ def register(add) -> None:
     """Add the reporting commands to the parser through `add(name, handler, help)`."""
     p = add("deliveries", cmd_deliveries,
             "list a campaign's recipients: address, status, attempts, time, last reason")
-    p.add_argument("id", type=int)
+    add_id(p)
     p.add_argument("--status", choices=STATES, help="only deliveries in this state")
     p.add_argument("--json", action="store_true", help="JSON instead of a table")
     p = add("export", cmd_export, "write a campaign's deliveries of one state to a CSV to fix "
                                   "and import again")
-    p.add_argument("id", type=int)
+    add_id(p)
     p.add_argument("file", metavar="FILE.csv", help="a new file (never overwritten), mode 0600")
     p.add_argument("--status", choices=STATES, default=DeliveryStatus.FAILED.value,
                    help="which deliveries (default: failed)")
