@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from email import message_from_string
+from email import policy as email_policy
 from email.utils import parseaddr
 
 from messagehub_tui import audience
@@ -176,8 +178,10 @@ def status(campaign_id: int) -> dict:
     }
 
 
-def preview(settings: Settings, campaign_id: int, contact_address: str | None = None) -> str:
-    """The message exactly as one contact (the list's first, or the one named) would get it."""
+def preview(settings: Settings, campaign_id: int, contact_address: str | None = None,
+            raw: bool = False) -> str:
+    """The message one contact (the list's first, or the one named) would get: readable text
+    (decoded headers, then each part's text), or with `raw` the email's wire form."""
     campaign = get(campaign_id)
     address = None
     if contact_address:
@@ -189,8 +193,26 @@ def preview(settings: Settings, campaign_id: int, contact_address: str | None = 
     if contact is None:
         where = f"with address {contact_address}" if contact_address else "with an address"
         raise NotFound(f"no contact {where} on campaign {campaign_id}'s list")
-    return render_for(campaign, settings, contact.template_vars(),
+    text = render_for(campaign, settings, contact.template_vars(),
                       contact.email if campaign.channel == Channel.EMAIL else contact.phone)
+    return text if raw or campaign.channel != Channel.EMAIL else readable_email(text)
+
+
+# Transfer plumbing a reader does not need; `--raw` shows it.
+_WIRE_HEADERS = frozenset({"mime-version", "content-type", "content-transfer-encoding"})
+
+
+def readable_email(wire: str) -> str:
+    """An email's wire form as a person reads it: decoded headers, then each part's decoded text
+    under a `--- text/plain ---` line."""
+    message = message_from_string(wire, policy=email_policy.default)
+    lines = [f"{name}: {value}" for name, value in message.items()
+             if name.lower() not in _WIRE_HEADERS]
+    for part in message.walk():
+        if part.is_multipart():
+            continue
+        lines += ["", f"--- {part.get_content_type()} ---", part.get_content().rstrip("\n")]
+    return "\n".join(lines)
 
 
 def render_for(campaign: Campaign, settings: Settings, variables: dict, address: str) -> str:

@@ -3,34 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import sys
-from pathlib import Path
 
 from peewee import DatabaseError
 
-from messagehub_tui import campaigns, cli_delivery, contacts, control
+from messagehub_tui import cli_campaigns, cli_delivery, cli_report, contacts
+from messagehub_tui.cli_help import ExitCode, epilog
 from messagehub_tui.config import Settings, load_settings
 from messagehub_tui.errors import MessagehubError
 from messagehub_tui.models import open_db
-from messagehub_tui.timefmt import countdown, local_text, parse_when
+from messagehub_tui.timefmt import local_text
 from messagehub_tui.workers.daemon import run_daemon
 from messagehub_tui.workers.supervisor import recover
-
-
-WHEN_HELP = ("ISO-8601 with an offset (2026-12-01T09:00+01:00), local \"YYYY-MM-DD HH:MM\", "
-             "or relative +90s, +10m, +2h, +1d")
-
-
-def _read_text(path: str, what: str) -> str:
-    if path == "-":
-        return sys.stdin.read()
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise MessagehubError(f"cannot read the {what} file {path}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise MessagehubError(f"the {what} file {path} is not UTF-8 text") from None
 
 
 SHOWN_REJECTS = 20  # rows listed on stderr; the rejects file has every one
@@ -93,28 +78,6 @@ def cmd_lists(args, settings: Settings) -> int:
     return 0
 
 
-def cmd_create(args, settings: Settings) -> int:
-    campaign = campaigns.create(
-        settings, args.name, args.channel, args.list, _read_text(args.body, "body"),
-        subject=args.subject or "", html=_read_text(args.html, "HTML") if args.html else None,
-        sender=args.sender, rate=args.rate, scheduled_at=parse_when(args.at) if args.at else None)
-    print(campaign.id)
-    return 0
-
-
-def cmd_schedule(args, settings: Settings) -> int:
-    if args.clear:
-        control.clear_schedule(settings, args.id)
-        print(f"campaign {args.id} is a draft again")
-        return 0
-    if not args.at:
-        raise MessagehubError("say when: --at WHEN, or --clear")
-    campaign = control.schedule(settings, args.id, parse_when(args.at))
-    print(f"campaign {args.id} scheduled for {local_text(campaign.scheduled_at)} "
-          f"({countdown(campaign.scheduled_at)})")
-    return 0
-
-
 def cmd_daemon(args, settings: Settings) -> int:
     return run_daemon(settings)
 
@@ -129,42 +92,12 @@ def run_app(settings: Settings) -> int:
 def cmd_demo(args, settings: Settings) -> int:
     from messagehub_tui.demo import fill_demo
     print(fill_demo(settings))
-    return run_app(settings)
-
-
-def cmd_delete(args, settings: Settings) -> int:
-    campaigns.delete(args.id)
-    print(f"deleted campaign {args.id}")
-    return 0
-
-
-def cmd_campaigns(args, settings: Settings) -> int:
-    rows = [campaigns.status(c.id) for c in campaigns.all_campaigns()]
-    if args.json:
-        print(json.dumps(rows, indent=2))
-        return 0
-    print(f"{'ID':>4}  {'NAME':24}  {'CHANNEL':7}  {'STATUS':11}  {'SENT/TOTAL':>13}  SCHEDULED")
-    for row in rows:
-        sent = f"{row['counts']['sent']}/{row['total']}"
-        campaign = campaigns.get(row["id"])
-        when = local_text(campaign.scheduled_at) if campaign.scheduled_at else "-"
-        print(f"{row['id']:>4}  {row['name'][:24]:24}  {row['channel']:7}  {row['status']:11}  "
-              f"{sent:>13}  {when}")
-    return 0
-
-
-def cmd_preview(args, settings: Settings) -> int:
-    print(campaigns.preview(settings, args.id, args.contact))
-    return 0
-
-
-def cmd_status(args, settings: Settings) -> int:
-    print(json.dumps(campaigns.status(args.id), indent=2 if not args.json else None))
-    return 0
+    return 0 if args.no_app else run_app(settings)
 
 
 def _add(sub, name: str, handler, help_text: str) -> argparse.ArgumentParser:
-    parser = sub.add_parser(name, help=help_text, description=help_text)
+    parser = sub.add_parser(name, help=help_text, description=help_text, epilog=epilog(name),
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--home", default=argparse.SUPPRESS,
                         help="the folder holding messagehub.db, messagehub.toml, logs/ and outbox/")
     parser.set_defaults(handler=handler)
@@ -175,58 +108,40 @@ def build_parser() -> argparse.ArgumentParser:
     """The whole command line; subcommands register their handler."""
     parser = argparse.ArgumentParser(
         prog="messagehub-tui",
-        description="Email and SMS campaigns from the terminal. With no command, opens the app.")
+        description="Email and SMS campaigns from the terminal. With no command, opens the app.",
+        epilog=epilog(None), formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--home", default=None,
                         help="the folder holding messagehub.db, messagehub.toml, logs/ and outbox/ "
                              "(default: $MESSAGEHUB_HOME, else the current folder)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = _add(sub, "import", cmd_import, "import contacts from a CSV file into a list")
-    p.add_argument("file")
+    p.add_argument("file", help="a CSV file with a header row and an email and/or phone column")
     p.add_argument("--list", help="the list to add them to (default: the file's name)")
     for name, handler, text in (("suppress", cmd_suppress, "never send to these addresses"),
                                 ("unsuppress", cmd_unsuppress, "allow suppressed addresses again")):
         p = _add(sub, name, handler, text)
-        p.add_argument("addresses", nargs="+", metavar="ADDRESS")
-        p.add_argument("--channel", choices=["email", "sms"], required=True)
+        p.add_argument("addresses", nargs="+", metavar="ADDRESS",
+                       help="email addresses, or phone numbers for --channel sms")
+        p.add_argument("--channel", choices=["email", "sms"], required=True,
+                       help="which kind of address they are")
         if name == "suppress":
-            p.add_argument("--reason", default="")
+            p.add_argument("--reason", default="", help="a note kept with the suppression")
     p = _add(sub, "suppressions", cmd_suppressions, "show the suppression list")
-    p.add_argument("--channel", choices=["email", "sms"])
+    p.add_argument("--channel", choices=["email", "sms"], help="only this channel's")
     p = _add(sub, "lists", cmd_lists, "show the lists with their member counts, or delete one")
     p.add_argument("--delete", metavar="NAME",
                    help="delete this list (its contacts stay, in their other lists too); refused "
                         "while a campaign that is not completed or cancelled uses it")
 
-    p = _add(sub, "create", cmd_create, "create a campaign; prints its id")
-    p.add_argument("--name", required=True)
-    p.add_argument("--channel", choices=["email", "sms"], required=True)
-    p.add_argument("--list", required=True)
-    p.add_argument("--subject")
-    p.add_argument("--body", required=True, metavar="FILE", help="the text template (- for stdin)")
-    p.add_argument("--html", metavar="FILE", help="an optional HTML template")
-    p.add_argument("--from", dest="sender", metavar="ADDRESS")
-    p.add_argument("--rate", type=float, help="messages per second, 0 for unlimited")
-    p.add_argument("--at", metavar="WHEN", help=WHEN_HELP)
-    p = _add(sub, "schedule", cmd_schedule, "schedule a campaign, or clear its schedule")
-    p.add_argument("id", type=int)
-    group = p.add_mutually_exclusive_group(required=True)
-    group.add_argument("--at", metavar="WHEN", help=WHEN_HELP)
-    group.add_argument("--clear", action="store_true", help="back to draft")
-    _add(sub, "demo", cmd_demo, "fill this home with sample contacts and campaigns, then open the app")
+    p = _add(sub, "demo", cmd_demo,
+             "fill this home with sample contacts and campaigns, then open the app")
+    p.add_argument("--no-app", action="store_true",
+                   help="only fill the home (for scripts), do not open the app")
     _add(sub, "daemon", cmd_daemon,
          "run scheduled sends and watch runners, headless (for tmux or systemd)")
-    p = _add(sub, "delete", cmd_delete, "delete a draft campaign")
-    p.add_argument("id", type=int)
-    p = _add(sub, "campaigns", cmd_campaigns, "list every campaign")
-    p.add_argument("--json", action="store_true")
-    p = _add(sub, "preview", cmd_preview, "show the message as one contact would get it")
-    p.add_argument("id", type=int)
-    p.add_argument("--contact", metavar="ADDRESS")
-    p = _add(sub, "status", cmd_status, "show a campaign's state and counts as JSON")
-    p.add_argument("id", type=int)
-    p.add_argument("--json", action="store_true", help="one line instead of indented")
-    cli_delivery.register(lambda name, handler, text: _add(sub, name, handler, text))
+    for module in (cli_campaigns, cli_delivery, cli_report):
+        module.register(lambda name, handler, text: _add(sub, name, handler, text))
     return parser
 
 
@@ -239,6 +154,15 @@ def open_home(home: str | None) -> Settings:
     return settings
 
 
+def _reader_gone() -> int:
+    """The reader of stdout (`| head`) stopped reading: exit quietly, as a Unix tool killed by
+    SIGPIPE does (status 141), with stdout pointed at /dev/null so nothing flushes into the pipe."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return ExitCode.BROKEN_PIPE
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; 0 success, 1 error (one line on stderr), 2 usage."""
     parser = build_parser()
@@ -247,7 +171,11 @@ def main(argv: list[str] | None = None) -> int:
         settings = open_home(args.home)
         if args.command is None:
             return run_app(settings)
-        return args.handler(args, settings)
+        code = args.handler(args, settings)
+        sys.stdout.flush()  # a reader gone away shows here, not in the interpreter's exit
+        return code
+    except BrokenPipeError:
+        return _reader_gone()
     except MessagehubError as exc:
         print(f"messagehub-tui: {exc}", file=sys.stderr)
         return 1

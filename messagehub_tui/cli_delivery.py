@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import sys
-import time
 
 from messagehub_tui import campaigns, control
 from messagehub_tui.channels.base import Outcome
+from messagehub_tui.cli_args import add_id
+from messagehub_tui.cli_help import ExitCode
 from messagehub_tui.config import Settings
 from messagehub_tui.doctor import run_checks
+from messagehub_tui.follow import follow
 from messagehub_tui.models import CampaignStatus
 from messagehub_tui.workers.supervisor import wait_until
 
 SETTLE_TIMEOUT = 10.0
+STOPPED = frozenset({CampaignStatus.PAUSED, CampaignStatus.CANCELLED,
+                     CampaignStatus.INTERRUPTED})
 
 
 def _settled(campaign) -> bool:
@@ -75,29 +79,38 @@ def _progress_line(state: dict, rate: float, tty: bool) -> str:
             f"unknown {counts['unknown']} · {rate:,.0f}/s").strip()
 
 
-def _follow(settings: Settings, campaign_id: int) -> dict:
-    """Print progress until the campaign leaves queued/running; Ctrl-C pauses it cleanly."""
+def _follow(settings: Settings, campaign_id: int) -> tuple[dict, bool]:
+    """Print progress until the campaign leaves queued/running; Ctrl-C pauses it cleanly.
+
+    Returns the final state and whether the user interrupted."""
     tty = sys.stdout.isatty()
-    every = 0.5 if tty else 5.0
-    last_sent, last_time = campaigns.status(campaign_id)["counts"]["sent"], time.monotonic()
+
+    def show(state: dict, rate: float) -> None:
+        line = _progress_line(state, rate, tty)
+        print(f"\r{line}", end="", flush=True) if tty else print(line, flush=True)
+
     try:
-        while True:
-            time.sleep(every)
-            state = campaigns.status(campaign_id)
-            now = time.monotonic()
-            rate = (state["counts"]["sent"] - last_sent) / max(now - last_time, 1e-6)
-            last_sent, last_time = state["counts"]["sent"], now
-            line = _progress_line(state, rate, tty)
-            print(f"\r{line}", end="", flush=True) if tty else print(line, flush=True)
-            if state["status"] not in control.ACTIVE:
-                if tty:
-                    print()
-                return state
+        state = follow(campaign_id, show, every=0.5 if tty else 5.0)
+        if tty:
+            print()
+        return state, False
     except KeyboardInterrupt:
         print("\ninterrupted: pausing (in-flight messages finish first)", file=sys.stderr)
         control.pause(settings, campaign_id)
         wait_until(campaign_id, _settled, SETTLE_TIMEOUT)
-        return campaigns.status(campaign_id)
+        return campaigns.status(campaign_id), True
+
+
+def send_exit_code(state: dict) -> ExitCode:
+    """How a followed campaign ended, as `send`'s exit status."""
+    counts = state["counts"]
+    if state["status"] == CampaignStatus.COMPLETED:
+        return ExitCode.FAILURES if counts["failed"] or counts["unknown"] else ExitCode.OK
+    if state["status"] == CampaignStatus.FAILED:
+        return ExitCode.FAILURES
+    if state["status"] in STOPPED:
+        return ExitCode.STOPPED
+    return ExitCode.ERROR
 
 
 def cmd_send(args, settings: Settings) -> int:
@@ -114,35 +127,40 @@ def cmd_send(args, settings: Settings) -> int:
         print(f"messagehub-tui: {result.message}", file=sys.stderr)
         return 1
     print(result.message)
-    state = _follow(settings, args.id)
+    state, interrupted = _follow(settings, args.id)
     counts = state["counts"]
     print(f"campaign {args.id} {state['status']}: sent {counts['sent']}, failed {counts['failed']}, "
           f"unknown {counts['unknown']}, skipped {counts['skipped']}, "
           f"cancelled {counts['cancelled']}, pending {counts['pending']}")
-    if state["last_error"]:
+    code = ExitCode.INTERRUPTED if interrupted else send_exit_code(state)
+    if code != ExitCode.OK and state["last_error"]:
         print(f"messagehub-tui: {state['last_error']}", file=sys.stderr)
-    return 0 if state["status"] in (CampaignStatus.COMPLETED, CampaignStatus.PAUSED) \
-        and not state["last_error"] else 1
+    if counts["failed"] or counts["unknown"]:
+        which = "failed" if counts["failed"] else "unknown"
+        print(f"messagehub-tui: see who and why: messagehub-tui deliveries {args.id} "
+              f"--status {which}", file=sys.stderr)
+    return code
 
 
 def register(add) -> None:
     """Add the sending commands to the parser through `add(name, handler, help)`."""
     p = add("launch", cmd_launch, "start sending a campaign in the background")
-    p.add_argument("id", type=int)
+    add_id(p)
     p = add("send", cmd_send, "send a campaign in the foreground with progress; Ctrl-C pauses")
-    p.add_argument("id", type=int)
+    add_id(p)
     p.add_argument("--dry-run", action="store_true",
                    help="render every message and report problems without sending")
     for name, handler, text in (("pause", cmd_pause, "pause a queued or running campaign"),
                                 ("resume", cmd_resume, "continue a paused or interrupted campaign"),
                                 ("cancel", cmd_cancel, "stop a campaign for good")):
-        add(name, handler, text).add_argument("id", type=int)
+        add_id(add(name, handler, text))
     p = add("retry", cmd_retry, "send failed and/or unknown deliveries again")
-    p.add_argument("id", type=int)
+    add_id(p)
     p.add_argument("--failed", action="store_true", help="retry failed deliveries (the default)")
     p.add_argument("--unknown", action="store_true",
                    help="retry deliveries whose outcome is unknown (they may arrive twice)")
     p = add("send-test", cmd_send_test, "send one rendered message to one address")
-    p.add_argument("id", type=int)
-    p.add_argument("--to", required=True, metavar="ADDRESS")
+    add_id(p)
+    p.add_argument("--to", required=True, metavar="ADDRESS",
+                   help="where the test goes: an email address, or a phone number for SMS")
     add("doctor", cmd_doctor, "check configuration and connectivity without sending")

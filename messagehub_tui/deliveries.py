@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import csv
+import json
+import os
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
-from messagehub_tui.models import Delivery, DeliveryStatus
+from peewee import JOIN
+
+from messagehub_tui.csvsafe import safe_cell
+from messagehub_tui.errors import MessagehubError, NotFound
+from messagehub_tui.models import Campaign, Channel, Contact, Delivery, DeliveryStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,3 +42,61 @@ def list_deliveries(campaign_id: int, status: DeliveryStatus | None = None,
         query = query.limit(limit)
     return [DeliveryRow(row.id, row.address, DeliveryStatus(row.status), row.attempts, row.error,
                         row.updated_at, row.contact_id) for row in query]
+
+
+# Columns an export adds for the reader; `import` ignores them (contacts._parse_row), so a fixed
+# export re-imports the same contacts.
+EXPORT_ONLY_COLUMNS = ("delivery_status", "delivery_reason")
+_CONTACT_COLUMNS = ("email", "phone", "first_name", "last_name")
+
+
+def export_table(campaign_id: int, status: DeliveryStatus) -> tuple[list[str], list[list[str]]]:
+    """(header, rows) of a campaign's deliveries in one state, as a CSV `import` reads back: the
+    contact's fields and attributes, then the delivery's state and last reason."""
+    campaign = Campaign.get_or_none(Campaign.id == campaign_id)
+    if campaign is None:
+        raise NotFound(f"campaign {campaign_id} does not exist")
+    channel = campaign.channel
+    query = (Delivery.select(Delivery.address, Delivery.status, Delivery.error, Contact.email,
+                             Contact.phone, Contact.first_name, Contact.last_name,
+                             Contact.attributes)
+             .join(Contact, JOIN.LEFT_OUTER, on=(Delivery.contact == Contact.id))
+             .where((Delivery.campaign == campaign_id) & (Delivery.status == status.value))
+             .order_by(Delivery.id).objects())
+    records, attribute_names = [], {}
+    for row in query:
+        attributes = json.loads(row.attributes) if row.attributes else {}
+        attribute_names.update(dict.fromkeys(attributes))
+        if row.email is None and row.phone is None:  # the contact was deleted since
+            fields = {"email": row.address} if channel == Channel.EMAIL else {"phone": row.address}
+        else:
+            fields = {"email": row.email or "", "phone": row.phone or "",
+                      "first_name": row.first_name or "", "last_name": row.last_name or ""}
+        records.append((fields, attributes, row.status, row.error or ""))
+    header = [*_CONTACT_COLUMNS, *attribute_names, *EXPORT_ONLY_COLUMNS]
+    rows = [[*(fields.get(name, "") for name in _CONTACT_COLUMNS),
+             *(str(attributes.get(name, "")) for name in attribute_names), state, reason]
+            for fields, attributes, state, reason in records]
+    return header, rows
+
+
+def write_export(campaign_id: int, status: DeliveryStatus, path: Path) -> int:
+    """Write the export to a new file readable by its owner only; returns the number of rows.
+
+    Refuses an existing file, and removes its own file again if writing fails half way."""
+    header, rows = export_table(campaign_id, status)
+    try:
+        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise MessagehubError(f"{path} already exists; export never overwrites a file") from None
+    except OSError as exc:
+        raise MessagehubError(f"cannot create {path}: {exc.strerror}") from None
+    try:
+        with open(handle, "w", encoding="utf-8", newline="") as out:
+            writer = csv.writer(out)
+            writer.writerow(header)
+            writer.writerows([safe_cell(cell) for cell in row] for row in rows)
+    except OSError as exc:
+        path.unlink(missing_ok=True)
+        raise MessagehubError(f"cannot write {path}: {exc.strerror}; nothing exported") from None
+    return len(rows)

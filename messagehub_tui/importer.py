@@ -19,6 +19,7 @@ from pathlib import Path
 
 from messagehub_tui.addresses import InvalidAddress, normalise_email, normalise_phone
 from messagehub_tui.csvread import CsvFile, Row, header_keys
+from messagehub_tui.deliveries import EXPORT_ONLY_COLUMNS
 from messagehub_tui.errors import MessagehubError
 from messagehub_tui.importstore import Outcome, Parsed, Store
 from messagehub_tui.models import db
@@ -96,6 +97,8 @@ def _parse(keys: list[str], row: Row, region: str | None) -> Parsed:
     if len(cells) > len(keys) and any(cell.strip() for cell in cells[len(keys):]):
         raise InvalidAddress(f"has {len(cells)} fields but the header has {len(keys)}")
     values = dict(zip(keys, (cell.strip() for cell in cells)))
+    for key in EXPORT_ONLY_COLUMNS:  # what `export` adds about the delivery, not the person
+        values.pop(key, None)
     _check_text(values)
     raw_email, raw_phone = values.pop("email", ""), values.pop("phone", "")
     if not raw_email and not raw_phone:

@@ -7,15 +7,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from messagehub_tui.csvsafe import safe_cell
 from messagehub_tui.errors import MessagehubError
-
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def safe_cell(value: object) -> str:
-    """A cell a spreadsheet will not run as a formula (OWASP CSV injection: prefix a quote)."""
-    text = str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
 
 
 class RejectsFile:

@@ -41,7 +41,7 @@ def test_send_prints_plain_progress_and_ctrl_c_pauses(tmp_path):
     assert "% sent " in progress and "/20 failed 0" in progress and "\r" not in progress
     sender.send_signal(signal.SIGINT)
     out, err = sender.communicate(timeout=30)
-    assert sender.returncode == 0, err
+    assert sender.returncode == 130, err  # interrupted (the campaign is paused, not finished)
     assert "interrupted: pausing" in err
     assert f"campaign {campaign_id} paused" in out
     status = run(tmp_path, "status", campaign_id, "--json")

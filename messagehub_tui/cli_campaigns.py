@@ -1,0 +1,118 @@
+"""CLI commands on campaigns themselves: create, schedule, delete, campaigns, preview, status."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from messagehub_tui import campaigns, control
+from messagehub_tui.cli_args import add_id
+from messagehub_tui.cli_help import WHEN_HELP
+from messagehub_tui.config import Settings
+from messagehub_tui.errors import MessagehubError
+from messagehub_tui.models import Channel
+from messagehub_tui.timefmt import countdown, local_text, parse_when
+
+
+def _read_text(path: str, what: str) -> str:
+    if path == "-":
+        return sys.stdin.read()
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise MessagehubError(f"cannot read the {what} file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise MessagehubError(f"the {what} file {path} is not UTF-8 text") from None
+
+
+def cmd_create(args, settings: Settings) -> int:
+    if args.channel == Channel.SMS and args.subject is not None:
+        raise MessagehubError("--subject is for email; an SMS has no subject (put it in the body)")
+    campaign = campaigns.create(
+        settings, args.name, args.channel, args.list, _read_text(args.body, "body"),
+        subject=args.subject or "", html=_read_text(args.html, "HTML") if args.html else None,
+        sender=args.sender, rate=args.rate, scheduled_at=parse_when(args.at) if args.at else None)
+    print(campaign.id)
+    return 0
+
+
+def cmd_schedule(args, settings: Settings) -> int:
+    if args.clear:
+        control.clear_schedule(settings, args.id)
+        print(f"campaign {args.id} is a draft again")
+        return 0
+    if not args.at:
+        raise MessagehubError("say when: --at WHEN, or --clear")
+    campaign = control.schedule(settings, args.id, parse_when(args.at))
+    print(f"campaign {args.id} scheduled for {local_text(campaign.scheduled_at)} "
+          f"({countdown(campaign.scheduled_at)})")
+    return 0
+
+
+def cmd_delete(args, settings: Settings) -> int:
+    campaigns.delete(args.id)
+    print(f"deleted campaign {args.id}")
+    return 0
+
+
+def cmd_campaigns(args, settings: Settings) -> int:
+    rows = [campaigns.status(c.id) for c in campaigns.all_campaigns()]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'ID':>4}  {'NAME':24}  {'CHANNEL':7}  {'STATUS':11}  {'SENT/TOTAL':>13}  SCHEDULED")
+    for row in rows:
+        sent = f"{row['counts']['sent']}/{row['total']}"
+        campaign = campaigns.get(row["id"])
+        when = local_text(campaign.scheduled_at) if campaign.scheduled_at else "-"
+        print(f"{row['id']:>4}  {row['name'][:24]:24}  {row['channel']:7}  {row['status']:11}  "
+              f"{sent:>13}  {when}")
+    return 0
+
+
+def cmd_preview(args, settings: Settings) -> int:
+    print(campaigns.preview(settings, args.id, args.contact, raw=args.raw))
+    return 0
+
+
+def cmd_status(args, settings: Settings) -> int:
+    print(json.dumps(campaigns.status(args.id), indent=2 if not args.json else None))
+    return 0
+
+
+def register(add) -> None:
+    """Add the campaign commands to the parser through `add(name, handler, help)`."""
+    p = add("create", cmd_create, "create a campaign (a draft, or scheduled with --at); prints "
+                                  "its id")
+    p.add_argument("--name", required=True, help="a name to recognise it by (one line)")
+    p.add_argument("--channel", choices=["email", "sms"], required=True, help="how it is sent")
+    p.add_argument("--list", required=True, help="the contact list it goes to (see: lists)")
+    p.add_argument("--subject", help="the email subject, a template like the body (email only)")
+    p.add_argument("--body", required=True, metavar="FILE",
+                   help="the text template, Jinja2 with the contacts' columns (- for stdin)")
+    p.add_argument("--html", metavar="FILE", help="an optional HTML template (email only)")
+    p.add_argument("--from", dest="sender", metavar="ADDRESS",
+                   help="the sender, instead of the configured one: an email address, or an "
+                        "E.164 number or messaging service SID for SMS")
+    p.add_argument("--rate", type=float, help="messages per second, 0 for unlimited (default: "
+                                              "the configured rate)")
+    p.add_argument("--at", metavar="WHEN", help=f"schedule it: {WHEN_HELP}")
+    p = add("schedule", cmd_schedule, "schedule a campaign, or clear its schedule")
+    add_id(p)
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("--at", metavar="WHEN", help=WHEN_HELP)
+    group.add_argument("--clear", action="store_true", help="back to draft")
+    p = add("delete", cmd_delete, "delete a draft campaign")
+    add_id(p)
+    p = add("campaigns", cmd_campaigns, "list every campaign with its status and counts")
+    p.add_argument("--json", action="store_true", help="JSON (as status --json) instead of a "
+                                                       "table")
+    p = add("preview", cmd_preview, "show the message as one contact would get it, decoded")
+    add_id(p)
+    p.add_argument("--contact", metavar="ADDRESS",
+                   help="render for this contact (default: the list's first)")
+    p.add_argument("--raw", action="store_true", help="the email exactly as sent (MIME, encoded)")
+    p = add("status", cmd_status, "show a campaign's state and counts as JSON")
+    add_id(p)
+    p.add_argument("--json", action="store_true", help="one line instead of indented")

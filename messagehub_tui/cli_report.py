@@ -1,0 +1,61 @@
+"""CLI commands that say who got what: `deliveries` (a table or JSON) and `export` (a CSV to fix)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from messagehub_tui import campaigns
+from messagehub_tui.cli_args import add_id
+from messagehub_tui.config import Settings
+from messagehub_tui.deliveries import list_deliveries, write_export
+from messagehub_tui.models import DeliveryStatus, iso_utc
+from messagehub_tui.timefmt import local_text
+
+STATES = [state.value for state in DeliveryStatus]
+ADDRESS_WIDTH = 40
+
+
+def cmd_deliveries(args, settings: Settings) -> int:
+    campaign = campaigns.get(args.id)
+    status = DeliveryStatus(args.status) if args.status else None
+    rows = list_deliveries(campaign.id, status)
+    if args.json:
+        print(json.dumps([{"address": row.address, "status": row.status.value,
+                           "attempts": row.attempts, "reason": row.reason,
+                           "updated_at": iso_utc(row.updated_at)} for row in rows], indent=2))
+        return 0
+    if not rows:
+        which = f"{args.status} " if args.status else ""
+        print(f"campaign {campaign.id} ({campaign.status}) has no {which}deliveries",
+              file=sys.stderr)
+        return 0
+    width = min(max(len("ADDRESS"), *(len(row.address) for row in rows)), ADDRESS_WIDTH)
+    print(f"{'ADDRESS':{width}}  {'STATUS':9}  {'ATTEMPTS':>8}  {'UPDATED':20}  REASON")
+    for row in rows:
+        print(f"{row.address:{width}}  {row.status.value:9}  {row.attempts:>8}  "
+              f"{local_text(row.updated_at):20}  {row.reason or '-'}")
+    return 0
+
+
+def cmd_export(args, settings: Settings) -> int:
+    campaign = campaigns.get(args.id)
+    count = write_export(campaign.id, DeliveryStatus(args.status), Path(args.file))
+    print(f"exported {count} {args.status} deliveries of campaign {campaign.id} to {args.file}")
+    return 0
+
+
+def register(add) -> None:
+    """Add the reporting commands to the parser through `add(name, handler, help)`."""
+    p = add("deliveries", cmd_deliveries,
+            "list a campaign's recipients: address, status, attempts, time, last reason")
+    add_id(p)
+    p.add_argument("--status", choices=STATES, help="only deliveries in this state")
+    p.add_argument("--json", action="store_true", help="JSON instead of a table")
+    p = add("export", cmd_export, "write a campaign's deliveries of one state to a CSV to fix "
+                                  "and import again")
+    add_id(p)
+    p.add_argument("file", metavar="FILE.csv", help="a new file (never overwritten), mode 0600")
+    p.add_argument("--status", choices=STATES, default=DeliveryStatus.FAILED.value,
+                   help="which deliveries (default: failed)")

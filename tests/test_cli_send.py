@@ -1,0 +1,67 @@
+"""`send` end to end: it returns as soon as the campaign settles, and its exit code says how it went."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from datetime import datetime, timezone
+
+import pytest
+
+from tests.clitools import (  # noqa: F401 (rejecting_smtp is a fixture)
+    COMMAND, campaign_with, db_value, rejecting_smtp, run, smtp_config, stored_time,
+)
+
+
+def test_send_without_a_terminal_returns_right_after_the_campaign_finishes(tmp_path):
+    campaign_id = campaign_with(tmp_path, [f"q{i}@example.com" for i in range(3)])
+    with (tmp_path / "send.out").open("w") as out:
+        sender = subprocess.Popen([*COMMAND, "--home", str(tmp_path), "send", campaign_id],
+                                  stdout=out, stderr=subprocess.PIPE, text=True)
+        sender.wait(timeout=120)
+        returned = datetime.now(timezone.utc).replace(tzinfo=None)
+    assert sender.returncode == 0, sender.stderr.read()
+    assert f"campaign {campaign_id} completed: sent 3" in (tmp_path / "send.out").read_text()
+    finished = stored_time(tmp_path, "SELECT finished_at FROM campaign WHERE id = ?", campaign_id)
+    assert (returned - finished).total_seconds() < 1.0, (finished, returned)
+
+
+def test_send_exits_3_when_the_campaign_finished_with_failures(tmp_path, rejecting_smtp):
+    smtp_config(tmp_path, rejecting_smtp)
+    campaign_id = campaign_with(tmp_path, ["good1@example.com", "bad1@example.com",
+                                           "good2@example.com"])
+    done = run(tmp_path, "send", campaign_id)
+    assert done.returncode == 3, (done.stdout, done.stderr)
+    assert f"campaign {campaign_id} completed: sent 2, failed 1" in done.stdout
+    assert f"deliveries {campaign_id} --status failed" in done.stderr
+
+
+def _wait_running(home, campaign_id: str) -> None:
+    deadline = time.monotonic() + 60
+    while db_value(home, "SELECT status FROM campaign WHERE id = ?", campaign_id) != "running":
+        assert time.monotonic() < deadline, "the campaign never started running"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("stop, final", [("pause", "paused"), ("cancel", "cancelled")])
+def test_send_exits_4_when_the_campaign_is_paused_or_cancelled_elsewhere(tmp_path, stop, final):
+    campaign_id = campaign_with(tmp_path, [f"s{i}@example.com" for i in range(20)], rate=2)
+    sender = subprocess.Popen([*COMMAND, "--home", str(tmp_path), "send", campaign_id],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_running(tmp_path, campaign_id)
+    stopped = run(tmp_path, stop, campaign_id)
+    assert stopped.returncode == 0, stopped.stderr
+    out, err = sender.communicate(timeout=60)
+    assert sender.returncode == 4, (out, err)
+    assert f"campaign {campaign_id} {final}: " in out
+
+
+def test_send_exit_codes_for_errors_and_usage(tmp_path):
+    missing = run(tmp_path, "send", "7")
+    assert missing.returncode == 1
+    assert missing.stderr == "messagehub-tui: campaign 7 does not exist\n"
+    campaign_id = campaign_with(tmp_path, ["once@example.com"])
+    assert run(tmp_path, "send", campaign_id).returncode == 0
+    again = run(tmp_path, "send", campaign_id)
+    assert again.returncode == 1 and "completed" in again.stderr and "Traceback" not in again.stderr
+    assert run(tmp_path, "send").returncode == 2
