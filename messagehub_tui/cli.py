@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -12,11 +13,25 @@ from peewee import DatabaseError
 from messagehub_tui import campaigns, cli_delivery, contacts, control
 from messagehub_tui.config import Settings, load_settings
 from messagehub_tui.errors import MessagehubError
+from messagehub_tui.homefs import (
+    HomeAccess, create_home, exposure_warnings, private_umask, require_home,
+)
 from messagehub_tui.models import open_db
 from messagehub_tui.timefmt import countdown, local_text, parse_when
 from messagehub_tui.workers.daemon import run_daemon
 from messagehub_tui.workers.supervisor import recover
 
+
+# What each command needs of its home; any command not named here needs an existing home and
+# recovers dead runners first. Only commands that add data may make a new home (`create` needs a
+# list, so a new home could not serve it); read-only commands never take the write lock.
+HOME_ACCESS = {
+    None: HomeAccess.CREATE, "init": HomeAccess.CREATE, "import": HomeAccess.CREATE,
+    "suppress": HomeAccess.CREATE, "demo": HomeAccess.CREATE,
+    "campaigns": HomeAccess.READ, "status": HomeAccess.READ, "lists": HomeAccess.READ,
+    "preview": HomeAccess.READ, "suppressions": HomeAccess.READ, "deliveries": HomeAccess.READ,
+    "export": HomeAccess.READ, "doctor": HomeAccess.READ,
+}
 
 WHEN_HELP = ("ISO-8601 with an offset (2026-12-01T09:00+01:00), local \"YYYY-MM-DD HH:MM\", "
              "or relative +90s, +10m, +2h, +1d")
@@ -31,6 +46,11 @@ def _read_text(path: str, what: str) -> str:
         raise MessagehubError(f"cannot read the {what} file {path}: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise MessagehubError(f"the {what} file {path} is not UTF-8 text") from None
+
+
+def cmd_init(args, settings: Settings) -> int:
+    print(f"{settings.home} is a home")
+    return 0
 
 
 def cmd_import(args, settings: Settings) -> int:
@@ -156,6 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "(default: $MESSAGEHUB_HOME, else the current folder)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
+    _add(sub, "init", cmd_init, "make this folder (or --home) a home: a private folder with an "
+                                 "empty messagehub.db")
     p = _add(sub, "import", cmd_import, "import contacts from a CSV file into a list")
     p.add_argument("file")
     p.add_argument("--list", help="the list to add them to (default: the file's name)")
@@ -202,12 +224,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def open_home(home: str | None) -> Settings:
-    """Load the settings of a home and open its database."""
+def open_home(home: str | None, access: HomeAccess = HomeAccess.WRITE) -> Settings:
+    """Load the settings of a home and open its database: creating the home only for `CREATE`
+    (saying so on stderr), recovering dead runners only for commands that write."""
     settings = load_settings(home)
-    settings.home.mkdir(parents=True, exist_ok=True)
+    if access is HomeAccess.CREATE and create_home(settings.home):
+        print(f"messagehub-tui: created home {settings.home}", file=sys.stderr)
+    else:
+        require_home(settings.home)
+        for warning in exposure_warnings(settings.home):
+            print(f"messagehub-tui: {warning}", file=sys.stderr)
     open_db(settings.db_path)
-    recover(settings)
+    if access is not HomeAccess.READ:
+        recover(settings)
     return settings
 
 
@@ -215,8 +244,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command; 0 success, 1 error (one line on stderr), 2 usage."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    previous_umask = private_umask()
     try:
-        settings = open_home(args.home)
+        settings = open_home(args.home, HOME_ACCESS.get(args.command, HomeAccess.WRITE))
         if args.command is None:
             return run_app(settings)
         return args.handler(args, settings)
@@ -230,3 +260,5 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("messagehub-tui: interrupted", file=sys.stderr)
         return 130
+    finally:
+        os.umask(previous_umask)  # for callers that run main() in-process, such as the tests
