@@ -12,11 +12,25 @@ from messagehub_tui import cli_campaigns, cli_delivery, cli_report, contacts
 from messagehub_tui.cli_help import ExitCode, epilog
 from messagehub_tui.config import Settings, load_settings
 from messagehub_tui.errors import MessagehubError
+from messagehub_tui.homefs import (
+    HomeAccess, create_home, exposure_warnings, private_umask, require_home,
+)
 from messagehub_tui.models import open_db
 from messagehub_tui.timefmt import local_text
 from messagehub_tui.workers.daemon import run_daemon
 from messagehub_tui.workers.supervisor import recover
 
+
+# What each command needs of its home; any command not named here needs an existing home and
+# recovers dead runners first. Only commands that add data may make a new home (`create` needs a
+# list, so a new home could not serve it); read-only commands never take the write lock.
+HOME_ACCESS = {
+    None: HomeAccess.CREATE, "init": HomeAccess.CREATE, "import": HomeAccess.CREATE,
+    "suppress": HomeAccess.CREATE, "demo": HomeAccess.CREATE,
+    "campaigns": HomeAccess.READ, "status": HomeAccess.READ, "lists": HomeAccess.READ,
+    "preview": HomeAccess.READ, "suppressions": HomeAccess.READ, "deliveries": HomeAccess.READ,
+    "export": HomeAccess.READ, "doctor": HomeAccess.READ,
+}
 
 SHOWN_REJECTS = 20  # rows listed on stderr; the rejects file has every one
 
@@ -32,6 +46,11 @@ def _print_import_problems(result: contacts.ImportResult) -> None:
         print(f"rejected rows written to {result.rejects_path}", file=sys.stderr)
     for note in result.notes:
         print(f"messagehub-tui: {note}", file=sys.stderr)
+
+
+def cmd_init(args, settings: Settings) -> int:
+    print(f"{settings.home} is a home")
+    return 0
 
 
 def cmd_import(args, settings: Settings) -> int:
@@ -115,6 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "(default: $MESSAGEHUB_HOME, else the current folder)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
+    _add(sub, "init", cmd_init, "make this folder (or --home) a home: a private folder with an "
+                                 "empty messagehub.db")
     p = _add(sub, "import", cmd_import, "import contacts from a CSV file into a list")
     p.add_argument("file", help="a CSV file with a header row and an email and/or phone column")
     p.add_argument("--list", help="the list to add them to (default: the file's name)")
@@ -145,12 +166,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def open_home(home: str | None) -> Settings:
-    """Load the settings of a home and open its database."""
+def open_home(home: str | None, access: HomeAccess = HomeAccess.WRITE) -> Settings:
+    """Load the settings of a home and open its database: creating the home only for `CREATE`
+    (saying so on stderr), recovering dead runners only for commands that write."""
     settings = load_settings(home)
-    settings.home.mkdir(parents=True, exist_ok=True)
+    if access is HomeAccess.CREATE and create_home(settings.home):
+        print(f"messagehub-tui: created home {settings.home}", file=sys.stderr)
+    else:
+        require_home(settings.home)
+        for warning in exposure_warnings(settings.home):
+            print(f"messagehub-tui: {warning}", file=sys.stderr)
     open_db(settings.db_path)
-    recover(settings)
+    if access is not HomeAccess.READ:
+        recover(settings)
     return settings
 
 
@@ -167,8 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command; 0 success, 1 error (one line on stderr), 2 usage."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    previous_umask = private_umask()
     try:
-        settings = open_home(args.home)
+        settings = open_home(args.home, HOME_ACCESS.get(args.command, HomeAccess.WRITE))
         if args.command is None:
             return run_app(settings)
         code = args.handler(args, settings)
@@ -186,3 +215,5 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("messagehub-tui: interrupted", file=sys.stderr)
         return 130
+    finally:
+        os.umask(previous_umask)  # for callers that run main() in-process, such as the tests

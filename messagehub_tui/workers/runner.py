@@ -21,6 +21,7 @@ from messagehub_tui.compose import RenderError
 from messagehub_tui.config import Settings, load_settings
 from messagehub_tui.errors import is_disk_full
 from messagehub_tui.events import record_event
+from messagehub_tui.homefs import private_umask
 from messagehub_tui.models import Campaign, Channel, open_db
 from messagehub_tui.workers import journal, queue, registry
 from messagehub_tui.workers.ratelimit import RateLimiter
@@ -366,6 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--home", required=True)
     parser.add_argument("campaign_id", type=int)
     args = parser.parse_args(argv)
+    private_umask()
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = load_settings(args.home)

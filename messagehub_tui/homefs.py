@@ -1,0 +1,81 @@
+"""The home on disk: which commands may create one, private modes, and warnings about exposed ones."""
+
+from __future__ import annotations
+
+import os
+import stat
+from enum import Enum
+from pathlib import Path
+
+from messagehub_tui.config import CONFIG_NAME, DB_NAME
+from messagehub_tui.errors import MessagehubError
+
+# Contacts and their messages are personal data: nothing the tool creates is for group or others.
+PRIVATE_UMASK = 0o077
+HOME_MODE = 0o700
+
+
+class HomeAccess(Enum):
+    """What a command needs of its home."""
+
+    CREATE = "create"  # adds data: makes the home when it does not exist yet
+    WRITE = "write"    # changes campaigns: needs an existing home, recovers dead runners first
+    READ = "read"      # only looks: needs an existing home, never waits for the write lock
+
+
+def private_umask() -> int:
+    """Make every file and folder this process creates private to its user; returns the old mask."""
+    return os.umask(PRIVATE_UMASK)
+
+
+def is_home(home: Path) -> bool:
+    """A folder is a home once it holds a database."""
+    return (home / DB_NAME).is_file()
+
+
+def require_home(home: Path) -> None:
+    """Refuse to work on a folder that is not a home, saying which folder and what to do."""
+    if is_home(home):
+        return
+    what = "does not exist" if not home.exists() else f"has no {DB_NAME}, so it is not a home"
+    raise MessagehubError(
+        f"{home} {what}; pass --home (or set MESSAGEHUB_HOME) to your home, or start one with "
+        f"`messagehub-tui --home {home} init` or by importing contacts")
+
+
+def create_home(home: Path) -> bool:
+    """Make the home folder (private) when it is not a home yet; True when it was not one."""
+    if is_home(home):
+        return False
+    try:
+        home.mkdir(mode=HOME_MODE, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise MessagehubError(f"cannot create the home {home}: {exc.strerror}") from None
+    if not home.is_dir():
+        raise MessagehubError(f"cannot create the home {home}: it is a file, not a folder")
+    return True
+
+
+def _exposed(path: Path) -> int | None:
+    """The mode of `path` when group or others may read, write or enter it; None otherwise."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return None
+    return mode if mode & 0o077 else None
+
+
+def exposure_warnings(home: Path) -> list[str]:
+    """One line for the home and one for its configuration when others can read them (as OpenSSH
+    and msmtp warn)."""
+    warnings = []
+    mode = _exposed(home)
+    if mode is not None:
+        warnings.append(f"warning: the home {home} is accessible by others (mode {mode:o}); "
+                        f"make it private with: chmod -R go-rwx {home}")
+    config = home / CONFIG_NAME
+    mode = _exposed(config)
+    if mode is not None:
+        warnings.append(f"warning: {config} is readable by others (mode {mode:o}); "
+                        f"make it private with: chmod 600 {config}")
+    return warnings
