@@ -346,3 +346,48 @@ async def test_the_import_path_completes_from_disk(settings, home):
         await pilot.press("right")
         await until(pilot, lambda: app.screen.query_one("#path").value
                     == str(home / "subscribers-2026.csv"), what="completion")
+
+
+async def test_saving_an_unchanged_draft_changes_nothing(settings, home):
+    """`e` then `ctrl+s` on a draft with every field set, an HTML part included, writes back the
+    same values (it used to drop the HTML part)."""
+    from playhouse.shortcuts import model_to_dict
+
+    from messagehub_tui import campaigns
+    html = "\n<html><body><p>Hi {{ first_name }}</p></body></html>\n"
+    full = campaigns.create(settings, "Full", "email", "people", "Line one\n\nLine {{ city }}\n",
+                            subject="Hello {{ first_name }}", html=html,
+                            sender="News <news@example.com>", rate=1 / 3)
+    before = model_to_dict(Campaign.get_by_id(full.id), recurse=False)
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.screen.select(full.id)
+        await pilot.press("e")
+        await until(pilot, lambda: isinstance(app.screen, EditorScreen)
+                    and app.screen.query_one("#name").value == "Full", what="form filled")
+        await settle(pilot)
+        assert f"HTML part: {len(html)} characters, “<html><body><p>Hi {{{{ first_name }}}}" \
+            in screen_text(app)
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: not isinstance(app.screen, EditorScreen), what="save")
+    after = model_to_dict(Campaign.get_by_id(full.id), recurse=False)
+    before.pop("updated_at"), after.pop("updated_at")
+    assert after == before
+
+
+async def test_the_html_part_is_removed_only_when_asked(settings):
+    from messagehub_tui import campaigns
+    full = campaigns.create(settings, "Full", "email", "people", "x", subject="y",
+                            html="<p>{{ first_name }}</p>")
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.screen.select(full.id)
+        await pilot.press("e")
+        await until(pilot, lambda: "HTML part: 23 characters" in screen_text(app), what="info")
+        await pilot.press("ctrl+r")
+        await until(pilot, lambda: "will be removed on save" in screen_text(app), what="removal")
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: not isinstance(app.screen, EditorScreen), what="save")
+    assert Campaign.get_by_id(full.id).html is None

@@ -27,9 +27,30 @@ def _rate(text: str) -> float | None:
         raise MessagehubError(f"rate {text!r} is not a number of messages per second") from None
 
 
-def _read_html(path: str) -> str | None:
+def _rate_text(rate: float | None) -> str:
+    """The rate as typed back into the form: short, but exact so saving keeps it."""
+    if rate is None:
+        return ""
+    text = f"{rate:g}"
+    return text if float(text) == rate else repr(rate)
+
+
+def html_summary(html: str | None, removed: bool) -> str:
+    """One line saying what HTML part saving will keep, so an unseen part is never lost."""
+    if html is None:
+        return "No HTML part (type a file path above to add one)."
+    if removed:
+        return "The HTML part will be removed on save (ctrl+r keeps it)."
+    first = next((line.strip() for line in html.splitlines() if line.strip()), "")
+    first = first if len(first) <= 40 else first[:39] + "…"
+    return f"HTML part: {len(html):,} characters, “{first}” (kept; a file above replaces it, " \
+        "ctrl+r removes it)"
+
+
+def _read_html(path: str, kept: str | None) -> str | None:
+    """The HTML file typed in the form, or else the part the campaign already has."""
     if not path:
-        return None
+        return kept
     try:
         return Path(path).expanduser().read_text(encoding="utf-8")
     except OSError as exc:
@@ -39,13 +60,17 @@ def _read_html(path: str) -> str | None:
 class EditorScreen(Screen):
     """Create a campaign, or edit one that has not been launched."""
 
-    BINDINGS = [Binding("ctrl+s", "save", "Save"), Binding("escape", "app.pop_screen", "Back")]
+    BINDINGS = [Binding("ctrl+s", "save", "Save"),
+                Binding("ctrl+r", "toggle_html", "Remove/keep HTML"),
+                Binding("escape", "app.pop_screen", "Back")]
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
 
     def __init__(self, campaign_id: int | None = None):
         super().__init__()
         self.campaign_id = campaign_id
         self._preview_timer = None
+        self.html: str | None = None  # the campaign's stored HTML part, kept unless replaced
+        self.html_removed = False
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -68,6 +93,7 @@ class EditorScreen(Screen):
             with Horizontal(classes="row"):
                 yield Label("HTML file", classes="field")
                 yield Input(compact=True, id="html", placeholder="optional: path to an HTML template")
+            yield Static(html_summary(None, False), id="html-info", markup=False)
             with Horizontal(classes="row"):
                 yield Label("From", classes="field")
                 yield Input(compact=True, id="sender", placeholder="default from messagehub.toml")
@@ -111,7 +137,9 @@ class EditorScreen(Screen):
         self.query_one("#subject", Input).value = campaign.subject or ""
         self.query_one("#body", TextArea).text = campaign.body
         self.query_one("#sender", Input).value = campaign.sender or ""
-        self.query_one("#rate", Input).value = "" if campaign.rate is None else f"{campaign.rate:g}"
+        self.query_one("#rate", Input).value = _rate_text(campaign.rate)
+        self.html = campaign.html
+        self.show_html_info()
         self.query_one("#name", Input).focus()
         self.schedule_preview()
 
@@ -125,6 +153,7 @@ class EditorScreen(Screen):
             "subject": self.query_one("#subject", Input).value,
             "body": self.query_one("#body", TextArea).text,
             "html_path": self.query_one("#html", Input).value.strip(),
+            "html_kept": None if self.html_removed else self.html,
             "sender": self.query_one("#sender", Input).value.strip() or None,
             "rate": self.query_one("#rate", Input).value.strip(),
         }
@@ -153,7 +182,7 @@ class EditorScreen(Screen):
                 raise MessagehubError("choose a list (import contacts with i on the launcher)")
             contact_list = contacts.get_list(values["list_name"])
             values["rate"] = _rate(values["rate"])
-            html = _read_html(values["html_path"])
+            html = _read_html(values["html_path"], values["html_kept"])
             campaigns.validate(settings, values["channel"], contact_list, values["body"],
                                values["subject"], html, values["sender"], values["rate"])
             draft = Campaign(id=self.campaign_id or 0, channel=values["channel"],
@@ -179,12 +208,23 @@ class EditorScreen(Screen):
         if text:
             self.query_one("#preview", Static).update(text)
 
+    def show_html_info(self) -> None:
+        self.query_one("#html-info", Static).update(html_summary(self.html, self.html_removed))
+
+    def action_toggle_html(self) -> None:
+        if self.html is None:
+            self.notify("this campaign has no HTML part", severity="warning")
+            return
+        self.html_removed = not self.html_removed
+        self.show_html_info()
+        self.schedule_preview()
+
     def action_save(self) -> None:
         values = self.fields()
         settings = self.app.settings
 
         def save() -> Campaign:
-            html = _read_html(values.pop("html_path"))
+            html = _read_html(values.pop("html_path"), values.pop("html_kept"))
             values["rate"] = _rate(values["rate"])
             if not values["list_name"]:
                 raise MessagehubError("choose a list before saving")
