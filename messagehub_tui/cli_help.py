@@ -45,12 +45,13 @@ _STOP_EXIT_CODES = """exit codes:
 # Each command's examples, one command line each (a test parses every one of them).
 EXAMPLES: dict[str | None, list[str]] = {
     None: ["messagehub-tui --home ./news", "MESSAGEHUB_HOME=./news messagehub-tui"],
+    "init": ["messagehub-tui --home ~/campaigns init"],
     "import": ["messagehub-tui import people.csv", "messagehub-tui import people.csv --list vip"],
     "suppress": ["messagehub-tui suppress ann@example.com --channel email --reason 'asked'",
                  "messagehub-tui suppress +14155550101 --channel sms"],
     "unsuppress": ["messagehub-tui unsuppress ann@example.com --channel email"],
     "suppressions": ["messagehub-tui suppressions", "messagehub-tui suppressions --channel sms"],
-    "lists": ["messagehub-tui lists"],
+    "lists": ["messagehub-tui lists", "messagehub-tui lists --delete old-newsletter"],
     "create": ["messagehub-tui create --name 'May news' --channel email --list people "
                "--subject 'News for {{ first_name }}' --body may.txt --html may.html",
                "messagehub-tui create --name Reminder --channel sms --list people "

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from messagehub_tui import campaigns, contacts
 from messagehub_tui.config import load_settings
-from messagehub_tui.models import Campaign, open_db
+from messagehub_tui.models import Campaign, ContactList, open_db
 
 
 def make_home(home: Path, toml: str = "", count: int = 20, channel: str = "email",
@@ -21,6 +21,7 @@ def make_home(home: Path, toml: str = "", count: int = 20, channel: str = "email
         rows.append(f"user{i}@example.com,+1415555{i:04d},Üser{i},Zürich")
     (home / "people.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     contacts.import_csv(home / "people.csv", home, "people")
+    ContactList.get_or_create(name="people")  # an import of no rows makes no list
     created = campaigns.create(
         settings, "test", channel, "people",
         campaign.pop("body", "Hello {{ first_name }} from {{ city }}\n.a dotted line\n"),

@@ -86,6 +86,7 @@ def test_deliveries_lists_who_failed_and_why_and_export_imports_back(tmp_path, r
 
 
 def test_deliveries_and_export_refuse_what_they_cannot_do(tmp_path):
+    assert run(tmp_path, "init").returncode == 0
     missing = run(tmp_path, "deliveries", "9")
     assert missing.returncode == 1 and missing.stderr == "messagehub-tui: campaign 9 does not exist\n"
     assert run(tmp_path, "deliveries", "1", "--status", "lost").returncode == 2

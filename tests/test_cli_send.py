@@ -57,6 +57,7 @@ def test_send_exits_4_when_the_campaign_is_paused_or_cancelled_elsewhere(tmp_pat
 
 
 def test_send_exit_codes_for_errors_and_usage(tmp_path):
+    assert run(tmp_path, "init").returncode == 0
     missing = run(tmp_path, "send", "7")
     assert missing.returncode == 1
     assert missing.stderr == "messagehub-tui: campaign 7 does not exist\n"
