@@ -36,11 +36,15 @@ class RejectsFile:
         self.path = Path(name)
         self._handle = os.fdopen(fd, "w", encoding="utf-8", newline="")
         self._writer = csv.writer(self._handle)
-        self._writer.writerow([safe_cell(cell) for cell in ["line", "reason", *header]])
+        self._header = header
+        self._header_written = False
         self.rows = 0
         self._mark = (0, 0)
 
     def add(self, line: int, reason: str, cells: list[str]) -> None:
+        if not self._header_written:  # written with the first row: most imports have none
+            self._writer.writerow([safe_cell(cell) for cell in ["line", "reason", *self._header]])
+            self._header_written = True
         self._writer.writerow([line, safe_cell(reason), *map(safe_cell, cells)])
         self.rows += 1
 
@@ -55,6 +59,7 @@ class RejectsFile:
         try:
             self._handle.seek(position)
             self._handle.truncate()
+            self._header_written = position > 0
         except OSError:
             pass  # the rows past the mark stay; the import's error says which lines were saved
 
