@@ -49,9 +49,13 @@ class RejectsFile:
         self.rows += 1
 
     def mark(self) -> None:
-        """Remember this point: `undo` returns to it. Flushes, so a full disk shows here."""
-        self._handle.flush()
+        """Remember this point: `undo` returns to it."""
+        self.flush()
         self._mark = (self._handle.tell(), self.rows)
+
+    def flush(self) -> None:
+        """Hand the rows to the file system, so a full disk shows here."""
+        self._handle.flush()
 
     def undo(self) -> None:
         """Forget the rows added since `mark` (their chunk was not saved)."""
