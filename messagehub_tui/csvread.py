@@ -27,6 +27,7 @@ _BOMS = (  # UTF-32 first: its little-endian BOM starts with UTF-16's
 )
 _DELIMITERS = (",", ";", "\t", "|")
 _FALLBACK = "messagehub-cp1252"
+_NON_WORD = re.compile(r"\W+")
 
 
 def _cp1252_fallback(error: UnicodeDecodeError) -> tuple[str, int]:
@@ -47,7 +48,7 @@ codecs.register_error(_FALLBACK, _cp1252_fallback)
 
 def column_key(name: str) -> str:
     """A header cell as a template variable name: `First Name` → `first_name`."""
-    key = re.sub(r"\W+", "_", name.strip().lower()).strip("_")
+    key = _NON_WORD.sub("_", name.strip().lower()).strip("_")
     return _ALIASES.get(key, key)
 
 

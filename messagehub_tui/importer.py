@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from peewee import DatabaseError
+
 from messagehub_tui.addresses import InvalidAddress, normalise_email, normalise_phone
 from messagehub_tui.csvread import CsvFile, Row, header_keys
 from messagehub_tui.deliveries import EXPORT_ONLY_COLUMNS
@@ -174,21 +176,22 @@ def _import_chunk(store: Store, keys: list[str], rows: list[Row], region: str | 
         store.save(parsed, outcome)
         for line, reason, cells in sorted(outcome.rejected + outcome.warnings):
             rejects.add(line, reason, cells)
-        rejects.mark()  # the rows reach the disk before the chunk commits
+        rejects.flush()  # the rows reach the disk before the chunk commits
     return outcome
 
 
-def _stopped(path: Path, home: Path, result: ImportResult, first: int, exc: BaseException) -> str:
+def _stopped(path: Path, home: Path, result: ImportResult, exc: BaseException) -> str:
+    first = result.saved_through + 1
     if isinstance(exc, KeyboardInterrupt):
-        why = "interrupted"
+        why, then = "interrupted", "To finish, run"
     elif _disk_full(exc):
-        why = f"disk full in {home}"
+        why, then = f"disk full in {home}", f"Free space in {home}, then run"
     else:
-        why = f"stopped by an error ({exc})"
-    saved = f"lines 2-{result.saved_through} saved ({result.summary()})" \
+        why, then = f"stopped by an error ({exc})", "Once fixed, run"
+    done = f"lines 2-{result.saved_through} done ({result.summary()})" \
         if result.saved_through > 1 else "nothing saved"
-    return (f"{path}: {why} at line {first}: {saved}; line {first} and after not saved. "
-            "Run the same import again once fixed: saved rows are updated, not duplicated")
+    return (f"{path}: {why} at line {first}: {done}; line {first} and after not saved. {then} "
+            "the same import again: rows already saved are updated, not duplicated")
 
 
 def import_csv(path: str | Path, home: Path, list_name: str | None = None,
@@ -205,15 +208,13 @@ def import_csv(path: str | Path, home: Path, list_name: str | None = None,
         rejects = RejectsFile(home, path.stem, source.header)
         store = Store(db.connection(), result.list_name)
         rows = source.rows()
-        first = 2
         try:
             while chunk := list(itertools.islice(rows, CHUNK)):
-                first = chunk[0].line
                 _keep(result, _import_chunk(store, keys, chunk, region, rejects))
                 result.saved_through = chunk[-1].last_line
-        except (MessagehubError, sqlite3.Error, OSError, KeyboardInterrupt) as exc:
+        except (MessagehubError, sqlite3.Error, DatabaseError, OSError, KeyboardInterrupt) as exc:
             rejects.undo()
-            raise ImportStopped(_stopped(path, home, result, first, exc), result) from None
+            raise ImportStopped(_stopped(path, home, result, exc), result) from None
         finally:
             store.close()
             result.rejects_path, note = rejects.finish()

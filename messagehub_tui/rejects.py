@@ -29,18 +29,26 @@ class RejectsFile:
         self.path = Path(name)
         self._handle = os.fdopen(fd, "w", encoding="utf-8", newline="")
         self._writer = csv.writer(self._handle)
-        self._writer.writerow([safe_cell(cell) for cell in ["line", "reason", *header]])
+        self._header = header
+        self._header_written = False
         self.rows = 0
         self._mark = (0, 0)
 
     def add(self, line: int, reason: str, cells: list[str]) -> None:
+        if not self._header_written:  # written with the first row: most imports have none
+            self._writer.writerow([safe_cell(cell) for cell in ["line", "reason", *self._header]])
+            self._header_written = True
         self._writer.writerow([line, safe_cell(reason), *map(safe_cell, cells)])
         self.rows += 1
 
     def mark(self) -> None:
-        """Remember this point: `undo` returns to it. Flushes, so a full disk shows here."""
-        self._handle.flush()
+        """Remember this point: `undo` returns to it."""
+        self.flush()
         self._mark = (self._handle.tell(), self.rows)
+
+    def flush(self) -> None:
+        """Hand the rows to the file system, so a full disk shows here."""
+        self._handle.flush()
 
     def undo(self) -> None:
         """Forget the rows added since `mark` (their chunk was not saved)."""
@@ -48,6 +56,7 @@ class RejectsFile:
         try:
             self._handle.seek(position)
             self._handle.truncate()
+            self._header_written = position > 0
         except OSError:
             pass  # the rows past the mark stay; the import's error says which lines were saved
 

@@ -1,0 +1,91 @@
+"""Hostile CSV input: huge fields, huge headers, NUL bytes, formulas in the rejects file."""
+
+import csv
+import subprocess
+import sys
+import time
+
+from messagehub_tui import contacts
+from messagehub_tui.models import Contact
+from tests.conftest import write
+
+
+def run(home, *args, timeout=120):
+    return subprocess.run([sys.executable, "-m", "messagehub_tui", "--home", str(home), *args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_a_field_over_128_kib_rejects_its_row_only(settings, home):
+    path = write(home / "big.csv", "email,note\n"
+                                   "a@example.com,short\n"
+                                   f"b@example.com,{'x' * 200_000}\n"
+                                   "c@example.com,short\n")
+    result = contacts.import_csv(path, home, "big")
+    assert result.summary() == "imported 2, updated 0, rejected 1"
+    assert [(r.line, r.reason) for r in result.rejected] == [
+        (3, "has a field longer than 128 KiB (line 3; an unclosed quote?)")]
+    assert sorted(c.email for c in Contact.select()) == ["a@example.com", "c@example.com"]
+
+
+def test_an_unclosed_quote_is_one_clear_line_never_a_traceback(home):
+    filler = "".join(f"x{i}@example.com,{'y' * 60}\n" for i in range(3000))
+    path = write(home / "quote.csv", "email,note\n"
+                                     "a@example.com,\"never closed\n" + filler)
+    done = run(home, "import", str(path))
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    first = done.stderr.splitlines()[0]
+    assert first.startswith("line 2: has a field longer than 128 KiB (lines 2-")
+    assert first.endswith("; an unclosed quote?)")
+    # Lines 2 to `last` are one broken record; every row after it (to line 3002) is imported.
+    last = int(first.split("(lines 2-")[1].split(";")[0])
+    assert done.stdout == f"imported {3002 - last}, updated 0, rejected 1 (list quote)\n"
+
+
+def test_a_million_column_header_is_read_in_linear_time(home):
+    header = "email," + ",".join(f"c{i}" for i in range(1_000_000))
+    path = write(home / "wide.csv", header + "\na@example.com\n")
+    started = time.monotonic()
+    done = run(home, "import", str(path), timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "imported 1, updated 0, rejected 0 (list wide)\n"
+    print(f"1,000,000-column header imported in {time.monotonic() - started:.1f} s")
+    duplicate = write(home / "dup.csv", header + ",C5\na@example.com\n")
+    done = run(home, "import", str(duplicate), timeout=300)
+    assert done.returncode == 1
+    assert done.stderr == (f"messagehub-tui: {duplicate}: columns 'c5' and 'C5' both mean c5 "
+                           "in the header\n")
+
+
+def test_nul_bytes_and_control_characters_never_reach_a_contact(settings, home):
+    path = write(home / "nul.csv", "email,first_name,last_name,note\n"
+                                   "a@example.com,A\x00nn,Lee,\n"
+                                   "b@example.com,Bob,Sto\x1bne,\n"
+                                   "c@example.com,Cy,Young,se\x00cret\n"
+                                   "d@example.com,Di\tana,,\n"
+                                   "e@example.com,Eve,Ok,\"multi\nline\"\n")
+    result = contacts.import_csv(path, home, "nul")
+    assert [(r.line, r.reason) for r in result.rejected] == [
+        (2, "first_name contains a NUL byte"),
+        (3, "last_name contains a control character (U+001B)"),
+        (4, "note contains a NUL byte"),
+        (5, "first_name contains a control character (U+0009)")]
+    assert [c.email for c in Contact.select()] == ["e@example.com"]
+    assert all("\x00" not in (c.first_name + c.last_name + c.attributes)
+               for c in Contact.select())
+
+
+def test_rejects_file_neutralises_formulas(settings, home):
+    path = write(home / "f.csv", "email,=cmd,note\n"
+                                 "=HYPERLINK(\"http://x\"),+1,-2\n"
+                                 "@SUM(A1),\"\tx\",\"\rx\"\n"
+                                 "plain,a=b,ok\n")
+    result = contacts.import_csv(path, home, "f")
+    with result.rejects_path.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["line", "reason", "email", "'=cmd", "note"]
+    assert [row[2:] for row in rows[1:]] == [
+        ["'=HYPERLINK(\"http://x\")", "'+1", "'-2"],
+        ["'@SUM(A1)", "'\tx", "'\rx"],
+        ["plain", "a=b", "ok"]]
+    assert all(not row[1].startswith(("=", "+", "-", "@")) for row in rows[1:])
