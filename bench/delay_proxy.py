@@ -14,57 +14,69 @@ import argparse
 import asyncio
 import sys
 import threading
-import time
 from collections import deque
 
-CHUNK = 1 << 16
 
+class _Side(asyncio.Protocol):
+    """One end of a proxied connection: what it receives goes out of its peer `delay` later.
 
-async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: float) -> None:
-    """Copy reader to writer, each chunk `delay` seconds after it arrived; EOF follows suit."""
-    held: deque[tuple[float, bytes]] = deque()
-    arrived = asyncio.Event()
-    done = False
+    Held chunks wait in a queue in arrival order, each released by its own timer at its due
+    time; EOF follows the data it came after, and once both directions ended both close. Protocol callbacks, no task per chunk, so the
+    proxy's own cost stays far below the latency it adds.
+    """
 
-    async def forward() -> None:
-        while held or not done:
-            if not held:
-                arrived.clear()
-                await arrived.wait()
-                continue
-            due, chunk = held[0]
-            wait = due - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            held.popleft()
-            if not chunk:
-                break
-            writer.write(chunk)
-            await writer.drain()
-        if writer.can_write_eof() and not writer.is_closing():
-            try:
-                writer.write_eof()
-            except OSError:
-                pass  # the other side is already gone
+    def __init__(self, delay: float):
+        self.delay = delay
+        self.peer: _Side | None = None
+        self.transport: asyncio.Transport | None = None
+        self.held: deque[bytes | None] = deque()  # None: end of this side's stream
+        self.ended = self.done = False
+        self.loop = asyncio.get_running_loop()
 
-    forwarding = asyncio.create_task(forward())
-    try:
-        while True:
-            chunk = await reader.read(CHUNK)
-            held.append((time.monotonic() + delay, chunk))
-            arrived.set()
-            if not chunk:
-                break
-    except ConnectionError:
-        held.append((time.monotonic() + delay, b""))
-        arrived.set()
-    finally:
-        done = True
-        arrived.set()
-        try:
-            await forwarding
-        except ConnectionError:
-            pass
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self._hold(data)
+
+    def eof_received(self) -> bool:
+        self._hold(None)
+        return True  # keep the other direction open until the peer is done too
+
+    def connection_lost(self, exc) -> None:
+        self._hold(None)
+
+    def _hold(self, data: bytes | None) -> None:
+        if self.ended:
+            return
+        self.ended = data is None
+        self.held.append(data)
+        self.loop.call_at(self.loop.time() + self.delay, self._release)
+
+    def _release(self) -> None:
+        """Forward the oldest held chunk (each has its own timer, due in arrival order)."""
+        data = self.held.popleft()
+        out = self.peer.transport if self.peer else None
+        if out is None or out.is_closing():
+            return
+        if data is not None:
+            out.write(data)
+            return
+        self.done = True
+        if self.peer.done or not out.can_write_eof():
+            out.close()
+            self.transport.close()
+        else:
+            out.write_eof()
+
+    # flow control: a peer that cannot keep up pauses this side's reading
+    def pause_writing(self) -> None:
+        if self.peer and self.peer.transport:
+            self.peer.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.peer and self.peer.transport:
+            self.peer.transport.resume_reading()
 
 
 class DelayProxy:
@@ -83,25 +95,34 @@ class DelayProxy:
 
     def _serve(self, port: int, ready: threading.Event) -> None:
         asyncio.set_event_loop(self.loop)
-        self.server = self.loop.run_until_complete(
-            asyncio.start_server(self._connection, "127.0.0.1", port))
+        self.port = port
+        self.loop.run_until_complete(self._accept())
         self.port = self.server.sockets[0].getsockname()[1]
         ready.set()
         self.loop.run_forever()
 
-    async def _connection(self, client_reader, client_writer) -> None:
-        self.connections += 1
-        try:
-            server_reader, server_writer = await asyncio.open_connection(*self.target)
-        except OSError:
-            client_writer.close()
-            return
-        try:
-            await asyncio.gather(_pump(client_reader, server_writer, self.delay),
-                                 _pump(server_reader, client_writer, self.delay))
-        finally:
-            client_writer.close()
-            server_writer.close()
+    async def _accept(self) -> None:
+        """Start serving; each accepted connection gets its upstream connection."""
+        delay, target = self.delay, self.target
+
+        class Inbound(_Side):
+            def connection_made(inner, transport) -> None:
+                super().connection_made(transport)
+                self.connections += 1
+                transport.pause_reading()
+                asyncio.ensure_future(connect(inner))
+
+        async def connect(inbound: _Side) -> None:
+            try:
+                _, outbound = await inbound.loop.create_connection(lambda: _Side(delay), *target)
+            except OSError:
+                inbound.transport.close()
+                return
+            inbound.peer, outbound.peer = outbound, inbound
+            inbound.transport.resume_reading()
+
+        self.server = await asyncio.get_running_loop().create_server(
+            lambda: Inbound(delay), "127.0.0.1", self.port)
 
     def stop(self) -> None:
         async def shutdown() -> None:
