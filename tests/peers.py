@@ -233,16 +233,17 @@ class ScriptedSmtp:
     closes), "421" (421 to MAIL, then the connection closes). Like the server of issue 8 it keeps
     a failed transaction open until RSET, so a client that does not reset gets "503 nested MAIL".
     `broken_rset` answers RSET with 502 and never resets; `silent` accepts connections and never
-    says a word; `auth` is the AUTH mechanisms to offer (None: no AUTH); `echo` refuses AUTH
+    says a word; `refuse_ehlo` answers EHLO with 550; `auth` is the AUTH mechanisms to offer (None: no AUTH); `echo` refuses AUTH
     with 535 quoting the last line it got. Every chunk the server reads is kept in `reads`, to
     prove what arrived together.
     """
 
     def __init__(self, pipelining: bool = True, faults: dict[int, str] | None = None,
                  broken_rset: bool = False, silent: bool = False, auth: str | None = None,
-                 echo: bool = False, starttls: bool = False):
+                 echo: bool = False, starttls: bool = False, refuse_ehlo: bool = False):
         self.pipelining, self.faults, self.broken_rset = pipelining, dict(faults or {}), broken_rset
         self.silent, self.auth, self.echo, self.starttls = silent, auth, echo, starttls
+        self.refuse_ehlo = refuse_ehlo
         self.reads: list[bytes] = []
         self.commands: list[str] = []
         self.messages: list[tuple[str, bytes]] = []
@@ -322,6 +323,8 @@ class ScriptedSmtp:
                         writer.write(b"334 UGFzc3dvcmQ6\r\n")
                     else:
                         writer.write(self._auth_reply(text))
+                elif verb == "EHLO" and self.refuse_ehlo:
+                    writer.write(b"550 5.7.1 not you\r\n")
                 elif verb == "EHLO":
                     extensions = (["PIPELINING"] if self.pipelining else []) + \
                         ([f"AUTH {self.auth}"] if self.auth else []) + \
