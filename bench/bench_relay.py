@@ -24,13 +24,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
-from _table import print_table  # noqa: E402
-from delay_proxy import _seconds  # noqa: E402
+from _table import print_table
+from delay_proxy import _seconds
 
-from messagehub_tui.channels.base import Outcome, Outgoing  # noqa: E402
-from messagehub_tui.channels.smtp import SmtpChannel  # noqa: E402
-from messagehub_tui.config import EmailSettings  # noqa: E402
-from tests.peers import free_port, smtp_sink_path, wait_for_port  # noqa: E402
+from messagehub_tui.channels.base import Outcome, Outgoing
+from messagehub_tui.channels.smtp import SmtpChannel
+from messagehub_tui.config import EmailSettings
+from tests.peers import free_port, smtp_sink_path, wait_for_port
 
 OURS_ROUND_TRIPS, SMTPLIB_ROUND_TRIPS = 2, 4
 SENDER = "bench@example.com"
@@ -48,19 +48,12 @@ def start_sink() -> tuple[subprocess.Popen, int]:
     return sink, port
 
 
-def _raise_priority() -> None:
-    try:
-        os.nice(-10)
-    except PermissionError:
-        pass
-
-
 def start_proxy(target: int, rtt: float) -> tuple[subprocess.Popen, int]:
     """The delay proxy in its own process, so its timers do not share the client's CPU time,
     and at a higher priority when allowed: it stands for the network, not for a CPU user."""
     proxy = subprocess.Popen([sys.executable, str(ROOT / "bench" / "delay_proxy.py"),
-                              "--rtt", f"{rtt}s", "--to", f"127.0.0.1:{target}"],
-                             stdout=subprocess.PIPE, text=True, preexec_fn=_raise_priority)
+                              "--rtt", f"{rtt}s", "--to", f"127.0.0.1:{target}", "--priority"],
+                             stdout=subprocess.PIPE, text=True)
     port = int(proxy.stdout.readline())
     wait_for_port(port, process=proxy)
     return proxy, port
@@ -128,8 +121,8 @@ def main() -> None:
     rows = [("RTT", f"{args.rtt * 1000:.0f} ms (delay proxy, RTT/2 each way)"),
             ("load average", f"{os.getloadavg()[0]:.1f} at the start"),
             ("message size", f"{len(MESSAGE):,} bytes"),
-            ("round trips per message", f"ours {OURS_ROUND_TRIPS} (PIPELINING), "
-                                        f"smtplib {SMTPLIB_ROUND_TRIPS}")]
+            ("round trips per message", (f"ours {OURS_ROUND_TRIPS} (PIPELINING), "
+                                         f"smtplib {SMTPLIB_ROUND_TRIPS}"))]
     try:
         for connections in args.connections:
             ceiling = connections / (OURS_ROUND_TRIPS * args.rtt)
@@ -137,11 +130,11 @@ def main() -> None:
             plain = run_smtplib(port, connections, args.per_connection)
             ideal = connections / (SMTPLIB_ROUND_TRIPS * args.rtt)
             rows.append((f"{connections} conns, ours",
-                         f"{ours:,.0f} msg/s = {ours / ceiling:.2f} x {connections} / (2 x RTT) "
-                         f"(target 0.9: {'met' if ours >= 0.9 * ceiling else 'NOT met'})"))
+                         (f"{ours:,.0f} msg/s = {ours / ceiling:.2f} x {connections} / (2 x RTT) "
+                          f"(target 0.9: {'met' if ours >= 0.9 * ceiling else 'NOT met'})")))
             rows.append((f"{connections} conns, smtplib",
-                         f"{plain:,.0f} msg/s (its ceiling {ideal:,.0f}); pipelining buys "
-                         f"x{ours / plain:.2f}"))
+                         (f"{plain:,.0f} msg/s (its ceiling {ideal:,.0f}); pipelining buys "
+                          f"x{ours / plain:.2f}")))
     finally:
         proxy.terminate()
         sink.terminate()

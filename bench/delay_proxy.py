@@ -3,7 +3,7 @@
 Each chunk is forwarded RTT/2 after it arrived, in order, without waiting for the chunks before
 it to be forwarded first: the proxy adds latency, never a bandwidth limit, like a long link.
 
-    python3 bench/delay_proxy.py --rtt 40ms --to 127.0.0.1:2525 [--port 2526]
+    python3 bench/delay_proxy.py --rtt 40ms --to 127.0.0.1:2525 [--port 2526] [--priority]
 
 prints the port it listens on, then proxies until interrupted.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import threading
 from collections import deque
@@ -21,8 +22,9 @@ class _Side(asyncio.Protocol):
     """One end of a proxied connection: what it receives goes out of its peer `delay` later.
 
     Held chunks wait in a queue in arrival order, each released by its own timer at its due
-    time; EOF follows the data it came after, and once both directions ended both close. Protocol callbacks, no task per chunk, so the
-    proxy's own cost stays far below the latency it adds.
+    time; EOF follows the data it came after, and once both directions ended both close.
+    Protocol callbacks, no task per chunk, so the proxy's own cost stays far below the latency
+    it adds.
     """
 
     def __init__(self, delay: float):
@@ -149,7 +151,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rtt", type=_seconds, required=True, help="round-trip time: 40ms, 0.1s")
     parser.add_argument("--to", required=True, help="HOST:PORT to forward to")
     parser.add_argument("--port", type=int, default=0, help="port to listen on (default: free)")
+    parser.add_argument("--priority", action="store_true",
+                        help="run at a higher priority when allowed: the proxy stands for the "
+                             "network, its timers should not wait behind the CPU load")
     args = parser.parse_args(argv)
+    if args.priority:
+        try:
+            os.nice(-10)
+        except PermissionError:
+            pass
     host, _, port = args.to.rpartition(":")
     proxy = DelayProxy((host, int(port)), args.rtt, args.port)
     print(proxy.port, flush=True)

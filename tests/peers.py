@@ -233,9 +233,9 @@ class ScriptedSmtp:
     closes), "421" (421 to MAIL, then the connection closes). Like the server of issue 8 it keeps
     a failed transaction open until RSET, so a client that does not reset gets "503 nested MAIL".
     `broken_rset` answers RSET with 502 and never resets; `silent` accepts connections and never
-    says a word; `refuse_ehlo` answers EHLO with 550; `auth` is the AUTH mechanisms to offer (None: no AUTH); `echo` refuses AUTH
-    with 535 quoting the last line it got. Every chunk the server reads is kept in `reads`, to
-    prove what arrived together.
+    says a word; `refuse_ehlo` answers EHLO with 550; `auth` is the AUTH mechanisms to offer
+    (None: no AUTH); `echo` refuses AUTH with 535 quoting the last line it got. Every chunk the
+    server reads is kept in `reads`, to prove what arrived together.
     """
 
     def __init__(self, pipelining: bool = True, faults: dict[int, str] | None = None,

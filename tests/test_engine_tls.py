@@ -134,7 +134,7 @@ def test_a_server_without_starttls_says_which_setting_to_change(home):
 
 
 def test_doctor_explains_an_untrusted_certificate(home, tls_server):
-    security, port, handler = tls_server
+    security, port, _ = tls_server
     settings, _ = make_home(home, tls_toml(security, port, verify=True), count=1)
     check = {c.name: c for c in run_checks(settings)}["smtp"]
     assert not check.ok

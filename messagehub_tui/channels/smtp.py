@@ -6,8 +6,12 @@ import socket
 import ssl
 
 from messagehub_tui.channels.base import ChannelStopped, Outcome, Outgoing, SendResult
-from messagehub_tui.channels.smtp_client import (SmtpClient, SmtpProtocolError, SmtpReplyError,
-                                                 SmtpSetupError)
+from messagehub_tui.channels.smtp_client import (
+    SmtpClient,
+    SmtpProtocolError,
+    SmtpReplyError,
+    SmtpSetupError,
+)
 from messagehub_tui.config import SMTP_PASSWORD_ENV, EmailSettings
 
 AUTH_CODES = frozenset({530, 534, 535, 538})

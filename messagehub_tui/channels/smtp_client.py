@@ -212,8 +212,8 @@ class SmtpClient:
         """
         self.data_sent = False
         self._in_sync = False
-        utf8 = b" SMTPUTF8" if not (sender + recipient).isascii() and "SMTPUTF8" in self.extensions \
-            else b""
+        utf8 = b" SMTPUTF8" if not (sender + recipient).isascii() and \
+            "SMTPUTF8" in self.extensions else b""
         commands = (b"MAIL FROM:<" + _address(sender) + b">" + utf8 + b"\r\n",
                     b"RCPT TO:<" + _address(recipient) + b">\r\n", b"DATA\r\n")
         async with asyncio.timeout(self.timeout):
