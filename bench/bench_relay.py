@@ -6,7 +6,7 @@ the clock runs over `--per-connection` messages on each. Our client needs 2 roun
 message with PIPELINING (MAIL+RCPT+DATA in one write, the body after the 354), so its ceiling is
 connections / (2 x RTT); smtplib waits for every reply: 4 round trips (MAIL, RCPT, DATA, body).
 
-    python3 bench/bench_relay.py [--rtt 40ms] [--connections 8 32] [--per-connection 50]
+    python3 bench/bench_relay.py [--rtt 40ms] [--connections 8 32] [--per-connection 100]
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rtt", type=_seconds, default=0.040, help="round-trip time (40ms)")
     parser.add_argument("--connections", type=int, nargs="+", default=[8, 32])
-    parser.add_argument("--per-connection", type=int, default=50,
+    parser.add_argument("--per-connection", type=int, default=100,
                         help="timed messages on each connection")
     args = parser.parse_args()
     sink, sink_port = start_sink()
