@@ -10,7 +10,8 @@ from messagehub_tui import campaigns, control
 from messagehub_tui.channels.base import Outcome
 from messagehub_tui.doctor import run_checks
 from tests.engine import counts_add_up, make_home, wait_status
-from tests.peers import RecordingHandler, ScriptedSmtp, SmtpSink, free_port
+from tests.peers import RecordingHandler, SmtpSink, free_port
+from tests.scripted_smtp import ScriptedSmtp
 
 
 def smtp_toml(port: int, **extra) -> str:

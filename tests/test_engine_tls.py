@@ -13,7 +13,8 @@ from messagehub_tui.channels.base import Outcome
 from messagehub_tui.doctor import run_checks
 from messagehub_tui.models import Event
 from tests.engine import counts_add_up, make_home, wait_status
-from tests.peers import RecordingHandler, ScriptedSmtp, free_port, require
+from tests.peers import RecordingHandler, free_port, require
+from tests.scripted_smtp import ScriptedSmtp
 
 
 @pytest.fixture(scope="module")

@@ -8,10 +8,10 @@ import sys
 import pytest
 
 from messagehub_tui import control
-from messagehub_tui.channels.smtp_client import REDACTED, credential_forms, scrub
+from messagehub_tui.channels.smtp_secrets import REDACTED, credential_forms, scrub
 from messagehub_tui.models import Campaign, Delivery, Event
 from tests.engine import counts_add_up, make_home, wait_status
-from tests.peers import ScriptedSmtp
+from tests.scripted_smtp import ScriptedSmtp
 from tests.test_engine_smtp import smtp_toml
 
 USER, PASSWORD = "mailer@example.com", "S3cret-pass/word+42"

@@ -10,7 +10,7 @@ from messagehub_tui.channels.smtp import SmtpChannel
 from messagehub_tui.config import EmailSettings
 from messagehub_tui.models import Delivery, DeliveryStatus
 from tests.engine import counts_add_up, make_home, wait_status
-from tests.peers import ScriptedSmtp
+from tests.scripted_smtp import ScriptedSmtp
 
 BODY = b"Subject: hello\r\n\r\nhello\r\n.a dotted line\r\n"
 

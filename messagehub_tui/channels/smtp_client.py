@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import re
 import ssl
+
+from messagehub_tui.channels.smtp_secrets import b64, credential_forms, scrub
 
 
 class SmtpReplyError(Exception):
@@ -23,37 +23,6 @@ class SmtpProtocolError(Exception):
 class SmtpSetupError(Exception):
     """The server cannot be used as configured (no STARTTLS, no AUTH, AUTH unencrypted); the
     message says which [email] setting to change."""
-
-
-REDACTED = "[redacted]"
-_BASE64_RUN = re.compile(r"[A-Za-z0-9+/=]{8,}")
-
-
-def _b64(value: str) -> str:
-    return base64.b64encode(value.encode("utf-8")).decode("ascii")
-
-
-def credential_forms(username: str | None, password: str | None) -> tuple[str, ...]:
-    """Every form in which the credential goes on the wire: AUTH PLAIN's token, the user and the
-    password in base64 (AUTH LOGIN), and the raw password."""
-    if not password:
-        return ()
-    user = username or ""
-    return tuple(form for form in (_b64(f"\0{user}\0{password}"), _b64(user), _b64(password),
-                                   password) if form)
-
-
-def scrub(text: str, forms: tuple[str, ...]) -> str:
-    """`text` without any credential form, nor any base64 run of 8+ characters taken from one
-    (a server that quotes a command may cut it short, and a prefix still leaks)."""
-    if not forms:
-        return text
-    for form in forms:
-        text = text.replace(form, REDACTED)
-    encoded = forms[:-1]
-    return _BASE64_RUN.sub(
-        lambda run: REDACTED if any(run[0].rstrip("=") in form for form in encoded) else run[0],
-        text)
 
 
 ENVELOPE_STAGES = ("MAIL FROM", "RCPT TO", "DATA")
@@ -193,11 +162,11 @@ class SmtpClient:
         mechanisms = self.extensions["AUTH"].upper().split()
         user, password = self.username or "", self._password or ""
         if "PLAIN" in mechanisms:
-            await self._command("AUTH PLAIN " + _b64(f"\0{user}\0{password}"), "AUTH", 235)
+            await self._command("AUTH PLAIN " + b64(f"\0{user}\0{password}"), "AUTH", 235)
         elif "LOGIN" in mechanisms:
             await self._command("AUTH LOGIN", "AUTH", 334)
-            await self._command(_b64(user), "AUTH", 334)
-            await self._command(_b64(password), "AUTH", 235)
+            await self._command(b64(user), "AUTH", 334)
+            await self._command(b64(password), "AUTH", 235)
         else:
             raise SmtpSetupError(
                 f"the server offers AUTH {' '.join(mechanisms) or '(no mechanism)'} but not "
