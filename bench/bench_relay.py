@@ -5,6 +5,9 @@ connection first sends one message untimed (connect, greeting and EHLO are not t
 the clock runs over `--per-connection` messages on each. Our client needs 2 round trips per
 message with PIPELINING (MAIL+RCPT+DATA in one write, the body after the 354), so its ceiling is
 connections / (2 x RTT); smtplib waits for every reply: 4 round trips (MAIL, RCPT, DATA, body).
+Against a server that offers CHUNKING (RFC 3030; Postfix has since 3.4, smtp-sink has not: the
+scripted test server stands in) our client sends MAIL, RCPT, BDAT LAST and the message in one
+write: 1 round trip per message.
 
     python3 bench/bench_relay.py [--rtt 40ms] [--connections 8 32] [--per-connection 100]
 """
@@ -32,7 +35,7 @@ from messagehub_tui.channels.smtp import SmtpChannel
 from messagehub_tui.config import EmailSettings
 from tests.peers import free_port, smtp_sink_path, wait_for_port
 
-OURS_ROUND_TRIPS, SMTPLIB_ROUND_TRIPS = 2, 4
+OURS_ROUND_TRIPS, CHUNKED_ROUND_TRIPS, SMTPLIB_ROUND_TRIPS = 2, 1, 4
 SENDER = "bench@example.com"
 MESSAGE = (b"From: Bench <bench@example.com>\r\nTo: <user@example.com>\r\nSubject: relay bench\r\n"
            b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
@@ -46,6 +49,19 @@ def start_sink() -> tuple[subprocess.Popen, int]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for_port(port, process=sink)
     return sink, port
+
+
+def start_chunking_server() -> tuple[subprocess.Popen, int]:
+    """The scripted SMTP server offering PIPELINING and CHUNKING, in its own process."""
+    code = ("from tests.scripted_smtp import ScriptedSmtp\n"
+            "server = ScriptedSmtp(chunking=True)\n"
+            "print(server.port, flush=True)\n"
+            "server.thread.join()\n")
+    server = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                              cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    port = int(server.stdout.readline())
+    wait_for_port(port, process=server)
+    return server, port
 
 
 def start_proxy(target: int, rtt: float) -> tuple[subprocess.Popen, int]:
@@ -118,10 +134,13 @@ def main() -> None:
     args = parser.parse_args()
     sink, sink_port = start_sink()
     proxy, port = start_proxy(sink_port, args.rtt)
+    chunking, chunking_port = start_chunking_server()
+    chunking_proxy, chunked = start_proxy(chunking_port, args.rtt)
     rows = [("RTT", f"{args.rtt * 1000:.0f} ms (delay proxy, RTT/2 each way)"),
             ("load average", f"{os.getloadavg()[0]:.1f} at the start"),
             ("message size", f"{len(MESSAGE):,} bytes"),
             ("round trips per message", (f"ours {OURS_ROUND_TRIPS} (PIPELINING), "
+                                         f"{CHUNKED_ROUND_TRIPS} (with CHUNKING), "
                                          f"smtplib {SMTPLIB_ROUND_TRIPS}"))]
     try:
         for connections in args.connections:
@@ -135,11 +154,15 @@ def main() -> None:
             rows.append((f"{connections} conns, smtplib",
                          (f"{plain:,.0f} msg/s (its ceiling {ideal:,.0f}); pipelining buys "
                           f"x{ours / plain:.2f}")))
+            best = connections / (CHUNKED_ROUND_TRIPS * args.rtt)
+            fast = run_ours(chunked, connections, args.per_connection)
+            rows.append((f"{connections} conns, ours + CHUNKING",
+                         (f"{fast:,.0f} msg/s = {fast / best:.2f} x {connections} / RTT "
+                          f"(scripted server); x{fast / ours:.2f} over DATA")))
     finally:
-        proxy.terminate()
-        sink.terminate()
-        proxy.wait()
-        sink.wait()
+        for process in (proxy, sink, chunking_proxy, chunking):
+            process.terminate()
+            process.wait()
     print_table("SMTP relay far away (target: ours >= 0.9 x connections / (2 x RTT))", rows)
 
 

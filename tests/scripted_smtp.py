@@ -16,17 +16,19 @@ class ScriptedSmtp:
     closes), "421" (421 to MAIL, then the connection closes). Like the server of issue 8 it keeps
     a failed transaction open until RSET, so a client that does not reset gets "503 nested MAIL".
     `broken_rset` answers RSET with 502 and never resets; `silent` accepts connections and never
-    says a word; `refuse_ehlo` answers EHLO with 550; `auth` is the AUTH mechanisms to offer
-    (None: no AUTH); `echo` refuses AUTH with 535 quoting the last line it got. Every chunk the
-    server reads is kept in `reads`, to prove what arrived together.
+    says a word; `refuse_ehlo` answers EHLO with 550; `chunking` offers BDAT (RFC 3030); `auth`
+    is the AUTH mechanisms to offer (None: no AUTH); `echo` refuses AUTH with 535 quoting the
+    last line it got. Every chunk the server reads is kept in `reads`, to prove what arrived
+    together.
     """
 
     def __init__(self, pipelining: bool = True, faults: dict[int, str] | None = None,
                  broken_rset: bool = False, silent: bool = False, auth: str | None = None,
-                 echo: bool = False, starttls: bool = False, refuse_ehlo: bool = False):
+                 echo: bool = False, starttls: bool = False, refuse_ehlo: bool = False,
+                 chunking: bool = False):
         self.pipelining, self.faults, self.broken_rset = pipelining, dict(faults or {}), broken_rset
         self.silent, self.auth, self.echo, self.starttls = silent, auth, echo, starttls
-        self.refuse_ehlo = refuse_ehlo
+        self.refuse_ehlo, self.chunking = refuse_ehlo, chunking
         self.reads: list[bytes] = []
         self.commands: list[str] = []
         self.messages: list[tuple[str, bytes]] = []
@@ -67,7 +69,7 @@ class ScriptedSmtp:
                 pass
             return
         writer.write(b"220 scripted ESMTP\r\n")
-        buffer, mail, rcpt, data, login = b"", False, None, None, 0
+        buffer, mail, rcpt, data, login, bdat = b"", False, None, None, 0, None
         while True:
             chunk = await reader.read(65536)
             if not chunk:
@@ -76,6 +78,21 @@ class ScriptedSmtp:
                 self.reads.append(chunk)
             buffer += chunk
             while True:
+                if bdat is not None:  # BDAT: exactly `bdat` octets of message
+                    if len(buffer) < bdat:
+                        break
+                    body, buffer, bdat = buffer[:bdat], buffer[bdat:], None
+                    fault = self.faults.get(self.transactions)
+                    if not rcpt:
+                        writer.write(b"503 5.5.1 Error: no valid recipients\r\n")
+                    elif fault == "end":
+                        writer.write(b"554 5.7.1 message refused at end of BDAT\r\n")
+                    else:
+                        with self.lock:
+                            self.messages.append((rcpt, body))
+                        writer.write(b"250 2.0.0 Ok: queued\r\n")
+                        mail, rcpt = False, None
+                    continue
                 if data is not None:
                     view = b"\r\n" + buffer  # so that an empty body's lone dot ends it too
                     end = view.find(b"\r\n.\r\n")
@@ -111,7 +128,8 @@ class ScriptedSmtp:
                 elif verb == "EHLO":
                     extensions = (["PIPELINING"] if self.pipelining else []) + \
                         ([f"AUTH {self.auth}"] if self.auth else []) + \
-                        (["STARTTLS"] if self.starttls else [])
+                        (["STARTTLS"] if self.starttls else []) + \
+                        (["CHUNKING"] if self.chunking else [])
                     lines = ["scripted", *extensions, "8BITMIME"]
                     writer.write("".join(f"250{'-' if i < len(lines) - 1 else ' '}{item}\r\n"
                                          for i, item in enumerate(lines)).encode())
@@ -158,6 +176,8 @@ class ScriptedSmtp:
                     else:
                         data = b""
                         writer.write(b"354 End data with <CR><LF>.<CR><LF>\r\n")
+                elif verb == "BDAT" and self.chunking:
+                    bdat = int(text.split()[1])
                 elif verb == "RSET":
                     if self.broken_rset:
                         writer.write(b"502 5.5.2 RSET not implemented\r\n")

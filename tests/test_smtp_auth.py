@@ -1,4 +1,4 @@
-"""AUTH only when offered and encrypted (or explicitly allowed); the credential never echoed back."""
+"""AUTH only when offered and encrypted (or explicitly allowed); the credential never echoed."""
 
 import base64
 import os
