@@ -48,9 +48,11 @@ async def _smtp(settings: Settings) -> list[Check]:
     else:
         steps = ["connect", "EHLO"] + (["STARTTLS"] if email.security == "starttls" else []) + \
             (["AUTH"] if email.username else [])
-        pipelining = "PIPELINING" in client.extensions
+        offered = {name: "on" if name in client.extensions else "not offered"
+                   for name in ("PIPELINING", "CHUNKING")}
         checks.append(Check("smtp", True, f"{where}: {', '.join(steps)} ok; pipelining "
-                                          f"{'on' if pipelining else 'not offered'}"))
+                                          f"{offered['PIPELINING']}, chunking "
+                                          f"{offered['CHUNKING']}"))
     finally:
         await client.close()
     return checks

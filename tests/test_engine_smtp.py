@@ -10,7 +10,8 @@ from messagehub_tui import campaigns, control
 from messagehub_tui.channels.base import Outcome
 from messagehub_tui.doctor import run_checks
 from tests.engine import counts_add_up, make_home, wait_status
-from tests.peers import RecordingHandler, ScriptedSmtp, SmtpSink, free_port
+from tests.peers import RecordingHandler, SmtpSink, free_port
+from tests.scripted_smtp import ScriptedSmtp
 
 
 def smtp_toml(port: int, **extra) -> str:
@@ -112,6 +113,18 @@ def test_a_server_that_always_answers_421_fails_after_the_retries(home, sinks):
     from messagehub_tui.models import Delivery
     errors = {d.error for d in Delivery.select().where(Delivery.campaign == cid)}
     assert errors == {"gave up after 3 attempts: MAIL FROM: 421 4.0.0 Server closing connection"}, errors
+
+
+def test_a_server_refusing_ehlo_pauses_and_fails_nobody(home):
+    server = ScriptedSmtp(refuse_ehlo=True)
+    try:
+        settings, cid = make_home(home, smtp_toml(server.port, connections=2), count=5)
+        control.launch(settings, cid)
+        campaign = wait_status(cid, "paused")
+        assert campaign.last_error == "the SMTP server refuses this client: EHLO: 550 5.7.1 not you"
+        assert counts_add_up(cid)["pending"] == 5
+    finally:
+        server.stop()
 
 
 def test_repeated_connection_refusals_pause_the_campaign(home):

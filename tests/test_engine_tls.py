@@ -13,7 +13,8 @@ from messagehub_tui.channels.base import Outcome
 from messagehub_tui.doctor import run_checks
 from messagehub_tui.models import Event
 from tests.engine import counts_add_up, make_home, wait_status
-from tests.peers import RecordingHandler, ScriptedSmtp, free_port, require
+from tests.peers import RecordingHandler, free_port, require
+from tests.scripted_smtp import ScriptedSmtp
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +135,7 @@ def test_a_server_without_starttls_says_which_setting_to_change(home):
 
 
 def test_doctor_explains_an_untrusted_certificate(home, tls_server):
-    security, port, handler = tls_server
+    security, port, _ = tls_server
     settings, _ = make_home(home, tls_toml(security, port, verify=True), count=1)
     check = {c.name: c for c in run_checks(settings)}["smtp"]
     assert not check.ok

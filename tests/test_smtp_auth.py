@@ -1,4 +1,4 @@
-"""AUTH only when offered and encrypted (or explicitly allowed), and the credential never echoed back."""
+"""AUTH only when offered and encrypted (or explicitly allowed); the credential never echoed."""
 
 import base64
 import os
@@ -8,10 +8,10 @@ import sys
 import pytest
 
 from messagehub_tui import control
-from messagehub_tui.channels.smtp_client import REDACTED, credential_forms, scrub
+from messagehub_tui.channels.smtp_secrets import REDACTED, credential_forms, scrub
 from messagehub_tui.models import Campaign, Delivery, Event
 from tests.engine import counts_add_up, make_home, wait_status
-from tests.peers import ScriptedSmtp
+from tests.scripted_smtp import ScriptedSmtp
 from tests.test_engine_smtp import smtp_toml
 
 USER, PASSWORD = "mailer@example.com", "S3cret-pass/word+42"
@@ -78,7 +78,7 @@ def test_plaintext_auth_when_allowed_and_offered(home, scripted, monkeypatch, me
 def run_cli(home, *args):
     env = {**os.environ, "MESSAGEHUB_SMTP_PASSWORD": PASSWORD}
     return subprocess.run([sys.executable, "-m", "messagehub_tui", "--home", str(home), *args],
-                          capture_output=True, text=True, timeout=120, env=env)
+                          check=False, capture_output=True, text=True, timeout=120, env=env)
 
 
 @pytest.mark.parametrize("mechanisms", ["PLAIN", "LOGIN"])
@@ -115,3 +115,14 @@ def test_scrub_removes_a_quoted_credential_even_cut_short():
         assert not any(secret in clean for secret in SECRETS), clean
     assert scrub("250 2.0.0 Ok: queued as 4XyZ1234abcd", forms) == \
         "250 2.0.0 Ok: queued as 4XyZ1234abcd"
+
+
+def test_allow_plaintext_auth_must_be_a_boolean(home):
+    from messagehub_tui.config import ConfigError, load_settings
+    (home / "messagehub.toml").write_text('[email]\nallow_plaintext_auth = "yes"\n')
+    with pytest.raises(ConfigError, match=r"\[email\] allow_plaintext_auth must be true or false"):
+        load_settings(home)
+    (home / "messagehub.toml").write_text('[email]\nallow_plaintext_auth = true\n')
+    assert load_settings(home).email.allow_plaintext_auth is True
+    (home / "messagehub.toml").write_text("")
+    assert load_settings(home).email.allow_plaintext_auth is False

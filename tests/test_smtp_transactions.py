@@ -10,7 +10,7 @@ from messagehub_tui.channels.smtp import SmtpChannel
 from messagehub_tui.config import EmailSettings
 from messagehub_tui.models import Delivery, DeliveryStatus
 from tests.engine import counts_add_up, make_home, wait_status
-from tests.peers import ScriptedSmtp
+from tests.scripted_smtp import ScriptedSmtp
 
 BODY = b"Subject: hello\r\n\r\nhello\r\n.a dotted line\r\n"
 
@@ -79,6 +79,36 @@ def test_a_failed_transaction_costs_only_its_recipient(scripted, pipelining, fau
             c for c in server.commands if c.startswith("MAIL"))):]
         mails = [i for i, c in enumerate(after) if c.startswith("MAIL")]
         assert "RSET" in after[mails[2]:mails[3]]
+
+
+@pytest.mark.parametrize("fault, outcome, reason", [
+    ("mail", Outcome.FAILED, "MAIL FROM: 550"),
+    ("rcpt", Outcome.FAILED, "RCPT TO: 550"),
+    ("end", Outcome.FAILED, "BDAT: 554"),
+    ("drop", Outcome.UNKNOWN, "no reply after the message was sent"),
+])
+def test_with_chunking_a_failed_transaction_costs_only_its_recipient(scripted, fault, outcome,
+                                                                     reason):
+    server = scripted(chunking=True, faults={3: fault})
+    results = send_all(email_settings(server.port), RECIPIENTS)
+    assert results[2].outcome == outcome, results[2]
+    assert reason in results[2].reason
+    assert all(r.outcome == Outcome.SENT for i, r in enumerate(results) if i != 2), results
+    assert server.recipients() == {rcpt: 1 for i, rcpt in enumerate(RECIPIENTS) if i != 2}
+    assert not any("503" in c for c in server.commands)
+    assert server.connections == (2 if fault == "drop" else 1)
+
+
+def test_with_chunking_a_message_is_one_write_and_arrives_intact(scripted):
+    server = scripted(chunking=True)
+    results = send_all(email_settings(server.port), RECIPIENTS[:3])
+    assert all(r.outcome == Outcome.SENT for r in results)
+    body = BODY  # BDAT carries the message as is: no dot-stuffing, no terminating dot
+    for rcpt in RECIPIENTS[:3]:
+        assert (b"MAIL FROM:<team@example.com>\r\nRCPT TO:<" + rcpt.encode() + b">\r\n"
+                b"BDAT %d LAST\r\n" % len(body) + body) in server.reads, server.reads
+    assert [data for _, data in server.messages] == [body] * 3
+    assert not any(c == "DATA" for c in server.commands)
 
 
 def test_a_refused_rset_reopens_the_connection(scripted):

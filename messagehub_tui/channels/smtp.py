@@ -6,8 +6,12 @@ import socket
 import ssl
 
 from messagehub_tui.channels.base import ChannelStopped, Outcome, Outgoing, SendResult
-from messagehub_tui.channels.smtp_client import (SmtpClient, SmtpProtocolError, SmtpReplyError,
-                                                 SmtpSetupError)
+from messagehub_tui.channels.smtp_client import (
+    SmtpClient,
+    SmtpProtocolError,
+    SmtpReplyError,
+    SmtpSetupError,
+)
 from messagehub_tui.config import SMTP_PASSWORD_ENV, EmailSettings
 
 AUTH_CODES = frozenset({530, 534, 535, 538})
@@ -15,16 +19,19 @@ REFUSALS_BEFORE_STOP = 3
 CONNECT_ERRORS = (SmtpReplyError, SmtpSetupError, SmtpProtocolError, OSError, TimeoutError)
 
 
-def classify_reply(error: SmtpReplyError) -> SendResult:
-    """4xx retry later, 5xx fail the recipient, authentication problems stop the campaign."""
+def classify_reply(error: SmtpReplyError, connecting: bool = False) -> SendResult:
+    """4xx retry later, 5xx fail the recipient, authentication problems stop the campaign.
+
+    While connecting, a 5xx is never the recipient's fault: it stops the campaign.
+    """
     reason = f"{error.stage}: {error.code} {error.text}"
-    if error.code in AUTH_CODES or error.stage in ("AUTH", "STARTTLS"):
+    if error.code in AUTH_CODES or error.stage == "AUTH":
         return SendResult(Outcome.STOP, reason=f"SMTP authentication failed: {reason}; check "
                                                f"[email] username and ${SMTP_PASSWORD_ENV}")
-    if error.stage == "greeting" and error.code >= 500:
-        return SendResult(Outcome.STOP, reason=f"the SMTP server refuses this client: {reason}")
     if 400 <= error.code < 500:
         return SendResult(Outcome.RETRY, reason=reason)
+    if connecting:
+        return SendResult(Outcome.STOP, reason=f"the SMTP server refuses this client: {reason}")
     return SendResult(Outcome.FAILED, reason=reason)
 
 
@@ -41,7 +48,7 @@ def connect_problem(exc: Exception, email: EmailSettings, stage: str) -> SendRes
     these texts, for campaigns, send-test and doctor."""
     where = f"{email.host}:{email.effective_port}"
     if isinstance(exc, SmtpReplyError):
-        return classify_reply(exc)
+        return classify_reply(exc, connecting=True)
     if isinstance(exc, SmtpSetupError):
         return SendResult(Outcome.STOP, reason=str(exc))
     if isinstance(exc, ssl.SSLCertVerificationError):

@@ -1,11 +1,11 @@
-"""A small asyncio SMTP client that pipelines MAIL, RCPT and DATA (RFC 2920) on a reused connection."""
+"""A small asyncio SMTP client pipelining each message (RFC 2920, 3030) on a reused connection."""
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import re
 import ssl
+
+from messagehub_tui.channels.smtp_secrets import b64, credential_forms, scrub
 
 
 class SmtpReplyError(Exception):
@@ -25,39 +25,9 @@ class SmtpSetupError(Exception):
     message says which [email] setting to change."""
 
 
-REDACTED = "[redacted]"
-_BASE64_RUN = re.compile(r"[A-Za-z0-9+/=]{8,}")
-
-
-def _b64(value: str) -> str:
-    return base64.b64encode(value.encode("utf-8")).decode("ascii")
-
-
-def credential_forms(username: str | None, password: str | None) -> tuple[str, ...]:
-    """Every form in which the credential goes on the wire: AUTH PLAIN's token, the user and the
-    password in base64 (AUTH LOGIN), and the raw password."""
-    if not password:
-        return ()
-    user = username or ""
-    return tuple(form for form in (_b64(f"\0{user}\0{password}"), _b64(user), _b64(password),
-                                   password) if form)
-
-
-def scrub(text: str, forms: tuple[str, ...]) -> str:
-    """`text` without any credential form, nor any base64 run of 8+ characters taken from one
-    (a server that quotes a command may cut it short, and a prefix still leaks)."""
-    if not forms:
-        return text
-    for form in forms:
-        text = text.replace(form, REDACTED)
-    encoded = forms[:-1]
-    return _BASE64_RUN.sub(
-        lambda run: REDACTED if any(run[0].rstrip("=") in form for form in encoded) else run[0],
-        text)
-
-
 ENVELOPE_STAGES = ("MAIL FROM", "RCPT TO", "DATA")
 ENVELOPE_EXPECTS = (250, 250, 354)
+CHUNKED_STAGES = ("MAIL FROM", "RCPT TO", "BDAT")
 
 
 def _refusal(code: int, text: str, stage: str) -> None:
@@ -193,11 +163,11 @@ class SmtpClient:
         mechanisms = self.extensions["AUTH"].upper().split()
         user, password = self.username or "", self._password or ""
         if "PLAIN" in mechanisms:
-            await self._command("AUTH PLAIN " + _b64(f"\0{user}\0{password}"), "AUTH", 235)
+            await self._command("AUTH PLAIN " + b64(f"\0{user}\0{password}"), "AUTH", 235)
         elif "LOGIN" in mechanisms:
             await self._command("AUTH LOGIN", "AUTH", 334)
-            await self._command(_b64(user), "AUTH", 334)
-            await self._command(_b64(password), "AUTH", 235)
+            await self._command(b64(user), "AUTH", 334)
+            await self._command(b64(password), "AUTH", 235)
         else:
             raise SmtpSetupError(
                 f"the server offers AUTH {' '.join(mechanisms) or '(no mechanism)'} but not "
@@ -212,10 +182,13 @@ class SmtpClient:
         """
         self.data_sent = False
         self._in_sync = False
-        utf8 = b" SMTPUTF8" if not (sender + recipient).isascii() and "SMTPUTF8" in self.extensions \
-            else b""
-        commands = (b"MAIL FROM:<" + _address(sender) + b">" + utf8 + b"\r\n",
-                    b"RCPT TO:<" + _address(recipient) + b">\r\n", b"DATA\r\n")
+        utf8 = b" SMTPUTF8" if not (sender + recipient).isascii() and \
+            "SMTPUTF8" in self.extensions else b""
+        envelope = (b"MAIL FROM:<" + _address(sender) + b">" + utf8 + b"\r\n",
+                    b"RCPT TO:<" + _address(recipient) + b">\r\n")
+        if "CHUNKING" in self.extensions and "PIPELINING" in self.extensions:
+            return await self._send_chunked(envelope, data)
+        commands = (*envelope, b"DATA\r\n")
         async with asyncio.timeout(self.timeout):
             if "PIPELINING" in self.extensions:
                 replies = await self._pipelined(commands)
@@ -238,6 +211,29 @@ class SmtpClient:
             _refusal(code, text, "end of DATA")
         self._in_sync = True
         return text
+
+    async def _send_chunked(self, envelope: tuple[bytes, bytes], data: bytes) -> str:
+        """RFC 3030 CHUNKING with RFC 2920: MAIL, RCPT, BDAT LAST and the message in one write,
+        so one round trip per message instead of two (the body need not wait for a 354).
+
+        The message is on the wire from the start: a connection lost before the last reply
+        leaves it unknown, as a loss after the end of DATA does.
+        """
+        if not data.endswith(b"\r\n"):
+            data += b"\r\n"
+        async with asyncio.timeout(self.timeout):
+            self.data_sent = True
+            replies = await self._pipelined((*envelope, b"BDAT %d LAST\r\n" % len(data) + data))
+        wrong = [i for i, (code, _) in enumerate(replies)
+                 if not (code == 250 if i < 2 else 200 <= code < 300)]
+        if wrong:
+            code, text = replies[wrong[0]]
+            if 400 <= code < 600:
+                self.data_sent = False  # refused: the server has not taken the message
+            await self._abandon([replies[i][0] for i in wrong])
+            _refusal(code, text, CHUNKED_STAGES[wrong[0]])
+        self._in_sync = True
+        return replies[2][1]
 
     async def _pipelined(self, commands: tuple[bytes, ...]) -> list[tuple[int, str]]:
         """RFC 2920: every command in one write, then their replies in order."""
