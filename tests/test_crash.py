@@ -241,3 +241,14 @@ def test_disk_full_pauses_with_the_reason_and_counts_nothing_twice(small_home, s
     wait_status(cid, "completed")
     assert counts_add_up(cid)["sent"] + counts["unknown"] == total
     assert all(n == 1 for n in handler.recipients().values())
+
+
+def test_a_journal_from_another_boot_is_not_trusted(home, monkeypatch):
+    """After a host crash the page cache is gone: its rows become unknown, never pending."""
+    path = journal.path_for(home, 1)
+    kept = journal.Journal(path)
+    kept.handed(5, 1)
+    kept.close()
+    assert journal.read(path).marks == {5: (1, journal.Mark.HANDED)}
+    monkeypatch.setattr(journal, "boot_id", lambda: "another-boot")
+    assert journal.read(path) is None

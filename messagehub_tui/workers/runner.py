@@ -12,11 +12,11 @@ import time
 from collections import Counter
 from email.utils import parseaddr
 
+from peewee import DatabaseError
+
 from messagehub_tui.campaigns import effective_sender, make_composer
 from messagehub_tui.channels import make_channel
 from messagehub_tui.channels.base import ChannelStopped, Outcome, Outgoing, SendResult
-from peewee import DatabaseError
-
 from messagehub_tui.compose import RenderError
 from messagehub_tui.config import Settings, load_settings
 from messagehub_tui.errors import is_disk_full
