@@ -252,3 +252,51 @@ def test_a_journal_from_another_boot_is_not_trusted(home, monkeypatch):
     assert journal.read(path).marks == {5: (1, journal.Mark.HANDED)}
     monkeypatch.setattr(journal, "boot_id", lambda: "another-boot")
     assert journal.read(path) is None
+
+
+class BuggyChannel:
+    """A transport with a bug for one recipient (it raises instead of returning a result);
+    it notes whether it was closed while a send was still running."""
+
+    lanes = 4
+
+    def __init__(self, bad: str):
+        self.bad, self.busy, self.sent = bad, 0, []
+        self.closed_while_busy = False
+
+    async def open(self):
+        return None
+
+    async def send(self, lane, message):
+        import asyncio
+
+        from messagehub_tui.channels.base import Outcome, SendResult
+        if message.recipient == self.bad:
+            raise RuntimeError("transport bug")
+        self.busy += 1
+        try:
+            await asyncio.sleep(0.3)
+        finally:
+            self.busy -= 1
+        self.sent.append(message.recipient)
+        return SendResult(Outcome.SENT, provider_id="ok")
+
+    async def close(self):
+        self.closed_while_busy = self.busy > 0
+
+
+async def test_a_lane_that_raises_is_not_left_running_when_the_channel_closes(home, monkeypatch):
+    from messagehub_tui.workers import runner as runner_module
+    settings, cid = make_home(home, "", count=40)
+    control.launch(settings, cid, start=False)
+    channel = BuggyChannel("user5@example.com")
+    monkeypatch.setattr(runner_module, "make_channel", lambda *args: channel)
+    status = await runner_module.CampaignRunner(settings, cid).run()
+    counts = counts_add_up(cid)
+    assert status == "paused" and not channel.closed_while_busy
+    assert "runner crashed: RuntimeError: transport bug" in Campaign.get_by_id(cid).last_error
+    assert Delivery.get(Delivery.address == "user5@example.com").status == "unknown"
+    assert counts["unknown"] == 1 and counts["sending"] == 0
+    assert addresses(cid, "sent") == set(channel.sent) and len(channel.sent) >= 3
+    assert counts["pending"] == 40 - 1 - len(channel.sent)
+    assert not journal.runner_ids(home)
