@@ -300,3 +300,26 @@ async def test_a_lane_that_raises_is_not_left_running_when_the_channel_closes(ho
     assert addresses(cid, "sent") == set(channel.sent) and len(channel.sent) >= 3
     assert counts["pending"] == 40 - 1 - len(channel.sent)
     assert not journal.runner_ids(home)
+
+
+def test_a_read_only_command_does_not_wait_for_a_writer(home):
+    """status while another process holds the write lock: no start-up write (open, recovery)."""
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+
+    settings, cid = make_home(home, "", count=3)
+    writer = sqlite3.connect(settings.db_path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        started = time.monotonic()
+        shown = subprocess.run([sys.executable, "-m", "messagehub_tui", "--home", str(home),
+                                "status", str(cid), "--json"],
+                               capture_output=True, text=True, timeout=25)
+        took = time.monotonic() - started
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert shown.returncode == 0, shown.stderr
+    assert '"status": "draft"' in shown.stdout and took < 15, took
