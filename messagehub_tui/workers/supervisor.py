@@ -72,12 +72,12 @@ def recover(settings: Settings) -> list[int]:
     try:
         with db.atomic():
             dead = registry.dead_runners()
-            for runner_id in {runner.id for runner in dead} | _stray_journals(settings):
+            campaign_of = {runner.id: runner.campaign_id for runner in dead}
+            for runner_id in set(campaign_of) | _stray_journals(settings):
                 entries = journal.read(journal.path_for(settings.home, runner_id))
                 queue.settle_claims(runner_id, entries, "the runner died while sending")
-                if entries is not None and entries.reason:
-                    campaign_id = next((r.campaign_id for r in dead if r.id == runner_id), None)
-                    reasons[campaign_id] = entries.reason
+                if entries is not None and entries.reason and runner_id in campaign_of:
+                    reasons[campaign_of[runner_id]] = entries.reason
             if dead:
                 Runner.delete().where(Runner.id.in_([runner.id for runner in dead])).execute()
             for campaign in _orphaned(now):
