@@ -23,8 +23,16 @@ class TemplateProblem(MessagehubError):
     """A template fails to compile or uses a variable no recipient can supply."""
 
 
-def is_disk_full(exc: BaseException) -> bool:
-    """A full disk or quota, as the OS (ENOSPC, EDQUOT) or SQLite (SQLITE_FULL) reports it."""
-    if isinstance(exc, OSError) and exc.errno is not None:
-        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
-    return "database or disk is full" in str(exc)
+def is_disk_full(exc: BaseException | None) -> bool:
+    """A full disk or quota, as the OS (ENOSPC, EDQUOT) or SQLite (SQLITE_FULL) reports it.
+
+    Looks through the chain: when COMMIT fails on a full disk SQLite rolls back by itself, and
+    peewee's own ROLLBACK then raises "cannot rollback - no transaction is active" on top.
+    """
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if "database or disk is full" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False

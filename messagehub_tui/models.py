@@ -314,6 +314,8 @@ def open_db(path: Path | str) -> SqliteDatabase:
     database = make_database(path)
     db.initialize(database)
     database.connect(reuse_if_open=True)
+    if _stored_version(database) == SCHEMA_VERSION:
+        return database  # the usual case is a read: a read-only command never waits for a writer
     with database.atomic():
         version = _stored_version(database)
         if version is None:

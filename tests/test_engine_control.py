@@ -2,6 +2,7 @@
 
 import os
 import signal
+from collections import Counter
 
 import pytest
 
@@ -113,7 +114,9 @@ def test_sigkill_then_recovery_then_resume(home, smtp_server):
 
 def test_two_runner_processes_share_one_campaign(home, smtp_server):
     port, handler = smtp_server
-    toml = smtp_toml(port, connections=2) + "processes = 2\nbatch_size = 20\n"
+    # A shared rate of 60/s makes the campaign last 5 s, so a runner that starts late under
+    # load still gets its share.
+    toml = smtp_toml(port, connections=2, rate=60) + "processes = 2\nbatch_size = 20\n"
     settings, cid = make_home(home, toml, count=300)
     runners = control.launch(settings, cid).runners
     assert len(runners) == 2
@@ -123,6 +126,30 @@ def test_two_runner_processes_share_one_campaign(home, smtp_server):
     assert len(handler.recipients()) == 300
     log = (home / "logs" / f"campaign-{cid}.log").read_text()
     assert log.count("started (pid") == 2
+    shares = Counter(d.runner_id for d in Delivery.select().where(Delivery.campaign == cid))
+    assert len(shares) == 2 and min(shares.values()) >= 30, shares
+
+
+def test_last_error_keeps_the_latest_failure(home):
+    """A campaign that completes with failures says why in status --json (the real CLI)."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.peers import SmtpSink
+    sink = SmtpSink("-f", "rcpt")
+    try:
+        toml = smtp_toml(sink.port) + "failure_streak = 100\n"
+        settings, cid = make_home(home, toml, count=12)
+        control.launch(settings, cid)
+        wait_status(cid, "completed")
+    finally:
+        sink.stop()
+    assert counts_add_up(cid)["failed"] == 12
+    shown = subprocess.run([sys.executable, "-m", "messagehub_tui", "--home", str(home),
+                            "status", str(cid), "--json"], capture_output=True, text=True)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["last_error"].startswith("RCPT TO: 5"), shown.stdout
 
 
 def test_campaigns_from_one_sender_share_its_rate(home, smtp_server):

@@ -4,11 +4,15 @@ came of them, written before the database hears of it.
 A runner writes `h ID ATTEMPT` right before it hands a message to the transport and `s`/`n`/`u`
 (sent, not delivered, unknown) right after; `r REASON` says why it stopped when the database could
 not be told. `os.pwrite` lands in the page cache, which survives the death of the process (not of
-the host), so after a SIGKILL recovery knows exactly which `sending` rows were on the wire.
+the host), so after a SIGKILL recovery knows exactly which `sending` rows were on the wire. The
+first line names the boot (`b BOOT_ID`): after a host crash or reboot the page cache may have
+been lost, so a journal from another boot is not trusted (its rows become unknown, as without one).
 
-The file is preallocated in chunks and written in place rather than appended, so a full disk is
-noticed when a chunk is added (before the next hand-off) and never in the middle of recording an
-outcome; the last RESERVE bytes of the file are kept for the stop reason.
+The file is preallocated in chunks and written in place rather than appended, each line
+followed by a NUL that the next line overwrites (a reader stops at the first NUL). So a full disk
+is noticed only when a chunk is added, before a hand-off, never while recording an outcome; the
+last RESERVE bytes are kept for the stop reason; and forgetting everything (after each recorded
+batch) is one NUL at the start, which needs no space.
 """
 
 from __future__ import annotations
@@ -24,6 +28,15 @@ from messagehub_tui.channels.base import Outcome
 CHUNK = 64 * 1024
 RESERVE = 1024
 _NAME = re.compile(r"^runner-(\d+)\.log$")
+BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
+
+
+def boot_id() -> str:
+    """This boot of the host (Linux); a journal written before a reboot is not trusted."""
+    try:
+        return BOOT_ID.read_text().strip()
+    except OSError:
+        return "unknown"
 
 
 class Mark(StrEnum):
@@ -74,6 +87,8 @@ class Journal:
         self._offset = 0
         self._size = 0
         self._grow()
+        self._put(f"b {boot_id()}")
+        self._start = self._offset
 
     def _grow(self) -> None:
         """Allocate the next chunk; raises OSError (ENOSPC) when the disk is full."""
@@ -83,9 +98,9 @@ class Journal:
     def _put(self, line: str, reserve: int = RESERVE) -> None:
         data = line.replace("\n", " ").replace("\0", " ").encode("utf-8", "replace")[:RESERVE - 2]
         data += b"\n"
-        while self._offset + len(data) > self._size - reserve:
+        while self._offset + len(data) + 1 > self._size - reserve:
             self._grow()
-        os.pwrite(self._fd, data, self._offset)
+        os.pwrite(self._fd, data + b"\0", self._offset)
         self._offset += len(data)
 
     def handed(self, delivery_id: int, attempt: int) -> None:
@@ -93,31 +108,34 @@ class Journal:
         self._put(f"{Mark.HANDED} {delivery_id} {attempt}")
 
     def outcome(self, delivery_id: int, attempt: int, outcome: Outcome) -> None:
-        """Say what the transport answered for a handed message."""
-        self._put(f"{MARK_OF.get(outcome, Mark.NOT_SENT)} {delivery_id} {attempt}")
+        """Say what the transport answered for a handed message (may use part of the reserve)."""
+        self._put(f"{MARK_OF.get(outcome, Mark.NOT_SENT)} {delivery_id} {attempt}",
+                  reserve=RESERVE // 2)
 
     def stopped(self, reason: str) -> None:
         """Keep the reason the runner stopped for recovery, in the space kept for it."""
-        self._put(f"r {reason}", reserve=0)
+        self._put(f"r {reason[:RESERVE // 2 - 8]}", reserve=0)
 
     def reset(self) -> None:
-        """Forget everything: every mark so far is recorded in the database (keeps it small)."""
-        os.ftruncate(self._fd, 0)
-        self._offset = self._size = 0
-        self._grow()
+        """Forget every mark: all of them are recorded in the database now."""
+        os.pwrite(self._fd, b"\0", self._start)
+        self._offset = self._start
 
     def close(self) -> None:
         os.close(self._fd)
 
 
 def read(path: Path) -> Entries | None:
-    """The marks of a journal, or None when there is no such journal."""
+    """The marks of a journal, or None when there is none this boot wrote."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         return None
+    header, _, body = data.split(b"\0", 1)[0].decode("utf-8", "replace").partition("\n")
+    if header != f"b {boot_id()}":
+        return None
     entries = Entries()
-    for line in data.split(b"\0", 1)[0].decode("utf-8", "replace").splitlines():
+    for line in body.splitlines():
         kind, _, rest = line.partition(" ")
         if kind == "r":
             entries.reason = rest

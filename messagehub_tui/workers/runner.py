@@ -12,11 +12,11 @@ import time
 from collections import Counter
 from email.utils import parseaddr
 
+from peewee import DatabaseError
+
 from messagehub_tui.campaigns import effective_sender, make_composer
 from messagehub_tui.channels import make_channel
 from messagehub_tui.channels.base import ChannelStopped, Outcome, Outgoing, SendResult
-from peewee import DatabaseError
-
 from messagehub_tui.compose import RenderError
 from messagehub_tui.config import Settings, load_settings
 from messagehub_tui.errors import is_disk_full
@@ -24,11 +24,10 @@ from messagehub_tui.events import record_event
 from messagehub_tui.homefs import private_umask
 from messagehub_tui.models import Campaign, Channel, open_db
 from messagehub_tui.workers import journal, queue, registry
+from messagehub_tui.workers.lease import NOT_SENT, Lease
 from messagehub_tui.workers.ratelimit import RateLimiter
 
-NOT_SENT = SendResult(Outcome.STOP, reason="stopped before sending")
 PROBLEMS = frozenset({Outcome.FAILED, Outcome.UNKNOWN, Outcome.RETRY})
-WATCH_EVERY = 0.2
 FLUSH_EVERY = 0.5
 log = logging.getLogger("messagehub.runner")
 
@@ -53,9 +52,7 @@ class CampaignRunner:
         self.streak = 0
         self.unrecorded: list = []
         self.flushed_at = time.monotonic()
-        self.journal: journal.Journal | None = None
-        self.trusted_until = 0.0
-        self.declared_dead = False
+        self.lease: Lease | None = None
 
     def _event(self, message: str, level: str = "info") -> None:
         try:
@@ -66,70 +63,6 @@ class CampaignRunner:
     def _halt(self, control: str, error: str | None = None) -> None:
         registry.request_stop(self.campaign_id, control, error)
         self.stop.set()
-
-    def _stop_for_disk(self, exc: BaseException) -> None:
-        """The disk is full: stop sending and pause with the reason, or leave it for recovery."""
-        reason = f"disk full: {exc}"
-        self.stop.set()
-        try:
-            registry.request_stop(self.campaign_id, "pause", reason)
-        except DatabaseError:
-            log.error("campaign %s: %s; the database cannot be told", self.campaign_id, reason)
-        self._keep_reason(reason)
-
-    def _keep_reason(self, reason: str) -> None:
-        """Leave the reason in the journal, where recovery finds it if the database cannot."""
-        if self.journal is not None:
-            try:
-                self.journal.stopped(reason)
-            except OSError:
-                log.error("campaign %s: cannot keep the reason %r", self.campaign_id, reason)
-
-    def _database_failed(self, exc: DatabaseError | OSError, doing: str) -> None:
-        if is_disk_full(exc):
-            self._stop_for_disk(exc)
-        else:
-            log.warning("campaign %s: %s failed: %s", self.campaign_id, doing, exc)
-
-    def _beat(self) -> bool:
-        """Heartbeat now; False (and stop) when this runner was declared dead."""
-        started = time.time()
-        try:
-            alive = registry.heartbeat(self.runner_id)
-        except DatabaseError as exc:
-            self._database_failed(exc, "heartbeat")
-            return False
-        if alive:
-            self.trusted_until = started + registry.TRUST_FOR
-        elif not self.declared_dead:
-            self.declared_dead = True
-            self.stop.set()
-            self._event(f"runner {self.runner_id} was declared dead by the supervisor; "
-                        "stopping without sending", "error")
-        return alive
-
-    def _alive(self) -> bool:
-        """Cheap unless the last heartbeat is old (a frozen process just woke up): then ask."""
-        return time.time() < self.trusted_until or self._beat()
-
-    async def _watch(self) -> None:
-        """Poll the control flag every WATCH_EVERY seconds and heartbeat every few seconds."""
-        last_beat = time.monotonic()
-        while not self.stop.is_set():
-            try:
-                if registry.control_of(self.campaign_id) in ("pause", "cancel"):
-                    self.stop.set()
-                    return
-            except DatabaseError as exc:
-                self._database_failed(exc, "reading the control flag")
-            if time.monotonic() - last_beat >= registry.HEARTBEAT_EVERY:
-                last_beat = time.monotonic()
-                if not self._beat() and self.declared_dead:
-                    return
-            try:
-                await asyncio.wait_for(self.stop.wait(), WATCH_EVERY)
-            except TimeoutError:
-                pass
 
     def _render(self, item: queue.Claimed) -> Outgoing:
         if self.campaign.channel == Channel.EMAIL:
@@ -153,26 +86,10 @@ class CampaignRunner:
                 self.unrecorded = results + self.unrecorded
                 if not is_disk_full(exc):
                     raise
-                self._stop_for_disk(exc)
+                self.lease.stop_for_disk(exc)
                 return
             self._note_errors(results)
         self.flushed_at = time.monotonic()
-
-    async def _hand_off(self, lane: int, item: queue.Claimed, message: Outgoing) -> SendResult:
-        """Journal the hand-off, send, journal the answer: what recovery trusts after a kill."""
-        if not self._alive():
-            return NOT_SENT
-        try:
-            self.journal.handed(item.id, item.attempts)
-        except OSError as exc:
-            self._stop_for_disk(exc)
-            return NOT_SENT
-        result = await self.channel.send(lane, message)
-        try:
-            self.journal.outcome(item.id, item.attempts, result.outcome)
-        except OSError as exc:
-            self._stop_for_disk(exc)
-        return result
 
     def _note_errors(self, results: list) -> None:
         """One event per distinct failure reason in this flush (at most three), with an example."""
@@ -189,7 +106,7 @@ class CampaignRunner:
                 continue
             try:
                 message = self._render(item)
-                result = await self._hand_off(lane, item, message)
+                result = await self.lease.hand_off(self.channel, lane, item, message)
             except RenderError as exc:
                 result = SendResult(Outcome.FAILED, reason=str(exc))
             self.unrecorded.append((item, result))
@@ -261,9 +178,7 @@ class CampaignRunner:
             try:
                 batch = queue.claim(self.campaign_id, self.runner_id, limit)
             except queue.RunnerGone:
-                self.declared_dead = True
-                self._event(f"runner {self.runner_id} was declared dead by the supervisor; "
-                            "stopping", "error")
+                self.lease.declare_dead()
                 return
             if not batch:
                 if not await self._idle():
@@ -273,10 +188,7 @@ class CampaignRunner:
             await self._run_lanes(batch)
             self._flush()
             if not self.unrecorded:
-                try:
-                    self.journal.reset()
-                except OSError as exc:
-                    self._stop_for_disk(exc)
+                self.lease.journal.reset()
             limit = self._claim_size(len(batch), time.monotonic() - started)
 
     def _on_signal(self, name: str) -> None:
@@ -301,14 +213,15 @@ class CampaignRunner:
         self.runner_id = registry.register(self.campaign_id)
         if self.runner_id is None:
             return None
-        self.trusted_until = time.time() + registry.TRUST_FOR
+        self.lease = Lease(self.campaign_id, self.runner_id, self.stop, self._event)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.add_signal_handler(sig, self._on_signal, sig.name)
         self.channel = None
-        watcher = asyncio.create_task(self._watch())
+        watcher = asyncio.create_task(self.lease.watch())
         try:
-            self.journal = journal.Journal(journal.path_for(self.settings.home, self.runner_id))
+            self.lease.journal = journal.Journal(
+                journal.path_for(self.settings.home, self.runner_id))
             self._prepare()
             self._event(f"runner {self.runner_id} started (pid {os.getpid()})")
             await self.channel.open()
@@ -318,7 +231,7 @@ class CampaignRunner:
             self._halt("pause", str(exc))
         except Exception as exc:
             if is_disk_full(exc):
-                self._stop_for_disk(exc)
+                self.lease.stop_for_disk(exc)
             else:
                 log.exception("runner %s of campaign %s crashed", self.runner_id, self.campaign_id)
                 self._event(f"paused: runner crashed: {type(exc).__name__}: {exc}", "error")
@@ -346,18 +259,18 @@ class CampaignRunner:
             self._flush()
             if self.unrecorded:
                 return None
-            path = journal.path_for(self.settings.home, self.runner_id)
-            queue.settle_claims(self.runner_id, journal.read(path) if self.journal else None,
+            kept = self.lease.journal
+            queue.settle_claims(self.runner_id, journal.read(kept.path) if kept else None,
                                 "the runner stopped while sending")
             status = registry.settle(self.runner_id, self.campaign_id)
         except DatabaseError as exc:
             if not is_disk_full(exc):
                 raise
-            self._keep_reason(f"disk full: {exc}")
+            self.lease.keep_reason(f"disk full: {exc}")
             return None
-        if self.journal is not None:
-            self.journal.close()
-            journal.remove(self.journal.path)
+        if kept is not None:
+            kept.close()
+            journal.remove(kept.path)
         return status
 
 

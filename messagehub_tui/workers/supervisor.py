@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
 import time
 from datetime import timedelta
 
+from peewee import DatabaseError
+
 from messagehub_tui.config import Settings
+from messagehub_tui.errors import is_disk_full
 from messagehub_tui.events import campaign_log_path, record_event
 from messagehub_tui.models import Campaign, CampaignStatus, Runner, db, utcnow
 from messagehub_tui.workers import journal, queue, registry
+
+log = logging.getLogger("messagehub.supervisor")
 
 
 def start_runners(settings: Settings, campaign_id: int, processes: int | None = None
@@ -63,21 +69,28 @@ def recover(settings: Settings) -> list[int]:
             and not _stray_journals(settings):
         return []
     interrupted, reasons, dead = [], {}, []
-    with db.atomic():
-        dead = registry.dead_runners()
-        for runner_id in {runner.id for runner in dead} | _stray_journals(settings):
-            entries = journal.read(journal.path_for(settings.home, runner_id))
-            queue.settle_claims(runner_id, entries, "the runner died while sending")
-            if entries is not None and entries.reason:
-                campaign_id = next((r.campaign_id for r in dead if r.id == runner_id), None)
-                reasons[campaign_id] = entries.reason
-        if dead:
-            Runner.delete().where(Runner.id.in_([runner.id for runner in dead])).execute()
-        for campaign in _orphaned(now):
-            Campaign.update(status=CampaignStatus.INTERRUPTED, control="", updated_at=now,
-                            last_error=reasons.get(campaign.id, campaign.last_error)) \
-                .where(Campaign.id == campaign.id).execute()
-            interrupted.append(campaign.id)
+    try:
+        with db.atomic():
+            dead = registry.dead_runners()
+            campaign_of = {runner.id: runner.campaign_id for runner in dead}
+            for runner_id in set(campaign_of) | _stray_journals(settings):
+                entries = journal.read(journal.path_for(settings.home, runner_id))
+                queue.settle_claims(runner_id, entries, "the runner died while sending")
+                if entries is not None and entries.reason and runner_id in campaign_of:
+                    reasons[campaign_of[runner_id]] = entries.reason
+            if dead:
+                Runner.delete().where(Runner.id.in_([runner.id for runner in dead])).execute()
+            for campaign in _orphaned(now):
+                Campaign.update(status=CampaignStatus.INTERRUPTED, control="", updated_at=now,
+                                last_error=reasons.get(campaign.id, campaign.last_error)) \
+                    .where(Campaign.id == campaign.id).execute()
+                interrupted.append(campaign.id)
+    except DatabaseError as exc:
+        if not is_disk_full(exc):
+            raise
+        # One transaction: nothing changed. The next start recovers once there is room again.
+        log.warning("recovery postponed: %s", exc)
+        return []
     leftover = journal.runner_ids(settings.home)
     live = {row.id for row in Runner.select(Runner.id)}
     for runner_id in leftover - live:
@@ -85,9 +98,14 @@ def recover(settings: Settings) -> list[int]:
     for campaign_id in interrupted:
         lost = sum(1 for runner in dead if runner.campaign_id == campaign_id)
         why = f": {reasons[campaign_id]}" if campaign_id in reasons else ""
-        record_event(settings.logs_dir, campaign_id,
-                     f"interrupted: its runner stopped without finishing{why} "
-                     f"({lost} runner(s) found dead); resume to continue", "error")
+        try:
+            record_event(settings.logs_dir, campaign_id,
+                         f"interrupted: its runner stopped without finishing{why} "
+                         f"({lost} runner(s) found dead); resume to continue", "error")
+        except (DatabaseError, OSError) as exc:
+            if not is_disk_full(exc):
+                raise
+            log.warning("campaign %s interrupted%s (event not recorded: %s)", campaign_id, why, exc)
     return interrupted
 
 

@@ -1,0 +1,118 @@
+"""A runner's right to send: heartbeats, the declared-dead check before each hand-off, the
+hand-off journal around each send, and stopping for a full disk with the reason kept."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Callable
+
+from peewee import DatabaseError
+
+from messagehub_tui.channels.base import Channel, Outcome, Outgoing, SendResult
+from messagehub_tui.errors import is_disk_full
+from messagehub_tui.workers import journal, registry
+from messagehub_tui.workers.queue import Claimed
+
+NOT_SENT = SendResult(Outcome.STOP, reason="stopped before sending")
+WATCH_EVERY = 0.2
+log = logging.getLogger("messagehub.runner")
+
+
+class Lease:
+    """Held by one runner process for its campaign; `stop` is the runner's stop event."""
+
+    def __init__(self, campaign_id: int, runner_id: int, stop: asyncio.Event,
+                 event: Callable[[str, str], None]):
+        self.campaign_id, self.runner_id = campaign_id, runner_id
+        self.stop, self.event = stop, event
+        self.journal: journal.Journal | None = None
+        self.trusted_until = time.time() + registry.TRUST_FOR
+        self.declared_dead = False
+
+    def stop_for_disk(self, exc: BaseException) -> None:
+        """The disk is full: stop sending and pause with the reason, or leave it for recovery."""
+        reason = f"disk full: {exc}"
+        self.stop.set()
+        try:
+            registry.request_stop(self.campaign_id, "pause", reason)
+        except DatabaseError:
+            log.error("campaign %s: %s; the database cannot be told", self.campaign_id, reason)
+        self.keep_reason(reason)
+
+    def keep_reason(self, reason: str) -> None:
+        """Leave the reason in the journal, where recovery finds it if the database cannot."""
+        if self.journal is not None:
+            try:
+                self.journal.stopped(reason)
+            except OSError:
+                log.error("campaign %s: cannot keep the reason %r", self.campaign_id, reason)
+
+    def _failed(self, exc: DatabaseError, doing: str) -> None:
+        if is_disk_full(exc):
+            self.stop_for_disk(exc)
+        else:
+            log.warning("campaign %s: %s failed: %s", self.campaign_id, doing, exc)
+
+    def declare_dead(self) -> None:
+        """The supervisor recovered this runner's claims: stop, and touch the campaign no more."""
+        if not self.declared_dead:
+            self.declared_dead = True
+            self.stop.set()
+            self.event(f"runner {self.runner_id} was declared dead by the supervisor; "
+                       "stopping without sending", "error")
+
+    def beat(self) -> bool:
+        """Heartbeat now; False when it failed or this runner was declared dead (then stop)."""
+        started = time.time()
+        try:
+            alive = registry.heartbeat(self.runner_id)
+        except DatabaseError as exc:
+            self._failed(exc, "heartbeat")
+            return False
+        if alive:
+            self.trusted_until = started + registry.TRUST_FOR
+        else:
+            self.declare_dead()
+        return alive
+
+    def alive(self) -> bool:
+        """Cheap unless the last heartbeat is old (a frozen or suspended process just woke up,
+        wall-clock time having moved on): then ask the database before sending."""
+        return time.time() < self.trusted_until or self.beat()
+
+    async def watch(self) -> None:
+        """Poll the control flag every WATCH_EVERY seconds and heartbeat every few seconds."""
+        last_beat = time.monotonic()
+        while not self.stop.is_set():
+            try:
+                if registry.control_of(self.campaign_id) in ("pause", "cancel"):
+                    self.stop.set()
+                    return
+            except DatabaseError as exc:
+                self._failed(exc, "reading the control flag")
+            if time.monotonic() - last_beat >= registry.HEARTBEAT_EVERY:
+                last_beat = time.monotonic()
+                self.beat()
+            try:
+                await asyncio.wait_for(self.stop.wait(), WATCH_EVERY)
+            except TimeoutError:
+                pass
+
+    async def hand_off(self, channel: Channel, lane: int, item: Claimed,
+                       message: Outgoing) -> SendResult:
+        """Journal the hand-off, send, journal the answer: what recovery trusts after a kill."""
+        if not self.alive():
+            return NOT_SENT
+        try:
+            self.journal.handed(item.id, item.attempts)
+        except OSError as exc:
+            self.stop_for_disk(exc)
+            return NOT_SENT
+        result = await channel.send(lane, message)
+        try:
+            self.journal.outcome(item.id, item.attempts, result.outcome)
+        except OSError as exc:
+            self.stop_for_disk(exc)
+        return result
