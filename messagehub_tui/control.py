@@ -255,3 +255,14 @@ def mark_missed(settings: Settings, campaign_id: int, scheduled_at) -> bool:
                      f"{settings.schedule.misfire_grace:.0f} s ago while nothing was running; "
                      "launch it by hand", "error")
     return missed
+
+
+def give_up(settings: Settings, campaign_id: int, reason: str) -> bool:
+    """An interrupted campaign that will not be restarted again becomes paused, with the reason
+    as its last error; False if it was no longer interrupted."""
+    with db.atomic():
+        paused = _claim_status(campaign_id, CampaignStatus.INTERRUPTED, CampaignStatus.PAUSED,
+                               last_error=reason, auto_resume=0)
+    if paused:
+        record_event(settings.logs_dir, campaign_id, f"paused: {reason}", "error")
+    return paused
