@@ -180,8 +180,10 @@ class Composer:
     """Compiled templates of one campaign; renders each recipient's message."""
 
     def __init__(self, channel: str, body: str, subject: str = "", html: str | None = None,
-                 sender: str | None = None, unsubscribe: str | None = None):
+                 sender: str | None = None, unsubscribe: str | None = None,
+                 id_token: str = ""):
         self.channel = channel
+        self._id_suffix = f".{id_token}" if id_token else ""
         self._body = _compile(body, "body")
         self._subject = _compile(subject, "subject") if channel == "email" else None
         self._html = _compile(html, "html", html=True) if html else None
@@ -216,7 +218,8 @@ class Composer:
 
     @_limited
     def email_bytes(self, variables: dict, recipient: str, message_id: str) -> bytes:
-        """The complete RFC 5322 message for one recipient, CRLF line ends, ready for DATA."""
+        """The complete RFC 5322 message for one recipient, CRLF line ends, ready for DATA;
+        its Message-ID is `message_id` (stable for one attempt) plus the composer's id_token."""
         variables, links = self._with_unsubscribe(variables)
         subject = _render(self._subject, variables, "subject").strip()
         name = " ".join(p for p in (variables.get("first_name", ""), variables.get("last_name", ""))
@@ -226,7 +229,7 @@ class Composer:
             f"To: {encode_address(name, recipient, 'To')}",
             f"Subject: {encode_header('Subject', subject)}",
             f"Date: {formatdate(usegmt=True)}",
-            f"Message-ID: <{message_id}@{self._domain}>",
+            f"Message-ID: <{message_id}{self._id_suffix}@{self._domain}>",
             "MIME-Version: 1.0",
         ]
         if links:
