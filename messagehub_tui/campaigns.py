@@ -14,6 +14,7 @@ from messagehub_tui.compose import Composer, RenderError, check_template, sms_in
 from messagehub_tui.config import Settings
 from messagehub_tui.contacts import get_list
 from messagehub_tui.errors import InvalidState, MessagehubError, NotFound
+from messagehub_tui.message_id import home_token
 from messagehub_tui.models import (
     Campaign, CampaignStatus, Channel, ContactList, DeliveryStatus, db, iso_utc, utcnow,
 )
@@ -47,9 +48,11 @@ def effective_sender(campaign: Campaign, settings: Settings) -> str:
 
 def make_composer(campaign: Campaign, settings: Settings) -> Composer:
     """The compiled templates of a campaign."""
-    unsubscribe = settings.email.unsubscribe if campaign.channel == Channel.EMAIL else None
+    email = campaign.channel == Channel.EMAIL
     return Composer(campaign.channel, campaign.body, subject=campaign.subject, html=campaign.html,
-                    sender=effective_sender(campaign, settings), unsubscribe=unsubscribe)
+                    sender=effective_sender(campaign, settings),
+                    unsubscribe=settings.email.unsubscribe if email else None,
+                    id_token=home_token() if email else "")
 
 
 def _check_sender(channel: str, sender: str | None) -> None:

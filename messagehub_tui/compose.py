@@ -3,42 +3,57 @@
 from __future__ import annotations
 
 import binascii
+import functools
 import math
 import secrets
 from dataclasses import dataclass
 from email.header import Header
 from email.utils import formataddr, formatdate, parseaddr
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
+from jinja2 import TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import TemplateError, UndefinedError
-from jinja2.sandbox import SandboxedEnvironment
 
 from messagehub_tui.errors import MessagehubError, TemplateProblem
+from messagehub_tui.render_limits import (
+    MAX_CHARS, MAX_SECONDS, RenderTimeout, bounded,
+)
+from messagehub_tui.sandbox import BoundedEnvironment, TooBig
 
 BASE_VARIABLES = frozenset({"first_name", "last_name", "email", "phone"})
 MAX_LINE = 998
 
-_text_env = SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True,
-                                 autoescape=False)
-_html_env = SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True,
-                                 autoescape=True)
+_text_env = BoundedEnvironment(autoescape=False)
+_html_env = BoundedEnvironment(autoescape=True)
 
 
 class RenderError(MessagehubError):
-    """One recipient's message cannot be rendered (missing variable, header injection)."""
+    """One recipient's message cannot be rendered (missing variable, header injection, a
+    template that fails on this recipient's data or exceeds a limit)."""
 
 
-def _parse(source: str, field: str, env: SandboxedEnvironment) -> nodes.Template:
+class RenderTooSlow(RenderError):
+    """Rendering one message ran past the time limit (the template, not the data, is to blame
+    most of the time)."""
+
+
+TOO_SLOW = (f"rendering took more than {MAX_SECONDS:g} s of CPU time; does a loop in the "
+            "template run too long?")
+
+
+def _parse(source: str, field: str, env: BoundedEnvironment) -> nodes.Template:
     try:
         return env.parse(source)
     except TemplateSyntaxError as exc:
         raise TemplateProblem(f"{field}: line {exc.lineno}: {exc.message}") from None
+    except RecursionError:
+        raise TemplateProblem(f"{field}: the template nests too deeply") from None
 
 
 def check_template(source: str, field: str, available: set[str] | frozenset[str],
                    html: bool = False) -> None:
     """Reject a template that does not compile or needs a variable outside `available`."""
     tree = _parse(source, field, _html_env if html else _text_env)
+    _compile(source, field, html)
     missing = meta.find_undeclared_variables(tree) - set(available)
     if not missing:
         return
@@ -52,17 +67,53 @@ def check_template(source: str, field: str, available: set[str] | frozenset[str]
 
 def _compile(source: str, field: str, html: bool = False):
     env = _html_env if html else _text_env
-    _parse(source, field, env)
-    return env.from_string(source)
+    tree = _parse(source, field, env)
+    try:
+        return env.from_string(tree)
+    except (RecursionError, SyntaxError, MemoryError):
+        # Python's own limits on the generated code, e.g. more than 20 nested blocks
+        raise TemplateProblem(f"{field}: the template nests too deeply") from None
+
+
+def _output(template, variables: dict) -> str:
+    """Template.render, but stopping as soon as the output passes MAX_CHARS."""
+    parts, size = [], 0
+    for chunk in template.root_render_func(template.new_context(variables)):
+        size += len(chunk)
+        if size > MAX_CHARS:
+            raise TooBig(f"the output is larger than the limit of {MAX_CHARS:,} characters")
+        parts.append(chunk)
+    return "".join(parts)
 
 
 def _render(template, variables: dict, field: str) -> str:
+    """One template for one recipient; whatever goes wrong is this recipient's RenderError."""
     try:
-        return template.render(variables)
+        return _output(template, variables)
     except UndefinedError as exc:
         raise RenderError(f"{field}: {exc.message}") from None
-    except TemplateError as exc:
+    except (TemplateError, TooBig) as exc:
         raise RenderError(f"{field}: {exc}") from None
+    except RenderTimeout:
+        raise RenderTooSlow(f"{field}: {TOO_SLOW}") from None
+    except RecursionError:
+        raise RenderError(f"{field}: the template recurses too deeply") from None
+    except MemoryError:
+        raise RenderError(f"{field}: rendering needs more memory than there is") from None
+    except Exception as exc:  # the data made the template fail: 1 // 0, int('x'), ...
+        raise RenderError(f"{field}: {exc} ({type(exc).__name__})") from None
+
+
+def _limited(method):
+    """Render a whole message under the time limit (a tick may land outside `_render`)."""
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        try:
+            with bounded():
+                return method(*args, **kwargs)
+        except RenderTimeout:
+            raise RenderTooSlow(TOO_SLOW) from None
+    return wrapper
 
 
 def _no_line_break(name: str, value: str) -> str:
@@ -129,8 +180,10 @@ class Composer:
     """Compiled templates of one campaign; renders each recipient's message."""
 
     def __init__(self, channel: str, body: str, subject: str = "", html: str | None = None,
-                 sender: str | None = None, unsubscribe: str | None = None):
+                 sender: str | None = None, unsubscribe: str | None = None,
+                 id_token: str = ""):
         self.channel = channel
+        self._id_suffix = f".{id_token}" if id_token else ""
         self._body = _compile(body, "body")
         self._subject = _compile(subject, "subject") if channel == "email" else None
         self._html = _compile(html, "html", html=True) if html else None
@@ -158,12 +211,15 @@ class Composer:
         web = [link for link in links if link.startswith("http")]
         return {**variables, "unsubscribe_url": (web or links)[0]}, links
 
+    @_limited
     def sms_text(self, variables: dict) -> str:
         """The SMS body for one recipient."""
         return _render(self._body, variables, "body")
 
+    @_limited
     def email_bytes(self, variables: dict, recipient: str, message_id: str) -> bytes:
-        """The complete RFC 5322 message for one recipient, CRLF line ends, ready for DATA."""
+        """The complete RFC 5322 message for one recipient, CRLF line ends, ready for DATA;
+        its Message-ID is `message_id` (stable for one attempt) plus the composer's id_token."""
         variables, links = self._with_unsubscribe(variables)
         subject = _render(self._subject, variables, "subject").strip()
         name = " ".join(p for p in (variables.get("first_name", ""), variables.get("last_name", ""))
@@ -173,7 +229,7 @@ class Composer:
             f"To: {encode_address(name, recipient, 'To')}",
             f"Subject: {encode_header('Subject', subject)}",
             f"Date: {formatdate(usegmt=True)}",
-            f"Message-ID: <{message_id}@{self._domain}>",
+            f"Message-ID: <{message_id}{self._id_suffix}@{self._domain}>",
             "MIME-Version: 1.0",
         ]
         if links:

@@ -12,7 +12,7 @@ from messagehub_tui import audience, campaigns
 from messagehub_tui.addresses import InvalidAddress, normalise
 from messagehub_tui.channels import make_channel
 from messagehub_tui.channels.base import ChannelStopped, Outcome, Outgoing, SendResult
-from messagehub_tui.compose import RenderError
+from messagehub_tui.compose import RenderError, RenderTooSlow
 from messagehub_tui.config import Settings
 from messagehub_tui.errors import InvalidState, MessagehubError
 from messagehub_tui.events import record_event
@@ -23,6 +23,7 @@ from messagehub_tui.workers.supervisor import start_runners
 ACTIVE = frozenset({CampaignStatus.QUEUED, CampaignStatus.RUNNING})
 RESUMABLE = frozenset({CampaignStatus.PAUSED, CampaignStatus.INTERRUPTED})
 FINISHED = frozenset({CampaignStatus.COMPLETED, CampaignStatus.CANCELLED, CampaignStatus.FAILED})
+DRY_RUN_SLOW = 3
 
 
 @dataclass
@@ -186,13 +187,16 @@ def send_test(settings: Settings, campaign_id: int, to: str) -> SendResult:
 
 
 def dry_run(settings: Settings, campaign_id: int) -> tuple[int, list[tuple[str, str]]]:
-    """Render every would-be message without sending; (rendered, [(address, problem)])."""
+    """Render every would-be message without sending; (rendered, [(address, problem)]).
+
+    Stops after DRY_RUN_SLOW messages ran past the time limit: each costs that limit, and a
+    template that loops too long does so for (nearly) everyone."""
     campaign = campaigns.get(campaign_id)
     composer = campaigns.make_composer(campaign, settings)
     column = Contact.email if campaign.channel == Channel.EMAIL else Contact.phone
     suppressed = {row[0] for row in db.execute_sql(
         "SELECT address FROM suppression WHERE channel = ?", (campaign.channel,))}
-    rendered, problems = 0, []
+    rendered, problems, slow = 0, [], 0
     query = (Contact.select().join_from(Contact, audience.ListMember,
                                         on=(audience.ListMember.contact == Contact.id))
              .where((audience.ListMember.contact_list == campaign.contact_list_id)
@@ -209,6 +213,11 @@ def dry_run(settings: Settings, campaign_id: int) -> tuple[int, list[tuple[str, 
             rendered += 1
         except RenderError as exc:
             problems.append((address, str(exc)))
+            slow += isinstance(exc, RenderTooSlow)
+            if slow == DRY_RUN_SLOW:
+                problems.append(("the rest", f"not rendered: {slow} messages ran past the time "
+                                             "limit, so the template itself is too slow"))
+                break
     return rendered, problems
 
 
@@ -246,3 +255,14 @@ def mark_missed(settings: Settings, campaign_id: int, scheduled_at) -> bool:
                      f"{settings.schedule.misfire_grace:.0f} s ago while nothing was running; "
                      "launch it by hand", "error")
     return missed
+
+
+def give_up(settings: Settings, campaign_id: int, reason: str) -> bool:
+    """An interrupted campaign that will not be restarted again becomes paused, with the reason
+    as its last error; False if it was no longer interrupted."""
+    with db.atomic():
+        paused = _claim_status(campaign_id, CampaignStatus.INTERRUPTED, CampaignStatus.PAUSED,
+                               last_error=reason, auto_resume=0)
+    if paused:
+        record_event(settings.logs_dir, campaign_id, f"paused: {reason}", "error")
+    return paused

@@ -1,6 +1,8 @@
 """Email bytes parse back to what EmailMessage would carry; SMS segments; template checks."""
 
 import email
+import threading
+import time
 from email import policy
 from email.message import EmailMessage
 
@@ -123,5 +125,80 @@ def test_template_errors_name_the_line():
 
 def test_sandbox_blocks_unsafe_attribute_access():
     composer = Composer("sms", "{{ first_name.__class__.__mro__ }}")
-    with pytest.raises(Exception):
+    with pytest.raises(RenderError, match="^body: access to attribute '__class__' of 'str' "
+                                          "object is unsafe.$"):
         composer.sms_text(VARS)
+
+
+@pytest.mark.parametrize("body, reason", [
+    ("{{ 1000 // (score|int) }}", "integer division or modulo by zero (ZeroDivisionError)"),
+    ("{{ (score|int) / 0.0 }}", "float division by zero (ZeroDivisionError)"),
+    ("{{ 10.0 ** 400 }}", "(34, 'Numerical result out of range') (OverflowError)"),
+    ("{{ score.rjust }}{{ [1, 2][5] }}", "list object has no element 5"),
+    ("{{ '%d' % 'x' }}", "%d format: a real number is required, not str (TypeError)"),
+    ("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", "the template recurses too "
+                                                               "deeply"),
+    ("{{ range(10**9)|length }}", "range of 1,000,000,000 numbers is larger than the limit of "
+                                  "100,000"),
+    ("{{ 'x' * 10**10 }}", "the repeated value is larger than the limit of 2,000,000 characters"),
+    ("{{ 10 ** 1000000 }}", "10 ** 1000000 is too large a number"),
+    ("{{ 'x'|center(10**9) }}", "the width 1000000000 is larger than the limit of 2,000,000 "
+                                "characters"),
+    ("{{ 'x'.ljust(10**9) }}", "the width passed to ljust is larger than the limit"),
+    ("{{ '%0999999999d' % 1 }}", "the field width 999999999 is larger than the limit"),
+    ("{{ '{:>999999999}'.format(1) }}", "the field width 999999999 is larger than the limit"),
+    ("{{ ('x' * 1000) | replace('x', 'x' * 1000) | replace('x', 'x' * 1000) }}",
+     "the replaced text is larger than the limit"),
+    ("{% set ns = namespace(s='x') %}{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}"
+     "{% endfor %}", "a value of 2,097,152 items is larger than the limit"),
+    ("{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}",
+     "the output is larger than the limit of 2,000,000 characters"),
+    ("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+     "rendering took more than 1 s of CPU time; does a loop in the template run too long?"),
+    ("{% set s = 'x' * 100000 %}{% for a in s %}{% for b in s %}{% endfor %}{% endfor %}",
+     "rendering took more than 1 s of CPU time"),
+])
+def test_whatever_fails_in_a_render_is_one_clear_render_error(body, reason):
+    composer = Composer("sms", body)
+    started = time.process_time()
+    with pytest.raises(RenderError) as caught:
+        composer.sms_text({**VARS, "score": "0"})
+    assert str(caught.value).startswith(f"body: {reason}")
+    assert time.process_time() - started < 3
+
+
+def test_the_time_limit_holds_in_a_thread_too():
+    composer = Composer("sms", "{% for i in range(100000) %}{% for j in range(100000) %}"
+                               "{% endfor %}{% endfor %}")
+    failure = []
+
+    def render():
+        try:
+            composer.sms_text(VARS)
+        except RenderError as exc:
+            failure.append(str(exc))
+    worker = threading.Thread(target=render)
+    worker.start()
+    worker.join(timeout=30)
+    assert failure == ["body: rendering took more than 1 s of CPU time; does a loop in the "
+                       "template run too long?"]
+
+
+@pytest.mark.parametrize("source", [
+    "{{ " + "(" * 1000 + "1" + ")" * 1000 + " }}",
+    "{% for a in [1] %}" * 25 + "x" + "{% endfor %}" * 25,
+    "{% if x %}" * 400 + "x" + "{% endif %}" * 400,
+])
+def test_deeply_nested_templates_are_refused_clearly(source):
+    with pytest.raises(TemplateProblem, match="^body: the template nests too deeply$"):
+        check_template(source, "body", {"x"})
+    with pytest.raises(TemplateProblem, match="^body: the template nests too deeply$"):
+        Composer("sms", source)
+
+
+def test_ordinary_templates_are_not_hindered_by_the_limits():
+    composer = Composer("sms", "{{ '%s'|format(1) }} {{ range(5)|list }} {{ range(5)|length }} "
+                               "{{ 'a'.replace('a', 'b') }} {{ 2 ** 10 }} {{ 'ab' * 3 }} "
+                               "{{ '%5d' % 3 }} {{ '{:,}'.format(12345678) }} "
+                               "{{ ('x' * 10000) | length }}")
+    assert composer.sms_text(VARS) == "1 [0, 1, 2, 3, 4] 5 b 1024 ababab     3 12,345,678 10000"

@@ -75,15 +75,28 @@ def test_cli_schedule_and_clear(cli, home):
 
 
 def start_daemon(home) -> subprocess.Popen:
+    """A daemon process, returned once it holds the home's lock and said where it logs."""
     process = subprocess.Popen([sys.executable, "-m", "messagehub_tui", "--home", str(home),
                                 "daemon"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True)
-    log = home / "logs" / "daemon.log"
-    started = f"(pid {process.pid})"
-    poll(lambda: process.poll() is not None or (log.exists() and started in log.read_text()),
-         what="daemon start")
-    assert process.poll() is None, process.communicate()
+    first = process.stdout.readline()
+    assert first == (f"messagehub-tui daemon for {home} (pid {process.pid}): logging to "
+                     f"{home / 'logs' / 'daemon.log'}; stop it with Ctrl-C or SIGTERM\n"), \
+        (first, process.poll() is not None and process.communicate())
     return process
+
+
+def wait_through(campaign_id: int, expected: str, passing: set[str], timeout: float = 60.0):
+    """Wait for `expected`, allowing the states the daemon moves the campaign through first
+    (a paused campaign it is about to resume, an interrupted one it is about to restart)."""
+    def check():
+        campaign = Campaign.get_by_id(campaign_id)
+        if campaign.status == expected:
+            return campaign
+        allowed = passing | {"queued", "running", "scheduled"}
+        assert campaign.status in allowed, (campaign.status, campaign.last_error)
+        return None
+    return poll(check, timeout, what=f"campaign {campaign_id} {expected}")
 
 
 def stop_daemon(process) -> None:
@@ -182,7 +195,7 @@ def test_sigterm_to_the_daemon_pauses_then_restart_resumes(home, smtp_server):
     assert 5 <= sent_before < 40
     daemon = start_daemon(home)
     try:
-        wait_status(cid, "completed")
+        wait_through(cid, "completed", passing={"paused"})
         assert counts_add_up(cid)["sent"] == 40
         assert handler.recipients() == {f"user{i}@example.com": 1 for i in range(40)}
         assert Campaign.get_by_id(cid).auto_resume == 0
@@ -205,7 +218,7 @@ def test_daemon_recovers_interrupted_campaigns_at_start(home, smtp_server, resum
     Campaign.update(status="running").where(Campaign.id == cid).execute()
     daemon = start_daemon(home)
     try:
-        wait_status(cid, expected)
+        wait_through(cid, expected, passing={"interrupted"})
         if resume:
             assert len(handler.recipients()) == 10
         else:
@@ -215,3 +228,39 @@ def test_daemon_recovers_interrupted_campaigns_at_start(home, smtp_server, resum
             assert handler.recipients() == {}
     finally:
         stop_daemon(daemon)
+
+
+def test_daemon_backs_off_then_pauses_a_campaign_whose_runners_keep_dying(home, smtp_server):
+    import os
+
+    from messagehub_tui.models import Runner
+    from messagehub_tui.workers.scheduler import RESTART_DELAYS
+    port, handler = smtp_server
+    toml = smtp_toml(port) + "[schedule]\nresume_interrupted = true\n"
+    settings, cid = make_home(home, toml, count=200, rate=2)
+    daemon = start_daemon(home)
+    try:
+        control.launch(settings, cid)
+        killed_at = []
+        for death in range(len(RESTART_DELAYS) + 1):
+            runner = poll(lambda: Runner.get_or_none(Runner.campaign == cid),
+                          what=f"runner {death + 1}")
+            if killed_at:
+                waited = time.monotonic() - killed_at[-1]
+                print(f"\nrestart {death} came {waited:.1f} s after the death")
+                assert waited >= RESTART_DELAYS[death - 1]
+            os.kill(runner.pid, signal.SIGKILL)
+            killed_at.append(time.monotonic())
+            poll(lambda: Runner.get_or_none(Runner.id == runner.id) is None, what="recovery")
+        campaign = poll(lambda: (c := Campaign.get_by_id(cid)).status == "paused" and c, 30,
+                        what="campaign paused")
+        assert campaign.last_error == (
+            f"its runners died 3 times in a row, so the daemon stopped restarting it; "
+            f"see logs/campaign-{cid}.log, then resume it")
+        time.sleep(3)  # two syncs: nothing restarts it
+        assert Campaign.get_by_id(cid).status == "paused" and Runner.select().count() == 0
+        assert Event.select().where((Event.campaign == cid)
+                                    & (Event.message == f"paused: {campaign.last_error}")).count() == 1
+    finally:
+        stop_daemon(daemon)
+    assert Campaign.get_by_id(cid).auto_resume == 0

@@ -8,6 +8,7 @@ import os
 import signal
 import threading
 from logging.handlers import RotatingFileHandler
+from pathlib import Path
 
 from messagehub_tui import control
 from messagehub_tui.config import Settings
@@ -39,11 +40,15 @@ def acquire_lock(settings: Settings):
     return handle
 
 
+def log_path(settings: Settings) -> Path:
+    return settings.logs_dir / "daemon.log"
+
+
 def configure_logging(settings: Settings) -> None:
     """Log to <home>/logs/daemon.log, rotated at 1 MB, five files kept."""
     settings.logs_dir.mkdir(parents=True, exist_ok=True)
-    handler = RotatingFileHandler(settings.logs_dir / "daemon.log", maxBytes=1_000_000,
-                                  backupCount=5, encoding="utf-8")
+    handler = RotatingFileHandler(log_path(settings), maxBytes=1_000_000, backupCount=5,
+                                  encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger("messagehub")
     root.addHandler(handler)
@@ -77,6 +82,9 @@ def run_daemon(settings: Settings) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda number, frame: stopping.set())
     log.info("daemon started for %s (pid %s)", settings.home, os.getpid())
+    # the one line a user sees: everything else goes to the log
+    print(f"messagehub-tui daemon for {settings.home} (pid {os.getpid()}): logging to "
+          f"{log_path(settings)}; stop it with Ctrl-C or SIGTERM", flush=True)
     scheduler = CampaignScheduler(settings, supervise=True)
     try:
         resume_left_over(settings)

@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import deque
 
 from messagehub_tui.models import db
 
+# Far above what one sender can push through (about 2,000 msg/s over SMTP on 2 cores): any rate
+# above it, or one that is not a finite positive number, means no limit, rather than slot lists
+# that grow with the rate (1e308 once built 2.3 GB).
+MAX_RATE = 10_000.0
+
+
+def effective_rate(rate: float | None) -> float:
+    """The rate a limiter applies: 0 (no limit) for anything not in (0, MAX_RATE]."""
+    if rate is None or not math.isfinite(rate) or rate <= 0 or rate > MAX_RATE:
+        return 0.0
+    return rate
+
 
 def reserve_slots(sender_key: str, rate: float, count: int, now: float | None = None) -> list[float]:
-    """Reserve `count` consecutive send times 1/rate apart, after every earlier reservation."""
+    """Reserve `count` consecutive send times 1/rate apart, after every earlier reservation;
+    `rate` is an effective_rate above 0."""
     now = time.time() if now is None else now
     with db.atomic():
         row = db.execute_sql("SELECT next_at FROM rate_slot WHERE sender_key = ?",
@@ -29,8 +43,9 @@ class RateLimiter:
 
     def __init__(self, sender_key: str, rate: float):
         self.sender_key = sender_key
-        self.rate = rate
-        self.chunk = max(1, int(rate / 4))
+        self.rate = effective_rate(rate)
+        # a quarter second of slots per reservation, so the processes of a sender interleave
+        self.chunk = max(1, int(self.rate / 4))
         self._slots: deque[float] = deque()
         self._last = 0.0
 

@@ -14,6 +14,7 @@ from email.utils import parseaddr
 
 from peewee import DatabaseError
 
+from messagehub_tui import render_limits
 from messagehub_tui.campaigns import effective_sender, make_composer
 from messagehub_tui.channels import make_channel
 from messagehub_tui.channels.base import ChannelStopped, Outcome, Outgoing, SendResult
@@ -107,6 +108,9 @@ class CampaignRunner:
             try:
                 message = self._render(item)
                 result = await self.lease.hand_off(self.channel, lane, item, message)
+            except render_limits.RenderInterrupted:  # a signal or a pause arrived mid-render: not sent
+                result = NOT_SENT
+                self._halt("pause")
             except RenderError as exc:
                 result = SendResult(Outcome.FAILED, reason=str(exc))
             self.unrecorded.append((item, result))
@@ -217,6 +221,11 @@ class CampaignRunner:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.add_signal_handler(sig, self._on_signal, sig.name)
+        # the loop cannot run these while a template renders; a render is interrupted instead
+        render_limits.stop_rendering_when(
+            lambda: self.stop.is_set() or registry.control_of(self.campaign_id) in ("pause",
+                                                                                   "cancel"),
+            (signal.SIGTERM, signal.SIGINT, signal.SIGHUP))
         self.channel = None
         watcher = asyncio.create_task(self.lease.watch())
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timezone
 
 from apscheduler.jobstores.base import JobLookupError
@@ -14,6 +15,10 @@ from messagehub_tui.models import Campaign, CampaignStatus, db, utcnow
 from messagehub_tui.workers.supervisor import recover
 
 SYNC_EVERY = 2.0
+# A campaign whose runners die is restarted after 5 s, then after 20 s; the third death in a row
+# pauses it with the reason instead (a runner that crashes at once would otherwise be restarted
+# every sync, for ever).
+RESTART_DELAYS = (5.0, 20.0)
 log = logging.getLogger("messagehub.scheduler")
 
 
@@ -26,6 +31,8 @@ class CampaignScheduler:
         self.scheduler = BackgroundScheduler(timezone=timezone.utc)
         self.known: dict[int, object] = {}
         self.launched: list[int] = []
+        self.deaths: dict[int, int] = {}
+        self.restart_at: dict[int, float] = {}
 
     def start(self) -> None:
         """Load the schedule now and keep it in step with the database."""
@@ -94,11 +101,35 @@ class CampaignScheduler:
             pass
 
     def _supervise(self) -> None:
-        """Recover dead runners and, when configured, resume what they left interrupted."""
+        """Recover dead runners and, when configured, resume what they left interrupted, backing
+        off while a campaign's runners keep dying and pausing it when they die once too often."""
         for campaign_id in recover(self.settings):
-            log.warning("campaign %s interrupted: its runner died", campaign_id)
+            deaths = self.deaths[campaign_id] = self.deaths.get(campaign_id, 0) + 1
+            log.warning("campaign %s interrupted: its runner died (%d in a row)", campaign_id,
+                        deaths)
+            if deaths <= len(RESTART_DELAYS):
+                self.restart_at[campaign_id] = time.monotonic() + RESTART_DELAYS[deaths - 1]
+        self._forget_settled()
         if not self.settings.schedule.resume_interrupted:
             return
         for campaign in Campaign.select().where(Campaign.status == CampaignStatus.INTERRUPTED):
-            log.info("campaign %s: %s", campaign.id,
-                     control.resume(self.settings, campaign.id).message)
+            deaths = self.deaths.get(campaign.id, 0)
+            if deaths > len(RESTART_DELAYS):
+                reason = (f"its runners died {deaths} times in a row, so the daemon stopped "
+                          f"restarting it; see logs/campaign-{campaign.id}.log, then resume it")
+                if control.give_up(self.settings, campaign.id, reason):
+                    log.error("campaign %s paused: %s", campaign.id, reason)
+            elif time.monotonic() >= self.restart_at.get(campaign.id, 0.0):
+                log.info("campaign %s: %s", campaign.id,
+                         control.resume(self.settings, campaign.id).message)
+
+    def _forget_settled(self) -> None:
+        """A campaign that finished, was paused or cancelled starts again from zero deaths."""
+        if not self.deaths:
+            return
+        live = {CampaignStatus.QUEUED, CampaignStatus.RUNNING, CampaignStatus.INTERRUPTED}
+        for campaign_id, status in (Campaign.select(Campaign.id, Campaign.status)
+                                    .where(Campaign.id.in_(list(self.deaths))).tuples()):
+            if status not in live:
+                self.deaths.pop(campaign_id, None)
+                self.restart_at.pop(campaign_id, None)
