@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import math
 
+from messagehub_tui.config import parse_duration
+
 ID_HELP = "the campaign's id (the ID column of `messagehub-tui campaigns`)"
 SQLITE_MAX_INTEGER = 2**63 - 1
 _SHOWN = 40  # characters of a bad value quoted back in an error
+MAX_WAIT = 3600.0
 
 
 def one_line(text: str) -> str:
@@ -48,6 +51,19 @@ def rate(text: str) -> float:
         raise argparse.ArgumentTypeError(
             f"a rate is a number of messages per second (0 for unlimited), not {shown(text)}")
     return value
+
+
+def wait_seconds(text: str) -> float:
+    """How long a command waits: a duration (`90`, `90s`, `2m`) of at most an hour."""
+    try:
+        seconds = parse_duration(text)
+    except ValueError:
+        seconds = math.nan
+    if not 0 <= seconds <= MAX_WAIT:
+        raise argparse.ArgumentTypeError(
+            f"a wait is a duration such as 30s or 2m, at most {MAX_WAIT // 60:.0f}m, "
+            f"not {shown(text)}")
+    return seconds
 
 
 def add_id(parser: argparse.ArgumentParser) -> None:

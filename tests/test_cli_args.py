@@ -143,3 +143,16 @@ def test_fuzz_rates_and_names(fuzz_home, rate, name):
     _clear_or_refused(*_cli(fuzz_home, "create", f"--name={name}", "--channel", "email",
                             "--list", "people", "--subject", "s",
                             "--body", str(fuzz_home / "body.txt"), f"--rate={rate}"))
+
+
+durations = st.one_of(st.text(max_size=20), st.floats().map(repr),
+                      st.builds(lambda n, u: f"{n}{u}", st.integers(min_value=0),
+                                st.sampled_from(["", "ms", "s", "m", "h", "d", "w"])))
+
+
+@FUZZ
+@given(command=st.sampled_from(["pause", "resume", "cancel"]), wait=durations)
+def test_fuzz_wait_durations(fuzz_home, command, wait):
+    code, err = _cli(fuzz_home, command, "1", f"--wait={wait}")
+    _clear_or_refused(code, err)
+    assert code != 0  # campaign 1 does not exist
