@@ -220,7 +220,7 @@ def readable_email(wire: str) -> str:
         if part.is_multipart():
             continue
         lines += ["", f"--- {part.get_content_type()} ---", part.get_content().rstrip("\n")]
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n"
 
 
 def render_for(campaign: Campaign, settings: Settings, variables: dict, address: str) -> str:

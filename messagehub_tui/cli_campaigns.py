@@ -72,7 +72,8 @@ def cmd_campaigns(args, settings: Settings) -> int:
 
 
 def cmd_preview(args, settings: Settings) -> int:
-    print(campaigns.preview(settings, args.id, args.contact, raw=args.raw))
+    text = campaigns.preview(settings, args.id, args.contact, raw=args.raw)
+    print(text, end="" if text.endswith("\n") else "\n")
     return 0
 
 
