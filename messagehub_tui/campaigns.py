@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import datetime
 from email import message_from_string
 from email import policy as email_policy
@@ -93,12 +94,20 @@ def validate(settings: Settings, channel: str, contact_list: ContactList | None,
             check_template(html, "html", available, html=True)
 
 
+def _check_name(name: str) -> None:
+    """A campaign name is one line of text: it goes into tables, logs and one-line messages."""
+    if not name.strip():
+        raise MessagehubError("the campaign needs a name")
+    if any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in name):
+        raise MessagehubError("the campaign name must be one line, without line breaks or "
+                              "control characters")
+
+
 def create(settings: Settings, name: str, channel: str, list_name: str, body: str,
            subject: str = "", html: str | None = None, sender: str | None = None,
            rate: float | None = None, scheduled_at: datetime | None = None) -> Campaign:
     """A new draft (or scheduled) campaign, after every check that can be made now."""
-    if not name.strip():
-        raise MessagehubError("the campaign needs a name")
+    _check_name(name)
     contact_list = get_list(list_name)
     validate(settings, channel, contact_list, body, subject, html, sender, rate)
     with db.atomic():
@@ -121,8 +130,7 @@ def update(settings: Settings, campaign_id: int, **changes) -> Campaign:
         if key not in {"name", "channel", "subject", "body", "html", "sender", "rate"}:
             raise MessagehubError(f"a campaign has no field {key!r}")
         setattr(campaign, key, value)
-    if not campaign.name.strip():
-        raise MessagehubError("the campaign needs a name")
+    _check_name(campaign.name)
     validate(settings, campaign.channel, campaign.contact_list, campaign.body, campaign.subject,
              campaign.html, campaign.sender, campaign.rate)
     campaign.updated_at = utcnow()
@@ -215,7 +223,7 @@ def readable_email(wire: str) -> str:
         if part.is_multipart():
             continue
         lines += ["", f"--- {part.get_content_type()} ---", part.get_content().rstrip("\n")]
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n"
 
 
 def render_for(campaign: Campaign, settings: Settings, variables: dict, address: str) -> str:

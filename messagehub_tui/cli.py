@@ -9,6 +9,7 @@ import sys
 from peewee import DatabaseError
 
 from messagehub_tui import cli_campaigns, cli_delivery, cli_report, contacts
+from messagehub_tui.cli_args import Parser, one_line
 from messagehub_tui.cli_help import ExitCode, epilog
 from messagehub_tui.config import Settings, load_settings
 from messagehub_tui.errors import MessagehubError
@@ -125,7 +126,7 @@ def _add(sub, name: str, handler, help_text: str) -> argparse.ArgumentParser:
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line; subcommands register their handler."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="messagehub-tui",
         description="Email and SMS campaigns from the terminal. With no command, opens the app.",
         epilog=epilog(None), formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -206,11 +207,11 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return _reader_gone()
     except MessagehubError as exc:
-        print(f"messagehub-tui: {exc}", file=sys.stderr)
+        print(f"messagehub-tui: {one_line(str(exc))}", file=sys.stderr)
         return 1
     except DatabaseError as exc:
-        print(f"messagehub-tui: database error in {args.home or 'the current home'}: {exc}",
-              file=sys.stderr)
+        print(f"messagehub-tui: database error in {args.home or 'the current home'}: "
+              f"{one_line(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("messagehub-tui: interrupted", file=sys.stderr)

@@ -3,10 +3,69 @@
 from __future__ import annotations
 
 import argparse
+import math
+
+from messagehub_tui.config import parse_duration
 
 ID_HELP = "the campaign's id (the ID column of `messagehub-tui campaigns`)"
+SQLITE_MAX_INTEGER = 2**63 - 1
+_SHOWN = 40  # characters of a bad value quoted back in an error
+MAX_WAIT = 3600.0
+
+
+def one_line(text: str) -> str:
+    """Text for a one-line message: line breaks and other control characters escaped."""
+    return "".join(ch if ch.isprintable() or ch == " " else repr(ch)[1:-1] for ch in text)
+
+
+def shown(value: str) -> str:
+    """A user's value quoted back, cut short when it is long."""
+    return repr(value if len(value) <= _SHOWN else value[:_SHOWN] + "…")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line (subcommand parsers are of the same class)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: {one_line(message)} (usage: {self.prog} --help)\n")
+
+
+def campaign_id(text: str) -> int:
+    """A campaign id: a whole number from 1 to SQLite's largest integer."""
+    value = text.strip()
+    if value.isascii() and value.isdigit() and len(value) <= 19:
+        number = int(value)
+        if 1 <= number <= SQLITE_MAX_INTEGER:
+            return number
+    raise argparse.ArgumentTypeError(
+        f"a campaign id is a whole number from 1 to {SQLITE_MAX_INTEGER}, not {shown(text)}")
+
+
+def rate(text: str) -> float:
+    """Messages per second: a finite number (its range is campaigns.validate's to check)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(
+            f"a rate is a number of messages per second (0 for unlimited), not {shown(text)}")
+    return value
+
+
+def wait_seconds(text: str) -> float:
+    """How long a command waits: a duration (`90`, `90s`, `2m`) of at most an hour."""
+    try:
+        seconds = parse_duration(text)
+    except ValueError:
+        seconds = math.nan
+    if not 0 <= seconds <= MAX_WAIT:
+        raise argparse.ArgumentTypeError(
+            f"a wait is a duration such as 30s or 2m, at most {MAX_WAIT // 60:.0f}m, "
+            f"not {shown(text)}")
+    return seconds
 
 
 def add_id(parser: argparse.ArgumentParser) -> None:
     """The positional campaign id every campaign command takes."""
-    parser.add_argument("id", type=int, help=ID_HELP)
+    parser.add_argument("id", type=campaign_id, help=ID_HELP)

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from messagehub_tui import campaigns, control
-from messagehub_tui.cli_args import add_id
+from messagehub_tui.cli_args import add_id, rate
 from messagehub_tui.cli_help import WHEN_HELP
 from messagehub_tui.config import Settings
 from messagehub_tui.errors import MessagehubError
@@ -72,7 +72,8 @@ def cmd_campaigns(args, settings: Settings) -> int:
 
 
 def cmd_preview(args, settings: Settings) -> int:
-    print(campaigns.preview(settings, args.id, args.contact, raw=args.raw))
+    text = campaigns.preview(settings, args.id, args.contact, raw=args.raw)
+    print(text, end="" if text.endswith("\n") else "\n")
     return 0
 
 
@@ -95,7 +96,7 @@ def register(add) -> None:
     p.add_argument("--from", dest="sender", metavar="ADDRESS",
                    help="the sender, instead of the configured one: an email address, or an "
                         "E.164 number or messaging service SID for SMS")
-    p.add_argument("--rate", type=float, help="messages per second, 0 for unlimited (default: "
+    p.add_argument("--rate", type=rate, help="messages per second, 0 for unlimited (default: "
                                               "the configured rate)")
     p.add_argument("--at", metavar="WHEN", help=f"schedule it: {WHEN_HELP}")
     p = add("schedule", cmd_schedule, "schedule a campaign, or clear its schedule")

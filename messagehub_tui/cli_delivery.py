@@ -6,7 +6,7 @@ import sys
 
 from messagehub_tui import campaigns, control
 from messagehub_tui.channels.base import Outcome
-from messagehub_tui.cli_args import add_id
+from messagehub_tui.cli_args import add_id, wait_seconds
 from messagehub_tui.cli_help import ExitCode
 from messagehub_tui.config import Settings
 from messagehub_tui.doctor import run_checks
@@ -15,6 +15,7 @@ from messagehub_tui.models import CampaignStatus
 from messagehub_tui.workers.supervisor import wait_until
 
 SETTLE_TIMEOUT = 10.0
+RESUME_GRACE = 2.0
 STOPPED = frozenset({CampaignStatus.PAUSED, CampaignStatus.CANCELLED,
                      CampaignStatus.INTERRUPTED})
 
@@ -28,24 +29,58 @@ def cmd_launch(args, settings: Settings) -> int:
     return 0
 
 
+def _not_reached(campaign_id: int, goal: str, seconds: float) -> int:
+    """Say that the campaign did not get where the command meant it to, and why; exit 1."""
+    campaign = campaigns.get(campaign_id)
+    if campaign.status in control.ACTIVE:
+        where = (f"it is still {campaign.status} after {seconds:g} s (the request stands: "
+                 f"check with `messagehub-tui status {campaign_id}`)")
+    else:
+        where = f"it is {campaign.status}"
+    reason = f": {campaign.last_error}" if campaign.last_error else ""
+    print(f"messagehub-tui: campaign {campaign_id} did not {goal}: {where}{reason}",
+          file=sys.stderr)
+    return ExitCode.ERROR
+
+
+def _done(campaign_id: int) -> int:
+    counts = campaigns.delivery_counts(campaign_id)
+    return sum(counts.values()) - counts["pending"] - counts["sending"]
+
+
 def cmd_resume(args, settings: Settings) -> int:
+    done = _done(args.id)
     print(control.resume(settings, args.id).message)
-    return 0
-
-
-def _stop_and_wait(args, settings: Settings, action) -> int:
-    print(action(settings, args.id))
-    campaign = wait_until(args.id, _settled, SETTLE_TIMEOUT)
+    # A runner marks the campaign running before it connects; one refused at once (a server
+    # that turns it away) pauses it again. So running counts once a delivery got settled, or
+    # after RESUME_GRACE seconds of running without being stopped.
+    campaign = wait_until(args.id, lambda c: c.status != CampaignStatus.QUEUED, args.wait)
+    if campaign.status == CampaignStatus.RUNNING:
+        campaign = wait_until(
+            args.id, lambda c: c.status != CampaignStatus.RUNNING or _done(args.id) > done,
+            min(RESUME_GRACE, args.wait))
+    if campaign.status not in (CampaignStatus.RUNNING, CampaignStatus.COMPLETED):
+        return _not_reached(args.id, "resume", args.wait)
     print(f"campaign {args.id} is {campaign.status}")
-    return 0
+    return ExitCode.OK
+
+
+def _stop_and_wait(args, settings: Settings, action, goal: str,
+                   wanted: CampaignStatus) -> int:
+    print(action(settings, args.id))
+    campaign = wait_until(args.id, _settled, args.wait)
+    if campaign.status != wanted:
+        return _not_reached(args.id, goal, args.wait)
+    print(f"campaign {args.id} is {campaign.status}")
+    return ExitCode.OK
 
 
 def cmd_pause(args, settings: Settings) -> int:
-    return _stop_and_wait(args, settings, control.pause)
+    return _stop_and_wait(args, settings, control.pause, "pause", CampaignStatus.PAUSED)
 
 
 def cmd_cancel(args, settings: Settings) -> int:
-    return _stop_and_wait(args, settings, control.cancel)
+    return _stop_and_wait(args, settings, control.cancel, "cancel", CampaignStatus.CANCELLED)
 
 
 def cmd_retry(args, settings: Settings) -> int:
@@ -150,10 +185,16 @@ def register(add) -> None:
     add_id(p)
     p.add_argument("--dry-run", action="store_true",
                    help="render every message and report problems without sending")
-    for name, handler, text in (("pause", cmd_pause, "pause a queued or running campaign"),
-                                ("resume", cmd_resume, "continue a paused or interrupted campaign"),
-                                ("cancel", cmd_cancel, "stop a campaign for good")):
-        add_id(add(name, handler, text))
+    for name, handler, text in (
+            ("pause", cmd_pause, "pause a queued or running campaign (in-flight messages "
+                                 "finish first) and wait until it is paused"),
+            ("resume", cmd_resume, "continue a paused or interrupted campaign and wait until "
+                                   "its runner has started"),
+            ("cancel", cmd_cancel, "stop a campaign for good and wait until it is cancelled")):
+        p = add(name, handler, text)
+        add_id(p)
+        p.add_argument("--wait", type=wait_seconds, default=SETTLE_TIMEOUT, metavar="SECONDS",
+                       help=f"how long to wait for it (default: {SETTLE_TIMEOUT:g} s; 90s, 2m)")
     p = add("retry", cmd_retry, "send failed and/or unknown deliveries again")
     add_id(p)
     p.add_argument("--failed", action="store_true", help="retry failed deliveries (the default)")

@@ -20,9 +20,18 @@ def local_text(moment: datetime | None) -> str:
     return to_local(moment).strftime("%Y-%m-%d %H:%M %Z")
 
 
-_RELATIVE = re.compile(r"^\+(\d+)\s*([smhd])$")
+_RELATIVE = re.compile(r"^\+(\d+)\s*([smhd])$", re.ASCII)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _LOCAL_FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S")
+# How far ahead a send can be scheduled: far enough for any plan, near enough that every time
+# stays printable in every zone (year 9999 in UTC overflows in a zone east of it).
+MAX_AHEAD = timedelta(days=3653)
+_FORMS = ("use ISO-8601 with an offset (2026-12-01T09:00+01:00), local \"YYYY-MM-DD HH:MM\", "
+          "or +90s, +10m, +2h, +1d")
+
+
+def _shown(text: str) -> str:
+    return repr(text if len(text) <= 40 else text[:40] + "…")
 
 
 def _local_to_utc(naive: datetime, text: str) -> datetime:
@@ -30,39 +39,49 @@ def _local_to_utc(naive: datetime, text: str) -> datetime:
     aware = naive.astimezone()
     back = aware.astimezone(timezone.utc).astimezone()
     if back.replace(tzinfo=None) != naive:
-        raise MessagehubError(f"{text!r} does not exist in local time ({back.tzname()}): the "
-                              "clocks skip it at a daylight-saving change")
+        raise MessagehubError(f"{_shown(text)} does not exist in local time ({back.tzname()}): "
+                              "the clocks skip it at a daylight-saving change")
     return aware.astimezone(timezone.utc)
+
+
+def _absolute(text: str) -> datetime:
+    """An absolute WHEN as aware UTC (OverflowError or ValueError for a time beyond what a zone
+    can show)."""
+    for fmt in _LOCAL_FORMATS:
+        try:
+            naive = datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+        return _local_to_utc(naive, text)
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise MessagehubError(f"cannot read the time {_shown(text)}: {_FORMS}") from None
+    return parsed.astimezone(timezone.utc) if parsed.tzinfo else _local_to_utc(parsed, text)
 
 
 def parse_when(text: str, now: datetime | None = None) -> datetime:
     """WHEN as naive UTC: ISO-8601 with an offset, local `YYYY-MM-DD HH:MM`, or `+90s`/`+10m`/`+2h`/`+1d`."""
     now = now or datetime.now(timezone.utc)
     text = text.strip()
+    too_far = MessagehubError(f"{_shown(text)} is more than {MAX_AHEAD.days // 365} years ahead")
     relative = _RELATIVE.match(text)
     if relative:
-        moment = now + timedelta(seconds=int(relative.group(1)) * _UNITS[relative.group(2)])
+        digits, unit = relative.groups()
+        if len(digits) > 12 or int(digits) * _UNITS[unit] > MAX_AHEAD.total_seconds():
+            raise too_far
+        moment = now + timedelta(seconds=int(digits) * _UNITS[unit])
     else:
-        moment = None
-        for fmt in _LOCAL_FORMATS:
-            try:
-                moment = _local_to_utc(datetime.strptime(text, fmt), text)
-                break
-            except ValueError:
-                continue
-        if moment is None:
-            try:
-                parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-            except ValueError:
-                raise MessagehubError(
-                    f"cannot read the time {text!r}: use ISO-8601 with an offset "
-                    "(2026-12-01T09:00+01:00), local \"YYYY-MM-DD HH:MM\", or +90s, +10m, +2h, "
-                    "+1d") from None
-            moment = (parsed.astimezone(timezone.utc) if parsed.tzinfo
-                      else _local_to_utc(parsed, text))
+        try:
+            moment = _absolute(text)
+        except (OverflowError, OSError, ValueError):  # past year 9999 or before year 1 in a zone
+            raise MessagehubError(f"{_shown(text)} is out of range: schedule between now and "
+                                  f"{MAX_AHEAD.days // 365} years ahead") from None
     if moment <= now:
         current = now.astimezone(timezone.utc).replace(tzinfo=None)
-        raise MessagehubError(f"{text!r} is in the past (it is now {local_text(current)})")
+        raise MessagehubError(f"{_shown(text)} is in the past (it is now {local_text(current)})")
+    if moment - now > MAX_AHEAD:
+        raise too_far
     return moment.astimezone(timezone.utc).replace(tzinfo=None)
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 from datetime import datetime
 from pathlib import Path
 
@@ -82,3 +84,33 @@ def rejecting_smtp():
     controller.start()
     yield controller.port
     controller.stop()
+
+
+class RefusingSmtp:
+    """A server on loopback that greets every client with 554 and hangs up: a server that
+    refuses this client, so a runner pauses its campaign with the reason."""
+
+    def __init__(self):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            with connection:
+                connection.sendall(b"554 5.7.1 no service for this client\r\n")
+
+    def stop(self) -> None:
+        self.listener.close()
+
+
+@pytest.fixture
+def refusing_smtp():
+    server = RefusingSmtp()
+    yield server.port
+    server.stop()

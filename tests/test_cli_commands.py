@@ -1,0 +1,134 @@
+"""Every command end to end through the real CLI in a subprocess: its exit code and its output."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+
+from tests.clitools import (  # noqa: F401 (rejecting_smtp is a fixture)
+    COMMAND, campaign_with, db_value, ok, rejecting_smtp, run, smtp_config,
+)
+from tests.peers import free_port, require
+from tests.test_cli_control import wait_status
+
+
+def test_suppress_unsuppress_and_suppressions(tmp_path):
+    added = run(tmp_path, "suppress", "Ann@Example.com", "bob@example.com", "--channel", "email",
+                "--reason", "asked to stop")
+    assert (added.returncode, added.stdout) == (0, "suppressed 2 new addresses on email\n")
+    ok(tmp_path, "suppress", "+1 415 555 0101", "--channel", "sms")
+    rows = [line.split("\t") for line in ok(tmp_path, "suppressions").splitlines()]
+    assert sorted((row[0], row[1], row[3]) for row in rows) == [
+        ("email", "ann@example.com", "asked to stop"), ("email", "bob@example.com", "asked to stop"),
+        ("sms", "+14155550101", "")]
+    removed = run(tmp_path, "unsuppress", "ann@example.com", "--channel", "email")
+    assert (removed.returncode, removed.stdout) == (0, "removed 1 suppression on email\n")
+    assert [line.split("\t")[1] for line in ok(tmp_path, "suppressions", "--channel",
+                                                "email").splitlines()] == ["bob@example.com"]
+    bad = run(tmp_path, "suppress", "not-an-address", "--channel", "email")
+    assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
+
+
+def test_launch_pause_resume_cancel_delete(tmp_path):
+    campaign_id = campaign_with(tmp_path, [f"l{i}@example.com" for i in range(30)], rate=2)
+    launched = run(tmp_path, "launch", campaign_id)
+    assert (launched.returncode, launched.stdout) == (
+        0, f"campaign {campaign_id} launched: 30 to send\n")
+    wait_status(tmp_path, campaign_id, "running")
+    paused = run(tmp_path, "pause", campaign_id)
+    assert (paused.returncode, paused.stdout) == (
+        0, f"campaign {campaign_id} pausing\ncampaign {campaign_id} is paused\n")
+    resumed = run(tmp_path, "resume", campaign_id)
+    assert (resumed.returncode, resumed.stdout) == (
+        0, f"campaign {campaign_id} resumed\ncampaign {campaign_id} is running\n"), resumed.stderr
+    cancelled = run(tmp_path, "cancel", campaign_id)
+    assert (cancelled.returncode, cancelled.stdout) == (
+        0, f"campaign {campaign_id} cancelling\ncampaign {campaign_id} is cancelled\n")
+    counts = db_value(tmp_path, "SELECT COUNT(*) FROM delivery WHERE campaign_id = ? AND "
+                                "status = 'cancelled'", campaign_id)
+    assert 0 < counts < 30
+
+    kept = run(tmp_path, "delete", campaign_id)
+    assert kept.returncode == 1
+    assert kept.stderr == (f"messagehub-tui: campaign {campaign_id} is not a draft; only drafts "
+                           "can be deleted\n")
+    draft = ok(tmp_path, "create", "--name", "d", "--channel", "email", "--list", "people",
+               "--subject", "s", "--body", str(tmp_path / "body.txt")).strip()
+    assert ok(tmp_path, "delete", draft) == f"deleted campaign {draft}\n"
+    assert run(tmp_path, "status", draft).returncode == 1
+
+
+def test_retry_failed_and_send_test(tmp_path, rejecting_smtp):
+    smtp_config(tmp_path, rejecting_smtp)
+    campaign_id = campaign_with(tmp_path, ["good@example.com", "bad1@example.com",
+                                           "bad2@example.com"])
+    assert run(tmp_path, "send", campaign_id).returncode == 3
+    retried = run(tmp_path, "retry", campaign_id, "--failed")
+    assert (retried.returncode, retried.stdout) == (
+        0, f"campaign {campaign_id}: 2 deliveries back to pending\n")
+    wait_status(tmp_path, campaign_id, "completed")
+    attempts = db_value(tmp_path, "SELECT SUM(attempts) FROM delivery WHERE campaign_id = ? AND "
+                                  "status = 'failed'", campaign_id)
+    assert attempts == 2  # counted afresh: one new attempt each
+    nothing = run(tmp_path, "retry", campaign_id, "--unknown")
+    assert (nothing.returncode, nothing.stdout) == (
+        0, f"campaign {campaign_id} has no unknown deliveries\n")
+
+    sent = run(tmp_path, "send-test", campaign_id, "--to", "me@example.com")
+    assert sent.returncode == 0 and sent.stdout.startswith("test message sent to me@example.com")
+    refused = run(tmp_path, "send-test", campaign_id, "--to", "bad-me@example.com")
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert refused.stderr.startswith("messagehub-tui: test message to bad-me@example.com not "
+                                     "sent: ") and "no such user" in refused.stderr
+
+
+def test_doctor_in_outbox_mode_and_with_an_unreachable_server(tmp_path):
+    fine = run(tmp_path, "doctor")
+    assert fine.returncode == 0, fine.stdout
+    assert all(line.startswith("ok ") for line in fine.stdout.splitlines())
+    assert any(" outbox " in line for line in fine.stdout.splitlines())
+    smtp_config(tmp_path, free_port())  # nothing listens there
+    failing = run(tmp_path, "doctor")
+    assert failing.returncode == 1
+    assert any(line.startswith("FAIL") and "smtp" in line and "cannot connect" in line
+               for line in failing.stdout.splitlines()), failing.stdout
+
+
+def test_demo_fills_the_home_once(tmp_path):
+    filled = run(tmp_path, "demo", "--no-app")
+    assert filled.returncode == 0, filled.stderr
+    assert filled.stdout.startswith("demo: imported ") and "3 campaigns created" in filled.stdout
+    shown = json.loads(ok(tmp_path, "campaigns", "--json"))
+    assert sorted((row["name"], row["status"]) for row in shown) == [
+        ("Monthly newsletter", "draft"), ("Renewal reminder", "draft"),
+        ("Weekend offer", "scheduled")]
+    again = ok(tmp_path, "demo", "--no-app")
+    assert again == "the demo home already has campaigns; opening it as it is\n"
+
+
+def test_demo_opens_the_app_in_tmux(tmp_path):
+    require(shutil.which("tmux") is not None, "tmux")
+    session = f"demo-{tmp_path.name}"
+    socket = str(tmp_path / "tmux.sock")
+    tmux = ["tmux", "-S", socket]
+    command = " ".join([*COMMAND, "--home", str(tmp_path), "demo"])
+    subprocess.run([*tmux, "new-session", "-d", "-s", session, "-x", "80", "-y", "24", command],
+                   check=True)
+    try:
+        screen = ""
+        deadline = time.monotonic() + 90
+        while "Weekend offer" not in screen:
+            assert time.monotonic() < deadline, screen
+            time.sleep(0.2)
+            screen = subprocess.run([*tmux, "capture-pane", "-p", "-t", session],
+                                    capture_output=True, text=True).stdout
+        assert "Monthly newsletter" in screen and "Renewal reminder" in screen
+        subprocess.run([*tmux, "send-keys", "-t", session, "q"], check=True)
+        while subprocess.run([*tmux, "has-session", "-t", session],
+                             capture_output=True).returncode == 0:
+            assert time.monotonic() < deadline, "the app did not quit on q"
+            time.sleep(0.2)
+    finally:
+        subprocess.run([*tmux, "kill-server"], capture_output=True)

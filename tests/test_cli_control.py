@@ -1,0 +1,55 @@
+"""pause, cancel and resume say whether the campaign got there, and exit 1 when it did not."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+from tests.clitools import (  # noqa: F401 (refusing_smtp is a fixture)
+    campaign_with, db_value, ok, refusing_smtp, run, smtp_config,
+)
+
+
+def wait_status(home, campaign_id: str, *wanted: str, timeout: float = 60) -> str:
+    deadline = time.monotonic() + timeout
+    while (status := db_value(home, "SELECT status FROM campaign WHERE id = ?",
+                              campaign_id)) not in wanted:
+        assert time.monotonic() < deadline, f"campaign is {status}, never {wanted}"
+        time.sleep(0.05)
+    return status
+
+
+def test_pause_and_cancel_exit_1_when_the_runner_does_not_stop(tmp_path):
+    campaign_id = campaign_with(tmp_path, [f"r{i}@example.com" for i in range(30)], rate=2)
+    ok(tmp_path, "launch", campaign_id)
+    wait_status(tmp_path, campaign_id, "running")
+    runner = db_value(tmp_path, "SELECT pid FROM runner WHERE campaign_id = ?", campaign_id)
+    os.kill(runner, signal.SIGSTOP)  # a runner that cannot act on the request
+    try:
+        paused = run(tmp_path, "pause", campaign_id, "--wait", "1")
+        assert paused.returncode == 1
+        assert paused.stdout == f"campaign {campaign_id} pausing\n"
+        assert paused.stderr == (
+            f"messagehub-tui: campaign {campaign_id} did not pause: it is still running after "
+            f"1 s (the request stands: check with `messagehub-tui status {campaign_id}`)\n")
+        cancelled = run(tmp_path, "cancel", campaign_id, "--wait", "0.5")
+        assert cancelled.returncode == 1
+        assert f"did not cancel: it is still running after 0.5 s" in cancelled.stderr
+    finally:
+        os.kill(runner, signal.SIGCONT)
+    assert wait_status(tmp_path, campaign_id, "cancelled", "paused") == "cancelled"
+    late = run(tmp_path, "pause", campaign_id)
+    assert late.returncode == 1 and "is cancelled" in late.stderr
+
+
+def test_resume_exits_1_when_the_campaign_pauses_again_at_once(tmp_path, refusing_smtp):
+    smtp_config(tmp_path, refusing_smtp)
+    campaign_id = campaign_with(tmp_path, ["a@example.com", "b@example.com"])
+    sent = run(tmp_path, "send", campaign_id)
+    assert sent.returncode == 4 and "refuses this client" in sent.stderr
+    resumed = run(tmp_path, "resume", campaign_id)
+    assert resumed.returncode == 1
+    assert resumed.stdout == f"campaign {campaign_id} resumed\n"
+    assert resumed.stderr.startswith(f"messagehub-tui: campaign {campaign_id} did not resume: it "
+                                     "is paused: the SMTP server refuses this client")
