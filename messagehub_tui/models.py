@@ -293,6 +293,10 @@ def open_db(path: Path | str) -> SqliteDatabase:
     database = make_database(path)
     db.initialize(database)
     database.connect(reuse_if_open=True)
+    # A current schema needs no write: reading the version outside a transaction keeps readers
+    # from waiting behind a writer (or failing on a full disk).
+    if _stored_version(database) == SCHEMA_VERSION:
+        return database
     with database.atomic():
         version = _stored_version(database)
         if version is None:

@@ -35,21 +35,28 @@ def start_runners(settings: Settings, campaign_id: int, processes: int | None = 
     return started
 
 
+def _orphaned(now):
+    """Campaigns that say they are sending while no runner row is left to send them."""
+    return Campaign.select().where(
+        ((Campaign.status == CampaignStatus.RUNNING)
+         | ((Campaign.status == CampaignStatus.QUEUED)
+            & (Campaign.updated_at < now - timedelta(seconds=registry.STALE_AFTER))))
+        & ~Campaign.id.in_(Runner.select(Runner.campaign)))
+
+
 def recover(settings: Settings) -> list[int]:
     """Turn dead runners' in-flight deliveries into unknown and their campaigns into interrupted."""
     dead = registry.dead_runners()
     interrupted = []
     now = utcnow()
+    # Reads first: most starts find nothing to recover and then need no write lock at all.
+    if not dead and not _orphaned(now).exists():
+        return interrupted
     with db.atomic():
         queue.mark_unknown([runner.id for runner in dead])
         if dead:
             Runner.delete().where(Runner.id.in_([runner.id for runner in dead])).execute()
-        orphaned = (Campaign.select().where(
-            ((Campaign.status == CampaignStatus.RUNNING)
-             | ((Campaign.status == CampaignStatus.QUEUED)
-                & (Campaign.updated_at < now - timedelta(seconds=registry.STALE_AFTER))))
-            & ~Campaign.id.in_(Runner.select(Runner.campaign))))
-        for campaign in orphaned:
+        for campaign in _orphaned(now):
             Campaign.update(status=CampaignStatus.INTERRUPTED, control="", updated_at=now) \
                 .where(Campaign.id == campaign.id).execute()
             interrupted.append(campaign.id)
