@@ -35,6 +35,11 @@ def _parse(source: str, field: str, env: SandboxedEnvironment) -> nodes.Template
         raise TemplateProblem(f"{field}: line {exc.lineno}: {exc.message}") from None
 
 
+def check_syntax(source: str, field: str) -> None:
+    """Reject a text template that does not compile, naming `field` and the line."""
+    _parse(source, field, _text_env)
+
+
 def check_template(source: str, field: str, available: set[str] | frozenset[str],
                    html: bool = False) -> None:
     """Reject a template that does not compile or needs a variable outside `available`."""

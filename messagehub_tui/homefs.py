@@ -1,4 +1,4 @@
-"""The home on disk: which commands may create one, private modes, and warnings about exposed ones."""
+"""The home on disk: which commands may make one, private modes, warnings about exposed ones."""
 
 from __future__ import annotations
 
