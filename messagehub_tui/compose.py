@@ -156,10 +156,12 @@ class Composer:
         """Variables every message can use besides the contacts' attributes."""
         return set(BASE_VARIABLES) | ({"unsubscribe_url"} if unsubscribe else set())
 
-    def _with_unsubscribe(self, variables: dict) -> tuple[dict, list[str]]:
+    def _with_unsubscribe(self, variables: dict, unsubscribe_vars: dict | None
+                          ) -> tuple[dict, list[str]]:
         if not self._unsubscribe:
             return variables, []
-        links = [_render(t, variables, "unsubscribe") for t in self._unsubscribe]
+        links = [_render(t, variables if unsubscribe_vars is None else unsubscribe_vars,
+                         "unsubscribe") for t in self._unsubscribe]
         web = [link for link in links if link.startswith("http")]
         return {**variables, "unsubscribe_url": (web or links)[0]}, links
 
@@ -167,9 +169,11 @@ class Composer:
         """The SMS body for one recipient."""
         return _render(self._body, variables, "body")
 
-    def email_bytes(self, variables: dict, recipient: str, message_id: str) -> bytes:
-        """The complete RFC 5322 message for one recipient, CRLF line ends, ready for DATA."""
-        variables, links = self._with_unsubscribe(variables)
+    def email_bytes(self, variables: dict, recipient: str, message_id: str,
+                    unsubscribe_vars: dict | None = None) -> bytes:
+        """The complete RFC 5322 message for one recipient, CRLF line ends, ready for DATA;
+        `unsubscribe_vars`, when given, fill the unsubscribe links instead of `variables`."""
+        variables, links = self._with_unsubscribe(variables, unsubscribe_vars)
         subject = _render(self._subject, variables, "subject").strip()
         name = " ".join(p for p in (variables.get("first_name", ""), variables.get("last_name", ""))
                         if p)
