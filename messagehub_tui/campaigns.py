@@ -85,6 +85,8 @@ def validate(settings: Settings, channel: str, contact_list: ContactList | None,
     available = Composer.available(unsubscribe) | audience.attribute_names(
         contact_list.id if contact_list else None)
     check_template(body, "body", available)
+    for part in config_checks.unsubscribe_parts(unsubscribe or ""):
+        check_template(part, "[email] unsubscribe", available - {"unsubscribe_url"})
     if channel == Channel.EMAIL:
         check_template(subject, "subject", available)
         if html:

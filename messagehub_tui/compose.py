@@ -24,6 +24,12 @@ _html_env = SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newlin
                                  autoescape=True)
 
 
+# Variables that come from configuration rather than contacts: what to set to have them.
+_HINTS = {"unsubscribe_url": "; it comes from [email] unsubscribe in messagehub.toml (email "
+                             "campaigns only), e.g. unsubscribe = "
+                             "\"https://example.com/unsubscribe?email={{ email|urlencode }}\""}
+
+
 class RenderError(MessagehubError):
     """One recipient's message cannot be rendered (missing variable, header injection)."""
 
@@ -51,8 +57,8 @@ def check_template(source: str, field: str, available: set[str] | frozenset[str]
                 if node.name in missing)
     others = sorted(missing - {first[1]})
     also = f" (also: {', '.join(others)})" if others else ""
-    raise TemplateProblem(
-        f"{field}: line {first[0]}: no recipient can supply the variable '{first[1]}'{also}")
+    raise TemplateProblem(f"{field}: line {first[0]}: no recipient can supply the variable "
+                          f"'{first[1]}'{also}{_HINTS.get(first[1], '')}")
 
 
 def _compile(source: str, field: str, html: bool = False):
@@ -65,7 +71,9 @@ def _render(template, variables: dict, field: str) -> str:
     try:
         return template.render(variables)
     except UndefinedError as exc:
-        raise RenderError(f"{field}: {exc.message}") from None
+        hint = next((text for name, text in _HINTS.items()
+                     if exc.message == f"'{name}' is undefined"), "")
+        raise RenderError(f"{field}: {exc.message}{hint}") from None
     except TemplateError as exc:
         raise RenderError(f"{field}: {exc}") from None
 

@@ -140,11 +140,15 @@ def url(value: Any) -> str:
     return value.rstrip("/")
 
 
+def unsubscribe_parts(value: str) -> list[str]:
+    """The link templates of an `unsubscribe` value."""
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
 def unsubscribe(value: Any) -> str:
     """mailto: and/or http(s) link templates, comma-separated, each one compiling now rather than
     when a campaign launches."""
-    value = text(value)
-    parts = [p.strip() for p in value.split(",") if p.strip()]
+    parts = unsubscribe_parts(text(value))
     if not parts or not all(p.startswith(("mailto:", "https://", "http://")) for p in parts):
         raise ValueError("must be a mailto: address and/or an https:// URL template, "
                          "comma-separated")
