@@ -108,7 +108,8 @@ def test_the_readme_example_is_a_valid_configuration(home):
     ("[schedule]\nmisfire_grace = 1e300\n", "[schedule] misfire_grace a duration cannot be "
                                             "longer than 366d"),
     ("[delivery]\nretry_max = \"99999999999d\"\n", "[delivery] retry_max a duration cannot be"),
-    ("[email]\nconnections = 1000000\n", "[email] connections must be a whole number from 1 to 100"),
+    ("[email]\nconnections = 1000000\n",
+     "[email] connections must be a whole number from 1 to 100"),
     ("[sms]\nconnections = 101\n", "[sms] connections must be a whole number from 1 to 100"),
     ("[delivery]\nprocesses = 65\n", "[delivery] processes must be a whole number from 1 to 64"),
     ("[delivery]\nbatch_size = 9223372036854775807\n", "[delivery] batch_size must be a whole"),

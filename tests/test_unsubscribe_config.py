@@ -32,7 +32,8 @@ def test_unsubscribe_url_without_the_key_says_what_to_configure(tmp_path):
     assert refused.stderr == ("messagehub-tui: body: line 2: no recipient can supply the "
                               f"variable 'unsubscribe_url'; {HINT}\n")
 
-    write(home / "messagehub.toml", "[email]\nunsubscribe = \"https://example.com/u/{{ email }}\"\n")
+    write(home / "messagehub.toml",
+          "[email]\nunsubscribe = \"https://example.com/u/{{ email }}\"\n")
     (home / "messagehub.toml").chmod(0o600)
     created = create(home, "Hi {{ first_name }}\nLeave: {{ unsubscribe_url }}\n")
     assert created.returncode == 0, created.stderr
