@@ -233,8 +233,8 @@ def open_home(home: str | None, access: HomeAccess = HomeAccess.WRITE) -> Settin
         print(f"messagehub-tui: created home {settings.home}", file=sys.stderr)
     else:
         require_home(settings.home)
-        for warning in exposure_warnings(settings.home):
-            print(f"messagehub-tui: {warning}", file=sys.stderr)
+    for warning in exposure_warnings(settings.home):
+        print(f"messagehub-tui: {warning}", file=sys.stderr)
     if access is HomeAccess.READ:
         open_for_reading(settings.db_path)
     else:
