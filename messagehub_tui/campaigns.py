@@ -9,7 +9,7 @@ from email import message_from_string
 from email import policy as email_policy
 from email.utils import parseaddr
 
-from messagehub_tui import audience
+from messagehub_tui import audience, config_checks
 from messagehub_tui.addresses import InvalidAddress, normalise
 from messagehub_tui.compose import Composer, RenderError, check_template, sms_info
 from messagehub_tui.config import Settings
@@ -81,13 +81,18 @@ def validate(settings: Settings, channel: str, contact_list: ContactList | None,
         raise MessagehubError("an email campaign needs a subject")
     if "\r" in subject or "\n" in subject:
         raise MessagehubError("the subject must not contain a line break")
-    if rate is not None and rate < 0:
-        raise MessagehubError("rate must be 0 (unlimited) or more messages per second")
+    if rate is not None:
+        try:
+            config_checks.rate(rate)
+        except ValueError as exc:
+            raise MessagehubError(f"rate {exc}") from None
     _check_sender(channel, sender)
     unsubscribe = settings.email.unsubscribe if channel == Channel.EMAIL else None
     available = Composer.available(unsubscribe) | audience.attribute_names(
         contact_list.id if contact_list else None)
     check_template(body, "body", available)
+    for part in config_checks.unsubscribe_parts(unsubscribe or ""):
+        check_template(part, "[email] unsubscribe", available - {"unsubscribe_url"})
     if channel == Channel.EMAIL:
         check_template(subject, "subject", available)
         if html:

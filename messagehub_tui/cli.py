@@ -11,10 +11,11 @@ from peewee import DatabaseError
 from messagehub_tui import cli_campaigns, cli_delivery, cli_report, contacts
 from messagehub_tui.cli_args import Parser, one_line
 from messagehub_tui.cli_help import ExitCode, epilog
-from messagehub_tui.config import Settings, load_settings
+from messagehub_tui.config import Settings, load_settings, resolve_home
 from messagehub_tui.errors import MessagehubError
 from messagehub_tui.homefs import (
-    HomeAccess, create_home, exposure_warnings, private_umask, require_home,
+    HomeAccess, create_home, disk_full, exposure_warnings, open_for_reading, private_umask,
+    require_home,
 )
 from messagehub_tui.models import open_db
 from messagehub_tui.timefmt import local_text
@@ -175,10 +176,12 @@ def open_home(home: str | None, access: HomeAccess = HomeAccess.WRITE) -> Settin
         print(f"messagehub-tui: created home {settings.home}", file=sys.stderr)
     else:
         require_home(settings.home)
-        for warning in exposure_warnings(settings.home):
-            print(f"messagehub-tui: {warning}", file=sys.stderr)
-    open_db(settings.db_path)
-    if access is not HomeAccess.READ:
+    for warning in exposure_warnings(settings.home):
+        print(f"messagehub-tui: {warning}", file=sys.stderr)
+    if access is HomeAccess.READ:
+        open_for_reading(settings.db_path)
+    else:
+        open_db(settings.db_path)
         recover(settings)
     return settings
 
@@ -210,8 +213,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"messagehub-tui: {one_line(str(exc))}", file=sys.stderr)
         return 1
     except DatabaseError as exc:
-        print(f"messagehub-tui: database error in {args.home or 'the current home'}: "
-              f"{one_line(str(exc))}", file=sys.stderr)
+        home = resolve_home(args.home)
+        full = "; the disk is full: free some space and try again" if disk_full(home) else ""
+        print(f"messagehub-tui: database error in {home}: {one_line(str(exc))}{full}",
+              file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("messagehub-tui: interrupted", file=sys.stderr)

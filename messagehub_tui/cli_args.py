@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 
-from messagehub_tui.config import parse_duration
+from messagehub_tui.config_checks import parse_duration
 
 ID_HELP = "the campaign's id (the ID column of `messagehub-tui campaigns`)"
 SQLITE_MAX_INTEGER = 2**63 - 1

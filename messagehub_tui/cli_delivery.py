@@ -90,7 +90,7 @@ def cmd_retry(args, settings: Settings) -> int:
 
 
 def cmd_send_test(args, settings: Settings) -> int:
-    result = control.send_test(settings, args.id, args.to)
+    result = control.send_test(settings, args.id, args.to, prefix=not args.no_test_prefix)
     if result.outcome == Outcome.SENT:
         print(f"test message sent to {args.to} ({result.provider_id})")
         return 0
@@ -204,4 +204,6 @@ def register(add) -> None:
     add_id(p)
     p.add_argument("--to", required=True, metavar="ADDRESS",
                    help="where the test goes: an email address, or a phone number for SMS")
+    p.add_argument("--no-test-prefix", action="store_true", help="send the subject (an SMS: the "
+                   "text) as it is, without the leading \"[test] \"")
     add("doctor", cmd_doctor, "check configuration and connectivity without sending")

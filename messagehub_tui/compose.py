@@ -26,6 +26,12 @@ _text_env = BoundedEnvironment(autoescape=False)
 _html_env = BoundedEnvironment(autoescape=True)
 
 
+# Variables that come from configuration rather than contacts: what to set to have them.
+_HINTS = {"unsubscribe_url": "; it comes from [email] unsubscribe in messagehub.toml (email "
+                             "campaigns only), e.g. unsubscribe = "
+                             "\"https://example.com/unsubscribe?email={{ email|urlencode }}\""}
+
+
 class RenderError(MessagehubError):
     """One recipient's message cannot be rendered (missing variable, header injection, a
     template that fails on this recipient's data or exceeds a limit)."""
@@ -49,6 +55,11 @@ def _parse(source: str, field: str, env: BoundedEnvironment) -> nodes.Template:
         raise TemplateProblem(f"{field}: the template nests too deeply") from None
 
 
+def check_syntax(source: str, field: str) -> None:
+    """Reject a text template that does not compile, naming `field` and the line."""
+    _parse(source, field, _text_env)
+
+
 def check_template(source: str, field: str, available: set[str] | frozenset[str],
                    html: bool = False) -> None:
     """Reject a template that does not compile or needs a variable outside `available`."""
@@ -61,8 +72,8 @@ def check_template(source: str, field: str, available: set[str] | frozenset[str]
                 if node.name in missing)
     others = sorted(missing - {first[1]})
     also = f" (also: {', '.join(others)})" if others else ""
-    raise TemplateProblem(
-        f"{field}: line {first[0]}: no recipient can supply the variable '{first[1]}'{also}")
+    raise TemplateProblem(f"{field}: line {first[0]}: no recipient can supply the variable "
+                          f"'{first[1]}'{also}{_HINTS.get(first[1], '')}")
 
 
 def _compile(source: str, field: str, html: bool = False):
@@ -91,7 +102,9 @@ def _render(template, variables: dict, field: str) -> str:
     try:
         return _output(template, variables)
     except UndefinedError as exc:
-        raise RenderError(f"{field}: {exc.message}") from None
+        hint = next((text for name, text in _HINTS.items()
+                     if exc.message == f"'{name}' is undefined"), "")
+        raise RenderError(f"{field}: {exc.message}{hint}") from None
     except (TemplateError, TooBig) as exc:
         raise RenderError(f"{field}: {exc}") from None
     except RenderTimeout:
@@ -204,10 +217,12 @@ class Composer:
         """Variables every message can use besides the contacts' attributes."""
         return set(BASE_VARIABLES) | ({"unsubscribe_url"} if unsubscribe else set())
 
-    def _with_unsubscribe(self, variables: dict) -> tuple[dict, list[str]]:
+    def _with_unsubscribe(self, variables: dict, unsubscribe_vars: dict | None
+                          ) -> tuple[dict, list[str]]:
         if not self._unsubscribe:
             return variables, []
-        links = [_render(t, variables, "unsubscribe") for t in self._unsubscribe]
+        links = [_render(t, variables if unsubscribe_vars is None else unsubscribe_vars,
+                         "unsubscribe") for t in self._unsubscribe]
         web = [link for link in links if link.startswith("http")]
         return {**variables, "unsubscribe_url": (web or links)[0]}, links
 
@@ -217,10 +232,12 @@ class Composer:
         return _render(self._body, variables, "body")
 
     @_limited
-    def email_bytes(self, variables: dict, recipient: str, message_id: str) -> bytes:
+    def email_bytes(self, variables: dict, recipient: str, message_id: str,
+                    unsubscribe_vars: dict | None = None) -> bytes:
         """The complete RFC 5322 message for one recipient, CRLF line ends, ready for DATA;
-        its Message-ID is `message_id` (stable for one attempt) plus the composer's id_token."""
-        variables, links = self._with_unsubscribe(variables)
+        its Message-ID is `message_id` (stable for one attempt) plus the composer's id_token;
+        `unsubscribe_vars`, when given, fill the unsubscribe links instead of `variables`."""
+        variables, links = self._with_unsubscribe(variables, unsubscribe_vars)
         subject = _render(self._subject, variables, "subject").strip()
         name = " ".join(p for p in (variables.get("first_name", ""), variables.get("last_name", ""))
                         if p)

@@ -3,41 +3,22 @@
 from __future__ import annotations
 
 import os
-import re
 import tomllib
 from dataclasses import dataclass, field
-from email.utils import parseaddr
 from pathlib import Path
 from typing import Any, Callable
 
+from messagehub_tui.config_checks import (
+    ACCOUNT_SID, E164, MAX_ATTEMPTS, MAX_BATCH, MAX_CONNECTIONS, MAX_PROCESSES, MAX_STREAK,
+    SERVICE_SID, bool_value, choice, duration, pattern, port, rate, region, sender, text, timeout,
+    unsubscribe, url, whole,
+)
 from messagehub_tui.errors import ConfigError
 
 CONFIG_NAME = "messagehub.toml"
 DB_NAME = "messagehub.db"
 SMTP_PASSWORD_ENV = "MESSAGEHUB_SMTP_PASSWORD"
 TWILIO_TOKEN_ENV = "TWILIO_AUTH_TOKEN"
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
-_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-_SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
-_ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
-
-
-def parse_duration(text: str | int | float) -> float:
-    """Seconds from `90`, `"90s"`, `"15m"`, `"2h"`, `"1d"` or `"250ms"`."""
-    if isinstance(text, bool):
-        raise ValueError("expected a duration such as \"15m\"")
-    if isinstance(text, (int, float)):
-        seconds = float(text)
-    else:
-        match = _DURATION.match(text)
-        if not match:
-            raise ValueError(f"expected a duration such as \"15m\", got {text!r}")
-        seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
-    if seconds < 0:
-        raise ValueError("a duration cannot be negative")
-    return seconds
 
 
 @dataclass(frozen=True)
@@ -130,131 +111,44 @@ class Settings:
         return self.home / CONFIG_NAME
 
 
-def _choice(*options: str) -> Callable[[Any], str]:
-    def check(value: Any) -> str:
-        if value not in options:
-            raise ValueError(f"must be one of {', '.join(options)}")
-        return value
-    return check
-
-
-def _text(value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValueError("must be a string")
-    if "\r" in value or "\n" in value:
-        raise ValueError("must not contain a line break")
-    return value
-
-
-def _sender(value: Any) -> str:
-    value = _text(value)
-    if "@" not in parseaddr(value)[1]:
-        raise ValueError("must be an email address, optionally with a name: \"News <news@example.com>\"")
-    return value
-
-
-def _positive_int(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError("must be a whole number of at least 1")
-    return value
-
-
-def _port(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
-        raise ValueError("must be a port number from 1 to 65535")
-    return value
-
-
-def _rate(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise ValueError("must be a number of messages per second, 0 for unlimited")
-    return float(value)
-
-
-def _bool(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError("must be true or false")
-    return value
-
-
-def _pattern(regex: re.Pattern, what: str) -> Callable[[Any], str]:
-    def check(value: Any) -> str:
-        if not isinstance(value, str) or not regex.match(value):
-            raise ValueError(f"must be {what}")
-        return value
-    return check
-
-
-def _url(value: Any) -> str:
-    value = _text(value)
-    if not re.match(r"^https?://[^\s/]+", value):
-        raise ValueError("must be an http:// or https:// URL")
-    return value.rstrip("/")
-
-
-def _unsubscribe(value: Any) -> str:
-    value = _text(value)
-    parts = [p.strip() for p in value.split(",") if p.strip()]
-    if not parts or not all(p.startswith(("mailto:", "https://", "http://")) for p in parts):
-        raise ValueError("must be a mailto: address and/or an https:// URL template, comma-separated")
-    return ", ".join(parts)
-
-
-def _region(value: Any) -> str:
-    if not isinstance(value, str) or not re.match(r"^[A-Za-z]{2}$", value):
-        raise ValueError("must be a two-letter region code such as \"US\"")
-    return value.upper()
-
-
-def _duration(value: Any) -> float:
-    return parse_duration(value)
-
-
-def _timeout(value: Any) -> float:
-    seconds = parse_duration(value)
-    if seconds <= 0:
-        raise ValueError("must be more than zero")
-    return seconds
-
-
 _SCHEMA: dict[str, tuple[type, dict[str, tuple[str, Callable[[Any], Any]]]]] = {
     "email": (EmailSettings, {
-        "transport": ("transport", _choice("outbox", "smtp")),
-        "host": ("host", _text),
-        "port": ("port", _port),
-        "security": ("security", _choice("starttls", "tls", "none")),
-        "username": ("username", _text),
-        "from": ("sender", _sender),
-        "connections": ("connections", _positive_int),
-        "timeout": ("timeout", _timeout),
-        "rate": ("rate", _rate),
-        "verify": ("verify", _bool),
-        "unsubscribe": ("unsubscribe", _unsubscribe),
-        "allow_plaintext_auth": ("allow_plaintext_auth", _bool),
+        "transport": ("transport", choice("outbox", "smtp")),
+        "host": ("host", text),
+        "port": ("port", port),
+        "security": ("security", choice("starttls", "tls", "none")),
+        "username": ("username", text),
+        "from": ("sender", sender),
+        "connections": ("connections", whole(MAX_CONNECTIONS)),
+        "timeout": ("timeout", timeout),
+        "rate": ("rate", rate),
+        "verify": ("verify", bool_value),
+        "unsubscribe": ("unsubscribe", unsubscribe),
+        "allow_plaintext_auth": ("allow_plaintext_auth", bool_value),
     }),
     "sms": (SmsSettings, {
-        "transport": ("transport", _choice("outbox", "twilio")),
-        "account_sid": ("account_sid", _pattern(_ACCOUNT_SID, "\"AC\" followed by 32 hex digits")),
-        "from": ("sender", _pattern(_E164, "an E.164 number such as \"+15005550006\"")),
+        "transport": ("transport", choice("outbox", "twilio")),
+        "account_sid": ("account_sid", pattern(ACCOUNT_SID, "\"AC\" followed by 32 hex digits")),
+        "from": ("sender", pattern(E164, "an E.164 number such as \"+15005550006\"")),
         "messaging_service_sid": ("messaging_service_sid",
-                                  _pattern(_SERVICE_SID, "\"MG\" followed by 32 hex digits")),
-        "rate": ("rate", _rate),
-        "api_base_url": ("api_base_url", _url),
-        "default_region": ("default_region", _region),
-        "timeout": ("timeout", _timeout),
-        "connections": ("connections", _positive_int),
+                                  pattern(SERVICE_SID, "\"MG\" followed by 32 hex digits")),
+        "rate": ("rate", rate),
+        "api_base_url": ("api_base_url", url),
+        "default_region": ("default_region", region),
+        "timeout": ("timeout", timeout),
+        "connections": ("connections", whole(MAX_CONNECTIONS)),
     }),
     "schedule": (ScheduleSettings, {
-        "misfire_grace": ("misfire_grace", _duration),
-        "resume_interrupted": ("resume_interrupted", _bool),
+        "misfire_grace": ("misfire_grace", duration),
+        "resume_interrupted": ("resume_interrupted", bool_value),
     }),
     "delivery": (DeliverySettings, {
-        "processes": ("processes", _positive_int),
-        "batch_size": ("batch_size", _positive_int),
-        "max_attempts": ("max_attempts", _positive_int),
-        "retry_base": ("retry_base", _duration),
-        "retry_max": ("retry_max", _duration),
-        "failure_streak": ("failure_streak", _positive_int),
+        "processes": ("processes", whole(MAX_PROCESSES)),
+        "batch_size": ("batch_size", whole(MAX_BATCH)),
+        "max_attempts": ("max_attempts", whole(MAX_ATTEMPTS)),
+        "retry_base": ("retry_base", duration),
+        "retry_max": ("retry_max", duration),
+        "failure_streak": ("failure_streak", whole(MAX_STREAK)),
     }),
 }
 
@@ -310,6 +204,11 @@ def load_settings(home: str | os.PathLike | None = None, environ: dict | None = 
             raise ConfigError(f"{path}: not valid TOML: {exc}") from None
         except UnicodeDecodeError:
             raise ConfigError(f"{path}: not UTF-8 text") from None
+        except RecursionError:
+            raise ConfigError(f"{path}: nested too deeply; the configuration is a few flat "
+                              "[sections] of keys") from None
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read it: {exc.strerror}") from None
     sections = {}
     for name, value in raw.items():
         if name not in _SCHEMA:

@@ -24,6 +24,8 @@ ACTIVE = frozenset({CampaignStatus.QUEUED, CampaignStatus.RUNNING})
 RESUMABLE = frozenset({CampaignStatus.PAUSED, CampaignStatus.INTERRUPTED})
 FINISHED = frozenset({CampaignStatus.COMPLETED, CampaignStatus.CANCELLED, CampaignStatus.FAILED})
 DRY_RUN_SLOW = 3
+TEST_PREFIX = "[test] "
+TEST_MARKER = "test"
 
 
 @dataclass
@@ -156,18 +158,34 @@ def _first_recipient_vars(campaign: Campaign) -> dict:
     return contact.template_vars()
 
 
-def send_test(settings: Settings, campaign_id: int, to: str) -> SendResult:
-    """Send one message rendered with the first recipient's data to `to`; campaign untouched."""
+def _neutral_unsubscribe_vars(variables: dict, tester: str) -> dict:
+    """What a test message's unsubscribe links are filled with: the tester's own address and
+    "test" for every other field, so no link in it can unsubscribe the contact whose data the
+    message borrows (by address, id, token or anything else)."""
+    return {**{key: TEST_MARKER for key in variables}, "email": tester, "phone": ""}
+
+
+def send_test(settings: Settings, campaign_id: int, to: str, prefix: bool = True) -> SendResult:
+    """Send one message to `to`, rendered with the first recipient's data but unsubscribe links
+    that name only the tester, its subject (an SMS: its text) starting with "[test] " unless
+    `prefix` is false; the campaign is untouched."""
     campaign = campaigns.get(campaign_id)
     try:
         address = normalise(campaign.channel, to, settings.sms.default_region)
     except InvalidAddress as exc:
         raise MessagehubError(str(exc)) from None
+    if prefix:
+        # Only this in-memory copy changes; the campaign is never saved here.
+        if campaign.channel == Channel.EMAIL:
+            campaign.subject = TEST_PREFIX + campaign.subject
+        else:
+            campaign.body = TEST_PREFIX + campaign.body
     composer = campaigns.make_composer(campaign, settings)
     variables = _first_recipient_vars(campaign)
     key = f"test-{int(time.time() * 1000)}"
     try:
-        payload = (composer.email_bytes(variables, address, f"{campaign_id}.{key}")
+        payload = (composer.email_bytes(variables, address, f"{campaign_id}.{key}",
+                                        _neutral_unsubscribe_vars(variables, address))
                    if campaign.channel == Channel.EMAIL else composer.sms_text(variables))
     except RenderError as exc:
         raise MessagehubError(f"cannot render the test message: {exc}") from None

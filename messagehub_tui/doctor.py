@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import errno
+import os
 import tempfile
 from dataclasses import dataclass
 
 from messagehub_tui.channels.smtp import CONNECT_ERRORS, client_for, connect_problem
 from messagehub_tui.config import SMTP_PASSWORD_ENV, TWILIO_TOKEN_ENV, Settings
+from messagehub_tui.homefs import free_bytes
+
+PROBE_BYTES = 64 * 1024
 
 
 @dataclass
@@ -19,15 +24,33 @@ class Check:
     detail: str
 
 
+def _size(count: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if count < 1024 or unit == "GiB":
+            break
+        count /= 1024
+    return f"{count:.0f} bytes" if unit == "bytes" else f"{count:.1f} {unit}"
+
+
 def _outbox(settings: Settings) -> Check:
+    folder = settings.outbox_dir
     try:
-        settings.outbox_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=settings.outbox_dir):
-            pass
+        folder.mkdir(parents=True, exist_ok=True)
+        # Write a message's worth and sync it: on a full disk an empty file can still be created.
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".doctor-") as probe:
+            probe.write(b"\0" * PROBE_BYTES)
+            probe.flush()
+            os.fsync(probe.fileno())
     except OSError as exc:
-        return Check("outbox", False, f"{settings.outbox_dir} is not writable ({exc.strerror}); "
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            what = "disk full" if exc.errno == errno.ENOSPC else "disk quota exceeded"
+            return Check("outbox", False, f"{folder} cannot take a message: {what}; free some "
+                                          "space on its disk or choose another --home")
+        return Check("outbox", False, f"{folder} is not writable ({exc.strerror}); "
                                       "fix its permissions or choose another --home")
-    return Check("outbox", True, f"{settings.outbox_dir} is writable")
+    room = free_bytes(folder)
+    free = f" ({_size(room)} free)" if room is not None else ""
+    return Check("outbox", True, f"{folder} is writable{free}")
 
 
 async def _smtp(settings: Settings) -> list[Check]:

@@ -1,4 +1,4 @@
-"""The home on disk: which commands may create one, private modes, and warnings about exposed ones."""
+"""The home on disk: which commands may make one, private modes, warnings about exposed ones."""
 
 from __future__ import annotations
 
@@ -6,13 +6,19 @@ import os
 import stat
 from enum import Enum
 from pathlib import Path
+from urllib.parse import quote
+
+from peewee import OperationalError, SqliteDatabase
 
 from messagehub_tui.config import CONFIG_NAME, DB_NAME
 from messagehub_tui.errors import MessagehubError
+from messagehub_tui.models import close_db, db, open_db
 
 # Contacts and their messages are personal data: nothing the tool creates is for group or others.
 PRIVATE_UMASK = 0o077
 HOME_MODE = 0o700
+# Less room than this and SQLite cannot even map the shared-memory file a reader needs.
+NEARLY_FULL = 64 * 1024
 
 
 class HomeAccess(Enum):
@@ -79,3 +85,36 @@ def exposure_warnings(home: Path) -> list[str]:
         warnings.append(f"warning: {config} is readable by others (mode {mode:o}); "
                         f"make it private with: chmod 600 {config}")
     return warnings
+
+
+def free_bytes(folder: Path) -> int | None:
+    """Room left for an unprivileged writer on the disk holding `folder`; None when unknown."""
+    try:
+        found = os.statvfs(folder)
+    except OSError:
+        return None
+    return found.f_bavail * found.f_frsize
+
+
+def disk_full(folder: Path) -> bool:
+    """Whether the disk holding `folder` has (next to) no room left."""
+    room = free_bytes(folder)
+    return room is not None and room < NEARLY_FULL
+
+
+def open_for_reading(path: Path) -> None:
+    """Open the database for a command that only reads; on a full disk, where SQLite cannot make
+    the shared-memory index a WAL reader needs, read the database file as it is instead."""
+    try:
+        open_db(path)
+        return
+    except OperationalError:
+        wal = path.with_name(path.name + "-wal")
+        # Reading the file alone is exact only while no committed page waits in the WAL.
+        if not disk_full(path.parent) or (wal.exists() and wal.stat().st_size > 0):
+            raise
+    close_db()
+    database = SqliteDatabase(f"file:{quote(str(path))}?immutable=1", uri=True,
+                              pragmas={"foreign_keys": 1})
+    db.initialize(database)
+    database.connect()

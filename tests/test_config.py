@@ -2,7 +2,8 @@
 
 import pytest
 
-from messagehub_tui.config import load_settings, parse_duration
+from messagehub_tui.config import load_settings
+from messagehub_tui.config_checks import parse_duration
 from messagehub_tui.errors import ConfigError
 from tests.conftest import write
 
@@ -91,3 +92,93 @@ def test_the_readme_example_is_a_valid_configuration(home):
     settings = load_settings(home)
     assert settings.email.sender == "Example News <news@example.com>"
     assert settings.delivery.retry_max == 3600
+
+
+@pytest.mark.parametrize("text, named", [
+    ("[email]\nrate = nan\n", "[email] rate must be a number of messages per second from 0 "
+                              "(unlimited) to 10000, not nan"),
+    ("[email]\nrate = inf\n", "[email] rate must be a number of messages per second"),
+    ("[email]\nrate = 1e308\n", "[email] rate must be a number of messages per second"),
+    ("[email]\nrate = -1\n", "[email] rate must be a number of messages per second"),
+    ("[sms]\nrate = -inf\n", "[sms] rate must be a number of messages per second"),
+    ("[email]\ntimeout = nan\n", "[email] timeout expected a duration such as \"15m\", got nan"),
+    ("[email]\ntimeout = inf\n", "[email] timeout expected a duration"),
+    ("[sms]\ntimeout = 86400\n", "[sms] timeout must be more than zero and at most 1h"),
+    ("[schedule]\nmisfire_grace = nan\n", "[schedule] misfire_grace expected a duration"),
+    ("[schedule]\nmisfire_grace = 1e300\n", "[schedule] misfire_grace a duration cannot be "
+                                            "longer than 366d"),
+    ("[delivery]\nretry_max = \"99999999999d\"\n", "[delivery] retry_max a duration cannot be"),
+    ("[email]\nconnections = 1000000\n",
+     "[email] connections must be a whole number from 1 to 100"),
+    ("[sms]\nconnections = 101\n", "[sms] connections must be a whole number from 1 to 100"),
+    ("[delivery]\nprocesses = 65\n", "[delivery] processes must be a whole number from 1 to 64"),
+    ("[delivery]\nbatch_size = 9223372036854775807\n", "[delivery] batch_size must be a whole"),
+    ("[email]\nhost = \"mail\\u0000.test\"\n", "[email] host must not contain a NUL character"),
+    ("[email]\nunsubscribe = \"mailto:u@example.com, https://example.com/u/{{ email }\"\n",
+     "[email] unsubscribe does not compile ('https://example.com/u/{{ email }'): line 1: "),
+    ("[email]\nunsubscribe = \"https://example.com/u/{% if %}\"\n",
+     "[email] unsubscribe does not compile"),
+    ("[sms]\ndefault_region = \"XX\"\n", "[sms] default_region must be a region code the phone "
+                                         "number library knows, such as \"US\" or \"GB\"; 'XX'"),
+    ("[email]\nhost = " + "[" * 100_000 + "]" * 100_000 + "\n", "nested too deeply"),
+    ("[email]\nhost = " + "{a=" * 100_000 + "1" + "}" * 100_000 + "\n", "nested too deeply"),
+])
+def test_nonsense_values_are_refused_with_their_key(home, text, named):
+    write(home / "messagehub.toml", text)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(home)
+    assert named in str(caught.value)
+    assert str(caught.value).startswith(f"{home / 'messagehub.toml'}: ")
+    assert "\n" not in str(caught.value)
+
+
+def test_bounds_themselves_are_accepted(home):
+    write(home / "messagehub.toml", """
+[email]
+rate = 10000
+connections = 100
+timeout = "1h"
+unsubscribe = "https://example.com/u?e={{ email|urlencode }}"
+[sms]
+rate = 0
+default_region = "gb"
+[schedule]
+misfire_grace = "366d"
+[delivery]
+processes = 64
+""")
+    settings = load_settings(home)
+    assert settings.email.rate == 10000 and settings.email.connections == 100
+    assert settings.sms.default_region == "GB" and settings.delivery.processes == 64
+    assert settings.schedule.misfire_grace == 366 * 86400
+
+
+def test_the_cli_refuses_nonsense_config_and_campaign_rates(tmp_path):
+    import subprocess
+    import sys
+
+    def run(*args, stdin=None):
+        return subprocess.run([sys.executable, "-m", "messagehub_tui", "--home", str(tmp_path),
+                               *args], input=stdin, capture_output=True, text=True, timeout=120)
+
+    write(tmp_path / "people.csv", "email\nann@example.com\n")
+    assert run("import", str(tmp_path / "people.csv")).returncode == 0
+    for rate, shown in (("nan", "nan"), ("inf", "inf"), ("1e9", "1000000000.0"), ("-1", "-1.0")):
+        created = run("create", "--name", "n", "--channel", "email", "--list", "people",
+                      "--subject", "s", "--body", "-", "--rate", rate, stdin="hi")
+        assert created.returncode == 1, rate
+        assert created.stderr == ("messagehub-tui: rate must be a number of messages per second "
+                                  f"from 0 (unlimited) to 10000, not {shown}\n")
+    assert run("campaigns", "--json").stdout.strip() == "[]"
+    write(tmp_path / "messagehub.toml", "[email]\nrate = nan\n")
+    refused = run("lists")
+    assert refused.returncode == 1 and refused.stderr.count("\n") == 1
+    assert "[email] rate must be a number of messages per second" in refused.stderr
+    write(tmp_path / "messagehub.toml", "[sms]\ndefault_region = \"XX\"\n")
+    refused = run("lists")
+    assert refused.returncode == 1 and "[sms] default_region" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    write(tmp_path / "messagehub.toml", "x = " + "[" * 100_000 + "]" * 100_000 + "\n")
+    refused = run("lists")
+    assert refused.returncode == 1 and "nested too deeply" in refused.stderr
+    assert "Traceback" not in refused.stderr

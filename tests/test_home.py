@@ -82,6 +82,17 @@ def test_commands_that_add_data_create_the_home_and_say_so(tmp_path):
         assert again.returncode == 0 and "created home" not in again.stderr
 
 
+def test_a_shared_folder_made_a_home_is_warned_about(tmp_path):
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    folder.chmod(0o755)
+    result = run(folder, "init")
+    assert result.returncode == 0
+    assert result.stderr == (f"messagehub-tui: created home {folder}\n"
+                             f"messagehub-tui: warning: the home {folder} is accessible by others "
+                             f"(mode 755); make it private with: chmod -R go-rwx {folder}\n")
+
+
 def test_init_on_an_existing_home_creates_nothing(tmp_path):
     assert run(tmp_path / "h", "init").returncode == 0
     second = run(tmp_path / "h", "init")

@@ -1,0 +1,169 @@
+"""One check per configuration value: a clean value back, or ValueError saying what is allowed.
+
+Numbers must be finite and within bounds a real setup never needs to pass: TOML (and the CLI's
+`--rate`) accept `nan`, `inf` and 19-digit integers, which would otherwise reach the senders.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from email.utils import parseaddr
+from typing import Any, Callable
+
+import phonenumbers
+
+from messagehub_tui.compose import check_syntax
+from messagehub_tui.errors import TemplateProblem
+
+MAX_RATE = 10_000          # messages per second; no SMTP server or Twilio account goes faster
+MAX_CONNECTIONS = 100
+MAX_PROCESSES = 64
+MAX_BATCH = 10_000
+MAX_ATTEMPTS = 100
+MAX_STREAK = 1_000_000
+MAX_DURATION = 366 * 86400.0
+MAX_TIMEOUT = 3600.0
+
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
+ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+def _number(value: Any) -> float | None:
+    """A finite int or float as float; None for anything else (bool, str, nan, inf)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def parse_duration(text: str | int | float) -> float:
+    """Seconds from `90`, `"90s"`, `"15m"`, `"2h"`, `"1d"` or `"250ms"`, at most 366 days."""
+    if isinstance(text, str):
+        match = _DURATION.match(text)
+        if not match:
+            raise ValueError(f"expected a duration such as \"15m\", got {text!r}")
+        seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+    else:
+        seconds = _number(text)
+        if seconds is None:
+            raise ValueError(f"expected a duration such as \"15m\", got {text!r}")
+    if seconds < 0:
+        raise ValueError("a duration cannot be negative")
+    if seconds > MAX_DURATION:
+        raise ValueError("a duration cannot be longer than 366d")
+    return seconds
+
+
+def rate(value: Any) -> float:
+    """Messages per second: 0 for unlimited, else up to MAX_RATE. The one rule for the config's
+    `rate` keys and a campaign's own rate."""
+    number = _number(value)
+    if number is None or not 0 <= number <= MAX_RATE:
+        raise ValueError(f"must be a number of messages per second from 0 (unlimited) to "
+                         f"{MAX_RATE}, not {value!r}")
+    return number
+
+
+def whole(most: int) -> Callable[[Any], int]:
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
+            raise ValueError(f"must be a whole number from 1 to {most}")
+        return value
+    return check
+
+
+def port(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
+        raise ValueError("must be a port number from 1 to 65535")
+    return value
+
+
+def duration(value: Any) -> float:
+    return parse_duration(value)
+
+
+def timeout(value: Any) -> float:
+    seconds = parse_duration(value)
+    if not 0 < seconds <= MAX_TIMEOUT:
+        raise ValueError("must be more than zero and at most 1h")
+    return seconds
+
+
+def choice(*options: str) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        if value not in options:
+            raise ValueError(f"must be one of {', '.join(options)}")
+        return value
+    return check
+
+
+def text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("must be a string")
+    if "\r" in value or "\n" in value:
+        raise ValueError("must not contain a line break")
+    if "\0" in value:
+        raise ValueError("must not contain a NUL character")
+    return value
+
+
+def sender(value: Any) -> str:
+    value = text(value)
+    if "@" not in parseaddr(value)[1]:
+        raise ValueError("must be an email address, optionally with a name: "
+                         "\"News <news@example.com>\"")
+    return value
+
+
+def bool_value(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("must be true or false")
+    return value
+
+
+def pattern(regex: re.Pattern, what: str) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        if not isinstance(value, str) or not regex.match(value):
+            raise ValueError(f"must be {what}")
+        return value
+    return check
+
+
+def url(value: Any) -> str:
+    value = text(value)
+    if not re.match(r"^https?://[^\s/]+", value):
+        raise ValueError("must be an http:// or https:// URL")
+    return value.rstrip("/")
+
+
+def unsubscribe_parts(value: str) -> list[str]:
+    """The link templates of an `unsubscribe` value."""
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def unsubscribe(value: Any) -> str:
+    """mailto: and/or http(s) link templates, comma-separated, each one compiling now rather than
+    when a campaign launches."""
+    parts = unsubscribe_parts(text(value))
+    if not parts or not all(p.startswith(("mailto:", "https://", "http://")) for p in parts):
+        raise ValueError("must be a mailto: address and/or an https:// URL template, "
+                         "comma-separated")
+    for part in parts:
+        try:
+            check_syntax(part, f"does not compile ({part!r})")
+        except TemplateProblem as exc:
+            raise ValueError(str(exc)) from None
+    return ", ".join(parts)
+
+
+def region(value: Any) -> str:
+    if not isinstance(value, str) or not re.match(r"^[A-Za-z]{2}$", value):
+        raise ValueError("must be a two-letter region code such as \"US\"")
+    if value.upper() not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(f"must be a region code the phone number library knows, such as \"US\" "
+                         f"or \"GB\"; {value!r} is not one")
+    return value.upper()
