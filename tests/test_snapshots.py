@@ -59,7 +59,7 @@ def test_overview(snap_compare, showcase):
 
 def test_editor_of_an_sms_draft(snap_compare, showcase):
     def previewed(app):
-        return "segment" in str(app.screen.query_one("#preview").render())
+        return "segment" in str(app.screen.query_one("#headers-fold").title)
     assert snap_compare(app_for(showcase), terminal_size=(80, 24),
                         run_before=after("down", "down", "down", "e", check=previewed))
 

@@ -72,10 +72,18 @@ def make_app(settings, frozen: bool = False, **options):
 
 async def settle(pilot) -> None:
     """Let the screens' workers finish (not the ones following a campaign) and the screen catch up."""
+    from textual.worker import WorkerCancelled
     await pilot.pause()
-    screen_workers = [w for w in pilot.app.workers if w.group != "campaigns"]
-    if screen_workers:
-        await pilot.app.workers.wait_for_complete(screen_workers)
+    for _ in range(20):
+        screen_workers = [w for w in pilot.app.workers
+                          if w.group != "campaigns" and not w.is_finished]
+        if not screen_workers:
+            break
+        try:
+            await pilot.app.workers.wait_for_complete(screen_workers)
+        except WorkerCancelled:
+            # An exclusive poll replaced the one awaited (ticks come every 0.2 s): wait again.
+            continue
     await pilot.pause()
 
 
