@@ -112,3 +112,23 @@ def screen_text(app) -> str:
         for row in range(table.row_count):
             parts.append(" ".join(str(cell) for cell in table.get_row_at(row)))
     return "\n".join(parts)
+
+
+def toasts(app) -> list[str]:
+    """The text of every notification on screen now (the app must run with notifications=True)."""
+    from textual.widgets._toast import Toast
+    return [str(toast.render()) for toast in app.screen.query(Toast)
+            if toast.display and toast.parent.display]
+
+
+class Clock:
+    """A clock the test moves by hand: `clock()` is now, `clock.advance(seconds)`."""
+
+    def __init__(self, start: datetime = FROZEN):
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)

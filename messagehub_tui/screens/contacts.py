@@ -64,8 +64,11 @@ class ContactsScreen(Screen):
             with Horizontal(classes="row"):
                 yield Label("Import CSV", classes="field")
                 yield Input(compact=True, id="path", suggester=PathSuggester(),
-                            placeholder="path/to/contacts.csv  (→ completes)")
-                yield Input(compact=True, id="list-name", placeholder="list (default: file name)")
+                            placeholder="path/to/contacts.csv  (→ completes a name)")
+            with Horizontal(classes="row"):
+                yield Label("Into list", classes="field")
+                yield Input(compact=True, id="list-name",
+                            placeholder="a list name (default: the file's name)")
             yield Static("", id="import-result", markup=False)
             yield DataTable(id="rejects", cursor_type="row")
             yield Label("Lists")
@@ -88,12 +91,10 @@ class ContactsScreen(Screen):
 
     @work(thread=True, exclusive=True, group="contacts", exit_on_error=False)
     def load(self) -> None:
-        try:
+        with db.connection_context():
             lists = contacts.lists()
             suppressed = [(s.id, s.channel, s.address, s.reason, local_text(s.created_at))
                           for s in contacts.suppressions()]
-        finally:
-            db.close()
         self.app.call_from_thread(self.show, lists, suppressed)
 
     def show(self, lists: list[tuple[str, int]], suppressed: list[tuple]) -> None:
