@@ -386,3 +386,36 @@ async def test_the_html_part_is_removed_only_when_asked(settings):
         await pilot.press("ctrl+s")
         await until(pilot, lambda: not isinstance(app.screen, EditorScreen), what="save")
     assert Campaign.get_by_id(full.id).html is None
+
+
+async def test_unsuppress_removes_the_selected_row_only(settings):
+    from messagehub_tui import contacts
+    contacts.suppress(["first@example.com"], "email", "one")
+    contacts.suppress(["+14155550109"], "sms", "two", "US")
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("i")
+        await until(pilot, lambda: "first@example.com" in screen_text(app), what="rows")
+        table = app.screen.query_one("#suppressions")
+        table.focus()
+        row = next(i for i in range(table.row_count)
+                   if str(table.get_row_at(i)[1]) == "+14155550109")
+        table.move_cursor(row=row)
+        await pilot.press("x")
+        await until(pilot, lambda: Suppression.select().count() == 1, what="unsuppressed")
+    assert Suppression.get().address == "first@example.com"
+
+
+async def test_the_app_notices_the_end_of_a_campaign_at_once(settings):
+    """The follow worker reports a campaign's end within a second of its finished_at (issue 15)."""
+    from messagehub_tui.models import utcnow
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await settle(pilot)
+        app.start_campaign(1)
+        await until(pilot, lambda: any("campaign 1 completed" in t for t in toasts(app)),
+                    what="end noticed")
+        noticed = utcnow()
+    finished = Campaign.get_by_id(1).finished_at
+    assert finished is not None and (noticed - finished).total_seconds() < 1.0

@@ -58,6 +58,10 @@ class ContactsScreen(Screen):
                 Binding("escape", "app.pop_screen", "Back"),
                 Binding("question_mark", "app.help", "Help")]
 
+    def __init__(self):
+        super().__init__()
+        self.suppressed: dict[str, tuple[str, str]] = {}  # row key (suppression id) -> its address
+
     def compose(self) -> ComposeResult:
         yield Header()
         with Vertical(id="contacts"):
@@ -104,6 +108,8 @@ class ContactsScreen(Screen):
             table.add_row(Text(name), str(members), key=name)
         table = self.query_one("#suppressions", DataTable)
         table.clear()
+        self.suppressed = {str(row_id): (channel, address)
+                           for row_id, channel, address, *_ in suppressed}
         for row_id, *cells in suppressed:
             table.add_row(*map(Text, cells), key=str(row_id))
 
@@ -149,7 +155,8 @@ class ContactsScreen(Screen):
         table = self.query_one("#suppressions", DataTable)
         if not table.row_count:
             return
-        channel, address = (str(cell) for cell in table.get_row_at(table.cursor_row)[:2])
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        channel, address = self.suppressed[key]
         settings = self.app.settings
         self.app.perform("unsuppress", lambda: contacts.unsuppress(
             [address], channel, settings.sms.default_region), lambda _: self.load())
