@@ -22,7 +22,8 @@ from messagehub_tui.screens.help import HelpScreen
 from messagehub_tui.workers.scheduler import CampaignScheduler
 from messagehub_tui.workers.supervisor import recover
 
-FOLLOW_EVERY = 0.5
+FOLLOW_EVERY = 0.1
+NOTIFY_SECONDS = 3.0
 
 
 class CampaignLaunched(Message):
@@ -75,13 +76,12 @@ class MessagehubApp(App):
         thread after, and the central handler reports any error."""
         def run():
             try:
-                result = job()
+                with db.connection_context():
+                    result = job()
             except Exception as exc:
                 if failed is not None:
                     self.call_from_thread(failed, exc)
                 raise
-            finally:
-                db.close()
             if done is not None:
                 self.call_from_thread(done, result)
             return result
@@ -89,8 +89,10 @@ class MessagehubApp(App):
 
     def notify(self, message: str, *, title: str = "", severity="information",
                timeout: float | None = None, markup: bool = False) -> None:
-        """Notifications carry campaign names and server replies: never read them as markup."""
-        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
+        """Notifications carry campaign names and server replies: never read them as markup.
+        They go quickly (and only the newest shows, see app.tcss) to keep 80x24 readable."""
+        super().notify(message, title=title, severity=severity,
+                       timeout=NOTIFY_SECONDS if timeout is None else timeout, markup=False)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The one place worker errors reach the user."""
@@ -99,32 +101,34 @@ class MessagehubApp(App):
         error = event.worker.error
         text = str(error) if isinstance(error, MessagehubError) else \
             f"{event.worker.name} failed: {type(error).__name__}: {error}"
-        self.notify(text, severity="error", timeout=8)
+        self.notify(text, severity="error", timeout=2 * NOTIFY_SECONDS)
 
-    def start_campaign(self, campaign_id: int, resume: bool = False) -> None:
-        """Launch (or resume) a campaign and follow it until it stops, in a thread worker."""
-        self.run_worker(partial(self._launch_and_follow, campaign_id, resume),
+    def start_campaign(self, campaign_id: int,
+                       start: Callable[[Settings, int], control.Started] = control.launch) -> None:
+        """Start a campaign's runners with `start` (launch, resume or a retry) and follow the
+        campaign until it stops, in a thread worker."""
+        self.run_worker(partial(self._launch_and_follow, campaign_id, start),
                         name=f"campaign {campaign_id}", thread=True, exit_on_error=False,
                         group="campaigns")
 
-    def _launch_and_follow(self, campaign_id: int, resume: bool) -> None:
+    def _launch_and_follow(self, campaign_id: int,
+                           start: Callable[[Settings, int], control.Started]) -> None:
         worker = get_current_worker()
-        try:
-            result = (control.resume if resume else control.launch)(self.settings, campaign_id)
-            self.post_message(CampaignLaunched(campaign_id, result.message))
-            runners = result.runners
-            while not worker.is_cancelled:
+        with db.connection_context():
+            result = start(self.settings, campaign_id)
+        self.post_message(CampaignLaunched(campaign_id, result.message))
+        runners = result.runners
+        while not worker.is_cancelled:
+            with db.connection_context():
                 campaign = Campaign.get_by_id(campaign_id)
                 if campaign.status not in control.ACTIVE:
                     self.post_message(CampaignFinished(campaign_id, campaign.status,
                                                        campaign.last_error))
                     return
-                if runners and all(runner.poll() is not None for runner in runners):
-                    if recover(self.settings):
-                        continue
-                time.sleep(FOLLOW_EVERY)
-        finally:
-            db.close()
+                if runners and all(runner.poll() is not None for runner in runners) \
+                        and recover(self.settings):
+                    continue
+            time.sleep(FOLLOW_EVERY)
 
     def on_campaign_launched(self, message: CampaignLaunched) -> None:
         self.notify(message.text)
@@ -134,7 +138,8 @@ class MessagehubApp(App):
         if message.last_error:
             text += f": {message.last_error}"
         bad = message.status == "interrupted" or message.last_error
-        self.notify(text, severity="error" if bad else "information", timeout=8)
+        self.notify(text, severity="error" if bad else "information",
+                    timeout=2 * NOTIFY_SECONDS if bad else None)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """Every key of the current screen is also a command in the palette."""
@@ -169,11 +174,8 @@ class MessagehubApp(App):
 
 def _active_ids() -> list[int]:
     """Campaigns still queued or running (one indexed query)."""
-    try:
-        return [c.id for c in Campaign.select(Campaign.id)
-                .where(Campaign.status.in_(list(control.ACTIVE)))]
-    finally:
-        db.close()
+    return [c.id for c in Campaign.select(Campaign.id)
+            .where(Campaign.status.in_(list(control.ACTIVE)))]
 
 
 def create_app(settings: Settings, **options) -> MessagehubApp:

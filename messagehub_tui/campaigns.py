@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import re
 import unicodedata
+from dataclasses import dataclass
 from datetime import datetime
 from email import message_from_string
 from email import policy as email_policy
@@ -246,3 +249,53 @@ def render_for(campaign: Campaign, settings: Settings, variables: dict, address:
     return (f"To: {address}\nFrom: {effective_sender(campaign, settings) or '(outbox)'}\n"
             f"Encoding: {info.encoding}, {info.units} units, {info.segments} segment{plural}\n\n"
             f"{text}")
+
+
+@dataclass(frozen=True)
+class ReadablePreview:
+    """A message as its reader sees it: the decoded text first, the headers apart."""
+
+    body: str
+    headers: str
+
+    @property
+    def summary(self) -> str:
+        """The header line a reader looks for first: the subject, or an SMS's segments."""
+        wanted = ("subject:", "encoding:")
+        return next((line for line in self.headers.splitlines()
+                     if line.lower().startswith(wanted)), "headers")
+
+
+def readable(wire: str, channel: str) -> ReadablePreview:
+    """Split `render_for`'s text into decoded body and headers (an email's parts decoded from
+    quoted-printable or base64; an HTML part is noted, not shown)."""
+    if channel != Channel.EMAIL:
+        headers, _, body = wire.partition("\n\n")
+        return ReadablePreview(body, headers)
+    message = email.message_from_string(wire, policy=email.policy.default)
+    text = message.get_body(("plain",))
+    body = text.get_content() if text is not None else ""
+    if message.get_body(("html",)) is not None:
+        body += "\n[the message also has an HTML part]"
+    headers = "\n".join(f"{name}: {value}" for name, value in message.items()
+                        if not name.lower().startswith(("content-", "mime-")))
+    return ReadablePreview(body, headers)
+
+
+def preview_draft(settings: Settings, channel: str, list_name: str | None, body: str,
+                  subject: str = "", html: str | None = None, sender: str | None = None,
+                  rate: float | None = None, campaign_id: int | None = None) -> ReadablePreview:
+    """An unsaved campaign rendered for its list's first contact, after the checks saving makes;
+    raises MessagehubError naming what is wrong."""
+    if not list_name:
+        raise MessagehubError("choose a list (import contacts with i on the launcher)")
+    contact_list = get_list(list_name)
+    validate(settings, channel, contact_list, body, subject, html, sender, rate)
+    contact = audience.first_member(contact_list.id, channel)
+    if contact is None:
+        what = "an email address" if channel == Channel.EMAIL else "a phone number"
+        raise MessagehubError(f"list {contact_list.name} has nobody with {what}")
+    draft = Campaign(id=campaign_id or 0, channel=channel, subject=subject, body=body, html=html,
+                     sender=sender)
+    address = contact.email if channel == Channel.EMAIL else contact.phone
+    return readable(render_for(draft, settings, contact.template_vars(), address), channel)

@@ -4,6 +4,7 @@ import time
 
 import pytest
 
+from messagehub_tui.screens.dialogs import ConfirmDialog
 from tests.tui import make_app, seed, seed_showcase, settle, until
 
 
@@ -42,8 +43,8 @@ def test_launcher_large(snap_compare, showcase):
 
 def test_launch_confirmation(snap_compare, showcase):
     assert snap_compare(app_for(showcase), terminal_size=(80, 24),
-                        run_before=after("l", check=lambda app: "Launch" in str(app.screen)
-                                         or app.screen.__class__.__name__ == "ConfirmDialog"))
+                        run_before=after("l", check=lambda app: isinstance(app.screen, ConfirmDialog)
+                                         and "Launch campaign" in app.screen.question))
 
 
 def test_monitor_of_a_finished_campaign(snap_compare, showcase):
@@ -59,7 +60,7 @@ def test_overview(snap_compare, showcase):
 
 def test_editor_of_an_sms_draft(snap_compare, showcase):
     def previewed(app):
-        return "segment" in str(app.screen.query_one("#preview").render())
+        return "segment" in str(app.screen.query_one("#headers-fold").title)
     assert snap_compare(app_for(showcase), terminal_size=(80, 24),
                         run_before=after("down", "down", "down", "e", check=previewed))
 
@@ -71,3 +72,21 @@ def test_contacts(snap_compare, showcase):
 def test_help(snap_compare, showcase):
     assert snap_compare(app_for(showcase), terminal_size=(80, 24),
                         run_before=after("question_mark"))
+
+
+def test_editor_with_every_field_filled(snap_compare, showcase):
+    """Every field of an email draft visible at once, the Rate field included (it was 0 rows
+    tall), and the HTML part summarised."""
+    from messagehub_tui import campaigns
+    full = campaigns.create(showcase, "Autumn letter", "email", "people",
+                            "Dear {{ first_name }},\n\nAutumn news from {{ city }}.\n",
+                            subject="Autumn in {{ city }}",
+                            html="<html><body><p>Dear {{ first_name }}</p></body></html>",
+                            sender="News <news@example.com>", rate=2.5)
+
+    def previewed(app):
+        return "Dear Ada" in str(app.screen.query_one("#preview").render())
+    keys = ["down"] * 4
+    assert snap_compare(app_for(showcase), terminal_size=(80, 40),
+                        run_before=after(*keys, "e", check=lambda app: previewed(app)
+                                         and app.screen.sub_title == f"campaign {full.id}"))

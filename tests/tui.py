@@ -72,10 +72,18 @@ def make_app(settings, frozen: bool = False, **options):
 
 async def settle(pilot) -> None:
     """Let the screens' workers finish (not the ones following a campaign) and the screen catch up."""
+    from textual.worker import WorkerCancelled
     await pilot.pause()
-    screen_workers = [w for w in pilot.app.workers if w.group != "campaigns"]
-    if screen_workers:
-        await pilot.app.workers.wait_for_complete(screen_workers)
+    for _ in range(20):
+        screen_workers = [w for w in pilot.app.workers
+                          if w.group != "campaigns" and not w.is_finished]
+        if not screen_workers:
+            break
+        try:
+            await pilot.app.workers.wait_for_complete(screen_workers)
+        except WorkerCancelled:
+            # An exclusive poll replaced the one awaited (ticks come every 0.2 s): wait again.
+            continue
     await pilot.pause()
 
 
@@ -104,3 +112,23 @@ def screen_text(app) -> str:
         for row in range(table.row_count):
             parts.append(" ".join(str(cell) for cell in table.get_row_at(row)))
     return "\n".join(parts)
+
+
+def toasts(app) -> list[str]:
+    """The text of every notification on screen now (the app must run with notifications=True)."""
+    from textual.widgets._toast import Toast
+    return [str(toast.render()) for toast in app.screen.query(Toast)
+            if toast.display and toast.parent.display]
+
+
+class Clock:
+    """A clock the test moves by hand: `clock()` is now, `clock.advance(seconds)`."""
+
+    def __init__(self, start: datetime = FROZEN):
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)

@@ -2,41 +2,37 @@
 
 from __future__ import annotations
 
-from rich.text import Text
+from dataclasses import replace
+from functools import partial
+
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from messagehub_tui import campaigns, control, snapshots
+from messagehub_tui import campaigns, confirmations, contacts, control, snapshots
 from messagehub_tui.errors import MessagehubError
+from messagehub_tui.models import CampaignStatus
+from messagehub_tui.screens.actions import CampaignActionsScreen
 from messagehub_tui.screens.contacts import ContactsScreen
 from messagehub_tui.screens.dialogs import ConfirmDialog, PromptDialog
 from messagehub_tui.screens.editor import EditorScreen
 from messagehub_tui.screens.monitor import MonitorScreen, OverviewScreen
-from messagehub_tui.screens.polling import PollingScreen
 from messagehub_tui.snapshots import CampaignRow
-from messagehub_tui.timefmt import countdown, local_text, parse_when, short_local
+from messagehub_tui.timefmt import local_text, parse_when
+from messagehub_tui.widgets.campaign_table import CampaignTable
 
-COLUMNS = (("id", "ID"), ("name", "Name"), ("channel", "Channel"), ("status", "Status"),
-           ("sent", "Sent/Total"), ("when", "Scheduled"))
-
-
-def row_cells(row: CampaignRow, now) -> tuple:
-    """The launcher's cells for one campaign, in column order."""
-    when = "-"
-    if row.scheduled_at is not None:
-        when = short_local(row.scheduled_at, now)
-        if row.status == "scheduled":
-            when += f" {countdown(row.scheduled_at, now)}"
-    return (str(row.id), row.name[:28], row.channel, row.status, f"{row.sent}/{row.total}", when)
+# Keys the footer shows only when the terminal is at least this wide; help lists them always.
+WIDE_FOOTER = 120
+SECONDARY_KEYS = ("t", "d", "slash", "i", "o", "enter")
 
 
-class CampaignsScreen(PollingScreen):
+class CampaignsScreen(CampaignActionsScreen):
     """The first screen: pick a campaign and act on it."""
 
     BINDINGS = [
         Binding("n", "new", "New"), Binding("e", "edit", "Edit"),
-        Binding("enter", "open", "Monitor"), Binding("l", "launch", "Launch"),
+        Binding("enter", "open", "Monitor", show=False), Binding("l", "launch", "Launch"),
         Binding("s", "schedule", "Schedule"), Binding("p", "pause", "Pause"),
         Binding("r", "resume", "Resume"), Binding("c", "cancel", "Cancel"),
         Binding("t", "test", "Test send", show=False),
@@ -47,83 +43,64 @@ class CampaignsScreen(PollingScreen):
         Binding("q", "app.quit", "Quit"), Binding("escape", "clear_filter", show=False),
     ]
 
-    def __init__(self):
-        super().__init__()
-        self.rows: dict[str, CampaignRow] = {}
-
     def compose(self) -> ComposeResult:
         yield Header()
         if self.app.outbox_only:
             yield Static("Outbox mode: messages are written to files in outbox/, nothing leaves "
                          "this machine.", id="banner")
         yield Input(placeholder="filter by name, channel or status", id="filter")
-        yield DataTable(id="campaigns", cursor_type="row", zebra_stripes=True)
+        yield CampaignTable(id="campaigns")
         yield Static("No campaigns yet: press n to write one, i to import contacts.",
                      id="empty")
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        for key, label in COLUMNS:
-            table.add_column(label, key=key)
         self.query_one("#filter").display = False
-        table.focus()
+        self.query_one(CampaignTable).focus()
         self.start_polling()
 
     def fetch(self) -> list[CampaignRow]:
         return snapshots.campaign_rows()
 
     def apply(self, rows: list[CampaignRow]) -> None:
-        """Update cells in place; rebuild only when rows come or go out of id order."""
-        table = self.query_one(DataTable)
         needle = self.query_one("#filter", Input).value.strip().lower()
-        now = self.app.clock()
-        wanted = {str(row.id): row for row in sorted(rows, key=lambda r: r.id)
-                  if not needle or needle in f"{row.name} {row.channel} {row.status}".lower()}
-        kept = [key for key in self.rows if key in wanted]
-        if kept + [key for key in wanted if key not in self.rows] != list(wanted):
-            self._rebuild(table, wanted, now)
-        else:
-            for key in [key for key in self.rows if key not in wanted]:
-                table.remove_row(key)
-            for key, row in wanted.items():
-                cells = row_cells(row, now)
-                if key not in self.rows:
-                    table.add_row(*map(Text, cells), key=key)
-                elif row_cells(self.rows[key], now) != cells:
-                    for (column, _), value in zip(COLUMNS, cells):
-                        table.update_cell(key, column, Text(value))
-        self.rows = wanted
+        self.query_one(CampaignTable).show(
+            [row for row in rows
+             if not needle or needle in f"{row.name} {row.channel} {row.status}".lower()],
+            self.app.clock())
         self.query_one("#empty").display = not rows
 
-    def _rebuild(self, table: DataTable, wanted: dict[str, CampaignRow], now) -> None:
-        current = self.selected_key()
-        table.clear()
-        for key, row in wanted.items():
-            table.add_row(*map(Text, row_cells(row, now)), key=key)
-        if current in wanted:
-            table.move_cursor(row=table.get_row_index(current))
-
-    def selected_key(self) -> str | None:
-        table = self.query_one(DataTable)
-        if not table.row_count:
-            return None
-        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-
     def selected(self) -> CampaignRow | None:
-        row = self.rows.get(self.selected_key())
+        row = self.query_one(CampaignTable).selected_row()
         if row is None:
             self.notify("no campaign selected", severity="warning")
         return row
 
     def select(self, campaign_id: int) -> None:
         """Move the cursor to a campaign once it is in the table."""
-        table = self.query_one(DataTable)
-        if str(campaign_id) in self.rows:
-            table.move_cursor(row=table.get_row_index(str(campaign_id)))
+        self.query_one(CampaignTable).select(campaign_id)
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Show the secondary keys in the footer when there is room for them."""
+        wide = event.size.width >= WIDE_FOOTER
+        # The table's own enter binding is the one in force while it has focus.
+        for bindings in (self._bindings, self.query_one(CampaignTable)._bindings):
+            for key in SECONDARY_KEYS:
+                if key in bindings.key_to_bindings:
+                    bindings.key_to_bindings[key] = [
+                        replace(binding, show=wide) for binding in bindings.key_to_bindings[key]]
+        self.refresh_bindings()
 
     def action_new(self) -> None:
-        self.app.push_screen(EditorScreen())
+        """Open the editor; with no contacts yet, offer the contacts screen instead."""
+        def open_editor(has_lists: bool) -> None:
+            if has_lists:
+                self.app.push_screen(EditorScreen())
+                return
+            self.app.push_screen(
+                ConfirmDialog("No contacts yet: import a CSV first. Open the contacts screen?"),
+                lambda yes: self.action_contacts() if yes else None)
+        self.app.perform("new", lambda: bool(contacts.lists()), open_editor)
 
     def action_edit(self) -> None:
         if not (row := self.selected()):
@@ -149,52 +126,44 @@ class CampaignsScreen(PollingScreen):
         self.app.push_screen(ContactsScreen())
 
     def action_launch(self) -> None:
-        if not (row := self.selected()):
-            return
-
-        def ask(state: dict) -> None:
-            counts = state["counts"]
-            question = (f"Launch campaign {row.id} “{row.name}” to {counts['pending']} "
-                        f"recipients ({counts['skipped']} suppressed)?")
-            self.app.push_screen(ConfirmDialog(question),
-                                 lambda yes: yes and self.app.start_campaign(row.id))
-        self.app.perform("launch", lambda: campaigns.status(row.id), ask)
+        if row := self.selected():
+            self.confirm("launch", lambda: confirmations.launch_question(row.id),
+                         lambda: self.app.start_campaign(row.id))
 
     def action_cancel(self) -> None:
-        if not (row := self.selected()):
-            return
-
-        def ask(state: dict) -> None:
-            unsent = state["counts"]["pending"] + state["counts"]["sending"]
-            question = (f"Cancel campaign {row.id} “{row.name}”? {unsent} unsent "
-                        f"deliveries will be cancelled.")
-            self.app.push_screen(ConfirmDialog(question), lambda yes: yes and self._do(
-                "cancel", lambda: control.cancel(self.app.settings, row.id)))
-        self.app.perform("cancel", lambda: campaigns.status(row.id), ask)
-
-    def _do(self, name: str, job) -> None:
-        self.app.perform(name, job, lambda text: (self.notify(str(text)), self.poll()))
+        if row := self.selected():
+            self.cancel_campaign(row.id)
 
     def action_pause(self) -> None:
         if row := self.selected():
-            self._do("pause", lambda: control.pause(self.app.settings, row.id))
+            self.pause_campaign(row.id)
 
     def action_resume(self) -> None:
         if row := self.selected():
-            self.app.start_campaign(row.id, resume=True)
+            self.resume_campaign(row.id)
 
     def action_schedule(self) -> None:
+        """Ask for a time; an empty answer clears the schedule."""
         if not (row := self.selected()):
             return
+        settings = self.app.settings
 
         def chosen(at) -> None:
-            if at is not None:
-                self._do("schedule", lambda: (
-                    f"campaign {row.id} scheduled for "
-                    f"{local_text(control.schedule(self.app.settings, row.id, at).scheduled_at)}"))
+            if at is None:
+                return
+            if at is UNSCHEDULE:
+                self.act("unschedule", lambda: (
+                    f"campaign {control.clear_schedule(settings, row.id).id} is a draft again: "
+                    "no longer scheduled"))
+                return
+            self.act("schedule", lambda: (
+                f"campaign {row.id} scheduled for "
+                f"{local_text(control.schedule(settings, row.id, at).scheduled_at)}"))
+        scheduled = row.status == CampaignStatus.SCHEDULED
         self.app.push_screen(PromptDialog(
-            f"Schedule campaign {row.id} “{row.name}” for:", "+2h, 2026-12-01 09:00, or ISO-8601",
-            parse_when), chosen)
+            f"Schedule campaign {row.id} “{row.name}” for:",
+            "+2h, 2026-12-01 09:00, or ISO-8601" + ("; empty to unschedule" if scheduled else ""),
+            partial(_when, scheduled)), chosen)
 
     def action_test(self) -> None:
         if not (row := self.selected()):
@@ -221,8 +190,8 @@ class CampaignsScreen(PollingScreen):
         def delete() -> str:
             campaigns.delete(row.id)
             return f"deleted campaign {row.id}"
-        self.app.push_screen(ConfirmDialog(f"Delete draft {row.id} “{row.name}”?"),
-                             lambda yes: yes and self._do("delete", delete))
+        self.confirm("delete", lambda: confirmations.delete_question(row.id),
+                     lambda: self.act("delete", delete))
 
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
@@ -241,6 +210,18 @@ class CampaignsScreen(PollingScreen):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.query_one(DataTable).focus()
+
+
+UNSCHEDULE = object()  # the schedule prompt's answer that clears the schedule
+
+
+def _when(scheduled: bool, text: str):
+    """A time to schedule at; an empty answer unschedules a scheduled campaign."""
+    if not text:
+        if scheduled:
+            return UNSCHEDULE
+        raise MessagehubError("type a time such as +2h or 2026-12-01 09:00")
+    return parse_when(text)
 
 
 def _required(text: str) -> str:

@@ -58,14 +58,21 @@ class ContactsScreen(Screen):
                 Binding("escape", "app.pop_screen", "Back"),
                 Binding("question_mark", "app.help", "Help")]
 
+    def __init__(self):
+        super().__init__()
+        self.suppressed: dict[str, tuple[str, str]] = {}  # row key (suppression id) -> its address
+
     def compose(self) -> ComposeResult:
         yield Header()
         with Vertical(id="contacts"):
             with Horizontal(classes="row"):
                 yield Label("Import CSV", classes="field")
                 yield Input(compact=True, id="path", suggester=PathSuggester(),
-                            placeholder="path/to/contacts.csv  (→ completes)")
-                yield Input(compact=True, id="list-name", placeholder="list (default: file name)")
+                            placeholder="path/to/contacts.csv  (→ completes a name)")
+            with Horizontal(classes="row"):
+                yield Label("Into list", classes="field")
+                yield Input(compact=True, id="list-name",
+                            placeholder="a list name (default: the file's name)")
             yield Static("", id="import-result", markup=False)
             yield DataTable(id="rejects", cursor_type="row")
             yield Label("Lists")
@@ -88,12 +95,10 @@ class ContactsScreen(Screen):
 
     @work(thread=True, exclusive=True, group="contacts", exit_on_error=False)
     def load(self) -> None:
-        try:
+        with db.connection_context():
             lists = contacts.lists()
             suppressed = [(s.id, s.channel, s.address, s.reason, local_text(s.created_at))
                           for s in contacts.suppressions()]
-        finally:
-            db.close()
         self.app.call_from_thread(self.show, lists, suppressed)
 
     def show(self, lists: list[tuple[str, int]], suppressed: list[tuple]) -> None:
@@ -103,6 +108,8 @@ class ContactsScreen(Screen):
             table.add_row(Text(name), str(members), key=name)
         table = self.query_one("#suppressions", DataTable)
         table.clear()
+        self.suppressed = {str(row_id): (channel, address)
+                           for row_id, channel, address, *_ in suppressed}
         for row_id, *cells in suppressed:
             table.add_row(*map(Text, cells), key=str(row_id))
 
@@ -148,7 +155,8 @@ class ContactsScreen(Screen):
         table = self.query_one("#suppressions", DataTable)
         if not table.row_count:
             return
-        channel, address = (str(cell) for cell in table.get_row_at(table.cursor_row)[:2])
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        channel, address = self.suppressed[key]
         settings = self.app.settings
         self.app.perform("unsuppress", lambda: contacts.unsuppress(
             [address], channel, settings.sms.default_region), lambda _: self.load())

@@ -6,6 +6,7 @@ from typing import Callable
 
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.content import Content
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
@@ -77,9 +78,11 @@ class QuitDialog(ModalScreen[str]):
         with Vertical(classes="dialog"):
             yield Static(f"{self.running} {plural} still sending.")
             with Horizontal(classes="buttons"):
-                yield Button("[k] Keep sending in the background", id="keep", variant="primary")
-                yield Button("[p] Pause them", id="pause")
-                yield Button("[s] Stay", id="stay")
+                # Content, not a markup string: "[k]" would be read as a (missing) style tag.
+                yield Button(Content.from_markup("[b]k[/b] Keep sending in the background"),
+                             id="keep", variant="primary")
+                yield Button(Content.from_markup("[b]p[/b] Pause them"), id="pause")
+                yield Button(Content.from_markup("[b]s[/b] Stay"), id="stay")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id)

@@ -9,11 +9,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Label, Select, Static, TextArea
+from textual.widgets import Collapsible, Footer, Header, Input, Label, Select, Static, TextArea
 
-from messagehub_tui import audience, campaigns, contacts
+from messagehub_tui import campaigns, contacts
+from messagehub_tui.campaigns import ReadablePreview
 from messagehub_tui.errors import MessagehubError
-from messagehub_tui.models import Campaign, db
+from messagehub_tui.models import Campaign, Channel, db
 
 PREVIEW_DELAY = 0.3
 
@@ -90,7 +91,7 @@ class EditorScreen(Screen):
                 yield Input(compact=True, id="subject", placeholder="Hello {{ first_name }}")
             yield Label("Body (Jinja2: {{ first_name }}, {{ email }}, any CSV column)")
             yield TextArea(id="body")
-            with Horizontal(classes="row"):
+            with Horizontal(classes="row", id="html-row"):
                 yield Label("HTML file", classes="field")
                 yield Input(compact=True, id="html", placeholder="optional: path to an HTML template")
             yield Static(html_summary(None, False), id="html-info", markup=False)
@@ -105,6 +106,8 @@ class EditorScreen(Screen):
             yield Static("", id="problems", classes="error", markup=False)
             yield Label("Preview for the list's first contact", id="preview-title")
             yield Static("", id="preview", markup=False)
+            with Collapsible(title="headers", collapsed=True, id="headers-fold"):
+                yield Static("", id="headers", markup=False)
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -112,12 +115,10 @@ class EditorScreen(Screen):
 
     @work(thread=True, exit_on_error=False, group="editor")
     def load(self) -> None:
-        try:
+        with db.connection_context():
             names = [name for name, _ in contacts.lists()]
             campaign = campaigns.get(self.campaign_id) if self.campaign_id else None
             list_name = campaign.contact_list.name if campaign and campaign.contact_list_id else None
-        finally:
-            db.close()
         self.app.call_from_thread(self.fill, names, campaign, list_name)
 
     def fill(self, names: list[str], campaign: Campaign | None, list_name: str | None) -> None:
@@ -145,11 +146,11 @@ class EditorScreen(Screen):
 
     def fields(self) -> dict:
         """The form's raw values; the rate is parsed and the HTML file read in the worker."""
-        chosen = self.query_one("#list", Select).value
+        chooser = self.query_one("#list", Select)
         return {
             "name": self.query_one("#name", Input).value.strip(),
             "channel": self.query_one("#channel", Select).value,
-            "list_name": None if chosen is Select.BLANK else chosen,
+            "list_name": None if chooser.is_blank() else chooser.value,
             "subject": self.query_one("#subject", Input).value,
             "body": self.query_one("#body", TextArea).text,
             "html_path": self.query_one("#html", Input).value.strip(),
@@ -165,7 +166,11 @@ class EditorScreen(Screen):
         self.schedule_preview()
 
     def on_select_changed(self) -> None:
-        self.query_one("#subject-row").display = self.query_one("#channel", Select).value != "sms"
+        """An SMS has no subject and no HTML part: hide their fields (their values stay)."""
+        email = self.query_one("#channel", Select).value == Channel.EMAIL
+        for field in ("#subject-row", "#html-row", "#html-info"):
+            self.query_one(field).display = email
+        self.refresh_bindings()
         self.schedule_preview()
 
     def schedule_preview(self) -> None:
@@ -176,45 +181,39 @@ class EditorScreen(Screen):
 
     @work(thread=True, exclusive=True, group="preview", exit_on_error=False)
     def render_preview(self, values: dict) -> None:
-        settings = self.app.settings
+        preview, problem = None, ""
         try:
-            if not values["list_name"]:
-                raise MessagehubError("choose a list (import contacts with i on the launcher)")
-            contact_list = contacts.get_list(values["list_name"])
-            values["rate"] = _rate(values["rate"])
-            html = _read_html(values["html_path"], values["html_kept"])
-            campaigns.validate(settings, values["channel"], contact_list, values["body"],
-                               values["subject"], html, values["sender"], values["rate"])
-            draft = Campaign(id=self.campaign_id or 0, channel=values["channel"],
-                             subject=values["subject"], body=values["body"], html=html,
-                             sender=values["sender"])
-            contact = audience.first_member(contact_list.id, values["channel"])
-            if contact is None:
-                raise MessagehubError(f"list {contact_list.name} has nobody with an "
-                                      f"{'email address' if values['channel'] == 'email' else 'phone'}")
-            address = contact.email if values["channel"] == "email" else contact.phone
-            text, problem = campaigns.render_for(draft, settings, contact.template_vars(),
-                                                 address), ""
+            with db.connection_context():
+                preview = campaigns.preview_draft(
+                    self.app.settings, values["channel"], values["list_name"], values["body"],
+                    values["subject"], _read_html(values["html_path"], values["html_kept"]),
+                    values["sender"], _rate(values["rate"]), self.campaign_id)
         except MessagehubError as exc:
-            text, problem = "", str(exc)
-        finally:
-            db.close()
-        self.app.call_from_thread(self.show_preview, text, problem)
+            problem = str(exc)
+        self.app.call_from_thread(self.show_preview, preview, problem)
 
-    def show_preview(self, text: str, problem: str) -> None:
+    def show_preview(self, preview: ReadablePreview | None, problem: str) -> None:
         problems = self.query_one("#problems", Static)
         problems.update(problem)
         problems.display = bool(problem)
-        if text:
-            self.query_one("#preview", Static).update(text)
+        if preview is not None:
+            self.query_one("#preview", Static).update(preview.body)
+            fold = self.query_one("#headers-fold", Collapsible)
+            fold.title = preview.summary
+            self.query_one("#headers", Static).update(preview.headers)
 
     def show_html_info(self) -> None:
         self.query_one("#html-info", Static).update(html_summary(self.html, self.html_removed))
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """ctrl+r only where there is an HTML part to remove or keep."""
+        if action == "toggle_html":
+            return self.html is not None and \
+                self.query_one("#channel", Select).value == Channel.EMAIL
+        return True
 
     def action_toggle_html(self) -> None:
-        if self.html is None:
-            self.notify("this campaign has no HTML part", severity="warning")
-            return
         self.html_removed = not self.html_removed
         self.show_html_info()
         self.schedule_preview()
@@ -240,5 +239,5 @@ class EditorScreen(Screen):
             self.notify(f"saved campaign {campaign.id}")
             self.app.pop_screen()
 
-        self.app.perform("save", save, saved, failed=lambda exc: self.show_preview("", str(exc)))
+        self.app.perform("save", save, saved, failed=lambda exc: self.show_preview(None, str(exc)))
 

@@ -1,28 +1,43 @@
-"""The help screen: what each key does on each screen."""
+"""The help screen: each screen's keys, read from its BINDINGS so help and keys cannot drift."""
 
 from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
-from textual.screen import ModalScreen
-from textual.widgets import Static
+from textual.containers import Grid, VerticalScroll
+from textual.content import Content
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Label, Static
 
-KEYS = """\
-[b]Campaigns[/b] (the launcher)
-  n new   e edit   enter monitor   l launch   s schedule   p pause   r resume
-  c cancel   t send a test   d delete a draft   / filter   i contacts
-  o overview of running and scheduled campaigns   ? help   q quit
+NOTES = """\
+ctrl+p opens the command palette: every key of the current screen is there too.
+Launch, cancel, delete and retry ask first, and only when they can succeed.
+Quitting while campaigns send asks: keep them sending, pause them, or stay."""
 
-[b]Editor[/b]   tab next field   ctrl+s save   escape back
-[b]Monitor[/b]  p pause   r resume   c cancel   escape back
-[b]Contacts[/b] enter import the CSV file   a suppress an address   x remove a suppression
-[b]Dialogs[/b]  y yes   n or escape no
 
-ctrl+p opens the command palette: every action above is there too.
-Launch and cancel ask first and say how many recipients they touch.
-Quitting while campaigns send asks: keep them sending, pause them, or stay.
-"""
+def sections() -> list[tuple[str, type[Screen]]]:
+    """The screens help describes, in the order a newcomer meets them."""
+    # Imported here: these screens open help, so importing them at the top would be a cycle.
+    from messagehub_tui.screens.campaigns import CampaignsScreen
+    from messagehub_tui.screens.contacts import ContactsScreen
+    from messagehub_tui.screens.deliveries import DeliveriesScreen
+    from messagehub_tui.screens.dialogs import ConfirmDialog
+    from messagehub_tui.screens.editor import EditorScreen
+    from messagehub_tui.screens.monitor import MonitorScreen, OverviewScreen
+    return [("Campaigns (the launcher)", CampaignsScreen), ("Editor", EditorScreen),
+            ("Monitor", MonitorScreen), ("Deliveries", DeliveriesScreen),
+            ("Overview", OverviewScreen), ("Contacts", ContactsScreen),
+            ("Questions", ConfirmDialog)]
+
+
+def documented(screen: type[Screen]) -> list[Binding]:
+    """A screen's keys that have a description, one per action."""
+    seen, keys = set(), []
+    for binding in screen.BINDINGS:
+        if isinstance(binding, Binding) and binding.description and binding.action not in seen:
+            seen.add(binding.action)
+            keys.append(binding)
+    return keys
 
 
 class HelpScreen(ModalScreen):
@@ -30,7 +45,18 @@ class HelpScreen(ModalScreen):
 
     BINDINGS = [Binding("escape", "dismiss", "Close"), Binding("q", "dismiss", "Close"),
                 Binding("question_mark", "dismiss", "Close")]
+    DEFAULT_CSS = """
+    HelpScreen .keys { layout: grid; grid-size: 3; grid-rows: 1; grid-gutter: 0 1; height: auto; }
+    HelpScreen .section { margin-top: 1; }
+    """
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog", id="help"):
-            yield Static(KEYS)
+            for title, screen in sections():
+                yield Label(Content.from_markup("[b]$title[/b]", title=title), classes="section")
+                with Grid(classes="keys"):
+                    for binding in documented(screen):
+                        yield Static(Content.from_markup(
+                            "[b]$key[/b] $what", key=self.app.get_key_display(binding),
+                            what=binding.description), classes="key")
+            yield Static(NOTES, classes="section", markup=False)

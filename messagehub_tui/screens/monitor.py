@@ -2,60 +2,54 @@
 
 from __future__ import annotations
 
-import time
-from collections import deque
-
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Vertical
 from textual.content import Content
-from textual.widgets import DataTable, Footer, Header, ProgressBar, RichLog, Sparkline, Static
+from textual.widgets import DataTable, Footer, Header, ProgressBar, RichLog, Static
 
 from messagehub_tui import control, snapshots
-from messagehub_tui.models import DeliveryStatus
-from messagehub_tui.screens.dialogs import ConfirmDialog
+from messagehub_tui.models import CampaignStatus, DeliveryStatus
+from messagehub_tui.progress import RateMeter, duration
+from messagehub_tui.screens.actions import CampaignActionsScreen
+from messagehub_tui.screens.deliveries import DeliveriesScreen
 from messagehub_tui.screens.polling import PollingScreen
 from messagehub_tui.snapshots import MonitorData
 from messagehub_tui.timefmt import countdown, local_text, to_local
+from messagehub_tui.widgets.monitor_panels import CountsPanel, RatePanel
 
-SPARK_POINTS = 120
-
-
-def duration(seconds: float | None) -> str:
-    """`1h 02m 03s`, `4m 05s`, `6s`, or `-`."""
-    if seconds is None or seconds < 0:
-        return "-"
-    seconds = int(seconds)
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h {minutes:02d}m {secs:02d}s"
-    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+# What a state means and which key moves it on, where that is not obvious from the word alone.
+STATE_HINTS = {
+    CampaignStatus.INTERRUPTED: "interrupted: its runner stopped without finishing; r resumes",
+    CampaignStatus.PAUSED: "paused: r resumes, c cancels",
+    CampaignStatus.SCHEDULED: "scheduled: it launches by itself while the app or the daemon runs",
+}
 
 
-class RateMeter:
-    """Messages per second from successive sent counts, and the recent history for a sparkline."""
-
-    def __init__(self):
-        self.last: tuple[float, int] | None = None
-        self.history: deque[float] = deque(maxlen=SPARK_POINTS)
-
-    def update(self, sent: int, now: float | None = None) -> float:
-        now = time.monotonic() if now is None else now
-        rate = 0.0
-        if self.last is not None and now > self.last[0]:
-            rate = max(0.0, (sent - self.last[1]) / (now - self.last[0]))
-        self.last = (now, sent)
-        self.history.append(rate)
-        return rate
+# Which keys apply to a campaign in the state it is in now.
+APPLIES = {
+    "pause": lambda data: data.row.status in control.ACTIVE,
+    "resume": lambda data: data.row.status in control.RESUMABLE,
+    "cancel": lambda data: data.row.status not in control.FINISHED,
+    "retry_unknown": lambda data: data.counts[DeliveryStatus.UNKNOWN] > 0,
+}
 
 
-class MonitorScreen(PollingScreen):
+def unknown_hint(campaign_id: int, unknown: int) -> str:
+    """Why some deliveries are unknown and how to decide about them."""
+    return (f"{unknown} unknown: a runner stopped while sending them, so they may or may not have "
+            f"arrived. u sends them again (some people may get it twice; also `messagehub-tui "
+            f"retry {campaign_id} --unknown`), d lists them.")
+
+
+class MonitorScreen(CampaignActionsScreen):
     """One campaign, live: progress, counts, rate, ETA, errors and its event log."""
 
     BINDINGS = [Binding("p", "pause", "Pause"), Binding("r", "resume", "Resume"),
-                Binding("c", "cancel", "Cancel"), Binding("escape", "app.pop_screen", "Back"),
+                Binding("c", "cancel", "Cancel"), Binding("d", "deliveries", "Deliveries"),
+                Binding("u", "retry_unknown", "Retry unknown"),
+                Binding("escape", "app.pop_screen", "Back"),
                 Binding("question_mark", "app.help", "Help")]
 
     def __init__(self, campaign_id: int):
@@ -70,11 +64,10 @@ class MonitorScreen(PollingScreen):
         with Vertical(id="monitor"):
             yield Static("", id="headline")
             yield ProgressBar(id="progress", show_eta=False)
-            yield Static("", id="counts")
-            with Horizontal(id="rate-row"):
-                yield Static("", id="rate")
-                yield Sparkline([0], id="spark")
+            yield CountsPanel(id="counts")
+            yield RatePanel(id="rate-panel")
             yield Static("", id="timing")
+            yield Static("", id="hints", markup=False)
             yield Static("", id="errors", classes="error", markup=False)
             yield RichLog(id="events", max_lines=500, wrap=True)
         yield Footer(compact=True)
@@ -86,22 +79,31 @@ class MonitorScreen(PollingScreen):
     def fetch(self) -> MonitorData:
         return snapshots.monitor_data(self.campaign_id)
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Offer (in the footer too) only the keys that apply to the campaign's state."""
+        if self.data is None or action not in APPLIES:
+            return True
+        return APPLIES[action](self.data)
+
     def apply(self, data: MonitorData) -> None:
-        self.data = data
+        before, self.data = self.data, data
+        if before is None or (before.row.status, before.counts[DeliveryStatus.UNKNOWN]) != \
+                (data.row.status, data.counts[DeliveryStatus.UNKNOWN]):
+            self.refresh_bindings()
         row, counts = data.row, data.counts
-        done = row.total - counts["pending"] - counts["sending"]
         self.query_one("#headline", Static).update(Content.from_markup(
             "[b]$name[/b]  $channel  [b]$status[/b]$error", name=row.name, channel=row.channel,
             status=row.status, error=f"  error: {row.last_error}" if row.last_error else ""))
-        self.query_one(ProgressBar).update(total=max(row.total, 1), progress=done)
-        self.query_one("#counts", Static).update("  ".join(
-            f"{state.value} [b]{counts[state.value]}[/b]" for state in DeliveryStatus))
-        rate = self.meter.update(counts["sent"])
-        self.query_one("#rate", Static).update(f"{rate:,.1f} msg/s")
-        spark = self.query_one(Sparkline)
-        spark.display = any(self.meter.history)
-        spark.data = list(self.meter.history)
-        self.query_one("#timing", Static).update(self.timing(data, rate))
+        self.query_one(ProgressBar).update(total=max(row.deliverable, 1), progress=row.done)
+        self.query_one(CountsPanel).show(counts)
+        rate = self.meter.update(counts[DeliveryStatus.SENT])
+        self.query_one(RatePanel).show(rate, self.meter.history)
+        self.query_one("#timing", Static).update(self.timing(data))
+        hints = [STATE_HINTS[row.status]] if row.status in STATE_HINTS else []
+        if counts[DeliveryStatus.UNKNOWN]:
+            hints.append(unknown_hint(row.id, counts[DeliveryStatus.UNKNOWN]))
+        self.query_one("#hints", Static).update("\n".join(hints))
+        self.query_one("#hints").display = bool(hints)
         self.query_one("#errors", Static).update("\n".join(
             f"{to_local(at):%H:%M:%S} {message}" for at, message in data.errors[:3]))
         log = self.query_one(RichLog)
@@ -110,35 +112,32 @@ class MonitorScreen(PollingScreen):
                 log.write(f"{to_local(at):%H:%M:%S} {level:7} {message}")
                 self.last_event = event_id
 
-    def timing(self, data: MonitorData, rate: float) -> str:
+    def timing(self, data: MonitorData) -> str:
         now = self.app.clock()
-        if data.row.status == "scheduled" and data.row.scheduled_at:
+        if data.row.status == CampaignStatus.SCHEDULED and data.row.scheduled_at:
             return f"starts {local_text(data.row.scheduled_at)} ({countdown(data.row.scheduled_at, now)})"
         if data.started_at is None:
             return "not started"
         end = data.finished_at or now
         elapsed = (end - data.started_at).total_seconds()
-        remaining = data.counts["pending"] + data.counts["sending"]
-        eta = remaining / rate if rate > 0 and data.row.status == "running" else None
+        remaining = data.counts[DeliveryStatus.PENDING] + data.counts[DeliveryStatus.SENDING]
+        eta = self.meter.eta(remaining) if data.row.status == CampaignStatus.RUNNING else None
         return f"elapsed {duration(elapsed)}   ETA {duration(eta) if remaining else 'done'}"
 
-    def _do(self, name: str, job) -> None:
-        self.app.perform(name, job, lambda text: (self.notify(str(text)), self.poll()))
-
     def action_pause(self) -> None:
-        self._do("pause", lambda: control.pause(self.app.settings, self.campaign_id))
+        self.pause_campaign(self.campaign_id)
 
     def action_resume(self) -> None:
-        self.app.start_campaign(self.campaign_id, resume=True)
+        self.resume_campaign(self.campaign_id)
 
     def action_cancel(self) -> None:
-        unsent = 0 if self.data is None else self.data.counts["pending"] + \
-            self.data.counts["sending"]
-        self.app.push_screen(
-            ConfirmDialog(f"Cancel campaign {self.campaign_id}? {unsent} unsent deliveries will "
-                          "be cancelled."),
-            lambda yes: yes and self._do("cancel", lambda: control.cancel(self.app.settings,
-                                                                           self.campaign_id)))
+        self.cancel_campaign(self.campaign_id)
+
+    def action_retry_unknown(self) -> None:
+        self.retry_unknown(self.campaign_id)
+
+    def action_deliveries(self) -> None:
+        self.app.push_screen(DeliveriesScreen(self.campaign_id))
 
 
 class OverviewScreen(PollingScreen):
@@ -177,9 +176,10 @@ class OverviewScreen(PollingScreen):
             del self.meters[key]
         for row in sorted(rows, key=lambda r: r.id):
             key = str(row.id)
-            share = row.sent / row.total if row.total else 0
+            share = row.done / row.deliverable if row.deliverable else 0
             bar = ("█" * int(share * 12)).ljust(12, "·")
-            when = countdown(row.scheduled_at, now) if row.status == "scheduled" else "-"
+            when = countdown(row.scheduled_at, now) if row.status == CampaignStatus.SCHEDULED \
+                else "-"
             is_new = key not in self.meters
             meter = self.meters.setdefault(key, RateMeter())
             cells = (key, row.name[:24], row.status, f"{bar} {share:4.0%}",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from textual.screen import Screen
 
+from messagehub_tui.models import db
+
 
 class PollingScreen(Screen):
     """Subclasses give `fetch()` (runs in a thread, no widgets) and `apply(data)` (UI thread)."""
@@ -23,7 +25,8 @@ class PollingScreen(Screen):
                             group=f"poll-{type(self).__name__}", exit_on_error=False)
 
     def _fetch_and_apply(self) -> None:
-        data = self.fetch()
+        with db.connection_context():
+            data = self.fetch()
         self.app.call_from_thread(self.apply, data)
 
     def fetch(self):

@@ -1,0 +1,55 @@
+"""The questions the app asks before an irreversible step, built only when a yes can succeed:
+each reads the campaign and raises InvalidState, saying why, instead of asking in vain."""
+
+from __future__ import annotations
+
+from messagehub_tui import campaigns, control
+from messagehub_tui.errors import InvalidState
+from messagehub_tui.models import CampaignStatus, DeliveryStatus
+
+
+def _label(campaign) -> str:
+    return f"campaign {campaign.id} “{campaign.name}”"
+
+
+def launch_question(campaign_id: int) -> str:
+    campaign = campaigns.get(campaign_id)
+    if campaign.status not in campaigns.PRE_LAUNCH:
+        hint = "; r resumes it" if campaign.status in control.RESUMABLE else ""
+        raise InvalidState(f"campaign {campaign_id} is {campaign.status}; only a draft, "
+                           f"scheduled or missed campaign can be launched{hint}")
+    _, counts = campaigns.counts(campaign)
+    if not counts[DeliveryStatus.PENDING]:
+        raise InvalidState(f"campaign {campaign_id} has nobody to send to: its list is empty "
+                           "or every address is suppressed")
+    return (f"Launch {_label(campaign)} to {counts[DeliveryStatus.PENDING]} recipients "
+            f"({counts[DeliveryStatus.SKIPPED]} suppressed)?")
+
+
+def cancel_question(campaign_id: int) -> str:
+    campaign = campaigns.get(campaign_id)
+    if campaign.status in control.FINISHED:
+        raise InvalidState(f"campaign {campaign_id} is already {campaign.status}")
+    _, counts = campaigns.counts(campaign)
+    unsent = counts[DeliveryStatus.PENDING] + counts[DeliveryStatus.SENDING]
+    return f"Cancel {_label(campaign)}? {unsent} unsent deliveries will be cancelled."
+
+
+def delete_question(campaign_id: int) -> str:
+    campaign = campaigns.get(campaign_id)
+    if campaign.status != CampaignStatus.DRAFT:
+        hint = ("; s with an empty time makes it a draft again"
+                if campaign.status in (CampaignStatus.SCHEDULED, CampaignStatus.MISSED) else "")
+        raise InvalidState(f"campaign {campaign_id} is {campaign.status}; only a draft can be "
+                           f"deleted{hint}")
+    return f"Delete draft {campaign_id} “{campaign.name}”?"
+
+
+def retry_unknown_question(campaign_id: int) -> str:
+    campaign = campaigns.get(campaign_id)
+    _, counts = campaigns.counts(campaign)
+    unknown = counts[DeliveryStatus.UNKNOWN]
+    if not unknown:
+        raise InvalidState(f"campaign {campaign_id} has no unknown deliveries")
+    return (f"Send {unknown} unknown deliveries of {_label(campaign)} again? Some may have "
+            "arrived already; those people would get it twice.")

@@ -1,0 +1,56 @@
+"""Which recipients of a campaign failed or are unknown, and why: opened from the monitor."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Footer, Header, Static
+
+from messagehub_tui import snapshots
+from messagehub_tui.deliveries import DeliveryRow
+from messagehub_tui.screens.polling import PollingScreen
+
+SHOWN = 500
+
+
+class DeliveriesScreen(PollingScreen):
+    """Failed and unknown deliveries first: address, state, attempts and the last reason."""
+
+    BINDINGS = [Binding("escape", "app.pop_screen", "Back"),
+                Binding("question_mark", "app.help", "Help")]
+
+    def __init__(self, campaign_id: int):
+        super().__init__()
+        self.campaign_id = campaign_id
+        self.rows: list[DeliveryRow] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("", id="summary", markup=False)
+        yield DataTable(id="deliveries", cursor_type="row", zebra_stripes=True)
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.sub_title = f"campaign {self.campaign_id}: deliveries"
+        self.query_one(DataTable).add_columns("Address", "Status", "Tries", "Reason")
+        self.query_one(DataTable).focus()
+        self.start_polling()
+
+    def fetch(self) -> list[DeliveryRow]:
+        return snapshots.delivery_rows(self.campaign_id, SHOWN)
+
+    def apply(self, rows: list[DeliveryRow]) -> None:
+        if rows == self.rows:
+            return
+        self.rows = rows
+        table = self.query_one(DataTable)
+        cursor = table.cursor_row
+        table.clear()
+        for row in rows:
+            table.add_row(Text(row.address), row.status.value, str(row.attempts),
+                          Text(row.reason or ""), key=str(row.id))
+        table.move_cursor(row=min(cursor, max(table.row_count - 1, 0)))
+        self.query_one("#summary", Static).update(
+            f"{len(rows)} shown, failed and unknown first; all: messagehub-tui deliveries "
+            f"{self.campaign_id}" if rows else "no deliveries yet")

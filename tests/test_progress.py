@@ -1,0 +1,49 @@
+"""The figures the monitor, the overview and the CLI show: progress and a smoothed rate."""
+
+from messagehub_tui.progress import RateMeter, duration, progress
+
+
+def test_progress_counts_finished_deliveries_over_the_deliverable_ones():
+    draft = {"pending": 5, "sending": 0, "sent": 0, "failed": 0, "skipped": 1, "unknown": 0,
+             "cancelled": 0}
+    assert progress(draft) == (0, 5)
+    running = {"pending": 2, "sending": 1, "sent": 3, "failed": 1, "skipped": 4, "unknown": 1,
+               "cancelled": 0}
+    assert progress(running) == (5, 8)
+    assert progress({"skipped": 3}) == (0, 0)
+
+
+def test_a_steady_rate_read_at_uneven_moments_reads_steady():
+    """Runners commit in batches: at 2 msg/s, reads a second apart saw 2, 1, 2, 1… (issue 8
+    item 15). The smoothed rate stays within 10 % of 2 after the first reads."""
+    meter = RateMeter()
+    sent, now, readings = 0, 0.0, []
+    for step in range(60):
+        now += 1.0 + (0.1 if step % 2 else -0.1)
+        sent = int(now * 2) // 3 * 3  # committed in batches of 3
+        readings.append(meter.update(sent, now))
+    settled = readings[10:]
+    assert all(1.8 <= rate <= 2.2 for rate in settled), settled
+    assert meter.eta(100) is not None and 45 <= meter.eta(100) <= 56
+
+
+def test_the_rate_follows_a_real_change_within_the_window():
+    meter = RateMeter()
+    for second in range(30):
+        meter.update(second * 10, float(second))
+    assert 9.5 <= meter.rate <= 10.5
+    for second in range(30, 70):
+        meter.update(300, float(second))  # paused: nothing more sent
+    assert meter.rate < 0.5
+    assert meter.eta(10) is None or meter.eta(10) > 20
+
+
+def test_no_rate_before_two_reads():
+    meter = RateMeter()
+    assert meter.update(5, 1.0) == 0.0 and meter.eta(10) is None
+    assert meter.update(5, 1.0) == 0.0
+
+
+def test_duration():
+    assert [duration(s) for s in (None, -1, 6, 245, 3723)] == ["-", "-", "6s", "4m 05s",
+                                                             "1h 02m 03s"]

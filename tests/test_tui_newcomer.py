@@ -1,0 +1,350 @@
+"""The app as a newcomer meets it at 80x24 (issue 8, items 3 and 8-16): Pilot flows asserting on
+what the screen shows and on the database."""
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+from textual.widgets import Button, Footer, Input, ProgressBar
+
+from messagehub_tui import campaigns, control
+from messagehub_tui.config import load_settings
+from messagehub_tui.events import record_event
+from messagehub_tui.models import Campaign, Delivery, db, open_db
+from messagehub_tui.screens.contacts import ContactsScreen
+from messagehub_tui.screens.dialogs import ConfirmDialog, PromptDialog, QuitDialog
+from messagehub_tui.screens.editor import EditorScreen
+from messagehub_tui.screens.help import HelpScreen
+from messagehub_tui.screens.monitor import MonitorScreen, OverviewScreen
+from tests.tui import Clock, make_app, screen_text, seed, settle, status_of, toasts, until
+
+
+@pytest.fixture
+def settings(home, monkeypatch):
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    return seed(home)
+
+
+async def opens(pilot, key: str, screen_type) -> None:
+    await pilot.press(key)
+    await until(pilot, lambda: isinstance(pilot.app.screen, screen_type),
+                what=f"{key} to open {screen_type.__name__}")
+
+
+async def open_monitor(pilot, campaign_id: int) -> None:
+    await settle(pilot)
+    pilot.app.screen.select(campaign_id)
+    await pilot.press("enter")
+    await until(pilot, lambda: isinstance(pilot.app.screen, MonitorScreen)
+                and pilot.app.screen.data is not None, what="monitor")
+
+
+def text_of(app, selector: str) -> str:
+    return str(app.screen.query_one(selector).render())
+
+
+# --- item 3: styles scoped to their screen ---------------------------------------------------
+
+def test_every_style_rule_names_its_screen_or_a_shared_class():
+    """A bare `#id` rule matches that id on every screen (the monitor's `#rate` made the editor's
+    Rate input 0 rows tall)."""
+    css = (Path(__file__).resolve().parent.parent / "messagehub_tui" / "app.tcss").read_text()
+    css = re.sub(r"/\*.*?\*/", "", css, flags=re.S)
+    selectors = [s.strip() for block in re.findall(r"([^{}]+)\{", css) for s in block.split(",")]
+    assert selectors and [s for s in selectors if s.startswith("#")] == []
+    assert sum(1 for s in selectors if s == ".row") == 1
+
+
+async def test_the_editor_rate_field_shows_what_is_typed(settings):
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await settle(pilot)
+        await opens(pilot, "e", EditorScreen)
+        await settle(pilot)
+        rate = app.screen.query_one("#rate", Input)
+        rate.focus()
+        await pilot.press(*"2.5")
+        await settle(pilot)
+        assert rate.value == "2.5"
+        assert rate.size.height == 1 and rate.size.width > 30
+        assert "2.5" in "".join(strip.text for strip in rate.render_lines(rate.region.reset_offset))
+
+
+# --- item 8 (monitor part): which recipients failed ------------------------------------------
+
+async def test_the_monitor_lists_failed_and_unknown_deliveries_first(settings):
+    control.launch(settings, 1, start=False)
+    db.execute_sql("UPDATE delivery SET status = 'sent', attempts = 1 WHERE address LIKE 'ada%'")
+    db.execute_sql("UPDATE delivery SET status = 'failed', attempts = 3, "
+                   "error = '550 mailbox unavailable' WHERE address LIKE 'zoe%'")
+    db.execute_sql("UPDATE delivery SET status = 'unknown', attempts = 1, "
+                   "error = 'runner died mid-send' WHERE address LIKE 'grace%'")
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await open_monitor(pilot, 1)
+        from messagehub_tui.screens.deliveries import DeliveriesScreen
+        await opens(pilot, "d", DeliveriesScreen)
+        await until(pilot, lambda: app.screen.query_one("DataTable").row_count == 3, what="rows")
+        table = app.screen.query_one("DataTable")
+        rows = [[str(cell) for cell in table.get_row_at(i)] for i in range(3)]
+        assert rows == [["zoe@example.com", "failed", "3", "550 mailbox unavailable"],
+                        ["grace@example.com", "unknown", "1", "runner died mid-send"],
+                        ["ada@example.com", "sent", "1", ""]]
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, MonitorScreen), what="back")
+
+
+# --- item 9: the state after a recovered crash, and what unknown means -----------------------
+
+def interrupted_with_unknown(settings) -> int:
+    control.launch(settings, 1, start=False)
+    db.execute_sql("UPDATE delivery SET status = 'sent', attempts = 1 WHERE address LIKE 'ada%'")
+    db.execute_sql("UPDATE delivery SET status = 'unknown', attempts = 1 "
+                   "WHERE address LIKE 'grace%'")
+    Campaign.update(status="interrupted").where(Campaign.id == 1).execute()
+    record_event(settings.logs_dir, 1, "interrupted: its runner stopped without finishing "
+                 "(1 runner(s) found dead); resume to continue", "error")
+    return 1
+
+
+async def test_after_a_recovered_crash_the_monitor_shows_the_current_state(settings):
+    campaign_id = interrupted_with_unknown(settings)
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await open_monitor(pilot, campaign_id)
+        assert "its runner stopped without finishing; r resumes" in text_of(app, "#hints")
+        assert "1 unknown: a runner stopped while sending them" in text_of(app, "#hints")
+        assert "retry 1 --unknown" in text_of(app, "#hints")
+        await pilot.press("r")
+        await until(pilot, lambda: status_of(campaign_id) == "completed", what="resumed run")
+        await until(pilot, lambda: "completed" in text_of(app, "#headline"), what="headline")
+        assert "resume to continue" not in text_of(app, "#errors")
+        assert "r resumes" not in text_of(app, "#hints")
+        assert "1 unknown" in text_of(app, "#hints")
+        await opens(pilot, "u", ConfirmDialog)
+        assert "Send 1 unknown deliveries" in screen_text(app)
+        await pilot.press("y")
+        await until(pilot, lambda: Delivery.get(Delivery.address == "grace@example.com").status
+                    == "sent", what="unknown one sent again")
+        await until(pilot, lambda: not app.screen.query_one("#hints").display, what="no hint")
+
+
+async def test_keys_that_cannot_apply_are_not_offered(settings):
+    control.launch(settings, 1, start=False)
+    db.execute_sql("UPDATE delivery SET status = 'sent'")
+    Campaign.update(status="completed").where(Campaign.id == 1).execute()
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await open_monitor(pilot, 1)
+        shown = {active.binding.key for active in app.screen.active_bindings.values()
+                 if active.enabled}
+        assert "d" in shown and not shown & {"p", "r", "c", "u"}
+        await pilot.press("u", "c")
+        await settle(pilot)
+        assert isinstance(app.screen, MonitorScreen)
+
+
+# --- items 10-13: the launcher ---------------------------------------------------------------
+
+async def test_the_launcher_countdown_ticks(settings):
+    clock = Clock()
+    Campaign.update(status="scheduled", scheduled_at=clock.now.replace(hour=9, minute=30)) \
+        .where(Campaign.id == 1).execute()
+    app = make_app(settings, clock=clock)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await until(pilot, lambda: "in 1h30m" in screen_text(app), what="first countdown")
+        clock.advance(60)
+        await until(pilot, lambda: "in 1h29m" in screen_text(app), what="a minute later")
+        clock.advance(45 * 60)
+        await until(pilot, lambda: "in 44m" in screen_text(app), what="later still")
+
+
+async def test_an_empty_time_unschedules(settings):
+    control.schedule(settings, 1, Clock().now.replace(year=2099))
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await settle(pilot)
+        await opens(pilot, "s", PromptDialog)
+        assert "empty to unschedule" in str(app.screen.query_one(Input).placeholder)
+        await pilot.press("enter")
+        await until(pilot, lambda: status_of(1) == "draft", what="draft again")
+        assert Campaign.get_by_id(1).scheduled_at is None
+        await until(pilot, lambda: any("no longer scheduled" in t for t in toasts(app)),
+                    what="message")
+
+
+async def test_an_empty_time_on_a_draft_asks_for_a_time(settings):
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await settle(pilot)
+        await opens(pilot, "s", PromptDialog)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, PromptDialog)
+        assert "type a time such as +2h" in screen_text(app)
+        assert status_of(1) == "draft"
+
+
+async def test_a_new_home_offers_the_contacts_screen(home):
+    (home / "messagehub.toml").write_text("")
+    settings = load_settings(home)
+    open_db(settings.db_path)
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await settle(pilot)
+        await opens(pilot, "n", ConfirmDialog)
+        assert "No contacts yet: import a CSV first" in screen_text(app)
+        await pilot.press("y")
+        await until(pilot, lambda: isinstance(app.screen, ContactsScreen), what="contacts")
+
+
+async def test_quit_buttons_show_their_keys(settings, home):
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await settle(pilot)
+        app.push_screen(QuitDialog(1))
+        await settle(pilot)
+        labels = [str(button.label) for button in app.screen.query(Button)]
+        assert labels == ["k Keep sending in the background", "p Pause them", "s Stay"]
+
+
+def footer_keys(app) -> set[str]:
+    from textual.widgets._footer import FooterKey
+    return {key.key for key in app.screen.query_one(Footer).query(FooterKey)}
+
+
+@pytest.mark.parametrize("width, secondary", [(80, False), (120, True)])
+async def test_wider_terminals_show_more_keys_in_the_footer(settings, width, secondary):
+    app = make_app(settings)
+    async with app.run_test(size=(width, 24)) as pilot:
+        await settle(pilot)
+        keys = footer_keys(app)
+        assert {"n", "e", "l", "q"} <= keys
+        assert ({"t", "d", "slash", "i", "o", "enter"} <= keys) is secondary
+
+
+async def test_delete_on_a_scheduled_campaign_does_not_ask(settings):
+    control.schedule(settings, 1, Clock().now.replace(year=2099))
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await settle(pilot)
+        await pilot.press("d")
+        await until(pilot, lambda: toasts(app), what="refusal")
+        assert not isinstance(app.screen, ConfirmDialog)
+        assert "campaign 1 is scheduled; only a draft can be deleted; s with an empty time " \
+               "makes it a draft again" in toasts(app)[0]
+        assert status_of(1) == "scheduled"
+
+
+async def test_launch_and_cancel_on_a_finished_campaign_do_not_ask(settings):
+    control.launch(settings, 1, start=False)
+    control.cancel(settings, 1)
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await settle(pilot)
+        for key, refusal in (("l", "only a draft, scheduled or missed campaign can be launched"),
+                             ("c", "campaign 1 is already cancelled")):
+            await pilot.press(key)
+            await until(pilot, lambda: any(refusal in t for t in toasts(app)), what=refusal)
+            assert not isinstance(app.screen, ConfirmDialog)
+
+
+# --- item 14: 80x24 ---------------------------------------------------------------------------
+
+async def test_notifications_come_one_at_a_time_and_go_quickly(settings):
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await settle(pilot)
+        for text in ("first", "second", "third"):
+            app.notify(text)
+        await settle(pilot)
+        assert toasts(app) == ["third"]
+        assert all(n.timeout <= 3 for n in app._notifications)
+
+
+async def test_contacts_placeholders_are_readable(settings):
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await settle(pilot)
+        await opens(pilot, "i", ContactsScreen)
+        await settle(pilot)
+        for box in app.screen.query(Input):
+            assert box.size.width >= len(box.placeholder) + 1, box.id
+
+
+async def test_help_never_wraps_an_entry(settings):
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await settle(pilot)
+        await opens(pilot, "question_mark", HelpScreen)
+        await settle(pilot)
+        entries = list(app.screen.query(".key"))
+        assert len(entries) > 20
+        for entry in entries:
+            assert entry.size.height == 1
+            assert len(str(entry.render())) <= entry.size.width, str(entry.render())
+
+
+async def test_help_lists_every_key_of_every_screen(settings):
+    from messagehub_tui.screens.help import sections
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await settle(pilot)
+        await opens(pilot, "question_mark", HelpScreen)
+        await settle(pilot)
+        shown = {str(entry.render()) for entry in app.screen.query(".key")}
+        for _, screen in sections():
+            for binding in screen.BINDINGS:
+                if binding.description:
+                    assert f"{app.get_key_display(binding)} {binding.description}" in shown
+
+
+async def test_the_preview_shows_the_decoded_body_first(settings):
+    campaigns.update(settings, 1, body="Grüße, {{ first_name }}! Ça va ?")
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await settle(pilot)
+        await opens(pilot, "e", EditorScreen)
+        await until(pilot, lambda: "Grüße, Ada! Ça va ?" in text_of(app, "#preview"),
+                    what="decoded body")
+        assert "=C3" not in text_of(app, "#preview")
+        fold = app.screen.query_one("#headers-fold")
+        assert fold.collapsed and fold.title == "Subject: Welcome Ada"
+        assert "To: Ada Lovelace <ada@example.com>" in text_of(app, "#headers")
+
+
+# --- item 15: numbers that do not mislead ------------------------------------------------------
+
+async def test_a_draft_with_suppressed_contacts_shows_no_progress(settings):
+    from messagehub_tui import contacts
+    contacts.suppress(["zoe@example.com"], "email", "asked to stop")
+    control.launch(settings, 1, start=False)
+    control.pause(settings, 1)
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await open_monitor(pilot, 1)
+        bar = app.screen.query_one(ProgressBar)
+        assert (bar.progress, bar.total) == (0, 2)
+        await pilot.press("escape")
+        await opens(pilot, "o", OverviewScreen)
+        await until(pilot, lambda: "0%" in screen_text(app), what="overview row")
+        assert "33%" not in screen_text(app)
+
+
+# --- item 16: what SMS has no use for ---------------------------------------------------------
+
+async def test_the_sms_editor_hides_subject_and_html(settings):
+    sms = campaigns.create(settings, "Text", "sms", "people", "Hi {{ first_name }}")
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await settle(pilot)
+        app.screen.select(sms.id)
+        await opens(pilot, "e", EditorScreen)
+        await until(pilot, lambda: "segment" in str(app.screen.query_one("#headers-fold").title),
+                    what="preview")
+        for field in ("#subject-row", "#html-row", "#html-info"):
+            assert not app.screen.query_one(field).display, field
+        assert "HTML" not in " ".join(str(k) for k in footer_keys(app))
+        assert "ctrl+r" not in footer_keys(app)
