@@ -63,9 +63,9 @@ def _encoding(path: Path) -> tuple[str, str]:
     pairs = len(head) // 2
     if pairs >= 2:
         even, odd = head[0:pairs * 2:2].count(0), head[1:pairs * 2:2].count(0)
-        if odd > pairs * 0.8 and even == 0:
+        if odd > pairs * 0.8 and even < pairs * 0.05:
             return "utf-16-le", "replace"
-        if even > pairs * 0.8 and odd == 0:
+        if even > pairs * 0.8 and odd < pairs * 0.05:
             return "utf-16-be", "replace"
     return "utf-8", _FALLBACK
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from messagehub_tui.models import bump_audience_version, utcnow
 
+_to_json = json.JSONEncoder(ensure_ascii=False).encode  # one encoder, not one per row
 _SCHEMA = ("CREATE TEMP TABLE IF NOT EXISTS import_given (contact_id INTEGER PRIMARY KEY, "
            "line INTEGER NOT NULL, email TEXT, phone TEXT, first_name TEXT, last_name TEXT, "
            "attributes TEXT)")
@@ -103,6 +104,7 @@ class Store:
         self.list_name = list_name
         connection.execute(_SCHEMA)
         connection.execute("DELETE FROM temp.import_given")
+        self._new: dict[int, _Contact] = {}
 
     def close(self) -> None:
         self.connection.execute("DROP TABLE IF EXISTS temp.import_given")
@@ -128,12 +130,6 @@ class Store:
             f"FROM temp.import_given WHERE contact_id IN ({','.join('?' * len(ids))})", list(ids))
         return {row[0]: _Given(*row[1:6], json.loads(row[6])) for row in rows}
 
-    def _remember(self, contact_id: int, given: _Given) -> None:
-        self.connection.execute(
-            "INSERT OR REPLACE INTO temp.import_given VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (contact_id, given.line, given.email, given.phone, given.first_name,
-             given.last_name, json.dumps(given.attributes, ensure_ascii=False)))
-
     @staticmethod
     def _owner(phone: str, owner: _Contact, given: dict[int, _Given]) -> str:
         earlier = given.get(owner.id)
@@ -142,17 +138,7 @@ class Store:
                     + (f" ({owner.email})" if owner.email else ""))
         return f"phone {phone} already belongs to {owner.email or 'another contact (phone only)'}"
 
-    def _insert(self, record: Parsed, now) -> _Contact:
-        attributes = json.dumps(record.attributes, ensure_ascii=False)
-        cursor = self.connection.execute(
-            "INSERT INTO contact (email, phone, first_name, last_name, attributes, created_at, "
-            "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (record.email, record.phone, record.first_name, record.last_name, attributes, now,
-             now))
-        return _Contact(cursor.lastrowid, record.email, record.phone, record.first_name,
-                        record.last_name, attributes)
-
-    def _update(self, contact: _Contact, record: Parsed, now) -> None:
+    def _update(self, contact: _Contact, record: Parsed, now: str) -> None:
         stored = json.loads(contact.attributes or "{}")
         merged = dict(stored)
         for key, value in record.attributes.items():
@@ -164,18 +150,27 @@ class Store:
                 and merged == stored:
             return
         contact.email, contact.phone, contact.first_name, contact.last_name = new
-        contact.attributes = json.dumps(merged, ensure_ascii=False)
-        self.connection.execute(
-            "UPDATE contact SET email = ?, phone = ?, first_name = ?, last_name = ?, "
-            "attributes = ?, updated_at = ? WHERE id = ?", (*new, contact.attributes, now,
-                                                            contact.id))
+        contact.attributes = _to_json(merged)
+        if contact.id not in self._new:  # a contact of this chunk is written at its end
+            self.connection.execute(
+                "UPDATE contact SET email = ?, phone = ?, first_name = ?, last_name = ?, "
+                "attributes = ?, updated_at = ? WHERE id = ?",
+                (*new, contact.attributes, now, contact.id))
 
     def save(self, records: list[Parsed], outcome: Outcome) -> None:
-        """Store one chunk, row by row in file order (each sees the ones before it)."""
-        now = utcnow()
+        """Store one chunk, row by row in file order (each sees the ones before it).
+
+        Updates of stored contacts run at once (one may free a phone a later row takes); new
+        contacts are written together at the end, with the ids SQLite would give them (the
+        transaction holds the write lock, so nobody else inserts meanwhile).
+        """
+        now = utcnow().isoformat(" ")  # the form sqlite3 stores a datetime in
         by_email, by_phone = self._lookup(records)
         given = self._given({c.id for c in (*by_email.values(), *by_phone.values())})
-        members = []
+        next_id = self.connection.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM contact") \
+            .fetchone()[0]
+        self._new = {}
+        touched: dict[int, _Given] = {}
         for record in records:
             email_owner = by_email.get(record.email) if record.email else None
             phone_owner = by_phone.get(record.phone) if record.phone else None
@@ -192,7 +187,10 @@ class Store:
                 outcome.rejected.append((record.line, reason, record.cells))
                 continue
             if contact is None:
-                contact = self._insert(record, now)
+                contact = _Contact(next_id, record.email, record.phone, record.first_name,
+                                   record.last_name, _to_json(record.attributes))
+                self._new[next_id] = contact
+                next_id += 1
                 outcome.imported += 1
             else:
                 old_phone = contact.phone
@@ -207,15 +205,27 @@ class Store:
                 by_email[contact.email] = contact
             if contact.phone:
                 by_phone[contact.phone] = contact
-            given[contact.id] = _merge_given(given.get(contact.id), record)
-            self._remember(contact.id, given[contact.id])
-            members.append(contact.id)
+            given[contact.id] = touched[contact.id] = _merge_given(given.get(contact.id), record)
             if record.warning:
                 outcome.warnings.append((record.line, record.warning, record.cells))
-        if members:
-            self._join_list(members, now)
+        self._write(touched, now)
 
-    def _join_list(self, members: list[int], now) -> None:
+    def _write(self, touched: dict[int, _Given], now: str) -> None:
+        self.connection.executemany(
+            "INSERT INTO contact (id, email, phone, first_name, last_name, attributes, "
+            "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(c.id, c.email, c.phone, c.first_name, c.last_name, c.attributes, now, now)
+             for c in self._new.values()])
+        self.connection.executemany(
+            "INSERT OR REPLACE INTO temp.import_given VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(contact_id, g.line, g.email, g.phone, g.first_name, g.last_name,
+              # a contact this chunk created holds exactly what the file said: same JSON
+              self._new[contact_id].attributes if contact_id in self._new
+              else _to_json(g.attributes)) for contact_id, g in touched.items()])
+        if touched:
+            self._join_list(list(touched), now)
+
+    def _join_list(self, members: list[int], now: str) -> None:
         # The list is created with its first member, so an import that stores nothing leaves none.
         self.connection.execute("INSERT OR IGNORE INTO contact_list (name, created_at) "
                                 "VALUES (?, ?)", (self.list_name, now))
