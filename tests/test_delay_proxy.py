@@ -57,7 +57,7 @@ def test_a_round_trip_takes_one_rtt(echo_through_proxy):
             client.sendall(b"ping\r\n")
             assert receive(client, 6) == b"ping\r\n"
             elapsed = time.monotonic() - started
-            assert RTT <= elapsed < RTT * 1.5, elapsed
+            assert RTT <= elapsed < RTT * 2, elapsed  # held once each way, not twice
 
 
 def test_chunks_in_flight_together_cost_one_rtt_not_one_each(echo_through_proxy):
@@ -69,7 +69,8 @@ def test_chunks_in_flight_together_cost_one_rtt_not_one_each(echo_through_proxy)
         data = receive(client, sum(len(b"chunk %d\r\n" % i) for i in range(10)))
         elapsed = time.monotonic() - started
     assert data == b"".join(b"chunk %d\r\n" % i for i in range(10))
-    assert RTT <= elapsed < RTT + 0.1 + 0.2, elapsed
+    # chunks held one after the other would take 10 x RTT/2 each way
+    assert RTT <= elapsed < RTT + 0.1 + 0.5, elapsed
 
 
 def test_bytes_arrive_intact_and_in_order_and_eof_passes(echo_through_proxy):
