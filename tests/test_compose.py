@@ -202,3 +202,15 @@ def test_ordinary_templates_are_not_hindered_by_the_limits():
                                "{{ '%5d' % 3 }} {{ '{:,}'.format(12345678) }} "
                                "{{ ('x' * 10000) | length }}")
     assert composer.sms_text(VARS) == "1 [0, 1, 2, 3, 4] 5 b 1024 ababab     3 12,345,678 10000"
+
+
+@hsettings(max_examples=1000, deadline=None)
+@given(value=st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=120),
+       name=st.sampled_from(["Subject", "X-A-Rather-Long-Header-Name-For-Folding"]))
+def test_header_encoding_is_exactly_what_email_header_makes(value, name):
+    from email.header import Header
+
+    from messagehub_tui.compose import encode_header
+    expected = value if value.isascii() and len(value) + len(name) + 2 <= 998 else \
+        Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
+    assert encode_header(name, value) == expected

@@ -1,0 +1,79 @@
+"""A render path planned once per template: text and `{{ variable }}` (through pure filters)
+joined without Jinja's per-message context, with markupsafe escaping only the variables of an
+HTML part. It proves its templates from Jinja's own parse tree (whitespace control and trailing
+newlines are already applied there) and anything it cannot prove stays with Jinja; at render
+time any surprise (a missing variable, a failing filter) also goes back to Jinja, which then
+gives the same output or error it always gave."""
+
+from __future__ import annotations
+
+from jinja2 import nodes
+from markupsafe import escape
+
+# filters that depend only on their arguments: no context, no environment, no autoescape state
+PURE_FILTERS = frozenset({"upper", "lower", "title", "capitalize", "trim", "default", "d",
+                          "string", "e", "escape"})
+# names Jinja's code generator resolves itself rather than from the variables
+_SPECIAL_NAMES = frozenset({"self", "loop", "caller", "varargs", "kwargs", "super"})
+
+
+class Fallback(Exception):
+    """This template or this render is Jinja's to do."""
+
+
+def _filters(node) -> tuple[str, list]:
+    """The variable under a chain of pure filters, and the filters innermost first."""
+    chain = []
+    while isinstance(node, nodes.Filter):
+        if node.name not in PURE_FILTERS or node.kwargs or node.dyn_args or node.dyn_kwargs \
+                or not all(isinstance(arg, nodes.Const) for arg in node.args):
+            raise Fallback
+        chain.append((node.name, tuple(arg.value for arg in node.args)))
+        node = node.node
+    if not isinstance(node, nodes.Name) or node.ctx != "load" or node.name in _SPECIAL_NAMES:
+        raise Fallback
+    return node.name, chain[::-1]
+
+
+class FastTemplate:
+    """A template of text and variables: each distinct variable (with its filters) is worked
+    out and escaped once per message, then one str.format call lays out the whole text."""
+
+    def __init__(self, layout: str, values: list, html: bool):
+        self._layout = layout
+        self._values = values
+        self._html = html
+
+    def render(self, variables: dict) -> str:
+        """The output; Fallback (to Jinja) on anything that is not plain success."""
+        filled = []
+        try:
+            for name, chain in self._values:
+                value = variables[name]
+                for function, args in chain:
+                    value = function(value, *args)
+                # exactly what Jinja's generated code does with an output expression
+                filled.append(escape(value) if self._html else str(value))
+        except Exception:
+            raise Fallback from None
+        return self._layout.format(*filled)
+
+
+def plan(tree: nodes.Template, filters: dict, html: bool) -> FastTemplate | None:
+    """The fast form of a parsed template, or None when Jinja must render it."""
+    layout: list[str] = []
+    values: dict[tuple, int] = {}
+    try:
+        for statement in tree.body:
+            if not isinstance(statement, nodes.Output):
+                raise Fallback
+            for node in statement.nodes:
+                if isinstance(node, nodes.TemplateData):
+                    layout.append(node.data.replace("{", "{{").replace("}", "}}"))
+                    continue
+                name, chain = _filters(node)
+                key = (name, tuple((filters[f], args) for f, args in chain))
+                layout.append("{%d}" % values.setdefault(key, len(values)))
+    except Fallback:
+        return None
+    return FastTemplate("".join(layout), list(values), html)

@@ -1,0 +1,92 @@
+"""The fast render path gives the Jinja2 sandbox's output byte for byte, or leaves it to Jinja."""
+
+import pytest
+from hypothesis import given, settings as hsettings, strategies as st
+from jinja2 import StrictUndefined
+from jinja2.exceptions import UndefinedError
+from jinja2.sandbox import SandboxedEnvironment
+
+from messagehub_tui.compose import Composer, RenderError, _compile, _render
+
+NAMES = ["first_name", "last_name", "city", "email", "code"]
+FAST_FILTERS = ["upper", "lower", "title", "capitalize", "trim", "e", "escape", "string",
+                "default('x')", "d('<y> & z')", "default('', true)"]
+SLOW_PIECES = ["{{ first_name ~ city }}", "{% if city %}[{{ city }}]{% endif %}",
+               "{{ city|replace('a', '<b>') }}", "{{ city|length }}", "{{ email|upper|length }}",
+               "{{ 'const' }}", "{# a comment #}", "{% raw %}{{ x }}{% endraw %}"]  # last 2: fast
+
+values = st.text(st.characters(blacklist_categories=("Cs",)), max_size=25) | st.sampled_from(
+    ["", " ", "<b>&amp;\"'</b>", "Zoë", "\r\n", "{{ x }}", "  padded  ", "ǅungla"])
+literal = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="{}"),
+                  max_size=15)
+
+
+@st.composite
+def variable(draw) -> str:
+    name = draw(st.sampled_from(NAMES))
+    chain = "".join(f"|{f}" for f in draw(st.lists(st.sampled_from(FAST_FILTERS), max_size=3)))
+    left = draw(st.sampled_from(["{{ ", "{{- ", "{{"]))
+    right = draw(st.sampled_from([" }}", " -}}", "}}"]))
+    return f"{left}{name}{chain}{right}"
+
+
+def template(slow: bool):
+    piece = literal | variable() | (st.sampled_from(SLOW_PIECES) if slow else st.nothing())
+    return st.lists(piece, max_size=8).map("".join)
+
+
+def reference(source: str, variables: dict, html: bool) -> str:
+    """What the plain Jinja2 sandbox makes of it: the output, or the undefined error."""
+    env = SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True,
+                               autoescape=html)
+    try:
+        return env.from_string(source).render(variables)
+    except UndefinedError as exc:
+        return f"error: body: {exc.message}"
+
+
+def ours(source: str, variables: dict, html: bool) -> str:
+    try:
+        return _render(_compile(source, "body", html), variables, "body")
+    except RenderError as exc:
+        return f"error: {exc}"
+
+
+@hsettings(max_examples=400, deadline=None)
+@given(source=template(slow=False), contact=st.dictionaries(st.sampled_from(NAMES), values),
+       html=st.booleans())
+def test_fast_path_output_equals_the_sandbox_byte_for_byte(source, contact, html):
+    assert _compile(source, "body", html).fast is not None, source
+    assert ours(source, contact, html) == reference(source, contact, html)
+
+
+@hsettings(max_examples=200, deadline=None)
+@given(source=template(slow=True), contact=st.dictionaries(st.sampled_from(NAMES), values),
+       html=st.booleans())
+def test_templates_the_fast_path_cannot_prove_render_as_before(source, contact, html):
+    assert ours(source, contact, html) == reference(source, contact, html)
+
+
+@pytest.mark.parametrize("source", SLOW_PIECES[:-2] + [
+    "{% for c in city %}{{ c }}{% endfor %}", "{{ city|truncate(3) }}", "{{ self }}",
+    "{{ city.upper() }}", "{{ city[0] }}", "{{ city|default(first_name) }}"])
+def test_what_the_fast_path_cannot_prove_goes_to_jinja(source):
+    assert _compile(source, "body").fast is None
+
+
+def test_a_whole_email_is_the_same_on_either_path():
+    composer = Composer("email", "Hi {{ first_name|title }},\n{{ city }}\n",
+                        subject="{{ first_name }} ✓", html="<p>{{ first_name }} & {{ city }}</p>",
+                        sender="a@example.com")
+    assert all(t.fast is not None for t in (composer._body, composer._subject, composer._html))
+    variables = {"first_name": "<zoë>", "city": "Zürich & co", "email": "z@example.com"}
+    fast = composer.email_bytes(variables, "z@example.com", "m1")
+    for compiled in (composer._body, composer._subject, composer._html):
+        compiled.fast = None
+    slow = composer.email_bytes(variables, "z@example.com", "m1")
+    assert _without_date(fast) == _without_date(slow)
+    assert b"<p>&lt;zo=C3=AB&gt; & Z=C3=BCrich &amp; co</p>" in fast
+
+
+def _without_date(data: bytes) -> bytes:
+    return b"\r\n".join(line for line in data.split(b"\r\n") if not line.startswith(b"Date: "))
