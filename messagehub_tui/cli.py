@@ -137,7 +137,7 @@ def _reader_gone() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one command; 0 success, 1 error (one line on stderr), 2 usage."""
+    """Run one command; its exit status is an ExitCode (cli_help), never a traceback."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -151,11 +151,11 @@ def main(argv: list[str] | None = None) -> int:
         return _reader_gone()
     except MessagehubError as exc:
         print(f"messagehub-tui: {one_line(str(exc))}", file=sys.stderr)
-        return 1
+        return ExitCode.ERROR
     except DatabaseError as exc:
         print(f"messagehub-tui: database error in {args.home or 'the current home'}: "
               f"{one_line(str(exc))}", file=sys.stderr)
-        return 1
+        return ExitCode.ERROR
     except KeyboardInterrupt:
         print("messagehub-tui: interrupted", file=sys.stderr)
-        return 130
+        return ExitCode.INTERRUPTED

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import subprocess
 from contextlib import redirect_stderr, redirect_stdout
 
 import pytest
@@ -12,7 +11,7 @@ from hypothesis import strategies as st
 
 from messagehub_tui.cli import main
 from messagehub_tui.models import close_db
-from tests.clitools import COMMAND, ok, run
+from tests.clitools import ok, run
 
 ID_COMMANDS = [["schedule", "{}", "--clear"], ["delete", "{}"], ["preview", "{}"],
                ["status", "{}"], ["launch", "{}"], ["send", "{}"], ["pause", "{}"],
