@@ -196,7 +196,7 @@ def _reader_gone() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one command; 0 success, 1 error (one line on stderr), 2 usage."""
+    """Run one command; its exit status is an ExitCode (cli_help), never a traceback."""
     parser = build_parser()
     args = parser.parse_args(argv)
     previous_umask = private_umask()
@@ -211,15 +211,15 @@ def main(argv: list[str] | None = None) -> int:
         return _reader_gone()
     except MessagehubError as exc:
         print(f"messagehub-tui: {one_line(str(exc))}", file=sys.stderr)
-        return 1
+        return ExitCode.ERROR
     except DatabaseError as exc:
         home = resolve_home(args.home)
         full = "; the disk is full: free some space and try again" if disk_full(home) else ""
         print(f"messagehub-tui: database error in {home}: {one_line(str(exc))}{full}",
               file=sys.stderr)
-        return 1
+        return ExitCode.ERROR
     except KeyboardInterrupt:
         print("messagehub-tui: interrupted", file=sys.stderr)
-        return 130
+        return ExitCode.INTERRUPTED
     finally:
         os.umask(previous_umask)  # for callers that run main() in-process, such as the tests

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from messagehub_tui import campaigns, control
 from messagehub_tui.cli_args import add_id, rate
-from messagehub_tui.cli_help import WHEN_HELP
+from messagehub_tui.cli_help import WHEN_HELP, ExitCode
 from messagehub_tui.config import Settings
 from messagehub_tui.errors import MessagehubError
 from messagehub_tui.models import Channel
@@ -34,33 +34,33 @@ def cmd_create(args, settings: Settings) -> int:
         subject=args.subject or "", html=_read_text(args.html, "HTML") if args.html else None,
         sender=args.sender, rate=args.rate, scheduled_at=parse_when(args.at) if args.at else None)
     print(campaign.id)
-    return 0
+    return ExitCode.OK
 
 
 def cmd_schedule(args, settings: Settings) -> int:
     if args.clear:
         control.clear_schedule(settings, args.id)
         print(f"campaign {args.id} is a draft again")
-        return 0
+        return ExitCode.OK
     if not args.at:
         raise MessagehubError("say when: --at WHEN, or --clear")
     campaign = control.schedule(settings, args.id, parse_when(args.at))
     print(f"campaign {args.id} scheduled for {local_text(campaign.scheduled_at)} "
           f"({countdown(campaign.scheduled_at)})")
-    return 0
+    return ExitCode.OK
 
 
 def cmd_delete(args, settings: Settings) -> int:
     campaigns.delete(args.id)
     print(f"deleted campaign {args.id}")
-    return 0
+    return ExitCode.OK
 
 
 def cmd_campaigns(args, settings: Settings) -> int:
     rows = [campaigns.status(c.id) for c in campaigns.all_campaigns()]
     if args.json:
         print(json.dumps(rows, indent=2))
-        return 0
+        return ExitCode.OK
     print(f"{'ID':>4}  {'NAME':24}  {'CHANNEL':7}  {'STATUS':11}  {'SENT/TOTAL':>13}  SCHEDULED")
     for row in rows:
         sent = f"{row['counts']['sent']}/{row['total']}"
@@ -68,18 +68,18 @@ def cmd_campaigns(args, settings: Settings) -> int:
         when = local_text(campaign.scheduled_at) if campaign.scheduled_at else "-"
         print(f"{row['id']:>4}  {row['name'][:24]:24}  {row['channel']:7}  {row['status']:11}  "
               f"{sent:>13}  {when}")
-    return 0
+    return ExitCode.OK
 
 
 def cmd_preview(args, settings: Settings) -> int:
     text = campaigns.preview(settings, args.id, args.contact, raw=args.raw)
     print(text, end="" if text.endswith("\n") else "\n")
-    return 0
+    return ExitCode.OK
 
 
 def cmd_status(args, settings: Settings) -> int:
     print(json.dumps(campaigns.status(args.id), indent=2 if not args.json else None))
-    return 0
+    return ExitCode.OK
 
 
 def register(add) -> None:

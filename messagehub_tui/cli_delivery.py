@@ -26,7 +26,7 @@ def _settled(campaign) -> bool:
 
 def cmd_launch(args, settings: Settings) -> int:
     print(control.launch(settings, args.id).message)
-    return 0
+    return ExitCode.OK
 
 
 def _not_reached(campaign_id: int, goal: str, seconds: float) -> int:
@@ -86,23 +86,23 @@ def cmd_cancel(args, settings: Settings) -> int:
 def cmd_retry(args, settings: Settings) -> int:
     print(control.retry(settings, args.id, failed=args.failed or not args.unknown,
                         unknown=args.unknown).message)
-    return 0
+    return ExitCode.OK
 
 
 def cmd_send_test(args, settings: Settings) -> int:
     result = control.send_test(settings, args.id, args.to, prefix=not args.no_test_prefix)
     if result.outcome == Outcome.SENT:
         print(f"test message sent to {args.to} ({result.provider_id})")
-        return 0
+        return ExitCode.OK
     print(f"messagehub-tui: test message to {args.to} not sent: {result.reason}", file=sys.stderr)
-    return 1
+    return ExitCode.ERROR
 
 
 def cmd_doctor(args, settings: Settings) -> int:
     checks = run_checks(settings)
     for check in checks:
         print(f"{'ok  ' if check.ok else 'FAIL'}  {check.name:10} {check.detail}")
-    return 0 if all(check.ok for check in checks) else 1
+    return ExitCode.OK if all(check.ok for check in checks) else ExitCode.ERROR
 
 
 def _progress_line(state: dict, rate: float, tty: bool) -> str:
@@ -154,13 +154,13 @@ def cmd_send(args, settings: Settings) -> int:
         for address, problem in problems:
             print(f"{address}: {problem}", file=sys.stderr)
         print(f"dry run: {rendered} messages rendered, {len(problems)} problems, nothing sent")
-        return 1 if problems else 0
+        return ExitCode.ERROR if problems else ExitCode.OK
     campaign = campaigns.get(args.id)
     start = control.resume if campaign.status in control.RESUMABLE else control.launch
     result = start(settings, args.id)
     if not result.started and campaign.status not in control.ACTIVE:
         print(f"messagehub-tui: {result.message}", file=sys.stderr)
-        return 1
+        return ExitCode.ERROR
     print(result.message)
     state, interrupted = _follow(settings, args.id)
     counts = state["counts"]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from messagehub_tui import campaigns
 from messagehub_tui.cli_args import add_id
+from messagehub_tui.cli_help import ExitCode
 from messagehub_tui.config import Settings
 from messagehub_tui.deliveries import list_deliveries, write_export
 from messagehub_tui.models import DeliveryStatus, iso_utc
@@ -25,25 +26,25 @@ def cmd_deliveries(args, settings: Settings) -> int:
         print(json.dumps([{"address": row.address, "status": row.status.value,
                            "attempts": row.attempts, "reason": row.reason,
                            "updated_at": iso_utc(row.updated_at)} for row in rows], indent=2))
-        return 0
+        return ExitCode.OK
     if not rows:
         which = f"{args.status} " if args.status else ""
         print(f"campaign {campaign.id} ({campaign.status}) has no {which}deliveries",
               file=sys.stderr)
-        return 0
+        return ExitCode.OK
     width = min(max(len("ADDRESS"), *(len(row.address) for row in rows)), ADDRESS_WIDTH)
     print(f"{'ADDRESS':{width}}  {'STATUS':9}  {'ATTEMPTS':>8}  {'UPDATED':20}  REASON")
     for row in rows:
         print(f"{row.address:{width}}  {row.status.value:9}  {row.attempts:>8}  "
               f"{local_text(row.updated_at):20}  {row.reason or '-'}")
-    return 0
+    return ExitCode.OK
 
 
 def cmd_export(args, settings: Settings) -> int:
     campaign = campaigns.get(args.id)
     count = write_export(campaign.id, DeliveryStatus(args.status), Path(args.file))
     print(f"exported {count} {args.status} deliveries of campaign {campaign.id} to {args.file}")
-    return 0
+    return ExitCode.OK
 
 
 def register(add) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import subprocess
 from contextlib import redirect_stderr, redirect_stdout
 
 import pytest
@@ -12,7 +11,7 @@ from hypothesis import strategies as st
 
 from messagehub_tui.cli import main
 from messagehub_tui.models import close_db
-from tests.clitools import COMMAND, ok, run
+from tests.clitools import ok, run
 
 ID_COMMANDS = [["schedule", "{}", "--clear"], ["delete", "{}"], ["preview", "{}"],
                ["status", "{}"], ["launch", "{}"], ["send", "{}"], ["pause", "{}"],
@@ -80,13 +79,25 @@ def test_a_campaign_name_with_a_line_break_is_refused(draft_home):
 
 # --- property tests: in-process (the same main() the command runs), thousands of inputs ---
 
-@pytest.fixture(scope="module")
-def fuzz_home(tmp_path_factory):
+def _fuzz_home(tmp_path_factory):
     home = tmp_path_factory.mktemp("fuzz")
     (home / "people.csv").write_text("email\nann@example.com\n")
     (home / "body.txt").write_text("hi")
     assert main(["--home", str(home), "import", str(home / "people.csv")]) == 0
-    yield home
+    return home
+
+
+@pytest.fixture(scope="module")
+def fuzz_home(tmp_path_factory):
+    """A home with a list and no campaign, ever: every id names a missing campaign."""
+    yield _fuzz_home(tmp_path_factory)
+    close_db()
+
+
+@pytest.fixture(scope="module")
+def create_home(tmp_path_factory):
+    """A home where fuzzed `create` commands may succeed."""
+    yield _fuzz_home(tmp_path_factory)
     close_db()
 
 
@@ -139,10 +150,10 @@ def test_fuzz_when(fuzz_home, when):
 
 @FUZZ
 @given(rate=rates, name=st.text(max_size=20))
-def test_fuzz_rates_and_names(fuzz_home, rate, name):
-    _clear_or_refused(*_cli(fuzz_home, "create", f"--name={name}", "--channel", "email",
+def test_fuzz_rates_and_names(create_home, rate, name):
+    _clear_or_refused(*_cli(create_home, "create", f"--name={name}", "--channel", "email",
                             "--list", "people", "--subject", "s",
-                            "--body", str(fuzz_home / "body.txt"), f"--rate={rate}"))
+                            "--body", str(create_home / "body.txt"), f"--rate={rate}"))
 
 
 durations = st.one_of(st.text(max_size=20), st.floats().map(repr),

@@ -35,7 +35,7 @@ def test_pause_and_cancel_exit_1_when_the_runner_does_not_stop(tmp_path):
             f"1 s (the request stands: check with `messagehub-tui status {campaign_id}`)\n")
         cancelled = run(tmp_path, "cancel", campaign_id, "--wait", "0.5")
         assert cancelled.returncode == 1
-        assert f"did not cancel: it is still running after 0.5 s" in cancelled.stderr
+        assert "did not cancel: it is still running after 0.5 s" in cancelled.stderr
     finally:
         os.kill(runner, signal.SIGCONT)
     assert wait_status(tmp_path, campaign_id, "cancelled", "paused") == "cancelled"

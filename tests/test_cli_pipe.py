@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 
@@ -37,8 +38,11 @@ def big_home(tmp_path_factory):
 @pytest.mark.parametrize("command", [["campaigns"], ["campaigns", "--json"], ["preview", "1"],
                                      ["preview", "1", "--raw"], ["deliveries", "2"]])
 def test_a_reader_that_stops_early_ends_the_command_quietly(big_home, command):
+    # Buffered stdout, as without PYTHONUNBUFFERED: unbuffered, one big write to a pipe whose
+    # reader left is cut short without an error, and the command ends quietly with 0 instead.
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONUNBUFFERED"}
     writer = subprocess.Popen([*COMMAND, "--home", str(big_home), *command],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     head = subprocess.Popen(["head", "-1"], stdin=writer.stdout, stdout=subprocess.PIPE)
     writer.stdout.close()  # head alone holds the pipe's reading end
     first, _ = head.communicate(timeout=120)
