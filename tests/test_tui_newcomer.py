@@ -247,7 +247,8 @@ async def test_launch_and_cancel_on_a_finished_campaign_do_not_ask(settings):
         for key, refusal in (("l", "only a draft, scheduled or missed campaign can be launched"),
                              ("c", "campaign 1 is already cancelled")):
             await pilot.press(key)
-            await until(pilot, lambda: any(refusal in t for t in toasts(app)), what=refusal)
+            await until(pilot, lambda refusal=refusal: any(refusal in t for t in toasts(app)),
+                        what=refusal)
             assert not isinstance(app.screen, ConfirmDialog)
 
 

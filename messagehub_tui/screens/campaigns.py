@@ -1,4 +1,4 @@
-"""The launcher: every campaign in a table kept current, and the keys that act on the selected one."""
+"""The launcher: every campaign in a table kept current, and keys that act on the selected one."""
 
 from __future__ import annotations
 
@@ -37,7 +37,8 @@ class CampaignsScreen(CampaignActionsScreen):
         Binding("r", "resume", "Resume"), Binding("c", "cancel", "Cancel"),
         Binding("t", "test", "Test send", show=False),
         Binding("d", "delete", "Delete draft", show=False),
-        Binding("slash", "filter", "Filter", show=False), Binding("i", "contacts", "Contacts", show=False),
+        Binding("slash", "filter", "Filter", show=False),
+        Binding("i", "contacts", "Contacts", show=False),
         Binding("o", "overview", "Overview", show=False),
         Binding("question_mark", "app.help", "Help"),
         Binding("q", "app.quit", "Quit"), Binding("escape", "clear_filter", show=False),

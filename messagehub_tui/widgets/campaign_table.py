@@ -57,7 +57,8 @@ class CampaignTable(DataTable):
                 if key not in self.shown:
                     self.add_row(*map(Text, cells), key=key)
                 elif self.shown[key] != cells:
-                    for (column, _), value, old in zip(COLUMNS, cells, self.shown[key]):
+                    changed = zip(COLUMNS, cells, self.shown[key], strict=True)
+                    for (column, _), value, old in changed:
                         if value != old:
                             self.update_cell(key, column, Text(value))
                 self.shown[key] = cells
