@@ -147,7 +147,7 @@ class MessagehubApp(App):
         yield from super().get_system_commands(screen)
         for binding in screen.BINDINGS:
             if binding.description:
-                yield SystemCommand(binding.description, f"key: {binding.key}",
+                yield SystemCommand(binding.tooltip or binding.description, f"key: {binding.key}",
                                     partial(screen.run_action, binding.action))
 
     async def action_quit(self) -> None:

@@ -299,7 +299,8 @@ async def test_help_lists_every_key_of_every_screen(settings):
         for _, screen in sections():
             for binding in screen.BINDINGS:
                 if binding.description:
-                    assert f"{app.get_key_display(binding)} {binding.description}" in shown
+                    name = binding.tooltip or binding.description
+                    assert f"{app.get_key_display(binding)} {name}" in shown
 
 
 async def test_the_preview_shows_the_decoded_body_first(settings):

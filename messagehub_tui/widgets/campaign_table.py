@@ -30,7 +30,7 @@ class CampaignTable(DataTable):
     """Campaigns in id order; `show` updates changed cells and rebuilds only when rows reorder."""
 
     DEFAULT_CSS = "CampaignTable { height: 1fr; }"
-    BINDINGS = [Binding("enter", "select_cursor", "Monitor", show=False)]
+    BINDINGS = [Binding("enter", "select_cursor", "Open", show=False, tooltip="Monitor")]
 
     def __init__(self, **options):
         super().__init__(cursor_type="row", zebra_stripes=True, **options)
