@@ -1,11 +1,12 @@
-"""The Textual app: screens, the scheduler while open, campaign workers and the central error handler."""
+"""The Textual app: screens, the scheduler while open, campaign workers, the central error
+handler."""
 
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from functools import partial
-from typing import Callable, Iterable
 
 from textual.app import App, SystemCommand
 from textual.message import Message
@@ -52,7 +53,7 @@ class MessagehubApp(App):
                  run_scheduler: bool = True, refresh_every: float = 1.0):
         super().__init__()
         self.settings = settings
-        self.clock = clock or (lambda: datetime.now(timezone.utc).replace(tzinfo=None))
+        self.clock = clock or (lambda: datetime.now(UTC).replace(tzinfo=None))
         self.refresh_every = refresh_every
         self.scheduler = CampaignScheduler(settings, supervise=True) if run_scheduler else None
         self.active_count = 0
@@ -146,7 +147,7 @@ class MessagehubApp(App):
         yield from super().get_system_commands(screen)
         for binding in screen.BINDINGS:
             if binding.description:
-                yield SystemCommand(binding.description, f"key: {binding.key}",
+                yield SystemCommand(binding.tooltip or binding.description, f"key: {binding.key}",
                                     partial(screen.run_action, binding.action))
 
     async def action_quit(self) -> None:

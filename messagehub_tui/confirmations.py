@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from messagehub_tui import campaigns, control
 from messagehub_tui.errors import InvalidState
-from messagehub_tui.models import CampaignStatus, DeliveryStatus
+from messagehub_tui.models import Campaign, CampaignStatus, DeliveryStatus
 
 
-def _label(campaign) -> str:
+def _label(campaign: Campaign) -> str:
     return f"campaign {campaign.id} “{campaign.name}”"
 
 

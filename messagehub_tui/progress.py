@@ -1,4 +1,4 @@
-"""How far a campaign has got and how fast it goes: shared by the monitor, the overview and the CLI."""
+"""How far a campaign has got and how fast it goes: for the monitor, the overview and the CLI."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Read-only views the UI refreshes from the database: campaign rows and one campaign's monitor data."""
+"""Read-only views the UI refreshes from the database: campaign rows, a campaign's monitor data."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Snapshots of every screen at 80x24 (and the launcher at 200x60), seeded database, frozen clock."""
+"""Snapshots of every screen at 80x24 (launcher at 200x60 too), seeded database, frozen clock."""
 
 import time
 
@@ -29,6 +29,9 @@ def after(*keys, check=None):
         await settle(pilot)
         if check is not None:
             await until(pilot, lambda: check(pilot.app))
+        # A blinking cursor is drawn or not depending on the moment: keep it drawn.
+        for box in pilot.app.screen.query("Input, TextArea"):
+            box.cursor_blink = False
         await settle(pilot)
     return run_before
 
@@ -43,8 +46,9 @@ def test_launcher_large(snap_compare, showcase):
 
 def test_launch_confirmation(snap_compare, showcase):
     assert snap_compare(app_for(showcase), terminal_size=(80, 24),
-                        run_before=after("l", check=lambda app: isinstance(app.screen, ConfirmDialog)
-                                         and "Launch campaign" in app.screen.question))
+                        run_before=after("l", check=lambda app: isinstance(
+                            app.screen, ConfirmDialog)
+                            and "Launch campaign" in app.screen.question))
 
 
 def test_monitor_of_a_finished_campaign(snap_compare, showcase):

@@ -247,7 +247,8 @@ async def test_launch_and_cancel_on_a_finished_campaign_do_not_ask(settings):
         for key, refusal in (("l", "only a draft, scheduled or missed campaign can be launched"),
                              ("c", "campaign 1 is already cancelled")):
             await pilot.press(key)
-            await until(pilot, lambda: any(refusal in t for t in toasts(app)), what=refusal)
+            await until(pilot, lambda refusal=refusal: any(refusal in t for t in toasts(app)),
+                        what=refusal)
             assert not isinstance(app.screen, ConfirmDialog)
 
 
@@ -298,7 +299,8 @@ async def test_help_lists_every_key_of_every_screen(settings):
         for _, screen in sections():
             for binding in screen.BINDINGS:
                 if binding.description:
-                    assert f"{app.get_key_display(binding)} {binding.description}" in shown
+                    name = binding.tooltip or binding.description
+                    assert f"{app.get_key_display(binding)} {name}" in shown
 
 
 async def test_the_preview_shows_the_decoded_body_first(settings):

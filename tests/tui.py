@@ -71,7 +71,7 @@ def make_app(settings, frozen: bool = False, **options):
 
 
 async def settle(pilot) -> None:
-    """Let the screens' workers finish (not the ones following a campaign) and the screen catch up."""
+    """Let the screens' workers finish (not those following a campaign) and the screen catch up."""
     from textual.worker import WorkerCancelled
     await pilot.pause()
     for _ in range(20):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from messagehub_tui import confirmations, control
+from messagehub_tui.config import Settings
 from messagehub_tui.screens.dialogs import ConfirmDialog
 from messagehub_tui.screens.polling import PollingScreen
 
@@ -39,5 +40,6 @@ class CampaignActionsScreen(PollingScreen):
                      lambda: self.app.start_campaign(campaign_id, retry_unknown))
 
 
-def retry_unknown(settings, campaign_id: int) -> control.Started:
+def retry_unknown(settings: Settings, campaign_id: int) -> control.Started:
+    """Send the unknown deliveries again (the failed ones stay failed)."""
     return control.retry(settings, campaign_id, failed=False, unknown=True)

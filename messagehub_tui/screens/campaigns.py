@@ -1,4 +1,4 @@
-"""The launcher: every campaign in a table kept current, and the keys that act on the selected one."""
+"""The launcher: every campaign in a table kept current, and keys that act on the selected one."""
 
 from __future__ import annotations
 
@@ -35,10 +35,13 @@ class CampaignsScreen(CampaignActionsScreen):
         Binding("enter", "open", "Monitor", show=False), Binding("l", "launch", "Launch"),
         Binding("s", "schedule", "Schedule"), Binding("p", "pause", "Pause"),
         Binding("r", "resume", "Resume"), Binding("c", "cancel", "Cancel"),
-        Binding("t", "test", "Test send", show=False),
-        Binding("d", "delete", "Delete draft", show=False),
-        Binding("slash", "filter", "Filter", show=False), Binding("i", "contacts", "Contacts", show=False),
-        Binding("o", "overview", "Overview", show=False),
+        # Short words in the footer (all keys fit in 120 columns), the full name as tooltip,
+        # in help and in the command palette.
+        Binding("t", "test", "Test", show=False, tooltip="Test send"),
+        Binding("d", "delete", "Delete", show=False, tooltip="Delete draft"),
+        Binding("slash", "filter", "Find", show=False, tooltip="Filter"),
+        Binding("i", "contacts", "Import", show=False, tooltip="Contacts"),
+        Binding("o", "overview", "Active", show=False, tooltip="Overview"),
         Binding("question_mark", "app.help", "Help"),
         Binding("q", "app.quit", "Quit"), Binding("escape", "clear_filter", show=False),
     ]

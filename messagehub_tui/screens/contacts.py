@@ -1,11 +1,11 @@
-"""Contacts: lists with member counts, CSV import with its rejected rows, and the suppression list."""
+"""Contacts: lists with member counts, CSV import with its rejected rows, the suppression list."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from textual import work
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical

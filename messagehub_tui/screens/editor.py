@@ -1,4 +1,4 @@
-"""The editor: a campaign's fields, a live preview for the list's first contact, inline template errors."""
+"""The editor: a campaign's fields, a live preview for the list's first contact, inline errors."""
 
 from __future__ import annotations
 
@@ -93,14 +93,16 @@ class EditorScreen(Screen):
             yield TextArea(id="body")
             with Horizontal(classes="row", id="html-row"):
                 yield Label("HTML file", classes="field")
-                yield Input(compact=True, id="html", placeholder="optional: path to an HTML template")
+                yield Input(compact=True, id="html",
+                            placeholder="optional: path to an HTML template")
             yield Static(html_summary(None, False), id="html-info", markup=False)
             with Horizontal(classes="row"):
                 yield Label("From", classes="field")
                 yield Input(compact=True, id="sender", placeholder="default from messagehub.toml")
             with Horizontal(classes="row"):
                 yield Label("Rate /s", classes="field")
-                yield Input(compact=True, id="rate", placeholder="default from messagehub.toml; 0 = unlimited",
+                yield Input(compact=True, id="rate",
+                            placeholder="default from messagehub.toml; 0 = unlimited",
                             type="number")
         with VerticalScroll(id="preview-pane"):
             yield Static("", id="problems", classes="error", markup=False)
@@ -118,7 +120,8 @@ class EditorScreen(Screen):
         with db.connection_context():
             names = [name for name, _ in contacts.lists()]
             campaign = campaigns.get(self.campaign_id) if self.campaign_id else None
-            list_name = campaign.contact_list.name if campaign and campaign.contact_list_id else None
+            list_name = (campaign.contact_list.name
+                         if campaign and campaign.contact_list_id else None)
         self.app.call_from_thread(self.fill, names, campaign, list_name)
 
     def fill(self, names: list[str], campaign: Campaign | None, list_name: str | None) -> None:
@@ -177,7 +180,8 @@ class EditorScreen(Screen):
         """Render the preview a moment after the last keystroke."""
         if self._preview_timer is not None:
             self._preview_timer.stop()
-        self._preview_timer = self.set_timer(PREVIEW_DELAY, lambda: self.render_preview(self.fields()))
+        self._preview_timer = self.set_timer(PREVIEW_DELAY,
+                                             lambda: self.render_preview(self.fields()))
 
     @work(thread=True, exclusive=True, group="preview", exit_on_error=False)
     def render_preview(self, values: dict) -> None:

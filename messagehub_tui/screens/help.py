@@ -58,5 +58,5 @@ class HelpScreen(ModalScreen):
                     for binding in documented(screen):
                         yield Static(Content.from_markup(
                             "[b]$key[/b] $what", key=self.app.get_key_display(binding),
-                            what=binding.description), classes="key")
+                            what=binding.tooltip or binding.description), classes="key")
             yield Static(NOTES, classes="section", markup=False)

@@ -115,7 +115,8 @@ class MonitorScreen(CampaignActionsScreen):
     def timing(self, data: MonitorData) -> str:
         now = self.app.clock()
         if data.row.status == CampaignStatus.SCHEDULED and data.row.scheduled_at:
-            return f"starts {local_text(data.row.scheduled_at)} ({countdown(data.row.scheduled_at, now)})"
+            at = data.row.scheduled_at
+            return f"starts {local_text(at)} ({countdown(at, now)})"
         if data.started_at is None:
             return "not started"
         end = data.finished_at or now
@@ -187,7 +188,7 @@ class OverviewScreen(PollingScreen):
             if is_new:
                 table.add_row(*map(Text, cells), key=key)
             else:
-                for (column, _), value in zip(self.COLUMNS, cells):
+                for (column, _), value in zip(self.COLUMNS, cells, strict=True):
                     table.update_cell(key, column, Text(value))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:

@@ -30,7 +30,7 @@ class CampaignTable(DataTable):
     """Campaigns in id order; `show` updates changed cells and rebuilds only when rows reorder."""
 
     DEFAULT_CSS = "CampaignTable { height: 1fr; }"
-    BINDINGS = [Binding("enter", "select_cursor", "Monitor", show=False)]
+    BINDINGS = [Binding("enter", "select_cursor", "Open", show=False, tooltip="Monitor")]
 
     def __init__(self, **options):
         super().__init__(cursor_type="row", zebra_stripes=True, **options)
@@ -57,7 +57,8 @@ class CampaignTable(DataTable):
                 if key not in self.shown:
                     self.add_row(*map(Text, cells), key=key)
                 elif self.shown[key] != cells:
-                    for (column, _), value, old in zip(COLUMNS, cells, self.shown[key]):
+                    changed = zip(COLUMNS, cells, self.shown[key], strict=True)
+                    for (column, _), value, old in changed:
                         if value != old:
                             self.update_cell(key, column, Text(value))
                 self.shown[key] = cells
