@@ -22,7 +22,7 @@ from pathlib import Path
 
 from tests.peers import free_port, require, wait_for_port
 
-DOMAIN = "mailloop.test"
+DOMAIN = "loop.example.net"  # not .test: the address validator refuses special-use names
 MAIL_UID = 5000          # any number: virtual(8) and Dovecot need no passwd entry for it
 IMAP_PASSWORD = "loop-secret"
 SYSTEM_PYTHON = "/usr/bin/python3"  # pipe(8) runs the responder as nobody, who cannot read /root
