@@ -8,7 +8,7 @@ import sys
 
 from peewee import DatabaseError
 
-from messagehub_tui import cli_campaigns, cli_delivery, cli_report, contacts
+from messagehub_tui import cli_bounces, cli_campaigns, cli_delivery, cli_report, contacts
 from messagehub_tui.cli_args import Parser, one_line
 from messagehub_tui.cli_help import ExitCode, epilog
 from messagehub_tui.config import Settings, load_settings, resolve_home
@@ -163,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only fill the home (for scripts), do not open the app")
     _add(sub, "daemon", cmd_daemon,
          "run scheduled sends and watch runners, headless (for tmux or systemd)")
-    for module in (cli_campaigns, cli_delivery, cli_report):
+    for module in (cli_campaigns, cli_delivery, cli_report, cli_bounces):
         module.register(lambda name, handler, text: _add(sub, name, handler, text))
     return parser
 

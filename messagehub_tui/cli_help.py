@@ -50,6 +50,7 @@ EXAMPLES: dict[str | None, list[str]] = {
     "suppress": ["messagehub-tui suppress ann@example.com --channel email --reason 'asked'",
                  "messagehub-tui suppress +14155550101 --channel sms"],
     "unsuppress": ["messagehub-tui unsuppress ann@example.com --channel email"],
+    "bounces": ["messagehub-tui bounces check"],
     "suppressions": ["messagehub-tui suppressions", "messagehub-tui suppressions --channel sms"],
     "lists": ["messagehub-tui lists", "messagehub-tui lists --delete old-newsletter"],
     "create": ["messagehub-tui create --name 'May news' --channel email --list people "

@@ -10,8 +10,8 @@ from typing import Any, Callable
 
 from messagehub_tui.config_checks import (
     ACCOUNT_SID, E164, MAX_ATTEMPTS, MAX_BATCH, MAX_CONNECTIONS, MAX_PROCESSES, MAX_STREAK,
-    SERVICE_SID, bool_value, choice, duration, pattern, port, rate, region, sender, text, timeout,
-    unsubscribe, url, whole,
+    SERVICE_SID, bool_value, choice, duration, pattern, port, rate, region, return_path, sender,
+    text, timeout, unsubscribe, url, whole,
 )
 from messagehub_tui.errors import ConfigError
 
@@ -19,6 +19,7 @@ CONFIG_NAME = "messagehub.toml"
 DB_NAME = "messagehub.db"
 SMTP_PASSWORD_ENV = "MESSAGEHUB_SMTP_PASSWORD"
 TWILIO_TOKEN_ENV = "TWILIO_AUTH_TOKEN"
+IMAP_PASSWORD_ENV = "MESSAGEHUB_IMAP_PASSWORD"
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,32 @@ class DeliverySettings:
 
 
 @dataclass(frozen=True)
+class BounceSettings:
+    """The [bounces] section: the VERP return path and the mailbox that DSNs and complaints reach."""
+
+    return_path: str | None = None
+    imap_host: str | None = None
+    imap_port: int | None = None
+    imap_user: str | None = None
+    imap_folder: str = "INBOX"
+    imap_processed_folder: str = "messagehub-processed"
+    security: str = "tls"
+    poll_every: float = 60.0
+    soft_limit: int = 3
+    soft_window: float = 30 * 86400.0
+    password: str | None = field(default=None, repr=False)
+
+    @property
+    def reads_mailbox(self) -> bool:
+        return self.imap_host is not None
+
+    @property
+    def effective_port(self) -> int:
+        """The configured port, else the usual one for the security mode."""
+        return self.imap_port or {"tls": 993, "starttls": 143, "none": 143}[self.security]
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything a process needs to know about one home."""
 
@@ -93,6 +120,7 @@ class Settings:
     sms: SmsSettings = SmsSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     delivery: DeliverySettings = DeliverySettings()
+    bounces: BounceSettings = BounceSettings()
 
     @property
     def db_path(self) -> Path:
@@ -150,6 +178,18 @@ _SCHEMA: dict[str, tuple[type, dict[str, tuple[str, Callable[[Any], Any]]]]] = {
         "retry_max": ("retry_max", duration),
         "failure_streak": ("failure_streak", whole(MAX_STREAK)),
     }),
+    "bounces": (BounceSettings, {
+        "return_path": ("return_path", return_path),
+        "imap_host": ("imap_host", text),
+        "imap_port": ("imap_port", port),
+        "imap_user": ("imap_user", text),
+        "imap_folder": ("imap_folder", text),
+        "imap_processed_folder": ("imap_processed_folder", text),
+        "security": ("security", choice("tls", "starttls", "none")),
+        "poll_every": ("poll_every", timeout),
+        "soft_limit": ("soft_limit", whole(MAX_ATTEMPTS)),
+        "soft_window": ("soft_window", duration),
+    }),
 }
 
 
@@ -186,6 +226,11 @@ def _check_consistency(path: Path, settings: Settings) -> None:
         if not (sms.sender or sms.messaging_service_sid):
             raise ConfigError(
                 f"{path}: [sms] from or messaging_service_sid is required when transport = \"twilio\"")
+    bounces = settings.bounces
+    if bounces.reads_mailbox and not bounces.imap_user:
+        raise ConfigError(f"{path}: [bounces] imap_user is required when imap_host is set")
+    if bounces.imap_folder == bounces.imap_processed_folder:
+        raise ConfigError(f"{path}: [bounces] imap_processed_folder must differ from imap_folder")
     delivery = settings.delivery
     if delivery.retry_max < delivery.retry_base:
         raise ConfigError(f"{path}: [delivery] retry_max must not be less than retry_base")
@@ -221,6 +266,8 @@ def load_settings(home: str | os.PathLike | None = None, environ: dict | None = 
                                   "password": environ.get(SMTP_PASSWORD_ENV) or None}),
         "sms": SmsSettings(**{**settings.sms.__dict__,
                               "auth_token": environ.get(TWILIO_TOKEN_ENV) or None}),
+        "bounces": BounceSettings(**{**settings.bounces.__dict__,
+                                     "password": environ.get(IMAP_PASSWORD_ENV) or None}),
     }
     return Settings(home=root, schedule=settings.schedule, delivery=settings.delivery, **secrets)
 

@@ -119,6 +119,16 @@ def sender(value: Any) -> str:
     return value
 
 
+def return_path(value: Any) -> str:
+    """A VERP envelope sender template: an address with `{token}` in its local part."""
+    value = text(value)
+    local, at, domain = value.partition("@")
+    if "{token}" not in local or not at or "{" in domain or not domain or " " in value:
+        raise ValueError("must be an address with {token} in its local part, such as "
+                         "\"bounces+{token}@example.com\"")
+    return value
+
+
 def bool_value(value: Any) -> bool:
     if not isinstance(value, bool):
         raise ValueError("must be true or false")

@@ -16,7 +16,7 @@ from messagehub_tui.errors import MessagehubError
 
 db = DatabaseProxy()
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 class CampaignStatus(StrEnum):
@@ -271,6 +271,15 @@ MIGRATIONS: dict[int, list[str]] = {
         "COALESCE((SELECT MAX(id) FROM runner), 0), "
         "COALESCE((SELECT MAX(runner_id) FROM delivery), 0))",
     ],
+    # bounces/store.py: every recognised bounce and complaint, once per report (soft-bounce counts)
+    4: [
+        'CREATE TABLE IF NOT EXISTS "bounce" ("id" INTEGER NOT NULL PRIMARY KEY, '
+        '"message_key" TEXT NOT NULL UNIQUE, "kind" TEXT NOT NULL, "address" TEXT, '
+        '"delivery_id" INTEGER REFERENCES "delivery" ("id") ON DELETE SET NULL, '
+        '"campaign_id" INTEGER REFERENCES "campaign" ("id") ON DELETE SET NULL, '
+        '"diagnostic" TEXT NOT NULL, "at" DATETIME NOT NULL)',
+        'CREATE INDEX IF NOT EXISTS "bounce_address_kind_at" ON "bounce" ("address", "kind", "at")',
+    ],
 }
 
 
@@ -320,7 +329,7 @@ def open_db(path: Path | str) -> SqliteDatabase:
         version = _stored_version(database)
         if version is None:
             database.create_tables(ALL_MODELS)
-            for statement in [*_COUNT_TRIGGERS, *MIGRATIONS[3]]:
+            for statement in [*_COUNT_TRIGGERS, *MIGRATIONS[3], *MIGRATIONS[4]]:
                 database.execute_sql(statement)
             _set_version(SCHEMA_VERSION)
         elif version > SCHEMA_VERSION:

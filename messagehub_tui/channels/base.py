@@ -35,6 +35,7 @@ class Outgoing:
     key: int | str
     recipient: str
     payload: bytes | str
+    envelope_from: str | None = None  # this message's own MAIL FROM (VERP); else the channel's
 
 
 class Channel(Protocol):

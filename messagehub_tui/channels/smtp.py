@@ -112,7 +112,8 @@ class SmtpChannel:
         if problem is not None:
             return problem
         try:
-            reply = await client.send(self.envelope_from, message.recipient, message.payload)
+            reply = await client.send(message.envelope_from or self.envelope_from,
+                                     message.recipient, message.payload)
         except SmtpReplyError as exc:
             return classify_reply(exc)
         except (OSError, TimeoutError, SmtpProtocolError) as exc:

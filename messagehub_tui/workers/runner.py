@@ -15,6 +15,7 @@ from email.utils import parseaddr
 from peewee import DatabaseError
 
 from messagehub_tui import render_limits
+from messagehub_tui.bounces import verp
 from messagehub_tui.campaigns import effective_sender, make_composer
 from messagehub_tui.channels import make_channel
 from messagehub_tui.channels.base import ChannelStopped, Outcome, Outgoing, SendResult
@@ -69,7 +70,8 @@ class CampaignRunner:
         if self.campaign.channel == Channel.EMAIL:
             message_id = f"{self.campaign_id}.{item.id}.{item.attempts}"
             return Outgoing(item.id, item.address,
-                            self.composer.email_bytes(item.variables, item.address, message_id))
+                            self.composer.email_bytes(item.variables, item.address, message_id),
+                            verp.envelope_sender(self.settings, item.id))
         return Outgoing(item.id, item.address, self.composer.sms_text(item.variables))
 
     def _flush(self) -> None:

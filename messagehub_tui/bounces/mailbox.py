@@ -1,0 +1,159 @@
+"""Poll the bounce mailbox over IMAP: act on bounces and complaints, leave everything else alone.
+
+Messages are fetched with BODY.PEEK (`mark_seen=False`), so nothing is marked read by looking.
+A recognised report that names one of this home's deliveries is MOVED to the processed folder
+(created if missing), never deleted; auto-replies, unrelated mail and reports about mail this
+home did not send stay where they are, unread.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import imaplib
+import socket
+import ssl
+from dataclasses import dataclass
+from email.message import Message
+
+from imap_tools import (
+    BaseMailBox, MailBox, MailBoxStartTls, MailBoxUnencrypted, MailMessageFlags,
+)
+from imap_tools.errors import ImapToolsError
+
+from messagehub_tui.bounces import policy
+from messagehub_tui.bounces.parse import Finding, Kind, classify_message
+from messagehub_tui.config import IMAP_PASSWORD_ENV, BounceSettings, Settings
+from messagehub_tui.errors import MessagehubError
+
+TIMEOUT = 30.0
+FETCH_BULK = 50  # messages per FETCH round trip
+
+
+class MailboxProblem(MessagehubError):
+    """The mailbox cannot be reached, logged in to or read; the text says which and why."""
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One message of the poll: what it was and what was done with it."""
+
+    uid: str
+    finding: Finding
+    applied: policy.Applied | None
+
+    @property
+    def moved(self) -> bool:
+        return self.applied is not None
+
+    def line(self) -> str:
+        """One line for `bounces check`."""
+        kind, found = self.finding.kind, self.finding
+        if self.applied is not None:
+            what = "complaint" if kind == Kind.COMPLAINT else f"bounce {kind.value}"
+            done = "suppressed" if self.applied.suppressed else (
+                "already recorded" if self.applied.repeated else "recorded")
+            return (f"{what}: {self.applied.address} (campaign {self.applied.campaign_id}): "
+                    f"{found.diagnostic}; {done}, moved")
+        if kind.recognised:
+            return (f"bounce {kind.value}: {found.recipient or 'no recipient'}: not about mail "
+                    f"sent from this home, left")
+        return f"{kind.value} left: uid {self.uid}"
+
+
+def _where(bounces: BounceSettings) -> str:
+    return f"{bounces.imap_host}:{bounces.effective_port}"
+
+
+def open_mailbox(bounces: BounceSettings) -> BaseMailBox:
+    """A logged-in mailbox; MailboxProblem (one line, never the password) when that fails."""
+    if not bounces.reads_mailbox:
+        raise MailboxProblem("[bounces] imap_host is not set; nothing to poll")
+    if not bounces.password:
+        raise MailboxProblem(f"${IMAP_PASSWORD_ENV} is not set; export the mailbox password "
+                             "before polling")
+    where = _where(bounces)
+    try:
+        if bounces.security == "tls":
+            box = MailBox(bounces.imap_host, bounces.effective_port, timeout=TIMEOUT,
+                          ssl_context=ssl.create_default_context())
+        elif bounces.security == "starttls":
+            box = MailBoxStartTls(bounces.imap_host, bounces.effective_port, timeout=TIMEOUT,
+                                  ssl_context=ssl.create_default_context())
+        else:
+            box = MailBoxUnencrypted(bounces.imap_host, bounces.effective_port, timeout=TIMEOUT)
+    except (OSError, imaplib.IMAP4.error, ImapToolsError) as exc:
+        raise MailboxProblem(f"cannot reach the bounce mailbox at {where}: {_why(exc)}") from None
+    try:
+        box.login(bounces.imap_user, bounces.password, initial_folder=None)
+    except (OSError, imaplib.IMAP4.error, ImapToolsError) as exc:
+        _logout(box)
+        raise MailboxProblem(f"the bounce mailbox at {where} refused the login of "
+                             f"{bounces.imap_user!r}; check imap_user and ${IMAP_PASSWORD_ENV}"
+                             f" ({type(exc).__name__})") from None
+    return box
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, socket.timeout):
+        return f"no answer within {TIMEOUT:g} s"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _logout(box: BaseMailBox) -> None:
+    try:
+        box.logout()
+    except (OSError, imaplib.IMAP4.error, ImapToolsError):
+        pass  # the connection is already gone; nothing is left to release
+
+
+def _message_key(msg: Message) -> str:
+    """The report's own Message-ID, else a digest of it: one record per report, however often
+    it is seen."""
+    own = " ".join(str(msg.get("Message-ID", "")).split())
+    return own or "sha256:" + hashlib.sha256(msg.as_bytes()).hexdigest()
+
+
+def poll(settings: Settings) -> list[Seen]:
+    """One pass over the bounce folder; returns one entry per message in it."""
+    bounces = settings.bounces
+    box = open_mailbox(bounces)
+    try:
+        try:
+            box.folder.set(bounces.imap_folder)
+        except (imaplib.IMAP4.error, ImapToolsError) as exc:
+            raise MailboxProblem(f"the bounce mailbox at {_where(bounces)} has no folder "
+                                 f"{bounces.imap_folder!r} ({type(exc).__name__})") from None
+        seen = []
+        for message in box.fetch("ALL", mark_seen=False, bulk=FETCH_BULK):
+            finding = classify_message(message.obj)
+            applied = None
+            if finding.kind.recognised:
+                applied = policy.apply(settings, finding, _message_key(message.obj))
+            seen.append(Seen(message.uid, finding, applied))
+        moving = [entry.uid for entry in seen if entry.moved]
+        if moving:
+            _move(box, moving, bounces.imap_processed_folder)
+        return seen
+    except (OSError, imaplib.IMAP4.error, ImapToolsError) as exc:
+        raise MailboxProblem(f"reading the bounce mailbox at {_where(bounces)} failed: "
+                             f"{_why(exc)}") from None
+    finally:
+        _logout(box)
+
+
+def _move(box: BaseMailBox, uids: list[str], folder: str) -> None:
+    """Move to the processed folder, creating it first if missing.
+
+    Without MOVE, imap-tools would COPY then EXPUNGE the whole folder, which also removes other
+    mail the owner flagged \\Deleted: here only these uids are expunged (UIDPLUS), or, without
+    UIDPLUS, they stay flagged \\Deleted for the owner's client to expunge.
+    """
+    if not box.folder.exists(folder):
+        box.folder.create(folder)
+    if "MOVE" in box.client.capabilities:
+        box.move(uids, folder)
+        return
+    box.copy(uids, folder)
+    box.flag(uids, MailMessageFlags.DELETED, True)
+    if "UIDPLUS" in box.client.capabilities:
+        box.client.uid("EXPUNGE", ",".join(uids))

@@ -1,0 +1,68 @@
+"""What a recognised report does: suppress the address, note the delivery's error, tell the campaign.
+
+A hard bounce or a complaint suppresses at once; soft bounces suppress after `soft_limit` within
+`soft_window`. A report that names no delivery of this home is not acted on (and the mailbox
+leaves it where it is): it may be about the mailbox owner's own mail.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from messagehub_tui import contacts
+from messagehub_tui.bounces import store
+from messagehub_tui.bounces.parse import Finding, Kind
+from messagehub_tui.config import Settings
+from messagehub_tui.events import record_event
+from messagehub_tui.models import Channel, Delivery, db
+
+MAX_REASON = 300
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What one report did: the delivery it named and whether it suppressed the address."""
+
+    finding: Finding
+    delivery_id: int
+    campaign_id: int
+    address: str
+    suppressed: bool
+    repeated: bool = False  # recorded by an earlier poll whose move did not happen
+
+
+def _suppression_reason(settings: Settings, finding: Finding, address: str) -> str | None:
+    if finding.kind == Kind.COMPLAINT:
+        return "complained"
+    if finding.kind == Kind.HARD:
+        return f"bounced: {finding.diagnostic}"[:MAX_REASON]
+    bounces = settings.bounces
+    count = store.soft_count(address, bounces.soft_window)
+    if count >= bounces.soft_limit:
+        return (f"bounced: {count} soft bounces within {bounces.soft_window / 86400:g} days; "
+                f"last: {finding.diagnostic}")[:MAX_REASON]
+    return None
+
+
+def apply(settings: Settings, finding: Finding, message_key: str) -> Applied | None:
+    """Act on one recognised report; None when it names no email delivery of this home."""
+    delivery = store.find_delivery(finding, settings.bounces.return_path, settings.home)
+    if delivery is None or delivery.campaign.channel != Channel.EMAIL:
+        return None
+    campaign_id = delivery.campaign_id
+    if store.already_recorded(message_key):
+        return Applied(finding, delivery.id, campaign_id, delivery.address, False, repeated=True)
+    with db.atomic():
+        store.Bounce.create(message_key=message_key, kind=finding.kind.value,
+                            address=delivery.address, delivery=delivery.id,
+                            campaign=campaign_id, diagnostic=finding.diagnostic)
+        Delivery.update(error=finding.diagnostic[:MAX_REASON]).where(
+            Delivery.id == delivery.id).execute()
+        reason = _suppression_reason(settings, finding, delivery.address)
+        added = bool(reason) and contacts.suppress([delivery.address], Channel.EMAIL.value,
+                                                   reason) > 0
+    what = "complaint" if finding.kind == Kind.COMPLAINT else f"{finding.kind.value} bounce"
+    suppressed = "; address suppressed" if added else ""
+    record_event(settings.logs_dir, campaign_id,
+                 f"{what} for {delivery.address}: {finding.diagnostic}{suppressed}", "warning")
+    return Applied(finding, delivery.id, campaign_id, delivery.address, added)

@@ -1,0 +1,27 @@
+"""`bounces check`: poll the bounce mailbox once and say what each message was and what was done."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from messagehub_tui.bounces.mailbox import poll
+from messagehub_tui.config import Settings
+
+
+def cmd_bounces(args, settings: Settings) -> int:
+    seen = poll(settings)
+    for entry in seen:
+        print(entry.line())
+    kinds = Counter(entry.finding.kind.value for entry in seen)
+    moved = sum(entry.moved for entry in seen)
+    found = ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items())) or "nothing"
+    print(f"{settings.bounces.imap_folder}: {len(seen)} messages ({found}); {moved} moved to "
+          f"{settings.bounces.imap_processed_folder}, {len(seen) - moved} left untouched")
+    return 0
+
+
+def register(add) -> None:
+    parser = add("bounces", cmd_bounces,
+                 "read the bounce mailbox once: suppress hard bounces and complaints")
+    parser.add_argument("action", choices=["check"],
+                        help="check: poll [bounces] imap_folder once and print what was found")

@@ -1,0 +1,123 @@
+"""Issue 13's loop: a campaign through a real Postfix, its own DSN and a real auto-reply read back
+from a real Dovecot; only the unknown user is suppressed and nothing else in the mailbox moves."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+from imap_tools import MailBoxUnencrypted
+
+from tests.clitools import campaign_with, ok, run
+from tests.mailloop import DOMAIN, IMAP_PASSWORD, MailLoop
+
+UNRELATED = (b"From: Ann Person <ann@elsewhere.test>\r\nTo: bounces@" + DOMAIN.encode() +
+             b"\r\nSubject: Lunch on Friday?\r\nMessage-ID: <lunch-1@elsewhere.test>\r\n"
+             b"\r\nAre you free on Friday? The user unknown@" + DOMAIN.encode() +
+             b" said yes.\r\n")
+
+
+@pytest.fixture
+def loop():
+    started = MailLoop()
+    yield started
+    print(started.log())  # shown only when the test failed
+    started.stop()
+
+
+def _configure(home: Path, loop: MailLoop) -> dict:
+    (home / "messagehub.toml").write_text(f"""\
+[email]
+transport = "smtp"
+host = "127.0.0.1"
+port = {loop.smtp_port}
+security = "none"
+from = "News <news@example.org>"
+
+[delivery]
+max_attempts = 1
+
+[bounces]
+return_path = "bounces+{{token}}@{DOMAIN}"
+imap_host = "127.0.0.1"
+imap_port = {loop.imap_port}
+imap_user = "bounces"
+security = "none"
+""")
+    return {**os.environ, "MESSAGEHUB_IMAP_PASSWORD": IMAP_PASSWORD}
+
+
+def _mailbox_state(loop: MailLoop) -> dict:
+    """Per folder: (subject, flags) of every message, read without marking anything."""
+    with MailBoxUnencrypted("127.0.0.1", loop.imap_port).login("bounces", IMAP_PASSWORD,
+                                                               initial_folder=None) as box:
+        state = {}
+        for folder in ("INBOX", "messagehub-processed"):
+            if not box.folder.exists(folder):
+                continue
+            box.folder.set(folder)
+            # \Recent only says which session saw a message first; every other flag counts
+            state[folder] = sorted((m.subject, tuple(f for f in m.flags if f != "\\Recent"))
+                                   for m in box.fetch(mark_seen=False))
+        return state
+
+
+def _rows(home: Path, sql: str, *params) -> list:
+    with sqlite3.connect(home / "messagehub.db") as connection:
+        return connection.execute(sql, params).fetchall()
+
+
+def test_a_campaign_through_postfix_suppresses_exactly_the_unknown_user(tmp_path, loop):
+    env = _configure(tmp_path, loop)
+    loop.send(UNRELATED, f"bounces@{DOMAIN}")
+    loop.wait_for("bounces", 1)
+    campaign_id = campaign_with(tmp_path, [f"alice@{DOMAIN}", f"ghost@{DOMAIN}",
+                                           f"vacation@{DOMAIN}"])
+    sent = run(tmp_path, "send", campaign_id, env=env)
+    assert sent.returncode == 0, (sent.stdout, sent.stderr, loop.log())
+    loop.wait_for("alice", 1)
+    loop.wait_for("bounces", 3)  # the unrelated message, Postfix's DSN, the auto-reply
+
+    done = run(tmp_path, "bounces", "check", env=env)
+    assert done.returncode == 0, (done.stdout, done.stderr)
+    lines = done.stdout.splitlines()
+    assert any(line.startswith(f"bounce hard: ghost@{DOMAIN} (campaign {campaign_id})")
+               and line.endswith("suppressed, moved") for line in lines), done.stdout
+    assert sum(line.startswith("auto-reply left") for line in lines) == 1, done.stdout
+    assert sum(line.startswith("unrelated left") for line in lines) == 1, done.stdout
+    assert "3 messages" in lines[-1] and "1 moved" in lines[-1], done.stdout
+
+    suppressed = _rows(tmp_path, "SELECT address, reason FROM suppression")
+    assert suppressed == [(f"ghost@{DOMAIN}", f'bounced: X-Postfix; unknown user: '
+                                              f'"ghost@{DOMAIN}"')]
+    events = _rows(tmp_path, "SELECT message FROM event WHERE campaign_id = ? AND message "
+                             "LIKE '%bounce%'", int(campaign_id))
+    assert len(events) == 1 and f"ghost@{DOMAIN}" in events[0][0], events
+    assert _rows(tmp_path, "SELECT error FROM delivery WHERE address = ?", f"ghost@{DOMAIN}") \
+        == [(f'X-Postfix; unknown user: "ghost@{DOMAIN}"',)]
+
+    state = _mailbox_state(loop)
+    assert [subject for subject, _ in state["INBOX"]] == ["Lunch on Friday?", "Out of office: s"]
+    assert all("\\Seen" not in flags for _, flags in state["INBOX"]), state
+    assert [subject for subject, _ in state["messagehub-processed"]] == [
+        "Undelivered Mail Returned to Sender"]
+
+    again = run(tmp_path, "bounces", "check", env=env)
+    assert again.returncode == 0, again.stderr
+    assert "2 messages" in again.stdout and "0 moved" in again.stdout, again.stdout
+    assert _rows(tmp_path, "SELECT address, reason FROM suppression") == suppressed
+    assert _rows(tmp_path, "SELECT message FROM event WHERE campaign_id = ? AND message "
+                           "LIKE '%bounce%'", int(campaign_id)) == events
+    assert _mailbox_state(loop) == state
+
+
+def test_doctor_logs_in_to_the_bounce_mailbox(tmp_path, loop):
+    env = _configure(tmp_path, loop)
+    ok(tmp_path, "init")
+    done = run(tmp_path, "doctor", env=env)
+    assert "logged in as 'bounces'" in done.stdout, (done.stdout, done.stderr)
+    wrong = run(tmp_path, "doctor", env={**env, "MESSAGEHUB_IMAP_PASSWORD": "wrong"})
+    assert "refused the login of 'bounces'" in wrong.stdout + wrong.stderr, wrong.stdout
+    assert "wrong" not in (wrong.stdout + wrong.stderr).replace("'", " ").split()
