@@ -11,8 +11,8 @@ import pytest
 from messagehub_tui import control
 from messagehub_tui.channels.base import ChannelStopped
 from messagehub_tui.channels.smtp import SmtpChannel
-from messagehub_tui.config import EmailSettings
 from messagehub_tui.channels.smtp_secrets import REDACTED, credential_forms, scrub
+from messagehub_tui.config import EmailSettings
 from messagehub_tui.models import Campaign, Delivery, Event
 from tests.engine import counts_add_up, make_home, wait_status
 from tests.scripted_smtp import ScriptedSmtp
