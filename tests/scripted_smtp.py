@@ -18,13 +18,13 @@ class ScriptedSmtp:
     `broken_rset` answers RSET with 502 and never resets; `silent` accepts connections and never
     says a word; `refuse_ehlo` answers EHLO with 550; `chunking` offers BDAT (RFC 3030); `auth`
     is the AUTH mechanisms to offer (None: no AUTH); `echo` refuses AUTH with 535 quoting the
-    last line it got. Every chunk the server reads is kept in `reads`, to prove what arrived
+    last line it got ("garbage": quotes it in a line that is not an SMTP reply). Every chunk the server reads is kept in `reads`, to prove what arrived
     together.
     """
 
     def __init__(self, pipelining: bool = True, faults: dict[int, str] | None = None,
                  broken_rset: bool = False, silent: bool = False, auth: str | None = None,
-                 echo: bool = False, starttls: bool = False, refuse_ehlo: bool = False,
+                 echo: bool | str = False, starttls: bool = False, refuse_ehlo: bool = False,
                  chunking: bool = False):
         self.pipelining, self.faults, self.broken_rset = pipelining, dict(faults or {}), broken_rset
         self.silent, self.auth, self.echo, self.starttls = silent, auth, echo, starttls
@@ -194,6 +194,8 @@ class ScriptedSmtp:
                     writer.write(b"502 5.5.2 Error: command not recognized\r\n")
 
     def _auth_reply(self, line: str) -> bytes:
+        if self.echo == "garbage":  # not even an SMTP reply
+            return f"what is {line}?\r\n".encode()
         if self.echo:
             return f"535 5.7.8 authentication failed for: {line}\r\n".encode()
         return b"235 2.7.0 Authentication successful\r\n"

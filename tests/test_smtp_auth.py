@@ -1,5 +1,6 @@
 """AUTH only when offered and encrypted (or explicitly allowed); the credential never echoed."""
 
+import asyncio
 import base64
 import os
 import subprocess
@@ -8,7 +9,10 @@ import sys
 import pytest
 
 from messagehub_tui import control
+from messagehub_tui.channels.base import ChannelStopped
+from messagehub_tui.channels.smtp import SmtpChannel
 from messagehub_tui.channels.smtp_secrets import REDACTED, credential_forms, scrub
+from messagehub_tui.config import EmailSettings
 from messagehub_tui.models import Campaign, Delivery, Event
 from tests.engine import counts_add_up, make_home, wait_status
 from tests.scripted_smtp import ScriptedSmtp
@@ -102,6 +106,19 @@ def test_an_echoed_credential_is_stored_and_printed_nowhere(home, scripted, monk
               send_test.stdout, send_test.stderr, doctor.stdout, doctor.stderr]
     for secret in SECRETS:
         assert not any(secret in text for text in stored), secret
+
+
+@pytest.mark.parametrize("mechanisms", ["PLAIN", "LOGIN"])
+def test_a_credential_quoted_in_a_line_that_is_not_smtp_is_scrubbed_too(scripted, mechanisms):
+    server = scripted(auth=mechanisms, echo="garbage")
+    email = EmailSettings(transport="smtp", host="127.0.0.1", port=server.port, security="none",
+                          sender="a@example.com", username=USER, password=PASSWORD,
+                          allow_plaintext_auth=True, timeout=5.0)
+    channel = SmtpChannel(email, "a@example.com")
+    with pytest.raises(ChannelStopped, match="not an SMTP reply") as stopped:
+        asyncio.run(channel.open())
+    assert any(form in command for command in server.commands for form in SECRETS[1:4])
+    assert not any(secret in str(stopped.value) for secret in SECRETS), str(stopped.value)
 
 
 def test_scrub_removes_a_quoted_credential_even_cut_short():

@@ -92,7 +92,8 @@ class SmtpClient:
                 try:
                     return int(line[:3]), " ".join(lines), lines
                 except ValueError:
-                    raise SmtpProtocolError(f"not an SMTP reply: {line[:60]!r}") from None
+                    raise SmtpProtocolError(
+                        f"not an SMTP reply: {scrub(repr(line[:60]), self._secrets)}") from None
 
     async def _reply(self) -> tuple[int, str]:
         code, text, _ = await self._reply_lines()
