@@ -10,9 +10,10 @@ from messagehub_tui.models import db
 class PollingScreen(Screen):
     """Subclasses give `fetch()` (runs in a thread, no widgets) and `apply(data)` (UI thread)."""
 
-    def start_polling(self) -> None:
-        """Refresh now and every `app.refresh_every` seconds while this screen is on top."""
-        self.set_interval(self.app.refresh_every, self.poll)
+    def start_polling(self, slower: float = 1) -> None:
+        """Refresh now and every `slower` × `app.refresh_every` seconds while this screen is on
+        top."""
+        self.set_interval(self.app.refresh_every * slower, self.poll)
         self.poll()
 
     def on_screen_resume(self) -> None:
