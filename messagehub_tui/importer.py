@@ -79,9 +79,9 @@ class ImportStopped(MessagehubError):
 
 
 def _check_text(values: dict[str, str]) -> None:
-    for key, value in values.items():
-        if "\x00" in value:
-            raise InvalidAddress(f"{key} contains a NUL byte")
+    if "\x00" in "".join(values.values()):
+        key = next(key for key, value in values.items() if "\x00" in value)
+        raise InvalidAddress(f"{key} contains a NUL byte")
     for key in ("first_name", "last_name"):
         bad = _CONTROL.search(values.get(key, ""))
         if bad:  # names reach the To: header: no line breaks or other control characters
@@ -97,7 +97,7 @@ def _parse(keys: list[str], row: Row, region: str | None) -> Parsed:
     cells = row.cells
     if len(cells) > len(keys) and any(cell.strip() for cell in cells[len(keys):]):
         raise InvalidAddress(f"has {len(cells)} fields but the header has {len(keys)}")
-    values = dict(zip(keys, (cell.strip() for cell in cells)))
+    values = dict(zip(keys, [cell.strip() for cell in cells]))
     _check_text(values)
     raw_email, raw_phone = values.pop("email", ""), values.pop("phone", "")
     if not raw_email and not raw_phone:
