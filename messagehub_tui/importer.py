@@ -9,7 +9,6 @@ is recognised exactly whatever lies between the two rows.
 from __future__ import annotations
 
 import itertools
-import json
 import re
 import sqlite3
 from collections.abc import Iterator
@@ -209,6 +208,9 @@ def import_csv(path: str | Path, home: Path, list_name: str | None = None,
             while chunk := list(itertools.islice(rows, CHUNK)):
                 _keep(result, _import_chunk(store, keys, chunk, region, rejects))
                 result.saved_through = chunk[-1].last_line
+            if not result.rows:
+                with _transaction(store.connection):
+                    store.empty_list()
         except (MessagehubError, sqlite3.Error, DatabaseError, OSError, KeyboardInterrupt) as exc:
             rejects.undo()
             raise ImportStopped(_stopped(path, home, result, exc), result) from None
