@@ -27,8 +27,8 @@ def make_csv(path: Path, rows: int) -> None:
                          f"{rng.choice(['Paris', 'Oslo', 'Lima'])},{rng.choice(['free', 'pro'])}\n")
 
 
-def timed_import(home: Path, source: Path) -> tuple[float, float, str]:
-    """Seconds, peak RSS in MB and summary line of one `import` process."""
+def timed_import(home: Path, source: Path) -> tuple[float, float, float, str]:
+    """Wall seconds, CPU seconds, peak RSS in MB and summary line of one `import` process."""
     started = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "messagehub_tui", "--home", str(home), "import", str(source),
@@ -39,7 +39,7 @@ def timed_import(home: Path, source: Path) -> tuple[float, float, str]:
     out, err = process.stdout.read(), process.stderr.read()
     if process.returncode != 0:
         raise SystemExit(f"import failed ({process.returncode}): {err.strip()}")
-    return seconds, usage.ru_maxrss / 1024, out.strip()
+    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, out.strip()
 
 
 def main() -> None:
@@ -51,13 +51,13 @@ def main() -> None:
         source = home / "contacts.csv"
         make_csv(source, args.rows)
         (home / "messagehub.toml").write_text('[sms]\ndefault_region = "US"\n')
-        load = os.getloadavg()[0]
+        load = os.getloadavg()[0]  # the machine is shared: CPU seconds are the steady figure
         results = [("first import", *timed_import(home, source)),
                    ("re-import (all updates)", *timed_import(home, source))]
     rows = [("rows", f"{args.rows:,}"), ("load average before", f"{load:.1f}")]
-    for name, seconds, peak, summary in results:
-        rows.append((name, f"{seconds:.1f} s, {args.rows / seconds:,.0f} rows/s, "
-                           f"peak RSS {peak:.0f} MB ({summary})"))
+    for name, seconds, cpu, peak, summary in results:
+        rows.append((name, (f"{seconds:.1f} s ({cpu:.1f} s CPU), {args.rows / seconds:,.0f} "
+                            f"rows/s, peak RSS {peak:.0f} MB ({summary})")))
     rows.append(("target", "< 120 s and < 100 MB for 1,000,000 rows"))
     print_table(f"CSV import through the CLI, {args.rows:,} rows", rows)
 

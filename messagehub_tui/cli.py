@@ -63,8 +63,8 @@ def cmd_import(args, settings: Settings) -> int:
         _print_import_problems(exc.result)
         raise
     _print_import_problems(result)
-    where = f"list {result.list_name}" if result.rows > result.rejected_count else \
-        f"nothing added to list {result.list_name}"
+    where = f"nothing added to list {result.list_name}" \
+        if result.rows and result.rows == result.rejected_count else f"list {result.list_name}"
     print(f"{result.summary()} ({where})")
     return 0
 

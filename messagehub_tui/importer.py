@@ -9,7 +9,6 @@ is recognised exactly whatever lies between the two rows.
 from __future__ import annotations
 
 import itertools
-import json
 import re
 import sqlite3
 from collections.abc import Iterator
@@ -80,9 +79,9 @@ class ImportStopped(MessagehubError):
 
 
 def _check_text(values: dict[str, str]) -> None:
-    for key, value in values.items():
-        if "\x00" in value:
-            raise InvalidAddress(f"{key} contains a NUL byte")
+    if "\x00" in "".join(values.values()):
+        key = next(key for key, value in values.items() if "\x00" in value)
+        raise InvalidAddress(f"{key} contains a NUL byte")
     for key in ("first_name", "last_name"):
         bad = _CONTROL.search(values.get(key, ""))
         if bad:  # names reach the To: header: no line breaks or other control characters
@@ -98,7 +97,7 @@ def _parse(keys: list[str], row: Row, region: str | None) -> Parsed:
     cells = row.cells
     if len(cells) > len(keys) and any(cell.strip() for cell in cells[len(keys):]):
         raise InvalidAddress(f"has {len(cells)} fields but the header has {len(keys)}")
-    values = dict(zip(keys, (cell.strip() for cell in cells)))
+    values = dict(zip(keys, [cell.strip() for cell in cells]))
     for key in EXPORT_ONLY_COLUMNS:  # what `export` adds about the delivery, not the person
         values.pop(key, None)
     _check_text(values)
@@ -212,6 +211,9 @@ def import_csv(path: str | Path, home: Path, list_name: str | None = None,
             while chunk := list(itertools.islice(rows, CHUNK)):
                 _keep(result, _import_chunk(store, keys, chunk, region, rejects))
                 result.saved_through = chunk[-1].last_line
+            if not result.rows:
+                with _transaction(store.connection):
+                    store.empty_list()
         except (MessagehubError, sqlite3.Error, DatabaseError, OSError, KeyboardInterrupt) as exc:
             rejects.undo()
             raise ImportStopped(_stopped(path, home, result, exc), result) from None

@@ -176,10 +176,10 @@ class Store:
             phone_owner = by_phone.get(record.phone) if record.phone else None
             contact = email_owner or phone_owner
             reason = None
-            if phone_owner and phone_owner.id != contact.id:
-                reason = self._owner(record.phone, phone_owner, given)
-            elif phone_owner and record.email and phone_owner.email \
-                    and phone_owner.email != record.email:
+            # The phone is someone else's: the email names another contact, or the phone's
+            # owner has another email.
+            if phone_owner and (phone_owner.id != contact.id or (
+                    record.email and phone_owner.email and phone_owner.email != record.email)):
                 reason = self._owner(record.phone, phone_owner, given)
             elif contact is not None and contact.id in given:
                 reason = _conflict(given[contact.id], record)
@@ -225,13 +225,21 @@ class Store:
         if touched:
             self._join_list(list(touched), now)
 
-    def _join_list(self, members: list[int], now: str) -> None:
-        # The list is created with its first member, so an import that stores nothing leaves none.
+    def _list_id(self, now: str) -> int:
         self.connection.execute("INSERT OR IGNORE INTO contact_list (name, created_at) "
                                 "VALUES (?, ?)", (self.list_name, now))
-        list_id = self.connection.execute("SELECT id FROM contact_list WHERE name = ?",
-                                          (self.list_name,)).fetchone()[0]
+        return self.connection.execute("SELECT id FROM contact_list WHERE name = ?",
+                                       (self.list_name,)).fetchone()[0]
+
+    def _join_list(self, members: list[int], now: str) -> None:
+        # The list is created with its first member, so an import that stores nothing leaves none.
+        list_id = self._list_id(now)
         self.connection.executemany(
             "INSERT OR IGNORE INTO list_member (contact_list_id, contact_id) VALUES (?, ?)",
             [(list_id, contact_id) for contact_id in members])
         bump_audience_version()
+
+    def empty_list(self) -> None:
+        """Create the list with no member: the file had a header and no row (an empty list asked
+        for), unlike a file whose every row was rejected (a failed import, which leaves none)."""
+        self._list_id(utcnow().isoformat(" "))

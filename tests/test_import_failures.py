@@ -30,8 +30,8 @@ def test_an_unwritable_rejects_path_keeps_the_summary_and_the_rows(home):
                          r"the rejected rows are in (\S+)", note)
     assert match and match.group(1) == str(home / "c.rejects.csv"), done.stderr
     with open(match.group(2), encoding="utf-8") as handle:
-        assert list(csv.reader(handle))[1][:3] == ["3", "email 'bad' is not valid: An email "
-                                                   "address must have an @-sign.", "bad"]
+        assert list(csv.reader(handle))[1][:3] == [
+            "3", "email 'bad' is not valid: An email address must have an @-sign.", "bad"]
 
 
 ROWS = 60_000
@@ -78,7 +78,7 @@ def test_disk_full_says_so_and_exactly_what_was_saved(tmp_path, small_home):
     first, through, imported, rejected = map(int, match.groups())
     print(f"disk full after {imported:,} of {ROWS:,} rows")
     assert first == through + 1 and 2 < through < ROWS
-    users = range(0, through - 1)  # lines 2..through
+    users = range(through - 1)  # lines 2..through
     assert rejected == sum(1 for i in users if i % 500 == 0)
     assert imported == len(users) - rejected
     with sqlite3.connect(small_home / "messagehub.db") as db:

@@ -118,7 +118,7 @@ def test_a_file_mixing_utf8_and_cp1252_lines_reads_both_right(settings, home):
     from messagehub_tui import contacts
     from messagehub_tui.models import Contact
     path = home / "mixed.csv"
-    path.write_bytes(b"email,first_name\r\n" + "a@example.com,Zoë\r\n".encode("utf-8")
+    path.write_bytes(b"email,first_name\r\n" + "a@example.com,Zoë\r\n".encode()
                      + "b@example.com,Zoë\n".encode("cp1252") + b"c@example.com,\x81x\n")
     result = contacts.import_csv(path, home)
     assert result.summary() == "imported 2, updated 0, rejected 1"

@@ -18,13 +18,13 @@ def run(home, *args):
 
 
 @pytest.mark.parametrize("raw, region, message", [
-    ("415 555 0134", None, "phone '415 555 0134' has no country code: write it as +CC… or set "
-                           "[sms] default_region for national numbers"),
+    ("415 555 0134", None, ("phone '415 555 0134' has no country code: write it as +CC… or set "
+                            "[sms] default_region for national numbers")),
     ("+999 12345", None, "phone '+999 12345' has an unknown country code"),
     ("call me", "US", "phone 'call me' is not a phone number"),
     ("1" * 30, "US", f"phone '{'1' * 30}' is too long"),
-    ("+1 415 555 01", None, "phone '+1 415 555 01' is not a valid number (check its digits and "
-                            "country code)"),
+    ("+1 415 555 01", None, ("phone '+1 415 555 01' is not a valid number (check its digits "
+                             "and country code)")),
 ])
 def test_phone_errors_say_what_is_wrong_in_our_words(raw, region, message):
     with pytest.raises(InvalidAddress) as caught:
@@ -49,10 +49,10 @@ def test_valid_email_with_a_bad_phone_imports_the_email_and_reports_the_phone(se
     with result.rejects_path.open(encoding="utf-8") as handle:
         rows = list(csv.reader(handle))
     assert [row[:2] for row in rows[1:]] == [
-        ["2", "imported without its phone: phone '555-0101' has no country code: write it as "
-              "+CC… or set [sms] default_region for national numbers"],
-        ["4", "imported without its email: email 'not-an-email' is not valid: An email "
-              "address must have an @-sign."]]
+        ["2", ("imported without its phone: phone '555-0101' has no country code: write it as "
+               "+CC… or set [sms] default_region for national numbers")],
+        ["4", ("imported without its email: email 'not-an-email' is not valid: An email "
+               "address must have an @-sign.")]]
 
 
 def test_cli_reports_the_dropped_phone_with_its_line(home):
@@ -110,3 +110,9 @@ def test_a_list_only_finished_campaigns_used_is_deleted(settings, home, people_c
     assert contacts.lists() == []
     assert Contact.select().count() == 3
     assert Campaign.get_by_id(campaign.id).contact_list_id is None
+
+
+def test_a_header_only_file_makes_an_empty_list(settings, home):
+    result = contacts.import_csv(write(home / "none.csv", "email,phone\n"), home, "empty")
+    assert result.summary() == "imported 0, updated 0, rejected 0"
+    assert contacts.lists() == [("empty", 0)]
