@@ -16,9 +16,7 @@ from jinja2.exceptions import TemplateError, UndefinedError
 
 from messagehub_tui.errors import MessagehubError, TemplateProblem
 from messagehub_tui.fastrender import Fallback, FastTemplate, plan
-from messagehub_tui.render_limits import (
-    MAX_CHARS, MAX_SECONDS, RenderTimeout, bounded,
-)
+from messagehub_tui.render_limits import MAX_CHARS, MAX_SECONDS, RenderTimeout, bounded
 from messagehub_tui.sandbox import BoundedEnvironment, TooBig
 
 BASE_VARIABLES = frozenset({"first_name", "last_name", "email", "phone"})

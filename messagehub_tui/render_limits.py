@@ -21,6 +21,7 @@ MAX_SECONDS = 1.0
 MAX_CHARS = 2_000_000
 TICK = 0.1
 _MAIN = threading.main_thread().ident
+_NEVER = float("inf")
 
 
 class RenderStopped(BaseException):
@@ -38,13 +39,12 @@ class RenderInterrupted(RenderStopped):
 
 class _State(threading.local):
     depth = 0
-    deadline = float("inf")
+    deadline = _NEVER
 
 
 _state = _State()
 _ticks = 0
 _stop_check: Callable[[], bool] | None = None
-_chained: set[int] = set()
 
 
 def _on_tick(signum, frame) -> None:
@@ -55,8 +55,15 @@ def _on_tick(signum, frame) -> None:
     _ticks += 1
     if _ticks * TICK >= MAX_SECONDS:
         raise RenderTimeout
-    if _stop_check is not None and _stop_check():
+    if _stop_check is not None and _asks_to_stop():
         raise RenderInterrupted
+
+
+def _asks_to_stop() -> bool:
+    try:
+        return _stop_check()
+    except Exception:  # a busy database, say: the next tick asks again
+        return False
 
 
 def stop_rendering_when(check: Callable[[], bool] | None, signals=()) -> None:
@@ -66,22 +73,23 @@ def stop_rendering_when(check: Callable[[], bool] | None, signals=()) -> None:
     global _stop_check
     _stop_check = check
     for sig in signals:
-        if sig in _chained:
-            continue
         previous = signal.getsignal(sig)
+        if getattr(previous, "interrupts_renders", False):
+            continue
 
         def chained(signum, frame, previous=previous):
             if callable(previous):
                 previous(signum, frame)
             if _state.depth and threading.get_ident() == _MAIN:
                 raise RenderInterrupted
+        chained.interrupts_renders = True
         signal.signal(sig, chained)
-        _chained.add(sig)
 
 
 @contextmanager
 def bounded() -> Iterator[None]:
     """The time limit (and the interruptions) for everything rendered inside; re-entrant."""
+    global _ticks
     if _state.depth:
         _state.depth += 1
         try:
@@ -91,12 +99,11 @@ def bounded() -> Iterator[None]:
         return
     main = threading.get_ident() == _MAIN
     if main:
-        global _ticks
         _ticks = 0
         if signal.getsignal(signal.SIGPROF) is not _on_tick:
             signal.signal(signal.SIGPROF, _on_tick)
     # the main thread has the timer; another thread checks its own CPU time in the hooks
-    _state.deadline = float("inf") if main else time.thread_time() + MAX_SECONDS
+    _state.deadline = _NEVER if main else time.thread_time() + MAX_SECONDS
     _state.depth = 1
     if main:
         signal.setitimer(signal.ITIMER_PROF, TICK, TICK)
@@ -106,9 +113,11 @@ def bounded() -> Iterator[None]:
         if main:
             signal.setitimer(signal.ITIMER_PROF, 0, 0)
         _state.depth = 0
+        _state.deadline = _NEVER
 
 
 def check_deadline() -> None:
     """For hooks that run often during a render: end it once its time is up (any thread)."""
-    if _state.depth and time.thread_time() > _state.deadline:
+    deadline = _state.deadline
+    if deadline != _NEVER and time.thread_time() > deadline:
         raise RenderTimeout
