@@ -109,9 +109,10 @@ class CampaignRunner:
                 message = self._render(item)
                 self.in_flight.add(item.id)
                 result = await self.channel.send(lane, message)
-            except render_limits.RenderInterrupted:  # a signal or a pause arrived mid-render: not sent
+            except render_limits.RenderInterrupted:  # a signal, pause or cancel came mid-render
                 result = NOT_SENT
-                self._halt("pause")
+                if not self.stop.is_set():  # a runner declared dead stops without pausing
+                    self._halt("pause")
             except RenderError as exc:
                 result = SendResult(Outcome.FAILED, reason=str(exc))
             self.in_flight.discard(item.id)
