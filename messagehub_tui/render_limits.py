@@ -11,11 +11,11 @@ output chunks) check the thread's CPU time instead.
 
 from __future__ import annotations
 
+import functools
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 MAX_SECONDS = 1.0
 MAX_CHARS = 2_000_000
@@ -86,34 +86,40 @@ def stop_rendering_when(check: Callable[[], bool] | None, signals=()) -> None:
         signal.signal(sig, chained)
 
 
-@contextmanager
-def bounded() -> Iterator[None]:
-    """The time limit (and the interruptions) for everything rendered inside; re-entrant."""
-    global _ticks
-    if _state.depth:
+@functools.cache
+def _install_tick_handler() -> None:
+    """Once per process: nothing else here uses SIGPROF, and asking signal.getsignal on every
+    message would cost more than the timer itself."""
+    signal.signal(signal.SIGPROF, _on_tick)
+
+
+class bounded:  # noqa: N801 (used as a function: `with bounded():`)
+    """The time limit (and the interruptions) for everything rendered inside; re-entrant. A
+    class rather than a generator: it wraps every message, and this is twice as cheap."""
+
+    __slots__ = ("_main", "_outer")
+
+    def __enter__(self) -> None:
+        global _ticks
+        self._outer = _state.depth == 0
         _state.depth += 1
-        try:
-            yield
-        finally:
-            _state.depth -= 1
-        return
-    main = threading.get_ident() == _MAIN
-    if main:
-        _ticks = 0
-        if signal.getsignal(signal.SIGPROF) is not _on_tick:
-            signal.signal(signal.SIGPROF, _on_tick)
-    # the main thread has the timer; another thread checks its own CPU time in the hooks
-    _state.deadline = _NEVER if main else time.thread_time() + MAX_SECONDS
-    _state.depth = 1
-    if main:
-        signal.setitimer(signal.ITIMER_PROF, TICK, TICK)
-    try:
-        yield
-    finally:
-        if main:
+        if not self._outer:
+            return
+        self._main = threading.get_ident() == _MAIN
+        if self._main:
+            _ticks = 0
+            _install_tick_handler()
+            _state.deadline = _NEVER
+            signal.setitimer(signal.ITIMER_PROF, TICK, TICK)
+        else:  # no timer for another thread: the hooks check its own CPU time
+            _state.deadline = time.thread_time() + MAX_SECONDS
+
+    def __exit__(self, *exc) -> None:
+        if self._outer and self._main:
             signal.setitimer(signal.ITIMER_PROF, 0, 0)
-        _state.depth = 0
-        _state.deadline = _NEVER
+        _state.depth -= 1
+        if self._outer:
+            _state.deadline = _NEVER
 
 
 def check_deadline() -> None:
