@@ -8,6 +8,7 @@ import math
 import re
 
 from jinja2 import StrictUndefined
+from jinja2.nodes import EvalContext
 from jinja2.sandbox import SandboxedEnvironment
 
 from messagehub_tui.errors import MessagehubError
@@ -90,8 +91,7 @@ def _bounded_filter(name: str, func):
                 if type(value) is int and value > MAX_CHARS:
                     raise _too_big(f"the width {value}")
         elif name == "replace":
-            values = [a for a in args if not hasattr(a, "autoescape")]  # drop the eval context
-            _check_replace(*values[:4])
+            _check_replace(*(a for a in args if not isinstance(a, EvalContext)))
         elif name == "format" and args and isinstance(args[0], str):
             _check_widths(_PRINTF_FIELD, args[0])
         return _check_size(func(*args, **kwargs))
@@ -126,15 +126,15 @@ class BoundedEnvironment(SandboxedEnvironment):
                 raise _too_big("a `*` field width")
         return _check_size(super().call_binop(context, operator, left, right))
 
-    def call(__self, __context, __obj, *args, **kwargs):  # noqa: N805 (Jinja's signature)
+    def call(self, context, obj, /, *args, **kwargs):
         check_deadline()
-        name = getattr(__obj, "__name__", "")
-        if isinstance(getattr(__obj, "__self__", None), str):
+        name = getattr(obj, "__name__", "")
+        if isinstance(getattr(obj, "__self__", None), str):
             if name in _WIDTH_METHODS and any(type(a) is int and a > MAX_CHARS for a in args):
                 raise _too_big(f"the width passed to {name}")
             if name == "replace":
-                _check_replace(__obj.__self__, *args)
-        return _check_size(super().call(__context, __obj, *args, **kwargs))
+                _check_replace(obj.__self__, *args)
+        return _check_size(super().call(context, obj, *args, **kwargs))
 
     def getattr(self, obj, attribute):
         check_deadline()

@@ -71,7 +71,7 @@ def test_a_zero_score_fails_one_recipient_and_the_campaign_completes(home, smtp_
 
 
 def test_dry_run_names_the_address_of_each_problem(home):
-    settings, cid = score_home(home, "", [5, 0, 2, "x"],
+    _, cid = score_home(home, "", [5, 0, 2, "x"],
                                "{{ 1000 // (score|int) }} {{ 'ab' * 10**7 if score == '5' }}")
     result = cli(home, "send", str(cid), "--dry-run")
     assert result.returncode == 1 and "Traceback" not in result.stderr
@@ -93,7 +93,7 @@ def test_dry_run_names_the_address_of_each_problem(home):
               "too long?"),
 ])
 def test_huge_templates_give_one_line_in_preview_send_test_and_dry_run(home, body, reason):
-    settings, cid = score_home(home, "", [1, 2, 3, 4, 5], body)
+    _, cid = score_home(home, "", [1, 2, 3, 4, 5], body)
     for args, expected in [
         (("preview", str(cid)), f"cannot render the message for user0@example.com: {reason}"),
         (("send-test", str(cid), "--to", "me@example.com"),
@@ -116,7 +116,7 @@ def test_huge_templates_give_one_line_in_preview_send_test_and_dry_run(home, bod
 
 def runaway_runner(home, smtp_server, reap, toml_extra=""):
     """A launched campaign whose single runner is inside a runaway render; (settings, id, runner)."""
-    port, handler = smtp_server
+    port, _ = smtp_server
     toml = smtp_toml(port, connections=1) + toml_extra
     settings, cid = score_home(home, toml, range(5), RUNAWAY)
     runner = control.launch(settings, cid).runners[0]
@@ -129,7 +129,7 @@ def runaway_runner(home, smtp_server, reap, toml_extra=""):
 
 
 def test_sigterm_ends_a_runaway_render_within_a_second(home, smtp_server, reap):
-    settings, cid, runner = runaway_runner(home, smtp_server, reap)
+    _, cid, runner = runaway_runner(home, smtp_server, reap)
     sent_at = time.monotonic()
     runner.send_signal(signal.SIGTERM)
     assert runner.wait(timeout=30) == 0
@@ -157,7 +157,7 @@ def test_pause_ends_a_runaway_render_within_a_second(home, smtp_server, reap):
 
 
 def test_runaway_renders_fail_their_recipients_until_the_streak_pauses(home, smtp_server, reap):
-    settings, cid, runner = runaway_runner(home, smtp_server, reap, "failure_streak = 2\n")
+    _, cid, runner = runaway_runner(home, smtp_server, reap, "failure_streak = 2\n")
     assert runner.wait(timeout=60) == 0
     campaign = wait_status(cid, "paused")
     assert "the last 2 attempts all failed" in campaign.last_error

@@ -235,7 +235,7 @@ def test_daemon_backs_off_then_pauses_a_campaign_whose_runners_keep_dying(home, 
 
     from messagehub_tui.models import Runner
     from messagehub_tui.workers.scheduler import RESTART_DELAYS
-    port, handler = smtp_server
+    port, _ = smtp_server
     toml = smtp_toml(port) + "[schedule]\nresume_interrupted = true\n"
     settings, cid = make_home(home, toml, count=200, rate=2)
     daemon = start_daemon(home)
@@ -251,7 +251,8 @@ def test_daemon_backs_off_then_pauses_a_campaign_whose_runners_keep_dying(home, 
                 assert waited >= RESTART_DELAYS[death - 1]
             os.kill(runner.pid, signal.SIGKILL)
             killed_at.append(time.monotonic())
-            poll(lambda: Runner.get_or_none(Runner.id == runner.id) is None, what="recovery")
+            poll(lambda gone=runner.id: Runner.get_or_none(Runner.id == gone) is None,
+                 what="recovery")
         campaign = poll(lambda: (c := Campaign.get_by_id(cid)).status == "paused" and c, 30,
                         what="campaign paused")
         assert campaign.last_error == (

@@ -110,9 +110,10 @@ class CampaignRunner:
             try:
                 message = self._render(item)
                 result = await self.lease.hand_off(self.channel, lane, item, message)
-            except render_limits.RenderInterrupted:  # a signal or a pause arrived mid-render: not sent
+            except render_limits.RenderInterrupted:  # a signal, pause or cancel came mid-render
                 result = NOT_SENT
-                self._halt("pause")
+                if not self.stop.is_set():  # a runner declared dead stops without pausing
+                    self._halt("pause")
             except RenderError as exc:
                 result = SendResult(Outcome.FAILED, reason=str(exc))
             self.unrecorded.append((item, result))
