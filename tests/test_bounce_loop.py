@@ -93,8 +93,8 @@ def test_a_campaign_through_postfix_suppresses_exactly_the_unknown_user(tmp_path
     assert "3 messages" in lines[-1] and "1 moved" in lines[-1], done.stdout
 
     suppressed = _rows(tmp_path, "SELECT address, reason FROM suppression")
-    assert suppressed == [(f"ghost@{DOMAIN}", f'bounced: X-Postfix; unknown user: '
-                                              f'"ghost@{DOMAIN}"')]
+    assert suppressed == [(f"ghost@{DOMAIN}",
+                           f'bounced: X-Postfix; unknown user: "ghost@{DOMAIN}"')]
     events = _rows(tmp_path, "SELECT message FROM event WHERE campaign_id = ? AND message "
                              "LIKE '%bounce%'", int(campaign_id))
     assert len(events) == 1 and f"ghost@{DOMAIN}" in events[0][0], events

@@ -86,9 +86,11 @@ def test_figures_recognised_and_false_positives():
     assert (recognised, false_positives) == (len(reports), 0)
 
 
+NO_RECIPIENT = (b"Content-Type: multipart/report; report-type=delivery-status; boundary=x\n\n"
+                b"--x\nContent-Type: message/delivery-status\n\nStatus: 5.1.1\n--x--\n")
+
+
 @pytest.mark.parametrize("raw", [b"", b"\xff\xfe garbage", b"Content-Type: multipart/report\n\n",
-                                 b"Content-Type: multipart/report; report-type=delivery-status;"
-                                 b" boundary=x\n\n--x\nContent-Type: message/delivery-status\n\n"
-                                 b"Status: 5.1.1\n--x--\n"])
+                                 NO_RECIPIENT])
 def test_broken_mail_is_unrelated_not_a_crash(raw):
     assert classify(raw).kind == Kind.UNRELATED

@@ -31,7 +31,8 @@ def test_bounces_check_says_what_is_missing(tmp_path):
         f'[bounces]\nimap_host = "127.0.0.1"\nimap_port = {free_port()}\nimap_user = "u"\n'
         'security = "none"\n')
     _fails(tmp_path, _env(None), "$MESSAGEHUB_IMAP_PASSWORD is not set")
-    errors = _fails(tmp_path, _env("pw-never-shown"), "cannot reach the bounce mailbox at 127.0.0.1:")
+    errors = _fails(tmp_path, _env("pw-never-shown"),
+                    "cannot reach the bounce mailbox at 127.0.0.1:")
     assert "pw-never-shown" not in errors
 
 
