@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections import Counter
 
-from messagehub_tui.bounces.mailbox import poll
 from messagehub_tui.config import Settings
 
 
 def cmd_bounces(args, settings: Settings) -> int:
+    from messagehub_tui.bounces.mailbox import poll  # imap-tools and flufl.bounce only when used
     seen = poll(settings)
     for entry in seen:
         print(entry.line())

@@ -87,7 +87,7 @@ class DeliverySettings:
 
 @dataclass(frozen=True)
 class BounceSettings:
-    """The [bounces] section: the VERP return path and the mailbox that DSNs and complaints reach."""
+    """The [bounces] section: the VERP return path and the mailbox DSNs and complaints reach."""
 
     return_path: str | None = None
     imap_host: str | None = None

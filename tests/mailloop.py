@@ -156,7 +156,7 @@ biff = no
 
     def _postfix(self, action: str) -> None:
         done = subprocess.run([POSTFIX, "-c", str(self.postfix_dir), action],
-                              capture_output=True, text=True, timeout=120)
+                              capture_output=True, text=True, timeout=120, check=False)
         if done.returncode != 0:
             raise RuntimeError(f"postfix {action} failed ({done.returncode}): "
                                f"{done.stdout}{done.stderr}")
@@ -202,7 +202,7 @@ service imap-login {{
         with (base / "stderr").open("w+") as errors:
             done = subprocess.run([DOVECOT, "-c", str(self.dovecot_conf)],
                                   stdin=subprocess.DEVNULL, stdout=errors, stderr=errors,
-                                  timeout=60)
+                                  timeout=60, check=False)
             self._started.append("dovecot")
             if done.returncode != 0:
                 errors.seek(0)

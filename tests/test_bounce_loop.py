@@ -4,13 +4,16 @@ from a real Dovecot; only the unknown user is suppressed and nothing else in the
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
 from imap_tools import MailBoxUnencrypted
 
-from tests.clitools import campaign_with, ok, run
+from tests.clitools import COMMAND, campaign_with, ok, run
 from tests.mailloop import DOMAIN, IMAP_PASSWORD, MailLoop
 
 UNRELATED = (b"From: Ann Person <ann@elsewhere.test>\r\nTo: bounces@" + DOMAIN.encode() +
@@ -27,7 +30,7 @@ def loop():
     started.stop()
 
 
-def _configure(home: Path, loop: MailLoop) -> dict:
+def _configure(home: Path, loop: MailLoop, extra: str = "") -> dict:
     (home / "messagehub.toml").write_text(f"""\
 [email]
 transport = "smtp"
@@ -45,7 +48,7 @@ imap_host = "127.0.0.1"
 imap_port = {loop.imap_port}
 imap_user = "bounces"
 security = "none"
-""")
+{extra}""")
     return {**os.environ, "MESSAGEHUB_IMAP_PASSWORD": IMAP_PASSWORD}
 
 
@@ -90,8 +93,8 @@ def test_a_campaign_through_postfix_suppresses_exactly_the_unknown_user(tmp_path
     assert "3 messages" in lines[-1] and "1 moved" in lines[-1], done.stdout
 
     suppressed = _rows(tmp_path, "SELECT address, reason FROM suppression")
-    assert suppressed == [(f"ghost@{DOMAIN}", f'bounced: X-Postfix; unknown user: '
-                                              f'"ghost@{DOMAIN}"')]
+    assert suppressed == [(f"ghost@{DOMAIN}",
+                           f'bounced: X-Postfix; unknown user: "ghost@{DOMAIN}"')]
     events = _rows(tmp_path, "SELECT message FROM event WHERE campaign_id = ? AND message "
                              "LIKE '%bounce%'", int(campaign_id))
     assert len(events) == 1 and f"ghost@{DOMAIN}" in events[0][0], events
@@ -121,3 +124,30 @@ def test_doctor_logs_in_to_the_bounce_mailbox(tmp_path, loop):
     wrong = run(tmp_path, "doctor", env={**env, "MESSAGEHUB_IMAP_PASSWORD": "wrong"})
     assert "refused the login of 'bounces'" in wrong.stdout + wrong.stderr, wrong.stdout
     assert "wrong" not in (wrong.stdout + wrong.stderr).replace("'", " ").split()
+
+
+def test_the_daemon_polls_and_leaves_a_bounce_of_mail_it_did_not_send(tmp_path, loop):
+    env = _configure(tmp_path, loop, 'poll_every = "1s"\n')
+    # Postfix's DSN for a message sent by someone else through the same return address (no token)
+    loop.send(b"Subject: not ours\r\nMessage-ID: <other-1@elsewhere.test>\r\n\r\nhi\r\n",
+              f"nobody@{DOMAIN}", sender=f"bounces@{DOMAIN}")
+    campaign_id = campaign_with(tmp_path, [f"ghost@{DOMAIN}"])
+    sent = run(tmp_path, "send", campaign_id, env=env)
+    assert sent.returncode == 0, (sent.stdout, sent.stderr)  # accepted: the bounce comes later
+    loop.wait_for("bounces", 2)
+    daemon = subprocess.Popen([*COMMAND, "--home", str(tmp_path), "daemon"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not _rows(tmp_path, "SELECT address FROM suppression"):
+            assert daemon.poll() is None, daemon.stderr.read()
+            assert time.monotonic() < deadline, (tmp_path / "logs" / "daemon.log").read_text()
+            time.sleep(0.1)
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=60)
+    assert _rows(tmp_path, "SELECT address FROM suppression") == [(f"ghost@{DOMAIN}",)]
+    state = _mailbox_state(loop)
+    assert state["INBOX"] == [("Undelivered Mail Returned to Sender", ())], state
+    assert len(state["messagehub-processed"]) == 1
+    assert "1 moved" in (tmp_path / "logs" / "daemon.log").read_text()

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import imaplib
 
-from imap_tools.errors import ImapToolsError
-
-from messagehub_tui.bounces.mailbox import MailboxProblem, open_mailbox
 from messagehub_tui.config import Settings
 
 
@@ -16,6 +13,10 @@ def mailbox_checks(settings: Settings) -> list:
     bounces = settings.bounces
     if not bounces.reads_mailbox:
         return []
+    # imap-tools and flufl.bounce load only when a mailbox is configured
+    from imap_tools.errors import ImapToolsError
+
+    from messagehub_tui.bounces.mailbox import MailboxProblem, open_mailbox
     try:
         box = open_mailbox(bounces)
     except MailboxProblem as exc:

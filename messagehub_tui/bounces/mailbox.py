@@ -16,7 +16,11 @@ from dataclasses import dataclass
 from email.message import Message
 
 from imap_tools import (
-    BaseMailBox, MailBox, MailBoxStartTls, MailBoxUnencrypted, MailMessageFlags,
+    BaseMailBox,
+    MailBox,
+    MailBoxStartTls,
+    MailBoxUnencrypted,
+    MailMessageFlags,
 )
 from imap_tools.errors import ImapToolsError
 
@@ -48,15 +52,15 @@ class Seen:
     def line(self) -> str:
         """One line for `bounces check`."""
         kind, found = self.finding.kind, self.finding
+        what = "complaint" if kind == Kind.COMPLAINT else f"bounce {kind.value}"
         if self.applied is not None:
-            what = "complaint" if kind == Kind.COMPLAINT else f"bounce {kind.value}"
             done = "suppressed" if self.applied.suppressed else (
                 "already recorded" if self.applied.repeated else "recorded")
             return (f"{what}: {self.applied.address} (campaign {self.applied.campaign_id}): "
                     f"{found.diagnostic}; {done}, moved")
         if kind.recognised:
-            return (f"bounce {kind.value}: {found.recipient or 'no recipient'}: not about mail "
-                    f"sent from this home, left")
+            return (f"{what}: {found.recipient or 'no recipient'}: not about mail sent from "
+                    f"this home, left")
         return f"{kind.value} left: uid {self.uid}"
 
 
@@ -110,7 +114,13 @@ def _message_key(msg: Message) -> str:
     """The report's own Message-ID, else a digest of it: one record per report, however often
     it is seen."""
     own = " ".join(str(msg.get("Message-ID", "")).split())
-    return own or "sha256:" + hashlib.sha256(msg.as_bytes()).hexdigest()
+    if own:
+        return own
+    try:
+        raw = msg.as_bytes()
+    except (UnicodeError, LookupError):  # a broken charset cannot be re-serialised as it came
+        raw = str(msg.items()).encode("utf-8", "replace")
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
 def poll(settings: Settings) -> list[Seen]:

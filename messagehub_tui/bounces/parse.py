@@ -1,4 +1,4 @@
-"""Classify one message from the bounce mailbox: hard or soft bounce, complaint, auto-reply, unrelated.
+"""Classify one message of the bounce mailbox: hard or soft bounce, complaint, auto-reply, other.
 
 Order matters: a DSN (RFC 3464) or a complaint (RFC 5965) is recognised by its structure first,
 because MTAs mark their own DSNs `Auto-Submitted: auto-replied` (Postfix does); only then do
@@ -100,7 +100,8 @@ def _field_blocks(part: Message) -> list[Message]:
 
 
 def _original_headers(msg: Message) -> Message | None:
-    """The headers of the original message a report quotes (message/rfc822 or text/rfc822-headers)."""
+    """The headers of the original message a report quotes (message/rfc822 or
+    text/rfc822-headers)."""
     for part in _parts(msg, _ORIGINAL_TYPES):
         payload = part.get_payload()
         if isinstance(payload, list) and payload and isinstance(payload[0], Message):

@@ -1,4 +1,5 @@
-"""What a recognised report does: suppress the address, note the delivery's error, tell the campaign.
+"""What a recognised report does: suppress the address, note the delivery's error, tell the
+campaign.
 
 A hard bounce or a complaint suppresses at once; soft bounces suppress after `soft_limit` within
 `soft_window`. A report that names no delivery of this home is not acted on (and the mailbox

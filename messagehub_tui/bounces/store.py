@@ -1,4 +1,5 @@
-"""The bounce table (schema v4, DDL in models.MIGRATIONS[4]) and finding the delivery a report is about."""
+"""The bounce table (schema v4, DDL in models.MIGRATIONS[4]) and finding the delivery a report
+is about."""
 
 from __future__ import annotations
 

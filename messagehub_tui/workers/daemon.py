@@ -11,6 +11,7 @@ from logging.handlers import RotatingFileHandler
 from pathlib import Path
 
 from messagehub_tui import control
+from messagehub_tui.bounces.poller import start_polling
 from messagehub_tui.config import Settings
 from messagehub_tui.errors import MessagehubError
 from messagehub_tui.models import Campaign, CampaignStatus, db
@@ -89,6 +90,7 @@ def run_daemon(settings: Settings) -> int:
     try:
         resume_left_over(settings)
         scheduler.start()
+        start_polling(settings, stopping)
         while not stopping.wait(1.0):
             pass
         log.info("stopping: pausing running campaigns")

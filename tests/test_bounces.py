@@ -1,0 +1,142 @@
+"""VERP tokens, the [bounces] settings, matching a report to its delivery and the suppression
+policy (hard, soft within a window, complaint), in-process against a real home database."""
+
+from __future__ import annotations
+
+import os
+import stat
+from datetime import timedelta
+
+import pytest
+
+from messagehub_tui import contacts
+from messagehub_tui.bounces import policy, verp
+from messagehub_tui.bounces.parse import Finding, Kind
+from messagehub_tui.bounces.store import Bounce
+from messagehub_tui.config import load_settings
+from messagehub_tui.errors import ConfigError
+from messagehub_tui.message_id import home_token
+from messagehub_tui.models import Delivery, Event, Suppression, utcnow
+from tests.engine import make_home
+
+TEMPLATE = "bounces+{token}@news.example.com"
+
+
+@pytest.fixture
+def sent(home, monkeypatch):
+    """A home with [bounces] return_path and one sent delivery per address; (settings, ids)."""
+    monkeypatch.delenv(verp.KEY_ENV, raising=False)
+    settings, campaign_id = make_home(home, f'[bounces]\nreturn_path = "{TEMPLATE}"\n'
+                                            "soft_limit = 3\nsoft_window = \"30d\"\n", count=1)
+    ids = {address: Delivery.create(campaign=campaign_id, address=address, status="sent").id
+           for address in ("ann@example.org", "bob@example.org")}
+    return settings, campaign_id, ids
+
+
+def test_a_token_names_its_delivery_and_any_change_is_rejected(home, monkeypatch):
+    monkeypatch.delenv(verp.KEY_ENV, raising=False)
+    key = verp.secret_key(home)
+    assert stat.S_IMODE(os.stat(home / "secret.key").st_mode) == 0o600
+    address = verp.return_path(TEMPLATE, key, 42)
+    token = verp.token_in(TEMPLATE, address)
+    assert verp.read_token(key, token) == 42
+    assert verp.read_token(key, token.upper()) == 42  # relays may change the case
+    number, signature = token.split(".")
+    flipped = signature[:-1] + ("a" if signature[-1] != "a" else "b")
+    for forged in (f"43.{signature}", f"{number}.{flipped}", f"{number}.{signature[:-1]}",
+                   "42", "", f"{number}.{signature}.x"):
+        assert verp.read_token(key, forged) is None, forged
+    assert verp.read_token(b"another key" * 4, token) is None
+    assert verp.token_in(TEMPLATE, "news@news.example.com") is None
+
+
+def test_the_key_from_the_environment_wins_and_is_not_written(home, monkeypatch):
+    monkeypatch.setenv(verp.KEY_ENV, "k" * 40)
+    assert verp.secret_key(home) == b"k" * 40
+    assert not (home / "secret.key").exists()
+
+
+@pytest.mark.parametrize("toml, problem", [
+    ('return_path = "bounces@example.com"', "[bounces] return_path must be an address with"),
+    ('return_path = "bounces+{token}"', "[bounces] return_path must be an address with"),
+    ('imap_host = "imap.example.com"', "[bounces] imap_user is required"),
+    ('security = "ssl"', "[bounces] security must be one of tls, starttls, none"),
+    ('soft_limit = 0', "[bounces] soft_limit must be a whole number"),
+    ('imap_processed_folder = "INBOX"', "imap_processed_folder must differ from imap_folder"),
+    ('password = "x"', "unknown key [bounces] password"),
+])
+def test_bad_bounce_settings_are_named(home, toml, problem):
+    (home / "messagehub.toml").write_text(f"[bounces]\n{toml}\n")
+    with pytest.raises(ConfigError, match=problem.replace("[", r"\[").replace("]", r"\]")):
+        load_settings(home)
+
+
+def test_the_imap_password_comes_from_the_environment_only(home, monkeypatch):
+    (home / "messagehub.toml").write_text('[bounces]\nimap_host = "h"\nimap_user = "u"\n')
+    monkeypatch.setenv("MESSAGEHUB_IMAP_PASSWORD", "s3cret")
+    bounces = load_settings(home).bounces
+    assert bounces.password == "s3cret" and "s3cret" not in repr(bounces)
+    assert (bounces.effective_port, bounces.imap_folder, bounces.poll_every) == (993, "INBOX", 60)
+
+
+def _hard(**fields) -> Finding:
+    return Finding(Kind.HARD, **{"status": "5.1.1", "diagnostic": "smtp; 550 5.1.1 no such user",
+                                 **fields})
+
+
+def test_a_hard_bounce_found_by_its_verp_token_suppresses_and_tells_the_campaign(sent):
+    settings, campaign_id, ids = sent
+    address = verp.envelope_sender(settings, ids["ann@example.org"])
+    applied = policy.apply(settings, _hard(recipient="someone-else@example.org",
+                                           envelope_to=(address.lower(),)), "<r1@mx>")
+    assert (applied.address, applied.suppressed) == ("ann@example.org", True)
+    assert [(s.address, s.reason) for s in Suppression.select()] == [
+        ("ann@example.org", "bounced: smtp; 550 5.1.1 no such user")]
+    assert Delivery.get_by_id(ids["ann@example.org"]).error == "smtp; 550 5.1.1 no such user"
+    events = [e.message for e in Event.select().where(Event.campaign == campaign_id)]
+    assert events == [("hard bounce for ann@example.org: smtp; 550 5.1.1 no such user; "
+                       "address suppressed")]
+    assert policy.apply(settings, _hard(envelope_to=(address,)), "<r1@mx>").repeated
+    assert Event.select().count() == 1 and Bounce.select().count() == 1
+
+
+def test_a_forged_token_matches_nothing_and_a_stranger_is_not_suppressed(sent):
+    settings, _, ids = sent
+    address = verp.envelope_sender(settings, ids["ann@example.org"])
+    forged = address.replace(f"+{ids['ann@example.org']}.", f"+{ids['bob@example.org']}.")
+    assert policy.apply(settings, _hard(envelope_to=(forged,),
+                                        recipient="nobody@example.org"), "<r2@mx>") is None
+    assert Suppression.select().count() == 0
+
+
+def test_without_a_token_the_quoted_message_id_then_the_recipient_find_the_delivery(sent):
+    settings, campaign_id, ids = sent
+    ours = f"{campaign_id}.{ids['bob@example.org']}.1.{home_token()}@example.com"
+    assert policy.apply(settings, _hard(original_message_id=ours), "<r3@mx>").address == \
+        "bob@example.org"
+    other_home = f"{campaign_id}.{ids['bob@example.org']}.1.0123456789abcdef@example.com"
+    by_recipient = policy.apply(settings, _hard(original_message_id=other_home,
+                                                recipient="Ann@Example.org"), "<r4@mx>")
+    assert by_recipient.address == "ann@example.org"
+
+
+def test_soft_bounces_suppress_at_the_limit_within_the_window(sent):
+    settings, _, _ = sent
+    Bounce.create(message_key="<old@mx>", kind=Kind.SOFT.value, address="ann@example.org",
+                  diagnostic="old", at=utcnow() - timedelta(days=31))
+    soft = [policy.apply(settings, Finding(Kind.SOFT, "ann@example.org", "4.2.2",
+                                           "452 4.2.2 mailbox full"), f"<s{i}@mx>")
+            for i in range(3)]
+    assert [a.suppressed for a in soft] == [False, False, True]
+    reason = Suppression.get().reason
+    assert reason.startswith("bounced: 3 soft bounces within 30 days; last: 452 4.2.2")
+
+
+def test_a_complaint_suppresses_with_reason_complained(sent):
+    settings, _, _ = sent
+    applied = policy.apply(settings, Finding(Kind.COMPLAINT, "bob@example.org", "",
+                                             "feedback type abuse"), "<c1@isp>")
+    assert applied.suppressed
+    assert [(s.address, s.reason) for s in Suppression.select()] == [("bob@example.org",
+                                                                      "complained")]
+    assert contacts.suppressions("email")[0].address == "bob@example.org"
