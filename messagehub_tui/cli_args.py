@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 
+from messagehub_tui import config_checks
 from messagehub_tui.config_checks import parse_duration
 
 ID_HELP = "the campaign's id (the ID column of `messagehub-tui campaigns`)"
@@ -42,15 +43,15 @@ def campaign_id(text: str) -> int:
 
 
 def rate(text: str) -> float:
-    """Messages per second: a finite number (its range is campaigns.validate's to check)."""
+    """Messages per second, by the one rule of config_checks.rate (0 for unlimited)."""
     try:
-        value = float(text)
+        value: object = float(text)
     except ValueError:
-        value = math.nan
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(
-            f"a rate is a number of messages per second (0 for unlimited), not {shown(text)}")
-    return value
+        value = text
+    try:
+        return config_checks.rate(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"rate {exc}") from None
 
 
 def wait_seconds(text: str) -> float:

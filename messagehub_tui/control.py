@@ -16,6 +16,7 @@ from messagehub_tui.compose import RenderError, RenderTooSlow
 from messagehub_tui.config import Settings
 from messagehub_tui.errors import InvalidState, MessagehubError
 from messagehub_tui.events import record_event
+from messagehub_tui.message_id import store_home_token
 from messagehub_tui.models import Campaign, CampaignStatus, Channel, Contact, db, utcnow
 from messagehub_tui.workers import queue, registry
 from messagehub_tui.workers.supervisor import start_runners
@@ -72,6 +73,7 @@ def launch(settings: Settings, campaign_id: int, scheduled_only: bool = False,
                                   "process")
         sql, params = audience.materialise_sql(campaign, now)
         db.execute_sql(sql, params)
+        store_home_token()
     total, counts = campaigns.counts(Campaign.get_by_id(campaign_id))
     record_event(settings.logs_dir, campaign_id,
                  f"launched: {total} recipients, {counts['skipped']} suppressed")

@@ -73,12 +73,13 @@ def _exposed(path: Path) -> int | None:
 
 def exposure_warnings(home: Path) -> list[str]:
     """One line for the home and one for its configuration when others can read them (as OpenSSH
-    and msmtp warn)."""
-    warnings = []
+    and msmtp warn). A configuration inside a private home is out of others' reach whatever its
+    own mode, so it is named only when the home is open too: a warning must mean a real exposure."""
     mode = _exposed(home)
-    if mode is not None:
-        warnings.append(f"warning: the home {home} is accessible by others (mode {mode:o}); "
-                        f"make it private with: chmod -R go-rwx {home}")
+    if mode is None:
+        return []
+    warnings = [f"warning: the home {home} is accessible by others (mode {mode:o}); "
+                f"make it private with: chmod -R go-rwx {home}"]
     config = home / CONFIG_NAME
     mode = _exposed(config)
     if mode is not None:

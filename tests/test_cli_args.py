@@ -73,7 +73,7 @@ def test_a_campaign_name_with_a_line_break_is_refused(draft_home):
                               "breaks or control characters\n")
     nan = run(tmp_path, "create", "--name", "x", "--channel", "email", "--list", "people",
               "--subject", "s", "--body", str(tmp_path / "body.txt"), "--rate", "nan")
-    assert nan.returncode == 2 and "a rate is a number of messages per second" in nan.stderr
+    assert nan.returncode == 2 and "rate must be a number of messages per second" in nan.stderr
     assert [line.split()[0] for line in ok(tmp_path, "campaigns").splitlines()[1:]] == [draft]
 
 

@@ -85,6 +85,7 @@ def test_retry_failed_and_send_test(tmp_path, rejecting_smtp):
 
 
 def test_doctor_in_outbox_mode_and_with_an_unreachable_server(tmp_path):
+    assert run(tmp_path, "init").returncode == 0
     fine = run(tmp_path, "doctor")
     assert fine.returncode == 0, fine.stdout
     assert all(line.startswith("ok ") for line in fine.stdout.splitlines())

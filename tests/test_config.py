@@ -166,9 +166,10 @@ def test_the_cli_refuses_nonsense_config_and_campaign_rates(tmp_path):
     for rate, shown in (("nan", "nan"), ("inf", "inf"), ("1e9", "1000000000.0"), ("-1", "-1.0")):
         created = run("create", "--name", "n", "--channel", "email", "--list", "people",
                       "--subject", "s", "--body", "-", "--rate", rate, stdin="hi")
-        assert created.returncode == 1, rate
-        assert created.stderr == ("messagehub-tui: rate must be a number of messages per second "
-                                  f"from 0 (unlimited) to 10000, not {shown}\n")
+        assert created.returncode == 2, rate  # a usage error: the value is the command line's
+        assert created.stderr == ("messagehub-tui create: argument --rate: rate must be a number "
+                                  "of messages per second from 0 (unlimited) to 10000, not "
+                                  f"{shown} (usage: messagehub-tui create --help)\n")
     assert run("campaigns", "--json").stdout.strip() == "[]"
     write(tmp_path / "messagehub.toml", "[email]\nrate = nan\n")
     refused = run("lists")

