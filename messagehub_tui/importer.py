@@ -8,6 +8,7 @@ is recognised exactly whatever lies between the two rows.
 
 from __future__ import annotations
 
+import errno
 import itertools
 import re
 import sqlite3
@@ -125,7 +126,7 @@ def _disk_full(exc: BaseException) -> bool:
     seen: BaseException | None = exc
     while seen is not None:
         if getattr(seen, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL \
-                or getattr(seen, "errno", None) == 28 or "disk is full" in str(seen):
+                or getattr(seen, "errno", None) == errno.ENOSPC or "disk is full" in str(seen):
             return True
         seen = seen.__cause__ or seen.__context__
     return False
@@ -201,8 +202,8 @@ def import_csv(path: str | Path, home: Path, list_name: str | None = None,
     with CsvFile(path) as source:
         keys = header_keys(path, source.header)
         result = ImportResult(list_name=list_name or path.stem)
-        rejects = RejectsFile(home, path.stem, source.header)
         store = Store(db.connection(), result.list_name)
+        rejects = RejectsFile(home, path.stem, source.header)
         rows = source.rows()
         try:
             while chunk := list(itertools.islice(rows, CHUNK)):
