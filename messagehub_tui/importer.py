@@ -73,9 +73,10 @@ class ImportResult:
 class ImportStopped(MessagehubError):
     """The import stopped part-way: the message says what was saved and what was not."""
 
-    def __init__(self, message: str, result: ImportResult):
+    def __init__(self, message: str, result: ImportResult, interrupted: bool = False):
         super().__init__(message)
         self.result = result
+        self.interrupted = interrupted
 
 
 def _check_text(values: dict[str, str]) -> None:
@@ -214,7 +215,8 @@ def import_csv(path: str | Path, home: Path, list_name: str | None = None,
                     store.empty_list()
         except (MessagehubError, sqlite3.Error, DatabaseError, OSError, KeyboardInterrupt) as exc:
             rejects.undo()
-            raise ImportStopped(_stopped(path, home, result, exc), result) from None
+            raise ImportStopped(_stopped(path, home, result, exc), result,
+                                isinstance(exc, KeyboardInterrupt)) from None
         finally:
             store.close()
             result.rejects_path, note = rejects.finish()

@@ -123,7 +123,7 @@ def test_ctrl_c_says_which_lines_were_saved_and_a_rerun_finishes(tmp_path):
             time.sleep(0.05)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=120)
-    assert process.returncode == 1, err
+    assert process.returncode == 130, err
     assert "Traceback" not in err
     match = re.search(r"interrupted at line (\d+): lines 2-(\d+) done \(imported (\d+), "
                       r"updated 0, rejected (\d+)\); line \1 and after not saved\. To finish, "
