@@ -61,7 +61,8 @@ def cmd_import(args, settings: Settings) -> int:
                                      settings.sms.default_region)
     except contacts.ImportStopped as exc:
         _print_import_problems(exc.result)
-        raise
+        print(f"messagehub-tui: {exc}", file=sys.stderr)
+        return 130 if exc.interrupted else 1  # as main() exits on Ctrl-C
     _print_import_problems(result)
     where = f"nothing added to list {result.list_name}" \
         if result.rows and result.rows == result.rejected_count else f"list {result.list_name}"

@@ -8,6 +8,7 @@ is recognised exactly whatever lies between the two rows.
 
 from __future__ import annotations
 
+import errno
 import itertools
 import re
 import sqlite3
@@ -73,9 +74,10 @@ class ImportResult:
 class ImportStopped(MessagehubError):
     """The import stopped part-way: the message says what was saved and what was not."""
 
-    def __init__(self, message: str, result: ImportResult):
+    def __init__(self, message: str, result: ImportResult, interrupted: bool = False):
         super().__init__(message)
         self.result = result
+        self.interrupted = interrupted
 
 
 def _check_text(values: dict[str, str]) -> None:
@@ -128,7 +130,7 @@ def _disk_full(exc: BaseException) -> bool:
     seen: BaseException | None = exc
     while seen is not None:
         if getattr(seen, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL \
-                or getattr(seen, "errno", None) == 28 or "disk is full" in str(seen):
+                or getattr(seen, "errno", None) == errno.ENOSPC or "disk is full" in str(seen):
             return True
         seen = seen.__cause__ or seen.__context__
     return False
@@ -204,8 +206,8 @@ def import_csv(path: str | Path, home: Path, list_name: str | None = None,
     with CsvFile(path) as source:
         keys = header_keys(path, source.header)
         result = ImportResult(list_name=list_name or path.stem)
-        rejects = RejectsFile(home, path.stem, source.header)
         store = Store(db.connection(), result.list_name)
+        rejects = RejectsFile(home, path.stem, source.header)
         rows = source.rows()
         try:
             while chunk := list(itertools.islice(rows, CHUNK)):
@@ -216,7 +218,8 @@ def import_csv(path: str | Path, home: Path, list_name: str | None = None,
                     store.empty_list()
         except (MessagehubError, sqlite3.Error, DatabaseError, OSError, KeyboardInterrupt) as exc:
             rejects.undo()
-            raise ImportStopped(_stopped(path, home, result, exc), result) from None
+            raise ImportStopped(_stopped(path, home, result, exc), result,
+                                isinstance(exc, KeyboardInterrupt)) from None
         finally:
             store.close()
             result.rejects_path, note = rejects.finish()

@@ -101,3 +101,38 @@ def test_disk_full_says_so_and_exactly_what_was_saved(tmp_path, small_home):
     with sqlite3.connect(small_home / "messagehub.db") as db:
         assert db.execute("SELECT COUNT(*), COUNT(DISTINCT email) FROM contact").fetchone() == (
             ROWS - bad, ROWS - bad)
+
+
+def test_ctrl_c_says_which_lines_were_saved_and_a_rerun_finishes(tmp_path):
+    import signal
+    import time
+
+    source = tmp_path / "big.csv"
+    _big_csv(source)
+    home = tmp_path / "home"
+    home.mkdir()
+    assert run(home, "lists").returncode == 0
+    process = subprocess.Popen(
+        [sys.executable, "-m", "messagehub_tui", "--home", str(home), "import", str(source)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    with sqlite3.connect(home / "messagehub.db", timeout=30) as db:
+        # Interrupt once the first chunks are committed (a state, not a delay).
+        while db.execute("SELECT COUNT(*) FROM contact").fetchone()[0] < 2000:
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err
+    match = re.search(r"interrupted at line (\d+): lines 2-(\d+) done \(imported (\d+), "
+                      r"updated 0, rejected (\d+)\); line \1 and after not saved\. To finish, "
+                      r"run the same import again", err)
+    assert match, err
+    imported = int(match.group(3))
+    with sqlite3.connect(home / "messagehub.db") as db:
+        assert db.execute("SELECT COUNT(*) FROM contact").fetchone()[0] == imported
+    again = run(home, "import", str(source))
+    bad = ROWS // 500
+    assert again.stdout == (f"imported {ROWS - bad - imported}, updated {imported}, "
+                            f"rejected {bad} (list big)\n")
