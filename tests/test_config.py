@@ -92,6 +92,12 @@ def test_the_readme_example_is_a_valid_configuration(home):
     settings = load_settings(home)
     assert settings.email.sender == "Example News <news@example.com>"
     assert settings.delivery.retry_max == 3600
+    # every key of every section is shown, set to its default or as a commented example
+    from messagehub_tui.config import _SCHEMA
+    for section, (_, keys) in _SCHEMA.items():
+        body = example.split(f"[{section}]", 1)[1].split("\n[", 1)[0]
+        for key in keys:
+            assert re.search(rf"^(# )?{key} = ", body, re.M), f"[{section}] {key}"
 
 
 @pytest.mark.parametrize("text, named", [
