@@ -11,8 +11,10 @@ from __future__ import annotations
 import errno
 import itertools
 import re
+import signal
 import sqlite3
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -181,6 +183,22 @@ def _import_chunk(store: Store, keys: list[str], rows: list[Row], region: str | 
     return outcome
 
 
+@contextmanager
+def _interrupt_between_chunks() -> Iterator[Callable[[], bool]]:
+    """Ctrl-C is noted and acted on between chunks, never between a commit and its counting
+    (which would make the stop message wrong by a chunk). Only the main thread gets signals."""
+    if threading.current_thread() is not threading.main_thread() \
+            or signal.getsignal(signal.SIGINT) is None:
+        yield lambda: False
+        return
+    pressed: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda number, frame: pressed.append(number))
+    try:
+        yield lambda: bool(pressed)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _stopped(path: Path, home: Path, result: ImportResult, exc: BaseException) -> str:
     first = result.saved_through + 1
     if isinstance(exc, KeyboardInterrupt):
@@ -210,12 +228,15 @@ def import_csv(path: str | Path, home: Path, list_name: str | None = None,
         rejects = RejectsFile(home, path.stem, source.header)
         rows = source.rows()
         try:
-            while chunk := list(itertools.islice(rows, CHUNK)):
-                _keep(result, _import_chunk(store, keys, chunk, region, rejects))
-                result.saved_through = chunk[-1].last_line
-            if not result.rows:
-                with _transaction(store.connection):
-                    store.empty_list()
+            with _interrupt_between_chunks() as interrupted:
+                while chunk := list(itertools.islice(rows, CHUNK)):
+                    _keep(result, _import_chunk(store, keys, chunk, region, rejects))
+                    result.saved_through = chunk[-1].last_line
+                    if interrupted():
+                        raise KeyboardInterrupt
+                if not result.rows:
+                    with _transaction(store.connection):
+                        store.empty_list()
         except (MessagehubError, sqlite3.Error, DatabaseError, OSError, KeyboardInterrupt) as exc:
             rejects.undo()
             raise ImportStopped(_stopped(path, home, result, exc), result,
