@@ -129,8 +129,8 @@ def run_send(recipients: int, connections: int, processes: int | None, port: int
             state = campaigns.status(campaign_id)
         finally:
             close_db()
-        return {"sent": state["counts"]["sent"], "status": state["status"], "seconds": elapsed,
-                "rate": state["counts"]["sent"] / elapsed, "size": size,
+        return {"sent": state.counts.sent, "status": state.status, "seconds": elapsed,
+                "rate": state.counts.sent / elapsed, "size": size,
                 "rss": sorted(kb / 1024 for kb in rss.values())}
     finally:
         shutil.rmtree(home, ignore_errors=True)

@@ -20,11 +20,10 @@ from messagehub_tui.contacts import get_list
 from messagehub_tui.errors import InvalidState, MessagehubError, NotFound
 from messagehub_tui.message_id import home_token
 from messagehub_tui.models import (
-    Campaign, CampaignStatus, Channel, ContactList, DeliveryStatus, db, iso_utc, utcnow,
+    EDITABLE, PRE_LAUNCH, Campaign, CampaignStatus, Channel, ContactList, db, utcnow,
 )
+from messagehub_tui.state import CampaignState, DeliveryCounts
 
-PRE_LAUNCH = frozenset({CampaignStatus.DRAFT, CampaignStatus.SCHEDULED, CampaignStatus.MISSED})
-EDITABLE = PRE_LAUNCH
 DEFAULT_EMAIL_SENDER = "messagehub <messagehub@localhost>"
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
@@ -157,44 +156,34 @@ def delete(campaign_id: int) -> None:
         raise InvalidState(f"campaign {campaign_id} is not a draft; only drafts can be deleted")
 
 
-def delivery_counts(campaign_id: int) -> dict[str, int]:
+def delivery_counts(campaign_id: int) -> DeliveryCounts:
     """How many deliveries of a launched campaign are in each state, from the kept counters."""
-    counts = {state.value: 0 for state in DeliveryStatus}
     cursor = db.execute_sql("SELECT status, n FROM delivery_count WHERE campaign_id = ?",
                             (campaign_id,))
-    for state, number in cursor:
-        counts[state] = number
-    return counts
+    return DeliveryCounts.of(dict(cursor.fetchall()))
 
 
-def counts(campaign: Campaign) -> tuple[int, dict[str, int]]:
-    """(total, counts by delivery state); a campaign not launched yet counts its would-be recipients."""
+def counts(campaign: Campaign) -> DeliveryCounts:
+    """Counts by delivery state; a campaign not launched yet counts its would-be recipients."""
     if campaign.status in PRE_LAUNCH:
         total, suppressed = audience.audience_counts(campaign)
-        by_state = {state.value: 0 for state in DeliveryStatus}
-        by_state.update(pending=total - suppressed, skipped=suppressed)
-        return total, by_state
-    by_state = delivery_counts(campaign.id)
-    return sum(by_state.values()), by_state
+        return DeliveryCounts(pending=total - suppressed, skipped=suppressed)
+    return delivery_counts(campaign.id)
 
 
-def status(campaign_id: int) -> dict:
-    """The campaign's state as the JSON that `status --json` prints."""
-    campaign = get(campaign_id)
-    total, by_state = counts(campaign)
-    return {
-        "id": campaign.id,
-        "name": campaign.name,
-        "channel": campaign.channel,
-        "status": campaign.status,
-        "list": campaign.contact_list.name if campaign.contact_list_id else None,
-        "total": total,
-        "counts": by_state,
-        "scheduled_at": iso_utc(campaign.scheduled_at),
-        "started_at": iso_utc(campaign.started_at),
-        "finished_at": iso_utc(campaign.finished_at),
-        "last_error": campaign.last_error,
-    }
+def state_of(campaign: Campaign) -> CampaignState:
+    """A campaign read with its counts (its list read too, unless selected with it)."""
+    return CampaignState(
+        id=campaign.id, name=campaign.name, channel=campaign.channel, status=campaign.status,
+        list_name=campaign.contact_list.name if campaign.contact_list_id else None,
+        counts=counts(campaign), scheduled_at=campaign.scheduled_at,
+        started_at=campaign.started_at, finished_at=campaign.finished_at,
+        last_error=campaign.last_error)
+
+
+def status(campaign_id: int) -> CampaignState:
+    """The campaign's state; `to_json()` is what `status --json` prints."""
+    return state_of(get(campaign_id))
 
 
 def preview(settings: Settings, campaign_id: int, contact_address: str | None = None,

@@ -57,16 +57,15 @@ def cmd_delete(args, settings: Settings) -> int:
 
 
 def cmd_campaigns(args, settings: Settings) -> int:
-    rows = [campaigns.status(c.id) for c in campaigns.all_campaigns()]
+    rows = [campaigns.state_of(c) for c in campaigns.all_campaigns()]
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps([row.to_json() for row in rows], indent=2))
         return ExitCode.OK
     print(f"{'ID':>4}  {'NAME':24}  {'CHANNEL':7}  {'STATUS':11}  {'SENT/TOTAL':>13}  SCHEDULED")
     for row in rows:
-        sent = f"{row['counts']['sent']}/{row['total']}"
-        campaign = campaigns.get(row["id"])
-        when = local_text(campaign.scheduled_at) if campaign.scheduled_at else "-"
-        print(f"{row['id']:>4}  {row['name'][:24]:24}  {row['channel']:7}  {row['status']:11}  "
+        sent = f"{row.counts.sent}/{row.total}"
+        when = local_text(row.scheduled_at) if row.scheduled_at else "-"
+        print(f"{row.id:>4}  {row.name[:24]:24}  {row.channel:7}  {row.status:11}  "
               f"{sent:>13}  {when}")
     return ExitCode.OK
 
@@ -78,7 +77,7 @@ def cmd_preview(args, settings: Settings) -> int:
 
 
 def cmd_status(args, settings: Settings) -> int:
-    print(json.dumps(campaigns.status(args.id), indent=2 if not args.json else None))
+    print(json.dumps(campaigns.status(args.id).to_json(), indent=2 if not args.json else None))
     return ExitCode.OK
 
 

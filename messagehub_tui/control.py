@@ -17,13 +17,13 @@ from messagehub_tui.config import Settings
 from messagehub_tui.errors import InvalidState, MessagehubError
 from messagehub_tui.events import record_event
 from messagehub_tui.message_id import store_home_token
-from messagehub_tui.models import Campaign, CampaignStatus, Channel, Contact, db, utcnow
+from messagehub_tui.models import (  # ACTIVE is still read as control.ACTIVE by daemon.py
+    ACTIVE, FINISHED, PRE_LAUNCH, RESUMABLE, Campaign, CampaignStatus, Channel, Contact,
+    DeliveryStatus, StopRequest, db, utcnow,
+)
 from messagehub_tui.workers import queue, registry
 from messagehub_tui.workers.supervisor import start_runners
 
-ACTIVE = frozenset({CampaignStatus.QUEUED, CampaignStatus.RUNNING})
-RESUMABLE = frozenset({CampaignStatus.PAUSED, CampaignStatus.INTERRUPTED})
-FINISHED = frozenset({CampaignStatus.COMPLETED, CampaignStatus.CANCELLED, CampaignStatus.FAILED})
 DRY_RUN_SLOW = 3
 TEST_PREFIX = "[test] "
 TEST_MARKER = "test"
@@ -59,7 +59,7 @@ def launch(settings: Settings, campaign_id: int, scheduled_only: bool = False,
         return Started(False, f"campaign {campaign_id} is {campaign.status}, not scheduled")
     if scheduled_only and campaign.scheduled_at > utcnow() + timedelta(seconds=1):
         return Started(False, f"campaign {campaign_id} is not due yet")
-    if campaign.status not in campaigns.PRE_LAUNCH:
+    if campaign.status not in PRE_LAUNCH:
         hint = "; use resume" if campaign.status in RESUMABLE else ""
         raise InvalidState(f"campaign {campaign_id} is {campaign.status}{hint}")
     campaigns.validate(settings, campaign.channel, campaign.contact_list, campaign.body,
@@ -68,17 +68,17 @@ def launch(settings: Settings, campaign_id: int, scheduled_only: bool = False,
         now = utcnow()
         same_time = (Campaign.scheduled_at == campaign.scheduled_at) if scheduled_only else None
         if not _claim_status(campaign_id, campaign.status, CampaignStatus.QUEUED, same_time,
-                             control="", started_at=None, finished_at=None, last_error=None):
+                             stop_request=StopRequest.NONE, started_at=None, finished_at=None, last_error=None):
             return Started(False, f"campaign {campaign_id} was launched or changed by another "
                                   "process")
         sql, params = audience.materialise_sql(campaign, now)
         db.execute_sql(sql, params)
         store_home_token()
-    total, counts = campaigns.counts(Campaign.get_by_id(campaign_id))
+    counts = campaigns.counts(Campaign.get_by_id(campaign_id))
     record_event(settings.logs_dir, campaign_id,
-                 f"launched: {total} recipients, {counts['skipped']} suppressed")
+                 f"launched: {counts.total} recipients, {counts.skipped} suppressed")
     runners = start_runners(settings, campaign_id) if start else []
-    return Started(True, f"campaign {campaign_id} launched: {counts['pending']} to send", runners)
+    return Started(True, f"campaign {campaign_id} launched: {counts.pending} to send", runners)
 
 
 def resume(settings: Settings, campaign_id: int) -> Started:
@@ -86,14 +86,14 @@ def resume(settings: Settings, campaign_id: int) -> Started:
     with db.atomic():
         campaign = campaigns.get(campaign_id)
         if campaign.status in ACTIVE:
-            if campaign.control == "pause":
-                Campaign.update(control="").where(Campaign.id == campaign_id).execute()
+            if campaign.stop_request == StopRequest.PAUSE:
+                Campaign.update(stop_request=StopRequest.NONE).where(Campaign.id == campaign_id).execute()
             return Started(False, f"campaign {campaign_id} is already {campaign.status}")
         if campaign.status not in RESUMABLE:
             raise InvalidState(f"campaign {campaign_id} is {campaign.status}; only a paused or "
                                "interrupted campaign can be resumed")
-        if not _claim_status(campaign_id, campaign.status, CampaignStatus.QUEUED, control="",
-                             last_error=None, auto_resume=0, finished_at=None):
+        if not _claim_status(campaign_id, campaign.status, CampaignStatus.QUEUED,
+                             stop_request=StopRequest.NONE, last_error=None, auto_resume=0, finished_at=None):
             return Started(False, f"campaign {campaign_id} was resumed by another process")
     record_event(settings.logs_dir, campaign_id, "resumed")
     return Started(True, f"campaign {campaign_id} resumed", start_runners(settings, campaign_id))
@@ -111,7 +111,7 @@ def pause(settings: Settings, campaign_id: int) -> str:
         if campaign.status == CampaignStatus.QUEUED and not registry.live_runners(campaign_id):
             _claim_status(campaign_id, CampaignStatus.QUEUED, CampaignStatus.PAUSED)
         else:
-            registry.request_stop(campaign_id, "pause")
+            registry.request_stop(campaign_id, StopRequest.PAUSE)
     record_event(settings.logs_dir, campaign_id, "pause requested")
     return f"campaign {campaign_id} pausing"
 
@@ -123,10 +123,11 @@ def cancel(settings: Settings, campaign_id: int) -> str:
         if campaign.status in FINISHED:
             raise InvalidState(f"campaign {campaign_id} is already {campaign.status}")
         if campaign.status in ACTIVE and registry.live_runners(campaign_id):
-            registry.request_stop(campaign_id, "cancel")
+            registry.request_stop(campaign_id, StopRequest.CANCEL)
         else:
             queue.cancel_pending(campaign_id)
-            _claim_status(campaign_id, campaign.status, CampaignStatus.CANCELLED, control="",
+            _claim_status(campaign_id, campaign.status, CampaignStatus.CANCELLED,
+                          stop_request=StopRequest.NONE,
                           finished_at=utcnow())
     record_event(settings.logs_dir, campaign_id, "cancel requested")
     return f"campaign {campaign_id} cancelling"
@@ -135,17 +136,18 @@ def cancel(settings: Settings, campaign_id: int) -> str:
 def retry(settings: Settings, campaign_id: int, failed: bool = True, unknown: bool = False
           ) -> Started:
     """Put failed and/or unknown deliveries back to pending and send them again."""
-    states = [state for state, wanted in (("failed", failed), ("unknown", unknown)) if wanted]
+    states = [state.value for state, wanted in ((DeliveryStatus.FAILED, failed),
+                                                 (DeliveryStatus.UNKNOWN, unknown)) if wanted]
     if not states:
         raise MessagehubError("say which deliveries to retry: --failed and/or --unknown")
     with db.atomic():
         campaign = campaigns.get(campaign_id)
-        if campaign.status in campaigns.PRE_LAUNCH or campaign.status == CampaignStatus.CANCELLED:
+        if campaign.status in PRE_LAUNCH or campaign.status == CampaignStatus.CANCELLED:
             raise InvalidState(f"campaign {campaign_id} is {campaign.status}; nothing to retry")
         count = queue.requeue(campaign_id, states)
         if count and campaign.status not in ACTIVE:
-            _claim_status(campaign_id, campaign.status, CampaignStatus.QUEUED, control="",
-                          finished_at=None, last_error=None)
+            _claim_status(campaign_id, campaign.status, CampaignStatus.QUEUED,
+                          stop_request=StopRequest.NONE, finished_at=None, last_error=None)
     if not count:
         return Started(False, f"campaign {campaign_id} has no {' or '.join(states)} deliveries")
     record_event(settings.logs_dir, campaign_id, f"retrying {count} {'/'.join(states)} deliveries")
@@ -245,7 +247,7 @@ def schedule(settings: Settings, campaign_id: int, at) -> Campaign:
     """Set a draft, missed or scheduled campaign to launch at `at` (naive UTC, in the future)."""
     with db.atomic():
         campaign = campaigns.get(campaign_id)
-        if campaign.status not in campaigns.PRE_LAUNCH:
+        if campaign.status not in PRE_LAUNCH:
             raise InvalidState(f"campaign {campaign_id} is {campaign.status}; only a draft, "
                                "missed or scheduled campaign can be scheduled")
         _claim_status(campaign_id, campaign.status, CampaignStatus.SCHEDULED, scheduled_at=at)

@@ -34,6 +34,22 @@ class CampaignStatus(StrEnum):
     INTERRUPTED = "interrupted"
 
 
+# Groups of campaign states, the one home of each rule that asks "is it …".
+ACTIVE = frozenset({CampaignStatus.QUEUED, CampaignStatus.RUNNING})
+RESUMABLE = frozenset({CampaignStatus.PAUSED, CampaignStatus.INTERRUPTED})
+FINISHED = frozenset({CampaignStatus.COMPLETED, CampaignStatus.CANCELLED, CampaignStatus.FAILED})
+PRE_LAUNCH = frozenset({CampaignStatus.DRAFT, CampaignStatus.SCHEDULED, CampaignStatus.MISSED})
+EDITABLE = PRE_LAUNCH
+
+
+class StopRequest(StrEnum):
+    """What a user asked of a campaign's runners, which they read between messages."""
+
+    NONE = ""
+    PAUSE = "pause"
+    CANCEL = "cancel"
+
+
 class DeliveryStatus(StrEnum):
     """The per-recipient state machine of DESIGN.md."""
 
@@ -150,7 +166,8 @@ class Campaign(BaseModel):
     started_at = DateTimeField(null=True)
     finished_at = DateTimeField(null=True)
     last_error = TextField(null=True)
-    control = TextField(default="")
+    # Written by control.pause/cancel, read by runners; the column keeps its first name.
+    stop_request = TextField(default=StopRequest.NONE.value, column_name="control")
     auto_resume = IntegerField(default=0)
 
 

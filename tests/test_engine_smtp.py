@@ -180,7 +180,7 @@ def test_send_test_and_doctor(home, smtp_server):
     assert handler.recipients() == {"qa@example.com": 1}
     assert b"Hi \xc3\x9cser0" in email.message_from_bytes(
         handler.messages[0][1], policy=policy.default)["Subject"].encode()
-    assert campaigns.status(cid)["status"] == "draft"
+    assert campaigns.status(cid).status == "draft"
     checks = {c.name: c for c in run_checks(settings)}
     assert checks["smtp"].ok and "pipelining not offered" in checks["smtp"].detail
 

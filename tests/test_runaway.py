@@ -139,7 +139,7 @@ def test_sigterm_ends_a_runaway_render_within_a_second(home, smtp_server, reap):
           f"({os.cpu_count()} cores)")
     assert took < 1.0
     campaign = wait_status(cid, "paused")
-    assert campaign.control == ""
+    assert campaign.stop_request == ""
     counts = counts_add_up(cid)
     assert counts["sending"] == 0 and counts["pending"] == 5 and counts["unknown"] == 0
 

@@ -36,7 +36,7 @@ class Lease:
         reason = f"disk full: {exc}"
         self.stop.set()
         try:
-            registry.request_stop(self.campaign_id, "pause", reason)
+            registry.request_stop(self.campaign_id, StopRequest.PAUSE, reason)
         except DatabaseError:
             log.error("campaign %s: %s; the database cannot be told", self.campaign_id, reason)
         self.keep_reason(reason)
@@ -87,7 +87,7 @@ class Lease:
         last_beat = time.monotonic()
         while not self.stop.is_set():
             try:
-                if registry.control_of(self.campaign_id) in ("pause", "cancel"):
+                if registry.stop_requested(self.campaign_id):
                     self.stop.set()
                     return
             except DatabaseError as exc:

@@ -9,13 +9,14 @@ from dataclasses import dataclass
 from messagehub_tui.channels.base import Outcome, SendResult
 from messagehub_tui.config import DeliverySettings
 from messagehub_tui.models import (
-    DeliveryStatus, bump_audience_version, db, template_vars, utcnow,
+    DeliveryStatus, StopRequest, bump_audience_version, db, template_vars, utcnow,
 )
 from messagehub_tui.workers.journal import Entries, Mark
 
 PENDING, SENDING, SENT = DeliveryStatus.PENDING.value, DeliveryStatus.SENDING.value, \
     DeliveryStatus.SENT.value
 FAILED, UNKNOWN = DeliveryStatus.FAILED.value, DeliveryStatus.UNKNOWN.value
+CANCELLED = DeliveryStatus.CANCELLED.value
 # Outcomes that end a delivery without it arriving (a retry is not final until it gives up).
 FINAL_PROBLEMS = frozenset({Outcome.FAILED, Outcome.UNKNOWN})
 
@@ -119,8 +120,8 @@ def record(campaign_id: int, runner_id: int, results: list[tuple[Claimed, SendRe
                 "VALUES (?, ?, ?, ?)", suppress)
             bump_audience_version()
         if finals:  # a stop requested with its reason (a pause for a streak, say) keeps it
-            db.execute_sql("UPDATE campaign SET last_error = ? WHERE id = ? AND control = ''",
-                           (finals[-1], campaign_id))
+            db.execute_sql("UPDATE campaign SET last_error = ? WHERE id = ? AND control = ?",
+                           (finals[-1], campaign_id, StopRequest.NONE.value))
 
 
 def settle_claims(runner_id: int, entries: Entries | None, reason: str) -> dict[str, int]:
@@ -158,29 +159,29 @@ def settle_claims(runner_id: int, entries: Entries | None, reason: str) -> dict[
 def cancel_pending(campaign_id: int) -> int:
     """Every pending delivery of a campaign becomes cancelled."""
     return db.execute_sql(
-        "UPDATE delivery SET status = 'cancelled', updated_at = ? "
-        "WHERE campaign_id = ? AND status = 'pending'", (utcnow(), campaign_id)).rowcount
+        "UPDATE delivery SET status = ?, updated_at = ? WHERE campaign_id = ? AND status = ?",
+        (CANCELLED, utcnow(), campaign_id, PENDING)).rowcount
 
 
 def requeue(campaign_id: int, states: list[str]) -> int:
     """Failed and/or unknown deliveries go back to pending with a fresh attempt count."""
     marks = ",".join("?" * len(states))
     return db.execute_sql(
-        "UPDATE delivery SET status = 'pending', attempts = 0, next_attempt_at = 0, error = NULL, "
+        "UPDATE delivery SET status = ?, attempts = 0, next_attempt_at = 0, error = NULL, "
         f"updated_at = ? WHERE campaign_id = ? AND status IN ({marks})",
-        (utcnow(), campaign_id, *states)).rowcount
+        (PENDING, utcnow(), campaign_id, *states)).rowcount
 
 
 def open_work(campaign_id: int) -> tuple[int, int]:
     """(pending, sending) counts of a campaign, from the kept counters."""
     counts = dict(db.execute_sql(
         "SELECT status, n FROM delivery_count WHERE campaign_id = ? AND status IN (?, ?)",
-        (campaign_id, DeliveryStatus.PENDING.value, DeliveryStatus.SENDING.value)).fetchall())
-    return counts.get("pending", 0), counts.get("sending", 0)
+        (campaign_id, PENDING, SENDING)).fetchall())
+    return counts.get(PENDING, 0), counts.get(SENDING, 0)
 
 
 def next_due(campaign_id: int) -> float | None:
     """When the earliest pending delivery may be tried, or None when none is pending."""
     return db.execute_sql(
-        "SELECT MIN(next_attempt_at) FROM delivery WHERE campaign_id = ? AND status = 'pending'",
-        (campaign_id,)).fetchone()[0]
+        "SELECT MIN(next_attempt_at) FROM delivery WHERE campaign_id = ? AND status = ?",
+        (campaign_id, PENDING)).fetchone()[0]

@@ -24,7 +24,7 @@ from messagehub_tui.config import Settings, load_settings
 from messagehub_tui.errors import is_disk_full
 from messagehub_tui.events import record_event
 from messagehub_tui.homefs import private_umask
-from messagehub_tui.models import Campaign, Channel, open_db
+from messagehub_tui.models import Campaign, Channel, StopRequest, open_db
 from messagehub_tui.workers import journal, queue, registry
 from messagehub_tui.workers.lease import NOT_SENT, Lease
 from messagehub_tui.workers.ratelimit import RateLimiter
@@ -62,8 +62,9 @@ class CampaignRunner:
         except (DatabaseError, OSError) as exc:
             log.error("campaign %s: %s (not recorded: %s)", self.campaign_id, message, exc)
 
-    def _halt(self, control: str, error: str | None = None) -> None:
-        registry.request_stop(self.campaign_id, control, error)
+    def _halt(self, error: str | None = None) -> None:
+        """Pause the campaign (every runner of it stops), keeping `error` as its last error."""
+        registry.request_stop(self.campaign_id, StopRequest.PAUSE, error)
         self.stop.set()
 
     def _render(self, item: queue.Claimed) -> Outgoing:
@@ -113,7 +114,7 @@ class CampaignRunner:
             except render_limits.RenderInterrupted:  # a signal, pause or cancel came mid-render
                 result = NOT_SENT
                 if not self.stop.is_set():  # a runner declared dead stops without pausing
-                    self._halt("pause")
+                    self._halt()
             except RenderError as exc:
                 result = SendResult(Outcome.FAILED, reason=str(exc))
             self.unrecorded.append((item, result))
@@ -122,7 +123,7 @@ class CampaignRunner:
             if result.outcome == Outcome.STOP:
                 if not self.stop.is_set():
                     self._event(f"paused: {result.reason}", "error")
-                    self._halt("pause", result.reason)
+                    self._halt(result.reason)
             else:
                 self._note(result)
 
@@ -135,7 +136,7 @@ class CampaignRunner:
         if self.streak >= self.settings.delivery.failure_streak and not self.stop.is_set():
             reason = f"the last {self.streak} attempts all failed; last error: {result.reason}"
             self._event(f"paused: {reason}", "error")
-            self._halt("pause", reason)
+            self._halt(reason)
 
     async def _idle(self) -> bool:
         """Nothing due: False when the campaign has no pending work left, else wait for the next."""
@@ -200,7 +201,7 @@ class CampaignRunner:
 
     def _on_signal(self, name: str) -> None:
         self._event(f"runner {self.runner_id} got {name}; pausing")
-        self._halt("pause")
+        self._halt()
 
     def _prepare(self) -> None:
         self.campaign = Campaign.get_by_id(self.campaign_id)
@@ -226,8 +227,7 @@ class CampaignRunner:
             loop.add_signal_handler(sig, self._on_signal, sig.name)
         # the loop cannot run these while a template renders; a render is interrupted instead
         render_limits.stop_rendering_when(
-            lambda: self.stop.is_set() or registry.control_of(self.campaign_id) in ("pause",
-                                                                                   "cancel"),
+            lambda: self.stop.is_set() or registry.stop_requested(self.campaign_id),
             (signal.SIGTERM, signal.SIGINT, signal.SIGHUP))
         self.channel = None
         watcher = asyncio.create_task(self.lease.watch())
@@ -240,14 +240,14 @@ class CampaignRunner:
             await self._loop()
         except ChannelStopped as exc:
             self._event(f"paused: {exc}", "error")
-            self._halt("pause", str(exc))
+            self._halt(str(exc))
         except Exception as exc:
             if is_disk_full(exc):
                 self.lease.stop_for_disk(exc)
             else:
                 log.exception("runner %s of campaign %s crashed", self.runner_id, self.campaign_id)
                 self._event(f"paused: runner crashed: {type(exc).__name__}: {exc}", "error")
-                self._halt("pause", f"runner crashed: {type(exc).__name__}: {exc}")
+                self._halt(f"runner crashed: {type(exc).__name__}: {exc}")
         finally:
             self.stop.set()
             await watcher
