@@ -105,7 +105,7 @@ class MessagehubApp(App):
         self.notify(text, severity="error", timeout=2 * NOTIFY_SECONDS)
 
     def start_campaign(self, campaign_id: int,
-                       start: Callable[[Settings, int], control.Started] = control.launch) -> None:
+                       start: Callable[[Settings, int], control.LaunchResult] = control.launch) -> None:
         """Start a campaign's runners with `start` (launch, resume or a retry) and follow the
         campaign until it stops, in a thread worker."""
         self.run_worker(partial(self._launch_and_follow, campaign_id, start),
@@ -113,7 +113,7 @@ class MessagehubApp(App):
                         group="campaigns")
 
     def _launch_and_follow(self, campaign_id: int,
-                           start: Callable[[Settings, int], control.Started]) -> None:
+                           start: Callable[[Settings, int], control.LaunchResult]) -> None:
         worker = get_current_worker()
         with db.connection_context():
             result = start(self.settings, campaign_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from messagehub_tui import campaigns, control
+from messagehub_tui import campaigns, control, delivery
 from messagehub_tui.channels.base import Outcome
 from messagehub_tui.cli_args import add_id, wait_seconds
 from messagehub_tui.cli_help import ExitCode
@@ -86,7 +86,7 @@ def cmd_retry(args, settings: Settings) -> int:
 
 
 def cmd_send_test(args, settings: Settings) -> int:
-    result = control.send_test(settings, args.id, args.to, prefix=not args.no_test_prefix)
+    result = delivery.send_test(settings, args.id, args.to, prefix=not args.no_test_prefix)
     if result.outcome == Outcome.SENT:
         print(f"test message sent to {args.to} ({result.provider_id})")
         return ExitCode.OK

@@ -217,7 +217,7 @@ async def test_a_lane_that_raises_is_not_left_running_when_the_channel_closes(ho
     settings, cid = make_home(home, "", count=40)
     control.launch(settings, cid, start=False)
     channel = BuggyChannel("user5@example.com")
-    monkeypatch.setattr(runner_module, "make_channel", lambda *args: channel)
+    monkeypatch.setattr(runner_module, "make_transport", lambda *args: channel)
     status = await runner_module.CampaignRunner(settings, cid).run()
     counts = counts_add_up(cid)
     assert status == "paused" and not channel.closed_while_busy

@@ -6,7 +6,7 @@ from email import policy
 import pytest
 from aiosmtpd.controller import Controller
 
-from messagehub_tui import campaigns, control
+from messagehub_tui import campaigns, control, delivery
 from messagehub_tui.channels.base import Outcome
 from messagehub_tui.doctor import run_checks
 from tests.engine import counts_add_up, make_home, wait_status
@@ -175,7 +175,7 @@ def test_a_failure_streak_pauses_the_campaign(home, sinks):
 def test_send_test_and_doctor(home, smtp_server):
     port, handler = smtp_server
     settings, cid = make_home(home, smtp_toml(port), count=3)
-    result = control.send_test(settings, cid, "qa@example.com")
+    result = delivery.send_test(settings, cid, "qa@example.com")
     assert result.outcome == Outcome.SENT
     assert handler.recipients() == {"qa@example.com": 1}
     assert b"Hi \xc3\x9cser0" in email.message_from_bytes(

@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from messagehub_tui import campaigns, confirmations, contacts, control, views
+from messagehub_tui import campaigns, confirmations, contacts, control, delivery, views
 from messagehub_tui.errors import MessagehubError
 from messagehub_tui.models import EDITABLE, CampaignStatus
 from messagehub_tui.screens.actions import CampaignActionsScreen
@@ -181,7 +181,7 @@ class CampaignsScreen(CampaignActionsScreen):
                     self.notify(f"test sent to {address} ({result.provider_id})")
                 else:
                     self.notify(f"test to {address} not sent: {result.reason}", severity="error")
-            self.app.perform("test send", lambda: control.send_test(self.app.settings, row.id,
+            self.app.perform("test send", lambda: delivery.send_test(self.app.settings, row.id,
                                                                     address), done)
         self.app.push_screen(PromptDialog(f"Send a test of campaign {row.id} to:",
                                           "an email address or phone number", _required), send)

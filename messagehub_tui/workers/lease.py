@@ -10,8 +10,9 @@ from typing import Callable
 
 from peewee import DatabaseError
 
-from messagehub_tui.channels.base import Channel, Outcome, Outgoing, SendResult
+from messagehub_tui.channels.base import Outcome, Transport, Outgoing, SendResult
 from messagehub_tui.errors import is_disk_full
+from messagehub_tui.models import StopRequest
 from messagehub_tui.workers import journal, registry
 from messagehub_tui.workers.queue import Claimed
 
@@ -100,7 +101,7 @@ class Lease:
             except TimeoutError:
                 pass
 
-    async def hand_off(self, channel: Channel, lane: int, item: Claimed,
+    async def hand_off(self, channel: Transport, lane: int, item: Claimed,
                        message: Outgoing) -> SendResult:
         """Journal the hand-off, send, journal the answer: what recovery trusts after a kill."""
         if not self.alive():

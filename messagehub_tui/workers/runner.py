@@ -17,7 +17,7 @@ from peewee import DatabaseError
 from messagehub_tui import render_limits
 from messagehub_tui.bounces import verp
 from messagehub_tui.campaigns import effective_sender, make_composer
-from messagehub_tui.channels import make_channel
+from messagehub_tui.channels import make_transport
 from messagehub_tui.channels.base import ChannelStopped, Outcome, Outgoing, SendResult
 from messagehub_tui.compose import RenderError
 from messagehub_tui.config import Settings, load_settings
@@ -110,7 +110,7 @@ class CampaignRunner:
                 continue
             try:
                 message = self._render(item)
-                result = await self.lease.hand_off(self.channel, lane, item, message)
+                result = await self.lease.hand_off(self.transport, lane, item, message)
             except render_limits.RenderInterrupted:  # a signal, pause or cancel came mid-render
                 result = NOT_SENT
                 if not self.stop.is_set():  # a runner declared dead stops without pausing
@@ -158,14 +158,14 @@ class CampaignRunner:
             ceiling = min(ceiling, max(1, int(self.rate)))
         if seconds <= 0:
             return ceiling
-        return max(min(self.channel.lanes, ceiling), min(ceiling, int(sent / seconds)))
+        return max(min(self.transport.lanes, ceiling), min(ceiling, int(sent / seconds)))
 
     async def _run_lanes(self, batch: list[queue.Claimed]) -> None:
         """Send a batch over every lane. If one lane raises, the others finish the message in
         hand (bounded by the channel timeout), are cancelled and awaited, then it re-raises:
         nothing is left sending when the channel closes."""
         items = iter(batch)
-        lanes = [asyncio.create_task(self._lane(lane, items)) for lane in range(self.channel.lanes)]
+        lanes = [asyncio.create_task(self._lane(lane, items)) for lane in range(self.transport.lanes)]
         try:
             done, running = await asyncio.wait(lanes, return_when=asyncio.FIRST_EXCEPTION)
             failure = next((task.exception() for task in done
@@ -181,7 +181,7 @@ class CampaignRunner:
             raise failure
 
     async def _loop(self) -> None:
-        limit = min(self._claim_size(0, 0), self.channel.lanes * 4)
+        limit = min(self._claim_size(0, 0), self.transport.lanes * 4)
         while not self.stop.is_set():
             try:
                 batch = queue.claim(self.campaign_id, self.runner_id, limit)
@@ -214,7 +214,7 @@ class CampaignRunner:
         self.timeout = (self.settings.email.timeout if self.campaign.channel == Channel.EMAIL
                         else self.settings.sms.timeout)
         self.composer = make_composer(self.campaign, self.settings)
-        self.channel = make_channel(self.settings, self.campaign.channel, self.campaign_id, sender)
+        self.transport = make_transport(self.settings, self.campaign.channel, self.campaign_id, sender)
 
     async def run(self) -> str | None:
         """Run until done, paused or cancelled; returns the campaign's state if this runner set it."""
@@ -229,14 +229,14 @@ class CampaignRunner:
         render_limits.stop_rendering_when(
             lambda: self.stop.is_set() or registry.stop_requested(self.campaign_id),
             (signal.SIGTERM, signal.SIGINT, signal.SIGHUP))
-        self.channel = None
+        self.transport = None
         watcher = asyncio.create_task(self.lease.watch())
         try:
             self.lease.journal = journal.Journal(
                 journal.path_for(self.settings.home, self.runner_id))
             self._prepare()
             self._event(f"runner {self.runner_id} started (pid {os.getpid()})")
-            await self.channel.open()
+            await self.transport.open()
             await self._loop()
         except ChannelStopped as exc:
             self._event(f"paused: {exc}", "error")
@@ -251,9 +251,9 @@ class CampaignRunner:
         finally:
             self.stop.set()
             await watcher
-            if self.channel is not None:
+            if self.transport is not None:
                 try:
-                    await self.channel.close()
+                    await self.transport.close()
                 except Exception:
                     log.exception("closing the channel of campaign %s failed", self.campaign_id)
             status = self._settle()
