@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from messagehub_tui import campaigns, control
+from messagehub_tui import campaigns, control, preview
 from messagehub_tui.cli_args import add_id, rate
 from messagehub_tui.cli_help import WHEN_HELP, ExitCode
 from messagehub_tui.config import Settings
@@ -71,7 +71,7 @@ def cmd_campaigns(args, settings: Settings) -> int:
 
 
 def cmd_preview(args, settings: Settings) -> int:
-    text = campaigns.preview(settings, args.id, args.contact, raw=args.raw)
+    text = preview.preview(settings, args.id, args.contact, raw=args.raw)
     print(text, end="" if text.endswith("\n") else "\n")
     return ExitCode.OK
 
