@@ -23,6 +23,9 @@ def audience_counts(campaign: Campaign) -> tuple[int, int]:
     """(total, suppressed) of a campaign not materialised yet; recounted only after a change."""
     if campaign.contact_list_id is None:
         return 0, 0
+    # The database file is in the key because one process (the tests, the bench) opens several
+    # homes whose list ids repeat; the audience version, bumped by every import, membership
+    # and suppression change in any process, says when a count is stale.
     key = (db.database, campaign.contact_list_id, campaign.channel)
     version = audience_version()
     cached = _counted.get(key)

@@ -20,7 +20,9 @@ SCHEMA_VERSION = 4
 
 
 class CampaignStatus(StrEnum):
-    """The campaign state machine of DESIGN.md."""
+    """A campaign's state: draft, scheduled or missed before its launch; queued, then running while
+    runners send; then paused or interrupted (its runners died), which resume; completed,
+    cancelled or failed at the end."""
 
     DRAFT = "draft"
     SCHEDULED = "scheduled"
@@ -51,7 +53,9 @@ class StopRequest(StrEnum):
 
 
 class DeliveryStatus(StrEnum):
-    """The per-recipient state machine of DESIGN.md."""
+    """One recipient's state: pending, sending once a runner claimed it, then sent, failed or
+    unknown (handed over without an answer; a retry puts failed and unknown back to pending);
+    skipped (suppressed at launch) and cancelled never send."""
 
     PENDING = "pending"
     SENDING = "sending"

@@ -51,7 +51,7 @@ def claim(campaign_id: int, runner_id: int, limit: int, now: float | None = None
             "AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?) "
             "RETURNING id, address, attempts, contact_id",
             (SENDING, runner_id, campaign_id, PENDING, now, limit)).fetchall()
-    ids = [row[3] for row in rows if row[3] is not None]
+    ids = [contact_id for *_, contact_id in rows if contact_id is not None]
     contacts = {}
     for start in range(0, len(ids), 900):
         chunk = ids[start:start + 900]
@@ -60,8 +60,9 @@ def claim(campaign_id: int, runner_id: int, limit: int, now: float | None = None
             f"WHERE id IN ({','.join('?' * len(chunk))})", chunk)
         for contact_id, *fields in cursor:
             contacts[contact_id] = template_vars(*fields)
-    rows.sort(key=lambda row: row[0])
-    return [Claimed(row[0], row[1], row[2], row[3], contacts.get(row[3], {})) for row in rows]
+    claimed = [Claimed(delivery_id, address, attempts, contact_id, contacts.get(contact_id, {}))
+               for delivery_id, address, attempts, contact_id in rows]
+    return sorted(claimed, key=lambda item: item.id)
 
 
 def backoff(attempts: int, settings: DeliverySettings) -> float:
@@ -111,6 +112,8 @@ def record(campaign_id: int, runner_id: int, results: list[tuple[Claimed, SendRe
         connection.executemany(
             f"UPDATE delivery SET status = ?, next_attempt_at = ?, error = ?, updated_at = ? "
             f"{mine}", retry)
+        # A released delivery was claimed (which counts an attempt) but never handed to the
+        # transport: give the attempt back, so max_attempts counts only real tries.
         connection.executemany(
             f"UPDATE delivery SET status = ?, attempts = attempts - 1, updated_at = ? {mine}",
             release)
@@ -151,6 +154,7 @@ def settle_claims(runner_id: int, entries: Entries | None, reason: str) -> dict[
         connection = db.connection()
         connection.executemany("UPDATE delivery SET status = ?, error = ?, updated_at = ? "
                                "WHERE id = ?", changes[SENT] + changes[PENDING] + changes[UNKNOWN])
+        # Claimed by a newer attempt than the journal saw handed: that attempt never happened.
         connection.executemany("UPDATE delivery SET status = ?, attempts = attempts - 1, "
                                "runner_id = NULL, updated_at = ? WHERE id = ?", changes["released"])
     return {state: len(rows) for state, rows in changes.items()}

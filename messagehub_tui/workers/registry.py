@@ -110,6 +110,8 @@ def _process_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
+    # kill(0) also finds a zombie, and a pid the kernel gave to another process once the runner
+    # died: the pid is our runner only if it is not a zombie and still runs the runner module.
     try:
         with open(f"/proc/{pid}/stat", "rb") as handle:
             if handle.read().rsplit(b")", 1)[1].split()[0] == b"Z":
