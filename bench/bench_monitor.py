@@ -1,4 +1,5 @@
-"""Database time of one monitor refresh (and one launcher refresh) for a campaign of 1,000,000 deliveries."""
+"""Database time of one monitor refresh (and one launcher refresh) for a campaign of 1,000,000
+deliveries."""
 
 import argparse
 import statistics
@@ -58,7 +59,8 @@ def main() -> None:
         open_db(Path(tmp) / "messagehub.db")
         monitor = timed(lambda: views.monitor_data(campaign_id), args.runs)
         launcher = timed(views.campaign_rows, args.runs)
-    print_table(f"Monitor refresh, {args.deliveries:,} deliveries ({args.runs} runs; target < 30 ms)", [
+    title = f"Monitor refresh, {args.deliveries:,} deliveries ({args.runs} runs; target < 30 ms)"
+    print_table(title, [
         ("fill (setup, not timed)", f"{filled:.1f} s"),
         ("monitor refresh median", f"{statistics.median(monitor):.2f} ms"),
         ("monitor refresh worst", f"{max(monitor):.2f} ms"),

@@ -104,8 +104,8 @@ class MessagehubApp(App):
             f"{event.worker.name} failed: {type(error).__name__}: {error}"
         self.notify(text, severity="error", timeout=2 * NOTIFY_SECONDS)
 
-    def start_campaign(self, campaign_id: int,
-                       start: Callable[[Settings, int], control.LaunchResult] = control.launch) -> None:
+    def start_campaign(self, campaign_id: int, start: Callable[[Settings, int],
+                       control.LaunchResult] = control.launch) -> None:
         """Start a campaign's runners with `start` (launch, resume or a retry) and follow the
         campaign until it stops, in a thread worker."""
         self.run_worker(partial(self._launch_and_follow, campaign_id, start),

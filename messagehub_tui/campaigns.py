@@ -15,7 +15,14 @@ from messagehub_tui.contacts import get_list
 from messagehub_tui.errors import InvalidState, MessagehubError, NotFound
 from messagehub_tui.message_id import home_token
 from messagehub_tui.models import (
-    EDITABLE, PRE_LAUNCH, Campaign, CampaignStatus, Channel, ContactList, db, utcnow,
+    EDITABLE,
+    PRE_LAUNCH,
+    Campaign,
+    CampaignStatus,
+    Channel,
+    ContactList,
+    db,
+    utcnow,
 )
 from messagehub_tui.state import CampaignState, DeliveryCounts
 

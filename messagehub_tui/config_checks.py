@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from email.utils import parseaddr
-from typing import Any, Callable
+from typing import Any
 
 import phonenumbers
 

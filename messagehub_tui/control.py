@@ -14,8 +14,18 @@ from messagehub_tui.errors import InvalidState, MessagehubError
 from messagehub_tui.events import record_event
 from messagehub_tui.message_id import store_home_token
 from messagehub_tui.models import (  # ACTIVE is still read as control.ACTIVE by daemon.py
-    ACTIVE, FINISHED, PRE_LAUNCH, RESUMABLE, Campaign, CampaignStatus, Channel, Contact,
-    DeliveryStatus, StopRequest, db, utcnow,
+    ACTIVE,
+    FINISHED,
+    PRE_LAUNCH,
+    RESUMABLE,
+    Campaign,
+    CampaignStatus,
+    Channel,
+    Contact,
+    DeliveryStatus,
+    StopRequest,
+    db,
+    utcnow,
 )
 from messagehub_tui.workers import queue, registry
 from messagehub_tui.workers.supervisor import start_runners
@@ -62,7 +72,8 @@ def launch(settings: Settings, campaign_id: int, scheduled_only: bool = False,
         now = utcnow()
         same_time = (Campaign.scheduled_at == campaign.scheduled_at) if scheduled_only else None
         if not _claim_status(campaign_id, campaign.status, CampaignStatus.QUEUED, same_time,
-                             stop_request=StopRequest.NONE, started_at=None, finished_at=None, last_error=None):
+                             stop_request=StopRequest.NONE, started_at=None, finished_at=None,
+                             last_error=None):
             return LaunchResult(False, f"campaign {campaign_id} was launched or changed by another "
                                   "process")
         sql, params = audience.materialise_sql(campaign, now)
@@ -81,16 +92,19 @@ def resume(settings: Settings, campaign_id: int) -> LaunchResult:
         campaign = campaigns.get(campaign_id)
         if campaign.status in ACTIVE:
             if campaign.stop_request == StopRequest.PAUSE:
-                Campaign.update(stop_request=StopRequest.NONE).where(Campaign.id == campaign_id).execute()
+                Campaign.update(stop_request=StopRequest.NONE) \
+                    .where(Campaign.id == campaign_id).execute()
             return LaunchResult(False, f"campaign {campaign_id} is already {campaign.status}")
         if campaign.status not in RESUMABLE:
             raise InvalidState(f"campaign {campaign_id} is {campaign.status}; only a paused or "
                                "interrupted campaign can be resumed")
         if not _claim_status(campaign_id, campaign.status, CampaignStatus.QUEUED,
-                             stop_request=StopRequest.NONE, last_error=None, auto_resume=0, finished_at=None):
+                             stop_request=StopRequest.NONE, last_error=None, auto_resume=0,
+                             finished_at=None):
             return LaunchResult(False, f"campaign {campaign_id} was resumed by another process")
     record_event(settings.logs_dir, campaign_id, "resumed")
-    return LaunchResult(True, f"campaign {campaign_id} resumed", start_runners(settings, campaign_id))
+    return LaunchResult(True, f"campaign {campaign_id} resumed",
+                        start_runners(settings, campaign_id))
 
 
 def pause(settings: Settings, campaign_id: int) -> str:
@@ -143,10 +157,12 @@ def retry(settings: Settings, campaign_id: int, failed: bool = True, unknown: bo
             _claim_status(campaign_id, campaign.status, CampaignStatus.QUEUED,
                           stop_request=StopRequest.NONE, finished_at=None, last_error=None)
     if not count:
-        return LaunchResult(False, f"campaign {campaign_id} has no {' or '.join(states)} deliveries")
+        return LaunchResult(False,
+                            f"campaign {campaign_id} has no {' or '.join(states)} deliveries")
     record_event(settings.logs_dir, campaign_id, f"retrying {count} {'/'.join(states)} deliveries")
     runners = [] if campaign.status in ACTIVE else start_runners(settings, campaign_id)
-    return LaunchResult(True, f"campaign {campaign_id}: {count} deliveries back to pending", runners)
+    return LaunchResult(True, f"campaign {campaign_id}: {count} deliveries back to pending",
+                        runners)
 
 
 def dry_run(settings: Settings, campaign_id: int) -> tuple[int, list[tuple[str, str]]]:

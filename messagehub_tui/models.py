@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 
 from peewee import (
-    CompositeKey, DatabaseProxy, DateTimeField, FloatField, ForeignKeyField, IntegerField, Model,
-    SqliteDatabase, TextField,
+    CompositeKey,
+    DatabaseProxy,
+    DateTimeField,
+    FloatField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    SqliteDatabase,
+    TextField,
 )
 
 from messagehub_tui.errors import MessagehubError
@@ -75,7 +82,7 @@ class Channel(StrEnum):
 
 def utcnow() -> datetime:
     """The current time as a naive UTC datetime, the form every stored time takes."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def iso_utc(moment: datetime | None) -> str | None:

@@ -1,4 +1,5 @@
-"""A campaign's state as every reader sees it: the launcher, the monitor, the overview and the CLI."""
+"""A campaign's state as every reader sees it: the launcher, the monitor, the overview and the
+CLI."""
 
 from __future__ import annotations
 

@@ -11,7 +11,14 @@ from peewee import JOIN, fn
 
 from messagehub_tui import campaigns
 from messagehub_tui.deliveries import DeliveryRow, list_deliveries
-from messagehub_tui.models import ACTIVE, Campaign, CampaignStatus, ContactList, DeliveryStatus, Event
+from messagehub_tui.models import (
+    ACTIVE,
+    Campaign,
+    CampaignStatus,
+    ContactList,
+    DeliveryStatus,
+    Event,
+)
 from messagehub_tui.state import CampaignState
 
 # The events control.py records when runners start; problems before the latest one are history

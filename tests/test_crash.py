@@ -37,7 +37,8 @@ def test_ten_sigkills_cost_at_most_the_messages_in_flight(home, sink):
     for _ in range(kills):
         runner = started.runners[0]
         before = campaigns.status(cid).counts.sent
-        poll(lambda: campaigns.status(cid).counts.sent > before, what="sends after start")
+        poll(lambda before=before: campaigns.status(cid).counts.sent > before,
+             what="sends after start")
         poll(lambda: rng.random() < 0.1, every=0.05, what="a random moment")
         os.kill(runner.pid, signal.SIGKILL)
         runner.wait(timeout=10)

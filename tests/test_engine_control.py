@@ -1,4 +1,5 @@
-"""Pause, resume, cancel, signals, crashes and several runners, on real processes and a real SQLite file."""
+"""Pause, resume, cancel, signals, crashes and several runners, on real processes and a real
+SQLite file."""
 
 import os
 import signal
@@ -13,8 +14,6 @@ from messagehub_tui.workers.ratelimit import reserve_slots
 from messagehub_tui.workers.supervisor import recover
 from tests.engine import counts_add_up, make_home, poll, wait_status
 from tests.test_engine_smtp import smtp_toml
-
-
 
 
 def sent_count(campaign_id):
@@ -205,6 +204,6 @@ async def test_a_late_process_does_not_burst(home, settings):
         planned.append(limiter._last)
     # the times the limiter released sends at: 1/rate apart however late the slots were (the
     # moments this test wakes up at jitter under load; the schedule must not)
-    gaps = [b - a for a, b in zip(planned, planned[1:])]
+    gaps = [b - a for a, b in zip(planned, planned[1:], strict=False)]
     assert min(gaps) >= 0.05 - 1e-6, gaps
     assert clock.time() - started >= 4 * 0.05 - 0.01

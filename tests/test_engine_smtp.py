@@ -112,7 +112,8 @@ def test_a_server_that_always_answers_421_fails_after_the_retries(home, sinks):
     assert sink.recipients() == {}
     from messagehub_tui.models import Delivery
     errors = {d.error for d in Delivery.select().where(Delivery.campaign == cid)}
-    assert errors == {"gave up after 3 attempts: MAIL FROM: 421 4.0.0 Server closing connection"}, errors
+    assert errors == {
+        "gave up after 3 attempts: MAIL FROM: 421 4.0.0 Server closing connection"}, errors
 
 
 def test_a_server_refusing_ehlo_pauses_and_fails_nobody(home):

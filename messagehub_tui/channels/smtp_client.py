@@ -262,7 +262,7 @@ class SmtpClient:
 
     async def _one_by_one(self, commands: tuple[bytes, ...]) -> list[Reply]:
         replies = []
-        for command, expected in zip(commands, ENVELOPE_EXPECTS):
+        for command, expected in zip(commands, ENVELOPE_EXPECTS, strict=True):
             self._writer.write(command)
             replies.append(await self._reply())
             if replies[-1].code != expected:

@@ -12,9 +12,9 @@ from textual.screen import Screen
 from textual.widgets import Collapsible, Footer, Header, Input, Label, Select, Static, TextArea
 
 from messagehub_tui import campaigns, contacts
-from messagehub_tui.preview import ReadablePreview, preview_draft
 from messagehub_tui.errors import MessagehubError
 from messagehub_tui.models import Campaign, Channel, db
+from messagehub_tui.preview import ReadablePreview, preview_draft
 
 PREVIEW_DELAY = 0.3
 

@@ -23,7 +23,8 @@ def row_cells(row: CampaignState, now: datetime) -> tuple[str, ...]:
         when = short_local(row.scheduled_at, now)
         if row.status == CampaignStatus.SCHEDULED:
             when += f" {countdown(row.scheduled_at, now)}"
-    return (str(row.id), row.name[:28], row.channel, row.status, f"{row.counts.sent}/{row.total}", when)
+    return (str(row.id), row.name[:28], row.channel, row.status,
+            f"{row.counts.sent}/{row.total}", when)
 
 
 class CampaignTable(DataTable):

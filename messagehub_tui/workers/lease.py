@@ -4,13 +4,14 @@ hand-off journal around each send, and stopping for a full disk with the reason 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from peewee import DatabaseError
 
-from messagehub_tui.channels.base import Outcome, Transport, Outgoing, SendResult
+from messagehub_tui.channels.base import Outcome, Outgoing, SendResult, Transport
 from messagehub_tui.errors import is_disk_full
 from messagehub_tui.models import StopRequest
 from messagehub_tui.workers import journal, registry
@@ -96,10 +97,8 @@ class Lease:
             if time.monotonic() - last_beat >= registry.HEARTBEAT_EVERY:
                 last_beat = time.monotonic()
                 self.beat()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop.wait(), WATCH_EVERY)
-            except TimeoutError:
-                pass
 
     async def hand_off(self, channel: Transport, lane: int, item: Claimed,
                        message: Outgoing) -> SendResult:

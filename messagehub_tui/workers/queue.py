@@ -9,7 +9,12 @@ from dataclasses import dataclass
 from messagehub_tui.channels.base import Outcome, SendResult
 from messagehub_tui.config import DeliverySettings
 from messagehub_tui.models import (
-    DeliveryStatus, StopRequest, bump_audience_version, db, template_vars, utcnow,
+    DeliveryStatus,
+    StopRequest,
+    bump_audience_version,
+    db,
+    template_vars,
+    utcnow,
 )
 from messagehub_tui.workers.journal import Entries, Mark
 

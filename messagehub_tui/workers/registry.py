@@ -1,4 +1,5 @@
-"""Runner rows: registration, heartbeats, stop requests and the last runner's settling of a campaign."""
+"""Runner rows: registration, heartbeats, stop requests and the last runner's settling of a
+campaign."""
 
 from __future__ import annotations
 
@@ -98,7 +99,8 @@ def settle(runner_id: int, campaign_id: int) -> str | None:
             status, finished = CampaignStatus.COMPLETED, now
         else:
             status = CampaignStatus.PAUSED
-        Campaign.update(status=status, stop_request=StopRequest.NONE, finished_at=finished, updated_at=now) \
+        Campaign.update(status=status, stop_request=StopRequest.NONE, finished_at=finished,
+                        updated_at=now) \
             .where(Campaign.id == campaign_id).execute()
         return status
 

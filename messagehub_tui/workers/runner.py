@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -145,10 +146,8 @@ class CampaignRunner:
             return False
         due = queue.next_due(self.campaign_id) or 0
         delay = min(max(due - time.time(), 0.05), 1.0)
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.stop.wait(), delay)
-        except TimeoutError:
-            pass
         return True
 
     def _claim_size(self, sent: int, seconds: float) -> int:
@@ -165,7 +164,8 @@ class CampaignRunner:
         hand (bounded by the channel timeout), are cancelled and awaited, then it re-raises:
         nothing is left sending when the channel closes."""
         items = iter(batch)
-        lanes = [asyncio.create_task(self._lane(lane, items)) for lane in range(self.transport.lanes)]
+        lanes = [asyncio.create_task(self._lane(lane, items))
+                 for lane in range(self.transport.lanes)]
         try:
             done, running = await asyncio.wait(lanes, return_when=asyncio.FIRST_EXCEPTION)
             failure = next((task.exception() for task in done
@@ -214,10 +214,12 @@ class CampaignRunner:
         self.timeout = (self.settings.email.timeout if self.campaign.channel == Channel.EMAIL
                         else self.settings.sms.timeout)
         self.composer = make_composer(self.campaign, self.settings)
-        self.transport = make_transport(self.settings, self.campaign.channel, self.campaign_id, sender)
+        self.transport = make_transport(self.settings, self.campaign.channel, self.campaign_id,
+                                        sender)
 
     async def run(self) -> str | None:
-        """Run until done, paused or cancelled; returns the campaign's state if this runner set it."""
+        """Run until done, paused or cancelled; returns the campaign's state if this runner set
+        it."""
         self.runner_id = registry.register(self.campaign_id)
         if self.runner_id is None:
             return None

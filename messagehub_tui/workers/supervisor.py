@@ -81,7 +81,8 @@ def recover(settings: Settings) -> list[int]:
             if dead:
                 Runner.delete().where(Runner.id.in_([runner.id for runner in dead])).execute()
             for campaign in _orphaned(now):
-                Campaign.update(status=CampaignStatus.INTERRUPTED, stop_request=StopRequest.NONE, updated_at=now,
+                Campaign.update(status=CampaignStatus.INTERRUPTED, stop_request=StopRequest.NONE,
+                                updated_at=now,
                                 last_error=reasons.get(campaign.id, campaign.last_error)) \
                     .where(Campaign.id == campaign.id).execute()
                 interrupted.append(campaign.id)
