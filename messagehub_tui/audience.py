@@ -7,7 +7,8 @@ from messagehub_tui.models import Campaign, Contact, ListMember, audience_versio
 _ADDRESS_COLUMN = {"email": "email", "sms": "phone"}
 
 
-def _members_sql(channel: str) -> str:
+def _members_sql(channel: str) -> tuple[str, str]:
+    """The FROM … WHERE of a list's members with an address on `channel`, and that column."""
     column = _ADDRESS_COLUMN[channel]
     return (
         f"FROM list_member m JOIN contact c ON c.id = m.contact_id "

@@ -177,7 +177,7 @@ def state_of(campaign: Campaign) -> CampaignState:
     """A campaign read with its counts (its list read too, unless selected with it)."""
     return CampaignState(
         id=campaign.id, name=campaign.name, channel=campaign.channel, status=campaign.status,
-        list_name=campaign.contact_list.name if campaign.contact_list_id else None,
+        list_name=campaign.contact_list.name if campaign.contact_list is not None else None,
         counts=counts(campaign), scheduled_at=campaign.scheduled_at,
         started_at=campaign.started_at, finished_at=campaign.finished_at,
         last_error=campaign.last_error)

@@ -44,9 +44,9 @@ def cmd_schedule(args, settings: Settings) -> int:
         return ExitCode.OK
     if not args.at:
         raise MessagehubError("say when: --at WHEN, or --clear")
-    campaign = control.schedule(settings, args.id, parse_when(args.at))
-    print(f"campaign {args.id} scheduled for {local_text(campaign.scheduled_at)} "
-          f"({countdown(campaign.scheduled_at)})")
+    at = parse_when(args.at)
+    control.schedule(settings, args.id, at)
+    print(f"campaign {args.id} scheduled for {local_text(at)} ({countdown(at)})")
     return ExitCode.OK
 
 

@@ -61,7 +61,8 @@ def launch(settings: Settings, campaign_id: int, scheduled_only: bool = False,
         return LaunchResult(False, f"campaign {campaign_id} is already {campaign.status}")
     if scheduled_only and campaign.status != CampaignStatus.SCHEDULED:
         return LaunchResult(False, f"campaign {campaign_id} is {campaign.status}, not scheduled")
-    if scheduled_only and campaign.scheduled_at > utcnow() + timedelta(seconds=1):
+    due = campaign.scheduled_at
+    if scheduled_only and due is not None and due > utcnow() + timedelta(seconds=1):
         return LaunchResult(False, f"campaign {campaign_id} is not due yet")
     if campaign.status not in PRE_LAUNCH:
         hint = "; use resume" if campaign.status in RESUMABLE else ""

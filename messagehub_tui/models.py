@@ -8,6 +8,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from peewee import (
+    AutoField,
     CompositeKey,
     DatabaseProxy,
     DateTimeField,
@@ -116,6 +117,8 @@ class Meta(BaseModel):
 class Contact(BaseModel):
     """One person: an email address and/or an E.164 phone, names, and extra CSV columns."""
 
+    id = AutoField()  # peewee adds it anyway; declared, it has a type
+
     email = TextField(null=True, unique=True)
     phone = TextField(null=True, unique=True)
     first_name = TextField(default="")
@@ -132,6 +135,8 @@ class Contact(BaseModel):
 
 class ContactList(BaseModel):
     """A named list of contacts that campaigns are sent to."""
+
+    id = AutoField()  # peewee adds it anyway; declared, it has a type
 
     name = TextField(unique=True)
     created_at = DateTimeField(default=utcnow)
@@ -150,6 +155,8 @@ class ListMember(BaseModel):
 class Suppression(BaseModel):
     """An address that must never be sent to on a channel."""
 
+    id = AutoField()  # peewee adds it anyway; declared, it has a type
+
     channel = TextField()
     address = TextField()
     reason = TextField(default="")
@@ -162,10 +169,13 @@ class Suppression(BaseModel):
 class Campaign(BaseModel):
     """A message to a list over one channel, with its state and timings."""
 
+    id = AutoField()  # peewee adds it anyway; declared, it has a type
+
     name = TextField()
     channel = TextField()
     status = TextField(default=CampaignStatus.DRAFT.value, index=True)
     contact_list = ForeignKeyField(ContactList, null=True, on_delete="SET NULL")
+    contact_list_id: int | None  # the foreign key's own column, which peewee adds
     subject = TextField(default="")
     body = TextField()
     html = TextField(null=True)
@@ -185,8 +195,12 @@ class Campaign(BaseModel):
 class Delivery(BaseModel):
     """One recipient of one campaign: its address, state, attempts and provider id."""
 
+    id = AutoField()  # peewee adds it anyway; declared, it has a type
+
     campaign = ForeignKeyField(Campaign, backref="deliveries", on_delete="CASCADE")
     contact = ForeignKeyField(Contact, null=True, on_delete="SET NULL")
+    campaign_id: int  # the foreign keys' own columns, which peewee adds
+    contact_id: int | None
     address = TextField()
     status = TextField(default=DeliveryStatus.PENDING.value)
     attempts = IntegerField(default=0)
@@ -206,6 +220,8 @@ class Delivery(BaseModel):
 class Event(BaseModel):
     """Something that happened to a campaign, for the monitor and the log."""
 
+    id = AutoField()  # peewee adds it anyway; declared, it has a type
+
     campaign = ForeignKeyField(Campaign, backref="events", null=True, on_delete="CASCADE")
     at = DateTimeField(default=utcnow, index=True)
     level = TextField(default="info")
@@ -220,7 +236,10 @@ class Runner(BaseModel):
     under its own id.
     """
 
+    id = AutoField()  # peewee adds it anyway; declared, it has a type
+
     campaign = ForeignKeyField(Campaign, backref="runners", on_delete="CASCADE")
+    campaign_id: int  # the foreign key's own column, which peewee adds
     pid = IntegerField()
     host = TextField()
     started_at = DateTimeField(default=utcnow)

@@ -14,7 +14,7 @@ from messagehub_tui.compose import RenderError, sms_info
 from messagehub_tui.config import Settings
 from messagehub_tui.contacts import get_list
 from messagehub_tui.errors import MessagehubError, NotFound
-from messagehub_tui.models import Campaign, Channel
+from messagehub_tui.models import Campaign, Channel, Contact
 
 # Transfer plumbing a reader does not need; `--raw` shows it.
 _WIRE_HEADERS = frozenset({"mime-version", "content-type", "content-transfer-encoding"})
@@ -35,6 +35,12 @@ def render_for(campaign: Campaign, settings: Settings, variables: dict, address:
     return (f"To: {address}\nFrom: {effective_sender(campaign, settings) or '(outbox)'}\n"
             f"Encoding: {info.encoding}, {info.units} units, {info.segments} segment{plural}\n\n"
             f"{text}")
+
+
+def _address(contact: Contact, channel: str) -> str:
+    address = contact.email if channel == Channel.EMAIL else contact.phone
+    assert address is not None, "audience.first_member returns contacts with an address"
+    return address
 
 
 @dataclass(frozen=True)
@@ -82,7 +88,7 @@ def preview(settings: Settings, campaign_id: int, contact_address: str | None = 
         where = f"with address {contact_address}" if contact_address else "with an address"
         raise NotFound(f"no contact {where} on campaign {campaign_id}'s list")
     text = render_for(campaign, settings, contact.template_vars(),
-                      contact.email if campaign.channel == Channel.EMAIL else contact.phone)
+                      _address(contact, campaign.channel))
     return text if raw or campaign.channel != Channel.EMAIL else readable_email(text)
 
 
@@ -131,5 +137,5 @@ def preview_draft(settings: Settings, channel: str, list_name: str | None, body:
         raise MessagehubError(f"list {contact_list.name} has nobody with {what}")
     draft = Campaign(id=campaign_id or 0, channel=channel, subject=subject, body=body, html=html,
                      sender=sender)
-    address = contact.email if channel == Channel.EMAIL else contact.phone
-    return readable(render_for(draft, settings, contact.template_vars(), address), channel)
+    return readable(render_for(draft, settings, contact.template_vars(),
+                               _address(contact, channel)), channel)

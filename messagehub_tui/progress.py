@@ -44,8 +44,9 @@ class RateMeter:
         elapsed = now - self.last[0]
         measured = max(0.0, (sent - self.last[1]) / elapsed)
         self.last = (now, sent)
-        if now - self.first[0] < self.window:
-            # Within the first window the plain average since the first read is the best guess.
+        if self.rate is None or now - self.first[0] < self.window:
+            # Within the first window (or at a second read that came later than that) the plain
+            # average since the first read is the best guess.
             self.rate = max(0.0, (sent - self.first[1]) / (now - self.first[0]))
         else:
             # Weight by elapsed time, so the smoothing does not depend on how often we read.

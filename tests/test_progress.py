@@ -76,3 +76,12 @@ def test_send_progress_counts_skipped_deliveries_as_neither_done_nor_to_do():
                           counts=DeliveryCounts(pending=2, skipped=2), scheduled_at=None,
                           started_at=None, finished_at=None, last_error=None)
     assert _progress_line(state, 0.0, tty=False).startswith("0% sent 0/4")
+
+
+def test_a_second_read_later_than_the_window_gives_the_average_instead_of_crashing():
+    """The rate had no value yet when the second read came after the smoothing window (a monitor
+    refresh delayed past 10 s): `None += …` raised TypeError in the refresh worker."""
+    meter = RateMeter()
+    meter.update(0, now=0.0)
+    assert meter.update(20, now=20.0) == 1.0
+    assert meter.update(40, now=40.0) == 1.0
