@@ -1,4 +1,5 @@
-"""Database time of one monitor refresh (and one launcher refresh) for a campaign of 1,000,000 deliveries."""
+"""Database time of one monitor refresh (and one launcher refresh) for a campaign of 1,000,000
+deliveries."""
 
 import argparse
 import statistics
@@ -10,7 +11,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _table import print_table  # noqa: E402
 
-from messagehub_tui import snapshots  # noqa: E402
+from messagehub_tui import views  # noqa: E402
 from messagehub_tui.models import Campaign, ContactList, Event, db, open_db, utcnow  # noqa: E402
 
 
@@ -53,12 +54,13 @@ def main() -> None:
         campaign_id = fill(args.deliveries)
         filled = time.perf_counter() - started
         open_db(Path(tmp) / "messagehub.db")
-        data = snapshots.monitor_data(campaign_id)
+        data = views.monitor_data(campaign_id)
         assert sum(data.counts.values()) == args.deliveries
         open_db(Path(tmp) / "messagehub.db")
-        monitor = timed(lambda: snapshots.monitor_data(campaign_id), args.runs)
-        launcher = timed(snapshots.campaign_rows, args.runs)
-    print_table(f"Monitor refresh, {args.deliveries:,} deliveries ({args.runs} runs; target < 30 ms)", [
+        monitor = timed(lambda: views.monitor_data(campaign_id), args.runs)
+        launcher = timed(views.campaign_rows, args.runs)
+    title = f"Monitor refresh, {args.deliveries:,} deliveries ({args.runs} runs; target < 30 ms)"
+    print_table(title, [
         ("fill (setup, not timed)", f"{filled:.1f} s"),
         ("monitor refresh median", f"{statistics.median(monitor):.2f} ms"),
         ("monitor refresh worst", f"{max(monitor):.2f} ms"),

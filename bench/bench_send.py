@@ -17,7 +17,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 from _table import print_table  # noqa: E402
 
-from messagehub_tui import campaigns, contacts, control  # noqa: E402
+from messagehub_tui import campaigns, contacts, control, preview  # noqa: E402
 from messagehub_tui.config import load_settings  # noqa: E402
 from messagehub_tui.models import close_db, open_db  # noqa: E402
 from tests.peers import FakeTwilio, free_port, smtp_sink_path, wait_for_port  # noqa: E402
@@ -67,7 +67,7 @@ def message_size(home: Path, campaign_id: int) -> int:
     settings = load_settings(home)
     open_db(settings.db_path)
     try:
-        return len(campaigns.preview(settings, campaign_id).encode())
+        return len(preview.preview(settings, campaign_id).encode())
     finally:
         close_db()
 
@@ -129,8 +129,8 @@ def run_send(recipients: int, connections: int, processes: int | None, port: int
             state = campaigns.status(campaign_id)
         finally:
             close_db()
-        return {"sent": state["counts"]["sent"], "status": state["status"], "seconds": elapsed,
-                "rate": state["counts"]["sent"] / elapsed, "size": size,
+        return {"sent": state.counts.sent, "status": state.status, "seconds": elapsed,
+                "rate": state.counts.sent / elapsed, "size": size,
                 "rss": sorted(kb / 1024 for kb in rss.values())}
     finally:
         shutil.rmtree(home, ignore_errors=True)

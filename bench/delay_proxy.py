@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
 import threading
@@ -156,10 +157,8 @@ def main(argv: list[str] | None = None) -> None:
                              "network, its timers should not wait behind the CPU load")
     args = parser.parse_args(argv)
     if args.priority:
-        try:
+        with contextlib.suppress(PermissionError):
             os.nice(-10)
-        except PermissionError:
-            pass
     host, _, port = args.to.rpartition(":")
     proxy = DelayProxy((host, int(port)), args.rtt, args.port)
     print(proxy.port, flush=True)

@@ -3,7 +3,6 @@ handler."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from functools import partial
@@ -16,7 +15,8 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from messagehub_tui import control
 from messagehub_tui.config import Settings
 from messagehub_tui.errors import MessagehubError
-from messagehub_tui.models import Campaign, db
+from messagehub_tui.follow import wait_until
+from messagehub_tui.models import ACTIVE, Campaign, db
 from messagehub_tui.screens.campaigns import CampaignsScreen
 from messagehub_tui.screens.dialogs import QuitDialog
 from messagehub_tui.screens.help import HelpScreen
@@ -104,8 +104,8 @@ class MessagehubApp(App):
             f"{event.worker.name} failed: {type(error).__name__}: {error}"
         self.notify(text, severity="error", timeout=2 * NOTIFY_SECONDS)
 
-    def start_campaign(self, campaign_id: int,
-                       start: Callable[[Settings, int], control.Started] = control.launch) -> None:
+    def start_campaign(self, campaign_id: int, start: Callable[[Settings, int],
+                       control.LaunchResult] = control.launch) -> None:
         """Start a campaign's runners with `start` (launch, resume or a retry) and follow the
         campaign until it stops, in a thread worker."""
         self.run_worker(partial(self._launch_and_follow, campaign_id, start),
@@ -113,23 +113,24 @@ class MessagehubApp(App):
                         group="campaigns")
 
     def _launch_and_follow(self, campaign_id: int,
-                           start: Callable[[Settings, int], control.Started]) -> None:
+                           start: Callable[[Settings, int], control.LaunchResult]) -> None:
         worker = get_current_worker()
         with db.connection_context():
             result = start(self.settings, campaign_id)
         self.post_message(CampaignLaunched(campaign_id, result.message))
         runners = result.runners
-        while not worker.is_cancelled:
-            with db.connection_context():
-                campaign = Campaign.get_by_id(campaign_id)
-                if campaign.status not in control.ACTIVE:
-                    self.post_message(CampaignFinished(campaign_id, campaign.status,
-                                                       campaign.last_error))
-                    return
-                if runners and all(runner.poll() is not None for runner in runners) \
-                        and recover(self.settings):
-                    continue
-            time.sleep(FOLLOW_EVERY)
+
+        def stopped(campaign: Campaign) -> bool:
+            # Runners that all exited without settling it: recover marks it interrupted.
+            if campaign.status in ACTIVE and runners \
+                    and all(runner.poll() is not None for runner in runners):
+                recover(self.settings)
+            return campaign.status not in ACTIVE or worker.is_cancelled
+
+        with db.connection_context():
+            campaign = wait_until(campaign_id, stopped, poll=FOLLOW_EVERY)
+        if campaign.status not in ACTIVE:
+            self.post_message(CampaignFinished(campaign_id, campaign.status, campaign.last_error))
 
     def on_campaign_launched(self, message: CampaignLaunched) -> None:
         self.notify(message.text)
@@ -176,7 +177,7 @@ class MessagehubApp(App):
 def _active_ids() -> list[int]:
     """Campaigns still queued or running (one indexed query)."""
     return [c.id for c in Campaign.select(Campaign.id)
-            .where(Campaign.status.in_(list(control.ACTIVE)))]
+            .where(Campaign.status.in_(list(ACTIVE)))]
 
 
 def create_app(settings: Settings, **options) -> MessagehubApp:

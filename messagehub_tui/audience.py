@@ -7,7 +7,8 @@ from messagehub_tui.models import Campaign, Contact, ListMember, audience_versio
 _ADDRESS_COLUMN = {"email": "email", "sms": "phone"}
 
 
-def _members_sql(channel: str) -> str:
+def _members_sql(channel: str) -> tuple[str, str]:
+    """The FROM … WHERE of a list's members with an address on `channel`, and that column."""
     column = _ADDRESS_COLUMN[channel]
     return (
         f"FROM list_member m JOIN contact c ON c.id = m.contact_id "
@@ -23,6 +24,9 @@ def audience_counts(campaign: Campaign) -> tuple[int, int]:
     """(total, suppressed) of a campaign not materialised yet; recounted only after a change."""
     if campaign.contact_list_id is None:
         return 0, 0
+    # The database file is in the key because one process (the tests, the bench) opens several
+    # homes whose list ids repeat; the audience version, bumped by every import, membership
+    # and suppression change in any process, says when a count is stale.
     key = (db.database, campaign.contact_list_id, campaign.channel)
     version = audience_version()
     cached = _counted.get(key)

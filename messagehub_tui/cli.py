@@ -14,14 +14,18 @@ from messagehub_tui.cli_help import ExitCode, epilog
 from messagehub_tui.config import Settings, load_settings, resolve_home
 from messagehub_tui.errors import MessagehubError
 from messagehub_tui.homefs import (
-    HomeAccess, create_home, disk_full, exposure_warnings, open_for_reading, private_umask,
+    HomeAccess,
+    create_home,
+    disk_full,
+    exposure_warnings,
+    open_for_reading,
+    private_umask,
     require_home,
 )
 from messagehub_tui.models import open_db
 from messagehub_tui.timefmt import local_text
 from messagehub_tui.workers.daemon import run_daemon
 from messagehub_tui.workers.supervisor import recover
-
 
 # What each command needs of its home; any command not named here needs an existing home and
 # recovers dead runners first. Only commands that add data may make a new home (`create` needs a

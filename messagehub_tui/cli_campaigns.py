@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from messagehub_tui import campaigns, control
+from messagehub_tui import campaigns, control, preview
 from messagehub_tui.cli_args import add_id, rate
 from messagehub_tui.cli_help import WHEN_HELP, ExitCode
 from messagehub_tui.config import Settings
@@ -44,9 +44,9 @@ def cmd_schedule(args, settings: Settings) -> int:
         return ExitCode.OK
     if not args.at:
         raise MessagehubError("say when: --at WHEN, or --clear")
-    campaign = control.schedule(settings, args.id, parse_when(args.at))
-    print(f"campaign {args.id} scheduled for {local_text(campaign.scheduled_at)} "
-          f"({countdown(campaign.scheduled_at)})")
+    at = parse_when(args.at)
+    control.schedule(settings, args.id, at)
+    print(f"campaign {args.id} scheduled for {local_text(at)} ({countdown(at)})")
     return ExitCode.OK
 
 
@@ -57,28 +57,27 @@ def cmd_delete(args, settings: Settings) -> int:
 
 
 def cmd_campaigns(args, settings: Settings) -> int:
-    rows = [campaigns.status(c.id) for c in campaigns.all_campaigns()]
+    rows = [campaigns.state_of(c) for c in campaigns.all_campaigns()]
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps([row.to_json() for row in rows], indent=2))
         return ExitCode.OK
     print(f"{'ID':>4}  {'NAME':24}  {'CHANNEL':7}  {'STATUS':11}  {'SENT/TOTAL':>13}  SCHEDULED")
     for row in rows:
-        sent = f"{row['counts']['sent']}/{row['total']}"
-        campaign = campaigns.get(row["id"])
-        when = local_text(campaign.scheduled_at) if campaign.scheduled_at else "-"
-        print(f"{row['id']:>4}  {row['name'][:24]:24}  {row['channel']:7}  {row['status']:11}  "
+        sent = f"{row.counts.sent}/{row.total}"
+        when = local_text(row.scheduled_at) if row.scheduled_at else "-"
+        print(f"{row.id:>4}  {row.name[:24]:24}  {row.channel:7}  {row.status:11}  "
               f"{sent:>13}  {when}")
     return ExitCode.OK
 
 
 def cmd_preview(args, settings: Settings) -> int:
-    text = campaigns.preview(settings, args.id, args.contact, raw=args.raw)
+    text = preview.preview(settings, args.id, args.contact, raw=args.raw)
     print(text, end="" if text.endswith("\n") else "\n")
     return ExitCode.OK
 
 
 def cmd_status(args, settings: Settings) -> int:
-    print(json.dumps(campaigns.status(args.id), indent=2 if not args.json else None))
+    print(json.dumps(campaigns.status(args.id).to_json(), indent=2 if not args.json else None))
     return ExitCode.OK
 
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import sys
 
-from messagehub_tui import campaigns, control
+from messagehub_tui import campaigns, control, delivery
 from messagehub_tui.channels.base import Outcome
 from messagehub_tui.cli_args import add_id, wait_seconds
 from messagehub_tui.cli_help import ExitCode
 from messagehub_tui.config import Settings
 from messagehub_tui.doctor import run_checks
-from messagehub_tui.follow import follow
-from messagehub_tui.models import CampaignStatus
-from messagehub_tui.workers.supervisor import wait_until
+from messagehub_tui.follow import follow, wait_until
+from messagehub_tui.models import ACTIVE, RESUMABLE, CampaignStatus
+from messagehub_tui.state import CampaignState
 
 SETTLE_TIMEOUT = 10.0
 RESUME_GRACE = 2.0
@@ -21,7 +21,7 @@ STOPPED = frozenset({CampaignStatus.PAUSED, CampaignStatus.CANCELLED,
 
 
 def _settled(campaign) -> bool:
-    return campaign.status not in control.ACTIVE
+    return campaign.status not in ACTIVE
 
 
 def cmd_launch(args, settings: Settings) -> int:
@@ -32,7 +32,7 @@ def cmd_launch(args, settings: Settings) -> int:
 def _not_reached(campaign_id: int, goal: str, seconds: float) -> int:
     """Say that the campaign did not get where the command meant it to, and why; exit 1."""
     campaign = campaigns.get(campaign_id)
-    if campaign.status in control.ACTIVE:
+    if campaign.status in ACTIVE:
         where = (f"it is still {campaign.status} after {seconds:g} s (the request stands: "
                  f"check with `messagehub-tui status {campaign_id}`)")
     else:
@@ -43,13 +43,8 @@ def _not_reached(campaign_id: int, goal: str, seconds: float) -> int:
     return ExitCode.ERROR
 
 
-def _done(campaign_id: int) -> int:
-    counts = campaigns.delivery_counts(campaign_id)
-    return sum(counts.values()) - counts["pending"] - counts["sending"]
-
-
 def cmd_resume(args, settings: Settings) -> int:
-    done = _done(args.id)
+    unsent = campaigns.delivery_counts(args.id).unsent
     print(control.resume(settings, args.id).message)
     # A runner marks the campaign running before it connects; one refused at once (a server
     # that turns it away) pauses it again. So running counts once a delivery got settled, or
@@ -57,7 +52,8 @@ def cmd_resume(args, settings: Settings) -> int:
     campaign = wait_until(args.id, lambda c: c.status != CampaignStatus.QUEUED, args.wait)
     if campaign.status == CampaignStatus.RUNNING:
         campaign = wait_until(
-            args.id, lambda c: c.status != CampaignStatus.RUNNING or _done(args.id) > done,
+            args.id, lambda c: c.status != CampaignStatus.RUNNING
+            or campaigns.delivery_counts(args.id).unsent < unsent,
             min(RESUME_GRACE, args.wait))
     if campaign.status not in (CampaignStatus.RUNNING, CampaignStatus.COMPLETED):
         return _not_reached(args.id, "resume", args.wait)
@@ -90,7 +86,7 @@ def cmd_retry(args, settings: Settings) -> int:
 
 
 def cmd_send_test(args, settings: Settings) -> int:
-    result = control.send_test(settings, args.id, args.to, prefix=not args.no_test_prefix)
+    result = delivery.send_test(settings, args.id, args.to, prefix=not args.no_test_prefix)
     if result.outcome == Outcome.SENT:
         print(f"test message sent to {args.to} ({result.provider_id})")
         return ExitCode.OK
@@ -105,22 +101,20 @@ def cmd_doctor(args, settings: Settings) -> int:
     return ExitCode.OK if all(check.ok for check in checks) else ExitCode.ERROR
 
 
-def _progress_line(state: dict, rate: float, tty: bool) -> str:
-    counts, total = state["counts"], state["total"] or 1
-    done = total - counts["pending"] - counts["sending"]
-    share = done / total
+def _progress_line(state: CampaignState, rate: float, tty: bool) -> str:
+    counts, share = state.counts, state.counts.progress
     bar = ("#" * int(share * 30)).ljust(30, ".") if tty else ""
-    return (f"{bar} {share:4.0%} sent {counts['sent']}/{state['total']} failed {counts['failed']} "
-            f"unknown {counts['unknown']} · {rate:,.0f}/s").strip()
+    return (f"{bar} {share:4.0%} sent {counts.sent}/{state.total} failed {counts.failed} "
+            f"unknown {counts.unknown} · {rate:,.0f}/s").strip()
 
 
-def _follow(settings: Settings, campaign_id: int) -> tuple[dict, bool]:
+def _follow(settings: Settings, campaign_id: int) -> tuple[CampaignState, bool]:
     """Print progress until the campaign leaves queued/running; Ctrl-C pauses it cleanly.
 
     Returns the final state and whether the user interrupted."""
     tty = sys.stdout.isatty()
 
-    def show(state: dict, rate: float) -> None:
+    def show(state: CampaignState, rate: float) -> None:
         line = _progress_line(state, rate, tty)
         print(f"\r{line}", end="", flush=True) if tty else print(line, flush=True)
 
@@ -136,14 +130,14 @@ def _follow(settings: Settings, campaign_id: int) -> tuple[dict, bool]:
         return campaigns.status(campaign_id), True
 
 
-def send_exit_code(state: dict) -> ExitCode:
+def send_exit_code(state: CampaignState) -> ExitCode:
     """How a followed campaign ended, as `send`'s exit status."""
-    counts = state["counts"]
-    if state["status"] == CampaignStatus.COMPLETED:
-        return ExitCode.FAILURES if counts["failed"] or counts["unknown"] else ExitCode.OK
-    if state["status"] == CampaignStatus.FAILED:
+    counts = state.counts
+    if state.status == CampaignStatus.COMPLETED:
+        return ExitCode.FAILURES if counts.failed or counts.unknown else ExitCode.OK
+    if state.status == CampaignStatus.FAILED:
         return ExitCode.FAILURES
-    if state["status"] in STOPPED:
+    if state.status in STOPPED:
         return ExitCode.STOPPED
     return ExitCode.ERROR
 
@@ -156,22 +150,22 @@ def cmd_send(args, settings: Settings) -> int:
         print(f"dry run: {rendered} messages rendered, {len(problems)} problems, nothing sent")
         return ExitCode.ERROR if problems else ExitCode.OK
     campaign = campaigns.get(args.id)
-    start = control.resume if campaign.status in control.RESUMABLE else control.launch
+    start = control.resume if campaign.status in RESUMABLE else control.launch
     result = start(settings, args.id)
-    if not result.started and campaign.status not in control.ACTIVE:
+    if not result.started and campaign.status not in ACTIVE:
         print(f"messagehub-tui: {result.message}", file=sys.stderr)
         return ExitCode.ERROR
     print(result.message)
     state, interrupted = _follow(settings, args.id)
-    counts = state["counts"]
-    print(f"campaign {args.id} {state['status']}: sent {counts['sent']}, failed {counts['failed']}, "
-          f"unknown {counts['unknown']}, skipped {counts['skipped']}, "
-          f"cancelled {counts['cancelled']}, pending {counts['pending']}")
+    counts = state.counts
+    print(f"campaign {args.id} {state.status}: sent {counts.sent}, failed {counts.failed}, "
+          f"unknown {counts.unknown}, skipped {counts.skipped}, "
+          f"cancelled {counts.cancelled}, pending {counts.pending}")
     code = ExitCode.INTERRUPTED if interrupted else send_exit_code(state)
-    if code != ExitCode.OK and state["last_error"]:
-        print(f"messagehub-tui: {state['last_error']}", file=sys.stderr)
-    if counts["failed"] or counts["unknown"]:
-        which = "failed" if counts["failed"] else "unknown"
+    if code != ExitCode.OK and state.last_error:
+        print(f"messagehub-tui: {state.last_error}", file=sys.stderr)
+    if counts.failed or counts.unknown:
+        which = "failed" if counts.failed else "unknown"
         print(f"messagehub-tui: see who and why: messagehub-tui deliveries {args.id} "
               f"--status {which}", file=sys.stderr)
     return code

@@ -1,4 +1,5 @@
-"""What the command line promises: its exit codes, and the help texts and examples of each command."""
+"""What the command line promises: its exit codes, and the help texts and examples of each
+command."""
 
 from __future__ import annotations
 
@@ -90,7 +91,8 @@ def epilog(command: str | None) -> str:
         codes = _SEND_EXIT_CODES
     elif command in ("pause", "resume", "cancel"):
         codes = _STOP_EXIT_CODES.format(
-            state={"pause": "paused", "resume": "running (or done)", "cancel": "cancelled"}[command])
+            state={"pause": "paused", "resume": "running (or done)",
+                   "cancel": "cancelled"}[command])
     else:
         codes = _EXIT_CODES
     return f"examples:\n{examples}\n\n{codes}"

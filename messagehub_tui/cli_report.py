@@ -1,4 +1,5 @@
-"""CLI commands that say who got what: `deliveries` (a table or JSON) and `export` (a CSV to fix)."""
+"""CLI commands that say who got what: `deliveries` (a table or JSON) and `export` (a CSV to
+fix)."""
 
 from __future__ import annotations
 

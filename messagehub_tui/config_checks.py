@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from email.utils import parseaddr
-from typing import Any, Callable
+from typing import Any
 
 import phonenumbers
 
@@ -48,9 +49,10 @@ def parse_duration(text: str | int | float) -> float:
             raise ValueError(f"expected a duration such as \"15m\", got {text!r}")
         seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
     else:
-        seconds = _number(text)
-        if seconds is None:
+        number = _number(text)
+        if number is None:
             raise ValueError(f"expected a duration such as \"15m\", got {text!r}")
+        seconds = number
     if seconds < 0:
         raise ValueError("a duration cannot be negative")
     if seconds > MAX_DURATION:

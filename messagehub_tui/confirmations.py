@@ -3,9 +3,9 @@ each reads the campaign and raises InvalidState, saying why, instead of asking i
 
 from __future__ import annotations
 
-from messagehub_tui import campaigns, control
+from messagehub_tui import campaigns
 from messagehub_tui.errors import InvalidState
-from messagehub_tui.models import Campaign, CampaignStatus, DeliveryStatus
+from messagehub_tui.models import FINISHED, PRE_LAUNCH, RESUMABLE, Campaign, CampaignStatus
 
 
 def _label(campaign: Campaign) -> str:
@@ -14,24 +14,23 @@ def _label(campaign: Campaign) -> str:
 
 def launch_question(campaign_id: int) -> str:
     campaign = campaigns.get(campaign_id)
-    if campaign.status not in campaigns.PRE_LAUNCH:
-        hint = "; r resumes it" if campaign.status in control.RESUMABLE else ""
+    if campaign.status not in PRE_LAUNCH:
+        hint = "; r resumes it" if campaign.status in RESUMABLE else ""
         raise InvalidState(f"campaign {campaign_id} is {campaign.status}; only a draft, "
                            f"scheduled or missed campaign can be launched{hint}")
-    _, counts = campaigns.counts(campaign)
-    if not counts[DeliveryStatus.PENDING]:
+    counts = campaigns.counts(campaign)
+    if not counts.pending:
         raise InvalidState(f"campaign {campaign_id} has nobody to send to: its list is empty "
                            "or every address is suppressed")
-    return (f"Launch {_label(campaign)} to {counts[DeliveryStatus.PENDING]} recipients "
-            f"({counts[DeliveryStatus.SKIPPED]} suppressed)?")
+    return (f"Launch {_label(campaign)} to {counts.pending} recipients "
+            f"({counts.skipped} suppressed)?")
 
 
 def cancel_question(campaign_id: int) -> str:
     campaign = campaigns.get(campaign_id)
-    if campaign.status in control.FINISHED:
+    if campaign.status in FINISHED:
         raise InvalidState(f"campaign {campaign_id} is already {campaign.status}")
-    _, counts = campaigns.counts(campaign)
-    unsent = counts[DeliveryStatus.PENDING] + counts[DeliveryStatus.SENDING]
+    unsent = campaigns.counts(campaign).unsent
     return f"Cancel {_label(campaign)}? {unsent} unsent deliveries will be cancelled."
 
 
@@ -47,8 +46,7 @@ def delete_question(campaign_id: int) -> str:
 
 def retry_unknown_question(campaign_id: int) -> str:
     campaign = campaigns.get(campaign_id)
-    _, counts = campaigns.counts(campaign)
-    unknown = counts[DeliveryStatus.UNKNOWN]
+    unknown = campaigns.counts(campaign).unknown
     if not unknown:
         raise InvalidState(f"campaign {campaign_id} has no unknown deliveries")
     return (f"Send {unknown} unknown deliveries of {_label(campaign)} again? Some may have "

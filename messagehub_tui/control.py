@@ -1,36 +1,40 @@
-"""Campaign state changes shared by the CLI, the TUI and the scheduler: launch, pause, resume, cancel."""
+"""Campaign state changes shared by the CLI, the TUI and the scheduler: launch, pause, resume,
+cancel, retry, schedule (the dry run stays here until it moves to delivery.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
-import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from messagehub_tui import audience, campaigns
-from messagehub_tui.addresses import InvalidAddress, normalise
-from messagehub_tui.channels import make_channel
-from messagehub_tui.channels.base import ChannelStopped, Outcome, Outgoing, SendResult
 from messagehub_tui.compose import RenderError, RenderTooSlow
 from messagehub_tui.config import Settings
 from messagehub_tui.errors import InvalidState, MessagehubError
 from messagehub_tui.events import record_event
 from messagehub_tui.message_id import store_home_token
-from messagehub_tui.models import Campaign, CampaignStatus, Channel, Contact, db, utcnow
+from messagehub_tui.models import (  # ACTIVE is still read as control.ACTIVE by daemon.py
+    ACTIVE,
+    FINISHED,
+    PRE_LAUNCH,
+    RESUMABLE,
+    Campaign,
+    CampaignStatus,
+    Channel,
+    Contact,
+    DeliveryStatus,
+    StopRequest,
+    db,
+    utcnow,
+)
 from messagehub_tui.workers import queue, registry
 from messagehub_tui.workers.supervisor import start_runners
 
-ACTIVE = frozenset({CampaignStatus.QUEUED, CampaignStatus.RUNNING})
-RESUMABLE = frozenset({CampaignStatus.PAUSED, CampaignStatus.INTERRUPTED})
-FINISHED = frozenset({CampaignStatus.COMPLETED, CampaignStatus.CANCELLED, CampaignStatus.FAILED})
 DRY_RUN_SLOW = 3
-TEST_PREFIX = "[test] "
-TEST_MARKER = "test"
 
 
 @dataclass
-class Started:
+class LaunchResult:
     """What a launch or resume did: whether runners were started, and a sentence saying so."""
 
     started: bool
@@ -50,16 +54,17 @@ def _claim_status(campaign_id: int, from_status: str, to_status: str, guard=None
 
 
 def launch(settings: Settings, campaign_id: int, scheduled_only: bool = False,
-           start: bool = True) -> Started:
+           start: bool = True) -> LaunchResult:
     """Materialise the recipients once, move the campaign to queued and start its runners."""
     campaign = campaigns.get(campaign_id)
     if campaign.status in ACTIVE:
-        return Started(False, f"campaign {campaign_id} is already {campaign.status}")
+        return LaunchResult(False, f"campaign {campaign_id} is already {campaign.status}")
     if scheduled_only and campaign.status != CampaignStatus.SCHEDULED:
-        return Started(False, f"campaign {campaign_id} is {campaign.status}, not scheduled")
-    if scheduled_only and campaign.scheduled_at > utcnow() + timedelta(seconds=1):
-        return Started(False, f"campaign {campaign_id} is not due yet")
-    if campaign.status not in campaigns.PRE_LAUNCH:
+        return LaunchResult(False, f"campaign {campaign_id} is {campaign.status}, not scheduled")
+    due = campaign.scheduled_at
+    if scheduled_only and due is not None and due > utcnow() + timedelta(seconds=1):
+        return LaunchResult(False, f"campaign {campaign_id} is not due yet")
+    if campaign.status not in PRE_LAUNCH:
         hint = "; use resume" if campaign.status in RESUMABLE else ""
         raise InvalidState(f"campaign {campaign_id} is {campaign.status}{hint}")
     campaigns.validate(settings, campaign.channel, campaign.contact_list, campaign.body,
@@ -68,35 +73,39 @@ def launch(settings: Settings, campaign_id: int, scheduled_only: bool = False,
         now = utcnow()
         same_time = (Campaign.scheduled_at == campaign.scheduled_at) if scheduled_only else None
         if not _claim_status(campaign_id, campaign.status, CampaignStatus.QUEUED, same_time,
-                             control="", started_at=None, finished_at=None, last_error=None):
-            return Started(False, f"campaign {campaign_id} was launched or changed by another "
+                             stop_request=StopRequest.NONE, started_at=None, finished_at=None,
+                             last_error=None):
+            return LaunchResult(False, f"campaign {campaign_id} was launched or changed by another "
                                   "process")
         sql, params = audience.materialise_sql(campaign, now)
         db.execute_sql(sql, params)
         store_home_token()
-    total, counts = campaigns.counts(Campaign.get_by_id(campaign_id))
+    counts = campaigns.counts(Campaign.get_by_id(campaign_id))
     record_event(settings.logs_dir, campaign_id,
-                 f"launched: {total} recipients, {counts['skipped']} suppressed")
+                 f"launched: {counts.total} recipients, {counts.skipped} suppressed")
     runners = start_runners(settings, campaign_id) if start else []
-    return Started(True, f"campaign {campaign_id} launched: {counts['pending']} to send", runners)
+    return LaunchResult(True, f"campaign {campaign_id} launched: {counts.pending} to send", runners)
 
 
-def resume(settings: Settings, campaign_id: int) -> Started:
+def resume(settings: Settings, campaign_id: int) -> LaunchResult:
     """Continue a paused or interrupted campaign with new runners."""
     with db.atomic():
         campaign = campaigns.get(campaign_id)
         if campaign.status in ACTIVE:
-            if campaign.control == "pause":
-                Campaign.update(control="").where(Campaign.id == campaign_id).execute()
-            return Started(False, f"campaign {campaign_id} is already {campaign.status}")
+            if campaign.stop_request == StopRequest.PAUSE:
+                Campaign.update(stop_request=StopRequest.NONE) \
+                    .where(Campaign.id == campaign_id).execute()
+            return LaunchResult(False, f"campaign {campaign_id} is already {campaign.status}")
         if campaign.status not in RESUMABLE:
             raise InvalidState(f"campaign {campaign_id} is {campaign.status}; only a paused or "
                                "interrupted campaign can be resumed")
-        if not _claim_status(campaign_id, campaign.status, CampaignStatus.QUEUED, control="",
-                             last_error=None, auto_resume=0, finished_at=None):
-            return Started(False, f"campaign {campaign_id} was resumed by another process")
+        if not _claim_status(campaign_id, campaign.status, CampaignStatus.QUEUED,
+                             stop_request=StopRequest.NONE, last_error=None, auto_resume=0,
+                             finished_at=None):
+            return LaunchResult(False, f"campaign {campaign_id} was resumed by another process")
     record_event(settings.logs_dir, campaign_id, "resumed")
-    return Started(True, f"campaign {campaign_id} resumed", start_runners(settings, campaign_id))
+    return LaunchResult(True, f"campaign {campaign_id} resumed",
+                        start_runners(settings, campaign_id))
 
 
 def pause(settings: Settings, campaign_id: int) -> str:
@@ -111,7 +120,7 @@ def pause(settings: Settings, campaign_id: int) -> str:
         if campaign.status == CampaignStatus.QUEUED and not registry.live_runners(campaign_id):
             _claim_status(campaign_id, CampaignStatus.QUEUED, CampaignStatus.PAUSED)
         else:
-            registry.request_stop(campaign_id, "pause")
+            registry.request_stop(campaign_id, StopRequest.PAUSE)
     record_event(settings.logs_dir, campaign_id, "pause requested")
     return f"campaign {campaign_id} pausing"
 
@@ -123,87 +132,38 @@ def cancel(settings: Settings, campaign_id: int) -> str:
         if campaign.status in FINISHED:
             raise InvalidState(f"campaign {campaign_id} is already {campaign.status}")
         if campaign.status in ACTIVE and registry.live_runners(campaign_id):
-            registry.request_stop(campaign_id, "cancel")
+            registry.request_stop(campaign_id, StopRequest.CANCEL)
         else:
             queue.cancel_pending(campaign_id)
-            _claim_status(campaign_id, campaign.status, CampaignStatus.CANCELLED, control="",
+            _claim_status(campaign_id, campaign.status, CampaignStatus.CANCELLED,
+                          stop_request=StopRequest.NONE,
                           finished_at=utcnow())
     record_event(settings.logs_dir, campaign_id, "cancel requested")
     return f"campaign {campaign_id} cancelling"
 
 
 def retry(settings: Settings, campaign_id: int, failed: bool = True, unknown: bool = False
-          ) -> Started:
+          ) -> LaunchResult:
     """Put failed and/or unknown deliveries back to pending and send them again."""
-    states = [state for state, wanted in (("failed", failed), ("unknown", unknown)) if wanted]
+    states = [state.value for state, wanted in ((DeliveryStatus.FAILED, failed),
+                                                 (DeliveryStatus.UNKNOWN, unknown)) if wanted]
     if not states:
         raise MessagehubError("say which deliveries to retry: --failed and/or --unknown")
     with db.atomic():
         campaign = campaigns.get(campaign_id)
-        if campaign.status in campaigns.PRE_LAUNCH or campaign.status == CampaignStatus.CANCELLED:
+        if campaign.status in PRE_LAUNCH or campaign.status == CampaignStatus.CANCELLED:
             raise InvalidState(f"campaign {campaign_id} is {campaign.status}; nothing to retry")
         count = queue.requeue(campaign_id, states)
         if count and campaign.status not in ACTIVE:
-            _claim_status(campaign_id, campaign.status, CampaignStatus.QUEUED, control="",
-                          finished_at=None, last_error=None)
+            _claim_status(campaign_id, campaign.status, CampaignStatus.QUEUED,
+                          stop_request=StopRequest.NONE, finished_at=None, last_error=None)
     if not count:
-        return Started(False, f"campaign {campaign_id} has no {' or '.join(states)} deliveries")
+        return LaunchResult(False,
+                            f"campaign {campaign_id} has no {' or '.join(states)} deliveries")
     record_event(settings.logs_dir, campaign_id, f"retrying {count} {'/'.join(states)} deliveries")
     runners = [] if campaign.status in ACTIVE else start_runners(settings, campaign_id)
-    return Started(True, f"campaign {campaign_id}: {count} deliveries back to pending", runners)
-
-
-def _first_recipient_vars(campaign: Campaign) -> dict:
-    contact = audience.first_member(campaign.contact_list_id, campaign.channel)
-    if contact is None:
-        raise MessagehubError(f"campaign {campaign.id}'s list has no contact to take data from")
-    return contact.template_vars()
-
-
-def _neutral_unsubscribe_vars(variables: dict, tester: str) -> dict:
-    """What a test message's unsubscribe links are filled with: the tester's own address and
-    "test" for every other field, so no link in it can unsubscribe the contact whose data the
-    message borrows (by address, id, token or anything else)."""
-    return {**{key: TEST_MARKER for key in variables}, "email": tester, "phone": ""}
-
-
-def send_test(settings: Settings, campaign_id: int, to: str, prefix: bool = True) -> SendResult:
-    """Send one message to `to`, rendered with the first recipient's data but unsubscribe links
-    that name only the tester, its subject (an SMS: its text) starting with "[test] " unless
-    `prefix` is false; the campaign is untouched."""
-    campaign = campaigns.get(campaign_id)
-    try:
-        address = normalise(campaign.channel, to, settings.sms.default_region)
-    except InvalidAddress as exc:
-        raise MessagehubError(str(exc)) from None
-    if prefix:
-        # Only this in-memory copy changes; the campaign is never saved here.
-        if campaign.channel == Channel.EMAIL:
-            campaign.subject = TEST_PREFIX + campaign.subject
-        else:
-            campaign.body = TEST_PREFIX + campaign.body
-    composer = campaigns.make_composer(campaign, settings)
-    variables = _first_recipient_vars(campaign)
-    key = f"test-{int(time.time() * 1000)}"
-    try:
-        payload = (composer.email_bytes(variables, address, f"{campaign_id}.{key}",
-                                        _neutral_unsubscribe_vars(variables, address))
-                   if campaign.channel == Channel.EMAIL else composer.sms_text(variables))
-    except RenderError as exc:
-        raise MessagehubError(f"cannot render the test message: {exc}") from None
-    channel = make_channel(settings, campaign.channel, campaign_id,
-                           campaigns.effective_sender(campaign, settings))
-
-    async def deliver() -> SendResult:
-        try:
-            await channel.open()
-            return await channel.send(0, Outgoing(key, address, payload))
-        except ChannelStopped as exc:
-            return SendResult(Outcome.STOP, reason=str(exc))
-        finally:
-            await channel.close()
-
-    return asyncio.run(deliver())
+    return LaunchResult(True, f"campaign {campaign_id}: {count} deliveries back to pending",
+                        runners)
 
 
 def dry_run(settings: Settings, campaign_id: int) -> tuple[int, list[tuple[str, str]]]:
@@ -245,7 +205,7 @@ def schedule(settings: Settings, campaign_id: int, at) -> Campaign:
     """Set a draft, missed or scheduled campaign to launch at `at` (naive UTC, in the future)."""
     with db.atomic():
         campaign = campaigns.get(campaign_id)
-        if campaign.status not in campaigns.PRE_LAUNCH:
+        if campaign.status not in PRE_LAUNCH:
             raise InvalidState(f"campaign {campaign_id} is {campaign.status}; only a draft, "
                                "missed or scheduled campaign can be scheduled")
         _claim_status(campaign_id, campaign.status, CampaignStatus.SCHEDULED, scheduled_at=at)

@@ -1,4 +1,5 @@
-"""`demo`: sample contacts and campaigns in outbox mode, so a newcomer sees the app working at once."""
+"""`demo`: sample contacts and campaigns in outbox mode, so a newcomer sees the app working at
+once."""
 
 from __future__ import annotations
 
@@ -41,7 +42,8 @@ def fill_demo(settings: Settings) -> str:
     campaigns.create(settings, "Monthly newsletter", "email", "demo", NEWSLETTER,
                      subject="{{ first_name }}, your {{ city }} news", html=NEWSLETTER_HTML)
     campaigns.create(settings, "Renewal reminder", "sms", "demo",
-                     "Hi {{ first_name }}, your {{ plan }} plan renews soon. Reply STOP to opt out.")
+                     "Hi {{ first_name }}, your {{ plan }} plan renews soon. "
+                     "Reply STOP to opt out.")
     later = campaigns.create(settings, "Weekend offer", "email", "demo", NEWSLETTER,
                              subject="A weekend offer for {{ first_name }}")
     control.schedule(settings, later.id, utcnow() + timedelta(hours=1))

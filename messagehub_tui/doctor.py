@@ -1,4 +1,5 @@
-"""`doctor`: check configuration and connectivity without sending, and say how to fix each problem."""
+"""`doctor`: check configuration and connectivity without sending, and say how to fix each
+problem."""
 
 from __future__ import annotations
 
@@ -110,9 +111,8 @@ async def _twilio(settings: Settings) -> list[Check]:
 
 def run_checks(settings: Settings) -> list[Check]:
     """Every check that applies to this configuration."""
-    checks = [Check("config", True, f"{settings.config_path} "
-                                    f"{'is valid' if settings.config_path.exists() else 'absent: defaults'}"),
-              _outbox(settings)]
+    found = "is valid" if settings.config_path.exists() else "absent: defaults"
+    checks = [Check("config", True, f"{settings.config_path} {found}"), _outbox(settings)]
     if settings.email.transport == "smtp":
         checks += asyncio.run(_smtp(settings))
     else:

@@ -21,8 +21,3 @@ def record_event(logs_dir: Path, campaign_id: int, message: str, level: str = "i
     with campaign_log_path(logs_dir, campaign_id).open("a", encoding="utf-8") as handle:
         handle.write(f"{iso_utc(now)} {level.upper():7} {message}\n")
 
-
-def recent_events(campaign_id: int, limit: int = 50) -> list[Event]:
-    """The latest events of a campaign, newest first."""
-    return list(Event.select().where(Event.campaign == campaign_id)
-                .order_by(Event.id.desc()).limit(limit))

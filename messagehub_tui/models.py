@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 
 from peewee import (
-    CompositeKey, DatabaseProxy, DateTimeField, FloatField, ForeignKeyField, IntegerField, Model,
-    SqliteDatabase, TextField,
+    AutoField,
+    CompositeKey,
+    DatabaseProxy,
+    DateTimeField,
+    FloatField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    SqliteDatabase,
+    TextField,
 )
 
 from messagehub_tui.errors import MessagehubError
@@ -20,7 +28,9 @@ SCHEMA_VERSION = 4
 
 
 class CampaignStatus(StrEnum):
-    """The campaign state machine of DESIGN.md."""
+    """A campaign's state: draft, scheduled or missed before its launch; queued, then running while
+    runners send; then paused or interrupted (its runners died), which resume; completed,
+    cancelled or failed at the end."""
 
     DRAFT = "draft"
     SCHEDULED = "scheduled"
@@ -34,8 +44,26 @@ class CampaignStatus(StrEnum):
     INTERRUPTED = "interrupted"
 
 
+# Groups of campaign states, the one home of each rule that asks "is it …".
+ACTIVE = frozenset({CampaignStatus.QUEUED, CampaignStatus.RUNNING})
+RESUMABLE = frozenset({CampaignStatus.PAUSED, CampaignStatus.INTERRUPTED})
+FINISHED = frozenset({CampaignStatus.COMPLETED, CampaignStatus.CANCELLED, CampaignStatus.FAILED})
+PRE_LAUNCH = frozenset({CampaignStatus.DRAFT, CampaignStatus.SCHEDULED, CampaignStatus.MISSED})
+EDITABLE = PRE_LAUNCH
+
+
+class StopRequest(StrEnum):
+    """What a user asked of a campaign's runners, which they read between messages."""
+
+    NONE = ""
+    PAUSE = "pause"
+    CANCEL = "cancel"
+
+
 class DeliveryStatus(StrEnum):
-    """The per-recipient state machine of DESIGN.md."""
+    """One recipient's state: pending, sending once a runner claimed it, then sent, failed or
+    unknown (handed over without an answer; a retry puts failed and unknown back to pending);
+    skipped (suppressed at launch) and cancelled never send."""
 
     PENDING = "pending"
     SENDING = "sending"
@@ -55,7 +83,7 @@ class Channel(StrEnum):
 
 def utcnow() -> datetime:
     """The current time as a naive UTC datetime, the form every stored time takes."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def iso_utc(moment: datetime | None) -> str | None:
@@ -89,6 +117,8 @@ class Meta(BaseModel):
 class Contact(BaseModel):
     """One person: an email address and/or an E.164 phone, names, and extra CSV columns."""
 
+    id = AutoField()  # peewee adds it anyway; declared, it has a type
+
     email = TextField(null=True, unique=True)
     phone = TextField(null=True, unique=True)
     first_name = TextField(default="")
@@ -105,6 +135,8 @@ class Contact(BaseModel):
 
 class ContactList(BaseModel):
     """A named list of contacts that campaigns are sent to."""
+
+    id = AutoField()  # peewee adds it anyway; declared, it has a type
 
     name = TextField(unique=True)
     created_at = DateTimeField(default=utcnow)
@@ -123,6 +155,8 @@ class ListMember(BaseModel):
 class Suppression(BaseModel):
     """An address that must never be sent to on a channel."""
 
+    id = AutoField()  # peewee adds it anyway; declared, it has a type
+
     channel = TextField()
     address = TextField()
     reason = TextField(default="")
@@ -135,10 +169,13 @@ class Suppression(BaseModel):
 class Campaign(BaseModel):
     """A message to a list over one channel, with its state and timings."""
 
+    id = AutoField()  # peewee adds it anyway; declared, it has a type
+
     name = TextField()
     channel = TextField()
     status = TextField(default=CampaignStatus.DRAFT.value, index=True)
     contact_list = ForeignKeyField(ContactList, null=True, on_delete="SET NULL")
+    contact_list_id: int | None  # the foreign key's own column, which peewee adds
     subject = TextField(default="")
     body = TextField()
     html = TextField(null=True)
@@ -150,15 +187,20 @@ class Campaign(BaseModel):
     started_at = DateTimeField(null=True)
     finished_at = DateTimeField(null=True)
     last_error = TextField(null=True)
-    control = TextField(default="")
+    # Written by control.pause/cancel, read by runners; the column keeps its first name.
+    stop_request = TextField(default=StopRequest.NONE.value, column_name="control")
     auto_resume = IntegerField(default=0)
 
 
 class Delivery(BaseModel):
     """One recipient of one campaign: its address, state, attempts and provider id."""
 
+    id = AutoField()  # peewee adds it anyway; declared, it has a type
+
     campaign = ForeignKeyField(Campaign, backref="deliveries", on_delete="CASCADE")
     contact = ForeignKeyField(Contact, null=True, on_delete="SET NULL")
+    campaign_id: int  # the foreign keys' own columns, which peewee adds
+    contact_id: int | None
     address = TextField()
     status = TextField(default=DeliveryStatus.PENDING.value)
     attempts = IntegerField(default=0)
@@ -178,6 +220,8 @@ class Delivery(BaseModel):
 class Event(BaseModel):
     """Something that happened to a campaign, for the monitor and the log."""
 
+    id = AutoField()  # peewee adds it anyway; declared, it has a type
+
     campaign = ForeignKeyField(Campaign, backref="events", null=True, on_delete="CASCADE")
     at = DateTimeField(default=utcnow, index=True)
     level = TextField(default="info")
@@ -192,7 +236,10 @@ class Runner(BaseModel):
     under its own id.
     """
 
+    id = AutoField()  # peewee adds it anyway; declared, it has a type
+
     campaign = ForeignKeyField(Campaign, backref="runners", on_delete="CASCADE")
+    campaign_id: int  # the foreign key's own column, which peewee adds
     pid = IntegerField()
     host = TextField()
     started_at = DateTimeField(default=utcnow)

@@ -1,25 +1,13 @@
-"""How far a campaign has got and how fast it goes: for the monitor, the overview and the CLI."""
+"""How fast a campaign goes and how long it takes: for the monitor, the overview and the CLI."""
 
 from __future__ import annotations
 
 import math
 import time
 from collections import deque
-from collections.abc import Mapping
 
-from messagehub_tui.models import DeliveryStatus
-
-# The states a delivery ends in; skipped ones were never to be sent, so they count on neither side.
-FINISHED = (DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.UNKNOWN,
-            DeliveryStatus.CANCELLED)
 SMOOTHING_SECONDS = 10.0
 HISTORY_POINTS = 120
-
-
-def progress(counts: Mapping[str, int]) -> tuple[int, int]:
-    """(finished, deliverable): deliveries that reached an end state, out of all but skipped."""
-    deliverable = sum(counts.values()) - counts.get(DeliveryStatus.SKIPPED, 0)
-    return sum(counts.get(state, 0) for state in FINISHED), deliverable
 
 
 def duration(seconds: float | None) -> str:
@@ -56,8 +44,9 @@ class RateMeter:
         elapsed = now - self.last[0]
         measured = max(0.0, (sent - self.last[1]) / elapsed)
         self.last = (now, sent)
-        if now - self.first[0] < self.window:
-            # Within the first window the plain average since the first read is the best guess.
+        if self.rate is None or now - self.first[0] < self.window:
+            # Within the first window (or at a second read that came later than that) the plain
+            # average since the first read is the best guess.
             self.rate = max(0.0, (sent - self.first[1]) / (now - self.first[0]))
         else:
             # Weight by elapsed time, so the smoothing does not depend on how often we read.

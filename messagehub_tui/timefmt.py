@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from messagehub_tui.errors import MessagehubError
 
 
 def to_local(moment: datetime) -> datetime:
     """A stored naive-UTC time in the local zone."""
-    return moment.replace(tzinfo=timezone.utc).astimezone()
+    return moment.replace(tzinfo=UTC).astimezone()
 
 
 def local_text(moment: datetime | None) -> str:
@@ -37,11 +37,11 @@ def _shown(text: str) -> str:
 def _local_to_utc(naive: datetime, text: str) -> datetime:
     """A local wall-clock time as aware UTC; refuses a time skipped by a daylight-saving change."""
     aware = naive.astimezone()
-    back = aware.astimezone(timezone.utc).astimezone()
+    back = aware.astimezone(UTC).astimezone()
     if back.replace(tzinfo=None) != naive:
         raise MessagehubError(f"{_shown(text)} does not exist in local time ({back.tzname()}): "
                               "the clocks skip it at a daylight-saving change")
-    return aware.astimezone(timezone.utc)
+    return aware.astimezone(UTC)
 
 
 def _absolute(text: str) -> datetime:
@@ -57,12 +57,13 @@ def _absolute(text: str) -> datetime:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise MessagehubError(f"cannot read the time {_shown(text)}: {_FORMS}") from None
-    return parsed.astimezone(timezone.utc) if parsed.tzinfo else _local_to_utc(parsed, text)
+    return parsed.astimezone(UTC) if parsed.tzinfo else _local_to_utc(parsed, text)
 
 
 def parse_when(text: str, now: datetime | None = None) -> datetime:
-    """WHEN as naive UTC: ISO-8601 with an offset, local `YYYY-MM-DD HH:MM`, or `+90s`/`+10m`/`+2h`/`+1d`."""
-    now = now or datetime.now(timezone.utc)
+    """WHEN as naive UTC: ISO-8601 with an offset, local `YYYY-MM-DD HH:MM`, or
+    `+90s`/`+10m`/`+2h`/`+1d`."""
+    now = now or datetime.now(UTC)
     text = text.strip()
     too_far = MessagehubError(f"{_shown(text)} is more than {MAX_AHEAD.days // 365} years ahead")
     relative = _RELATIVE.match(text)
@@ -78,15 +79,16 @@ def parse_when(text: str, now: datetime | None = None) -> datetime:
             raise MessagehubError(f"{_shown(text)} is out of range: schedule between now and "
                                   f"{MAX_AHEAD.days // 365} years ahead") from None
     if moment <= now:
-        current = now.astimezone(timezone.utc).replace(tzinfo=None)
+        current = now.astimezone(UTC).replace(tzinfo=None)
         raise MessagehubError(f"{_shown(text)} is in the past (it is now {local_text(current)})")
     if moment - now > MAX_AHEAD:
         raise too_far
-    return moment.astimezone(timezone.utc).replace(tzinfo=None)
+    return moment.astimezone(UTC).replace(tzinfo=None)
 
 
 def short_local(moment: datetime, now: datetime) -> str:
-    """`15:35 CET` for a time today, `Dec 01 09:00 CET` otherwise (local time, for narrow tables)."""
+    """`15:35 CET` for a time today, `Dec 01 09:00 CET` otherwise (local time, for narrow
+    tables)."""
     local = to_local(moment)
     same_day = local.date() == to_local(now).date()
     return local.strftime("%H:%M %Z" if same_day else "%b %d %H:%M %Z")
@@ -94,7 +96,7 @@ def short_local(moment: datetime, now: datetime) -> str:
 
 def countdown(moment: datetime, now: datetime | None = None) -> str:
     """`in 2h05m` / `in 59m` / `in 45s` until a stored naive-UTC time, or `due`."""
-    now = now or datetime.now(timezone.utc).replace(tzinfo=None)
+    now = now or datetime.now(UTC).replace(tzinfo=None)
     seconds = int((moment - now).total_seconds())
     if seconds <= 0:
         return "due"

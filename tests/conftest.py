@@ -9,6 +9,7 @@ import pytest
 from messagehub_tui.cli import main
 from messagehub_tui.config import load_settings
 from messagehub_tui.models import close_db, open_db
+from tests.clitools import refusing_smtp, rejecting_smtp  # noqa: F401 (fixtures for every module)
 
 
 @pytest.fixture

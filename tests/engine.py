@@ -50,7 +50,7 @@ def wait_status(campaign_id: int, *statuses: str, timeout: float = 60.0) -> Camp
         campaign = Campaign.get_by_id(campaign_id)
         if campaign.status in statuses:
             return campaign
-        if campaign.status in SETTLED and campaign.control == "":
+        if campaign.status in SETTLED and campaign.stop_request == "":
             raise AssertionError(f"campaign {campaign_id} is {campaign.status}, not {statuses}: "
                                  f"{campaign.last_error}")
         return None
@@ -59,6 +59,6 @@ def wait_status(campaign_id: int, *statuses: str, timeout: float = 60.0) -> Camp
 
 def counts_add_up(campaign_id: int) -> dict:
     """Assert the invariant: the delivery states add up to the total; returns the counts."""
-    status = campaigns.status(campaign_id)
+    status = campaigns.status(campaign_id).to_json()
     assert sum(status["counts"].values()) == status["total"], status
     return status["counts"]

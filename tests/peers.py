@@ -1,4 +1,5 @@
-"""Real test peers on loopback: smtp-sink, aiosmtpd, a fake Twilio API, and Prism serving Twilio's spec."""
+"""Real test peers on loopback: smtp-sink, aiosmtpd, a fake Twilio API, and Prism serving Twilio's
+spec."""
 
 from __future__ import annotations
 
@@ -38,7 +39,8 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def wait_for_port(port: int, timeout: float = 30.0, process: subprocess.Popen | None = None) -> None:
+def wait_for_port(port: int, timeout: float = 30.0,
+                  process: subprocess.Popen | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:

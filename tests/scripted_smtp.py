@@ -18,8 +18,8 @@ class ScriptedSmtp:
     `broken_rset` answers RSET with 502 and never resets; `silent` accepts connections and never
     says a word; `refuse_ehlo` answers EHLO with 550; `chunking` offers BDAT (RFC 3030); `auth`
     is the AUTH mechanisms to offer (None: no AUTH); `echo` refuses AUTH with 535 quoting the
-    last line it got ("garbage": quotes it in a line that is not an SMTP reply). Every chunk the server reads is kept in `reads`, to prove what arrived
-    together.
+    last line it got ("garbage": quotes it in a line that is not an SMTP reply). Every chunk the
+    server reads is kept in `reads`, to prove what arrived together.
     """
 
     def __init__(self, pipelining: bool = True, faults: dict[int, str] | None = None,

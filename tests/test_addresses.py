@@ -1,7 +1,8 @@
 """The fast path of email normalisation gives exactly what the validator gives."""
 
 from email_validator import EmailNotValidError, validate_email
-from hypothesis import HealthCheck, example, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from messagehub_tui.addresses import InvalidAddress, normalise_email
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from messagehub_tui import campaigns, contacts
+from messagehub_tui import campaigns, contacts, preview
 from messagehub_tui.errors import InvalidState, MessagehubError, TemplateProblem
 from tests.conftest import write
 
@@ -34,22 +34,24 @@ def test_draft_counts_suppressed_as_skipped(settings, people):
     contacts.suppress(["bob@example.com"], "email")
     email = campaigns.create(settings, "e", "email", people, "b", subject="s")
     sms = campaigns.create(settings, "s", "sms", people, "b")
-    total, counts = campaigns.counts(email)
+    counts = campaigns.counts(email)
+    total = counts.total
     assert (total, counts["pending"], counts["skipped"]) == (3, 2, 1)
-    total, counts = campaigns.counts(sms)
+    counts = campaigns.counts(sms)
+    total = counts.total
     assert (total, counts["pending"], counts["skipped"]) == (2, 2, 0)
 
 
 def test_draft_counts_follow_imports_and_suppressions(settings, people, home):
     campaign = campaigns.create(settings, "e", "email", people, "b", subject="s")
-    assert campaigns.counts(campaign)[0] == 3
+    assert campaigns.counts(campaign).total == 3
     write(home / "more.csv", "email\nnew@example.com\n")
     contacts.import_csv(home / "more.csv", home, people)
-    assert campaigns.counts(campaign)[0] == 4
+    assert campaigns.counts(campaign).total == 4
     contacts.suppress(["new@example.com"], "email")
-    assert campaigns.counts(campaign)[1]["skipped"] == 1
+    assert campaigns.counts(campaign).skipped == 1
     contacts.unsuppress(["new@example.com"], "email")
-    assert campaigns.counts(campaign)[1]["skipped"] == 0
+    assert campaigns.counts(campaign).skipped == 0
 
 
 def test_template_problems_are_caught_at_create(settings, people):
@@ -78,7 +80,7 @@ def test_unsubscribe_url_is_a_variable_only_when_configured(home, people_csv):
     contacts.import_csv(people_csv, home)
     campaign = campaigns.create(settings, "e", "email", "people", "Bye: {{ unsubscribe_url }}",
                                 subject="s")
-    text = campaigns.preview(settings, campaign.id)
+    text = preview.preview(settings, campaign.id)
     assert "Bye: https://example.com/u/ann@example.com" in text
     assert "List-Unsubscribe-Post: List-Unsubscribe=One-Click" in text
 
@@ -86,16 +88,30 @@ def test_unsubscribe_url_is_a_variable_only_when_configured(home, people_csv):
 def test_preview_email_and_sms(settings, people):
     email = campaigns.create(settings, "e", "email", people, "Hi {{ first_name }}",
                              subject="For {{ first_name }}", sender="Team <team@example.com>")
-    text = campaigns.preview(settings, email.id, "BOB@example.com")
+    text = preview.preview(settings, email.id, "BOB@example.com")
     assert "To: Bob Stone <bob@example.com>" in text and "Subject: For Bob" in text
     assert "\nHi Bob\n" in text
     sms = campaigns.create(settings, "s", "sms", people, "Привет {{ first_name }}")
-    text = campaigns.preview(settings, sms.id)
+    text = preview.preview(settings, sms.id)
     assert text.startswith("To: +14155550101\n")
     assert "Encoding: UCS-2, 10 units, 1 segment" in text
     assert text.endswith("Привет Ann")
     with pytest.raises(MessagehubError, match="no contact with address"):
-        campaigns.preview(settings, email.id, "nobody@example.com")
+        preview.preview(settings, email.id, "nobody@example.com")
+
+
+def test_the_editor_and_the_cli_read_the_same_decoded_email(settings, people):
+    """One decode serves both: the editor's body is the CLI's text/plain part, word for word,
+    and an HTML part is noted in one and shown in the other."""
+    email = campaigns.create(settings, "e", "email", people, "Grüße {{ first_name }} ✓",
+                             subject="Ünïcode", html="<p>Hi {{ first_name }}</p>")
+    contact = {"first_name": "Ann", "last_name": "", "email": "ann@example.com", "phone": ""}
+    wire = preview.render_for(email, settings, contact, "ann@example.com")
+    cli = preview.readable_email(wire)
+    tui = preview.readable(wire, "email")
+    assert "\n--- text/plain ---\nGrüße Ann ✓\n" in cli and "--- text/html ---" in cli
+    assert tui.body == "Grüße Ann ✓\n\n[the message also has an HTML part]"
+    assert tui.summary == "Subject: Ünïcode" and "Subject: Ünïcode" in cli
 
 
 def test_edit_and_delete_drafts_only(settings, people):

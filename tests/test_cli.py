@@ -49,7 +49,8 @@ def test_send_prints_plain_progress_and_ctrl_c_pauses(tmp_path):
     status = run(tmp_path, "status", campaign_id, "--json")
     assert '"status": "paused"' in status.stdout
     resumed = run(tmp_path, "send", campaign_id)
-    assert resumed.returncode == 0 and f"campaign {campaign_id} completed: sent 20" in resumed.stdout
+    assert resumed.returncode == 0 \
+        and f"campaign {campaign_id} completed: sent 20" in resumed.stdout
     dry = run(tmp_path, "send", campaign_id, "--dry-run")
     assert "dry run: 20 messages rendered, 0 problems, nothing sent" in dry.stdout
 
@@ -58,7 +59,8 @@ def test_send_draws_a_progress_bar_on_a_terminal(tmp_path):
     import os
     import pty
 
-    (tmp_path / "people.csv").write_text("email\n" + "".join(f"t{i}@example.com\n" for i in range(6)))
+    (tmp_path / "people.csv").write_text(
+        "email\n" + "".join(f"t{i}@example.com\n" for i in range(6)))
     (tmp_path / "body.txt").write_text("hi")
     run(tmp_path, "import", str(tmp_path / "people.csv"))
     campaign_id = run(tmp_path, "create", "--name", "n", "--channel", "email", "--list", "people",

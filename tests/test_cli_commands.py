@@ -7,8 +7,13 @@ import shutil
 import subprocess
 import time
 
-from tests.clitools import (  # noqa: F401 (rejecting_smtp is a fixture)
-    COMMAND, campaign_with, db_value, ok, rejecting_smtp, run, smtp_config,
+from tests.clitools import (
+    COMMAND,
+    campaign_with,
+    db_value,
+    ok,
+    run,
+    smtp_config,
 )
 from tests.peers import free_port, require
 from tests.test_cli_control import wait_status
@@ -21,7 +26,8 @@ def test_suppress_unsuppress_and_suppressions(tmp_path):
     ok(tmp_path, "suppress", "+1 415 555 0101", "--channel", "sms")
     rows = [line.split("\t") for line in ok(tmp_path, "suppressions").splitlines()]
     assert sorted((row[0], row[1], row[3]) for row in rows) == [
-        ("email", "ann@example.com", "asked to stop"), ("email", "bob@example.com", "asked to stop"),
+        ("email", "ann@example.com", "asked to stop"),
+        ("email", "bob@example.com", "asked to stop"),
         ("sms", "+14155550101", "")]
     removed = run(tmp_path, "unsuppress", "ann@example.com", "--channel", "email")
     assert (removed.returncode, removed.stdout) == (0, "removed 1 suppression on email\n")

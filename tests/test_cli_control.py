@@ -6,8 +6,12 @@ import os
 import signal
 import time
 
-from tests.clitools import (  # noqa: F401 (refusing_smtp is a fixture)
-    campaign_with, db_value, ok, refusing_smtp, run, smtp_config,
+from tests.clitools import (
+    campaign_with,
+    db_value,
+    ok,
+    run,
+    smtp_config,
 )
 
 

@@ -7,8 +7,10 @@ import json
 import sqlite3
 import stat
 
-from tests.clitools import (  # noqa: F401 (rejecting_smtp is a fixture)
-    ok, rejecting_smtp, run, smtp_config,
+from tests.clitools import (
+    ok,
+    run,
+    smtp_config,
 )
 
 PEOPLE = ("email,phone,first_name,last_name,city,score\n"
@@ -88,7 +90,8 @@ def test_deliveries_lists_who_failed_and_why_and_export_imports_back(tmp_path, r
 def test_deliveries_and_export_refuse_what_they_cannot_do(tmp_path):
     assert run(tmp_path, "init").returncode == 0
     missing = run(tmp_path, "deliveries", "9")
-    assert missing.returncode == 1 and missing.stderr == "messagehub-tui: campaign 9 does not exist\n"
+    assert missing.returncode == 1 \
+        and missing.stderr == "messagehub-tui: campaign 9 does not exist\n"
     assert run(tmp_path, "deliveries", "1", "--status", "lost").returncode == 2
     unwritable = run(tmp_path, "export", "9", str(tmp_path / "no" / "such" / "dir.csv"))
     assert unwritable.returncode == 1 and "Traceback" not in unwritable.stderr

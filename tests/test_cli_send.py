@@ -1,15 +1,21 @@
-"""`send` end to end: it returns as soon as the campaign settles, and its exit code says how it went."""
+"""`send` end to end: it returns as soon as the campaign settles, and its exit code says how it
+went."""
 
 from __future__ import annotations
 
 import subprocess
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
-from tests.clitools import (  # noqa: F401 (rejecting_smtp is a fixture)
-    COMMAND, campaign_with, db_value, rejecting_smtp, run, smtp_config, stored_time,
+from tests.clitools import (
+    COMMAND,
+    campaign_with,
+    db_value,
+    run,
+    smtp_config,
+    stored_time,
 )
 
 
@@ -19,7 +25,7 @@ def test_send_without_a_terminal_returns_right_after_the_campaign_finishes(tmp_p
         sender = subprocess.Popen([*COMMAND, "--home", str(tmp_path), "send", campaign_id],
                                   stdout=out, stderr=subprocess.PIPE, text=True)
         sender.wait(timeout=120)
-        returned = datetime.now(timezone.utc).replace(tzinfo=None)
+        returned = datetime.now(UTC).replace(tzinfo=None)
     assert sender.returncode == 0, sender.stderr.read()
     assert f"campaign {campaign_id} completed: sent 3" in (tmp_path / "send.out").read_text()
     finished = stored_time(tmp_path, "SELECT finished_at FROM campaign WHERE id = ?", campaign_id)

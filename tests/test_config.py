@@ -34,7 +34,8 @@ default_region = "us"
 [schedule]
 misfire_grace = "5m"
 """)
-    settings = load_settings(home, environ={"MESSAGEHUB_SMTP_PASSWORD": "pw", "TWILIO_AUTH_TOKEN": "tok"})
+    settings = load_settings(home, environ={"MESSAGEHUB_SMTP_PASSWORD": "pw",
+                                            "TWILIO_AUTH_TOKEN": "tok"})
     assert settings.email.effective_port == 465
     assert settings.email.rate == 5.0 and settings.email.timeout == 10.0
     assert settings.email.password == "pw" and settings.sms.auth_token == "tok"

@@ -36,8 +36,9 @@ def test_ten_sigkills_cost_at_most_the_messages_in_flight(home, sink):
     per_kill, released = [], 0
     for _ in range(kills):
         runner = started.runners[0]
-        before = campaigns.status(cid)["counts"]["sent"]
-        poll(lambda: campaigns.status(cid)["counts"]["sent"] > before, what="sends after start")
+        before = campaigns.status(cid).counts.sent
+        poll(lambda before=before: campaigns.status(cid).counts.sent > before,
+             what="sends after start")
         poll(lambda: rng.random() < 0.1, every=0.05, what="a random moment")
         os.kill(runner.pid, signal.SIGKILL)
         runner.wait(timeout=10)
@@ -115,7 +116,7 @@ def test_a_runner_frozen_past_its_heartbeat_stops_before_sending_again(home, mon
         settings, cid = make_home(home, smtp_toml(first.port, connections=2, rate=20),
                                   count=total)
         old = control.launch(settings, cid).runners[0]
-        poll(lambda: campaigns.status(cid)["counts"]["sent"] >= 5, what="first sends")
+        poll(lambda: campaigns.status(cid).counts.sent >= 5, what="first sends")
         os.kill(old.pid, signal.SIGSTOP)
         try:
             poll(lambda: recover(settings) == [cid], timeout=stale * 4, every=0.5,
@@ -217,7 +218,7 @@ async def test_a_lane_that_raises_is_not_left_running_when_the_channel_closes(ho
     settings, cid = make_home(home, "", count=40)
     control.launch(settings, cid, start=False)
     channel = BuggyChannel("user5@example.com")
-    monkeypatch.setattr(runner_module, "make_channel", lambda *args: channel)
+    monkeypatch.setattr(runner_module, "make_transport", lambda *args: channel)
     status = await runner_module.CampaignRunner(settings, cid).run()
     counts = counts_add_up(cid)
     assert status == "paused" and not channel.closed_while_busy

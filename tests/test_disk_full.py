@@ -49,7 +49,7 @@ def test_disk_full_pauses_with_the_reason_and_counts_nothing_twice(small_home, s
     total = 300
     settings, cid = make_home(small_home, smtp_toml(port, connections=2, rate=60), count=total)
     runner = control.launch(settings, cid).runners[0]
-    poll(lambda: campaigns.status(cid)["counts"]["sent"] >= 20, what="first sends")
+    poll(lambda: campaigns.status(cid).counts.sent >= 20, what="first sends")
     ballast = fill(small_home)
     try:
         poll(lambda: runner.poll() is not None, timeout=30, what="the runner stopping")

@@ -1,4 +1,5 @@
-"""Pause, resume, cancel, signals, crashes and several runners, on real processes and a real SQLite file."""
+"""Pause, resume, cancel, signals, crashes and several runners, on real processes and a real
+SQLite file."""
 
 import os
 import signal
@@ -15,10 +16,8 @@ from tests.engine import counts_add_up, make_home, poll, wait_status
 from tests.test_engine_smtp import smtp_toml
 
 
-
-
 def sent_count(campaign_id):
-    return campaigns.status(campaign_id)["counts"]["sent"]
+    return campaigns.status(campaign_id).counts.sent
 
 
 def addresses(campaign_id, state):
@@ -76,7 +75,7 @@ def test_sigterm_pauses_cleanly_then_resume_finishes(home, smtp_server):
     runners[0].send_signal(signal.SIGTERM)
     assert runners[0].wait(timeout=10) == 0
     campaign = wait_status(cid, "paused")
-    assert campaign.control == ""
+    assert campaign.stop_request == ""
     assert counts_add_up(cid)["sending"] == 0
     control.resume(settings, cid)
     wait_status(cid, "completed")
@@ -91,7 +90,7 @@ def test_sigkill_then_recovery_then_resume(home, smtp_server):
     settings, cid = make_home(home, smtp_toml(port, connections=4), count=40)
     runners = control.launch(settings, cid).runners
     poll(lambda: len(handler.recipients()) >= 4
-         and campaigns.status(cid)["counts"]["sending"] > 0, what="sends in flight")
+         and campaigns.status(cid).counts.sending > 0, what="sends in flight")
     os.kill(runners[0].pid, signal.SIGKILL)
     runners[0].wait(timeout=10)
     assert Campaign.get_by_id(cid).status == "running"
@@ -186,7 +185,7 @@ def test_dry_run_reports_problems_without_sending(home):
     rendered, problems = control.dry_run(settings, cid)
     assert rendered == 1
     assert len(problems) == 3 and "'code' is undefined" in problems[0][1]
-    assert campaigns.status(cid)["status"] == "draft"
+    assert campaigns.status(cid).status == "draft"
     assert not (home / "outbox").exists()
 
 
@@ -205,6 +204,6 @@ async def test_a_late_process_does_not_burst(home, settings):
         planned.append(limiter._last)
     # the times the limiter released sends at: 1/rate apart however late the slots were (the
     # moments this test wakes up at jitter under load; the schedule must not)
-    gaps = [b - a for a, b in zip(planned, planned[1:])]
+    gaps = [b - a for a, b in zip(planned, planned[1:], strict=False)]
     assert min(gaps) >= 0.05 - 1e-6, gaps
     assert clock.time() - started >= 4 * 0.05 - 0.01

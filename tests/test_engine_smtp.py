@@ -6,7 +6,7 @@ from email import policy
 import pytest
 from aiosmtpd.controller import Controller
 
-from messagehub_tui import campaigns, control
+from messagehub_tui import campaigns, control, delivery
 from messagehub_tui.channels.base import Outcome
 from messagehub_tui.doctor import run_checks
 from tests.engine import counts_add_up, make_home, wait_status
@@ -112,7 +112,8 @@ def test_a_server_that_always_answers_421_fails_after_the_retries(home, sinks):
     assert sink.recipients() == {}
     from messagehub_tui.models import Delivery
     errors = {d.error for d in Delivery.select().where(Delivery.campaign == cid)}
-    assert errors == {"gave up after 3 attempts: MAIL FROM: 421 4.0.0 Server closing connection"}, errors
+    assert errors == {
+        "gave up after 3 attempts: MAIL FROM: 421 4.0.0 Server closing connection"}, errors
 
 
 def test_a_server_refusing_ehlo_pauses_and_fails_nobody(home):
@@ -175,12 +176,12 @@ def test_a_failure_streak_pauses_the_campaign(home, sinks):
 def test_send_test_and_doctor(home, smtp_server):
     port, handler = smtp_server
     settings, cid = make_home(home, smtp_toml(port), count=3)
-    result = control.send_test(settings, cid, "qa@example.com")
+    result = delivery.send_test(settings, cid, "qa@example.com")
     assert result.outcome == Outcome.SENT
     assert handler.recipients() == {"qa@example.com": 1}
     assert b"Hi \xc3\x9cser0" in email.message_from_bytes(
         handler.messages[0][1], policy=policy.default)["Subject"].encode()
-    assert campaigns.status(cid)["status"] == "draft"
+    assert campaigns.status(cid).status == "draft"
     checks = {c.name: c for c in run_checks(settings)}
     assert checks["smtp"].ok and "pipelining not offered" in checks["smtp"].detail
 

@@ -8,7 +8,7 @@ import time
 import pytest
 from aiosmtpd.controller import Controller
 
-from messagehub_tui import control
+from messagehub_tui import control, delivery
 from messagehub_tui.channels.base import Outcome
 from messagehub_tui.doctor import run_checks
 from messagehub_tui.models import Event
@@ -91,7 +91,7 @@ def test_send_test_and_doctor_wait_one_timeout_for_a_server_that_never_answers(
             f'security = "{security}"\nfrom = "a@example.com"\ntimeout = "2s"\n')
     settings, cid = make_home(home, toml, count=1)
     started = time.monotonic()
-    result = control.send_test(settings, cid, "qa@example.com")
+    result = delivery.send_test(settings, cid, "qa@example.com")
     elapsed = time.monotonic() - started
     assert result.outcome == Outcome.STOP
     assert f"no answer during {stage} within 2 s" in result.reason

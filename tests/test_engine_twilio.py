@@ -1,4 +1,5 @@
-"""SMS through the official twilio client: a fake API for error codes, Prism for the published schema."""
+"""SMS through the official twilio client: a fake API for error codes, Prism for the published
+schema."""
 
 import pytest
 

@@ -1,6 +1,13 @@
 """The figures the monitor, the overview and the CLI show: progress and a smoothed rate."""
 
-from messagehub_tui.progress import RateMeter, duration, progress
+from messagehub_tui.progress import RateMeter, duration
+from messagehub_tui.state import DeliveryCounts
+
+
+def progress(counts: dict[str, int]) -> tuple[int, int]:
+    """(done, deliverable), the rule that lived in progress.py before DeliveryCounts held it."""
+    typed = DeliveryCounts.of(counts)
+    return typed.done, typed.deliverable
 
 
 def test_progress_counts_finished_deliveries_over_the_deliverable_ones():
@@ -11,6 +18,16 @@ def test_progress_counts_finished_deliveries_over_the_deliverable_ones():
                "cancelled": 0}
     assert progress(running) == (5, 8)
     assert progress({"skipped": 3}) == (0, 0)
+
+
+def test_delivery_counts_say_how_far_and_print_as_today():
+    counts = DeliveryCounts.of({"pending": 2, "sending": 1, "sent": 3, "failed": 1,
+                                "skipped": 4, "unknown": 1})
+    assert (counts.unsent, counts.done, counts.total, counts.progress) == (3, 5, 12, 5 / 8)
+    assert counts["sent"] == counts.sent == 3
+    assert list(counts.to_json()) == ["pending", "sending", "sent", "failed", "skipped",
+                                      "unknown", "cancelled"]
+    assert DeliveryCounts(skipped=3).progress == 0.0
 
 
 def test_a_steady_rate_read_at_uneven_moments_reads_steady():
@@ -47,3 +64,24 @@ def test_no_rate_before_two_reads():
 def test_duration():
     assert [duration(s) for s in (None, -1, 6, 245, 3723)] == ["-", "-", "6s", "4m 05s",
                                                              "1h 02m 03s"]
+
+
+def test_send_progress_counts_skipped_deliveries_as_neither_done_nor_to_do():
+    """`send`'s bar follows the monitor's rule: suppressed (skipped) recipients are not progress
+    (it showed 50 % before anything was sent when half the list was suppressed)."""
+    from messagehub_tui.cli_delivery import _progress_line
+    from messagehub_tui.state import CampaignState
+
+    state = CampaignState(id=1, name="n", channel="email", status="running", list_name="l",
+                          counts=DeliveryCounts(pending=2, skipped=2), scheduled_at=None,
+                          started_at=None, finished_at=None, last_error=None)
+    assert _progress_line(state, 0.0, tty=False).startswith("0% sent 0/4")
+
+
+def test_a_second_read_later_than_the_window_gives_the_average_instead_of_crashing():
+    """The rate had no value yet when the second read came after the smoothing window (a monitor
+    refresh delayed past 10 s): `None += …` raised TypeError in the refresh worker."""
+    meter = RateMeter()
+    meter.update(0, now=0.0)
+    assert meter.update(20, now=20.0) == 1.0
+    assert meter.update(40, now=40.0) == 1.0

@@ -75,11 +75,10 @@ def full_disk(tmp_path):
             except OSError as exc:
                 assert exc.errno == errno.ENOSPC
         # a byte-sized write fails too: nothing is left for a message
-        with pytest.raises(OSError):
-            with open(mount / "one-more", "wb") as extra:
-                extra.write(b"\0" * 4096)
-                extra.flush()
-                os.fsync(extra.fileno())
+        with pytest.raises(OSError), open(mount / "one-more", "wb") as extra:
+            extra.write(b"\0" * 4096)
+            extra.flush()
+            os.fsync(extra.fileno())
         yield home
     finally:
         subprocess.run(["umount", "-l", str(mount)], check=False)

@@ -116,7 +116,8 @@ def test_huge_templates_give_one_line_in_preview_send_test_and_dry_run(home, bod
 
 
 def runaway_runner(home, smtp_server, reap, toml_extra=""):
-    """A launched campaign whose single runner is inside a runaway render; (settings, id, runner)."""
+    """A launched campaign whose single runner is inside a runaway render; (settings, id,
+    runner)."""
     port, _ = smtp_server
     toml = smtp_toml(port, connections=1) + toml_extra
     settings, cid = score_home(home, toml, range(5), RUNAWAY)
@@ -139,7 +140,7 @@ def test_sigterm_ends_a_runaway_render_within_a_second(home, smtp_server, reap):
           f"({os.cpu_count()} cores)")
     assert took < 1.0
     campaign = wait_status(cid, "paused")
-    assert campaign.control == ""
+    assert campaign.stop_request == ""
     counts = counts_add_up(cid)
     assert counts["sending"] == 0 and counts["pending"] == 5 and counts["unknown"] == 0
 

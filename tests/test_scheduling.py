@@ -187,7 +187,7 @@ def test_sigterm_to_the_daemon_pauses_then_restart_resumes(home, smtp_server):
     settings, cid = make_home(home, smtp_toml(port), count=40, rate=20)
     daemon = start_daemon(home)
     control.launch(settings, cid)
-    poll(lambda: campaigns.status(cid)["counts"]["sent"] >= 5, what="first sends")
+    poll(lambda: campaigns.status(cid).counts.sent >= 5, what="first sends")
     stop_daemon(daemon)
     paused = Campaign.get_by_id(cid)
     assert paused.status == "paused" and paused.auto_resume == 1

@@ -155,7 +155,8 @@ async def test_send_a_test_message(settings, home):
         await until(pilot, lambda: list((home / "outbox" / "1").glob("test-*.eml")),
                     what="test message in the outbox")
         message = next((home / "outbox" / "1").glob("test-*.eml")).read_text()
-        assert "To: Ada Lovelace <qa@example.com>" in message and "Subject: [test] Welcome Ada" in message
+        assert "To: Ada Lovelace <qa@example.com>" in message \
+            and "Subject: [test] Welcome Ada" in message
         assert status_of(1) == "draft"
 
 

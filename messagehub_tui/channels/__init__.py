@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from email.utils import parseaddr
 
-from messagehub_tui.channels.base import Channel
+from messagehub_tui.channels.base import Transport
 from messagehub_tui.config import Settings
 
 
-def make_channel(settings: Settings, channel: str, campaign_id: int, sender: str) -> Channel:
+def make_transport(settings: Settings, channel: str, campaign_id: int, sender: str) -> Transport:
     """The configured transport for a campaign's channel, the outbox unless told otherwise.
 
     Only the transport in use is imported, so an SMTP runner never loads twilio and aiohttp.

@@ -1,4 +1,4 @@
-"""The channel interface and its results; error classification lives in each channel module."""
+"""The transport interface and its results; error classification lives in each transport module."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ class Outgoing:
     envelope_from: str | None = None  # this message's own MAIL FROM (VERP); else the channel's
 
 
-class Channel(Protocol):
+class Transport(Protocol):
     """A transport with `lanes` independent senders (an SMTP connection each, say)."""
 
     lanes: int

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from typing import NamedTuple
 
 from messagehub_tui.channels.smtp_secrets import b64, credential_forms, scrub
 
@@ -23,6 +24,13 @@ class SmtpProtocolError(Exception):
 class SmtpSetupError(Exception):
     """The server cannot be used as configured (no STARTTLS, no AUTH, AUTH unencrypted); the
     message says which [email] setting to change."""
+
+
+class Reply(NamedTuple):
+    """One SMTP reply: its code and its text."""
+
+    code: int
+    text: str
 
 
 ENVELOPE_STAGES = ("MAIL FROM", "RCPT TO", "DATA")
@@ -95,14 +103,16 @@ class SmtpClient:
                     raise SmtpProtocolError(
                         f"not an SMTP reply: {scrub(repr(line[:60]), self._secrets)}") from None
 
-    async def _reply(self) -> tuple[int, str]:
+    async def _reply(self) -> Reply:
         code, text, _ = await self._reply_lines()
-        return code, text
+        return Reply(code, text)
 
     async def _command(self, line: str, stage: str, expect: int) -> str:
         """Send one command; a reply other than `expect` (any 2xx when expecting 235) raises."""
         self._writer.write(line.encode("utf-8") + b"\r\n")
         code, text = await self._reply()
+        # RFC 4954 answers a successful AUTH with 235, but some servers send another 2xx (250,
+        # say) for the same success: refusing those would fail a login that worked.
         if code != expect and not (expect == 235 and 200 <= code < 300):
             raise SmtpReplyError(code, text, stage)
         return text
@@ -195,6 +205,10 @@ class SmtpClient:
                 replies = await self._pipelined(commands)
             else:
                 replies = await self._one_by_one(commands)
+        # Pipelined, MAIL, RCPT and DATA were all on the wire before the first reply came: a
+        # refused MAIL or RCPT is followed by replies to the commands after it (DATA answered
+        # 503/554, or even 354). The first wrong reply says why; all of them say what the server
+        # now expects, which is what `_abandon` needs to get back in step.
         wrong = [i for i, (code, _) in enumerate(replies) if code != ENVELOPE_EXPECTS[i]]
         if wrong:
             # a 354 after a refusal counts too: the server would take RSET for the message
@@ -231,27 +245,27 @@ class SmtpClient:
             code, text = replies[wrong[0]]
             if 400 <= code < 600:
                 self.data_sent = False  # refused: the server has not taken the message
-            await self._abandon([replies[i][0] for i in wrong])
+            await self._abandon([replies[i].code for i in wrong])
             _refusal(code, text, CHUNKED_STAGES[wrong[0]])
         self._in_sync = True
-        return replies[2][1]
+        return replies[2].text  # the reply to BDAT LAST: the server took the message
 
-    async def _pipelined(self, commands: tuple[bytes, ...]) -> list[tuple[int, str]]:
+    async def _pipelined(self, commands: tuple[bytes, ...]) -> list[Reply]:
         """RFC 2920: every command in one write, then their replies in order."""
         self._writer.write(b"".join(commands))
         replies = []
         for _ in commands:
             replies.append(await self._reply())
-            if replies[-1][0] == 421:
+            if replies[-1].code == 421:
                 break  # the server is closing the connection: the other replies never come
         return replies
 
-    async def _one_by_one(self, commands: tuple[bytes, ...]) -> list[tuple[int, str]]:
+    async def _one_by_one(self, commands: tuple[bytes, ...]) -> list[Reply]:
         replies = []
-        for command, expected in zip(commands, ENVELOPE_EXPECTS):
+        for command, expected in zip(commands, ENVELOPE_EXPECTS, strict=True):
             self._writer.write(command)
             replies.append(await self._reply())
-            if replies[-1][0] != expected:
+            if replies[-1].code != expected:
                 break
         return replies
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import aiohttp
@@ -73,7 +72,7 @@ class TwilioChannel:
             return SendResult(Outcome.RETRY, reason=f"cannot connect to Twilio: {exc.os_error}")
         except aiohttp.ConnectionTimeoutError:
             return SendResult(Outcome.RETRY, reason="timed out connecting to Twilio")
-        except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             return SendResult(Outcome.UNKNOWN, reason=f"no answer after the request was sent: "
                                                       f"{type(exc).__name__} {exc}".strip())
         return SendResult(Outcome.SENT, provider_id=created.sid)

@@ -40,6 +40,6 @@ class CampaignActionsScreen(PollingScreen):
                      lambda: self.app.start_campaign(campaign_id, retry_unknown))
 
 
-def retry_unknown(settings: Settings, campaign_id: int) -> control.Started:
+def retry_unknown(settings: Settings, campaign_id: int) -> control.LaunchResult:
     """Send the unknown deliveries again (the failed ones stay failed)."""
     return control.retry(settings, campaign_id, failed=False, unknown=True)

@@ -10,15 +10,15 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from messagehub_tui import campaigns, confirmations, contacts, control, snapshots
+from messagehub_tui import campaigns, confirmations, contacts, control, delivery, views
 from messagehub_tui.errors import MessagehubError
-from messagehub_tui.models import CampaignStatus
+from messagehub_tui.models import EDITABLE, CampaignStatus
 from messagehub_tui.screens.actions import CampaignActionsScreen
 from messagehub_tui.screens.contacts import ContactsScreen
 from messagehub_tui.screens.dialogs import ConfirmDialog, PromptDialog
 from messagehub_tui.screens.editor import EditorScreen
 from messagehub_tui.screens.monitor import MonitorScreen, OverviewScreen
-from messagehub_tui.snapshots import CampaignRow
+from messagehub_tui.state import CampaignState
 from messagehub_tui.timefmt import local_text, parse_when
 from messagehub_tui.widgets.campaign_table import CampaignTable
 
@@ -62,10 +62,10 @@ class CampaignsScreen(CampaignActionsScreen):
         self.query_one(CampaignTable).focus()
         self.start_polling()
 
-    def fetch(self) -> list[CampaignRow]:
-        return snapshots.campaign_rows()
+    def fetch(self) -> list[CampaignState]:
+        return views.campaign_rows()
 
-    def apply(self, rows: list[CampaignRow]) -> None:
+    def apply(self, rows: list[CampaignState]) -> None:
         needle = self.query_one("#filter", Input).value.strip().lower()
         self.query_one(CampaignTable).show(
             [row for row in rows
@@ -73,7 +73,7 @@ class CampaignsScreen(CampaignActionsScreen):
             self.app.clock())
         self.query_one("#empty").display = not rows
 
-    def selected(self) -> CampaignRow | None:
+    def selected(self) -> CampaignState | None:
         row = self.query_one(CampaignTable).selected_row()
         if row is None:
             self.notify("no campaign selected", severity="warning")
@@ -108,7 +108,7 @@ class CampaignsScreen(CampaignActionsScreen):
     def action_edit(self) -> None:
         if not (row := self.selected()):
             return
-        if row.status not in campaigns.EDITABLE:
+        if row.status not in EDITABLE:
             self.notify(f"campaign {row.id} is {row.status}; only a draft, scheduled or missed "
                         "campaign can be edited", severity="warning")
             return
@@ -181,7 +181,7 @@ class CampaignsScreen(CampaignActionsScreen):
                     self.notify(f"test sent to {address} ({result.provider_id})")
                 else:
                     self.notify(f"test to {address} not sent: {result.reason}", severity="error")
-            self.app.perform("test send", lambda: control.send_test(self.app.settings, row.id,
+            self.app.perform("test send", lambda: delivery.send_test(self.app.settings, row.id,
                                                                     address), done)
         self.app.push_screen(PromptDialog(f"Send a test of campaign {row.id} to:",
                                           "an email address or phone number", _required), send)

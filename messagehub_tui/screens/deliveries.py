@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Static
 
-from messagehub_tui import snapshots
+from messagehub_tui import views
 from messagehub_tui.deliveries import DeliveryRow
 from messagehub_tui.screens.polling import PollingScreen
 
@@ -44,7 +44,7 @@ class DeliveriesScreen(PollingScreen):
         self.poll()
 
     def fetch(self) -> list[DeliveryRow]:
-        return snapshots.delivery_rows(self.campaign_id, SHOWN)
+        return views.delivery_rows(self.campaign_id, SHOWN)
 
     def apply(self, rows: list[DeliveryRow]) -> None:
         if rows == self.rows:

@@ -12,9 +12,9 @@ from textual.screen import Screen
 from textual.widgets import Collapsible, Footer, Header, Input, Label, Select, Static, TextArea
 
 from messagehub_tui import campaigns, contacts
-from messagehub_tui.campaigns import ReadablePreview
 from messagehub_tui.errors import MessagehubError
 from messagehub_tui.models import Campaign, Channel, db
+from messagehub_tui.preview import ReadablePreview, preview_draft
 
 PREVIEW_DELAY = 0.3
 
@@ -188,7 +188,7 @@ class EditorScreen(Screen):
         preview, problem = None, ""
         try:
             with db.connection_context():
-                preview = campaigns.preview_draft(
+                preview = preview_draft(
                     self.app.settings, values["channel"], values["list_name"], values["body"],
                     values["subject"], _read_html(values["html_path"], values["html_kept"]),
                     values["sender"], _rate(values["rate"]), self.campaign_id)

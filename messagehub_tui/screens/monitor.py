@@ -9,14 +9,15 @@ from textual.containers import Vertical
 from textual.content import Content
 from textual.widgets import DataTable, Footer, Header, ProgressBar, RichLog, Static
 
-from messagehub_tui import control, snapshots
-from messagehub_tui.models import CampaignStatus, DeliveryStatus
+from messagehub_tui import views
+from messagehub_tui.models import ACTIVE, FINISHED, RESUMABLE, CampaignStatus
 from messagehub_tui.progress import RateMeter, duration
 from messagehub_tui.screens.actions import CampaignActionsScreen
 from messagehub_tui.screens.deliveries import DeliveriesScreen
 from messagehub_tui.screens.polling import PollingScreen
-from messagehub_tui.snapshots import MonitorData
+from messagehub_tui.state import CampaignState
 from messagehub_tui.timefmt import countdown, local_text, to_local
+from messagehub_tui.views import MonitorData
 from messagehub_tui.widgets.monitor_panels import CountsPanel, RatePanel
 
 # What a state means and which key moves it on, where that is not obvious from the word alone.
@@ -29,10 +30,10 @@ STATE_HINTS = {
 
 # Which keys apply to a campaign in the state it is in now.
 APPLIES = {
-    "pause": lambda data: data.row.status in control.ACTIVE,
-    "resume": lambda data: data.row.status in control.RESUMABLE,
-    "cancel": lambda data: data.row.status not in control.FINISHED,
-    "retry_unknown": lambda data: data.counts[DeliveryStatus.UNKNOWN] > 0,
+    "pause": lambda data: data.state.status in ACTIVE,
+    "resume": lambda data: data.state.status in RESUMABLE,
+    "cancel": lambda data: data.state.status not in FINISHED,
+    "retry_unknown": lambda data: data.state.counts.unknown > 0,
 }
 
 
@@ -77,7 +78,7 @@ class MonitorScreen(CampaignActionsScreen):
         self.start_polling()
 
     def fetch(self) -> MonitorData:
-        return snapshots.monitor_data(self.campaign_id)
+        return views.monitor_data(self.campaign_id)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Offer (in the footer too) only the keys that apply to the campaign's state."""
@@ -87,42 +88,42 @@ class MonitorScreen(CampaignActionsScreen):
 
     def apply(self, data: MonitorData) -> None:
         before, self.data = self.data, data
-        if before is None or (before.row.status, before.counts[DeliveryStatus.UNKNOWN]) != \
-                (data.row.status, data.counts[DeliveryStatus.UNKNOWN]):
+        if before is None or (before.state.status, before.state.counts.unknown) != \
+                (data.state.status, data.state.counts.unknown):
             self.refresh_bindings()
-        row, counts = data.row, data.counts
+        row, counts = data.state, data.state.counts
         self.query_one("#headline", Static).update(Content.from_markup(
             "[b]$name[/b]  $channel  [b]$status[/b]$error", name=row.name, channel=row.channel,
             status=row.status, error=f"  error: {row.last_error}" if row.last_error else ""))
-        self.query_one(ProgressBar).update(total=max(row.deliverable, 1), progress=row.done)
-        self.query_one(CountsPanel).show(counts)
-        rate = self.meter.update(counts[DeliveryStatus.SENT])
+        self.query_one(ProgressBar).update(total=max(counts.deliverable, 1), progress=counts.done)
+        self.query_one(CountsPanel).show(counts.to_json())
+        rate = self.meter.update(counts.sent)
         self.query_one(RatePanel).show(rate, self.meter.history)
         self.query_one("#timing", Static).update(self.timing(data))
         hints = [STATE_HINTS[row.status]] if row.status in STATE_HINTS else []
-        if counts[DeliveryStatus.UNKNOWN]:
-            hints.append(unknown_hint(row.id, counts[DeliveryStatus.UNKNOWN]))
+        if counts.unknown:
+            hints.append(unknown_hint(row.id, counts.unknown))
         self.query_one("#hints", Static).update("\n".join(hints))
         self.query_one("#hints").display = bool(hints)
         self.query_one("#errors", Static).update("\n".join(
-            f"{to_local(at):%H:%M:%S} {message}" for at, message in data.errors[:3]))
+            f"{to_local(error.at):%H:%M:%S} {error.message}" for error in data.errors[:3]))
         log = self.query_one(RichLog)
-        for event_id, at, level, message in data.events:
-            if event_id > self.last_event:
-                log.write(f"{to_local(at):%H:%M:%S} {level:7} {message}")
-                self.last_event = event_id
+        for event in data.events:
+            if event.id > self.last_event:
+                log.write(f"{to_local(event.at):%H:%M:%S} {event.level:7} {event.message}")
+                self.last_event = event.id
 
     def timing(self, data: MonitorData) -> str:
-        now = self.app.clock()
-        if data.row.status == CampaignStatus.SCHEDULED and data.row.scheduled_at:
-            at = data.row.scheduled_at
+        now, state = self.app.clock(), data.state
+        if state.status == CampaignStatus.SCHEDULED and state.scheduled_at:
+            at = state.scheduled_at
             return f"starts {local_text(at)} ({countdown(at, now)})"
-        if data.started_at is None:
+        if state.started_at is None:
             return "not started"
-        end = data.finished_at or now
-        elapsed = (end - data.started_at).total_seconds()
-        remaining = data.counts[DeliveryStatus.PENDING] + data.counts[DeliveryStatus.SENDING]
-        eta = self.meter.eta(remaining) if data.row.status == CampaignStatus.RUNNING else None
+        end = state.finished_at or now
+        elapsed = (end - state.started_at).total_seconds()
+        remaining = state.counts.unsent
+        eta = self.meter.eta(remaining) if state.status == CampaignStatus.RUNNING else None
         return f"elapsed {duration(elapsed)}   ETA {duration(eta) if remaining else 'done'}"
 
     def action_pause(self) -> None:
@@ -165,10 +166,10 @@ class OverviewScreen(PollingScreen):
             table.add_column(label, key=key)
         self.start_polling()
 
-    def fetch(self):
-        return snapshots.active_rows()
+    def fetch(self) -> list[CampaignState]:
+        return views.active_rows()
 
-    def apply(self, rows) -> None:
+    def apply(self, rows: list[CampaignState]) -> None:
         table = self.query_one(DataTable)
         now = self.app.clock()
         keys = {str(row.id) for row in rows}
@@ -177,14 +178,14 @@ class OverviewScreen(PollingScreen):
             del self.meters[key]
         for row in sorted(rows, key=lambda r: r.id):
             key = str(row.id)
-            share = row.done / row.deliverable if row.deliverable else 0
+            share = row.counts.progress
             bar = ("█" * int(share * 12)).ljust(12, "·")
             when = countdown(row.scheduled_at, now) if row.status == CampaignStatus.SCHEDULED \
                 else "-"
             is_new = key not in self.meters
             meter = self.meters.setdefault(key, RateMeter())
             cells = (key, row.name[:24], row.status, f"{bar} {share:4.0%}",
-                     f"{meter.update(row.sent):,.0f}/s", when)
+                     f"{meter.update(row.counts.sent):,.0f}/s", when)
             if is_new:
                 table.add_row(*map(Text, cells), key=key)
             else:

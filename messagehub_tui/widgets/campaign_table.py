@@ -9,21 +9,22 @@ from textual.binding import Binding
 from textual.widgets import DataTable
 
 from messagehub_tui.models import CampaignStatus
-from messagehub_tui.snapshots import CampaignRow
+from messagehub_tui.state import CampaignState
 from messagehub_tui.timefmt import countdown, short_local
 
 COLUMNS = (("id", "ID"), ("name", "Name"), ("channel", "Channel"), ("status", "Status"),
            ("sent", "Sent/Total"), ("when", "Scheduled"))
 
 
-def row_cells(row: CampaignRow, now: datetime) -> tuple[str, ...]:
+def row_cells(row: CampaignState, now: datetime) -> tuple[str, ...]:
     """The launcher's cells for one campaign, in column order."""
     when = "-"
     if row.scheduled_at is not None:
         when = short_local(row.scheduled_at, now)
         if row.status == CampaignStatus.SCHEDULED:
             when += f" {countdown(row.scheduled_at, now)}"
-    return (str(row.id), row.name[:28], row.channel, row.status, f"{row.sent}/{row.total}", when)
+    return (str(row.id), row.name[:28], row.channel, row.status,
+            f"{row.counts.sent}/{row.total}", when)
 
 
 class CampaignTable(DataTable):
@@ -34,7 +35,7 @@ class CampaignTable(DataTable):
 
     def __init__(self, **options):
         super().__init__(cursor_type="row", zebra_stripes=True, **options)
-        self.campaign_rows: dict[str, CampaignRow] = {}
+        self.campaign_rows: dict[str, CampaignState] = {}
         # What each row shows now: compared with the new cells, not with the old row rendered
         # at the new time, so a countdown ticks even when its campaign did not change.
         self.shown: dict[str, tuple[str, ...]] = {}
@@ -43,7 +44,7 @@ class CampaignTable(DataTable):
         for key, label in COLUMNS:
             self.add_column(label, key=key)
 
-    def show(self, rows: list[CampaignRow], now: datetime) -> None:
+    def show(self, rows: list[CampaignState], now: datetime) -> None:
         wanted = {str(row.id): row for row in sorted(rows, key=lambda r: r.id)}
         kept = [key for key in self.campaign_rows if key in wanted]
         if kept + [key for key in wanted if key not in self.campaign_rows] != list(wanted):
@@ -64,7 +65,7 @@ class CampaignTable(DataTable):
                 self.shown[key] = cells
         self.campaign_rows = wanted
 
-    def _rebuild(self, wanted: dict[str, CampaignRow], now: datetime) -> None:
+    def _rebuild(self, wanted: dict[str, CampaignState], now: datetime) -> None:
         current = self.selected_key()
         self.clear()
         self.shown = {key: row_cells(row, now) for key, row in wanted.items()}
@@ -78,7 +79,7 @@ class CampaignTable(DataTable):
             return None
         return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
 
-    def selected_row(self) -> CampaignRow | None:
+    def selected_row(self) -> CampaignState | None:
         key = self.selected_key()
         return None if key is None else self.campaign_rows.get(key)
 

@@ -17,6 +17,7 @@ batch) is one NUL at the start, which needs no space.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from dataclasses import dataclass, field
@@ -147,7 +148,5 @@ def read(path: Path) -> Entries | None:
 
 
 def remove(path: Path) -> None:
-    try:
+    with contextlib.suppress(FileNotFoundError):
         path.unlink()
-    except FileNotFoundError:
-        pass

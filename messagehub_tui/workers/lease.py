@@ -4,14 +4,16 @@ hand-off journal around each send, and stopping for a full disk with the reason 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from peewee import DatabaseError
 
-from messagehub_tui.channels.base import Channel, Outcome, Outgoing, SendResult
+from messagehub_tui.channels.base import Outcome, Outgoing, SendResult, Transport
 from messagehub_tui.errors import is_disk_full
+from messagehub_tui.models import StopRequest
 from messagehub_tui.workers import journal, registry
 from messagehub_tui.workers.queue import Claimed
 
@@ -36,7 +38,7 @@ class Lease:
         reason = f"disk full: {exc}"
         self.stop.set()
         try:
-            registry.request_stop(self.campaign_id, "pause", reason)
+            registry.request_stop(self.campaign_id, StopRequest.PAUSE, reason)
         except DatabaseError:
             log.error("campaign %s: %s; the database cannot be told", self.campaign_id, reason)
         self.keep_reason(reason)
@@ -87,7 +89,7 @@ class Lease:
         last_beat = time.monotonic()
         while not self.stop.is_set():
             try:
-                if registry.control_of(self.campaign_id) in ("pause", "cancel"):
+                if registry.stop_requested(self.campaign_id):
                     self.stop.set()
                     return
             except DatabaseError as exc:
@@ -95,12 +97,10 @@ class Lease:
             if time.monotonic() - last_beat >= registry.HEARTBEAT_EVERY:
                 last_beat = time.monotonic()
                 self.beat()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop.wait(), WATCH_EVERY)
-            except TimeoutError:
-                pass
 
-    async def hand_off(self, channel: Channel, lane: int, item: Claimed,
+    async def hand_off(self, channel: Transport, lane: int, item: Claimed,
                        message: Outgoing) -> SendResult:
         """Journal the hand-off, send, journal the answer: what recovery trusts after a kill."""
         if not self.alive():

@@ -9,13 +9,19 @@ from dataclasses import dataclass
 from messagehub_tui.channels.base import Outcome, SendResult
 from messagehub_tui.config import DeliverySettings
 from messagehub_tui.models import (
-    DeliveryStatus, bump_audience_version, db, template_vars, utcnow,
+    DeliveryStatus,
+    StopRequest,
+    bump_audience_version,
+    db,
+    template_vars,
+    utcnow,
 )
 from messagehub_tui.workers.journal import Entries, Mark
 
 PENDING, SENDING, SENT = DeliveryStatus.PENDING.value, DeliveryStatus.SENDING.value, \
     DeliveryStatus.SENT.value
 FAILED, UNKNOWN = DeliveryStatus.FAILED.value, DeliveryStatus.UNKNOWN.value
+CANCELLED = DeliveryStatus.CANCELLED.value
 # Outcomes that end a delivery without it arriving (a retry is not final until it gives up).
 FINAL_PROBLEMS = frozenset({Outcome.FAILED, Outcome.UNKNOWN})
 
@@ -50,7 +56,7 @@ def claim(campaign_id: int, runner_id: int, limit: int, now: float | None = None
             "AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?) "
             "RETURNING id, address, attempts, contact_id",
             (SENDING, runner_id, campaign_id, PENDING, now, limit)).fetchall()
-    ids = [row[3] for row in rows if row[3] is not None]
+    ids = [contact_id for *_, contact_id in rows if contact_id is not None]
     contacts = {}
     for start in range(0, len(ids), 900):
         chunk = ids[start:start + 900]
@@ -59,8 +65,9 @@ def claim(campaign_id: int, runner_id: int, limit: int, now: float | None = None
             f"WHERE id IN ({','.join('?' * len(chunk))})", chunk)
         for contact_id, *fields in cursor:
             contacts[contact_id] = template_vars(*fields)
-    rows.sort(key=lambda row: row[0])
-    return [Claimed(row[0], row[1], row[2], row[3], contacts.get(row[3], {})) for row in rows]
+    claimed = [Claimed(delivery_id, address, attempts, contact_id, contacts.get(contact_id, {}))
+               for delivery_id, address, attempts, contact_id in rows]
+    return sorted(claimed, key=lambda item: item.id)
 
 
 def backoff(attempts: int, settings: DeliverySettings) -> float:
@@ -110,6 +117,8 @@ def record(campaign_id: int, runner_id: int, results: list[tuple[Claimed, SendRe
         connection.executemany(
             f"UPDATE delivery SET status = ?, next_attempt_at = ?, error = ?, updated_at = ? "
             f"{mine}", retry)
+        # A released delivery was claimed (which counts an attempt) but never handed to the
+        # transport: give the attempt back, so max_attempts counts only real tries.
         connection.executemany(
             f"UPDATE delivery SET status = ?, attempts = attempts - 1, updated_at = ? {mine}",
             release)
@@ -119,8 +128,8 @@ def record(campaign_id: int, runner_id: int, results: list[tuple[Claimed, SendRe
                 "VALUES (?, ?, ?, ?)", suppress)
             bump_audience_version()
         if finals:  # a stop requested with its reason (a pause for a streak, say) keeps it
-            db.execute_sql("UPDATE campaign SET last_error = ? WHERE id = ? AND control = ''",
-                           (finals[-1], campaign_id))
+            db.execute_sql("UPDATE campaign SET last_error = ? WHERE id = ? AND control = ?",
+                           (finals[-1], campaign_id, StopRequest.NONE.value))
 
 
 def settle_claims(runner_id: int, entries: Entries | None, reason: str) -> dict[str, int]:
@@ -150,6 +159,7 @@ def settle_claims(runner_id: int, entries: Entries | None, reason: str) -> dict[
         connection = db.connection()
         connection.executemany("UPDATE delivery SET status = ?, error = ?, updated_at = ? "
                                "WHERE id = ?", changes[SENT] + changes[PENDING] + changes[UNKNOWN])
+        # Claimed by a newer attempt than the journal saw handed: that attempt never happened.
         connection.executemany("UPDATE delivery SET status = ?, attempts = attempts - 1, "
                                "runner_id = NULL, updated_at = ? WHERE id = ?", changes["released"])
     return {state: len(rows) for state, rows in changes.items()}
@@ -158,29 +168,29 @@ def settle_claims(runner_id: int, entries: Entries | None, reason: str) -> dict[
 def cancel_pending(campaign_id: int) -> int:
     """Every pending delivery of a campaign becomes cancelled."""
     return db.execute_sql(
-        "UPDATE delivery SET status = 'cancelled', updated_at = ? "
-        "WHERE campaign_id = ? AND status = 'pending'", (utcnow(), campaign_id)).rowcount
+        "UPDATE delivery SET status = ?, updated_at = ? WHERE campaign_id = ? AND status = ?",
+        (CANCELLED, utcnow(), campaign_id, PENDING)).rowcount
 
 
 def requeue(campaign_id: int, states: list[str]) -> int:
     """Failed and/or unknown deliveries go back to pending with a fresh attempt count."""
     marks = ",".join("?" * len(states))
     return db.execute_sql(
-        "UPDATE delivery SET status = 'pending', attempts = 0, next_attempt_at = 0, error = NULL, "
+        "UPDATE delivery SET status = ?, attempts = 0, next_attempt_at = 0, error = NULL, "
         f"updated_at = ? WHERE campaign_id = ? AND status IN ({marks})",
-        (utcnow(), campaign_id, *states)).rowcount
+        (PENDING, utcnow(), campaign_id, *states)).rowcount
 
 
 def open_work(campaign_id: int) -> tuple[int, int]:
     """(pending, sending) counts of a campaign, from the kept counters."""
     counts = dict(db.execute_sql(
         "SELECT status, n FROM delivery_count WHERE campaign_id = ? AND status IN (?, ?)",
-        (campaign_id, DeliveryStatus.PENDING.value, DeliveryStatus.SENDING.value)).fetchall())
-    return counts.get("pending", 0), counts.get("sending", 0)
+        (campaign_id, PENDING, SENDING)).fetchall())
+    return counts.get(PENDING, 0), counts.get(SENDING, 0)
 
 
 def next_due(campaign_id: int) -> float | None:
     """When the earliest pending delivery may be tried, or None when none is pending."""
     return db.execute_sql(
-        "SELECT MIN(next_attempt_at) FROM delivery WHERE campaign_id = ? AND status = 'pending'",
-        (campaign_id,)).fetchone()[0]
+        "SELECT MIN(next_attempt_at) FROM delivery WHERE campaign_id = ? AND status = ?",
+        (campaign_id, PENDING)).fetchone()[0]

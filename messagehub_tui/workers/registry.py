@@ -1,4 +1,5 @@
-"""Runner rows: registration, heartbeats, stop requests and the last runner's settling of a campaign."""
+"""Runner rows: registration, heartbeats, stop requests and the last runner's settling of a
+campaign."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import os
 import socket
 import time
 
-from messagehub_tui.models import Campaign, CampaignStatus, Runner, db, utcnow
+from messagehub_tui.models import Campaign, CampaignStatus, Runner, StopRequest, db, utcnow
 from messagehub_tui.workers import queue
 
 STALE_ENV = "MESSAGEHUB_STALE_AFTER"
@@ -34,9 +35,11 @@ def register(campaign_id: int) -> int | None:
     now = utcnow()
     with db.atomic():
         joined = db.execute_sql(
-            "UPDATE campaign SET status = 'running', started_at = COALESCE(started_at, ?), "
-            "updated_at = ? WHERE id = ? AND status IN ('queued', 'running') "
-            "AND control NOT IN ('pause', 'cancel')", (now, now, campaign_id)).rowcount
+            "UPDATE campaign SET status = ?, started_at = COALESCE(started_at, ?), "
+            "updated_at = ? WHERE id = ? AND status IN (?, ?) AND control NOT IN (?, ?)",
+            (CampaignStatus.RUNNING.value, now, now, campaign_id, CampaignStatus.QUEUED.value,
+             CampaignStatus.RUNNING.value, StopRequest.PAUSE.value, StopRequest.CANCEL.value)
+        ).rowcount
         if not joined:
             return None
         return Runner.create(campaign=campaign_id, pid=os.getpid(), host=socket.gethostname(),
@@ -50,19 +53,25 @@ def heartbeat(runner_id: int) -> bool:
                               (time.time(), runner_id)).rowcount == 1
 
 
-def control_of(campaign_id: int) -> str:
-    """The campaign's control flag: '', 'pause' or 'cancel'."""
+def stop_request_of(campaign_id: int) -> StopRequest:
+    """What the campaign's runners are asked to do; a deleted campaign reads as cancelled."""
     row = db.execute_sql("SELECT control FROM campaign WHERE id = ?", (campaign_id,)).fetchone()
-    return row[0] if row else "cancel"
+    return StopRequest(row[0]) if row else StopRequest.CANCEL
 
 
-def request_stop(campaign_id: int, control: str, error: str | None = None) -> None:
+def stop_requested(campaign_id: int) -> bool:
+    """Whether the campaign's runners are asked to stop (pause or cancel)."""
+    return stop_request_of(campaign_id) != StopRequest.NONE
+
+
+def request_stop(campaign_id: int, request: StopRequest, error: str | None = None) -> None:
     """Ask every runner of the campaign to stop; a cancel is never downgraded to a pause."""
+    cancel = StopRequest.CANCEL.value
     with db.atomic():
         db.execute_sql(
-            "UPDATE campaign SET control = CASE WHEN control = 'cancel' THEN 'cancel' ELSE ? END, "
+            "UPDATE campaign SET control = CASE WHEN control = ? THEN ? ELSE ? END, "
             "last_error = COALESCE(?, last_error), updated_at = ? WHERE id = ?",
-            (control, error, utcnow(), campaign_id))
+            (cancel, cancel, request.value, error, utcnow(), campaign_id))
 
 
 def live_runners(campaign_id: int) -> int:
@@ -83,14 +92,15 @@ def settle(runner_id: int, campaign_id: int) -> str | None:
             return None
         pending, sending = queue.open_work(campaign_id)
         finished = None
-        if campaign.control == "cancel":
+        if campaign.stop_request == StopRequest.CANCEL:
             queue.cancel_pending(campaign_id)
             status, finished = CampaignStatus.CANCELLED, now
-        elif campaign.control != "pause" and pending == 0 and sending == 0:
+        elif campaign.stop_request != StopRequest.PAUSE and pending == 0 and sending == 0:
             status, finished = CampaignStatus.COMPLETED, now
         else:
             status = CampaignStatus.PAUSED
-        Campaign.update(status=status, control="", finished_at=finished, updated_at=now) \
+        Campaign.update(status=status, stop_request=StopRequest.NONE, finished_at=finished,
+                        updated_at=now) \
             .where(Campaign.id == campaign_id).execute()
         return status
 
@@ -102,6 +112,8 @@ def _process_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
+    # kill(0) also finds a zombie, and a pid the kernel gave to another process once the runner
+    # died: the pid is our runner only if it is not a zombie and still runs the runner module.
     try:
         with open(f"/proc/{pid}/stat", "rb") as handle:
             if handle.read().rsplit(b")", 1)[1].split()[0] == b"Z":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -17,14 +18,14 @@ from peewee import DatabaseError
 from messagehub_tui import render_limits
 from messagehub_tui.bounces import verp
 from messagehub_tui.campaigns import effective_sender, make_composer
-from messagehub_tui.channels import make_channel
+from messagehub_tui.channels import make_transport
 from messagehub_tui.channels.base import ChannelStopped, Outcome, Outgoing, SendResult
 from messagehub_tui.compose import RenderError
 from messagehub_tui.config import Settings, load_settings
 from messagehub_tui.errors import is_disk_full
 from messagehub_tui.events import record_event
 from messagehub_tui.homefs import private_umask
-from messagehub_tui.models import Campaign, Channel, open_db
+from messagehub_tui.models import Campaign, Channel, StopRequest, open_db
 from messagehub_tui.workers import journal, queue, registry
 from messagehub_tui.workers.lease import NOT_SENT, Lease
 from messagehub_tui.workers.ratelimit import RateLimiter
@@ -62,8 +63,9 @@ class CampaignRunner:
         except (DatabaseError, OSError) as exc:
             log.error("campaign %s: %s (not recorded: %s)", self.campaign_id, message, exc)
 
-    def _halt(self, control: str, error: str | None = None) -> None:
-        registry.request_stop(self.campaign_id, control, error)
+    def _halt(self, error: str | None = None) -> None:
+        """Pause the campaign (every runner of it stops), keeping `error` as its last error."""
+        registry.request_stop(self.campaign_id, StopRequest.PAUSE, error)
         self.stop.set()
 
     def _render(self, item: queue.Claimed) -> Outgoing:
@@ -109,11 +111,11 @@ class CampaignRunner:
                 continue
             try:
                 message = self._render(item)
-                result = await self.lease.hand_off(self.channel, lane, item, message)
+                result = await self.lease.hand_off(self.transport, lane, item, message)
             except render_limits.RenderInterrupted:  # a signal, pause or cancel came mid-render
                 result = NOT_SENT
                 if not self.stop.is_set():  # a runner declared dead stops without pausing
-                    self._halt("pause")
+                    self._halt()
             except RenderError as exc:
                 result = SendResult(Outcome.FAILED, reason=str(exc))
             self.unrecorded.append((item, result))
@@ -122,7 +124,7 @@ class CampaignRunner:
             if result.outcome == Outcome.STOP:
                 if not self.stop.is_set():
                     self._event(f"paused: {result.reason}", "error")
-                    self._halt("pause", result.reason)
+                    self._halt(result.reason)
             else:
                 self._note(result)
 
@@ -135,7 +137,7 @@ class CampaignRunner:
         if self.streak >= self.settings.delivery.failure_streak and not self.stop.is_set():
             reason = f"the last {self.streak} attempts all failed; last error: {result.reason}"
             self._event(f"paused: {reason}", "error")
-            self._halt("pause", reason)
+            self._halt(reason)
 
     async def _idle(self) -> bool:
         """Nothing due: False when the campaign has no pending work left, else wait for the next."""
@@ -144,10 +146,8 @@ class CampaignRunner:
             return False
         due = queue.next_due(self.campaign_id) or 0
         delay = min(max(due - time.time(), 0.05), 1.0)
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.stop.wait(), delay)
-        except TimeoutError:
-            pass
         return True
 
     def _claim_size(self, sent: int, seconds: float) -> int:
@@ -157,14 +157,15 @@ class CampaignRunner:
             ceiling = min(ceiling, max(1, int(self.rate)))
         if seconds <= 0:
             return ceiling
-        return max(min(self.channel.lanes, ceiling), min(ceiling, int(sent / seconds)))
+        return max(min(self.transport.lanes, ceiling), min(ceiling, int(sent / seconds)))
 
     async def _run_lanes(self, batch: list[queue.Claimed]) -> None:
         """Send a batch over every lane. If one lane raises, the others finish the message in
         hand (bounded by the channel timeout), are cancelled and awaited, then it re-raises:
         nothing is left sending when the channel closes."""
         items = iter(batch)
-        lanes = [asyncio.create_task(self._lane(lane, items)) for lane in range(self.channel.lanes)]
+        lanes = [asyncio.create_task(self._lane(lane, items))
+                 for lane in range(self.transport.lanes)]
         try:
             done, running = await asyncio.wait(lanes, return_when=asyncio.FIRST_EXCEPTION)
             failure = next((task.exception() for task in done
@@ -180,7 +181,7 @@ class CampaignRunner:
             raise failure
 
     async def _loop(self) -> None:
-        limit = min(self._claim_size(0, 0), self.channel.lanes * 4)
+        limit = min(self._claim_size(0, 0), self.transport.lanes * 4)
         while not self.stop.is_set():
             try:
                 batch = queue.claim(self.campaign_id, self.runner_id, limit)
@@ -200,7 +201,7 @@ class CampaignRunner:
 
     def _on_signal(self, name: str) -> None:
         self._event(f"runner {self.runner_id} got {name}; pausing")
-        self._halt("pause")
+        self._halt()
 
     def _prepare(self) -> None:
         self.campaign = Campaign.get_by_id(self.campaign_id)
@@ -213,10 +214,12 @@ class CampaignRunner:
         self.timeout = (self.settings.email.timeout if self.campaign.channel == Channel.EMAIL
                         else self.settings.sms.timeout)
         self.composer = make_composer(self.campaign, self.settings)
-        self.channel = make_channel(self.settings, self.campaign.channel, self.campaign_id, sender)
+        self.transport = make_transport(self.settings, self.campaign.channel, self.campaign_id,
+                                        sender)
 
     async def run(self) -> str | None:
-        """Run until done, paused or cancelled; returns the campaign's state if this runner set it."""
+        """Run until done, paused or cancelled; returns the campaign's state if this runner set
+        it."""
         self.runner_id = registry.register(self.campaign_id)
         if self.runner_id is None:
             return None
@@ -226,34 +229,33 @@ class CampaignRunner:
             loop.add_signal_handler(sig, self._on_signal, sig.name)
         # the loop cannot run these while a template renders; a render is interrupted instead
         render_limits.stop_rendering_when(
-            lambda: self.stop.is_set() or registry.control_of(self.campaign_id) in ("pause",
-                                                                                   "cancel"),
+            lambda: self.stop.is_set() or registry.stop_requested(self.campaign_id),
             (signal.SIGTERM, signal.SIGINT, signal.SIGHUP))
-        self.channel = None
+        self.transport = None
         watcher = asyncio.create_task(self.lease.watch())
         try:
             self.lease.journal = journal.Journal(
                 journal.path_for(self.settings.home, self.runner_id))
             self._prepare()
             self._event(f"runner {self.runner_id} started (pid {os.getpid()})")
-            await self.channel.open()
+            await self.transport.open()
             await self._loop()
         except ChannelStopped as exc:
             self._event(f"paused: {exc}", "error")
-            self._halt("pause", str(exc))
+            self._halt(str(exc))
         except Exception as exc:
             if is_disk_full(exc):
                 self.lease.stop_for_disk(exc)
             else:
                 log.exception("runner %s of campaign %s crashed", self.runner_id, self.campaign_id)
                 self._event(f"paused: runner crashed: {type(exc).__name__}: {exc}", "error")
-                self._halt("pause", f"runner crashed: {type(exc).__name__}: {exc}")
+                self._halt(f"runner crashed: {type(exc).__name__}: {exc}")
         finally:
             self.stop.set()
             await watcher
-            if self.channel is not None:
+            if self.transport is not None:
                 try:
-                    await self.channel.close()
+                    await self.transport.close()
                 except Exception:
                     log.exception("closing the channel of campaign %s failed", self.campaign_id)
             status = self._settle()

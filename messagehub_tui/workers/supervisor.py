@@ -6,7 +6,6 @@ import logging
 import os
 import subprocess
 import sys
-import time
 from datetime import timedelta
 
 from peewee import DatabaseError
@@ -14,7 +13,8 @@ from peewee import DatabaseError
 from messagehub_tui.config import Settings
 from messagehub_tui.errors import is_disk_full
 from messagehub_tui.events import campaign_log_path, record_event
-from messagehub_tui.models import Campaign, CampaignStatus, Runner, db, utcnow
+from messagehub_tui.follow import wait_until  # noqa: F401  (daemon.py's import, until it moves)
+from messagehub_tui.models import Campaign, CampaignStatus, Runner, StopRequest, db, utcnow
 from messagehub_tui.workers import journal, queue, registry
 
 log = logging.getLogger("messagehub.supervisor")
@@ -81,7 +81,8 @@ def recover(settings: Settings) -> list[int]:
             if dead:
                 Runner.delete().where(Runner.id.in_([runner.id for runner in dead])).execute()
             for campaign in _orphaned(now):
-                Campaign.update(status=CampaignStatus.INTERRUPTED, control="", updated_at=now,
+                Campaign.update(status=CampaignStatus.INTERRUPTED, stop_request=StopRequest.NONE,
+                                updated_at=now,
                                 last_error=reasons.get(campaign.id, campaign.last_error)) \
                     .where(Campaign.id == campaign.id).execute()
                 interrupted.append(campaign.id)
@@ -107,13 +108,3 @@ def recover(settings: Settings) -> list[int]:
                 raise
             log.warning("campaign %s interrupted%s (event not recorded: %s)", campaign_id, why, exc)
     return interrupted
-
-
-def wait_until(campaign_id: int, done, timeout: float, poll: float = 0.1) -> Campaign:
-    """Poll the campaign until done(campaign) is true or the timeout passes; returns it."""
-    deadline = time.monotonic() + timeout
-    while True:
-        campaign = Campaign.get_by_id(campaign_id)
-        if done(campaign) or time.monotonic() >= deadline:
-            return campaign
-        time.sleep(poll)

@@ -1,0 +1,99 @@
+"""A campaign's state as every reader sees it: the launcher, the monitor, the overview and the
+CLI."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from datetime import datetime
+
+from messagehub_tui.models import DeliveryStatus, iso_utc
+
+# The states a delivery ends in; skipped ones were never to be sent, so they count on neither side.
+ENDED = (DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.UNKNOWN,
+         DeliveryStatus.CANCELLED)
+
+
+@dataclass(frozen=True)
+class DeliveryCounts:
+    """How many of a campaign's deliveries are in each state (one field per `DeliveryStatus`)."""
+
+    pending: int = 0
+    sending: int = 0
+    sent: int = 0
+    failed: int = 0
+    skipped: int = 0
+    unknown: int = 0
+    cancelled: int = 0
+
+    @classmethod
+    def of(cls, by_state: Mapping[str, int]) -> DeliveryCounts:
+        """From a mapping of state to count; states not in it count zero."""
+        return cls(**{state.value: by_state.get(state.value, 0) for state in DeliveryStatus})
+
+    def __getitem__(self, state: DeliveryStatus) -> int:
+        return int(getattr(self, DeliveryStatus(state).value))
+
+    @property
+    def total(self) -> int:
+        return sum(getattr(self, field.name) for field in fields(self))
+
+    @property
+    def unsent(self) -> int:
+        """Deliveries still to settle: pending, or handed to a runner and not yet settled."""
+        return self.pending + self.sending
+
+    @property
+    def done(self) -> int:
+        """Deliveries that reached an end state."""
+        return sum(self[state] for state in ENDED)
+
+    @property
+    def deliverable(self) -> int:
+        """Every delivery but the skipped ones."""
+        return self.total - self.skipped
+
+    @property
+    def progress(self) -> float:
+        """How far the campaign has got, 0 to 1: `done` out of `deliverable` (0 when none is)."""
+        return self.done / self.deliverable if self.deliverable else 0.0
+
+    def to_json(self) -> dict[str, int]:
+        """Counts by state name, in the state machine's order (as `status --json` prints them)."""
+        return {state.value: self[state] for state in DeliveryStatus}
+
+
+@dataclass(frozen=True)
+class CampaignState:
+    """A campaign and its delivery counts, read together."""
+
+    id: int
+    name: str
+    channel: str
+    status: str
+    list_name: str | None
+    counts: DeliveryCounts
+    scheduled_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    last_error: str | None
+
+    @property
+    def total(self) -> int:
+        return self.counts.total
+
+    def to_json(self) -> dict:
+        """The JSON object `status --json` prints (and `campaigns --json` one of per campaign)."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "channel": self.channel,
+            "status": self.status,
+            "list": self.list_name,
+            "total": self.total,
+            "counts": self.counts.to_json(),
+            "scheduled_at": iso_utc(self.scheduled_at),
+            "started_at": iso_utc(self.started_at),
+            "finished_at": iso_utc(self.finished_at),
+            "last_error": self.last_error,
+        }
