@@ -20,6 +20,7 @@ from peewee import DatabaseError
 
 from messagehub_tui.addresses import InvalidAddress, normalise_email, normalise_phone
 from messagehub_tui.csvread import CsvFile, Row, header_keys
+from messagehub_tui.csvsafe import plain_cell
 from messagehub_tui.deliveries import EXPORT_ONLY_COLUMNS
 from messagehub_tui.errors import MessagehubError
 from messagehub_tui.importstore import Outcome, Parsed, Store
@@ -97,7 +98,7 @@ def _parse(keys: list[str], row: Row, region: str | None) -> Parsed:
     cells = row.cells
     if len(cells) > len(keys) and any(cell.strip() for cell in cells[len(keys):]):
         raise InvalidAddress(f"has {len(cells)} fields but the header has {len(keys)}")
-    values = dict(zip(keys, [cell.strip() for cell in cells]))
+    values = dict(zip(keys, [plain_cell(cell.strip()) for cell in cells]))
     for key in EXPORT_ONLY_COLUMNS:  # what `export` adds about the delivery, not the person
         values.pop(key, None)
     _check_text(values)

@@ -30,3 +30,30 @@ def test_a_non_ascii_address_fails_alone_instead_of_pausing_the_campaign(tmp_pat
     failed = run(tmp_path, "deliveries", campaign, "--status", "failed")
     assert "ünï@exämple.com" in failed.stdout and "non-ASCII" in failed.stdout
     assert "Traceback" not in (tmp_path / "logs" / f"campaign-{campaign}.log").read_text()
+
+
+def test_export_then_import_gives_back_formula_looking_cells_unchanged(tmp_path):
+    # export neutralises formula-looking cells with a leading ' for spreadsheets; importing that
+    # file back used to keep the ' as part of the name and the fields.
+    import json
+    import sqlite3
+
+    campaign = _campaign(tmp_path, 'email,first_name,last_name,notes,score\n'
+                                   'f@example.com,"=HYPERLINK(""http://x"")",+SUM(1),@evil,-3\n'
+                                   "q@example.com,'quoted,-dash,'=kept,+1\n")
+    assert run(tmp_path, "send", campaign).returncode == 0
+    exported = run(tmp_path, "export", campaign, "--status", "sent", str(tmp_path / "sent.csv"))
+    assert exported.returncode == 0, exported.stderr
+    assert "'=HYPERLINK" in (tmp_path / "sent.csv").read_text()  # still safe to open
+    with sqlite3.connect(tmp_path / "messagehub.db") as con:
+        before = con.execute("select email, first_name, last_name, attributes from contact "
+                             "order by email").fetchall()
+    again = run(tmp_path, "import", str(tmp_path / "sent.csv"), "--list", "again")
+    assert again.returncode == 0, again.stderr
+    with sqlite3.connect(tmp_path / "messagehub.db") as con:
+        after = con.execute("select email, first_name, last_name, attributes from contact "
+                            "order by email").fetchall()
+    assert after == before
+    assert json.loads(after[0][3])["notes"] == "@evil" and after[0][1] == '=HYPERLINK("http://x")'
+    # a ' before a formula character is a spreadsheet's text marker wherever the file comes from
+    assert after[1][1] == "'quoted" and json.loads(after[1][3])["notes"] == "=kept"
