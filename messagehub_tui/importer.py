@@ -62,6 +62,11 @@ class ImportResult:
         """Rows of the file handled: every one is imported, updated, repeated or rejected."""
         return self.imported + self.updated + self.repeated + self.rejected_count
 
+    @property
+    def problems(self) -> list[Rejected]:
+        """The kept rejected rows and rows saved with a warning, in line order, as shown."""
+        return sorted(self.rejected + self.warnings, key=lambda r: r.line)
+
     def summary(self) -> str:
         text = f"imported {self.imported}, updated {self.updated}, rejected {self.rejected_count}"
         if self.repeated:

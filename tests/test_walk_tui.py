@@ -1,0 +1,35 @@
+"""Defects found by walking the app as a newcomer, at 80x24 with Pilot."""
+
+import pytest
+from textual.widgets import DataTable
+
+from messagehub_tui.screens.contacts import ContactsScreen
+from tests.tui import make_app, seed, settle, until
+
+
+@pytest.fixture
+def settings(home):
+    return seed(home)
+
+
+async def test_the_contacts_screen_lists_every_problem_row_in_line_order(settings, home):
+    # The screen showed rows rejected while reading first and in-file duplicates after them,
+    # and not at all the rows imported without their bad phone, which the CLI lists.
+    (home / "messy.csv").write_text(
+        "email,phone,first_name\n"
+        "one@example.com,,One\n"
+        "ONE@example.com,,Other\n"          # line 3: a duplicate inside the file
+        "not-an-email,,Bad\n"               # line 4: rejected while reading
+        "two@example.com,garbage,Two\n",    # line 5: imported without its phone
+        encoding="utf-8")
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("i")
+        await until(pilot, lambda: isinstance(app.screen, ContactsScreen), what="contacts")
+        await pilot.press(*str(home / "messy.csv"), "enter")
+        table = app.screen.query_one("#rejects", DataTable)
+        await until(pilot, lambda: table.row_count > 0, what="problem rows listed")
+        rows = [table.get_row_at(index) for index in range(table.row_count)]
+        assert [line for line, _ in rows] == ["3", "4", "5"]
+        assert "imported without its phone" in str(rows[2][1])
