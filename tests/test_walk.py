@@ -57,3 +57,18 @@ def test_export_then_import_gives_back_formula_looking_cells_unchanged(tmp_path)
     assert json.loads(after[0][3])["notes"] == "@evil" and after[0][1] == '=HYPERLINK("http://x")'
     # a ' before a formula character is a spreadsheet's text marker wherever the file comes from
     assert after[1][1] == "'quoted" and json.loads(after[1][3])["notes"] == "=kept"
+
+
+def test_export_to_dash_writes_the_csv_to_stdout(tmp_path):
+    # `export ID -` used to create a file named "-" in the current folder.
+    campaign = _campaign(tmp_path, "email,first_name\na@example.com,A\nb@example.com,=B\n")
+    assert run(tmp_path, "send", campaign).returncode == 0
+    exported = subprocess.run([sys.executable, "-m", "messagehub_tui", "--home", str(tmp_path),
+                               "export", campaign, "--status", "sent", "-"],
+                              capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert exported.returncode == 0, exported.stderr
+    assert not (tmp_path / "-").exists()
+    lines = exported.stdout.splitlines()
+    assert lines[0].startswith("email,phone,first_name") and len(lines) == 3
+    assert "b@example.com,,'=B," in exported.stdout  # as safe as the file
+    assert exported.stderr == f"exported 2 sent deliveries of campaign {campaign} to stdout\n"
