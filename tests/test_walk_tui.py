@@ -33,3 +33,22 @@ async def test_the_contacts_screen_lists_every_problem_row_in_line_order(setting
         rows = [table.get_row_at(index) for index in range(table.row_count)]
         assert [line for line, _ in rows] == ["3", "4", "5"]
         assert "imported without its phone" in str(rows[2][1])
+
+
+async def test_the_command_palette_shows_keys_as_the_footer_does(settings):
+    # The palette named keys by their internal names: "key: slash", "key: question_mark".
+    from textual.command import CommandList, CommandPalette
+
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+p")
+        await until(pilot, lambda: isinstance(app.screen, CommandPalette), what="palette")
+        await pilot.press(*"Filter")
+        commands = app.screen.query_one(CommandList)
+
+        def shown() -> str:
+            return "\n".join(str(commands.get_option_at_index(index).prompt)
+                             for index in range(commands.option_count))
+        await until(pilot, lambda: "Filter" in shown(), what="the filter command listed")
+        assert "key: /" in shown() and "slash" not in shown()
