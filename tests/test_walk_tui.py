@@ -52,3 +52,21 @@ async def test_the_command_palette_shows_keys_as_the_footer_does(settings):
                              for index in range(commands.option_count))
         await until(pilot, lambda: "Filter" in shown(), what="the filter command listed")
         assert "key: /" in shown() and "slash" not in shown()
+
+
+async def test_an_empty_overview_says_why_it_is_empty(settings):
+    # `o` with nothing running or scheduled showed a bare table header and nothing else.
+    from textual.widgets import Static
+
+    from messagehub_tui.screens.monitor import OverviewScreen
+    from tests.tui import screen_text
+
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("o")
+        await until(pilot, lambda: isinstance(app.screen, OverviewScreen), what="overview")
+        await settle(pilot)
+        note = app.screen.query_one("#overview-empty", Static)
+        await until(pilot, lambda: note.display, what="the empty note shown")
+        assert "nothing is running" in screen_text(app).lower()
