@@ -148,7 +148,8 @@ class MessagehubApp(App):
         yield from super().get_system_commands(screen)
         for binding in screen.BINDINGS:
             if binding.description:
-                yield SystemCommand(binding.tooltip or binding.description, f"key: {binding.key}",
+                key = self.get_key_display(binding)  # "/" and "?", as the footer shows them
+                yield SystemCommand(binding.tooltip or binding.description, f"key: {key}",
                                     partial(screen.run_action, binding.action))
 
     async def action_quit(self) -> None:

@@ -42,7 +42,7 @@ SHOWN_REJECTS = 20  # rows listed on stderr; the rejects file has every one
 
 
 def _print_import_problems(result: contacts.ImportResult) -> None:
-    problems = sorted(result.rejected + result.warnings, key=lambda r: r.line)
+    problems = result.problems
     for reject in problems[:SHOWN_REJECTS]:
         print(f"line {reject.line}: {reject.reason}", file=sys.stderr)
     more = result.rejected_count + result.warning_count - min(len(problems), SHOWN_REJECTS)

@@ -11,7 +11,7 @@ from messagehub_tui import campaigns
 from messagehub_tui.cli_args import add_id
 from messagehub_tui.cli_help import ExitCode
 from messagehub_tui.config import Settings
-from messagehub_tui.deliveries import list_deliveries, write_export
+from messagehub_tui.deliveries import export_table, list_deliveries, write_csv, write_export
 from messagehub_tui.models import DeliveryStatus, iso_utc
 from messagehub_tui.timefmt import local_text
 
@@ -43,6 +43,12 @@ def cmd_deliveries(args, settings: Settings) -> int:
 
 def cmd_export(args, settings: Settings) -> int:
     campaign = campaigns.get(args.id)
+    if args.file == "-":  # as Unix tools read it; the summary goes aside so the CSV stays clean
+        header, rows = export_table(campaign.id, DeliveryStatus(args.status))
+        write_csv(sys.stdout, header, rows)
+        print(f"exported {len(rows)} {args.status} deliveries of campaign {campaign.id} to stdout",
+              file=sys.stderr)
+        return ExitCode.OK
     count = write_export(campaign.id, DeliveryStatus(args.status), Path(args.file))
     print(f"exported {count} {args.status} deliveries of campaign {campaign.id} to {args.file}")
     return ExitCode.OK
@@ -58,6 +64,7 @@ def register(add) -> None:
     p = add("export", cmd_export, "write a campaign's deliveries of one state to a CSV to fix "
                                   "and import again")
     add_id(p)
-    p.add_argument("file", metavar="FILE.csv", help="a new file (never overwritten), mode 0600")
+    p.add_argument("file", metavar="FILE.csv",
+                   help="a new file (never overwritten), mode 0600; - for stdout")
     p.add_argument("--status", choices=STATES, default=DeliveryStatus.FAILED.value,
                    help="which deliveries (default: failed)")

@@ -177,6 +177,11 @@ def encode_address(name: str, address: str, header: str) -> str:
     """A display name and address as one header value, the name encoded when it needs to be."""
     _no_line_break(header, name)
     _no_line_break(header, address)
+    if not address.isascii():
+        # Valid on import, but a header needs SMTPUTF8 for it, which no part of the send path
+        # speaks: this recipient fails alone instead of formataddr crashing the runner.
+        raise RenderError(f"{header} address {address!r} has non-ASCII characters "
+                          "(an internationalised address), which cannot be sent")
     return formataddr((name, address), charset="utf-8")
 
 

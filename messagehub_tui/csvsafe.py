@@ -16,3 +16,13 @@ def safe_cell(value: str) -> str:
     if value.startswith(_FORMULA_START) and not _NUMBER.fullmatch(value):
         return "'" + value
     return value
+
+
+def plain_cell(value: str) -> str:
+    """A cell as it was before `safe_cell`, so an exported file imports back unchanged.
+
+    Only a `'` that `safe_cell` would have added comes off; any other leading `'` is data.
+    """
+    if value.startswith("'") and safe_cell(value[1:]) == value:
+        return value[1:]
+    return value

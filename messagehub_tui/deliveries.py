@@ -8,6 +8,7 @@ import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TextIO
 
 from peewee import JOIN
 
@@ -80,6 +81,13 @@ def export_table(campaign_id: int, status: DeliveryStatus) -> tuple[list[str], l
     return header, rows
 
 
+def write_csv(out: TextIO, header: list[str], rows: list[list[str]]) -> None:
+    """The export as CSV, every cell safe to open in a spreadsheet."""
+    writer = csv.writer(out)
+    writer.writerow(header)
+    writer.writerows([safe_cell(cell) for cell in row] for row in rows)
+
+
 def write_export(campaign_id: int, status: DeliveryStatus, path: Path) -> int:
     """Write the export to a new file readable by its owner only; returns the number of rows.
 
@@ -93,9 +101,7 @@ def write_export(campaign_id: int, status: DeliveryStatus, path: Path) -> int:
         raise MessagehubError(f"cannot create {path}: {exc.strerror}") from None
     try:
         with open(handle, "w", encoding="utf-8", newline="") as out:
-            writer = csv.writer(out)
-            writer.writerow(header)
-            writer.writerows([safe_cell(cell) for cell in row] for row in rows)
+            write_csv(out, header, rows)
     except OSError as exc:
         path.unlink(missing_ok=True)
         raise MessagehubError(f"cannot write {path}: {exc.strerror}; nothing exported") from None

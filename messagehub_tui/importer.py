@@ -23,6 +23,7 @@ from peewee import DatabaseError
 
 from messagehub_tui.addresses import InvalidAddress, normalise_email, normalise_phone
 from messagehub_tui.csvread import CsvFile, Row, header_keys
+from messagehub_tui.csvsafe import plain_cell
 from messagehub_tui.deliveries import EXPORT_ONLY_COLUMNS
 from messagehub_tui.errors import MessagehubError
 from messagehub_tui.importstore import Outcome, Parsed, Store
@@ -64,6 +65,11 @@ class ImportResult:
         """Rows of the file handled: every one is imported, updated, repeated or rejected."""
         return self.imported + self.updated + self.repeated + self.rejected_count
 
+    @property
+    def problems(self) -> list[Rejected]:
+        """The kept rejected rows and rows saved with a warning, in line order, as shown."""
+        return sorted(self.rejected + self.warnings, key=lambda r: r.line)
+
     def summary(self) -> str:
         text = f"imported {self.imported}, updated {self.updated}, rejected {self.rejected_count}"
         if self.repeated:
@@ -101,7 +107,7 @@ def _parse(keys: list[str], row: Row, region: str | None) -> Parsed:
     cells = row.cells
     if len(cells) > len(keys) and any(cell.strip() for cell in cells[len(keys):]):
         raise InvalidAddress(f"has {len(cells)} fields but the header has {len(keys)}")
-    values = dict(zip(keys, [cell.strip() for cell in cells]))
+    values = dict(zip(keys, [plain_cell(cell.strip()) for cell in cells]))
     for key in EXPORT_ONLY_COLUMNS:  # what `export` adds about the delivery, not the person
         values.pop(key, None)
     _check_text(values)

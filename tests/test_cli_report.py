@@ -75,15 +75,11 @@ def test_deliveries_lists_who_failed_and_why_and_export_imports_back(tmp_path, r
     assert again.returncode == 1 and "already exists" in again.stderr
     assert len(target.read_text().splitlines()) == 4
 
-    # Round trip: the file imports back to the same contacts; only neutralised cells keep the
-    # apostrophe that made them text.
+    # Round trip: the file imports back to the same contacts; the apostrophe that made a cell
+    # text comes off again, as a spreadsheet reads it (it used to stay in names and fields).
     imported = ok(tmp_path, "import", str(target), "--list", "retry")
     assert imported.startswith("imported 0, updated 3, rejected 0")
-    after = _contacts(tmp_path)
-    neutralised = before["bad3@example.com"]
-    before["bad3@example.com"] = (*neutralised[:3], "'" + neutralised[3], neutralised[4],
-                                  {"city": "'@SUM(1)", "score": "'-2+3"})
-    assert after == before
+    assert _contacts(tmp_path) == before
     assert "retry\t3" in ok(tmp_path, "lists")
 
 

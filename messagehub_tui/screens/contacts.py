@@ -84,7 +84,7 @@ class ContactsScreen(Screen):
     def on_mount(self) -> None:
         self.sub_title = "contacts"
         self.query_one("#lists", DataTable).add_columns("List", "Members")
-        self.query_one("#rejects", DataTable).add_columns("Line", "Why it was rejected")
+        self.query_one("#rejects", DataTable).add_columns("Line", "Problem")
         self.query_one("#rejects").display = False
         suppressions = self.query_one("#suppressions", DataTable)
         for key, label in (("channel", "Channel"), ("address", "Address"), ("reason", "Reason"),
@@ -132,9 +132,9 @@ class ContactsScreen(Screen):
             f"{result.summary()} (list {result.list_name}){where}")
         rejects = self.query_one("#rejects", DataTable)
         rejects.clear()
-        for reject in result.rejected[:200]:
+        for reject in result.problems[:200]:
             rejects.add_row(str(reject.line), Text(reject.reason))
-        rejects.display = bool(result.rejected)
+        rejects.display = bool(result.problems)
         self.query_one("#lists", DataTable).focus()
         self.notify(result.summary())
         self.load()

@@ -157,6 +157,8 @@ class OverviewScreen(PollingScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield DataTable(id="overview", cursor_type="row")
+        yield Static("Nothing is running, queued, paused or scheduled: launch or schedule a "
+                     "campaign from the launcher.", id="overview-empty")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -164,6 +166,7 @@ class OverviewScreen(PollingScreen):
         table = self.query_one(DataTable)
         for key, label in self.COLUMNS:
             table.add_column(label, key=key)
+        self.query_one("#overview-empty").display = False  # until the first rows say so
         self.start_polling()
 
     def fetch(self) -> list[CampaignState]:
@@ -173,6 +176,7 @@ class OverviewScreen(PollingScreen):
         table = self.query_one(DataTable)
         now = self.app.clock()
         keys = {str(row.id) for row in rows}
+        self.query_one("#overview-empty").display = not rows
         for key in [key for key in self.meters if key not in keys]:
             table.remove_row(key)
             del self.meters[key]
