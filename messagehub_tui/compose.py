@@ -1,4 +1,4 @@
-"""Templates to messages: sandboxed Jinja2, RFC 5322 email bytes built fast, SMS segment counting."""
+"""Templates to messages: sandboxed Jinja2, RFC 5322 email bytes built fast, SMS segments."""
 
 from __future__ import annotations
 
@@ -186,7 +186,7 @@ def encode_address(name: str, address: str, header: str) -> str:
 
 
 def encode_body(text: str) -> tuple[str, bytes]:
-    """A body part's transfer encoding and CRLF bytes: 7bit when plain ASCII, else quoted-printable."""
+    """A body part's transfer encoding and CRLF bytes: 7bit when ASCII, else quoted-printable."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if not text.endswith("\n"):
         text += "\n"

@@ -1,17 +1,37 @@
-"""Where things live and the settings from <home>/messagehub.toml plus secrets from the environment."""
+"""Where things live, the settings from <home>/messagehub.toml, secrets from the environment."""
 
 from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from messagehub_tui.config_checks import (
-    ACCOUNT_SID, E164, MAX_ATTEMPTS, MAX_BATCH, MAX_CONNECTIONS, MAX_PROCESSES, MAX_STREAK,
-    SERVICE_SID, bool_value, choice, duration, pattern, port, rate, region, return_path, sender,
-    text, timeout, unsubscribe, url, whole,
+    ACCOUNT_SID,
+    E164,
+    MAX_ATTEMPTS,
+    MAX_BATCH,
+    MAX_CONNECTIONS,
+    MAX_PROCESSES,
+    MAX_STREAK,
+    SERVICE_SID,
+    bool_value,
+    choice,
+    duration,
+    pattern,
+    port,
+    rate,
+    region,
+    return_path,
+    sender,
+    text,
+    timeout,
+    unsubscribe,
+    url,
+    whole,
 )
 from messagehub_tui.errors import ConfigError
 
@@ -225,7 +245,8 @@ def _check_consistency(path: Path, settings: Settings) -> None:
             raise ConfigError(f"{path}: [sms] account_sid is required when transport = \"twilio\"")
         if not (sms.sender or sms.messaging_service_sid):
             raise ConfigError(
-                f"{path}: [sms] from or messaging_service_sid is required when transport = \"twilio\"")
+                f"{path}: [sms] from or messaging_service_sid is required when "
+                "transport = \"twilio\"")
     bounces = settings.bounces
     if bounces.reads_mailbox and not bounces.imap_user:
         raise ConfigError(f"{path}: [bounces] imap_user is required when imap_host is set")

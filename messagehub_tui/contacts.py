@@ -6,7 +6,13 @@ from messagehub_tui.addresses import normalise
 from messagehub_tui.errors import MessagehubError, NotFound
 from messagehub_tui.importer import ImportResult, ImportStopped, Rejected, import_csv
 from messagehub_tui.models import (
-    Campaign, CampaignStatus, ContactList, ListMember, Suppression, bump_audience_version, db,
+    Campaign,
+    CampaignStatus,
+    ContactList,
+    ListMember,
+    Suppression,
+    bump_audience_version,
+    db,
     utcnow,
 )
 

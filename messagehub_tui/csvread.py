@@ -1,4 +1,4 @@
-"""Reading a contacts CSV as spreadsheets write it: encoding, delimiter, header keys, numbered rows."""
+"""Reading a contacts CSV as spreadsheets write it: encoding, delimiter, header, numbered rows."""
 
 from __future__ import annotations
 
@@ -72,7 +72,8 @@ def _encoding(path: Path) -> tuple[str, str]:
 
 @dataclass
 class Row:
-    """One record of the file: its first and last physical line, its cells or why it is unreadable."""
+    """One record of the file: its first and last physical line, its cells or why it is unreadable.
+    """
 
     line: int
     last_line: int

@@ -73,7 +73,7 @@ def plan(tree: nodes.Template, filters: dict, html: bool) -> FastTemplate | None
                     continue
                 name, chain = _filters(node)
                 key = (name, tuple((filters[f], args) for f, args in chain))
-                layout.append("{%d}" % values.setdefault(key, len(values)))
+                layout.append(f"{{{values.setdefault(key, len(values))}}}")
     except Fallback:
         return None
     return FastTemplate("".join(layout), list(values), html)

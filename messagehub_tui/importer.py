@@ -107,7 +107,7 @@ def _parse(keys: list[str], row: Row, region: str | None) -> Parsed:
     cells = row.cells
     if len(cells) > len(keys) and any(cell.strip() for cell in cells[len(keys):]):
         raise InvalidAddress(f"has {len(cells)} fields but the header has {len(keys)}")
-    values = dict(zip(keys, [plain_cell(cell.strip()) for cell in cells]))
+    values = dict(zip(keys, [plain_cell(cell.strip()) for cell in cells], strict=False))
     for key in EXPORT_ONLY_COLUMNS:  # what `export` adds about the delivery, not the person
         values.pop(key, None)
     _check_text(values)

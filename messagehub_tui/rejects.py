@@ -1,4 +1,4 @@
-"""The rejects file of an import: every row that was not saved as given, safe to open in a spreadsheet."""
+"""The rejects file of an import: every row not saved as given, safe to open in a spreadsheet."""
 
 from __future__ import annotations
 

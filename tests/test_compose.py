@@ -7,7 +7,9 @@ from email import policy
 from email.message import EmailMessage
 
 import pytest
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from messagehub_tui.compose import Composer, RenderError, check_template, sms_info
 from messagehub_tui.errors import TemplateProblem

@@ -1,7 +1,9 @@
 """The fast render path gives the Jinja2 sandbox's output byte for byte, or leaves it to Jinja."""
 
 import pytest
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from jinja2 import StrictUndefined
 from jinja2.exceptions import UndefinedError
 from jinja2.sandbox import SandboxedEnvironment

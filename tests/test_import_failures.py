@@ -1,4 +1,5 @@
-"""An import that cannot finish says exactly what was saved; the rejects file never costs the summary."""
+"""An import that cannot finish says exactly what was saved; the rejects file never costs the
+summary."""
 
 import csv
 import re
@@ -111,7 +112,7 @@ def test_ctrl_c_says_which_lines_were_saved_and_a_rerun_finishes(tmp_path):
     _big_csv(source)
     home = tmp_path / "home"
     home.mkdir()
-    assert run(home, "lists").returncode == 0
+    assert run(home, "init").returncode == 0
     process = subprocess.Popen(
         [sys.executable, "-m", "messagehub_tui", "--home", str(home), "import", str(source)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

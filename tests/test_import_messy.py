@@ -1,4 +1,5 @@
-"""A messy real-world export (tests/data/messy.csv) in every encoding a spreadsheet writes, through the CLI."""
+"""A messy real-world export (tests/data/messy.csv) in every encoding a spreadsheet writes,
+through the CLI."""
 
 import codecs
 import csv

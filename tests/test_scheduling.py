@@ -1,10 +1,10 @@
-"""Scheduled sends: WHEN parsing, a real daemon process, a racing in-process scheduler, misfires, SIGTERM."""
+"""Scheduled sends: WHEN parsing, a real daemon, a racing scheduler, misfires, SIGTERM."""
 
 import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -16,7 +16,7 @@ from messagehub_tui.workers.scheduler import CampaignScheduler
 from tests.engine import counts_add_up, make_home, poll, wait_status
 from tests.test_engine_smtp import smtp_toml
 
-NOW = datetime(2027, 1, 1, tzinfo=timezone.utc)
+NOW = datetime(2027, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -260,8 +260,9 @@ def test_daemon_backs_off_then_pauses_a_campaign_whose_runners_keep_dying(home, 
             f"see logs/campaign-{cid}.log, then resume it")
         time.sleep(3)  # two syncs: nothing restarts it
         assert Campaign.get_by_id(cid).status == "paused" and Runner.select().count() == 0
+        paused = f"paused: {campaign.last_error}"
         assert Event.select().where((Event.campaign == cid)
-                                    & (Event.message == f"paused: {campaign.last_error}")).count() == 1
+                                    & (Event.message == paused)).count() == 1
     finally:
         stop_daemon(daemon)
     assert Campaign.get_by_id(cid).auto_resume == 0

@@ -1,4 +1,4 @@
-"""Defects found by walking the app as a newcomer (see the walk report); the real CLI in a subprocess."""
+"""Defects found by walking the app as a newcomer; the real CLI in a subprocess."""
 
 import subprocess
 import sys

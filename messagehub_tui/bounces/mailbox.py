@@ -8,6 +8,7 @@ home did not send stay where they are, unread.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import imaplib
 import socket
@@ -104,10 +105,9 @@ def _why(exc: BaseException) -> str:
 
 
 def _logout(box: BaseMailBox) -> None:
-    try:
+    # the connection may already be gone; then nothing is left to release
+    with contextlib.suppress(OSError, imaplib.IMAP4.error, ImapToolsError):
         box.logout()
-    except (OSError, imaplib.IMAP4.error, ImapToolsError):
-        pass  # the connection is already gone; nothing is left to release
 
 
 def _message_key(msg: Message) -> str:

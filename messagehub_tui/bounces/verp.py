@@ -40,7 +40,8 @@ def _key_file(path: Path) -> bytes:
     except FileExistsError:
         key = path.read_bytes().strip()
         if len(key) < 32:
-            raise ConfigError(f"{path} is too short to be a key; delete it to make a new one")
+            raise ConfigError(
+                f"{path} is too short to be a key; delete it to make a new one") from None
         return key
     key = secrets.token_hex(32).encode()
     with os.fdopen(fd, "wb") as handle:  # made by this process: another may race us, O_EXCL wins

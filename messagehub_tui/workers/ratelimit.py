@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
 from collections import deque
@@ -22,7 +23,8 @@ def effective_rate(rate: float | None) -> float:
     return rate
 
 
-def reserve_slots(sender_key: str, rate: float, count: int, now: float | None = None) -> list[float]:
+def reserve_slots(sender_key: str, rate: float, count: int,
+                  now: float | None = None) -> list[float]:
     """Reserve `count` consecutive send times 1/rate apart, after every earlier reservation;
     `rate` is an effective_rate above 0."""
     now = time.time() if now is None else now
@@ -60,8 +62,6 @@ class RateLimiter:
         self._last = at
         delay = at - now
         if delay > 0:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
-            except TimeoutError:
-                pass
         return not stop.is_set()

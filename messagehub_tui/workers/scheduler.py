@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from datetime import timezone
+from datetime import UTC
 
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -28,7 +29,7 @@ class CampaignScheduler:
     def __init__(self, settings: Settings, supervise: bool = False):
         self.settings = settings
         self.supervise = supervise
-        self.scheduler = BackgroundScheduler(timezone=timezone.utc)
+        self.scheduler = BackgroundScheduler(timezone=UTC)
         self.known: dict[int, object] = {}
         self.launched: list[int] = []
         self.deaths: dict[int, int] = {}
@@ -72,7 +73,8 @@ class CampaignScheduler:
         try:
             if self.supervise:
                 self._supervise()
-            wanted = {c.id: c.scheduled_at for c in Campaign.select(Campaign.id, Campaign.scheduled_at)
+            wanted = {c.id: c.scheduled_at
+                      for c in Campaign.select(Campaign.id, Campaign.scheduled_at)
                       .where(Campaign.status == CampaignStatus.SCHEDULED)}
             for campaign_id in set(self.known) - set(wanted):
                 self._remove(campaign_id)
@@ -84,7 +86,7 @@ class CampaignScheduler:
                 elif self.known.get(campaign_id) != at:
                     self._remove(campaign_id)
                     self.scheduler.add_job(self.fire, "date", args=[campaign_id],
-                                           run_date=at.replace(tzinfo=timezone.utc),
+                                           run_date=at.replace(tzinfo=UTC),
                                            id=f"campaign-{campaign_id}", misfire_grace_time=None)
                     self.known[campaign_id] = at
                     log.info("campaign %s scheduled for %sZ", campaign_id, at.isoformat())
@@ -95,10 +97,8 @@ class CampaignScheduler:
 
     def _remove(self, campaign_id: int) -> None:
         self.known.pop(campaign_id, None)
-        try:
+        with contextlib.suppress(JobLookupError):
             self.scheduler.remove_job(f"campaign-{campaign_id}")
-        except JobLookupError:
-            pass
 
     def _supervise(self) -> None:
         """Recover dead runners and, when configured, resume what they left interrupted, backing

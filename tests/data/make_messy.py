@@ -15,14 +15,14 @@ ROWS = [
     "zoe@example.com;;Zoë;Müller;Zürich;imported;",
     "rene@example.com;;Renée;Dupré;Saint-Étienne;imported;",
     "ANN@EXAMPLE.COM ;;Ann;;;;",
-    "carl@example.com;+14155550101;Carl;Berg;Oslo;rejected:phone +14155550101 is already on line 2;",
+    "carl@example.com;+14155550101;Carl;Berg;Oslo;rejected:phone +14155550101 is already on line 2;",  # noqa: E501
     "dave(at)example.com;;Dave;;;rejected:email 'dave(at)example.com' is not valid;",
     "eve@;+14155550105;Eve;Adams;;warned:imported without its email;",
     "frank@example.com;555-01;Frank;;;warned:imported without its phone;",
     "",
     ";;;;;;",
     "gina@example.com;;Gina;;\"Line one\r\nLine two\";imported;",
-    "=HYPERLINK(\"http://evil\");;Mallory;;;rejected:email '=HYPERLINK(\"http://evil\")' is not valid;",
+    "=HYPERLINK(\"http://evil\");;Mallory;;;rejected:email '=HYPERLINK(\"http://evil\")' is not valid;",  # noqa: E501
     "greg@example.com;;Gr\x00eg;;;rejected:first_name contains a NUL byte;",
     "hal@example.com;;Hal;;;rejected:has 7 fields but the header has 6;extra",
     "bob@example.com;;Robert;;;rejected:repeats line 3 with a different first_name;",
