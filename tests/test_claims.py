@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from messagehub_tui import control
+from messagehub_tui import control, render_limits
 from messagehub_tui.config_checks import auto_processes
 from messagehub_tui.models import Delivery, close_db
 from messagehub_tui.workers import queue
@@ -26,6 +26,8 @@ def test_a_fast_runner_claims_more_than_batch_size(home, monkeypatch):
         return real_claim(campaign_id, runner_id, limit, now)
 
     monkeypatch.setattr(queue, "claim", claim)
+    # the runner sets this process-wide stop check; the tests after this one render too
+    monkeypatch.setattr(render_limits, "_stop_check", None)
     runner = CampaignRunner(settings, cid)
     assert asyncio.run(runner.run()) == "completed"
     assert limits[0] <= 10  # no pace measured yet: batch_size at most
