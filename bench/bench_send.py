@@ -192,7 +192,8 @@ def main() -> None:
             rows += [
                 (f"round {round_no}: smtp-source -d", f"{source:,.0f} msg/s"),
                 (f"round {round_no}: send, defaults",
-                 f"{default['rate']:,.0f} msg/s ({default['sent']:,} {default['status']} in "
+                 f"{default['rate']:,.0f} msg/s ({len(default['rss'])} runners x "
+                 f"{args.connections} connections; {default['sent']:,} {default['status']} in "
                  f"{default['seconds']:.1f} s), ratio {ratios_default[-1]:.2f}, runner RSS "
                  + ", ".join(f"{mb:.0f}" for mb in default["rss"]) + " MB"),
                 (f"round {round_no}: send, processes = 1",

@@ -15,14 +15,15 @@ from messagehub_tui.config_checks import (
     MAX_ATTEMPTS,
     MAX_BATCH,
     MAX_CONNECTIONS,
-    MAX_PROCESSES,
     MAX_STREAK,
     SERVICE_SID,
+    auto_processes,
     bool_value,
     choice,
     duration,
     pattern,
     port,
+    processes,
     rate,
     region,
     return_path,
@@ -97,7 +98,7 @@ class ScheduleSettings:
 class DeliverySettings:
     """The [delivery] section: runner processes, batches and retries."""
 
-    processes: int = 1
+    processes: int = field(default_factory=auto_processes)  # "auto", resolved when read
     batch_size: int = 200
     max_attempts: int = 5
     retry_base: float = 30.0
@@ -191,7 +192,7 @@ _SCHEMA: dict[str, tuple[type, dict[str, tuple[str, Callable[[Any], Any]]]]] = {
         "resume_interrupted": ("resume_interrupted", bool_value),
     }),
     "delivery": (DeliverySettings, {
-        "processes": ("processes", whole(MAX_PROCESSES)),
+        "processes": ("processes", processes),
         "batch_size": ("batch_size", whole(MAX_BATCH)),
         "max_attempts": ("max_attempts", whole(MAX_ATTEMPTS)),
         "retry_base": ("retry_base", duration),

@@ -7,6 +7,7 @@ Numbers must be finite and within bounds a real setup never needs to pass: TOML 
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Callable
 from email.utils import parseaddr
@@ -20,6 +21,7 @@ from messagehub_tui.errors import TemplateProblem
 MAX_RATE = 10_000          # messages per second; no SMTP server or Twilio account goes faster
 MAX_CONNECTIONS = 100
 MAX_PROCESSES = 64
+AUTO_PROCESSES_MAX = 4     # "auto": past 4 runners one SQLite file is the limit, not the cores
 MAX_BATCH = 10_000
 MAX_ATTEMPTS = 100
 MAX_STREAK = 1_000_000
@@ -76,6 +78,22 @@ def whole(most: int) -> Callable[[Any], int]:
             raise ValueError(f"must be a whole number from 1 to {most}")
         return value
     return check
+
+
+def auto_processes() -> int:
+    """What `processes = "auto"` means: one runner per core this process may use, at most 4."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(cores or 1, AUTO_PROCESSES_MAX))
+
+
+def processes(value: Any) -> int:
+    """Runner processes per campaign: "auto" (the default) or a whole number."""
+    if value == "auto":
+        return auto_processes()
+    try:
+        return whole(MAX_PROCESSES)(value)
+    except ValueError:
+        raise ValueError(f'must be "auto" or a whole number from 1 to {MAX_PROCESSES}') from None
 
 
 def port(value: Any) -> int:

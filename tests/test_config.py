@@ -1,5 +1,7 @@
 """Configuration: defaults with no file, every bad key or value named, secrets only from env."""
 
+import os
+
 import pytest
 
 from messagehub_tui.config import load_settings
@@ -118,7 +120,10 @@ def test_the_readme_example_is_a_valid_configuration(home):
     ("[email]\nconnections = 1000000\n",
      "[email] connections must be a whole number from 1 to 100"),
     ("[sms]\nconnections = 101\n", "[sms] connections must be a whole number from 1 to 100"),
-    ("[delivery]\nprocesses = 65\n", "[delivery] processes must be a whole number from 1 to 64"),
+    ("[delivery]\nprocesses = 65\n",
+     "[delivery] processes must be \"auto\" or a whole number from 1 to 64"),
+    ("[delivery]\nprocesses = \"all\"\n",
+     "[delivery] processes must be \"auto\" or a whole number from 1 to 64"),
     ("[delivery]\nbatch_size = 9223372036854775807\n", "[delivery] batch_size must be a whole"),
     ("[email]\nhost = \"mail\\u0000.test\"\n", "[email] host must not contain a NUL character"),
     ("[email]\nunsubscribe = \"mailto:u@example.com, https://example.com/u/{{ email }\"\n",
@@ -158,6 +163,29 @@ processes = 64
     assert settings.email.rate == 10000 and settings.email.connections == 100
     assert settings.sms.default_region == "GB" and settings.delivery.processes == 64
     assert settings.schedule.misfire_grace == 366 * 86400
+
+
+def _processes_on(cores: set[int], home) -> int:
+    """[delivery] processes as a fresh interpreter bound to `cores` reads it from `home`."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from messagehub_tui.config import load_settings; "
+            "print(load_settings(sys.argv[1]).delivery.processes)")
+    return int(subprocess.run([sys.executable, "-c", code, str(home)], check=True, text=True,
+                              capture_output=True,
+                              preexec_fn=lambda: os.sched_setaffinity(0, cores)).stdout)
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs CPU affinity")
+def test_processes_default_to_one_per_usable_core_at_most_four(home):
+    usable = sorted(os.sched_getaffinity(0))
+    assert _processes_on({usable[0]}, home) == 1  # no file: the default is "auto"
+    assert _processes_on(set(usable), home) == min(len(usable), 4)
+    write(home / "messagehub.toml", '[delivery]\nprocesses = "auto"\n')
+    assert _processes_on({usable[0]}, home) == 1
+    write(home / "messagehub.toml", "[delivery]\nprocesses = 3\n")
+    assert _processes_on({usable[0]}, home) == 3  # a number is kept as it is
 
 
 def test_the_cli_refuses_nonsense_config_and_campaign_rates(tmp_path):

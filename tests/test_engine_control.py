@@ -115,7 +115,7 @@ def test_two_runner_processes_share_one_campaign(home, smtp_server):
     port, handler = smtp_server
     # A shared rate of 60/s makes the campaign last 5 s, so a runner that starts late under
     # load still gets its share.
-    toml = smtp_toml(port, connections=2, rate=60) + "processes = 2\nbatch_size = 20\n"
+    toml = smtp_toml(port, processes=2, connections=2, rate=60) + "batch_size = 20\n"
     settings, cid = make_home(home, toml, count=300)
     runners = control.launch(settings, cid).runners
     assert len(runners) == 2

@@ -14,11 +14,13 @@ from tests.peers import RecordingHandler, SmtpSink, free_port
 from tests.scripted_smtp import ScriptedSmtp
 
 
-def smtp_toml(port: int, **extra) -> str:
+def smtp_toml(port: int, processes: int = 1, **extra) -> str:
+    """SMTP to loopback; one runner process unless told, as these tests kill and count it."""
     lines = ["[email]", 'transport = "smtp"', 'host = "127.0.0.1"', f"port = {port}",
              'security = "none"', 'from = "Ünïcode Team <team@example.com>"', 'timeout = "2s"']
     lines += [f"{key} = {value}" for key, value in extra.items()]
-    lines += ["[delivery]", 'retry_base = "50ms"', 'retry_max = "100ms"', "max_attempts = 3"]
+    lines += ["[delivery]", f"processes = {processes}", 'retry_base = "50ms"',
+              'retry_max = "100ms"', "max_attempts = 3"]
     return "\n".join(lines) + "\n"
 
 

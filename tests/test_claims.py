@@ -1,0 +1,52 @@
+"""Throughput levers that change behaviour: claims sized by the measured pace, and one runner
+process per core by default."""
+
+from __future__ import annotations
+
+import asyncio
+
+from messagehub_tui import control, render_limits
+from messagehub_tui.config_checks import auto_processes
+from messagehub_tui.models import Delivery, close_db
+from messagehub_tui.workers import queue
+from messagehub_tui.workers.runner import CLAIM_SECONDS, CampaignRunner
+from tests.engine import counts_add_up, make_home, wait_status
+
+
+def test_a_fast_runner_claims_more_than_batch_size(home, monkeypatch):
+    """A runner far faster than batch_size per half second grows its claims past batch_size;
+    every delivery still goes out once."""
+    settings, cid = make_home(home, "[delivery]\nprocesses = 1\nbatch_size = 10\n", count=1500)
+    control.launch(settings, cid, start=False)
+    limits = []
+    real_claim = queue.claim
+
+    def claim(campaign_id, runner_id, limit, now=None):
+        limits.append(limit)
+        return real_claim(campaign_id, runner_id, limit, now)
+
+    monkeypatch.setattr(queue, "claim", claim)
+    # the runner sets this process-wide stop check; the tests after this one render too
+    monkeypatch.setattr(render_limits, "_stop_check", None)
+    runner = CampaignRunner(settings, cid)
+    assert asyncio.run(runner.run()) == "completed"
+    assert limits[0] <= 10  # no pace measured yet: batch_size at most
+    assert max(limits) > 10, limits
+    assert counts_add_up(cid)["sent"] == 1500
+    assert Delivery.select().where(Delivery.attempts != 1).count() == 0
+    # a rate limit still bounds a claim to one second of it, however fast the runner went
+    runner.rate = 7
+    assert runner._claim_size(10_000, 1.0) == 7
+    runner.rate = 0
+    assert runner._claim_size(10_000, 1.0) == int(CLAIM_SECONDS * 10_000)
+
+
+def test_default_settings_start_one_runner_per_core(home):
+    settings, cid = make_home(home, "", count=30)
+    runners = control.launch(settings, cid).runners
+    assert len(runners) == auto_processes() == settings.delivery.processes
+    wait_status(cid, "completed")
+    assert counts_add_up(cid)["sent"] == 30
+    for runner in runners:
+        runner.wait(timeout=30)
+    close_db()
