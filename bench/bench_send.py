@@ -187,10 +187,16 @@ def main() -> None:
             default = run_send(args.recipients, args.connections, None, port)
             one = run_send(args.recipients, args.connections, 1, port)
             source = run_smtp_source(args.recipients, args.connections, default["size"], port)
-            ratios_default.append(default["rate"] / source)
+            # Like for like: the default starts one runner per core, each with its own
+            # `connections`, so its yardstick is smtp-source with as many connections in all.
+            total = args.connections * max(1, len(default["rss"]))
+            wide = source if total == args.connections else \
+                run_smtp_source(args.recipients, total, default["size"], port)
+            ratios_default.append(default["rate"] / wide)
             ratios_one.append(one["rate"] / source)
             rows += [
-                (f"round {round_no}: smtp-source -d", f"{source:,.0f} msg/s"),
+                (f"round {round_no}: smtp-source -d -s {args.connections}", f"{source:,.0f} msg/s"),
+                (f"round {round_no}: smtp-source -d -s {total}", f"{wide:,.0f} msg/s"),
                 (f"round {round_no}: send, defaults",
                  f"{default['rate']:,.0f} msg/s ({len(default['rss'])} runners x "
                  f"{args.connections} connections; {default['sent']:,} {default['status']} in "
