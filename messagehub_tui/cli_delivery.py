@@ -144,7 +144,7 @@ def send_exit_code(state: CampaignState) -> ExitCode:
 
 def cmd_send(args, settings: Settings) -> int:
     if args.dry_run:
-        rendered, problems = control.dry_run(settings, args.id)
+        rendered, problems = delivery.dry_run(settings, args.id)
         for address, problem in problems:
             print(f"{address}: {problem}", file=sys.stderr)
         print(f"dry run: {rendered} messages rendered, {len(problems)} problems, nothing sent")

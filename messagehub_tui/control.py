@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from messagehub_tui import audience, campaigns
-from messagehub_tui.compose import RenderError, RenderTooSlow
 from messagehub_tui.config import Settings
 from messagehub_tui.errors import InvalidState, MessagehubError
 from messagehub_tui.events import record_event
@@ -20,8 +19,6 @@ from messagehub_tui.models import (  # ACTIVE is still read as control.ACTIVE by
     RESUMABLE,
     Campaign,
     CampaignStatus,
-    Channel,
-    Contact,
     DeliveryStatus,
     StopRequest,
     db,
@@ -29,8 +26,6 @@ from messagehub_tui.models import (  # ACTIVE is still read as control.ACTIVE by
 )
 from messagehub_tui.workers import queue, registry
 from messagehub_tui.workers.supervisor import start_runners
-
-DRY_RUN_SLOW = 3
 
 
 @dataclass
@@ -164,41 +159,6 @@ def retry(settings: Settings, campaign_id: int, failed: bool = True, unknown: bo
     runners = [] if campaign.status in ACTIVE else start_runners(settings, campaign_id)
     return LaunchResult(True, f"campaign {campaign_id}: {count} deliveries back to pending",
                         runners)
-
-
-def dry_run(settings: Settings, campaign_id: int) -> tuple[int, list[tuple[str, str]]]:
-    """Render every would-be message without sending; (rendered, [(address, problem)]).
-
-    Stops after DRY_RUN_SLOW messages ran past the time limit: each costs that limit, and a
-    template that loops too long does so for (nearly) everyone."""
-    campaign = campaigns.get(campaign_id)
-    composer = campaigns.make_composer(campaign, settings)
-    column = Contact.email if campaign.channel == Channel.EMAIL else Contact.phone
-    suppressed = {row[0] for row in db.execute_sql(
-        "SELECT address FROM suppression WHERE channel = ?", (campaign.channel,))}
-    rendered, problems, slow = 0, [], 0
-    query = (Contact.select().join_from(Contact, audience.ListMember,
-                                        on=(audience.ListMember.contact == Contact.id))
-             .where((audience.ListMember.contact_list == campaign.contact_list_id)
-                    & column.is_null(False)).order_by(Contact.id))
-    for contact in query.iterator():
-        address = getattr(contact, column.name)
-        if address in suppressed:
-            continue
-        try:
-            if campaign.channel == Channel.EMAIL:
-                composer.email_bytes(contact.template_vars(), address, "dry-run")
-            else:
-                composer.sms_text(contact.template_vars())
-            rendered += 1
-        except RenderError as exc:
-            problems.append((address, str(exc)))
-            slow += isinstance(exc, RenderTooSlow)
-            if slow == DRY_RUN_SLOW:
-                problems.append(("the rest", f"not rendered: {slow} messages ran past the time "
-                                             "limit, so the template itself is too slow"))
-                break
-    return rendered, problems
 
 
 def schedule(settings: Settings, campaign_id: int, at) -> Campaign:

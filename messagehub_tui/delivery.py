@@ -1,4 +1,5 @@
-"""Sending outside a campaign's run: the test send to one address (the campaign is untouched)."""
+"""Outside a campaign's run: the test send to one address and the dry run of every message
+(the campaign is untouched by both)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ from messagehub_tui import audience, campaigns
 from messagehub_tui.addresses import InvalidAddress, normalise
 from messagehub_tui.channels import make_transport
 from messagehub_tui.channels.base import ChannelStopped, Outcome, Outgoing, SendResult
-from messagehub_tui.compose import RenderError
+from messagehub_tui.compose import RenderError, RenderTooSlow
 from messagehub_tui.config import Settings
 from messagehub_tui.errors import MessagehubError
-from messagehub_tui.models import Campaign, Channel
+from messagehub_tui.models import Campaign, Channel, Contact, db
 
+DRY_RUN_SLOW = 3  # messages past the time limit before a dry run blames the template
 TEST_PREFIX = "[test] "
 TEST_MARKER = "test"
 
@@ -69,3 +71,38 @@ def send_test(settings: Settings, campaign_id: int, to: str, prefix: bool = True
             await transport.close()
 
     return asyncio.run(deliver())
+
+
+def dry_run(settings: Settings, campaign_id: int) -> tuple[int, list[tuple[str, str]]]:
+    """Render every would-be message without sending; (rendered, [(address, problem)]).
+
+    Stops after DRY_RUN_SLOW messages ran past the time limit: each costs that limit, and a
+    template that loops too long does so for (nearly) everyone."""
+    campaign = campaigns.get(campaign_id)
+    composer = campaigns.make_composer(campaign, settings)
+    column = Contact.email if campaign.channel == Channel.EMAIL else Contact.phone
+    suppressed = {row[0] for row in db.execute_sql(
+        "SELECT address FROM suppression WHERE channel = ?", (campaign.channel,))}
+    rendered, problems, slow = 0, [], 0
+    query = (Contact.select().join_from(Contact, audience.ListMember,
+                                        on=(audience.ListMember.contact == Contact.id))
+             .where((audience.ListMember.contact_list == campaign.contact_list_id)
+                    & column.is_null(False)).order_by(Contact.id))
+    for contact in query.iterator():
+        address = getattr(contact, column.name)
+        if address in suppressed:
+            continue
+        try:
+            if campaign.channel == Channel.EMAIL:
+                composer.email_bytes(contact.template_vars(), address, "dry-run")
+            else:
+                composer.sms_text(contact.template_vars())
+            rendered += 1
+        except RenderError as exc:
+            problems.append((address, str(exc)))
+            slow += isinstance(exc, RenderTooSlow)
+            if slow == DRY_RUN_SLOW:
+                problems.append(("the rest", f"not rendered: {slow} messages ran past the time "
+                                             "limit, so the template itself is too slow"))
+                break
+    return rendered, problems

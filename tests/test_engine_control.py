@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from messagehub_tui import campaigns, control
+from messagehub_tui import campaigns, control, delivery
 from messagehub_tui.errors import InvalidState
 from messagehub_tui.models import Campaign, Delivery, Runner
 from messagehub_tui.workers.ratelimit import reserve_slots
@@ -182,7 +182,7 @@ def test_dry_run_reports_problems_without_sending(home):
     from messagehub_tui import contacts
     contacts.import_csv(extra, home, "people")
     campaigns.update(settings, cid, body="Hi {{ first_name }} {{ code }}")
-    rendered, problems = control.dry_run(settings, cid)
+    rendered, problems = delivery.dry_run(settings, cid)
     assert rendered == 1
     assert len(problems) == 3 and "'code' is undefined" in problems[0][1]
     assert campaigns.status(cid).status == "draft"

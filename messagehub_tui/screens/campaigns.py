@@ -18,9 +18,9 @@ from messagehub_tui.screens.contacts import ContactsScreen
 from messagehub_tui.screens.dialogs import ConfirmDialog, PromptDialog
 from messagehub_tui.screens.editor import EditorScreen
 from messagehub_tui.screens.monitor import MonitorScreen, OverviewScreen
+from messagehub_tui.screens.widgets.campaign_table import CampaignTable
 from messagehub_tui.state import CampaignState
 from messagehub_tui.timefmt import local_text, parse_when
-from messagehub_tui.widgets.campaign_table import CampaignTable
 
 # Keys the footer shows only when the terminal is at least this wide; help lists them always.
 WIDE_FOOTER = 120

@@ -15,10 +15,10 @@ from messagehub_tui.progress import RateMeter, duration
 from messagehub_tui.screens.actions import CampaignActionsScreen
 from messagehub_tui.screens.deliveries import DeliveriesScreen
 from messagehub_tui.screens.polling import PollingScreen
+from messagehub_tui.screens.widgets.monitor_panels import CountsPanel, RatePanel
 from messagehub_tui.state import CampaignState
 from messagehub_tui.timefmt import countdown, local_text, to_local
 from messagehub_tui.views import MonitorData
-from messagehub_tui.widgets.monitor_panels import CountsPanel, RatePanel
 
 # What a state means and which key moves it on, where that is not obvious from the word alone.
 STATE_HINTS = {
