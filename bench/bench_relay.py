@@ -33,22 +33,13 @@ from delay_proxy import _seconds
 from messagehub_tui.channels.base import Outcome, Outgoing
 from messagehub_tui.channels.smtp import SmtpChannel
 from messagehub_tui.config import EmailSettings
-from tests.peers import free_port, smtp_sink_path, wait_for_port
+from tests.peers import start_sink, wait_for_port
 
 OURS_ROUND_TRIPS, CHUNKED_ROUND_TRIPS, SMTPLIB_ROUND_TRIPS = 2, 1, 4
 SENDER = "bench@example.com"
 MESSAGE = (b"From: Bench <bench@example.com>\r\nTo: <user@example.com>\r\nSubject: relay bench\r\n"
            b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
            + b"Your plan renews soon; here is what changed this month and what it means.\r\n" * 60)
-
-
-def start_sink() -> tuple[subprocess.Popen, int]:
-    port = free_port()
-    user = ["-u", "nobody"] if os.geteuid() == 0 else []
-    sink = subprocess.Popen([smtp_sink_path(), *user, f"127.0.0.1:{port}", "1024"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_for_port(port, process=sink)
-    return sink, port
 
 
 def start_chunking_server() -> tuple[subprocess.Popen, int]:

@@ -20,7 +20,7 @@ from _table import print_table  # noqa: E402
 from messagehub_tui import campaigns, contacts, control, preview  # noqa: E402
 from messagehub_tui.config import load_settings  # noqa: E402
 from messagehub_tui.models import close_db, open_db  # noqa: E402
-from tests.peers import FakeTwilio, free_port, smtp_sink_path, wait_for_port  # noqa: E402
+from tests.peers import FakeTwilio, start_sink  # noqa: E402
 
 TEXT = ("Dear {{ first_name }} {{ last_name }},\n\n" + "Your plan {{ plan }} in {{ city }} "
         "renews soon; here is what changed this month and what it means for you.\n" * 25 +
@@ -28,15 +28,6 @@ TEXT = ("Dear {{ first_name }} {{ last_name }},\n\n" + "Your plan {{ plan }} in 
 HTML = ("<html><body><h1>Hello {{ first_name }}</h1>" + "<p>Your plan <b>{{ plan }}</b> in "
         "{{ city }} renews soon; here is what changed this month.</p>\n" * 20 + "</body></html>\n")
 RUNNER_MARK = b"messagehub_tui.workers.runner"
-
-
-def start_sink() -> tuple[subprocess.Popen, int]:
-    port = free_port()
-    user = ["-u", "nobody"] if os.geteuid() == 0 else []
-    sink = subprocess.Popen([smtp_sink_path(), *user, f"127.0.0.1:{port}", "1024"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_for_port(port, process=sink)
-    return sink, port
 
 
 def make_home(home: Path, toml: str, recipients: int, channel: str) -> int:

@@ -57,6 +57,16 @@ def smtp_sink_path() -> str | None:
     return shutil.which("smtp-sink") or shutil.which("smtp-sink", path="/usr/sbin:/usr/bin")
 
 
+def start_sink() -> tuple[subprocess.Popen, int]:
+    """A plain smtp-sink for benchmarks (no dumps): the process and its port."""
+    port = free_port()
+    user = ["-u", "nobody"] if os.geteuid() == 0 else []
+    sink = subprocess.Popen([smtp_sink_path(), *user, f"127.0.0.1:{port}", "1024"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for_port(port, process=sink)
+    return sink, port
+
+
 class SmtpSink:
     """Postfix's smtp-sink on a free port, dumping every message to a folder."""
 

@@ -1,7 +1,6 @@
 """Every keyboard flow of the app with Pilot, asserting on the database and on the screen."""
 
 import ast
-import time
 from pathlib import Path
 
 import pytest
@@ -12,21 +11,21 @@ from messagehub_tui.screens.dialogs import ConfirmDialog, PromptDialog, QuitDial
 from messagehub_tui.screens.editor import EditorScreen
 from messagehub_tui.screens.help import HelpScreen
 from messagehub_tui.screens.monitor import MonitorScreen, OverviewScreen
-from tests.tui import make_app, screen_text, seed, settle, status_of, toasts, until
+from tests.tui import (
+    make_app,
+    opens,
+    screen_text,
+    seeded_in_utc,
+    settle,
+    status_of,
+    toasts,
+    until,
+)
 
 
 @pytest.fixture
 def settings(home, monkeypatch):
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    return seed(home)
-
-
-async def opens(pilot, key: str, screen_type) -> None:
-    """Press a key and wait until it has opened a screen of that type."""
-    await pilot.press(key)
-    await until(pilot, lambda: isinstance(pilot.app.screen, screen_type),
-                what=f"{key} to open {screen_type.__name__}")
+    return seeded_in_utc(home, monkeypatch)
 
 
 async def fill_new_campaign(pilot, name: str, subject: str, *body_keys: str) -> None:

@@ -2,7 +2,6 @@
 what the screen shows and on the database."""
 
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -17,20 +16,22 @@ from messagehub_tui.screens.dialogs import ConfirmDialog, PromptDialog, QuitDial
 from messagehub_tui.screens.editor import EditorScreen
 from messagehub_tui.screens.help import HelpScreen
 from messagehub_tui.screens.monitor import MonitorScreen, OverviewScreen
-from tests.tui import Clock, make_app, screen_text, seed, settle, status_of, toasts, until
+from tests.tui import (
+    Clock,
+    make_app,
+    opens,
+    screen_text,
+    seeded_in_utc,
+    settle,
+    status_of,
+    toasts,
+    until,
+)
 
 
 @pytest.fixture
 def settings(home, monkeypatch):
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    return seed(home)
-
-
-async def opens(pilot, key: str, screen_type) -> None:
-    await pilot.press(key)
-    await until(pilot, lambda: isinstance(pilot.app.screen, screen_type),
-                what=f"{key} to open {screen_type.__name__}")
+    return seeded_in_utc(home, monkeypatch)
 
 
 async def open_monitor(pilot, campaign_id: int) -> None:

@@ -132,3 +132,17 @@ class Clock:
 
     def advance(self, seconds: float) -> None:
         self.now += timedelta(seconds=seconds)
+
+
+def seeded_in_utc(home, monkeypatch):
+    """The seeded home of the TUI tests, with the clock's zone fixed to UTC."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    return seed(home)
+
+
+async def opens(pilot, key: str, screen_type) -> None:
+    """Press a key and wait until it has opened a screen of that type."""
+    await pilot.press(key)
+    await until(pilot, lambda: isinstance(pilot.app.screen, screen_type),
+                what=f"{key} to open {screen_type.__name__}")
