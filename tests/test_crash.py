@@ -3,6 +3,8 @@
 import os
 import random
 import signal
+import sqlite3
+import time
 
 import pytest
 
@@ -104,6 +106,25 @@ def test_recovery_reads_the_journal_of_a_dead_runner(home):
     assert not journal.path_for(home, runner.id).exists()
 
 
+def freeze_outside_a_write(pid: int, db_path) -> None:
+    """SIGSTOP the process at a moment it holds no write transaction. A process frozen inside
+    one keeps SQLite's write lock, and every other writer then waits for it (see the README's
+    Guarantees): that is SQLite's rule, not what this test is about."""
+    for _ in range(100):
+        os.kill(pid, signal.SIGSTOP)
+        probe = sqlite3.connect(db_path, timeout=0.2, isolation_level=None)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute("ROLLBACK")
+            return
+        except sqlite3.OperationalError:
+            os.kill(pid, signal.SIGCONT)
+            time.sleep(0.02)
+        finally:
+            probe.close()
+    raise AssertionError("the runner held the write lock at every one of 100 tries")
+
+
 def test_a_runner_frozen_past_its_heartbeat_stops_before_sending_again(home, monkeypatch):
     """SIGSTOP until declared dead, resume elsewhere, SIGCONT: the old runner sends nothing new."""
     from messagehub_tui.workers import registry
@@ -117,7 +138,7 @@ def test_a_runner_frozen_past_its_heartbeat_stops_before_sending_again(home, mon
                                   count=total)
         old = control.launch(settings, cid).runners[0]
         poll(lambda: campaigns.status(cid).counts.sent >= 5, what="first sends")
-        os.kill(old.pid, signal.SIGSTOP)
+        freeze_outside_a_write(old.pid, settings.db_path)
         try:
             poll(lambda: recover(settings) == [cid], timeout=stale * 4, every=0.5,
                  what="the frozen runner declared dead")
