@@ -224,6 +224,21 @@ def sms_info(text: str) -> SmsInfo:
     return SmsInfo(encoding, units, 1 if units <= single else math.ceil(units / part))
 
 
+def mailto_with_token(link: str, token: str) -> str:
+    """A mailto: link whose subject names the delivery: `?subject=unsubscribe%20TOKEN`, or the
+    token appended to a subject the link already sets. The bounce poller recognises the mail a
+    recipient's client sends to it by that token (bounces/parse.py)."""
+    base, _, query = link.partition("?")
+    params = query.split("&") if query else []
+    for index, param in enumerate(params):
+        if param.lower().startswith("subject="):
+            params[index] = f"{param}%20{token}"
+            break
+    else:
+        params.insert(0, f"subject=unsubscribe%20{token}")
+    return f"{base}?{'&'.join(params)}"
+
+
 class Composer:
     """Compiled templates of one campaign; renders each recipient's message."""
 
@@ -235,8 +250,9 @@ class Composer:
         self._body = _compile(body, "body")
         self._subject = _compile(subject, "subject") if channel == "email" else None
         self._html = _compile(html, "html", html=True) if html else None
-        self._unsubscribe = [_compile(part.strip(), "unsubscribe")
-                             for part in (unsubscribe or "").split(",") if part.strip()]
+        parts = [part.strip() for part in (unsubscribe or "").split(",") if part.strip()]
+        self._unsubscribe = [_compile(part, "unsubscribe") for part in parts]
+        self.has_mailto = any(part.startswith("mailto:") for part in parts)
         self.sender = sender or ""
         if channel == "email":
             name, address = parseaddr(_no_line_break("From", self.sender))
@@ -252,12 +268,15 @@ class Composer:
         """Variables every message can use besides the contacts' attributes."""
         return set(BASE_VARIABLES) | ({"unsubscribe_url"} if unsubscribe else set())
 
-    def _with_unsubscribe(self, variables: dict, unsubscribe_vars: dict | None
-                          ) -> tuple[dict, list[str]]:
+    def _with_unsubscribe(self, variables: dict, unsubscribe_vars: dict | None,
+                          token: str | None) -> tuple[dict, list[str]]:
         if not self._unsubscribe:
             return variables, []
         links = [_render(t, variables if unsubscribe_vars is None else unsubscribe_vars,
                          "unsubscribe") for t in self._unsubscribe]
+        if token:
+            links = [mailto_with_token(link, token) if link.startswith("mailto:") else link
+                     for link in links]
         web = [link for link in links if link.startswith("http")]
         return {**variables, "unsubscribe_url": (web or links)[0]}, links
 
@@ -268,11 +287,13 @@ class Composer:
 
     @_limited
     def email_bytes(self, variables: dict, recipient: str, message_id: str,
-                    unsubscribe_vars: dict | None = None) -> bytes:
+                    unsubscribe_vars: dict | None = None,
+                    unsubscribe_token: str | None = None) -> bytes:
         """The complete RFC 5322 message for one recipient, CRLF line ends, ready for DATA;
         its Message-ID is `message_id` (stable for one attempt) plus the composer's id_token;
-        `unsubscribe_vars`, when given, fill the unsubscribe links instead of `variables`."""
-        variables, links = self._with_unsubscribe(variables, unsubscribe_vars)
+        `unsubscribe_vars`, when given, fill the unsubscribe links instead of `variables`;
+        `unsubscribe_token` (a delivery's signed token) goes into the subject of mailto: links."""
+        variables, links = self._with_unsubscribe(variables, unsubscribe_vars, unsubscribe_token)
         subject = _render(self._subject, variables, "subject").strip()
         name = " ".join(p for p in (variables.get("first_name", ""), variables.get("last_name", ""))
                         if p)

@@ -3,68 +3,19 @@ from a real Dovecot; only the unknown user is suppressed and nothing else in the
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
 import subprocess
 import time
 from pathlib import Path
 
-import pytest
-from imap_tools import MailBoxUnencrypted
-
 from tests.clitools import COMMAND, campaign_with, ok, run
-from tests.mailloop import DOMAIN, IMAP_PASSWORD, MailLoop
+from tests.mailloop import DOMAIN
 
 UNRELATED = (b"From: Ann Person <ann@elsewhere.test>\r\nTo: bounces@" + DOMAIN.encode() +
              b"\r\nSubject: Lunch on Friday?\r\nMessage-ID: <lunch-1@elsewhere.test>\r\n"
              b"\r\nAre you free on Friday? The user unknown@" + DOMAIN.encode() +
              b" said yes.\r\n")
-
-
-@pytest.fixture
-def loop():
-    started = MailLoop()
-    yield started
-    print(started.log())  # shown only when the test failed
-    started.stop()
-
-
-def _configure(home: Path, loop: MailLoop, extra: str = "") -> dict:
-    (home / "messagehub.toml").write_text(f"""\
-[email]
-transport = "smtp"
-host = "127.0.0.1"
-port = {loop.smtp_port}
-security = "none"
-from = "News <news@example.org>"
-
-[delivery]
-max_attempts = 1
-
-[bounces]
-return_path = "bounces+{{token}}@{DOMAIN}"
-imap_host = "127.0.0.1"
-imap_port = {loop.imap_port}
-imap_user = "bounces"
-security = "none"
-{extra}""")
-    return {**os.environ, "MESSAGEHUB_IMAP_PASSWORD": IMAP_PASSWORD}
-
-
-def _mailbox_state(loop: MailLoop) -> dict:
-    """Per folder: (subject, flags) of every message, read without marking anything."""
-    with MailBoxUnencrypted("127.0.0.1", loop.imap_port).login("bounces", IMAP_PASSWORD,
-                                                               initial_folder=None) as box:
-        state = {}
-        for folder in ("INBOX", "messagehub-processed"):
-            if not box.folder.exists(folder):
-                continue
-            box.folder.set(folder)
-            # \Recent only says which session saw a message first; every other flag counts
-            state[folder] = sorted((m.subject, tuple(f for f in m.flags if f != "\\Recent"))
-                                   for m in box.fetch(mark_seen=False))
-        return state
 
 
 def _rows(home: Path, sql: str, *params) -> list:
@@ -73,7 +24,7 @@ def _rows(home: Path, sql: str, *params) -> list:
 
 
 def test_a_campaign_through_postfix_suppresses_exactly_the_unknown_user(tmp_path, loop):
-    env = _configure(tmp_path, loop)
+    env = loop.configure(tmp_path)
     loop.send(UNRELATED, f"bounces@{DOMAIN}")
     loop.wait_for("bounces", 1)
     campaign_id = campaign_with(tmp_path, [f"alice@{DOMAIN}", f"ghost@{DOMAIN}",
@@ -101,7 +52,7 @@ def test_a_campaign_through_postfix_suppresses_exactly_the_unknown_user(tmp_path
     assert _rows(tmp_path, "SELECT error FROM delivery WHERE address = ?", f"ghost@{DOMAIN}") \
         == [(f'X-Postfix; unknown user: "ghost@{DOMAIN}"',)]
 
-    state = _mailbox_state(loop)
+    state = loop.mailbox_state()
     assert [subject for subject, _ in state["INBOX"]] == ["Lunch on Friday?", "Out of office: s"]
     assert all("\\Seen" not in flags for _, flags in state["INBOX"]), state
     assert [subject for subject, _ in state["messagehub-processed"]] == [
@@ -113,11 +64,11 @@ def test_a_campaign_through_postfix_suppresses_exactly_the_unknown_user(tmp_path
     assert _rows(tmp_path, "SELECT address, reason FROM suppression") == suppressed
     assert _rows(tmp_path, "SELECT message FROM event WHERE campaign_id = ? AND message "
                            "LIKE '%bounce%'", int(campaign_id)) == events
-    assert _mailbox_state(loop) == state
+    assert loop.mailbox_state() == state
 
 
 def test_doctor_logs_in_to_the_bounce_mailbox(tmp_path, loop):
-    env = _configure(tmp_path, loop)
+    env = loop.configure(tmp_path)
     ok(tmp_path, "init")
     done = run(tmp_path, "doctor", env=env)
     assert "logged in as 'bounces'" in done.stdout, (done.stdout, done.stderr)
@@ -127,7 +78,7 @@ def test_doctor_logs_in_to_the_bounce_mailbox(tmp_path, loop):
 
 
 def test_the_daemon_polls_and_leaves_a_bounce_of_mail_it_did_not_send(tmp_path, loop):
-    env = _configure(tmp_path, loop, 'poll_every = "1s"\n')
+    env = loop.configure(tmp_path, 'poll_every = "1s"\n')
     # Postfix's DSN for a message sent by someone else through the same return address (no token)
     loop.send(b"Subject: not ours\r\nMessage-ID: <other-1@elsewhere.test>\r\n\r\nhi\r\n",
               f"nobody@{DOMAIN}", sender=f"bounces@{DOMAIN}")
@@ -147,7 +98,7 @@ def test_the_daemon_polls_and_leaves_a_bounce_of_mail_it_did_not_send(tmp_path, 
         daemon.send_signal(signal.SIGTERM)
         daemon.wait(timeout=60)
     assert _rows(tmp_path, "SELECT address FROM suppression") == [(f"ghost@{DOMAIN}",)]
-    state = _mailbox_state(loop)
+    state = loop.mailbox_state()
     assert state["INBOX"] == [("Undelivered Mail Returned to Sender", ())], state
     assert len(state["messagehub-processed"]) == 1
     assert "1 moved" in (tmp_path / "logs" / "daemon.log").read_text()

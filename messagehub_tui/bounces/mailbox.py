@@ -53,12 +53,15 @@ class Seen:
     def line(self) -> str:
         """One line for `bounces check`."""
         kind, found = self.finding.kind, self.finding
-        what = "complaint" if kind == Kind.COMPLAINT else f"bounce {kind.value}"
+        what = {Kind.COMPLAINT: "complaint", Kind.UNSUBSCRIBE: "unsubscribe"}.get(
+            kind, f"bounce {kind.value}")
         if self.applied is not None:
             done = "suppressed" if self.applied.suppressed else (
                 "already recorded" if self.applied.repeated else "recorded")
             return (f"{what}: {self.applied.address} (campaign {self.applied.campaign_id}): "
                     f"{found.diagnostic}; {done}, moved")
+        if kind == Kind.UNSUBSCRIBE:
+            return f"{what}: no token of this home, left: uid {self.uid}"
         if kind.recognised:
             return (f"{what}: {found.recipient or 'no recipient'}: not about mail sent from "
                     f"this home, left")

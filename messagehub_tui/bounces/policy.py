@@ -1,9 +1,10 @@
 """What a recognised report does: suppress the address, note the delivery's error, tell the
 campaign.
 
-A hard bounce or a complaint suppresses at once; soft bounces suppress after `soft_limit` within
-`soft_window`. A report that names no delivery of this home is not acted on (and the mailbox
-leaves it where it is): it may be about the mailbox owner's own mail.
+A hard bounce, a complaint or an unsubscribe request (reason `unsubscribed`) suppresses at once;
+soft bounces suppress after `soft_limit` within `soft_window`. A report that names no delivery of
+this home is not acted on (and the mailbox leaves it where it is): it may be about the mailbox
+owner's own mail.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ class Applied:
 def _suppression_reason(settings: Settings, finding: Finding, address: str) -> str | None:
     if finding.kind == Kind.COMPLAINT:
         return "complained"
+    if finding.kind == Kind.UNSUBSCRIBE:
+        return "unsubscribed"
     if finding.kind == Kind.HARD:
         return f"bounced: {finding.diagnostic}"[:MAX_REASON]
     bounces = settings.bounces
@@ -57,12 +60,14 @@ def apply(settings: Settings, finding: Finding, message_key: str) -> Applied | N
         store.Bounce.create(message_key=message_key, kind=finding.kind.value,
                             address=delivery.address, delivery=delivery.id,
                             campaign=campaign_id, diagnostic=finding.diagnostic)
-        Delivery.update(error=finding.diagnostic[:MAX_REASON]).where(
-            Delivery.id == delivery.id).execute()
+        if finding.kind != Kind.UNSUBSCRIBE:  # a request to leave is no delivery error
+            Delivery.update(error=finding.diagnostic[:MAX_REASON]).where(
+                Delivery.id == delivery.id).execute()
         reason = _suppression_reason(settings, finding, delivery.address)
         added = bool(reason) and contacts.suppress([delivery.address], Channel.EMAIL.value,
                                                    reason) > 0
-    what = "complaint" if finding.kind == Kind.COMPLAINT else f"{finding.kind.value} bounce"
+    what = {Kind.COMPLAINT: "complaint", Kind.UNSUBSCRIBE: "unsubscribe"}.get(
+        finding.kind, f"{finding.kind.value} bounce")
     suppressed = "; address suppressed" if added else ""
     record_event(settings.logs_dir, campaign_id,
                  f"{what} for {delivery.address}: {finding.diagnostic}{suppressed}", "warning")

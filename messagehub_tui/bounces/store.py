@@ -1,5 +1,5 @@
 """The bounce table (schema v4, DDL in models.MIGRATIONS[4]) and finding the delivery a report
-is about."""
+or an unsubscribe request is about."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ from messagehub_tui.models import BaseModel, Campaign, Delivery, utcnow
 
 
 class Bounce(BaseModel):
-    """One recognised report (bounce or complaint), kept once per report so a poll that is
-    repeated (the move to the processed folder failed) counts nothing twice."""
+    """One recognised report (bounce, complaint or unsubscribe request: parse.Kind), kept once per
+    report so a poll that is repeated (the move to the processed folder failed) counts nothing
+    twice."""
 
     message_key = TextField(unique=True)
     kind = TextField()
@@ -63,9 +64,22 @@ def _by_recipient(finding: Finding) -> Delivery | None:
             .order_by(Delivery.updated_at.desc(), Delivery.id.desc()).first())
 
 
+def _by_unsubscribe_token(finding: Finding, home: Path) -> Delivery | None:
+    key = verp.secret_key(home)
+    for token in finding.tokens:
+        delivery_id = verp.read_token(key, token, verp.Purpose.UNSUBSCRIBE)
+        found = Delivery.get_or_none(Delivery.id == delivery_id) if delivery_id else None
+        if found:
+            return found
+    return None
+
+
 def find_delivery(finding: Finding, template: str | None, home: Path) -> Delivery | None:
     """The delivery a report is about: by VERP token, else the quoted Message-ID, else the most
-    recent delivery to the failed recipient."""
+    recent delivery to the failed recipient. An unsubscribe request only by its signed token:
+    anyone can write an address into a mail."""
+    if finding.kind == Kind.UNSUBSCRIBE:
+        return _by_unsubscribe_token(finding, home)
     return (_by_token(finding, template, home) or _by_message_id(finding)
             or _by_recipient(finding))
 

@@ -1,8 +1,10 @@
-"""VERP: a short signed token naming a delivery, carried in each message's envelope sender.
+"""Signed tokens naming a delivery: VERP (each message's envelope sender) and the mailto:
+unsubscribe link (the subject a recipient's mail client sends back).
 
 The key comes from $MESSAGEHUB_SECRET_KEY, else from `<home>/secret.key` (random, made once,
 mode 0600). A token is `<delivery id>.<16 base32 characters of HMAC-SHA256>`, lower case because
-some relays lower-case the local part of the address they bounce to.
+some relays lower-case the local part of the address they bounce to. The HMAC covers the token's
+purpose too, so a return-path token (which every relay on the way sees) never unsubscribes.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import hmac
 import os
 import re
 import secrets
+from enum import StrEnum
 from pathlib import Path
 
 from messagehub_tui.config import Settings
@@ -22,6 +25,13 @@ KEY_ENV = "MESSAGEHUB_SECRET_KEY"
 KEY_FILE = "secret.key"
 _TOKEN = re.compile(r"^([0-9]{1,18})\.([a-z2-7]{16})$")
 _keys: dict[Path, bytes] = {}
+
+
+class Purpose(StrEnum):
+    """What a token is for; part of what is signed."""
+
+    RETURN_PATH = "delivery"
+    UNSUBSCRIBE = "unsubscribe"
 
 
 def secret_key(home: Path) -> bytes:
@@ -49,22 +59,22 @@ def _key_file(path: Path) -> bytes:
     return key
 
 
-def _signature(key: bytes, delivery_id: int) -> str:
-    digest = hmac.new(key, f"delivery:{delivery_id}".encode(), hashlib.sha256).digest()
+def _signature(key: bytes, delivery_id: int, purpose: Purpose) -> str:
+    digest = hmac.new(key, f"{purpose.value}:{delivery_id}".encode(), hashlib.sha256).digest()
     return base64.b32encode(digest[:10]).decode().lower()
 
 
-def make_token(key: bytes, delivery_id: int) -> str:
-    return f"{delivery_id}.{_signature(key, delivery_id)}"
+def make_token(key: bytes, delivery_id: int, purpose: Purpose = Purpose.RETURN_PATH) -> str:
+    return f"{delivery_id}.{_signature(key, delivery_id, purpose)}"
 
 
-def read_token(key: bytes, token: str) -> int | None:
+def read_token(key: bytes, token: str, purpose: Purpose = Purpose.RETURN_PATH) -> int | None:
     """The delivery id a token names, or None when it is malformed or its signature is wrong."""
     match = _TOKEN.match(token.lower())
     if not match:
         return None
     delivery_id = int(match.group(1))
-    if not hmac.compare_digest(match.group(2), _signature(key, delivery_id)):
+    if not hmac.compare_digest(match.group(2), _signature(key, delivery_id, purpose)):
         return None
     return delivery_id
 
@@ -79,6 +89,11 @@ def envelope_sender(settings: Settings, delivery_id: int) -> str | None:
     (then the channel's own sender is used)."""
     template = settings.bounces.return_path
     return return_path(template, secret_key(settings.home), delivery_id) if template else None
+
+
+def unsubscribe_token(settings: Settings, delivery_id: int) -> str:
+    """The token a delivery's mailto: unsubscribe link carries in its subject."""
+    return make_token(secret_key(settings.home), delivery_id, Purpose.UNSUBSCRIBE)
 
 
 def token_in(template: str, address: str) -> str | None:
