@@ -9,8 +9,10 @@ import subprocess
 import time
 from pathlib import Path
 
+from imap_tools import MailBoxUnencrypted
+
 from tests.clitools import COMMAND, campaign_with, ok, run
-from tests.mailloop import DOMAIN
+from tests.mailloop import DOMAIN, IMAP_PASSWORD
 
 UNRELATED = (b"From: Ann Person <ann@elsewhere.test>\r\nTo: bounces@" + DOMAIN.encode() +
              b"\r\nSubject: Lunch on Friday?\r\nMessage-ID: <lunch-1@elsewhere.test>\r\n"
@@ -41,7 +43,7 @@ def test_a_campaign_through_postfix_suppresses_exactly_the_unknown_user(tmp_path
                and line.endswith("suppressed, moved") for line in lines), done.stdout
     assert sum(line.startswith("auto-reply left") for line in lines) == 1, done.stdout
     assert sum(line.startswith("unrelated left") for line in lines) == 1, done.stdout
-    assert "3 messages" in lines[-1] and "1 moved" in lines[-1], done.stdout
+    assert "3 new messages" in lines[-1] and "1 moved" in lines[-1], done.stdout
 
     suppressed = _rows(tmp_path, "SELECT address, reason FROM suppression")
     assert suppressed == [(f"ghost@{DOMAIN}",
@@ -58,13 +60,23 @@ def test_a_campaign_through_postfix_suppresses_exactly_the_unknown_user(tmp_path
     assert [subject for subject, _ in state["messagehub-processed"]] == [
         "Undelivered Mail Returned to Sender"]
 
+    # the next poll fetches nothing: what was left is remembered (UIDVALIDITY + last UID)
     again = run(tmp_path, "bounces", "check", env=env)
     assert again.returncode == 0, again.stderr
-    assert "2 messages" in again.stdout and "0 moved" in again.stdout, again.stdout
+    assert again.stdout == "INBOX: 0 new messages (nothing); 0 moved to messagehub-processed, " \
+                           "0 left untouched\n", again.stdout
+    # --all reads everything again and changes nothing
+    every = run(tmp_path, "bounces", "check", "--all", env=env)
+    assert "INBOX: 2 messages (1 auto-reply, 1 unrelated); 0 moved" in every.stdout, every.stdout
     assert _rows(tmp_path, "SELECT address, reason FROM suppression") == suppressed
     assert _rows(tmp_path, "SELECT message FROM event WHERE campaign_id = ? AND message "
                            "LIKE '%bounce%'", int(campaign_id)) == events
     assert loop.mailbox_state() == state
+    # only what arrives after that is read
+    loop.send(UNRELATED.replace(b"lunch-1", b"lunch-2"), f"bounces@{DOMAIN}")
+    loop.wait_for("bounces", 3)
+    later = run(tmp_path, "bounces", "check", env=env)
+    assert "INBOX: 1 new message (1 unrelated); 0 moved" in later.stdout, later.stdout
 
 
 def test_doctor_logs_in_to_the_bounce_mailbox(tmp_path, loop):
@@ -102,3 +114,21 @@ def test_the_daemon_polls_and_leaves_a_bounce_of_mail_it_did_not_send(tmp_path, 
     assert state["INBOX"] == [("Undelivered Mail Returned to Sender", ())], state
     assert len(state["messagehub-processed"]) == 1
     assert "1 moved" in (tmp_path / "logs" / "daemon.log").read_text()
+
+
+def test_a_folder_made_anew_under_the_same_name_is_read_from_its_start(tmp_path, loop):
+    """UIDs only mean something with the folder's UIDVALIDITY: a new folder starts at UID 1."""
+    env = loop.configure(tmp_path, 'imap_folder = "in"\n')
+    ok(tmp_path, "init")
+    with MailBoxUnencrypted("127.0.0.1", loop.imap_port).login(
+            "bounces", IMAP_PASSWORD, initial_folder=None) as box:
+        box.folder.create("in")
+        box.append(UNRELATED, "in")
+        first = run(tmp_path, "bounces", "check", env=env)
+        assert "in: 1 new message (1 unrelated)" in first.stdout, (first.stdout, first.stderr)
+        assert "in: 0 new messages" in run(tmp_path, "bounces", "check", env=env).stdout
+        box.folder.delete("in")
+        box.folder.create("in")
+        box.append(UNRELATED.replace(b"lunch-1", b"lunch-2"), "in")
+    again = run(tmp_path, "bounces", "check", env=env)
+    assert "in: 1 new message (1 unrelated)" in again.stdout, (again.stdout, again.stderr)

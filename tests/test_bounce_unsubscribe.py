@@ -148,7 +148,7 @@ def test_an_unsubscribe_mail_through_postfix_suppresses_its_sender_only(tmp_path
     assert done.returncode == 0, (done.stdout, done.stderr)
     assert f"unsubscribe: alice@{DOMAIN} (campaign {campaign_id})" in done.stdout, done.stdout
     assert "unsubscribe: no token of this home, left" in done.stdout, done.stdout
-    assert "3 messages" in done.stdout and "1 moved" in done.stdout, done.stdout
+    assert "3 new messages" in done.stdout and "1 moved" in done.stdout, done.stdout
     with sqlite3.connect(tmp_path / "messagehub.db") as db:
         assert db.execute("SELECT address, reason FROM suppression").fetchall() == [
             (f"alice@{DOMAIN}", "unsubscribed")]

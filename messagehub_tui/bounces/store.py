@@ -1,8 +1,9 @@
-"""The bounce table (schema v4, DDL in models.MIGRATIONS[4]) and finding the delivery a report
-or an unsubscribe request is about."""
+"""The bounce table (schema v4, DDL in models.MIGRATIONS[4]), finding the delivery a report or an
+unsubscribe request is about, and how far the poller has read each mailbox folder (meta table)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from messagehub_tui.addresses import InvalidAddress, normalise_email
 from messagehub_tui.bounces import verp
 from messagehub_tui.bounces.parse import Finding, Kind
 from messagehub_tui.message_id import home_token
-from messagehub_tui.models import BaseModel, Campaign, Delivery, utcnow
+from messagehub_tui.models import BaseModel, Campaign, Delivery, Meta, utcnow
 
 
 class Bounce(BaseModel):
@@ -93,3 +94,28 @@ def soft_count(address: str, window_seconds: float) -> int:
     since = utcnow() - timedelta(seconds=window_seconds)
     return (Bounce.select().where((Bounce.address == address) & (Bounce.kind == Kind.SOFT.value)
                                   & (Bounce.at >= since)).count())
+
+
+@dataclass(frozen=True)
+class ReadMark:
+    """How far a folder has been read: every message up to `last_uid` was seen, as long as the
+    folder's UIDVALIDITY is still `validity` (RFC 3501 2.3.1.1: else its UIDs mean other mail)."""
+
+    validity: int
+    last_uid: int
+
+
+_MARK = "imap_read:"
+
+
+def read_mark(folder_key: str) -> ReadMark | None:
+    row = Meta.get_or_none(Meta.key == _MARK + folder_key)
+    if row is None:
+        return None
+    validity, _, last = row.value.partition(":")
+    return ReadMark(int(validity), int(last)) if validity.isdigit() and last.isdigit() else None
+
+
+def save_mark(folder_key: str, mark: ReadMark) -> None:
+    Meta.insert(key=_MARK + folder_key, value=f"{mark.validity}:{mark.last_uid}") \
+        .on_conflict_replace().execute()
