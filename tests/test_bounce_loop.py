@@ -53,6 +53,8 @@ def test_a_campaign_through_postfix_suppresses_exactly_the_unknown_user(tmp_path
     assert len(events) == 1 and f"ghost@{DOMAIN}" in events[0][0], events
     assert _rows(tmp_path, "SELECT error FROM delivery WHERE address = ?", f"ghost@{DOMAIN}") \
         == [(f'X-Postfix; unknown user: "ghost@{DOMAIN}"',)]
+    counted = json.loads(ok(tmp_path, "status", campaign_id, "--json"))["feedback"]
+    assert (counted["bounced"], counted["complained"], counted["unsubscribed"]) == (1, 0, 0)
 
     state = loop.mailbox_state()
     assert [subject for subject, _ in state["INBOX"]] == ["Lunch on Friday?", "Out of office: s"]
@@ -72,6 +74,7 @@ def test_a_campaign_through_postfix_suppresses_exactly_the_unknown_user(tmp_path
     assert _rows(tmp_path, "SELECT message FROM event WHERE campaign_id = ? AND message "
                            "LIKE '%bounce%'", int(campaign_id)) == events
     assert loop.mailbox_state() == state
+    assert json.loads(ok(tmp_path, "status", campaign_id, "--json"))["feedback"] == counted
     # only what arrives after that is read
     loop.send(UNRELATED.replace(b"lunch-1", b"lunch-2"), f"bounces@{DOMAIN}")
     loop.wait_for("bounces", 3)

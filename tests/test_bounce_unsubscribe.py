@@ -5,6 +5,7 @@ nothing else in the mailbox is touched. Proven with the mail a real Postfix deli
 from __future__ import annotations
 
 import email
+import json
 import sqlite3
 from email.message import EmailMessage
 from pathlib import Path
@@ -12,15 +13,16 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 
+from messagehub_tui import feedback, signing
 from messagehub_tui.bounces import policy, verp
 from messagehub_tui.bounces.parse import Finding, Kind, classify
 from messagehub_tui.compose import Composer, mailto_with_token
 from messagehub_tui.models import Delivery, Event, Suppression
-from tests.clitools import campaign_with, run
+from tests.clitools import campaign_with, ok, run
 from tests.engine import make_home
 from tests.mailloop import DOMAIN, MailLoop
 
-TOKEN = "42.abcdefghijklmnop"
+TOKEN = "42.AbCdEfGhIjKlMnOpQrSt_-"
 
 
 def _mail(subject: str, body: str = "", **headers: str) -> bytes:
@@ -40,9 +42,10 @@ def test_the_mailto_link_carries_the_token_in_its_subject():
     assert mailto_with_token("mailto:u@example.com?body=bye&Subject=Leave", TOKEN) == \
         f"mailto:u@example.com?body=bye&Subject=Leave%20{TOKEN}"
     composer = Composer("email", "Leave: {{ unsubscribe_url }}", "s", sender="n@example.com",
-                        unsubscribe="mailto:u@example.com, https://example.com/u")
-    raw = composer.email_bytes({"email": "a@example.org"}, "a@example.org", "1.2.1",
-                               unsubscribe_token=TOKEN)
+                        unsubscribe="mailto:u@example.com, https://example.com/u",
+                        mailto_token=lambda delivery_id: f"{delivery_id}.{TOKEN[3:]}")
+    raw = composer.email_bytes({"email": "a@example.org"}, "a@example.org", "1.42.1",
+                               delivery_id=42)
     msg = email.message_from_bytes(raw)
     assert msg["List-Unsubscribe"] == (f"<mailto:u@example.com?subject=unsubscribe%20{TOKEN}>, "
                                        "<https://example.com/u>")
@@ -53,7 +56,7 @@ def test_the_mailto_link_carries_the_token_in_its_subject():
 
 @pytest.mark.parametrize("raw, kind, tokens", [
     (_mail(f"unsubscribe {TOKEN}"), Kind.UNSUBSCRIBE, (TOKEN,)),
-    (_mail(f"Leave {TOKEN.upper()}"), Kind.UNSUBSCRIBE, (TOKEN,)),
+    (_mail(f"Leave {TOKEN}"), Kind.UNSUBSCRIBE, (TOKEN,)),
     (_mail("Unsubscribe", f"Please remove me.\nunsubscribe {TOKEN}\n"), Kind.UNSUBSCRIBE,
      (TOKEN,)),
     # a client that marks the request it sent on a click as machine-made
@@ -87,8 +90,8 @@ def _request(tokens: tuple[str, ...]) -> Finding:
 
 def test_a_genuine_token_suppresses_its_recipient_once(sent):
     settings, campaign_id, ids = sent
-    token = verp.unsubscribe_token(settings, ids["ann@example.org"])
-    applied = policy.apply(settings, _request(("1.aaaaaaaaaaaaaaaa", token)), "<u1@example.org>")
+    token = signing.delivery_unsubscribe_token(settings, ids["ann@example.org"])
+    applied = policy.apply(settings, _request((TOKEN, token)), "<u1@example.org>")
     assert (applied.address, applied.campaign_id, applied.suppressed) == (
         "ann@example.org", campaign_id, True)
     assert [(s.address, s.reason) for s in Suppression.select()] == [("ann@example.org",
@@ -98,12 +101,13 @@ def test_a_genuine_token_suppresses_its_recipient_once(sent):
         "unsubscribe for ann@example.org: List-Unsubscribe mailto: request; address suppressed"]
     assert policy.apply(settings, _request((token,)), "<u1@example.org>").repeated
     assert Event.select().count() == 1
+    assert feedback.counts(campaign_id).unsubscribed == 1
 
 
 def test_a_forged_or_return_path_token_unsubscribes_nobody(sent):
     settings, _, ids = sent
     ann, bob = ids["ann@example.org"], ids["bob@example.org"]
-    genuine = verp.unsubscribe_token(settings, ann)
+    genuine = signing.delivery_unsubscribe_token(settings, ann)
     forged = f"{bob}.{genuine.split('.')[1]}"
     # the VERP token every relay sees in the envelope is signed for another purpose
     return_path = verp.make_token(verp.secret_key(settings.home), ann)
@@ -152,6 +156,8 @@ def test_an_unsubscribe_mail_through_postfix_suppresses_its_sender_only(tmp_path
     with sqlite3.connect(tmp_path / "messagehub.db") as db:
         assert db.execute("SELECT address, reason FROM suppression").fetchall() == [
             (f"alice@{DOMAIN}", "unsubscribed")]
+    counted = json.loads(ok(tmp_path, "status", campaign_id, "--json"))["feedback"]
+    assert (counted["unsubscribed"], counted["bounced"]) == (1, 0), counted
     state = loop.mailbox_state()
     assert [s for s, flags in state["INBOX"] if "\\Seen" not in flags] == sorted(
         [forged_subject, "Out of office: s"])

@@ -66,10 +66,10 @@ _OUT_OF_OFFICE = re.compile(r"^\s*(out of (the )?office|automatic reply|auto(mat
                             r"autoreply|away from (my|the) (office|desk)|on vacation|vacation "
                             r"reply|abwesenheitsnotiz|absence|r[ée]ponse automatique)\b",
                             re.IGNORECASE)
-# `<delivery id>.<16 base32>` standing alone; not after `%`: a percent-encoded copy of the link
-# (`subject=unsubscribe%2042.…`, quoted in a reply) is not a request
-_TOKEN = re.compile(r"(?<![0-9A-Za-z.%])([0-9]{1,18}\.[a-z2-7]{16})(?![0-9A-Za-z])",
-                    re.IGNORECASE)
+# signing.unsubscribe_token's shape, `<delivery id>.<22 URL-safe base64>`, standing alone; not
+# after `%`: a percent-encoded copy of the link (`subject=unsubscribe%2042.…`, quoted in a reply)
+# is not a request
+_TOKEN = re.compile(r"(?<![0-9A-Za-z.%_-])([0-9]{1,18}\.[A-Za-z0-9_-]{22})(?![A-Za-z0-9_-])")
 _MAX_TEXT = 64 * 1024  # an unsubscribe request is short: the start of the text is enough
 _MAIL_SYSTEM = re.compile(r"^(mailer-daemon|postmaster|mail-daemon|mail\.delivery|"
                           r"mdaemon|mailadmin)\b", re.IGNORECASE)
@@ -220,7 +220,7 @@ def _own_text(msg: Message) -> str:
 
 
 def _unsubscribe(msg: Message, text: str) -> Finding | None:
-    tokens = tuple(dict.fromkeys(found.lower() for found in _TOKEN.findall(text)))
+    tokens = tuple(dict.fromkeys(_TOKEN.findall(text)))
     if not tokens:
         return None
     return Finding(Kind.UNSUBSCRIBE, diagnostic="List-Unsubscribe mailto: request",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from messagehub_tui import contacts
+from messagehub_tui import feedback
 from messagehub_tui.bounces import store
 from messagehub_tui.bounces.parse import Finding, Kind
 from messagehub_tui.config import Settings
@@ -19,6 +19,17 @@ from messagehub_tui.events import record_event
 from messagehub_tui.models import Channel, Delivery, db
 
 MAX_REASON = 300
+_KINDS = {Kind.HARD: feedback.FeedbackKind.BOUNCED, Kind.SOFT: feedback.FeedbackKind.SOFT_BOUNCED,
+          Kind.COMPLAINT: feedback.FeedbackKind.COMPLAINED,
+          Kind.UNSUBSCRIBE: feedback.FeedbackKind.UNSUBSCRIBED}
+
+
+def _feedback_key(finding: Finding, delivery_id: int, message_key: str) -> str:
+    """A report counts once per report; an unsubscribe once per delivery, however it came (the
+    web link records the same key)."""
+    if finding.kind == Kind.UNSUBSCRIBE:
+        return f"unsubscribe:{delivery_id}"
+    return f"bounce:{message_key}"
 
 
 @dataclass(frozen=True)
@@ -63,9 +74,11 @@ def apply(settings: Settings, finding: Finding, message_key: str) -> Applied | N
         if finding.kind != Kind.UNSUBSCRIBE:  # a request to leave is no delivery error
             Delivery.update(error=finding.diagnostic[:MAX_REASON]).where(
                 Delivery.id == delivery.id).execute()
+        feedback.record(delivery.id, campaign_id, _KINDS[finding.kind], finding.diagnostic,
+                        _feedback_key(finding, delivery.id, message_key))
         reason = _suppression_reason(settings, finding, delivery.address)
-        added = bool(reason) and contacts.suppress([delivery.address], Channel.EMAIL.value,
-                                                   reason) > 0
+        added = bool(reason) and feedback.suppress(Channel.EMAIL.value, delivery.address,
+                                                   reason, campaign_id)
     what = {Kind.COMPLAINT: "complaint", Kind.UNSUBSCRIBE: "unsubscribe"}.get(
         finding.kind, f"{finding.kind.value} bounce")
     suppressed = "; address suppressed" if added else ""

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from peewee import DateTimeField, ForeignKeyField, TextField
 
+from messagehub_tui import signing
 from messagehub_tui.addresses import InvalidAddress, normalise_email
 from messagehub_tui.bounces import verp
 from messagehub_tui.bounces.parse import Finding, Kind
@@ -66,9 +67,9 @@ def _by_recipient(finding: Finding) -> Delivery | None:
 
 
 def _by_unsubscribe_token(finding: Finding, home: Path) -> Delivery | None:
-    key = verp.secret_key(home)
+    key = signing.secret_key(home)
     for token in finding.tokens:
-        delivery_id = verp.read_token(key, token, verp.Purpose.UNSUBSCRIBE)
+        delivery_id = signing.read_unsubscribe_token(key, token)
         found = Delivery.get_or_none(Delivery.id == delivery_id) if delivery_id else None
         if found:
             return found

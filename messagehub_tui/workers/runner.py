@@ -75,11 +75,9 @@ class CampaignRunner:
     def _render(self, item: queue.Claimed) -> Outgoing:
         if self.campaign.channel == Channel.EMAIL:
             message_id = f"{self.campaign_id}.{item.id}.{item.attempts}"
-            token = (verp.unsubscribe_token(self.settings, item.id) if self.composer.has_mailto
-                     else None)
             return Outgoing(item.id, item.address,
                             self.composer.email_bytes(item.variables, item.address, message_id,
-                                                      unsubscribe_token=token),
+                                                      delivery_id=item.id),
                             verp.envelope_sender(self.settings, item.id))
         return Outgoing(item.id, item.address, self.composer.sms_text(item.variables))
 
