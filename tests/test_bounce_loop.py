@@ -3,6 +3,7 @@ from a real Dovecot; only the unknown user is suppressed and nothing else in the
 
 from __future__ import annotations
 
+import json
 import signal
 import sqlite3
 import subprocess
