@@ -41,7 +41,9 @@ class Applied:
     campaign_id: int
     address: str
     suppressed: bool
-    repeated: bool = False  # recorded by an earlier poll whose move did not happen
+    # recorded before: by an earlier poll whose move did not happen, or (an unsubscribe) for the
+    # same delivery by another request or the web link
+    repeated: bool = False
 
 
 def _suppression_reason(settings: Settings, finding: Finding, address: str) -> str | None:
@@ -65,17 +67,14 @@ def apply(settings: Settings, finding: Finding, message_key: str) -> Applied | N
     if delivery is None or delivery.campaign.channel != Channel.EMAIL:
         return None
     campaign_id = delivery.campaign_id
-    if store.already_recorded(message_key):
-        return Applied(finding, delivery.id, campaign_id, delivery.address, False, repeated=True)
     with db.atomic():
-        store.Bounce.create(message_key=message_key, kind=finding.kind.value,
-                            address=delivery.address, delivery=delivery.id,
-                            campaign=campaign_id, diagnostic=finding.diagnostic)
+        if not feedback.record(delivery.id, campaign_id, _KINDS[finding.kind], finding.diagnostic,
+                               _feedback_key(finding, delivery.id, message_key)):
+            return Applied(finding, delivery.id, campaign_id, delivery.address, False,
+                           repeated=True)
         if finding.kind != Kind.UNSUBSCRIBE:  # a request to leave is no delivery error
             Delivery.update(error=finding.diagnostic[:MAX_REASON]).where(
                 Delivery.id == delivery.id).execute()
-        feedback.record(delivery.id, campaign_id, _KINDS[finding.kind], finding.diagnostic,
-                        _feedback_key(finding, delivery.id, message_key))
         reason = _suppression_reason(settings, finding, delivery.address)
         added = bool(reason) and feedback.suppress(Channel.EMAIL.value, delivery.address,
                                                    reason, campaign_id)

@@ -1,5 +1,6 @@
-"""The bounce table (schema v4, DDL in models.MIGRATIONS[4]), finding the delivery a report or an
-unsubscribe request is about, and how far the poller has read each mailbox folder (meta table)."""
+"""Finding the delivery a report or an unsubscribe request is about, counting an address's soft
+bounces (recorded by feedback.py), and how far the poller has read each mailbox folder (meta
+table)."""
 
 from __future__ import annotations
 
@@ -7,28 +8,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from peewee import DateTimeField, ForeignKeyField, TextField
-
 from messagehub_tui import signing
 from messagehub_tui.addresses import InvalidAddress, normalise_email
 from messagehub_tui.bounces import verp
 from messagehub_tui.bounces.parse import Finding, Kind
+from messagehub_tui.feedback import FeedbackKind
 from messagehub_tui.message_id import home_token
-from messagehub_tui.models import BaseModel, Campaign, Delivery, Meta, utcnow
-
-
-class Bounce(BaseModel):
-    """One recognised report (bounce, complaint or unsubscribe request: parse.Kind), kept once per
-    report so a poll that is repeated (the move to the processed folder failed) counts nothing
-    twice."""
-
-    message_key = TextField(unique=True)
-    kind = TextField()
-    address = TextField(null=True)
-    delivery = ForeignKeyField(Delivery, null=True, on_delete="SET NULL")
-    campaign = ForeignKeyField(Campaign, null=True, on_delete="SET NULL")
-    diagnostic = TextField()
-    at = DateTimeField(default=utcnow)
+from messagehub_tui.models import Delivery, Feedback, Meta, utcnow
 
 
 def _by_token(finding: Finding, template: str | None, home: Path) -> Delivery | None:
@@ -86,15 +72,13 @@ def find_delivery(finding: Finding, template: str | None, home: Path) -> Deliver
             or _by_recipient(finding))
 
 
-def already_recorded(message_key: str) -> bool:
-    return Bounce.select().where(Bounce.message_key == message_key).exists()
-
-
 def soft_count(address: str, window_seconds: float) -> int:
-    """Soft bounces of an address within the window, this one included."""
+    """Soft bounces recorded for deliveries to an address within the window, this one included
+    (feedback.py records them; a delivery deleted since no longer counts)."""
     since = utcnow() - timedelta(seconds=window_seconds)
-    return (Bounce.select().where((Bounce.address == address) & (Bounce.kind == Kind.SOFT.value)
-                                  & (Bounce.at >= since)).count())
+    return (Feedback.select().join(Delivery)
+            .where((Feedback.kind == FeedbackKind.SOFT_BOUNCED.value) & (Feedback.at >= since)
+                   & (Delivery.address == address)).count())
 
 
 @dataclass(frozen=True)
