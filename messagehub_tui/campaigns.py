@@ -62,7 +62,9 @@ def make_composer(campaign: Campaign, settings: Settings) -> Composer:
                     unsubscribe=settings.email.unsubscribe if email else None,
                     id_token=home_token() if email else "",
                     one_click=functools.partial(signing.unsubscribe_link, settings)
-                    if one_click else None)
+                    if one_click else None,
+                    mailto_token=functools.partial(signing.delivery_unsubscribe_token, settings)
+                    if email else None)
 
 
 def _check_sender(channel: str, sender: str | None) -> None:

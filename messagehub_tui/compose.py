@@ -226,12 +226,28 @@ def sms_info(text: str) -> SmsInfo:
     return SmsInfo(encoding, units, 1 if units <= single else math.ceil(units / part))
 
 
+def mailto_with_token(link: str, token: str) -> str:
+    """A mailto: link whose subject names the delivery: `?subject=unsubscribe%20TOKEN`, or the
+    token appended to a subject the link already sets. The bounce poller recognises the mail a
+    recipient's client sends to it by that token (bounces/parse.py)."""
+    base, _, query = link.partition("?")
+    params = query.split("&") if query else []
+    for index, param in enumerate(params):
+        if param.lower().startswith("subject="):
+            params[index] = f"{param}%20{token}"
+            break
+    else:
+        params.insert(0, f"subject=unsubscribe%20{token}")
+    return f"{base}?{'&'.join(params)}"
+
+
 class Composer:
     """Compiled templates of one campaign; renders each recipient's message."""
 
     def __init__(self, channel: str, body: str, subject: str = "", html: str | None = None,
                  sender: str | None = None, unsubscribe: str | None = None,
-                 id_token: str = "", one_click: Callable[[int | None], str] | None = None):
+                 id_token: str = "", one_click: Callable[[int | None], str] | None = None,
+                 mailto_token: Callable[[int], str] | None = None):
         self.channel = channel
         self._id_suffix = f".{id_token}" if id_token else ""
         self._body = _compile(body, "body")
@@ -243,6 +259,7 @@ class Composer:
         self._unsubscribe = [_compile(part.strip(), "unsubscribe")
                              for part in (unsubscribe or "").split(",") if part.strip()
                              and (one_click is None or part.strip().startswith("mailto:"))]
+        self._mailto_token = mailto_token
         self.sender = sender or ""
         if channel == "email":
             name, address = parseaddr(_no_line_break("From", self.sender))
@@ -262,6 +279,10 @@ class Composer:
                           delivery_id: int | None) -> tuple[dict, list[str]]:
         links = [_render(t, variables if unsubscribe_vars is None else unsubscribe_vars,
                          "unsubscribe") for t in self._unsubscribe]
+        if self._mailto_token is not None and delivery_id is not None:
+            token = self._mailto_token(delivery_id)
+            links = [mailto_with_token(link, token) if link.startswith("mailto:") else link
+                     for link in links]
         if self._one_click is not None:
             links.insert(0, self._one_click(delivery_id))
         if not links:
@@ -281,7 +302,8 @@ class Composer:
         """The complete RFC 5322 message for one recipient, CRLF line ends, ready for DATA;
         its Message-ID is `message_id` (stable for one attempt) plus the composer's id_token;
         `unsubscribe_vars`, when given, fill the unsubscribe links instead of `variables`; the
-        one-click link names `delivery_id` (a placeholder that unsubscribes nobody without)."""
+        one-click link names `delivery_id` (a placeholder that unsubscribes nobody without), and
+        so does the subject of a mailto: link (no token without)."""
         variables, links = self._with_unsubscribe(variables, unsubscribe_vars, delivery_id)
         subject = _render(self._subject, variables, "subject").strip()
         name = " ".join(p for p in (variables.get("first_name", ""), variables.get("last_name", ""))

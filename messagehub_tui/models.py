@@ -24,7 +24,7 @@ from messagehub_tui.errors import MessagehubError
 
 db = DatabaseProxy()
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 class CampaignStatus(StrEnum):
@@ -282,6 +282,10 @@ class Feedback(BaseModel):
     detail = TextField(default="")
     at = DateTimeField(default=utcnow)
 
+    class Meta:
+        # an address's soft bounces within a window (bounces/store.py)
+        indexes = ((("kind", "at"), False),)
+
 
 class FeedbackCount(BaseModel):
     """Feedback per campaign and kind, kept by feedback.record in the recording transaction so
@@ -349,7 +353,7 @@ MIGRATIONS: dict[int, list[str]] = {
         "COALESCE((SELECT MAX(id) FROM runner), 0), "
         "COALESCE((SELECT MAX(runner_id) FROM delivery), 0))",
     ],
-    # bounces/store.py: every recognised bounce and complaint, once per report (soft-bounce counts)
+    # every recognised bounce and complaint, once per report (into feedback since 6)
     4: [
         'CREATE TABLE IF NOT EXISTS "bounce" ("id" INTEGER NOT NULL PRIMARY KEY, '
         '"message_key" TEXT NOT NULL UNIQUE, "kind" TEXT NOT NULL, "address" TEXT, '
@@ -377,6 +381,21 @@ MIGRATIONS: dict[int, list[str]] = {
         'ALTER TABLE "suppression" ADD COLUMN "campaign_id" INTEGER '
         'REFERENCES "campaign" ("id") ON DELETE SET NULL',
         'CREATE INDEX IF NOT EXISTS "suppression_campaign_id" ON "suppression" ("campaign_id")',
+    ],
+    # The bounce table of v4 becomes feedback rows (one home for what was heard back); kinds as
+    # bounces/parse.Kind and feedback.FeedbackKind spelled them when this was written.
+    6: [
+        'CREATE INDEX IF NOT EXISTS "feedback_kind_at" ON "feedback" ("kind", "at")',
+        "INSERT OR IGNORE INTO feedback (key, delivery_id, campaign_id, kind, detail, at) "
+        "SELECT 'bounce:' || message_key, delivery_id, campaign_id, CASE kind "
+        "WHEN 'hard' THEN 'bounced' WHEN 'soft' THEN 'soft_bounced' "
+        "WHEN 'complaint' THEN 'complained' ELSE 'unsubscribed' END, "
+        "substr(diagnostic, 1, 500), at FROM bounce",
+        "INSERT INTO feedback_count (campaign_id, kind, n) "
+        "SELECT campaign_id, kind, COUNT(*) FROM feedback WHERE campaign_id IS NOT NULL "
+        "GROUP BY campaign_id, kind "
+        'ON CONFLICT ("campaign_id", "kind") DO UPDATE SET n = excluded.n',
+        'DROP TABLE IF EXISTS "bounce"',
     ],
 }
 
@@ -427,7 +446,7 @@ def open_db(path: Path | str) -> SqliteDatabase:
         version = _stored_version(database)
         if version is None:
             database.create_tables(ALL_MODELS)
-            for statement in [*_COUNT_TRIGGERS, *MIGRATIONS[3], *MIGRATIONS[4]]:
+            for statement in [*_COUNT_TRIGGERS, *MIGRATIONS[3]]:
                 database.execute_sql(statement)
             _set_version(SCHEMA_VERSION)
         elif version > SCHEMA_VERSION:

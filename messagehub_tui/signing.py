@@ -109,10 +109,14 @@ def read_unsubscribe_token(key: bytes, token: str) -> int | None:
 PLACEHOLDER_TOKEN = "preview"
 
 
+def delivery_unsubscribe_token(settings: Settings, delivery_id: int) -> str:
+    """A delivery's unsubscribe token: its one-click link and its mailto: subject carry it."""
+    return unsubscribe_token(secret_key(settings.home), delivery_id)
+
+
 def unsubscribe_link(settings: Settings, delivery_id: int | None) -> str:
     """`{public_url}/u/{token}`, the one-click unsubscribe link of a delivery."""
-    if delivery_id is None:
-        token = PLACEHOLDER_TOKEN
-    else:  # the key is read (or made) only when a real link is needed: a preview writes nothing
-        token = unsubscribe_token(secret_key(settings.home), delivery_id)
+    # the key is read (or made) only when a real link is needed: a preview writes nothing
+    token = (PLACEHOLDER_TOKEN if delivery_id is None
+             else delivery_unsubscribe_token(settings, delivery_id))
     return f"{settings.web.public_url}/u/{token}"

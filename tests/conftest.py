@@ -10,6 +10,7 @@ from messagehub_tui.cli import main
 from messagehub_tui.config import load_settings
 from messagehub_tui.models import close_db, open_db
 from tests.clitools import refusing_smtp, rejecting_smtp  # noqa: F401 (fixtures for every module)
+from tests.mailloop import loop  # noqa: F401 (a private Postfix and Dovecot)
 
 
 @pytest.fixture

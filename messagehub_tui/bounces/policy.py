@@ -1,9 +1,10 @@
 """What a recognised report does: suppress the address, note the delivery's error, tell the
 campaign.
 
-A hard bounce or a complaint suppresses at once; soft bounces suppress after `soft_limit` within
-`soft_window`. A report that names no delivery of this home is not acted on (and the mailbox
-leaves it where it is): it may be about the mailbox owner's own mail.
+A hard bounce, a complaint or an unsubscribe request (reason `unsubscribed`) suppresses at once;
+soft bounces suppress after `soft_limit` within `soft_window`. A report that names no delivery of
+this home is not acted on (and the mailbox leaves it where it is): it may be about the mailbox
+owner's own mail.
 """
 
 from __future__ import annotations
@@ -19,7 +20,16 @@ from messagehub_tui.models import Channel, Delivery, db
 
 MAX_REASON = 300
 _KINDS = {Kind.HARD: feedback.FeedbackKind.BOUNCED, Kind.SOFT: feedback.FeedbackKind.SOFT_BOUNCED,
-          Kind.COMPLAINT: feedback.FeedbackKind.COMPLAINED}
+          Kind.COMPLAINT: feedback.FeedbackKind.COMPLAINED,
+          Kind.UNSUBSCRIBE: feedback.FeedbackKind.UNSUBSCRIBED}
+
+
+def _feedback_key(finding: Finding, delivery_id: int, message_key: str) -> str:
+    """A report counts once per report; an unsubscribe once per delivery, however it came (the
+    web link records the same key)."""
+    if finding.kind == Kind.UNSUBSCRIBE:
+        return f"unsubscribe:{delivery_id}"
+    return f"bounce:{message_key}"
 
 
 @dataclass(frozen=True)
@@ -31,12 +41,16 @@ class Applied:
     campaign_id: int
     address: str
     suppressed: bool
-    repeated: bool = False  # recorded by an earlier poll whose move did not happen
+    # recorded before: by an earlier poll whose move did not happen, or (an unsubscribe) for the
+    # same delivery by another request or the web link
+    repeated: bool = False
 
 
 def _suppression_reason(settings: Settings, finding: Finding, address: str) -> str | None:
     if finding.kind == Kind.COMPLAINT:
         return "complained"
+    if finding.kind == Kind.UNSUBSCRIBE:
+        return "unsubscribed"
     if finding.kind == Kind.HARD:
         return f"bounced: {finding.diagnostic}"[:MAX_REASON]
     bounces = settings.bounces
@@ -53,20 +67,19 @@ def apply(settings: Settings, finding: Finding, message_key: str) -> Applied | N
     if delivery is None or delivery.campaign.channel != Channel.EMAIL:
         return None
     campaign_id = delivery.campaign_id
-    if store.already_recorded(message_key):
-        return Applied(finding, delivery.id, campaign_id, delivery.address, False, repeated=True)
     with db.atomic():
-        store.Bounce.create(message_key=message_key, kind=finding.kind.value,
-                            address=delivery.address, delivery=delivery.id,
-                            campaign=campaign_id, diagnostic=finding.diagnostic)
-        Delivery.update(error=finding.diagnostic[:MAX_REASON]).where(
-            Delivery.id == delivery.id).execute()
-        feedback.record(delivery.id, campaign_id, _KINDS[finding.kind], finding.diagnostic,
-                        f"bounce:{message_key}")
+        if not feedback.record(delivery.id, campaign_id, _KINDS[finding.kind], finding.diagnostic,
+                               _feedback_key(finding, delivery.id, message_key)):
+            return Applied(finding, delivery.id, campaign_id, delivery.address, False,
+                           repeated=True)
+        if finding.kind != Kind.UNSUBSCRIBE:  # a request to leave is no delivery error
+            Delivery.update(error=finding.diagnostic[:MAX_REASON]).where(
+                Delivery.id == delivery.id).execute()
         reason = _suppression_reason(settings, finding, delivery.address)
         added = bool(reason) and feedback.suppress(Channel.EMAIL.value, delivery.address,
                                                    reason, campaign_id)
-    what = "complaint" if finding.kind == Kind.COMPLAINT else f"{finding.kind.value} bounce"
+    what = {Kind.COMPLAINT: "complaint", Kind.UNSUBSCRIBE: "unsubscribe"}.get(
+        finding.kind, f"{finding.kind.value} bounce")
     suppressed = "; address suppressed" if added else ""
     record_event(settings.logs_dir, campaign_id,
                  f"{what} for {delivery.address}: {finding.diagnostic}{suppressed}", "warning")
