@@ -19,6 +19,9 @@ INBOUND_PATH = "/twilio/inbound"
 SIGNATURE_HEADER = "X-Twilio-Signature"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 UNSUBSCRIBED_CODE = 21610  # the number replied STOP to this sender: Twilio will refuse it
+# The reason of every suppression a STOP made (an inbound STOP, or Twilio's 21610 at send time or
+# in a callback): the one a START lifts. Other suppressions (bounces, a user's) stay.
+STOP_REASON = "replied STOP (Twilio error 21610 until they reply START)"
 
 
 class FinalStatus(StrEnum):

@@ -12,12 +12,16 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from messagehub_tui.channels.base import ChannelStopped, Outcome, Outgoing, SendResult
-from messagehub_tui.channels.twilio_feedback import StatusReport, status_report
+from messagehub_tui.channels.twilio_feedback import (
+    STOP_REASON,
+    UNSUBSCRIBED_CODE,
+    StatusReport,
+    status_report,
+)
 from messagehub_tui.config import SmsSettings
 
 STOP_CODES = {20003: "Twilio rejected the credentials", 30002: "the Twilio account is suspended",
               20005: "the Twilio account is not active"}
-UNSUBSCRIBED = 21610
 
 
 class TimedHttpClient(AsyncTwilioHttpClient):
@@ -35,8 +39,8 @@ def classify_twilio(error: TwilioRestException) -> SendResult:
                                                f"{reason}")
     if error.status == 429 or error.code == 20429 or error.status >= 500:
         return SendResult(Outcome.RETRY, reason=reason)
-    if error.code == UNSUBSCRIBED:
-        return SendResult(Outcome.FAILED, reason=reason, suppress=True)
+    if error.code == UNSUBSCRIBED_CODE:  # the suppression a START may lift
+        return SendResult(Outcome.FAILED, reason=STOP_REASON, suppress=True)
     return SendResult(Outcome.FAILED, reason=reason)
 
 
