@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from messagehub_tui import feedback
 from messagehub_tui.addresses import normalise
 from messagehub_tui.errors import MessagehubError, NotFound
 from messagehub_tui.importer import ImportResult, ImportStopped, Rejected, import_csv
@@ -13,7 +14,6 @@ from messagehub_tui.models import (
     Suppression,
     bump_audience_version,
     db,
-    utcnow,
 )
 
 __all__ = ["ImportResult", "ImportStopped", "Rejected", "delete_list", "get_list", "import_csv",
@@ -65,22 +65,13 @@ def suppress(addresses: list[str], channel: str, reason: str = "",
              region: str | None = None) -> int:
     """Never send to these addresses on channel again; returns how many were newly added."""
     normal = [normalise(channel, address, region) for address in addresses]
-    now = utcnow()
-    with db.atomic():
-        cursor = db.connection().executemany(
-            "INSERT OR IGNORE INTO suppression (channel, address, reason, created_at) "
-            "VALUES (?, ?, ?, ?)", [(channel, address, reason, now) for address in normal])
-        bump_audience_version()
-    return cursor.rowcount
+    return feedback.suppress_many(channel, normal, reason)
 
 
 def unsuppress(addresses: list[str], channel: str, region: str | None = None) -> int:
     """Allow these addresses again; returns how many were removed."""
     normal = [normalise(channel, address, region) for address in addresses]
-    with db.atomic():
-        bump_audience_version()
-        return Suppression.delete().where((Suppression.channel == channel)
-                                          & (Suppression.address.in_(normal))).execute()
+    return feedback.unsuppress_many(channel, normal)
 
 
 def suppressions(channel: str | None = None) -> list[Suppression]:

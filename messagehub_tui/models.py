@@ -24,7 +24,7 @@ from messagehub_tui.errors import MessagehubError
 
 db = DatabaseProxy()
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 class CampaignStatus(StrEnum):
@@ -152,20 +152,6 @@ class ListMember(BaseModel):
         primary_key = CompositeKey("contact_list", "contact")
 
 
-class Suppression(BaseModel):
-    """An address that must never be sent to on a channel."""
-
-    id = AutoField()  # peewee adds it anyway; declared, it has a type
-
-    channel = TextField()
-    address = TextField()
-    reason = TextField(default="")
-    created_at = DateTimeField(default=utcnow)
-
-    class Meta:
-        indexes = ((("channel", "address"), True),)
-
-
 class Campaign(BaseModel):
     """A message to a list over one channel, with its state and timings."""
 
@@ -190,6 +176,23 @@ class Campaign(BaseModel):
     # Written by control.pause/cancel, read by runners; the column keeps its first name.
     stop_request = TextField(default=StopRequest.NONE.value, column_name="control")
     auto_resume = IntegerField(default=0)
+
+
+class Suppression(BaseModel):
+    """An address that must never be sent to on a channel."""
+
+    id = AutoField()  # peewee adds it anyway; declared, it has a type
+
+    channel = TextField()
+    address = TextField()
+    reason = TextField(default="")
+    # The campaign whose feedback (unsubscribe, bounce, complaint, STOP) caused it, if any.
+    campaign = ForeignKeyField(Campaign, null=True, on_delete="SET NULL")
+    campaign_id: int | None  # the foreign key's own column, which peewee adds
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("channel", "address"), True),)
 
 
 class Delivery(BaseModel):
@@ -264,8 +267,36 @@ class DeliveryCount(BaseModel):
         primary_key = CompositeKey("campaign", "status")
 
 
+class Feedback(BaseModel):
+    """One signal heard back about a delivery (kinds in feedback.FeedbackKind), kept once per
+    idempotency key so a repeated report, callback or click counts once."""
+
+    id = AutoField()  # peewee adds it anyway; declared, it has a type
+
+    key = TextField(unique=True)
+    delivery = ForeignKeyField(Delivery, null=True, on_delete="SET NULL")
+    campaign = ForeignKeyField(Campaign, null=True, on_delete="CASCADE")
+    delivery_id: int | None  # the foreign keys' own columns, which peewee adds
+    campaign_id: int | None
+    kind = TextField()
+    detail = TextField(default="")
+    at = DateTimeField(default=utcnow)
+
+
+class FeedbackCount(BaseModel):
+    """Feedback per campaign and kind, kept by feedback.record in the recording transaction so
+    rates are one cheap read."""
+
+    campaign = ForeignKeyField(Campaign, on_delete="CASCADE")
+    kind = TextField()
+    n = IntegerField(default=0)
+
+    class Meta:
+        primary_key = CompositeKey("campaign", "kind")
+
+
 ALL_MODELS = [Meta, Contact, ContactList, ListMember, Suppression, Campaign, Delivery, Event,
-              Runner, RateSlot, DeliveryCount]
+              Runner, RateSlot, DeliveryCount, Feedback, FeedbackCount]
 
 _COUNT_TRIGGERS = [
     """CREATE TRIGGER IF NOT EXISTS delivery_count_insert AFTER INSERT ON delivery BEGIN
@@ -326,6 +357,26 @@ MIGRATIONS: dict[int, list[str]] = {
         '"campaign_id" INTEGER REFERENCES "campaign" ("id") ON DELETE SET NULL, '
         '"diagnostic" TEXT NOT NULL, "at" DATETIME NOT NULL)',
         'CREATE INDEX IF NOT EXISTS "bounce_address_kind_at" ON "bounce" ("address", "kind", "at")',
+    ],
+    # feedback.py: every signal heard back, once per key, with per-campaign counts; the campaign
+    # a suppression came from. A new database gets the same from create_tables(ALL_MODELS).
+    5: [
+        'CREATE TABLE IF NOT EXISTS "feedback" ("id" INTEGER NOT NULL PRIMARY KEY, '
+        '"key" TEXT NOT NULL, "delivery_id" INTEGER, "campaign_id" INTEGER, '
+        '"kind" TEXT NOT NULL, "detail" TEXT NOT NULL, "at" DATETIME NOT NULL, '
+        'FOREIGN KEY ("delivery_id") REFERENCES "delivery" ("id") ON DELETE SET NULL, '
+        'FOREIGN KEY ("campaign_id") REFERENCES "campaign" ("id") ON DELETE CASCADE)',
+        'CREATE UNIQUE INDEX IF NOT EXISTS "feedback_key" ON "feedback" ("key")',
+        'CREATE INDEX IF NOT EXISTS "feedback_delivery_id" ON "feedback" ("delivery_id")',
+        'CREATE INDEX IF NOT EXISTS "feedback_campaign_id" ON "feedback" ("campaign_id")',
+        'CREATE TABLE IF NOT EXISTS "feedback_count" ("campaign_id" INTEGER NOT NULL, '
+        '"kind" TEXT NOT NULL, "n" INTEGER NOT NULL, PRIMARY KEY ("campaign_id", "kind"), '
+        'FOREIGN KEY ("campaign_id") REFERENCES "campaign" ("id") ON DELETE CASCADE)',
+        'CREATE INDEX IF NOT EXISTS "feedback_count_campaign_id" ON "feedback_count" '
+        '("campaign_id")',
+        'ALTER TABLE "suppression" ADD COLUMN "campaign_id" INTEGER '
+        'REFERENCES "campaign" ("id") ON DELETE SET NULL',
+        'CREATE INDEX IF NOT EXISTS "suppression_campaign_id" ON "suppression" ("campaign_id")',
     ],
 }
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from messagehub_tui import contacts
+from messagehub_tui import feedback
 from messagehub_tui.bounces import store
 from messagehub_tui.bounces.parse import Finding, Kind
 from messagehub_tui.config import Settings
@@ -18,6 +18,8 @@ from messagehub_tui.events import record_event
 from messagehub_tui.models import Channel, Delivery, db
 
 MAX_REASON = 300
+_KINDS = {Kind.HARD: feedback.FeedbackKind.BOUNCED, Kind.SOFT: feedback.FeedbackKind.SOFT_BOUNCED,
+          Kind.COMPLAINT: feedback.FeedbackKind.COMPLAINED}
 
 
 @dataclass(frozen=True)
@@ -59,9 +61,11 @@ def apply(settings: Settings, finding: Finding, message_key: str) -> Applied | N
                             campaign=campaign_id, diagnostic=finding.diagnostic)
         Delivery.update(error=finding.diagnostic[:MAX_REASON]).where(
             Delivery.id == delivery.id).execute()
+        feedback.record(delivery.id, campaign_id, _KINDS[finding.kind], finding.diagnostic,
+                        f"bounce:{message_key}")
         reason = _suppression_reason(settings, finding, delivery.address)
-        added = bool(reason) and contacts.suppress([delivery.address], Channel.EMAIL.value,
-                                                   reason) > 0
+        added = bool(reason) and feedback.suppress(Channel.EMAIL.value, delivery.address,
+                                                   reason, campaign_id)
     what = "complaint" if finding.kind == Kind.COMPLAINT else f"{finding.kind.value} bounce"
     suppressed = "; address suppressed" if added else ""
     record_event(settings.logs_dir, campaign_id,
