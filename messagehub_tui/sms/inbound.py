@@ -13,6 +13,7 @@ from messagehub_tui import feedback
 from messagehub_tui.addresses import InvalidAddress, normalise_phone
 from messagehub_tui.channels.twilio_feedback import STOP_REASON, Keyword, keyword
 from messagehub_tui.config import Settings
+from messagehub_tui.config_checks import E164
 from messagehub_tui.events import record_event
 from messagehub_tui.feedback import FeedbackKind
 from messagehub_tui.models import Campaign, Channel, Delivery, DeliveryStatus, db
@@ -35,6 +36,8 @@ def parse(params: Mapping[str, Any]) -> Inbound | None:
     (a short code, a WhatsApp address: not a number this tool texts)."""
     sid, sender = params.get("MessageSid") or params.get("SmsSid"), params.get("From")
     if not isinstance(sid, str) or sid[:2] not in ("SM", "MM") or not isinstance(sender, str):
+        return None
+    if not E164.match(sender.strip()):  # "whatsapp:+1…", a short code: parses, but is not ours
         return None
     try:
         number = normalise_phone(sender, None)
