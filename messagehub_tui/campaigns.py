@@ -3,16 +3,18 @@ state and counts (what a message looks like is preview.py)."""
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from datetime import datetime
 from email.utils import parseaddr
 
-from messagehub_tui import audience, config_checks
+from messagehub_tui import audience, config_checks, feedback, signing
 from messagehub_tui.compose import Composer, check_template
 from messagehub_tui.config import Settings
 from messagehub_tui.contacts import get_list
 from messagehub_tui.errors import InvalidState, MessagehubError, NotFound
+from messagehub_tui.feedback import FeedbackCounts
 from messagehub_tui.message_id import home_token
 from messagehub_tui.models import (
     EDITABLE,
@@ -54,10 +56,13 @@ def effective_sender(campaign: Campaign, settings: Settings) -> str:
 def make_composer(campaign: Campaign, settings: Settings) -> Composer:
     """The compiled templates of a campaign."""
     email = campaign.channel == Channel.EMAIL
+    one_click = email and settings.web.public_url is not None
     return Composer(campaign.channel, campaign.body, subject=campaign.subject, html=campaign.html,
                     sender=effective_sender(campaign, settings),
                     unsubscribe=settings.email.unsubscribe if email else None,
-                    id_token=home_token() if email else "")
+                    id_token=home_token() if email else "",
+                    one_click=functools.partial(signing.unsubscribe_link, settings)
+                    if one_click else None)
 
 
 def _check_sender(channel: str, sender: str | None) -> None:
@@ -92,7 +97,8 @@ def validate(settings: Settings, channel: str, contact_list: ContactList | None,
             raise MessagehubError(f"rate {exc}") from None
     _check_sender(channel, sender)
     unsubscribe = settings.email.unsubscribe if channel == Channel.EMAIL else None
-    available = Composer.available(unsubscribe) | audience.attribute_names(
+    one_click = channel == Channel.EMAIL and settings.web.public_url is not None
+    available = Composer.available(unsubscribe, one_click) | audience.attribute_names(
         contact_list.id if contact_list else None)
     check_template(body, "body", available)
     for part in config_checks.unsubscribe_parts(unsubscribe or ""):
@@ -180,7 +186,9 @@ def state_of(campaign: Campaign) -> CampaignState:
         list_name=campaign.contact_list.name if campaign.contact_list is not None else None,
         counts=counts(campaign), scheduled_at=campaign.scheduled_at,
         started_at=campaign.started_at, finished_at=campaign.finished_at,
-        last_error=campaign.last_error)
+        last_error=campaign.last_error,
+        feedback=(FeedbackCounts() if campaign.status in PRE_LAUNCH
+                  else feedback.counts(campaign.id)))
 
 
 def status(campaign_id: int) -> CampaignState:

@@ -18,9 +18,12 @@ from messagehub_tui.config_checks import (
     MAX_STREAK,
     SERVICE_SID,
     auto_processes,
+    base_url,
     bool_value,
     choice,
     duration,
+    fraction,
+    listen,
     pattern,
     port,
     processes,
@@ -104,6 +107,27 @@ class DeliverySettings:
     retry_base: float = 30.0
     retry_max: float = 3600.0
     failure_streak: int = 50
+    # Pause a campaign whose hard-bounce or complaint rate passes these, once it sent
+    # rates_after messages (feedback.over_limit; Gmail's complaint line is 0.3 %).
+    max_bounce_rate: float = 0.05
+    max_complaint_rate: float = 0.003
+    rates_after: int = 200
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """The [web] section: where the feedback endpoint listens (off when absent) and the URL the
+    outside world reaches it by, through the user's reverse proxy (links and signatures use it)."""
+
+    listen: tuple[str, int] | None = None
+    public_url: str | None = None
+
+    @property
+    def listen_text(self) -> str:
+        if self.listen is None:
+            return ""
+        host, port_number = self.listen
+        return f"[{host}]:{port_number}" if ":" in host else f"{host}:{port_number}"
 
 
 @dataclass(frozen=True)
@@ -142,6 +166,7 @@ class Settings:
     schedule: ScheduleSettings = ScheduleSettings()
     delivery: DeliverySettings = DeliverySettings()
     bounces: BounceSettings = BounceSettings()
+    web: WebSettings = WebSettings()
 
     @property
     def db_path(self) -> Path:
@@ -198,6 +223,13 @@ _SCHEMA: dict[str, tuple[type, dict[str, tuple[str, Callable[[Any], Any]]]]] = {
         "retry_base": ("retry_base", duration),
         "retry_max": ("retry_max", duration),
         "failure_streak": ("failure_streak", whole(MAX_STREAK)),
+        "max_bounce_rate": ("max_bounce_rate", fraction),
+        "max_complaint_rate": ("max_complaint_rate", fraction),
+        "rates_after": ("rates_after", whole(MAX_STREAK)),
+    }),
+    "web": (WebSettings, {
+        "listen": ("listen", listen),
+        "public_url": ("public_url", base_url),
     }),
     "bounces": (BounceSettings, {
         "return_path": ("return_path", return_path),
@@ -291,5 +323,6 @@ def load_settings(home: str | os.PathLike | None = None, environ: dict | None = 
         "bounces": BounceSettings(**{**settings.bounces.__dict__,
                                      "password": environ.get(IMAP_PASSWORD_ENV) or None}),
     }
-    return Settings(home=root, schedule=settings.schedule, delivery=settings.delivery, **secrets)
+    return Settings(home=root, schedule=settings.schedule, delivery=settings.delivery,
+                    web=settings.web, **secrets)
 

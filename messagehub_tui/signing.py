@@ -17,6 +17,7 @@ import secrets
 from enum import StrEnum
 from pathlib import Path
 
+from messagehub_tui.config import Settings
 from messagehub_tui.errors import ConfigError
 
 KEY_ENV = "MESSAGEHUB_SECRET_KEY"
@@ -101,3 +102,17 @@ def read_unsubscribe_token(key: bytes, token: str) -> int | None:
     if not same(match.group(2), _unsubscribe_mac(key, delivery_id)):
         return None
     return delivery_id
+
+
+# What a message shows where no delivery exists yet (preview, test send, dry run): a link that
+# is refused (400) and so can unsubscribe nobody.
+PLACEHOLDER_TOKEN = "preview"
+
+
+def unsubscribe_link(settings: Settings, delivery_id: int | None) -> str:
+    """`{public_url}/u/{token}`, the one-click unsubscribe link of a delivery."""
+    if delivery_id is None:
+        token = PLACEHOLDER_TOKEN
+    else:  # the key is read (or made) only when a real link is needed: a preview writes nothing
+        token = unsubscribe_token(secret_key(settings.home), delivery_id)
+    return f"{settings.web.public_url}/u/{token}"

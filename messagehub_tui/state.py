@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
 
+from messagehub_tui.feedback import FeedbackCounts, FeedbackKind
 from messagehub_tui.models import DeliveryStatus, iso_utc
 
 # The states a delivery ends in; skipped ones were never to be sent, so they count on neither side.
@@ -77,10 +78,18 @@ class CampaignState:
     started_at: datetime | None
     finished_at: datetime | None
     last_error: str | None
+    feedback: FeedbackCounts = FeedbackCounts()
 
     @property
     def total(self) -> int:
         return self.counts.total
+
+    def feedback_rates(self) -> dict[str, float]:
+        """Bounce (hard), complaint and unsubscribe rates, each a share of the messages sent."""
+        sent = self.counts.sent
+        return {name: self.feedback.rate(kind, sent) for name, kind in (
+            ("bounce", FeedbackKind.BOUNCED), ("complaint", FeedbackKind.COMPLAINED),
+            ("unsubscribe", FeedbackKind.UNSUBSCRIBED))}
 
     def to_json(self) -> dict:
         """The JSON object `status --json` prints (and `campaigns --json` one of per campaign)."""
@@ -96,4 +105,5 @@ class CampaignState:
             "started_at": iso_utc(self.started_at),
             "finished_at": iso_utc(self.finished_at),
             "last_error": self.last_error,
+            "feedback": self.feedback.to_json(),
         }

@@ -76,7 +76,8 @@ class CampaignRunner:
         if self.campaign.channel == Channel.EMAIL:
             message_id = f"{self.campaign_id}.{item.id}.{item.attempts}"
             return Outgoing(item.id, item.address,
-                            self.composer.email_bytes(item.variables, item.address, message_id),
+                            self.composer.email_bytes(item.variables, item.address, message_id,
+                                                      delivery_id=item.id),
                             verp.envelope_sender(self.settings, item.id))
         return Outgoing(item.id, item.address, self.composer.sms_text(item.variables))
 
