@@ -18,7 +18,6 @@ from datetime import timedelta
 from peewee import DatabaseError, fn
 
 from messagehub_tui.campaigns import effective_sender
-from messagehub_tui.channels.twilio_sms import StatusReader, StatusUnavailable
 from messagehub_tui.config import Settings
 from messagehub_tui.feedback import FeedbackKind
 from messagehub_tui.models import Campaign, Channel, Delivery, DeliveryStatus, Feedback, db, utcnow
@@ -48,13 +47,13 @@ def due(limit: int = BATCH) -> list[Due]:
              .where((Feedback.delivery == Delivery.id)
                     & Feedback.kind.in_([FeedbackKind.DELIVERED.value,
                                          FeedbackKind.UNDELIVERED.value])))
-    rows = (Delivery.select(Delivery.id, Delivery.provider_id, Delivery.campaign).join(Campaign)
+    rows = (Delivery.select(Delivery.id, Delivery.provider_id, Delivery.campaign_id).join(Campaign)
             .where((Campaign.channel == Channel.SMS.value)
                    & (Delivery.status == DeliveryStatus.SENT.value)
                    & (Delivery.updated_at >= utcnow() - WINDOW)
                    & Delivery.provider_id.startswith("SM") & ~fn.EXISTS(final))
-            .order_by(Delivery.updated_at, Delivery.id).limit(limit).tuples())
-    return [Due(*row) for row in rows]
+            .order_by(Delivery.updated_at, Delivery.id).limit(limit))
+    return [Due(row.id, str(row.provider_id), row.campaign_id) for row in rows]
 
 
 class Pace:
@@ -90,6 +89,8 @@ def poll_once(settings: Settings, stopping: threading.Event) -> int:
     """Fetch the status of every text that is due (at the paced rate); returns how many final
     statuses were recorded. Problems are logged, never raised: Twilio being unreachable for a
     while must not stop the daemon's schedules."""
+    # only when it polls: a daemon that sends no SMS never loads twilio
+    from messagehub_tui.channels.twilio_sms import StatusReader, StatusUnavailable
     recorded = 0
     try:
         pending = due()
@@ -126,10 +127,10 @@ def _loop(settings: Settings, stopping: threading.Event) -> None:
         db.close()  # this thread's own connection
 
 
-def start_polling(settings: Settings, stopping: threading.Event) -> threading.Thread | None:
+def start_status_poll(settings: Settings, stopping: threading.Event) -> threading.Thread | None:
     """Poll Twilio for delivery status when it sends through Twilio and cannot be called back;
     the thread ends when `stopping` is set."""
-    if settings.sms.transport != "twilio" or public_url(settings):
+    if settings.sms.transport != "twilio" or settings.web.public_url:
         return None
     thread = threading.Thread(target=_loop, args=(settings, stopping), name="sms-status-poll",
                               daemon=True)
