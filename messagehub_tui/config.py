@@ -46,6 +46,7 @@ TWILIO_TOKEN_ENV = "TWILIO_AUTH_TOKEN"
 # The secret of a Twilio SharedKey, when a Webhook Rule signs our webhooks with it
 TWILIO_WEBHOOK_KEY_ENV = "TWILIO_WEBHOOK_SHARED_KEY"
 IMAP_PASSWORD_ENV = "MESSAGEHUB_IMAP_PASSWORD"
+WEBHOOK_TOKEN_ENV = "MESSAGEHUB_WEBHOOK_TOKEN"
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,7 @@ class WebSettings:
 
     listen: tuple[str, int] | None = None
     public_url: str | None = None
+    webhook_token: str | None = field(default=None, repr=False)
 
     @property
     def listen_text(self) -> str:
@@ -326,7 +328,9 @@ def load_settings(home: str | os.PathLike | None = None, environ: dict | None = 
                               "webhook_key": environ.get(TWILIO_WEBHOOK_KEY_ENV) or None}),
         "bounces": BounceSettings(**{**settings.bounces.__dict__,
                                      "password": environ.get(IMAP_PASSWORD_ENV) or None}),
+        "web": WebSettings(**{**settings.web.__dict__,
+                              "webhook_token": environ.get(WEBHOOK_TOKEN_ENV) or None}),
     }
     return Settings(home=root, schedule=settings.schedule, delivery=settings.delivery,
-                    web=settings.web, **secrets)
+                    **secrets)
 

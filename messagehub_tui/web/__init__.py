@@ -1,0 +1,3 @@
+"""The feedback endpoint (aiohttp): one-click unsubscribe, the bounce webhook, health; it only
+parses and verifies, the feedback service records. See app.py for the routes, serving.py for who
+runs it."""
