@@ -12,7 +12,7 @@ from messagehub_tui import contacts, control, feedback
 from messagehub_tui.channels.twilio_feedback import STOP_REASON, Keyword, status_report
 from messagehub_tui.models import Delivery, Event, RateSlot, Suppression, utcnow
 from messagehub_tui.sms import inbound, poller, status
-from tests.engine import make_home, wait_status
+from tests.engine import make_home, poll, wait_status
 from tests.peers import FakeTwilio
 from tests.test_engine_twilio import twilio_toml
 
@@ -194,3 +194,36 @@ def test_a_stopping_daemon_ends_the_poll_between_fetches(home, fake):
     stopping.set()
     assert poller.poll_once(settings, stopping) == 0
     assert len(fake.fetches) <= 1
+
+
+def test_the_daemon_polls_without_a_public_url(home, fake):
+    from tests.test_scheduling import start_daemon, stop_daemon
+    _, cid, rows = send(home, fake, count=2)
+    for state, row in zip(("delivered", "undelivered"), rows.values(), strict=True):
+        fake.statuses[row.provider_id] = (state, 30005 if state == "undelivered" else None)
+    daemon = start_daemon(home)
+    try:
+        poll(lambda: feedback.counts(cid).total == 2, 60, what="both final statuses")
+    finally:
+        stop_daemon(daemon)
+    counts = feedback.counts(cid)
+    assert (counts.delivered, counts.undelivered) == (1, 1)
+
+
+def test_no_poll_when_twilio_can_call_back(home, fake):
+    toml = twilio_toml(fake.url) + '[web]\npublic_url = "https://news.example.com/mh"\n'
+    settings, _ = make_home(home, toml, count=0, channel="sms", body="x")
+    assert poller.start_status_poll(settings, threading.Event()) is None
+    settings, _ = make_home(home, "", count=0, channel="sms", body="x")  # the outbox
+    assert poller.start_status_poll(settings, threading.Event()) is None
+
+
+def test_start_lifts_the_suppression_of_a_21610_at_send_time(home, fake):
+    settings, cid = make_home(home, twilio_toml(fake.url), count=0, channel="sms", body="x")
+    (home / "stopped.csv").write_text("phone\n+14155550201\n")  # the fake answers 21610
+    contacts.import_csv(home / "stopped.csv", home, "people")
+    control.launch(settings, cid)
+    wait_status(cid, "completed")
+    assert Suppression.get(Suppression.address == "+14155550201").reason == STOP_REASON
+    assert inbound.apply(settings, inbound_message("+14155550201", "START")).changed
+    assert not Suppression.select().exists()

@@ -200,3 +200,23 @@ def test_twilios_spec_accepts_the_status_callback(home):
         assert counts_add_up(cid)["sent"] == 3, [d.error for d in Delivery.select()]
     finally:
         prism.stop()
+
+
+def test_a_webhook_rule_signing_with_a_shared_key(home, fake, monkeypatch):
+    monkeypatch.setenv("TWILIO_WEBHOOK_SHARED_KEY", "shared-key-secret")
+    served = Served(home, fake)
+    rule = {"X-Twilio-Webhooks-Signature-Settings": "key=KS0001,algorithm=HMAC_SHA256"}
+    try:
+        # the Auth Token no longer signs what a rule names a key for
+        assert served.status("+14155550000", "delivered", headers=rule)[0] == 403
+        params = {"MessageSid": served.sids["+14155550000"], "MessageStatus": "delivered"}
+        signature = RequestValidator("shared-key-secret").compute_signature(
+            PUBLIC + "/twilio/status", params, "HMAC_SHA256")
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{served.port}/twilio/status",
+            urllib.parse.urlencode(params).encode(), {"X-Twilio-Signature": signature, **rule})
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            assert answer.status == 200
+        assert feedback_of("+14155550000") == [("delivered", "delivered")]
+    finally:
+        served.stop()

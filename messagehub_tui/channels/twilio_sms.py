@@ -73,6 +73,7 @@ class TwilioChannel:
         return {**args, "from_": self.sender}
 
     async def send(self, lane: int, message: Outgoing) -> SendResult:
+        assert self._client is not None, "send() before open()"
         try:
             created = await self._client.messages.create_async(
                 to=message.recipient, body=message.payload, **self._sender_args())
