@@ -149,12 +149,12 @@ def test_the_poll_records_final_statuses_and_asks_again_only_for_the_rest(home, 
     sids = [rows[f"+1415555000{i}"].provider_id for i in range(3)]
     fake.statuses[sids[0]] = ("delivered", None)
     fake.statuses[sids[1]] = ("undelivered", 30003)
-    assert sorted(d.sid for d in poller.due()) == sorted(sids)
+    assert sorted(d.sid for d in poller.due(None, utcnow())) == sorted(sids)
     assert poller.poll_once(settings, threading.Event()) == 2
     counts = feedback.counts(cid)
     assert (counts.delivered, counts.undelivered) == (1, 1)
     assert "30003" in Delivery.get_by_id(rows["+14155550001"].id).error
-    assert [d.sid for d in poller.due()] == [sids[2]]
+    assert [d.sid for d in poller.due(None, utcnow())] == [sids[2]]
     fake.fetches.clear()
     fake.statuses[sids[2]] = ("sent", None)
     assert poller.poll_once(settings, threading.Event()) == 0
@@ -165,7 +165,25 @@ def test_the_poll_leaves_texts_older_than_72_hours(home, fake):
     settings, _, rows = send(home, fake, count=2)
     old = utcnow() - timedelta(hours=73)
     Delivery.update(updated_at=old).where(Delivery.address == "+14155550000").execute()
-    assert [d.sid for d in poller.due()] == [rows["+14155550001"].provider_id]
+    assert [d.sid for d in poller.due(None, utcnow())] == [rows["+14155550001"].provider_id]
+
+
+def test_a_text_is_asked_about_when_its_age_passes_a_step(home, fake):
+    """Not at every round: a carrier that never reports delivery would cost a fetch a minute."""
+    _, _, rows = send(home, fake, count=6)
+    now = utcnow()
+    ages = {"+14155550000": timedelta(seconds=90),     # passed 1 min during the last minute
+            "+14155550001": timedelta(seconds=200),    # between 1 and 5 min: nothing passed
+            "+14155550002": timedelta(seconds=310),    # passed 5 min
+            "+14155550003": timedelta(hours=2, seconds=30),  # passed 2 h
+            "+14155550004": timedelta(hours=3),        # between 2 h and 4 h
+            "+14155550005": timedelta(hours=71, seconds=30)}  # the last step before 72 h
+    for number, age in ages.items():
+        Delivery.update(updated_at=now - age).where(Delivery.address == number).execute()
+    due = {d.sid for d in poller.due(now - timedelta(seconds=60), now)}
+    assert due == {rows[n].provider_id for n in ("+14155550000", "+14155550002",
+                                                 "+14155550003", "+14155550005")}
+    assert len(poller.due(None, now)) == 6  # the daemon's first round catches up
 
 
 def test_the_poll_takes_slots_of_the_senders_rate(home, fake):

@@ -4,6 +4,8 @@ StatusCallback every message is created with, checked by Prism against Twilio's 
 
 from __future__ import annotations
 
+import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -220,3 +222,20 @@ def test_a_webhook_rule_signing_with_a_shared_key(home, fake, monkeypatch):
         assert feedback_of("+14155550000") == [("delivered", "delivered")]
     finally:
         served.stop()
+
+
+def test_a_final_status_that_comes_before_its_sid_is_recorded_still_counts(served):
+    """A runner records MessageSids after its batch: a fast failure can be called back first."""
+    number = "+14155550000"
+    Delivery.update(provider_id=None).where(Delivery.address == number).execute()
+    answers = []
+    caller = threading.Thread(target=lambda: answers.append(
+        served.status(number, "failed", "30001")))
+    caller.start()
+    time.sleep(1)  # the callback arrives while its sid is unknown (a sleep to order, not wait)
+    Delivery.update(provider_id=served.sids[number]).where(Delivery.address == number).execute()
+    caller.join(30)
+    assert answers and answers[0][0] == 200
+    assert feedback_of(number) == [
+        ("undelivered", "failed: Twilio error 30001: queue overflow: too many messages queued "
+                        "for this sender")]

@@ -1,6 +1,10 @@
-"""The daemon's status poll, for when Twilio cannot call back (no [web] public_url): every
-POLL_EVERY, the texts sent in the last 72 hours without a final status are fetched one by one
-(`client.messages(sid).fetch()`).
+"""The daemon's status poll, for when Twilio cannot call back (no [web] public_url): the texts
+sent in the last 72 hours without a final status are fetched (`client.messages(sid).fetch()`).
+
+A text is asked about when its age passes one of AGES (1 minute after sending, then ever more
+rarely), not at every round: some carriers never report delivery, and such a text would
+otherwise be fetched every minute for three days. At the daemon's start every text without a
+final status is asked about once, to catch up. Rounds run every POLL_EVERY.
 
 Fetches are API requests of the same account as the sends: each one takes a slot of its sender's
 rate (the RateSlot every runner of that sender reserves from), and never more than
@@ -9,11 +13,13 @@ MAX_FETCH_RATE a second, so a poll neither pushes sending past its limit nor flo
 
 from __future__ import annotations
 
+import functools
 import logging
+import operator
 import threading
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from peewee import DatabaseError, fn
 
@@ -25,10 +31,12 @@ from messagehub_tui.sms import status
 from messagehub_tui.workers.ratelimit import effective_rate, reserve_slots
 from messagehub_tui.workers.runner import sender_key
 
-POLL_EVERY = 300.0
+POLL_EVERY = 60.0
 WINDOW = timedelta(hours=72)  # Twilio's status of an older message will not change any more
+AGES = tuple(timedelta(minutes=minutes)
+             for minutes in (1, 5, 15, 30, 60, 120, 240, 480, 960, 1440, 2880, 4260))
 MAX_FETCH_RATE = 5.0
-BATCH = 1000  # messages per poll at most: the oldest first, the rest at the next poll
+BATCH = 1000  # messages per round at most: the oldest first
 log = logging.getLogger("messagehub.sms")
 
 
@@ -41,17 +49,23 @@ class Due:
     campaign_id: int
 
 
-def due(limit: int = BATCH) -> list[Due]:
-    """Texts sent within WINDOW that have a MessageSid and no final status recorded."""
+def due(since: datetime | None, now: datetime, limit: int = BATCH) -> list[Due]:
+    """Texts with a MessageSid and no final status, sent within WINDOW, whose age passed one of
+    AGES between `since` (the previous round) and `now`; all of them when `since` is None."""
     final = (Feedback.select(Feedback.id)
              .where((Feedback.delivery == Delivery.id)
                     & Feedback.kind.in_([FeedbackKind.DELIVERED.value,
                                          FeedbackKind.UNDELIVERED.value])))
-    rows = (Delivery.select(Delivery.id, Delivery.provider_id, Delivery.campaign_id).join(Campaign)
-            .where((Campaign.channel == Channel.SMS.value)
-                   & (Delivery.status == DeliveryStatus.SENT.value)
-                   & (Delivery.updated_at >= utcnow() - WINDOW)
-                   & Delivery.provider_id.startswith("SM") & ~fn.EXISTS(final))
+    which = ((Campaign.channel == Channel.SMS.value)
+             & (Delivery.status == DeliveryStatus.SENT.value)
+             & (Delivery.updated_at >= now - WINDOW)
+             & Delivery.provider_id.startswith("SM") & ~fn.EXISTS(final))
+    if since is not None:
+        which &= functools.reduce(operator.or_, [
+            (Delivery.updated_at > since - age) & (Delivery.updated_at <= now - age)
+            for age in AGES])
+    rows = (Delivery.select(Delivery.id, Delivery.provider_id, Delivery.campaign_id)
+            .join(Campaign).where(which)
             .order_by(Delivery.updated_at, Delivery.id).limit(limit))
     return [Due(row.id, str(row.provider_id), row.campaign_id) for row in rows]
 
@@ -68,7 +82,9 @@ class Pace:
 
     def _sender(self, campaign_id: int) -> tuple[str, float]:
         if campaign_id not in self.senders:
-            campaign = Campaign.get_by_id(campaign_id)
+            campaign = Campaign.get_or_none(Campaign.id == campaign_id)
+            if campaign is None:  # deleted since: its deliveries went with it
+                return "", 0.0
             rate = campaign.rate if campaign.rate is not None else self.settings.sms.rate
             key = sender_key(self.settings, Channel.SMS.value,
                              effective_sender(campaign, self.settings))
@@ -85,17 +101,20 @@ class Pace:
         return not self.stopping.wait(max(0.0, at - time.time()))
 
 
-def poll_once(settings: Settings, stopping: threading.Event) -> int:
-    """Fetch the status of every text that is due (at the paced rate); returns how many final
+def poll_once(settings: Settings, stopping: threading.Event, since: datetime | None = None,
+              now: datetime | None = None) -> int:
+    """One round: fetch the status of every text due (at the paced rate); returns how many final
     statuses were recorded. Problems are logged, never raised: Twilio being unreachable for a
     while must not stop the daemon's schedules."""
     # only when it polls: a daemon that sends no SMS never loads twilio
     from messagehub_tui.channels.twilio_sms import StatusReader, StatusUnavailable
     recorded = 0
     try:
-        pending = due()
+        pending = due(since, now or utcnow())
         if not pending:
             return 0
+        if len(pending) == BATCH:
+            log.warning("status poll: more than %d texts due; the oldest first", BATCH)
         reader = StatusReader(settings.sms)
         pace = Pace(settings, stopping)
         for item in pending:
@@ -118,9 +137,12 @@ def poll_once(settings: Settings, stopping: threading.Event) -> int:
 
 
 def _loop(settings: Settings, stopping: threading.Event) -> None:
+    since = None  # the first round catches up with everything not final
     try:
         while True:
-            poll_once(settings, stopping)
+            now = utcnow()
+            poll_once(settings, stopping, since, now)
+            since = now
             if stopping.wait(POLL_EVERY):
                 return
     finally:
@@ -135,5 +157,5 @@ def start_status_poll(settings: Settings, stopping: threading.Event) -> threadin
     thread = threading.Thread(target=_loop, args=(settings, stopping), name="sms-status-poll",
                               daemon=True)
     thread.start()
-    log.info("no [web] public_url: polling Twilio for delivery status every %g s", POLL_EVERY)
+    log.info("no [web] public_url: polling Twilio for delivery status")
     return thread

@@ -6,7 +6,9 @@ public_url` + path, what Twilio signed; never the Host the proxy forwarded). A b
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from typing import Any
 
 from aiohttp import web
@@ -25,6 +27,11 @@ from messagehub_tui.web.keys import DB, SETTINGS
 log = logging.getLogger("messagehub.web")
 BAD_SIGNATURE = "X-Twilio-Signature does not match this request\n"
 NO_PUBLIC_URL = "set [web] public_url: Twilio's signatures are checked against it\n"
+# A runner records a batch's MessageSids about a second after sending it, and a failure (or a
+# quick delivery report) can come back sooner: a final status for an unknown sid is looked up
+# again for this long (Twilio waits 15 s for an answer) before it is taken as not ours.
+UNKNOWN_WAIT = 10.0
+UNKNOWN_EVERY = 0.25
 
 
 async def _verified_form(request: web.Request, path: str) -> Any:
@@ -49,6 +56,10 @@ async def status_callback(request: web.Request) -> web.Response:
     if report is None:
         raise web.HTTPBadRequest(text="expected the form fields MessageSid and MessageStatus\n")
     applied = await request.app[DB](status.apply, request.app[SETTINGS], report)
+    deadline = time.monotonic() + UNKNOWN_WAIT
+    while applied is None and report.final is not None and time.monotonic() < deadline:
+        await asyncio.sleep(UNKNOWN_EVERY)
+        applied = await request.app[DB](status.apply, request.app[SETTINGS], report)
     if applied is None:  # not ours (another app on the account): nothing to record, no retry
         log.info("%s: %s is no delivery of this home", STATUS_PATH, report.sid)
     return web.Response(text="")
