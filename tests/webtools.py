@@ -35,6 +35,14 @@ def request(url: str, data: bytes | None = None, headers: dict | None = None,
         return Answer(exc.code, exc.read().decode(), dict(exc.headers))
 
 
+def answers(url: str) -> bool:
+    """Whether something answers 200 at url (a refused connection is a no)."""
+    try:
+        return request(url).status == 200
+    except urllib.error.URLError:
+        return False
+
+
 ONE_CLICK = b"List-Unsubscribe=One-Click"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
@@ -46,4 +54,4 @@ def serve(settings) -> Endpoint:
     return endpoint
 
 
-__all__ = ["FORM", "ONE_CLICK", "Answer", "free_port", "request", "serve", "web_toml"]
+__all__ = ["FORM", "ONE_CLICK", "Answer", "answers", "free_port", "request", "serve", "web_toml"]
