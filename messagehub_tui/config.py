@@ -43,6 +43,8 @@ CONFIG_NAME = "messagehub.toml"
 DB_NAME = "messagehub.db"
 SMTP_PASSWORD_ENV = "MESSAGEHUB_SMTP_PASSWORD"
 TWILIO_TOKEN_ENV = "TWILIO_AUTH_TOKEN"
+# The secret of a Twilio SharedKey, when a Webhook Rule signs our webhooks with it
+TWILIO_WEBHOOK_KEY_ENV = "TWILIO_WEBHOOK_SHARED_KEY"
 IMAP_PASSWORD_ENV = "MESSAGEHUB_IMAP_PASSWORD"
 WEBHOOK_TOKEN_ENV = "MESSAGEHUB_WEBHOOK_TOKEN"
 
@@ -88,6 +90,7 @@ class SmsSettings:
     timeout: float = 30.0
     connections: int = 4
     auth_token: str | None = field(default=None, repr=False)
+    webhook_key: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -321,7 +324,8 @@ def load_settings(home: str | os.PathLike | None = None, environ: dict | None = 
         "email": EmailSettings(**{**settings.email.__dict__,
                                   "password": environ.get(SMTP_PASSWORD_ENV) or None}),
         "sms": SmsSettings(**{**settings.sms.__dict__,
-                              "auth_token": environ.get(TWILIO_TOKEN_ENV) or None}),
+                              "auth_token": environ.get(TWILIO_TOKEN_ENV) or None,
+                              "webhook_key": environ.get(TWILIO_WEBHOOK_KEY_ENV) or None}),
         "bounces": BounceSettings(**{**settings.bounces.__dict__,
                                      "password": environ.get(IMAP_PASSWORD_ENV) or None}),
         "web": WebSettings(**{**settings.web.__dict__,

@@ -217,6 +217,9 @@ class Delivery(BaseModel):
         indexes = (
             (("campaign", "address"), True),
             (("campaign", "status", "next_attempt_at"), False),
+            # Twilio's callbacks name a delivery by its MessageSid; replies by the number
+            (("provider_id",), False),
+            (("address",), False),
         )
 
 
@@ -381,6 +384,8 @@ MIGRATIONS: dict[int, list[str]] = {
         'ALTER TABLE "suppression" ADD COLUMN "campaign_id" INTEGER '
         'REFERENCES "campaign" ("id") ON DELETE SET NULL',
         'CREATE INDEX IF NOT EXISTS "suppression_campaign_id" ON "suppression" ("campaign_id")',
+        'CREATE INDEX IF NOT EXISTS "delivery_provider_id" ON "delivery" ("provider_id")',
+        'CREATE INDEX IF NOT EXISTS "delivery_address" ON "delivery" ("address")',
     ],
     # The bounce table of v4 becomes feedback rows (one home for what was heard back); kinds as
     # bounces/parse.Kind and feedback.FeedbackKind spelled them when this was written.

@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from messagehub_tui.config import Settings
-from messagehub_tui.web import HEALTH_TEXT, bounce_hook, unsubscribe
+from messagehub_tui.web import HEALTH_TEXT, bounce_hook, twilio_hooks, unsubscribe
 from messagehub_tui.web.keys import DB, SETTINGS
 
 
@@ -28,7 +28,7 @@ def _add_health(app: web.Application) -> None:
     app.router.add_get("/healthz", healthz)
 
 
-ROUTE_MODULES: list[ModuleType] = [unsubscribe, bounce_hook]
+ROUTE_MODULES: list[ModuleType] = [unsubscribe, bounce_hook, twilio_hooks]
 
 
 def make_app(settings: Settings, run_db: Callable[..., Awaitable[Any]]) -> web.Application:

@@ -15,6 +15,7 @@ from messagehub_tui.bounces.poller import start_polling
 from messagehub_tui.config import Settings
 from messagehub_tui.errors import MessagehubError
 from messagehub_tui.models import Campaign, CampaignStatus, db
+from messagehub_tui.sms.poller import start_status_poll
 from messagehub_tui.workers.scheduler import CampaignScheduler
 from messagehub_tui.workers.supervisor import wait_until
 
@@ -115,6 +116,7 @@ def run_daemon(settings: Settings) -> int:
         resume_left_over(settings)
         scheduler.start()
         start_polling(settings, stopping)
+        start_status_poll(settings, stopping)
         while not stopping.wait(1.0):
             pass
         log.info("stopping: pausing running campaigns")
