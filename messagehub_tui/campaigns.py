@@ -176,7 +176,8 @@ def counts(campaign: Campaign) -> DeliveryCounts:
 def state_of(campaign: Campaign) -> CampaignState:
     """A campaign read with its counts (its list read too, unless selected with it)."""
     return CampaignState(
-        id=campaign.id, name=campaign.name, channel=campaign.channel, status=campaign.status,
+        id=campaign.id, name=campaign.name, channel=Channel(campaign.channel),
+        status=CampaignStatus(campaign.status),
         list_name=campaign.contact_list.name if campaign.contact_list is not None else None,
         counts=counts(campaign), scheduled_at=campaign.scheduled_at,
         started_at=campaign.started_at, finished_at=campaign.finished_at,

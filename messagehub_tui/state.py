@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
 
-from messagehub_tui.models import DeliveryStatus, iso_utc
+from messagehub_tui.models import CampaignStatus, Channel, DeliveryStatus, iso_utc
 
 # The states a delivery ends in; skipped ones were never to be sent, so they count on neither side.
 ENDED = (DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.UNKNOWN,
@@ -69,8 +69,8 @@ class CampaignState:
 
     id: int
     name: str
-    channel: str
-    status: str
+    channel: Channel
+    status: CampaignStatus
     list_name: str | None
     counts: DeliveryCounts
     scheduled_at: datetime | None
@@ -82,7 +82,7 @@ class CampaignState:
     def total(self) -> int:
         return self.counts.total
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, object]:
         """The JSON object `status --json` prints (and `campaigns --json` one of per campaign)."""
         return {
             "id": self.id,

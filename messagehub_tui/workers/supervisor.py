@@ -13,7 +13,6 @@ from peewee import DatabaseError
 from messagehub_tui.config import Settings
 from messagehub_tui.errors import is_disk_full
 from messagehub_tui.events import campaign_log_path, record_event
-from messagehub_tui.follow import wait_until  # noqa: F401  (daemon.py's import, until it moves)
 from messagehub_tui.models import Campaign, CampaignStatus, Runner, StopRequest, db, utcnow
 from messagehub_tui.workers import journal, queue, registry
 
