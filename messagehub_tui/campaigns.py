@@ -7,6 +7,7 @@ import re
 import unicodedata
 from datetime import datetime
 from email.utils import parseaddr
+from typing import Any
 
 from messagehub_tui import audience, config_checks
 from messagehub_tui.compose import Composer, check_template
@@ -127,7 +128,7 @@ def create(settings: Settings, name: str, channel: str, list_name: str, body: st
             status=CampaignStatus.SCHEDULED if scheduled_at else CampaignStatus.DRAFT)
 
 
-def update(settings: Settings, campaign_id: int, **changes) -> Campaign:
+def update(settings: Settings, campaign_id: int, **changes: Any) -> Campaign:
     """Edit a campaign that has not been launched; `list_name` picks another list."""
     campaign = get(campaign_id)
     if campaign.status not in EDITABLE:

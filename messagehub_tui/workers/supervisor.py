@@ -6,9 +6,9 @@ import logging
 import os
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from peewee import DatabaseError
+from peewee import DatabaseError, ModelSelect
 
 from messagehub_tui.config import Settings
 from messagehub_tui.errors import is_disk_full
@@ -40,7 +40,7 @@ def start_runners(settings: Settings, campaign_id: int, processes: int | None = 
     return started
 
 
-def _orphaned(now):
+def _orphaned(now: datetime) -> ModelSelect[Campaign]:
     """Running campaigns without a runner, and queued ones nobody picked up in time."""
     return Campaign.select().where(
         ((Campaign.status == CampaignStatus.RUNNING)
