@@ -9,6 +9,7 @@ from email_validator import EmailNotValidError, validate_email
 from email_validator.rfc_constants import DOT_ATOM_TEXT, EMAIL_MAX_LENGTH
 
 from messagehub_tui.errors import MessagehubError
+from messagehub_tui.models import Channel
 
 _PARSE_ERRORS = {
     phonenumbers.NumberParseException.NOT_A_NUMBER: "is not a phone number",
@@ -93,4 +94,10 @@ def normalise_phone(raw: str, region: str | None) -> str:
 
 def normalise(channel: str, raw: str, region: str | None) -> str:
     """The normal form of an address on a channel."""
-    return normalise_email(raw) if channel == "email" else normalise_phone(raw, region)
+    return normalise_email(raw) if channel == Channel.EMAIL else normalise_phone(raw, region)
+
+
+def channel_of(text: str) -> Channel:
+    """The channel a typed address is for: email when it has an @ (no phone number has one),
+    else SMS; `normalise` then says whether it is valid there."""
+    return Channel.EMAIL if "@" in text else Channel.SMS

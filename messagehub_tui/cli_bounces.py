@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 from collections import Counter
 
+from messagehub_tui.cli_args import AddCommand
 from messagehub_tui.config import Settings
 
 
-def cmd_bounces(args, settings: Settings) -> int:
+def cmd_bounces(args: argparse.Namespace, settings: Settings) -> int:
     from messagehub_tui.bounces.mailbox import poll  # imap-tools and flufl.bounce only when used
     seen = poll(settings, everything=args.all)
     for entry in seen:
@@ -21,7 +23,7 @@ def cmd_bounces(args, settings: Settings) -> int:
     return 0
 
 
-def register(add) -> None:
+def register(add: AddCommand) -> None:
     parser = add("bounces", cmd_bounces,
                  "read the bounce mailbox once: suppress hard bounces, complaints and "
                  "unsubscribe requests")

@@ -3,12 +3,13 @@ fix)."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
 
 from messagehub_tui import campaigns
-from messagehub_tui.cli_args import add_id
+from messagehub_tui.cli_args import AddCommand, add_id
 from messagehub_tui.cli_help import ExitCode
 from messagehub_tui.config import Settings
 from messagehub_tui.deliveries import export_table, list_deliveries, write_csv, write_export
@@ -19,7 +20,7 @@ STATES = [state.value for state in DeliveryStatus]
 ADDRESS_WIDTH = 40
 
 
-def cmd_deliveries(args, settings: Settings) -> int:
+def cmd_deliveries(args: argparse.Namespace, settings: Settings) -> int:
     campaign = campaigns.get(args.id)
     status = DeliveryStatus(args.status) if args.status else None
     rows = list_deliveries(campaign.id, status)
@@ -44,7 +45,7 @@ def cmd_deliveries(args, settings: Settings) -> int:
     return ExitCode.OK
 
 
-def cmd_export(args, settings: Settings) -> int:
+def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     campaign = campaigns.get(args.id)
     if args.file == "-":  # as Unix tools read it; the summary goes aside so the CSV stays clean
         header, rows = export_table(campaign.id, DeliveryStatus(args.status))
@@ -57,7 +58,7 @@ def cmd_export(args, settings: Settings) -> int:
     return ExitCode.OK
 
 
-def register(add) -> None:
+def register(add: AddCommand) -> None:
     """Add the reporting commands to the parser through `add(name, handler, help)`."""
     p = add("deliveries", cmd_deliveries,
             "list a campaign's recipients: address, status, attempts, time, what was heard "

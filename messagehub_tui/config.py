@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -251,7 +251,7 @@ _SCHEMA: dict[str, tuple[type, dict[str, tuple[str, Callable[[Any], Any]]]]] = {
 }
 
 
-def resolve_home(home: str | os.PathLike | None = None) -> Path:
+def resolve_home(home: str | os.PathLike[str] | None = None) -> Path:
     """`--home`, else $MESSAGEHUB_HOME, else the current directory."""
     chosen = home or os.environ.get("MESSAGEHUB_HOME") or os.getcwd()
     return Path(chosen).expanduser().resolve()
@@ -295,7 +295,8 @@ def _check_consistency(path: Path, settings: Settings) -> None:
         raise ConfigError(f"{path}: [delivery] retry_max must not be less than retry_base")
 
 
-def load_settings(home: str | os.PathLike | None = None, environ: dict | None = None) -> Settings:
+def load_settings(home: str | os.PathLike[str] | None = None,
+                  environ: Mapping[str, str] | None = None) -> Settings:
     """Read and validate <home>/messagehub.toml; a bad key or value raises ConfigError naming it."""
     environ = os.environ if environ is None else environ
     root = resolve_home(home)
@@ -320,17 +321,12 @@ def load_settings(home: str | os.PathLike | None = None, environ: dict | None = 
         sections[name] = _section(path, name, value)
     settings = Settings(home=root, **sections)
     _check_consistency(path, settings)
-    secrets = {
-        "email": EmailSettings(**{**settings.email.__dict__,
-                                  "password": environ.get(SMTP_PASSWORD_ENV) or None}),
-        "sms": SmsSettings(**{**settings.sms.__dict__,
-                              "auth_token": environ.get(TWILIO_TOKEN_ENV) or None,
-                              "webhook_key": environ.get(TWILIO_WEBHOOK_KEY_ENV) or None}),
-        "bounces": BounceSettings(**{**settings.bounces.__dict__,
-                                     "password": environ.get(IMAP_PASSWORD_ENV) or None}),
-        "web": WebSettings(**{**settings.web.__dict__,
-                              "webhook_token": environ.get(WEBHOOK_TOKEN_ENV) or None}),
-    }
-    return Settings(home=root, schedule=settings.schedule, delivery=settings.delivery,
-                    **secrets)
+    # Secrets come from the environment only, never from the file (see the module docstring).
+    return replace(
+        settings,
+        email=replace(settings.email, password=environ.get(SMTP_PASSWORD_ENV) or None),
+        sms=replace(settings.sms, auth_token=environ.get(TWILIO_TOKEN_ENV) or None,
+                    webhook_key=environ.get(TWILIO_WEBHOOK_KEY_ENV) or None),
+        bounces=replace(settings.bounces, password=environ.get(IMAP_PASSWORD_ENV) or None),
+        web=replace(settings.web, webhook_token=environ.get(WEBHOOK_TOKEN_ENV) or None))
 

@@ -17,7 +17,7 @@ from messagehub_tui.models import (
 )
 
 __all__ = ["ImportResult", "ImportStopped", "Rejected", "delete_list", "get_list", "import_csv",
-           "lists", "suppress", "suppressions", "unsuppress"]
+           "lists", "suppress", "suppressions", "unsuppress", "unsuppress_ids"]
 
 # A campaign in one of these states still needs its list (to launch, or to resume).
 _FINISHED = (CampaignStatus.COMPLETED, CampaignStatus.CANCELLED)
@@ -72,6 +72,13 @@ def unsuppress(addresses: list[str], channel: str, region: str | None = None) ->
     """Allow these addresses again; returns how many were removed."""
     normal = [normalise(channel, address, region) for address in addresses]
     return feedback.unsuppress_many(channel, normal)
+
+
+def unsuppress_ids(ids: list[int]) -> int:
+    """Allow the addresses of these suppression rows again; returns how many were removed."""
+    with db.atomic():
+        bump_audience_version()
+        return Suppression.delete().where(Suppression.id.in_(ids)).execute()
 
 
 def suppressions(channel: str | None = None) -> list[Suppression]:

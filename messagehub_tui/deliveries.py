@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO
+from typing import NamedTuple, TextIO
 
 from peewee import JOIN
 
@@ -61,6 +61,19 @@ EXPORT_ONLY_COLUMNS = ("delivery_status", "delivery_reason")
 _CONTACT_COLUMNS = ("email", "phone", "first_name", "last_name")
 
 
+class _ExportedDelivery(NamedTuple):
+    """One delivery joined with its contact; the contact's columns are None once it is deleted."""
+
+    address: str
+    status: str
+    error: str | None
+    email: str | None
+    phone: str | None
+    first_name: str | None
+    last_name: str | None
+    attributes: str | None
+
+
 def export_table(campaign_id: int, status: DeliveryStatus) -> tuple[list[str], list[list[str]]]:
     """(header, rows) of a campaign's deliveries in one state, as a CSV `import` reads back: the
     contact's fields and attributes, then the delivery's state and last reason."""
@@ -73,9 +86,11 @@ def export_table(campaign_id: int, status: DeliveryStatus) -> tuple[list[str], l
                              Contact.attributes)
              .join(Contact, JOIN.LEFT_OUTER, on=(Delivery.contact == Contact.id))
              .where((Delivery.campaign == campaign_id) & (Delivery.status == status.value))
-             .order_by(Delivery.id).objects())
-    records, attribute_names = [], {}
-    for row in query:
+             .order_by(Delivery.id).tuples())
+    # Read as tuples into a typed row: the joined contact columns are not Delivery fields.
+    records: list[tuple[dict[str, str], dict[str, object], str, str]] = []
+    attribute_names: dict[str, None] = {}  # every contact's attribute names, in first-seen order
+    for row in map(_ExportedDelivery._make, query.execute()):
         attributes = json.loads(row.attributes) if row.attributes else {}
         attribute_names.update(dict.fromkeys(attributes))
         if row.email is None and row.phone is None:  # the contact was deleted since

@@ -93,7 +93,8 @@ def iso_utc(moment: datetime | None) -> str | None:
     return moment.replace(microsecond=0).isoformat() + "Z"
 
 
-def template_vars(email, phone, first_name, last_name, attributes) -> dict[str, str]:
+def template_vars(email: str | None, phone: str | None, first_name: str | None,
+                  last_name: str | None, attributes: str | None) -> dict[str, str]:
     """A contact's template variables: its attribute columns plus the four named fields."""
     values = json.loads(attributes) if attributes and attributes != "{}" else {}
     values.update(first_name=first_name or "", last_name=last_name or "", email=email or "",

@@ -8,7 +8,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 
 from messagehub_tui.feedback import FeedbackCounts, FeedbackKind
-from messagehub_tui.models import DeliveryStatus, iso_utc
+from messagehub_tui.models import CampaignStatus, Channel, DeliveryStatus, iso_utc
 
 # The states a delivery ends in; skipped ones were never to be sent, so they count on neither side.
 ENDED = (DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.UNKNOWN,
@@ -70,8 +70,8 @@ class CampaignState:
 
     id: int
     name: str
-    channel: str
-    status: str
+    channel: Channel
+    status: CampaignStatus
     list_name: str | None
     counts: DeliveryCounts
     scheduled_at: datetime | None
@@ -106,7 +106,7 @@ class CampaignState:
                 shown.append(f"{kind.value.replace('_', ' ')} {number}")
         return "heard back: " + "  ".join(shown)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, object]:
         """The JSON object `status --json` prints (and `campaigns --json` one of per campaign)."""
         return {
             "id": self.id,

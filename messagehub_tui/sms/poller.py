@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 
 from peewee import DatabaseError, fn
 
-from messagehub_tui.campaigns import effective_sender
+from messagehub_tui.campaign_compose import effective_sender
 from messagehub_tui.config import Settings
 from messagehub_tui.feedback import FeedbackKind
 from messagehub_tui.models import Campaign, Channel, Delivery, DeliveryStatus, Feedback, db, utcnow

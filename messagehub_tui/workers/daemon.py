@@ -14,10 +14,10 @@ from messagehub_tui import control
 from messagehub_tui.bounces.poller import start_polling
 from messagehub_tui.config import Settings
 from messagehub_tui.errors import MessagehubError
+from messagehub_tui.follow import wait_until
 from messagehub_tui.models import Campaign, CampaignStatus, db
 from messagehub_tui.sms.poller import start_status_poll
 from messagehub_tui.workers.scheduler import CampaignScheduler
-from messagehub_tui.workers.supervisor import wait_until
 
 STOP_TIMEOUT = 30.0
 log = logging.getLogger("messagehub.daemon")
