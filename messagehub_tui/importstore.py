@@ -128,7 +128,8 @@ class Store:
         rows = self.connection.execute(
             "SELECT contact_id, line, email, phone, first_name, last_name, attributes "
             f"FROM temp.import_given WHERE contact_id IN ({','.join('?' * len(ids))})", list(ids))
-        return {row[0]: _Given(*row[1:6], json.loads(row[6])) for row in rows}
+        return {contact_id: _Given(line, email, phone, first, last, json.loads(attributes))
+                for contact_id, line, email, phone, first, last, attributes in rows}
 
     @staticmethod
     def _owner(phone: str, owner: _Contact, given: dict[int, _Given]) -> str:
@@ -178,7 +179,8 @@ class Store:
             reason = None
             # The phone is someone else's: the email names another contact, or the phone's
             # owner has another email.
-            if phone_owner and (phone_owner.id != contact.id or (
+            if phone_owner and record.phone and (
+                    (email_owner is not None and email_owner.id != phone_owner.id) or (
                     record.email and phone_owner.email and phone_owner.email != record.email)):
                 reason = self._owner(record.phone, phone_owner, given)
             elif contact is not None and contact.id in given:
