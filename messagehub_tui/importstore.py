@@ -17,7 +17,21 @@ from dataclasses import dataclass, field
 
 from messagehub_tui.models import bump_audience_version, utcnow
 
-_to_json = json.JSONEncoder(ensure_ascii=False).encode  # one encoder, not one per row
+_encode = json.JSONEncoder(ensure_ascii=False).encode  # one encoder, not one per row
+_quote = json.encoder.encode_basestring  # how that encoder writes a str (ensure_ascii=False)
+
+
+def _to_json(attributes: dict[str, str]) -> str:
+    """`_encode(attributes)`, character for character, built directly for the str -> str dicts a
+    CSV row gives (about 3x faster: the encoder sets itself up on every call, once per row).
+
+    Anything else (a number stored by another version, say) goes to the encoder.
+    """
+    try:
+        return "{" + ", ".join([_quote(key) + ": " + _quote(value)
+                                for key, value in attributes.items()]) + "}"
+    except TypeError:  # _quote takes only str
+        return _encode(attributes)
 _SCHEMA = ("CREATE TEMP TABLE IF NOT EXISTS import_given (contact_id INTEGER PRIMARY KEY, "
            "line INTEGER NOT NULL, email TEXT, phone TEXT, first_name TEXT, last_name TEXT, "
            "attributes TEXT)")
