@@ -8,6 +8,7 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from email_validator.rfc_constants import DOT_ATOM_TEXT, EMAIL_MAX_LENGTH
 
+from messagehub_tui.e164 import fast_e164
 from messagehub_tui.errors import MessagehubError
 from messagehub_tui.models import Channel
 
@@ -77,6 +78,9 @@ def normalise_email(raw: str) -> str:
 def normalise_phone(raw: str, region: str | None) -> str:
     """The E.164 form of a valid number; national numbers need the default region."""
     text = raw.strip()
+    fast = fast_e164(text)
+    if fast is not None:
+        return fast
     try:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as exc:

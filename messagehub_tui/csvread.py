@@ -72,7 +72,7 @@ def _encoding(path: Path) -> tuple[str, str]:
     return "utf-8", _FALLBACK
 
 
-@dataclass
+@dataclass(slots=True)
 class Row:
     """One record of the file: its first and last physical line, its cells or why it is unreadable.
     """
@@ -131,7 +131,7 @@ class CsvFile:
                 raise MessagehubError(f"{self.path}: cannot read line {previous + 1}: "
                                       f"{exc.strerror}") from None
             start, previous = previous + 1, reader.line_num
-            if any(cell.strip() for cell in cells):
+            if "".join(cells).strip():  # not blank: some cell has more than white space
                 yield Row(start, previous, cells)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import aiohttp
 import requests
@@ -27,7 +28,8 @@ STOP_CODES = {20003: "Twilio rejected the credentials", 30002: "the Twilio accou
 class TimedHttpClient(AsyncTwilioHttpClient):
     """twilio's async client drops its own timeout unless each request passes one; pass it."""
 
-    async def request(self, *args, timeout=None, **kwargs):
+    async def request(self, *args: Any, timeout: float | None = None,
+                      **kwargs: Any) -> Any:
         return await super().request(*args, timeout=timeout or self.timeout, **kwargs)
 
 
