@@ -44,6 +44,7 @@ class TwilioChannel:
         self.settings = settings
         self.sender = sender
         self.lanes = settings.connections
+        self.looks_ahead = False
         self._http: AsyncTwilioHttpClient | None = None
         self._client: Client | None = None
 
@@ -62,7 +63,8 @@ class TwilioChannel:
             return {"messaging_service_sid": self.sender}
         return {"from_": self.sender}
 
-    async def send(self, lane: int, message: Outgoing) -> SendResult:
+    async def send(self, lane: int, message: Outgoing, then: Outgoing | None = None
+                   ) -> SendResult:
         try:
             created = await self._client.messages.create_async(
                 to=message.recipient, body=message.payload, **self._sender_args())
