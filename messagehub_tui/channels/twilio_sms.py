@@ -55,6 +55,7 @@ class TwilioChannel:
         # where Twilio posts this message's delivery status; without it the daemon polls
         self.status_callback = status_callback
         self.lanes = settings.connections
+        self.looks_ahead = False
         self._http: AsyncTwilioHttpClient | None = None
         self._client: Client | None = None
 
@@ -74,7 +75,8 @@ class TwilioChannel:
             return {**args, "messaging_service_sid": self.sender}
         return {**args, "from_": self.sender}
 
-    async def send(self, lane: int, message: Outgoing) -> SendResult:
+    async def send(self, lane: int, message: Outgoing, then: Outgoing | None = None
+                   ) -> SendResult:
         assert self._client is not None, "send() before open()"
         try:
             created = await self._client.messages.create_async(
