@@ -12,6 +12,7 @@ from messagehub_tui import cli_bounces, cli_campaigns, cli_delivery, cli_report,
 from messagehub_tui.cli_args import Parser, one_line
 from messagehub_tui.cli_help import ExitCode, epilog
 from messagehub_tui.config import Settings, load_settings, resolve_home
+from messagehub_tui.engines import POSTGRES_HINT
 from messagehub_tui.errors import MessagehubError
 from messagehub_tui.homefs import (
     HomeAccess,
@@ -22,7 +23,7 @@ from messagehub_tui.homefs import (
     private_umask,
     require_home,
 )
-from messagehub_tui.models import open_db
+from messagehub_tui.models import bound_url, open_db
 from messagehub_tui.timefmt import local_text
 from messagehub_tui.workers.daemon import run_daemon
 from messagehub_tui.workers.supervisor import recover
@@ -219,6 +220,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"messagehub-tui: {one_line(str(exc))}", file=sys.stderr)
         return ExitCode.ERROR
     except DatabaseError as exc:
+        url = bound_url()
+        if url:
+            print(f"messagehub-tui: database error in {url}: {one_line(str(exc))}; "
+                  f"{POSTGRES_HINT}", file=sys.stderr)
+            return ExitCode.ERROR
         home = resolve_home(args.home)
         full = "; the disk is full: free some space and try again" if disk_full(home) else ""
         print(f"messagehub-tui: database error in {home}: {one_line(str(exc))}{full}",
