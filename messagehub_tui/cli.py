@@ -8,7 +8,14 @@ import sys
 
 from peewee import DatabaseError
 
-from messagehub_tui import cli_bounces, cli_campaigns, cli_delivery, cli_report, contacts
+from messagehub_tui import (
+    cli_bounces,
+    cli_campaigns,
+    cli_database,
+    cli_delivery,
+    cli_report,
+    contacts,
+)
 from messagehub_tui.cli_args import Parser, one_line
 from messagehub_tui.cli_help import ExitCode, epilog
 from messagehub_tui.config import Settings, load_settings, resolve_home
@@ -36,7 +43,7 @@ HOME_ACCESS = {
     "suppress": HomeAccess.CREATE, "demo": HomeAccess.CREATE,
     "campaigns": HomeAccess.READ, "status": HomeAccess.READ, "lists": HomeAccess.READ,
     "preview": HomeAccess.READ, "suppressions": HomeAccess.READ, "deliveries": HomeAccess.READ,
-    "export": HomeAccess.READ, "doctor": HomeAccess.READ,
+    "export": HomeAccess.READ, "doctor": HomeAccess.READ, "migrate-db": HomeAccess.READ,
 }
 
 SHOWN_REJECTS = 20  # rows listed on stderr; the rejects file has every one
@@ -169,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only fill the home (for scripts), do not open the app")
     _add(sub, "daemon", cmd_daemon,
          "run scheduled sends and watch runners, headless (for tmux or systemd)")
-    for module in (cli_campaigns, cli_delivery, cli_report, cli_bounces):
+    for module in (cli_campaigns, cli_delivery, cli_report, cli_bounces, cli_database):
         module.register(lambda name, handler, text: _add(sub, name, handler, text))
     return parser
 
