@@ -21,6 +21,7 @@ from messagehub_tui.config_checks import (
     base_url,
     bool_value,
     choice,
+    database_url,
     duration,
     fraction,
     listen,
@@ -47,6 +48,8 @@ TWILIO_TOKEN_ENV = "TWILIO_AUTH_TOKEN"
 TWILIO_WEBHOOK_KEY_ENV = "TWILIO_WEBHOOK_SHARED_KEY"
 IMAP_PASSWORD_ENV = "MESSAGEHUB_IMAP_PASSWORD"
 WEBHOOK_TOKEN_ENV = "MESSAGEHUB_WEBHOOK_TOKEN"
+# Overrides [database] url: one home's configuration shared by hosts, or the tests' engine.
+DATABASE_URL_ENV = "MESSAGEHUB_DATABASE_URL"
 
 
 @dataclass(frozen=True)
@@ -162,6 +165,13 @@ class BounceSettings:
 
 
 @dataclass(frozen=True)
+class DatabaseSettings:
+    """The [database] section: a PostgreSQL server's URL; none means SQLite in the home."""
+
+    url: str | None = None
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything a process needs to know about one home."""
 
@@ -172,10 +182,17 @@ class Settings:
     delivery: DeliverySettings = DeliverySettings()
     bounces: BounceSettings = BounceSettings()
     web: WebSettings = WebSettings()
+    database: DatabaseSettings = DatabaseSettings()
 
     @property
     def db_path(self) -> Path:
+        """The SQLite database file (used only when no [database] url is set)."""
         return self.home / DB_NAME
+
+    @property
+    def db_location(self) -> Path | str:
+        """What models.open_db opens: the PostgreSQL URL, else the SQLite file in the home."""
+        return self.database.url or self.db_path
 
     @property
     def logs_dir(self) -> Path:
@@ -247,6 +264,9 @@ _SCHEMA: dict[str, tuple[type, dict[str, tuple[str, Callable[[Any], Any]]]]] = {
         "poll_every": ("poll_every", timeout),
         "soft_limit": ("soft_limit", whole(MAX_ATTEMPTS)),
         "soft_window": ("soft_window", duration),
+    }),
+    "database": (DatabaseSettings, {
+        "url": ("url", database_url),
     }),
 }
 
@@ -321,6 +341,12 @@ def load_settings(home: str | os.PathLike[str] | None = None,
         sections[name] = _section(path, name, value)
     settings = Settings(home=root, **sections)
     _check_consistency(path, settings)
+    database = settings.database
+    if environ.get(DATABASE_URL_ENV):
+        try:
+            database = DatabaseSettings(url=database_url(environ[DATABASE_URL_ENV]))
+        except ValueError as exc:
+            raise ConfigError(f"{DATABASE_URL_ENV} {exc}") from None
     # Secrets come from the environment only, never from the file (see the module docstring).
     return replace(
         settings,
@@ -328,5 +354,6 @@ def load_settings(home: str | os.PathLike[str] | None = None,
         sms=replace(settings.sms, auth_token=environ.get(TWILIO_TOKEN_ENV) or None,
                     webhook_key=environ.get(TWILIO_WEBHOOK_KEY_ENV) or None),
         bounces=replace(settings.bounces, password=environ.get(IMAP_PASSWORD_ENV) or None),
-        web=replace(settings.web, webhook_token=environ.get(WEBHOOK_TOKEN_ENV) or None))
+        web=replace(settings.web, webhook_token=environ.get(WEBHOOK_TOKEN_ENV) or None),
+        database=database)
 

@@ -1,30 +1,42 @@
-"""Peewee models over SQLite in WAL mode, bound through a proxy; schema versions and upgrades."""
+"""Peewee models bound through a proxy to SQLite or PostgreSQL (engines.py); opening, creating
+and upgrading the schema (schema.py)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import cast
 
 from peewee import (
     AutoField,
     CompositeKey,
+    Database,
     DatabaseProxy,
     DateTimeField,
     FloatField,
     ForeignKeyField,
     IntegerField,
     Model,
-    SqliteDatabase,
     TextField,
 )
+from peewee import __exception_wrapper__ as _as_peewee_errors  # type: ignore[attr-defined]
 
+from messagehub_tui.engines import (
+    Engine,
+    PgDatabase,
+    describe,
+    engine_of,
+    is_url,
+    make_database,
+)
 from messagehub_tui.errors import MessagehubError
+from messagehub_tui.schema import SCHEMA_VERSION, fresh_statements, upgrade_statements
 
 db = DatabaseProxy()
-
-SCHEMA_VERSION = 6
 
 
 class CampaignStatus(StrEnum):
@@ -238,9 +250,9 @@ class Event(BaseModel):
 class Runner(BaseModel):
     """A live runner process of a campaign: where it runs and when it last said so.
 
-    Ids are never reused (the table is made AUTOINCREMENT by MIGRATIONS[3], also for a new
-    database): a runner declared dead and woken up again must not find a newer runner's row
-    under its own id.
+    Ids are never reused (SQLite: the table is made AUTOINCREMENT by schema.MIGRATIONS[3], also
+    for a new database; PostgreSQL: its sequence): a runner declared dead and woken up again must
+    not find a newer runner's row under its own id.
     """
 
     id = AutoField()  # peewee adds it anyway; declared, it has a type
@@ -306,110 +318,10 @@ class FeedbackCount(BaseModel):
 ALL_MODELS = [Meta, Contact, ContactList, ListMember, Suppression, Campaign, Delivery, Event,
               Runner, RateSlot, DeliveryCount, Feedback, FeedbackCount]
 
-_COUNT_TRIGGERS = [
-    """CREATE TRIGGER IF NOT EXISTS delivery_count_insert AFTER INSERT ON delivery BEGIN
-         INSERT INTO delivery_count (campaign_id, status, n) VALUES (NEW.campaign_id, NEW.status, 1)
-         ON CONFLICT (campaign_id, status) DO UPDATE SET n = n + 1;
-       END""",
-    """CREATE TRIGGER IF NOT EXISTS delivery_count_update AFTER UPDATE OF status ON delivery
-       WHEN OLD.status != NEW.status BEGIN
-         UPDATE delivery_count SET n = n - 1
-           WHERE campaign_id = OLD.campaign_id AND status = OLD.status;
-         INSERT INTO delivery_count (campaign_id, status, n) VALUES (NEW.campaign_id, NEW.status, 1)
-         ON CONFLICT (campaign_id, status) DO UPDATE SET n = n + 1;
-       END""",
-    """CREATE TRIGGER IF NOT EXISTS delivery_count_delete AFTER DELETE ON delivery BEGIN
-         UPDATE delivery_count SET n = n - 1
-           WHERE campaign_id = OLD.campaign_id AND status = OLD.status;
-       END""",
-]
-
-MIGRATIONS: dict[int, list[str]] = {
-    2: [
-        "ALTER TABLE campaign ADD COLUMN auto_resume INTEGER NOT NULL DEFAULT 0",
-        'CREATE TABLE IF NOT EXISTS "runner" ("id" INTEGER NOT NULL PRIMARY KEY, '
-        '"campaign_id" INTEGER NOT NULL, "pid" INTEGER NOT NULL, "host" TEXT NOT NULL, '
-        '"started_at" DATETIME NOT NULL, "heartbeat_at" REAL NOT NULL, '
-        'FOREIGN KEY ("campaign_id") REFERENCES "campaign" ("id") ON DELETE CASCADE)',
-        'CREATE INDEX IF NOT EXISTS "runner_campaign_id" ON "runner" ("campaign_id")',
-        'CREATE TABLE IF NOT EXISTS "rate_slot" ("sender_key" TEXT NOT NULL PRIMARY KEY, '
-        '"next_at" REAL NOT NULL)',
-        'CREATE TABLE IF NOT EXISTS "delivery_count" ("campaign_id" INTEGER NOT NULL, '
-        '"status" TEXT NOT NULL, "n" INTEGER NOT NULL, PRIMARY KEY ("campaign_id", "status"), '
-        'FOREIGN KEY ("campaign_id") REFERENCES "campaign" ("id") ON DELETE CASCADE)',
-        "INSERT INTO delivery_count (campaign_id, status, n) "
-        "SELECT campaign_id, status, COUNT(*) FROM delivery GROUP BY campaign_id, status",
-        *_COUNT_TRIGGERS,
-    ],
-    3: [
-        'CREATE TABLE "runner_v3" ("id" INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT, '
-        '"campaign_id" INTEGER NOT NULL, "pid" INTEGER NOT NULL, "host" TEXT NOT NULL, '
-        '"started_at" DATETIME NOT NULL, "heartbeat_at" REAL NOT NULL, '
-        'FOREIGN KEY ("campaign_id") REFERENCES "campaign" ("id") ON DELETE CASCADE)',
-        'INSERT INTO "runner_v3" SELECT "id", "campaign_id", "pid", "host", "started_at", '
-        '"heartbeat_at" FROM "runner"',
-        'DROP TABLE "runner"',
-        'ALTER TABLE "runner_v3" RENAME TO "runner"',
-        'CREATE INDEX IF NOT EXISTS "runner_campaign_id" ON "runner" ("campaign_id")',
-        # New ids start past every id a delivery row still names, not only past live rows.
-        "DELETE FROM sqlite_sequence WHERE name = 'runner'",
-        "INSERT INTO sqlite_sequence (name, seq) SELECT 'runner', MAX("
-        "COALESCE((SELECT MAX(id) FROM runner), 0), "
-        "COALESCE((SELECT MAX(runner_id) FROM delivery), 0))",
-    ],
-    # every recognised bounce and complaint, once per report (into feedback since 6)
-    4: [
-        'CREATE TABLE IF NOT EXISTS "bounce" ("id" INTEGER NOT NULL PRIMARY KEY, '
-        '"message_key" TEXT NOT NULL UNIQUE, "kind" TEXT NOT NULL, "address" TEXT, '
-        '"delivery_id" INTEGER REFERENCES "delivery" ("id") ON DELETE SET NULL, '
-        '"campaign_id" INTEGER REFERENCES "campaign" ("id") ON DELETE SET NULL, '
-        '"diagnostic" TEXT NOT NULL, "at" DATETIME NOT NULL)',
-        'CREATE INDEX IF NOT EXISTS "bounce_address_kind_at" ON "bounce" ("address", "kind", "at")',
-    ],
-    # feedback.py: every signal heard back, once per key, with per-campaign counts; the campaign
-    # a suppression came from. A new database gets the same from create_tables(ALL_MODELS).
-    5: [
-        'CREATE TABLE IF NOT EXISTS "feedback" ("id" INTEGER NOT NULL PRIMARY KEY, '
-        '"key" TEXT NOT NULL, "delivery_id" INTEGER, "campaign_id" INTEGER, '
-        '"kind" TEXT NOT NULL, "detail" TEXT NOT NULL, "at" DATETIME NOT NULL, '
-        'FOREIGN KEY ("delivery_id") REFERENCES "delivery" ("id") ON DELETE SET NULL, '
-        'FOREIGN KEY ("campaign_id") REFERENCES "campaign" ("id") ON DELETE CASCADE)',
-        'CREATE UNIQUE INDEX IF NOT EXISTS "feedback_key" ON "feedback" ("key")',
-        'CREATE INDEX IF NOT EXISTS "feedback_delivery_id" ON "feedback" ("delivery_id")',
-        'CREATE INDEX IF NOT EXISTS "feedback_campaign_id" ON "feedback" ("campaign_id")',
-        'CREATE TABLE IF NOT EXISTS "feedback_count" ("campaign_id" INTEGER NOT NULL, '
-        '"kind" TEXT NOT NULL, "n" INTEGER NOT NULL, PRIMARY KEY ("campaign_id", "kind"), '
-        'FOREIGN KEY ("campaign_id") REFERENCES "campaign" ("id") ON DELETE CASCADE)',
-        'CREATE INDEX IF NOT EXISTS "feedback_count_campaign_id" ON "feedback_count" '
-        '("campaign_id")',
-        'ALTER TABLE "suppression" ADD COLUMN "campaign_id" INTEGER '
-        'REFERENCES "campaign" ("id") ON DELETE SET NULL',
-        'CREATE INDEX IF NOT EXISTS "suppression_campaign_id" ON "suppression" ("campaign_id")',
-        'CREATE INDEX IF NOT EXISTS "delivery_provider_id" ON "delivery" ("provider_id")',
-        'CREATE INDEX IF NOT EXISTS "delivery_address" ON "delivery" ("address")',
-    ],
-    # The bounce table of v4 becomes feedback rows (one home for what was heard back); kinds as
-    # bounces/parse.Kind and feedback.FeedbackKind spelled them when this was written.
-    6: [
-        'CREATE INDEX IF NOT EXISTS "feedback_kind_at" ON "feedback" ("kind", "at")',
-        "INSERT OR IGNORE INTO feedback (key, delivery_id, campaign_id, kind, detail, at) "
-        "SELECT 'bounce:' || message_key, delivery_id, campaign_id, CASE kind "
-        "WHEN 'hard' THEN 'bounced' WHEN 'soft' THEN 'soft_bounced' "
-        "WHEN 'complaint' THEN 'complained' ELSE 'unsubscribed' END, "
-        "substr(diagnostic, 1, 500), at FROM bounce",
-        "INSERT INTO feedback_count (campaign_id, kind, n) "
-        "SELECT campaign_id, kind, COUNT(*) FROM feedback WHERE campaign_id IS NOT NULL "
-        "GROUP BY campaign_id, kind "
-        'ON CONFLICT ("campaign_id", "kind") DO UPDATE SET n = excluded.n',
-        'DROP TABLE IF EXISTS "bounce"',
-    ],
-}
-
-
 def bump_audience_version() -> None:
     """Say, inside the writing transaction, that contacts, memberships or suppressions changed."""
     db.execute_sql("INSERT INTO meta (key, value) VALUES ('audience_version', '1') "
-                   "ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1")
+                   "ON CONFLICT (key) DO UPDATE SET value = CAST(meta.value AS INTEGER) + 1")
 
 
 def audience_version() -> str:
@@ -418,18 +330,63 @@ def audience_version() -> str:
     return row[0] if row else "0"
 
 
-def make_database(path: Path | str) -> SqliteDatabase:
-    """A SQLite database in WAL mode whose write transactions begin IMMEDIATE."""
-    return SqliteDatabase(
-        str(path),
-        pragmas={"journal_mode": "wal", "busy_timeout": 30000, "foreign_keys": 1,
-                 "synchronous": 1, "cache_size": -16000},
-        timeout=30,
-        lock_type="IMMEDIATE",
-    )
+def on_postgres() -> bool:
+    """Whether the bound database is PostgreSQL (SQL that differs asks this, nothing else)."""
+    return engine_of(db.obj) is Engine.POSTGRES
 
 
-def _stored_version(database: SqliteDatabase) -> int | None:
+def bound_url() -> str | None:
+    """The PostgreSQL URL the models are bound to; None for SQLite or when unbound."""
+    return _pg().url if db.obj is not None and on_postgres() else None
+
+
+def _pg() -> PgDatabase:
+    return cast(PgDatabase, db.obj)
+
+
+def executemany(sql: str, rows: list) -> int:
+    """Run one statement (with `?` placeholders) once per row; how many rows it changed."""
+    if not rows:
+        return 0
+    with _as_peewee_errors:  # driver errors become peewee's, as from execute_sql
+        cursor = db.cursor()
+        cursor.executemany(_pg().translate(sql) if on_postgres() else sql, rows)
+        return cursor.rowcount
+
+
+def lock_counters(campaign_id: int | None = None, runner_id: int | None = None) -> None:
+    """PostgreSQL: take a campaign's delivery counters (or those of the campaigns a runner holds
+    deliveries of) before changing any delivery. The counter triggers take them anyway, but only
+    after the statement locked its deliveries: a claim holding a delivery row (SKIP LOCKED still
+    locks a row it then finds taken) while waiting for the counters that a result-recording
+    transaction holds, which waits for that row, is a deadlock. Taken first, never."""
+    if not on_postgres():
+        return  # SQLite's write transactions already run one at a time
+    which = "campaign_id = ?" if campaign_id is not None else (
+        "campaign_id IN (SELECT DISTINCT campaign_id FROM delivery WHERE runner_id = ?)")
+    db.execute_sql(f"SELECT 1 FROM delivery_count WHERE {which} "
+                   "ORDER BY campaign_id, status FOR UPDATE",
+                   (campaign_id if campaign_id is not None else runner_id,))
+
+
+@contextmanager
+def concurrent_transaction() -> Iterator[None]:
+    """A write transaction that needs no other writer to wait: it changes only rows it locks
+    (its claims, its results, its runner's heartbeat, a rate slot). SQLite has one writer at a
+    time anyway; on PostgreSQL it skips the lock that serialises every other write transaction."""
+    if not on_postgres():
+        with db.atomic():
+            yield
+        return
+    previous = _pg().set_concurrent(True)
+    try:
+        with db.atomic():
+            yield
+    finally:
+        _pg().set_concurrent(previous)
+
+
+def _stored_version(database: Database) -> int | None:
     if not database.table_exists("meta"):
         return None
     row = Meta.get_or_none(Meta.key == "schema_version")
@@ -437,13 +394,17 @@ def _stored_version(database: SqliteDatabase) -> int | None:
 
 
 def _set_version(version: int) -> None:
-    Meta.insert(key="schema_version", value=str(version)).on_conflict_replace().execute()
+    Meta.insert(key="schema_version", value=str(version)).on_conflict(
+        conflict_target=[Meta.key], update={Meta.value: str(version)}).execute()
 
 
-def open_db(path: Path | str) -> SqliteDatabase:
-    """Open (creating or upgrading) the database at path and bind the models to it."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    database = make_database(path)
+def open_db(location: Path | str) -> Database:
+    """Open (creating or upgrading) the database at a path (SQLite) or a postgresql:// URL
+    (Settings.db_location) and bind the models to it."""
+    if not is_url(location):
+        Path(location).parent.mkdir(parents=True, exist_ok=True)
+    database = make_database(location)
+    engine = engine_of(database)
     db.initialize(database)
     database.connect(reuse_if_open=True)
     if _stored_version(database) == SCHEMA_VERSION:
@@ -452,16 +413,16 @@ def open_db(path: Path | str) -> SqliteDatabase:
         version = _stored_version(database)
         if version is None:
             database.create_tables(ALL_MODELS)
-            for statement in [*_COUNT_TRIGGERS, *MIGRATIONS[3]]:
+            for statement in fresh_statements(engine):
                 database.execute_sql(statement)
             _set_version(SCHEMA_VERSION)
         elif version > SCHEMA_VERSION:
             raise MessagehubError(
-                f"{path} was made by a newer messagehub-tui (schema {version}, this one knows "
-                f"{SCHEMA_VERSION}); upgrade messagehub-tui")
+                f"{describe(location)} was made by a newer messagehub-tui (schema {version}, "
+                f"this one knows {SCHEMA_VERSION}); upgrade messagehub-tui")
         else:
             for step in range(version + 1, SCHEMA_VERSION + 1):
-                for statement in MIGRATIONS[step]:
+                for statement in upgrade_statements(step, engine):
                     database.execute_sql(statement)
                 _set_version(step)
     return database

@@ -30,6 +30,9 @@ from messagehub_tui.models import (
 )
 from tests.engine import make_home
 
+# Storage-touching: every test with a home runs on SQLite and on PostgreSQL.
+BOTH_ENGINES = True
+
 TEMPLATE = "bounces+{token}@news.example.com"
 
 
