@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,6 +42,8 @@ DB_NAME = "messagehub.db"
 SMTP_PASSWORD_ENV = "MESSAGEHUB_SMTP_PASSWORD"
 TWILIO_TOKEN_ENV = "TWILIO_AUTH_TOKEN"
 IMAP_PASSWORD_ENV = "MESSAGEHUB_IMAP_PASSWORD"
+HOST_ENV = "MESSAGEHUB_HOST_ID"
+HOST_ID_MAX = 255
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,8 @@ class Settings:
     schedule: ScheduleSettings = ScheduleSettings()
     delivery: DeliverySettings = DeliverySettings()
     bounces: BounceSettings = BounceSettings()
+    # the host its runners record: a supervisor judges by pid only the runners of its own host
+    host: str = field(default_factory=lambda: host_id(os.environ))
 
     @property
     def db_path(self) -> Path:
@@ -258,6 +263,18 @@ def _check_consistency(path: Path, settings: Settings) -> None:
         raise ConfigError(f"{path}: [delivery] retry_max must not be less than retry_base")
 
 
+def host_id(environ) -> str:
+    """$MESSAGEHUB_HOST_ID, else the host name. Hosts that share one database need distinct ids
+    (containers and network namespaces on one machine often share a host name)."""
+    chosen = environ.get(HOST_ENV, "").strip()
+    if not chosen:
+        return socket.gethostname()
+    if len(chosen) > HOST_ID_MAX or not chosen.isprintable():
+        raise ConfigError(f"{HOST_ENV}: a host id is printable text of at most {HOST_ID_MAX} "
+                          f"characters, not {chosen[:40]!r}")
+    return chosen
+
+
 def load_settings(home: str | os.PathLike | None = None, environ: dict | None = None) -> Settings:
     """Read and validate <home>/messagehub.toml; a bad key or value raises ConfigError naming it."""
     environ = os.environ if environ is None else environ
@@ -291,5 +308,6 @@ def load_settings(home: str | os.PathLike | None = None, environ: dict | None = 
         "bounces": BounceSettings(**{**settings.bounces.__dict__,
                                      "password": environ.get(IMAP_PASSWORD_ENV) or None}),
     }
-    return Settings(home=root, schedule=settings.schedule, delivery=settings.delivery, **secrets)
+    return Settings(home=root, schedule=settings.schedule, delivery=settings.delivery,
+                    host=host_id(environ), **secrets)
 

@@ -75,18 +75,24 @@ def pause_running(settings: Settings) -> None:
         log.info("campaign %s is %s", campaign.id, final.status)
 
 
-def run_daemon(settings: Settings) -> int:
-    """Run until SIGTERM or SIGINT, then pause running campaigns cleanly and return 0."""
+def run_daemon(settings: Settings, runners: bool = True) -> int:
+    """Run until SIGTERM or SIGINT, then pause running campaigns cleanly and return 0.
+
+    With `runners` False (--no-runners) this host only schedules and supervises: the campaigns
+    it launches or resumes get their runners from the other hosts' daemons.
+    """
     lock = acquire_lock(settings)
     configure_logging(settings)
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda number, frame: stopping.set())
-    log.info("daemon started for %s (pid %s)", settings.home, os.getpid())
+    log.info("daemon started for %s on host %s (pid %s)%s", settings.home, settings.host,
+             os.getpid(), "" if runners else ", without runners")
     # the one line a user sees: everything else goes to the log
-    print(f"messagehub-tui daemon for {settings.home} (pid {os.getpid()}): logging to "
-          f"{log_path(settings)}; stop it with Ctrl-C or SIGTERM", flush=True)
-    scheduler = CampaignScheduler(settings, supervise=True)
+    print(f"messagehub-tui daemon for {settings.home} on host {settings.host} "
+          f"(pid {os.getpid()}): logging to {log_path(settings)}; stop it with Ctrl-C or "
+          "SIGTERM", flush=True)
+    scheduler = CampaignScheduler(settings, supervise=True, runners=runners, join=runners)
     try:
         resume_left_over(settings)
         scheduler.start()

@@ -4,7 +4,6 @@ campaign."""
 from __future__ import annotations
 
 import os
-import socket
 import time
 
 from messagehub_tui.models import Campaign, CampaignStatus, Runner, StopRequest, db, utcnow
@@ -30,8 +29,9 @@ TRUST_FOR = STALE_AFTER / 2
 RUNNER_MODULE = b"messagehub_tui.workers.runner"
 
 
-def register(campaign_id: int) -> int | None:
-    """Join a queued or running campaign as a runner; None when it should not run now."""
+def register(campaign_id: int, host: str) -> int | None:
+    """Join a queued or running campaign as a runner on `host`; None when it should not run
+    now."""
     now = utcnow()
     with db.atomic():
         joined = db.execute_sql(
@@ -42,7 +42,7 @@ def register(campaign_id: int) -> int | None:
         ).rowcount
         if not joined:
             return None
-        return Runner.create(campaign=campaign_id, pid=os.getpid(), host=socket.gethostname(),
+        return Runner.create(campaign=campaign_id, pid=os.getpid(), host=host,
                              heartbeat_at=time.time()).id
 
 
@@ -124,13 +124,14 @@ def _process_alive(pid: int) -> bool:
         return True
 
 
-def dead_runners(now: float | None = None) -> list[Runner]:
-    """Runner rows whose process is gone from this host or whose heartbeat went stale.
+def dead_runners(host: str, now: float | None = None) -> list[Runner]:
+    """Runner rows whose process is gone from `host` (this one) or whose heartbeat went stale.
 
+    Only this host's pids mean anything here: another host's runner is judged by its heartbeat
+    alone (its pid may be alive here as some other process, or dead here while it sends there).
     Call it inside the write transaction that settles them, so a heartbeat cannot slip between.
     """
     now = time.time() if now is None else now
-    host = socket.gethostname()
     return [runner for runner in Runner.select()
             if now - runner.heartbeat_at > STALE_AFTER
             or (runner.host == host and not _process_alive(runner.pid))]

@@ -230,7 +230,7 @@ class CampaignRunner:
     async def run(self) -> str | None:
         """Run until done, paused or cancelled; returns the campaign's state if this runner set
         it."""
-        self.runner_id = registry.register(self.campaign_id)
+        self.runner_id = registry.register(self.campaign_id, self.settings.host)
         if self.runner_id is None:
             return None
         self.lease = Lease(self.campaign_id, self.runner_id, self.stop, self._event)

@@ -13,7 +13,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from messagehub_tui import control
 from messagehub_tui.config import Settings
 from messagehub_tui.models import Campaign, CampaignStatus, db, utcnow
-from messagehub_tui.workers.supervisor import recover
+from messagehub_tui.workers.leader import Always, Leadership
+from messagehub_tui.workers.supervisor import join_running, recover
 
 SYNC_EVERY = 2.0
 # A campaign whose runners die is restarted after 5 s, then after 20 s; the third death in a row
@@ -24,11 +25,22 @@ log = logging.getLogger("messagehub.scheduler")
 
 
 class CampaignScheduler:
-    """One date job per scheduled campaign, re-synced from the database every few seconds."""
+    """One date job per scheduled campaign, re-synced from the database every few seconds.
 
-    def __init__(self, settings: Settings, supervise: bool = False):
+    `supervise`: recover dead runners and resume what they left interrupted. `runners`: what
+    this process launches or resumes gets runners here (False for a daemon with --no-runners,
+    which only schedules and supervises). `join`: also run this host's runners for every
+    running campaign, wherever it was launched (the daemon). Only the holder of `leader` fires
+    schedules; launch is an atomic claim anyway, so a race between two leaders fires once.
+    """
+
+    def __init__(self, settings: Settings, supervise: bool = False, runners: bool = True,
+                 join: bool = False, leader: Leadership | None = None):
         self.settings = settings
         self.supervise = supervise
+        self.runners = runners
+        self.join = join
+        self.leader = leader or Always()
         self.scheduler = BackgroundScheduler(timezone=UTC)
         self.known: dict[int, object] = {}
         self.launched: list[int] = []
@@ -51,7 +63,8 @@ class CampaignScheduler:
         """Launch a due campaign once, or mark it missed if it is later than the grace period."""
         try:
             campaign = Campaign.get_or_none(Campaign.id == campaign_id)
-            if campaign is None or campaign.status != CampaignStatus.SCHEDULED:
+            if campaign is None or campaign.status != CampaignStatus.SCHEDULED \
+                    or not self.leader.held():
                 return
             late = (utcnow() - campaign.scheduled_at).total_seconds()
             if late < -1:
@@ -59,7 +72,8 @@ class CampaignScheduler:
             if late > self.settings.schedule.misfire_grace:
                 control.mark_missed(self.settings, campaign_id, campaign.scheduled_at)
                 return
-            result = control.launch(self.settings, campaign_id, scheduled_only=True)
+            result = control.launch(self.settings, campaign_id, scheduled_only=True,
+                                    start=self.runners)
             log.info("campaign %s: %s", campaign_id, result.message)
             if result.started:
                 self.launched.append(campaign_id)
@@ -73,6 +87,10 @@ class CampaignScheduler:
         try:
             if self.supervise:
                 self._supervise()
+            if not self.leader.held():
+                for campaign_id in list(self.known):
+                    self._remove(campaign_id)
+                return
             wanted = {c.id: c.scheduled_at
                       for c in Campaign.select(Campaign.id, Campaign.scheduled_at)
                       .where(Campaign.status == CampaignStatus.SCHEDULED)}
@@ -110,8 +128,14 @@ class CampaignScheduler:
             if deaths <= len(RESTART_DELAYS):
                 self.restart_at[campaign_id] = time.monotonic() + RESTART_DELAYS[deaths - 1]
         self._forget_settled()
-        if not self.settings.schedule.resume_interrupted:
-            return
+        if self.settings.schedule.resume_interrupted:
+            self._resume_interrupted()
+        if self.join:
+            for campaign_id in join_running(self.settings):
+                log.info("campaign %s: started this host's runners", campaign_id)
+
+    def _resume_interrupted(self) -> None:
+        """Resume interrupted campaigns after their back-off; pause one that died too often."""
         for campaign in Campaign.select().where(Campaign.status == CampaignStatus.INTERRUPTED):
             deaths = self.deaths.get(campaign.id, 0)
             if deaths > len(RESTART_DELAYS):
@@ -120,8 +144,8 @@ class CampaignScheduler:
                 if control.give_up(self.settings, campaign.id, reason):
                     log.error("campaign %s paused: %s", campaign.id, reason)
             elif time.monotonic() >= self.restart_at.get(campaign.id, 0.0):
-                log.info("campaign %s: %s", campaign.id,
-                         control.resume(self.settings, campaign.id).message)
+                log.info("campaign %s: %s", campaign.id, control.resume(
+                    self.settings, campaign.id, start=self.runners).message)
 
     def _forget_settled(self) -> None:
         """A campaign that finished, was paused or cancelled starts again from zero deaths."""

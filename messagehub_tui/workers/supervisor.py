@@ -16,6 +16,7 @@ from messagehub_tui.events import campaign_log_path, record_event
 from messagehub_tui.follow import wait_until  # noqa: F401  (daemon.py's import, until it moves)
 from messagehub_tui.models import Campaign, CampaignStatus, Runner, StopRequest, db, utcnow
 from messagehub_tui.workers import journal, queue, registry
+from messagehub_tui.workers.registry import RUNNER_MODULE
 
 log = logging.getLogger("messagehub.supervisor")
 
@@ -29,8 +30,8 @@ def start_runners(settings: Settings, campaign_id: int, processes: int | None = 
     """
     settings.logs_dir.mkdir(parents=True, exist_ok=True)
     count = processes or settings.delivery.processes
-    command = [sys.executable, "-m", "messagehub_tui.workers.runner", "--home",
-               str(settings.home), str(campaign_id)]
+    command = [sys.executable, "-m", RUNNER_MODULE.decode(), "--home", str(settings.home),
+               str(campaign_id)]
     started = []
     with campaign_log_path(settings.logs_dir, campaign_id).open("ab") as log:
         for _ in range(count):
@@ -39,6 +40,47 @@ def start_runners(settings: Settings, campaign_id: int, processes: int | None = 
                 start_new_session=True, close_fds=True, cwd=str(settings.home),
                 env={**os.environ, "PYTHONUNBUFFERED": "1"}))
     return started
+
+
+def local_runner_pids(settings: Settings, campaign_id: int) -> list[int]:
+    """This machine's live runner processes of this home for the campaign, starting or not.
+
+    Read from /proc rather than from runner rows: a runner just started has no row yet, and
+    hosts simulated on one machine (network namespaces) share the pids but not the home.
+    """
+    wanted = [b"-m", RUNNER_MODULE, b"--home", str(settings.home).encode(),
+              str(campaign_id).encode()]
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/cmdline", "rb") as handle:
+                if handle.read().split(b"\0")[1:6] != wanted:
+                    continue
+            with open(f"/proc/{entry.name}/stat", "rb") as handle:
+                if handle.read().rsplit(b")", 1)[1].split()[0] == b"Z":
+                    continue
+        except OSError:  # it ended while we looked
+            continue
+        found.append(int(entry.name))
+    return found
+
+
+def join_running(settings: Settings) -> list[int]:
+    """Start this host's runners for every queued or running campaign that has work to do, no
+    stop request, and no runner process here: with several hosts on one database, a campaign
+    launched on one host runs on every host's daemon. Returns the campaigns joined."""
+    active = [campaign.id for campaign in Campaign.select(Campaign.id).where(
+        Campaign.status.in_([CampaignStatus.QUEUED, CampaignStatus.RUNNING])
+        & (Campaign.stop_request == StopRequest.NONE))]
+    joined = []
+    for campaign_id in active:
+        pending, _ = queue.open_work(campaign_id)
+        if pending and not local_runner_pids(settings, campaign_id):
+            start_runners(settings, campaign_id)
+            joined.append(campaign_id)
+    return joined
 
 
 def _orphaned(now):
@@ -65,13 +107,13 @@ def recover(settings: Settings) -> list[int]:
     A read first: with nothing dead, no write transaction is taken (every start calls this).
     """
     now = utcnow()
-    if not registry.dead_runners() and not _orphaned(now).exists() \
+    if not registry.dead_runners(settings.host) and not _orphaned(now).exists() \
             and not _stray_journals(settings):
         return []
     interrupted, reasons, dead = [], {}, []
     try:
         with db.atomic():
-            dead = registry.dead_runners()
+            dead = registry.dead_runners(settings.host)
             campaign_of = {runner.id: runner.campaign_id for runner in dead}
             for runner_id in set(campaign_of) | _stray_journals(settings):
                 entries = journal.read(journal.path_for(settings.home, runner_id))
