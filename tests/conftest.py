@@ -10,6 +10,7 @@ from messagehub_tui.cli import main
 from messagehub_tui.config import load_settings
 from messagehub_tui.models import close_db, open_db
 from tests.clitools import refusing_smtp, rejecting_smtp  # noqa: F401 (fixtures for every module)
+from tests.pgcluster import pg_cluster, pg_database  # noqa: F401 (fixtures for every module)
 
 
 @pytest.fixture
