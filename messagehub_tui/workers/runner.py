@@ -60,6 +60,7 @@ class CampaignRunner:
         self.unrecorded: list = []
         self.flushed_at = time.monotonic()
         self.lease: Lease | None = None
+        self.claims, self.claim_seconds = 0, 0.0
 
     def _event(self, message: str, level: str = "info") -> None:
         try:
@@ -193,11 +194,14 @@ class CampaignRunner:
     async def _loop(self) -> None:
         limit = min(self._claim_size(0, 0), self.transport.lanes * 4)
         while not self.stop.is_set():
+            asked = time.monotonic()
             try:
                 batch = queue.claim(self.campaign_id, self.runner_id, limit)
             except queue.RunnerGone:
                 self.lease.declare_dead()
                 return
+            self.claims += 1
+            self.claim_seconds += time.monotonic() - asked
             if not batch:
                 if not await self._idle():
                     return
@@ -263,6 +267,9 @@ class CampaignRunner:
         finally:
             self.stop.set()
             await watcher
+            if self.claims:  # how much the runners of a campaign wait on each other
+                self._event(f"runner {self.runner_id} on {self.settings.host}: {self.claims} "
+                            f"claims, {1000 * self.claim_seconds / self.claims:.1f} ms each")
             if self.transport is not None:
                 try:
                     await self.transport.close()
