@@ -12,13 +12,18 @@ from datetime import timedelta
 
 import pytest
 
-from messagehub_tui import control
+from messagehub_tui import campaigns, control
 from messagehub_tui.config import HOST_ENV, load_settings
 from messagehub_tui.errors import ConfigError
 from messagehub_tui.models import Campaign, Runner, utcnow
 from messagehub_tui.workers import queue, registry
 from messagehub_tui.workers.scheduler import SYNC_EVERY
-from messagehub_tui.workers.supervisor import local_runner_pids, recover, start_runners
+from messagehub_tui.workers.supervisor import (
+    leave,
+    local_runner_pids,
+    recover,
+    start_runners,
+)
 from tests.engine import counts_add_up, make_home, poll, wait_status
 from tests.test_engine_smtp import smtp_toml
 from tests.test_scheduling import start_daemon, stop_daemon
@@ -119,3 +124,36 @@ def test_a_daemon_without_runners_fires_a_schedule_and_starts_no_runner(home, sm
         assert len(handler.recipients()) == 20
     finally:
         stop_daemon(daemon)
+
+
+def test_a_runner_leaving_with_its_hosts_daemon_leaves_the_campaign_running(home, smtp_server):
+    port, handler = smtp_server
+    settings, cid = make_home(home, smtp_toml(port, rate=50), count=300)
+    control.launch(settings, cid, start=False)
+    stay = start_runners(settings, cid, 1)
+    poll(lambda: Runner.select().where(Runner.campaign == cid).count() == 1, what="one runner")
+    env = {**os.environ, HOST_ENV: "host-b"}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(os, "environ", env)
+        go = start_runners(settings, cid, 1)
+    poll(lambda: Runner.select().where(Runner.host == "host-b").exists(), what="host-b's runner")
+    assert leave(dataclasses.replace(settings, host="host-b"), timeout=30) == 1
+    assert go[0].wait(timeout=30) == 0
+    campaign = Campaign.get_by_id(cid)
+    assert campaign.status == "running" and campaign.stop_request == "", campaign.status
+    wait_status(cid, "completed")
+    assert stay[0].wait(timeout=30) == 0
+    assert len(handler.recipients()) == 300
+
+
+def test_the_last_runner_to_leave_pauses_the_campaign_to_resume_at_the_next_start(
+        home, smtp_server):
+    port, _ = smtp_server
+    settings, cid = make_home(home, smtp_toml(port, rate=20), count=200)
+    started = control.launch(settings, cid)
+    poll(lambda: campaigns.status(cid).counts.sent > 0, what="a first send")
+    assert leave(settings, timeout=30) == 1
+    assert started.runners[0].wait(timeout=30) == 0
+    campaign = wait_status(cid, "paused")
+    assert campaign.auto_resume == 1
+    assert counts_add_up(cid)["sending"] == 0

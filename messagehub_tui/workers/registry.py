@@ -4,6 +4,7 @@ campaign."""
 from __future__ import annotations
 
 import os
+import signal
 import time
 
 from messagehub_tui.models import Campaign, CampaignStatus, Runner, StopRequest, db, utcnow
@@ -27,6 +28,9 @@ HEARTBEAT_EVERY = min(2.0, STALE_AFTER / 10)
 # checks its row before handing over another message (a frozen process wakes up past it).
 TRUST_FOR = STALE_AFTER / 2
 RUNNER_MODULE = b"messagehub_tui.workers.runner"
+# What a stopping daemon sends its host's runners when other hosts may go on with the campaign:
+# finish what is in flight and leave, without pausing the campaign for every host.
+LEAVE_SIGNAL = signal.SIGUSR1
 
 
 def register(campaign_id: int, host: str) -> int | None:
@@ -79,8 +83,12 @@ def live_runners(campaign_id: int) -> int:
     return Runner.select().where(Runner.campaign == campaign_id).count()
 
 
-def settle(runner_id: int, campaign_id: int) -> str | None:
-    """Remove this runner; the last one out sets the campaign's state. Returns it, or None."""
+def settle(runner_id: int, campaign_id: int, leaving: bool = False) -> str | None:
+    """Remove this runner; the last one out sets the campaign's state. Returns it, or None.
+
+    A runner `leaving` with its host's daemon that turns out to be the last one pauses the
+    campaign to be resumed at a daemon's next start, as a single host's stopping daemon does.
+    """
     now = utcnow()
     with db.atomic():
         if not Runner.delete().where(Runner.id == runner_id).execute():
@@ -99,13 +107,16 @@ def settle(runner_id: int, campaign_id: int) -> str | None:
             status, finished = CampaignStatus.COMPLETED, now
         else:
             status = CampaignStatus.PAUSED
+        resume_later = leaving and status == CampaignStatus.PAUSED \
+            and campaign.stop_request == StopRequest.NONE
         Campaign.update(status=status, stop_request=StopRequest.NONE, finished_at=finished,
-                        updated_at=now) \
+                        updated_at=now, auto_resume=1 if resume_later else campaign.auto_resume) \
             .where(Campaign.id == campaign_id).execute()
         return status
 
 
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether `pid` is a live runner process of this host."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -134,4 +145,4 @@ def dead_runners(host: str, now: float | None = None) -> list[Runner]:
     now = time.time() if now is None else now
     return [runner for runner in Runner.select()
             if now - runner.heartbeat_at > STALE_AFTER
-            or (runner.host == host and not _process_alive(runner.pid))]
+            or (runner.host == host and not process_alive(runner.pid))]

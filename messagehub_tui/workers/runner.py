@@ -61,6 +61,7 @@ class CampaignRunner:
         self.flushed_at = time.monotonic()
         self.lease: Lease | None = None
         self.claims, self.claim_seconds = 0, 0.0
+        self.leaving = False
 
     def _event(self, message: str, level: str = "info") -> None:
         try:
@@ -217,6 +218,14 @@ class CampaignRunner:
         self._event(f"runner {self.runner_id} got {name}; pausing")
         self._halt()
 
+    def _on_leave(self) -> None:
+        """The host's daemon stops: finish what is in flight and leave the campaign to the
+        runners of the other hosts (the last one out pauses it, to resume later)."""
+        self._event(f"runner {self.runner_id} on {self.settings.host} is leaving with its "
+                    "host's daemon; other hosts go on")
+        self.leaving = True
+        self.stop.set()
+
     def _prepare(self) -> None:
         self.campaign = Campaign.get_by_id(self.campaign_id)
         sender = effective_sender(self.campaign, self.settings)
@@ -234,17 +243,19 @@ class CampaignRunner:
     async def run(self) -> str | None:
         """Run until done, paused or cancelled; returns the campaign's state if this runner set
         it."""
+        loop = asyncio.get_running_loop()
+        # before the row exists: a stopping daemon signals the runners it finds registered
+        loop.add_signal_handler(registry.LEAVE_SIGNAL, self._on_leave)
         self.runner_id = registry.register(self.campaign_id, self.settings.host)
         if self.runner_id is None:
             return None
         self.lease = Lease(self.campaign_id, self.runner_id, self.stop, self._event)
-        loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.add_signal_handler(sig, self._on_signal, sig.name)
         # the loop cannot run these while a template renders; a render is interrupted instead
         render_limits.stop_rendering_when(
             lambda: self.stop.is_set() or registry.stop_requested(self.campaign_id),
-            (signal.SIGTERM, signal.SIGINT, signal.SIGHUP))
+            (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, registry.LEAVE_SIGNAL))
         self.transport = None
         watcher = asyncio.create_task(self.lease.watch())
         try:
@@ -293,7 +304,7 @@ class CampaignRunner:
             kept = self.lease.journal
             queue.settle_claims(self.runner_id, journal.read(kept.path) if kept else None,
                                 "the runner stopped while sending")
-            status = registry.settle(self.runner_id, self.campaign_id)
+            status = registry.settle(self.runner_id, self.campaign_id, self.leaving)
         except DatabaseError as exc:
             if not is_disk_full(exc):
                 raise

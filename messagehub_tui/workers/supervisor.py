@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import subprocess
 import sys
+import time
 from datetime import timedelta
 
 from peewee import DatabaseError
@@ -81,6 +83,23 @@ def join_running(settings: Settings) -> list[int]:
             start_runners(settings, campaign_id)
             joined.append(campaign_id)
     return joined
+
+
+def leave(settings: Settings, timeout: float) -> int:
+    """Ask this host's runners to finish what is in flight and leave their campaigns to the
+    other hosts' runners; wait up to `timeout` seconds for them to go. Returns how many were
+    asked."""
+    pids = {runner.pid for runner in Runner.select(Runner.pid, Runner.host)
+            .where(Runner.host == settings.host)}
+    db.close()  # nothing of ours stays open while they settle
+    asked = [pid for pid in pids if registry.process_alive(pid)]
+    for pid in asked:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, registry.LEAVE_SIGNAL)
+    deadline = time.monotonic() + timeout
+    while any(registry.process_alive(pid) for pid in asked) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return len(asked)
 
 
 def _orphaned(now):
