@@ -14,13 +14,16 @@ from messagehub_tui import control
 from messagehub_tui.config import Settings
 from messagehub_tui.models import Campaign, CampaignStatus, db, utcnow
 from messagehub_tui.workers.leader import Always, Leadership
-from messagehub_tui.workers.supervisor import join_running, recover
+from messagehub_tui.workers.supervisor import recover, start_runners, to_join
 
 SYNC_EVERY = 2.0
 # A campaign whose runners die is restarted after 5 s, then after 20 s; the third death in a row
 # pauses it with the reason instead (a runner that crashes at once would otherwise be restarted
 # every sync, for ever).
 RESTART_DELAYS = (5.0, 20.0)
+# A daemon joins a running campaign at once, and again (its runners gone while other hosts keep
+# the campaign going: killed, say) no sooner than this.
+REJOIN_AFTER = RESTART_DELAYS[-1]
 log = logging.getLogger("messagehub.scheduler")
 
 
@@ -46,6 +49,7 @@ class CampaignScheduler:
         self.launched: list[int] = []
         self.deaths: dict[int, int] = {}
         self.restart_at: dict[int, float] = {}
+        self.joined_at: dict[int, float] = {}
 
     def start(self) -> None:
         """Load the schedule now and keep it in step with the database."""
@@ -131,7 +135,15 @@ class CampaignScheduler:
         if self.settings.schedule.resume_interrupted:
             self._resume_interrupted()
         if self.join:
-            for campaign_id in join_running(self.settings):
+            self._join()
+
+    def _join(self) -> None:
+        """Start this host's runners for the running campaigns that have none here."""
+        now = time.monotonic()
+        for campaign_id in to_join(self.settings):
+            if now - self.joined_at.get(campaign_id, -REJOIN_AFTER) >= REJOIN_AFTER:
+                self.joined_at[campaign_id] = now
+                start_runners(self.settings, campaign_id)
                 log.info("campaign %s: started this host's runners", campaign_id)
 
     def _resume_interrupted(self) -> None:

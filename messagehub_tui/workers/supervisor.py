@@ -69,20 +69,20 @@ def local_runner_pids(settings: Settings, campaign_id: int) -> list[int]:
     return found
 
 
-def join_running(settings: Settings) -> list[int]:
-    """Start this host's runners for every queued or running campaign that has work to do, no
-    stop request, and no runner process here: with several hosts on one database, a campaign
-    launched on one host runs on every host's daemon. Returns the campaigns joined."""
+def to_join(settings: Settings) -> list[int]:
+    """Queued or running campaigns with work to do and no stop request that have no runner of
+    this host, neither a process nor a row (a dead one's row is recovery's to settle first):
+    with several hosts on one database, a campaign launched on one host runs on every host."""
     active = [campaign.id for campaign in Campaign.select(Campaign.id).where(
         Campaign.status.in_([CampaignStatus.QUEUED, CampaignStatus.RUNNING])
         & (Campaign.stop_request == StopRequest.NONE))]
-    joined = []
-    for campaign_id in active:
-        pending, _ = queue.open_work(campaign_id)
-        if pending and not local_runner_pids(settings, campaign_id):
-            start_runners(settings, campaign_id)
-            joined.append(campaign_id)
-    return joined
+    if not active:
+        return []
+    here = {row.campaign_id for row in Runner.select(Runner.campaign)
+            .where((Runner.host == settings.host) & Runner.campaign.in_(active))}
+    return [campaign_id for campaign_id in active
+            if campaign_id not in here and queue.open_work(campaign_id)[0]
+            and not local_runner_pids(settings, campaign_id)]
 
 
 def leave(settings: Settings, timeout: float) -> int:
