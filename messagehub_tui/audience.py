@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from messagehub_tui.models import Campaign, Contact, ListMember, audience_version, db
+from messagehub_tui.models import (
+    Campaign,
+    Contact,
+    ListMember,
+    audience_version,
+    db,
+    on_postgres,
+)
 
 _ADDRESS_COLUMN = {"email": "email", "sms": "phone"}
 
@@ -42,11 +49,11 @@ def materialise_sql(campaign: Campaign, now) -> tuple[str, tuple]:
     """One INSERT … SELECT that creates every delivery row, suppressed ones as skipped."""
     where, column = _members_sql(campaign.channel)
     sql = (
-        "INSERT OR IGNORE INTO delivery (campaign_id, contact_id, address, status, attempts, "
+        "INSERT INTO delivery (campaign_id, contact_id, address, status, attempts, "
         "next_attempt_at, error, updated_at) "
         f"SELECT ?, c.id, c.{column}, CASE WHEN s.id IS NULL THEN 'pending' ELSE 'skipped' END, "
         "0, 0, CASE WHEN s.id IS NULL THEN NULL ELSE 'suppressed' END, ? "
-        f"{where} ORDER BY c.id"
+        f"{where} ORDER BY c.id ON CONFLICT DO NOTHING"
     )
     return sql, (campaign.id, now, campaign.channel, campaign.contact_list_id)
 
@@ -55,9 +62,11 @@ def attribute_names(contact_list_id: int | None) -> set[str]:
     """Every attribute column any member of the list carries."""
     if contact_list_id is None:
         return set()
+    keys = "jsonb_object_keys(c.attributes::jsonb) AS j(key)" if on_postgres() \
+        else "json_each(c.attributes) j"
     cursor = db.execute_sql(
         "SELECT DISTINCT j.key FROM list_member m JOIN contact c ON c.id = m.contact_id, "
-        "json_each(c.attributes) j WHERE m.contact_list_id = ?", (contact_list_id,))
+        f"{keys} WHERE m.contact_list_id = ?", (contact_list_id,))
     return {row[0] for row in cursor}
 
 

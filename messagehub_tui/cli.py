@@ -180,16 +180,17 @@ def open_home(home: str | None, access: HomeAccess = HomeAccess.WRITE) -> Settin
     """Load the settings of a home and open its database: creating the home only for `CREATE`
     (saying so on stderr), recovering dead runners only for commands that write."""
     settings = load_settings(home)
-    if access is HomeAccess.CREATE and create_home(settings.home):
+    shared = settings.database.url is not None
+    if access is HomeAccess.CREATE and create_home(settings.home, shared):
         print(f"messagehub-tui: created home {settings.home}", file=sys.stderr)
     else:
-        require_home(settings.home)
+        require_home(settings.home, shared)
     for warning in exposure_warnings(settings.home):
         print(f"messagehub-tui: {warning}", file=sys.stderr)
     if access is HomeAccess.READ:
-        open_for_reading(settings.db_path)
+        open_for_reading(settings.db_location)
     else:
-        open_db(settings.db_path)
+        open_db(settings.db_location)
         recover(settings)
     return settings
 

@@ -21,6 +21,7 @@ from messagehub_tui.config_checks import (
     auto_processes,
     bool_value,
     choice,
+    database_url,
     duration,
     pattern,
     port,
@@ -44,6 +45,8 @@ TWILIO_TOKEN_ENV = "TWILIO_AUTH_TOKEN"
 IMAP_PASSWORD_ENV = "MESSAGEHUB_IMAP_PASSWORD"
 HOST_ENV = "MESSAGEHUB_HOST_ID"
 HOST_ID_MAX = 255
+# Overrides [database] url: one home's configuration shared by hosts, or the tests' engine.
+DATABASE_URL_ENV = "MESSAGEHUB_DATABASE_URL"
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,13 @@ class BounceSettings:
 
 
 @dataclass(frozen=True)
+class DatabaseSettings:
+    """The [database] section: a PostgreSQL server's URL; none means SQLite in the home."""
+
+    url: str | None = None
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything a process needs to know about one home."""
 
@@ -145,12 +155,19 @@ class Settings:
     schedule: ScheduleSettings = ScheduleSettings()
     delivery: DeliverySettings = DeliverySettings()
     bounces: BounceSettings = BounceSettings()
+    database: DatabaseSettings = DatabaseSettings()
     # the host its runners record: a supervisor judges by pid only the runners of its own host
     host: str = field(default_factory=lambda: host_id(os.environ))
 
     @property
     def db_path(self) -> Path:
+        """The SQLite database file (used only when no [database] url is set)."""
         return self.home / DB_NAME
+
+    @property
+    def db_location(self) -> Path | str:
+        """What models.open_db opens: the PostgreSQL URL, else the SQLite file in the home."""
+        return self.database.url or self.db_path
 
     @property
     def logs_dir(self) -> Path:
@@ -215,6 +232,9 @@ _SCHEMA: dict[str, tuple[type, dict[str, tuple[str, Callable[[Any], Any]]]]] = {
         "poll_every": ("poll_every", timeout),
         "soft_limit": ("soft_limit", whole(MAX_ATTEMPTS)),
         "soft_window": ("soft_window", duration),
+    }),
+    "database": (DatabaseSettings, {
+        "url": ("url", database_url),
     }),
 }
 
@@ -308,6 +328,12 @@ def load_settings(home: str | os.PathLike | None = None, environ: dict | None = 
         "bounces": BounceSettings(**{**settings.bounces.__dict__,
                                      "password": environ.get(IMAP_PASSWORD_ENV) or None}),
     }
+    database = settings.database
+    if environ.get(DATABASE_URL_ENV):
+        try:
+            database = DatabaseSettings(url=database_url(environ[DATABASE_URL_ENV]))
+        except ValueError as exc:
+            raise ConfigError(f"{DATABASE_URL_ENV} {exc}") from None
     return Settings(home=root, schedule=settings.schedule, delivery=settings.delivery,
-                    host=host_id(environ), **secrets)
+                    database=database, host=host_id(environ), **secrets)
 

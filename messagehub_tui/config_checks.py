@@ -16,6 +16,7 @@ from typing import Any
 import phonenumbers
 
 from messagehub_tui.compose import check_syntax
+from messagehub_tui.engines import url_problem
 from messagehub_tui.errors import TemplateProblem
 
 MAX_RATE = 10_000          # messages per second; no SMTP server or Twilio account goes faster
@@ -168,6 +169,13 @@ def url(value: Any) -> str:
     if not re.match(r"^https?://[^\s/]+", value):
         raise ValueError("must be an http:// or https:// URL")
     return value.rstrip("/")
+
+
+def database_url(value: Any) -> str:
+    problem = url_problem(text(value))
+    if problem:
+        raise ValueError(problem)
+    return value
 
 
 def unsubscribe_parts(value: str) -> list[str]:

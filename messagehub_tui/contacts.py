@@ -13,6 +13,7 @@ from messagehub_tui.models import (
     Suppression,
     bump_audience_version,
     db,
+    executemany,
     utcnow,
 )
 
@@ -67,11 +68,12 @@ def suppress(addresses: list[str], channel: str, reason: str = "",
     normal = [normalise(channel, address, region) for address in addresses]
     now = utcnow()
     with db.atomic():
-        cursor = db.connection().executemany(
-            "INSERT OR IGNORE INTO suppression (channel, address, reason, created_at) "
-            "VALUES (?, ?, ?, ?)", [(channel, address, reason, now) for address in normal])
+        added = executemany(
+            "INSERT INTO suppression (channel, address, reason, created_at) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            [(channel, address, reason, now) for address in normal])
         bump_audience_version()
-    return cursor.rowcount
+    return added
 
 
 def unsuppress(addresses: list[str], channel: str, region: str | None = None) -> int:

@@ -34,14 +34,15 @@ def private_umask() -> int:
     return os.umask(PRIVATE_UMASK)
 
 
-def is_home(home: Path) -> bool:
-    """A folder is a home once it holds a database."""
-    return (home / DB_NAME).is_file()
+def is_home(home: Path, shared_database: bool = False) -> bool:
+    """A folder is a home once it holds a database; with a shared ([database] url) one, once
+    it exists (it holds the configuration, logs and outbox)."""
+    return home.is_dir() if shared_database else (home / DB_NAME).is_file()
 
 
-def require_home(home: Path) -> None:
+def require_home(home: Path, shared_database: bool = False) -> None:
     """Refuse to work on a folder that is not a home, saying which folder and what to do."""
-    if is_home(home):
+    if is_home(home, shared_database):
         return
     what = "does not exist" if not home.exists() else f"has no {DB_NAME}, so it is not a home"
     raise MessagehubError(
@@ -49,9 +50,9 @@ def require_home(home: Path) -> None:
         f"`messagehub-tui --home {home} init` or by importing contacts")
 
 
-def create_home(home: Path) -> bool:
+def create_home(home: Path, shared_database: bool = False) -> bool:
     """Make the home folder (private) when it is not a home yet; True when it was not one."""
-    if is_home(home):
+    if is_home(home, shared_database):
         return False
     try:
         home.mkdir(mode=HOME_MODE, parents=True, exist_ok=True)
@@ -103,13 +104,16 @@ def disk_full(folder: Path) -> bool:
     return room is not None and room < NEARLY_FULL
 
 
-def open_for_reading(path: Path) -> None:
+def open_for_reading(location: Path | str) -> None:
     """Open the database for a command that only reads; on a full disk, where SQLite cannot make
     the shared-memory index a WAL reader needs, read the database file as it is instead."""
     try:
-        open_db(path)
+        open_db(location)
         return
     except OperationalError:
+        if not isinstance(location, Path):
+            raise  # a PostgreSQL server's trouble: nothing in the home to fall back on
+        path = location
         wal = path.with_name(path.name + "-wal")
         # Reading the file alone is exact only while no committed page waits in the WAL.
         if not disk_full(path.parent) or (wal.exists() and wal.stat().st_size > 0):

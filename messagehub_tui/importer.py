@@ -144,19 +144,6 @@ def _disk_full(exc: BaseException) -> bool:
     return False
 
 
-@contextmanager
-def _transaction(connection: sqlite3.Connection) -> Iterator[None]:
-    """BEGIN IMMEDIATE … COMMIT; on any error roll back if SQLite has not already done so."""
-    connection.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-        connection.commit()
-    except BaseException:
-        if connection.in_transaction:  # SQLite rolls back by itself on a full disk
-            connection.rollback()
-        raise
-
-
 def _keep(result: ImportResult, outcome: Outcome) -> None:
     result.imported += outcome.imported
     result.updated += outcome.updated
@@ -181,7 +168,7 @@ def _import_chunk(store: Store, keys: list[str], rows: list[Row], region: str | 
         except InvalidAddress as exc:
             outcome.rejected.append((row.line, str(exc), row.cells))
     rejects.mark()
-    with _transaction(store.connection):
+    with db.atomic():  # SQLite: BEGIN IMMEDIATE (engines.make_sqlite)
         store.save(parsed, outcome)
         for line, reason, cells in sorted(outcome.rejected + outcome.warnings):
             rejects.add(line, reason, cells)
@@ -230,7 +217,7 @@ def import_csv(path: str | Path, home: Path, list_name: str | None = None,
     with CsvFile(path) as source:
         keys = header_keys(path, source.header)
         result = ImportResult(list_name=list_name or path.stem)
-        store = Store(db.connection(), result.list_name)
+        store = Store(result.list_name)
         rejects = RejectsFile(home, path.stem, source.header)
         rows = source.rows()
         try:
@@ -241,9 +228,9 @@ def import_csv(path: str | Path, home: Path, list_name: str | None = None,
                     if interrupted():
                         raise KeyboardInterrupt
                 if not result.rows:
-                    with _transaction(store.connection):
+                    with db.atomic():
                         store.empty_list()
-        except (MessagehubError, sqlite3.Error, DatabaseError, OSError, KeyboardInterrupt) as exc:
+        except (MessagehubError, DatabaseError, OSError, KeyboardInterrupt) as exc:
             rejects.undo()
             raise ImportStopped(_stopped(path, home, result, exc), result,
                                 isinstance(exc, KeyboardInterrupt)) from None

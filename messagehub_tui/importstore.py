@@ -12,15 +12,16 @@ Rules, in the order a row meets them (the later row of a pair is the one rejecte
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass, field
 
-from messagehub_tui.models import bump_audience_version, utcnow
+from messagehub_tui.models import bump_audience_version, db, executemany, on_postgres, utcnow
 
 _to_json = json.JSONEncoder(ensure_ascii=False).encode  # one encoder, not one per row
+# A temporary table is private to its connection (SQLite and PostgreSQL alike).
 _SCHEMA = ("CREATE TEMP TABLE IF NOT EXISTS import_given (contact_id INTEGER PRIMARY KEY, "
            "line INTEGER NOT NULL, email TEXT, phone TEXT, first_name TEXT, last_name TEXT, "
            "attributes TEXT)")
+_GIVEN_COLUMNS = ("line", "email", "phone", "first_name", "last_name", "attributes")
 
 
 @dataclass
@@ -96,18 +97,31 @@ def _conflict(earlier: _Given, record: Parsed) -> str | None:
     return None
 
 
-class Store:
-    """Writes chunks of parsed rows on one connection, inside the caller's transaction."""
+def _reserve_ids(count: int) -> list[int]:
+    """Ids for `count` new contacts, in increasing order. SQLite: the ones it would give them
+    (the transaction holds the write lock, so nobody else inserts meanwhile); PostgreSQL: taken
+    from the table's sequence, which writers on other hosts share."""
+    if not count:
+        return []
+    if on_postgres():
+        rows = db.execute_sql("SELECT nextval(pg_get_serial_sequence('contact', 'id')) "
+                              "FROM generate_series(1, ?)", (count,)).fetchall()
+        return sorted(row[0] for row in rows)
+    first = db.execute_sql("SELECT COALESCE(MAX(id), 0) + 1 FROM contact").fetchone()[0]
+    return list(range(first, first + count))
 
-    def __init__(self, connection: sqlite3.Connection, list_name: str):
-        self.connection = connection
+
+class Store:
+    """Writes chunks of parsed rows on the open connection, inside the caller's transaction."""
+
+    def __init__(self, list_name: str):
         self.list_name = list_name
-        connection.execute(_SCHEMA)
-        connection.execute("DELETE FROM temp.import_given")
+        db.execute_sql(_SCHEMA)
+        db.execute_sql("DELETE FROM import_given")
         self._new: dict[int, _Contact] = {}
 
     def close(self) -> None:
-        self.connection.execute("DROP TABLE IF EXISTS temp.import_given")
+        db.execute_sql("DROP TABLE IF EXISTS import_given")
 
     def _lookup(self, records: list[Parsed]) -> tuple[dict[str, _Contact], dict[str, _Contact]]:
         """The stored contacts these rows name, by email and by phone (one object per contact)."""
@@ -115,7 +129,7 @@ class Store:
         for column in ("email", "phone"):
             values = list({getattr(r, column) for r in records if getattr(r, column)})
             if values:
-                for row in self.connection.execute(
+                for row in db.execute_sql(
                         "SELECT id, email, phone, first_name, last_name, attributes FROM contact "
                         f"WHERE {column} IN ({','.join('?' * len(values))})", values):
                     found.setdefault(row[0], _Contact(*row))
@@ -125,9 +139,9 @@ class Store:
     def _given(self, ids: set[int]) -> dict[int, _Given]:
         if not ids:
             return {}
-        rows = self.connection.execute(
+        rows = db.execute_sql(
             "SELECT contact_id, line, email, phone, first_name, last_name, attributes "
-            f"FROM temp.import_given WHERE contact_id IN ({','.join('?' * len(ids))})", list(ids))
+            f"FROM import_given WHERE contact_id IN ({','.join('?' * len(ids))})", list(ids))
         return {row[0]: _Given(*row[1:6], json.loads(row[6])) for row in rows}
 
     @staticmethod
@@ -152,7 +166,7 @@ class Store:
         contact.email, contact.phone, contact.first_name, contact.last_name = new
         contact.attributes = _to_json(merged)
         if contact.id not in self._new:  # a contact of this chunk is written at its end
-            self.connection.execute(
+            db.execute_sql(
                 "UPDATE contact SET email = ?, phone = ?, first_name = ?, last_name = ?, "
                 "attributes = ?, updated_at = ? WHERE id = ?",
                 (*new, contact.attributes, now, contact.id))
@@ -161,14 +175,13 @@ class Store:
         """Store one chunk, row by row in file order (each sees the ones before it).
 
         Updates of stored contacts run at once (one may free a phone a later row takes); new
-        contacts are written together at the end, with the ids SQLite would give them (the
-        transaction holds the write lock, so nobody else inserts meanwhile).
+        contacts are written together at the end. Until then they go by negative stand-in ids;
+        their real ids (_reserve_ids) are given, in file order, when they are written.
         """
         now = utcnow().isoformat(" ")  # the form sqlite3 stores a datetime in
         by_email, by_phone = self._lookup(records)
         given = self._given({c.id for c in (*by_email.values(), *by_phone.values())})
-        next_id = self.connection.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM contact") \
-            .fetchone()[0]
+        next_id = -1
         self._new = {}
         touched: dict[int, _Given] = {}
         for record in records:
@@ -190,7 +203,7 @@ class Store:
                 contact = _Contact(next_id, record.email, record.phone, record.first_name,
                                    record.last_name, _to_json(record.attributes))
                 self._new[next_id] = contact
-                next_id += 1
+                next_id -= 1
                 outcome.imported += 1
             else:
                 old_phone = contact.phone
@@ -211,31 +224,36 @@ class Store:
         self._write(touched, now)
 
     def _write(self, touched: dict[int, _Given], now: str) -> None:
-        self.connection.executemany(
+        real = dict(zip(self._new, _reserve_ids(len(self._new)), strict=True))
+        for stand_in, contact in self._new.items():
+            contact.id = real[stand_in]
+        executemany(
             "INSERT INTO contact (id, email, phone, first_name, last_name, attributes, "
             "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [(c.id, c.email, c.phone, c.first_name, c.last_name, c.attributes, now, now)
              for c in self._new.values()])
-        self.connection.executemany(
-            "INSERT OR REPLACE INTO temp.import_given VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(contact_id, g.line, g.email, g.phone, g.first_name, g.last_name,
+        executemany(
+            "INSERT INTO import_given VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (contact_id) "
+            f"DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _GIVEN_COLUMNS)}",
+            [(real.get(contact_id, contact_id), g.line, g.email, g.phone, g.first_name, g.last_name,
               # a contact this chunk created holds exactly what the file said: same JSON
               self._new[contact_id].attributes if contact_id in self._new
               else _to_json(g.attributes)) for contact_id, g in touched.items()])
         if touched:
-            self._join_list(list(touched), now)
+            self._join_list([real.get(contact_id, contact_id) for contact_id in touched], now)
 
     def _list_id(self, now: str) -> int:
-        self.connection.execute("INSERT OR IGNORE INTO contact_list (name, created_at) "
-                                "VALUES (?, ?)", (self.list_name, now))
-        return self.connection.execute("SELECT id FROM contact_list WHERE name = ?",
-                                       (self.list_name,)).fetchone()[0]
+        db.execute_sql("INSERT INTO contact_list (name, created_at) VALUES (?, ?) "
+                       "ON CONFLICT DO NOTHING", (self.list_name, now))
+        return db.execute_sql("SELECT id FROM contact_list WHERE name = ?",
+                              (self.list_name,)).fetchone()[0]
 
     def _join_list(self, members: list[int], now: str) -> None:
         # The list is created with its first member, so an import that stores nothing leaves none.
         list_id = self._list_id(now)
-        self.connection.executemany(
-            "INSERT OR IGNORE INTO list_member (contact_list_id, contact_id) VALUES (?, ?)",
+        executemany(
+            "INSERT INTO list_member (contact_list_id, contact_id) VALUES (?, ?) "
+            "ON CONFLICT DO NOTHING",
             [(list_id, contact_id) for contact_id in members])
         bump_audience_version()
 

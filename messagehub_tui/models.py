@@ -1,8 +1,11 @@
-"""Peewee models over SQLite in WAL mode, bound through a proxy; schema versions and upgrades."""
+"""Peewee models bound through a proxy to SQLite or PostgreSQL (engines.py); opening, creating
+and upgrading the schema (schema.py)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -10,21 +13,22 @@ from pathlib import Path
 from peewee import (
     AutoField,
     CompositeKey,
+    Database,
     DatabaseProxy,
     DateTimeField,
     FloatField,
     ForeignKeyField,
     IntegerField,
     Model,
-    SqliteDatabase,
     TextField,
+    __exception_wrapper__,
 )
 
+from messagehub_tui.engines import Engine, describe, engine_of, is_url, make_database
 from messagehub_tui.errors import MessagehubError
+from messagehub_tui.schema import SCHEMA_VERSION, fresh_statements, upgrade_statements
 
 db = DatabaseProxy()
-
-SCHEMA_VERSION = 4
 
 
 class CampaignStatus(StrEnum):
@@ -231,9 +235,9 @@ class Event(BaseModel):
 class Runner(BaseModel):
     """A live runner process of a campaign: where it runs and when it last said so.
 
-    Ids are never reused (the table is made AUTOINCREMENT by MIGRATIONS[3], also for a new
-    database): a runner declared dead and woken up again must not find a newer runner's row
-    under its own id.
+    Ids are never reused (SQLite: the table is made AUTOINCREMENT by schema.MIGRATIONS[3], also
+    for a new database; PostgreSQL: its sequence): a runner declared dead and woken up again must
+    not find a newer runner's row under its own id.
     """
 
     id = AutoField()  # peewee adds it anyway; declared, it has a type
@@ -267,73 +271,10 @@ class DeliveryCount(BaseModel):
 ALL_MODELS = [Meta, Contact, ContactList, ListMember, Suppression, Campaign, Delivery, Event,
               Runner, RateSlot, DeliveryCount]
 
-_COUNT_TRIGGERS = [
-    """CREATE TRIGGER IF NOT EXISTS delivery_count_insert AFTER INSERT ON delivery BEGIN
-         INSERT INTO delivery_count (campaign_id, status, n) VALUES (NEW.campaign_id, NEW.status, 1)
-         ON CONFLICT (campaign_id, status) DO UPDATE SET n = n + 1;
-       END""",
-    """CREATE TRIGGER IF NOT EXISTS delivery_count_update AFTER UPDATE OF status ON delivery
-       WHEN OLD.status != NEW.status BEGIN
-         UPDATE delivery_count SET n = n - 1
-           WHERE campaign_id = OLD.campaign_id AND status = OLD.status;
-         INSERT INTO delivery_count (campaign_id, status, n) VALUES (NEW.campaign_id, NEW.status, 1)
-         ON CONFLICT (campaign_id, status) DO UPDATE SET n = n + 1;
-       END""",
-    """CREATE TRIGGER IF NOT EXISTS delivery_count_delete AFTER DELETE ON delivery BEGIN
-         UPDATE delivery_count SET n = n - 1
-           WHERE campaign_id = OLD.campaign_id AND status = OLD.status;
-       END""",
-]
-
-MIGRATIONS: dict[int, list[str]] = {
-    2: [
-        "ALTER TABLE campaign ADD COLUMN auto_resume INTEGER NOT NULL DEFAULT 0",
-        'CREATE TABLE IF NOT EXISTS "runner" ("id" INTEGER NOT NULL PRIMARY KEY, '
-        '"campaign_id" INTEGER NOT NULL, "pid" INTEGER NOT NULL, "host" TEXT NOT NULL, '
-        '"started_at" DATETIME NOT NULL, "heartbeat_at" REAL NOT NULL, '
-        'FOREIGN KEY ("campaign_id") REFERENCES "campaign" ("id") ON DELETE CASCADE)',
-        'CREATE INDEX IF NOT EXISTS "runner_campaign_id" ON "runner" ("campaign_id")',
-        'CREATE TABLE IF NOT EXISTS "rate_slot" ("sender_key" TEXT NOT NULL PRIMARY KEY, '
-        '"next_at" REAL NOT NULL)',
-        'CREATE TABLE IF NOT EXISTS "delivery_count" ("campaign_id" INTEGER NOT NULL, '
-        '"status" TEXT NOT NULL, "n" INTEGER NOT NULL, PRIMARY KEY ("campaign_id", "status"), '
-        'FOREIGN KEY ("campaign_id") REFERENCES "campaign" ("id") ON DELETE CASCADE)',
-        "INSERT INTO delivery_count (campaign_id, status, n) "
-        "SELECT campaign_id, status, COUNT(*) FROM delivery GROUP BY campaign_id, status",
-        *_COUNT_TRIGGERS,
-    ],
-    3: [
-        'CREATE TABLE "runner_v3" ("id" INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT, '
-        '"campaign_id" INTEGER NOT NULL, "pid" INTEGER NOT NULL, "host" TEXT NOT NULL, '
-        '"started_at" DATETIME NOT NULL, "heartbeat_at" REAL NOT NULL, '
-        'FOREIGN KEY ("campaign_id") REFERENCES "campaign" ("id") ON DELETE CASCADE)',
-        'INSERT INTO "runner_v3" SELECT "id", "campaign_id", "pid", "host", "started_at", '
-        '"heartbeat_at" FROM "runner"',
-        'DROP TABLE "runner"',
-        'ALTER TABLE "runner_v3" RENAME TO "runner"',
-        'CREATE INDEX IF NOT EXISTS "runner_campaign_id" ON "runner" ("campaign_id")',
-        # New ids start past every id a delivery row still names, not only past live rows.
-        "DELETE FROM sqlite_sequence WHERE name = 'runner'",
-        "INSERT INTO sqlite_sequence (name, seq) SELECT 'runner', MAX("
-        "COALESCE((SELECT MAX(id) FROM runner), 0), "
-        "COALESCE((SELECT MAX(runner_id) FROM delivery), 0))",
-    ],
-    # bounces/store.py: every recognised bounce and complaint, once per report (soft-bounce counts)
-    4: [
-        'CREATE TABLE IF NOT EXISTS "bounce" ("id" INTEGER NOT NULL PRIMARY KEY, '
-        '"message_key" TEXT NOT NULL UNIQUE, "kind" TEXT NOT NULL, "address" TEXT, '
-        '"delivery_id" INTEGER REFERENCES "delivery" ("id") ON DELETE SET NULL, '
-        '"campaign_id" INTEGER REFERENCES "campaign" ("id") ON DELETE SET NULL, '
-        '"diagnostic" TEXT NOT NULL, "at" DATETIME NOT NULL)',
-        'CREATE INDEX IF NOT EXISTS "bounce_address_kind_at" ON "bounce" ("address", "kind", "at")',
-    ],
-}
-
-
 def bump_audience_version() -> None:
     """Say, inside the writing transaction, that contacts, memberships or suppressions changed."""
     db.execute_sql("INSERT INTO meta (key, value) VALUES ('audience_version', '1') "
-                   "ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1")
+                   "ON CONFLICT (key) DO UPDATE SET value = CAST(meta.value AS INTEGER) + 1")
 
 
 def audience_version() -> str:
@@ -342,18 +283,39 @@ def audience_version() -> str:
     return row[0] if row else "0"
 
 
-def make_database(path: Path | str) -> SqliteDatabase:
-    """A SQLite database in WAL mode whose write transactions begin IMMEDIATE."""
-    return SqliteDatabase(
-        str(path),
-        pragmas={"journal_mode": "wal", "busy_timeout": 30000, "foreign_keys": 1,
-                 "synchronous": 1, "cache_size": -16000},
-        timeout=30,
-        lock_type="IMMEDIATE",
-    )
+def on_postgres() -> bool:
+    """Whether the bound database is PostgreSQL (SQL that differs asks this, nothing else)."""
+    return engine_of(db.obj) is Engine.POSTGRES
 
 
-def _stored_version(database: SqliteDatabase) -> int | None:
+def executemany(sql: str, rows: list) -> int:
+    """Run one statement (with `?` placeholders) once per row; how many rows it changed."""
+    if not rows:
+        return 0
+    with __exception_wrapper__:
+        cursor = db.cursor()
+        cursor.executemany(db.obj.translate(sql) if on_postgres() else sql, rows)
+        return cursor.rowcount
+
+
+@contextmanager
+def concurrent_transaction() -> Iterator[None]:
+    """A write transaction that needs no other writer to wait: it changes only rows it locks
+    (its claims, its results, its runner's heartbeat, a rate slot). SQLite has one writer at a
+    time anyway; on PostgreSQL it skips the lock that serialises every other write transaction."""
+    if not on_postgres():
+        with db.atomic():
+            yield
+        return
+    previous = db.obj.set_concurrent(True)
+    try:
+        with db.atomic():
+            yield
+    finally:
+        db.obj.set_concurrent(previous)
+
+
+def _stored_version(database: Database) -> int | None:
     if not database.table_exists("meta"):
         return None
     row = Meta.get_or_none(Meta.key == "schema_version")
@@ -361,13 +323,17 @@ def _stored_version(database: SqliteDatabase) -> int | None:
 
 
 def _set_version(version: int) -> None:
-    Meta.insert(key="schema_version", value=str(version)).on_conflict_replace().execute()
+    Meta.insert(key="schema_version", value=str(version)).on_conflict(
+        conflict_target=[Meta.key], update={Meta.value: str(version)}).execute()
 
 
-def open_db(path: Path | str) -> SqliteDatabase:
-    """Open (creating or upgrading) the database at path and bind the models to it."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    database = make_database(path)
+def open_db(location: Path | str) -> Database:
+    """Open (creating or upgrading) the database at a path (SQLite) or a postgresql:// URL
+    (Settings.db_location) and bind the models to it."""
+    if not is_url(location):
+        Path(location).parent.mkdir(parents=True, exist_ok=True)
+    database = make_database(location)
+    engine = engine_of(database)
     db.initialize(database)
     database.connect(reuse_if_open=True)
     if _stored_version(database) == SCHEMA_VERSION:
@@ -376,16 +342,16 @@ def open_db(path: Path | str) -> SqliteDatabase:
         version = _stored_version(database)
         if version is None:
             database.create_tables(ALL_MODELS)
-            for statement in [*_COUNT_TRIGGERS, *MIGRATIONS[3], *MIGRATIONS[4]]:
+            for statement in fresh_statements(engine):
                 database.execute_sql(statement)
             _set_version(SCHEMA_VERSION)
         elif version > SCHEMA_VERSION:
             raise MessagehubError(
-                f"{path} was made by a newer messagehub-tui (schema {version}, this one knows "
-                f"{SCHEMA_VERSION}); upgrade messagehub-tui")
+                f"{describe(location)} was made by a newer messagehub-tui (schema {version}, "
+                f"this one knows {SCHEMA_VERSION}); upgrade messagehub-tui")
         else:
             for step in range(version + 1, SCHEMA_VERSION + 1):
-                for statement in MIGRATIONS[step]:
+                for statement in upgrade_statements(step, engine):
                     database.execute_sql(statement)
                 _set_version(step)
     return database

@@ -1,4 +1,5 @@
-"""Shared fixtures: a fresh home with an open database, and the CLI run in-process."""
+"""Shared fixtures: a fresh home with an open database (SQLite, or PostgreSQL in the modules
+that run on both engines), and the CLI run in-process."""
 
 from __future__ import annotations
 
@@ -7,14 +8,51 @@ from pathlib import Path
 import pytest
 
 from messagehub_tui.cli import main
-from messagehub_tui.config import load_settings
+from messagehub_tui.config import DATABASE_URL_ENV, load_settings
 from messagehub_tui.models import close_db, open_db
+from messagehub_tui.schema import SCHEMA_VERSION
 from tests.clitools import refusing_smtp, rejecting_smtp  # noqa: F401 (fixtures for every module)
-from tests.pgcluster import pg_cluster, pg_database  # noqa: F401 (fixtures for every module)
+from tests.pgcluster import PgCluster, pg_cluster, pg_database  # noqa: F401 (fixtures)
+
+ENGINES = ("sqlite", "postgres")
+
+
+def pytest_generate_tests(metafunc):
+    """A module that sets `BOTH_ENGINES = True` runs each test that has a home on both engines."""
+    if getattr(metafunc.module, "BOTH_ENGINES", False) and "engine" in metafunc.fixturenames:
+        metafunc.parametrize("engine", ENGINES, indirect=True)
+
+
+def schema_template(cluster: PgCluster) -> str:
+    """A database holding the current schema, made once per session: each test gets a copy."""
+    name = f"schema_v{SCHEMA_VERSION}"
+    if name not in cluster.templates:
+        def setup(url: str) -> None:
+            open_db(url)
+            close_db()
+        cluster.templates.add(cluster.make_template(name, setup))
+    return name
 
 
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch) -> Path:
+def engine(request, monkeypatch):
+    """"sqlite" (the home's file), or "postgres": a fresh database of the session's private
+    cluster, named to every process through MESSAGEHUB_DATABASE_URL."""
+    kind = getattr(request, "param", "sqlite")
+    monkeypatch.delenv(DATABASE_URL_ENV, raising=False)
+    if kind != "postgres":
+        yield kind
+        return
+    cluster = request.getfixturevalue("pg_cluster")
+    name = cluster.create_database(template=schema_template(cluster))
+    monkeypatch.setenv(DATABASE_URL_ENV, cluster.url(name))
+    yield kind
+    close_db()
+    cluster.drop_database(name)
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch, engine: str) -> Path:
     monkeypatch.delenv("MESSAGEHUB_HOME", raising=False)
     monkeypatch.delenv("MESSAGEHUB_SMTP_PASSWORD", raising=False)
     monkeypatch.delenv("TWILIO_AUTH_TOKEN", raising=False)
@@ -26,7 +64,7 @@ def home(tmp_path: Path, monkeypatch) -> Path:
 @pytest.fixture
 def settings(home: Path):
     found = load_settings(home)
-    open_db(found.db_path)
+    open_db(found.db_location)
     return found
 
 

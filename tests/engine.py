@@ -15,7 +15,7 @@ def make_home(home: Path, toml: str = "", count: int = 20, channel: str = "email
     """Write messagehub.toml, import `count` contacts and create a campaign; (settings, id)."""
     (home / "messagehub.toml").write_text(toml, encoding="utf-8")
     settings = load_settings(home)
-    open_db(settings.db_path)
+    open_db(settings.db_location)
     rows = ["email,phone,first_name,city"]
     for i in range(count):
         rows.append(f"user{i}@example.com,+1415555{i:04d},Üser{i},Zürich")

@@ -212,7 +212,8 @@ def stop_daemons(daemons: Sequence[subprocess.Popen]) -> None:
 
 
 LEADER_SQL = ("SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
-              " WHERE l.locktype = 'advisory' AND l.granted")
+              " WHERE l.locktype = 'advisory' AND l.granted"
+              " AND a.application_name LIKE 'messagehub-tui scheduler on %%'")
 
 
 def leader_of(cluster, database: str) -> str | None:

@@ -80,6 +80,7 @@ class PgCluster:
     binaries: Path
     user: pwd.struct_passwd | None
     password_roles: list[str] = field(default_factory=list)
+    templates: set[str] = field(default_factory=set)  # made by make_template, for the session
     _names: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     @property

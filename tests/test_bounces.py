@@ -19,6 +19,9 @@ from messagehub_tui.message_id import home_token
 from messagehub_tui.models import Delivery, Event, Suppression, utcnow
 from tests.engine import make_home
 
+# Storage-touching: every test with a home runs on SQLite and on PostgreSQL.
+BOTH_ENGINES = True
+
 TEMPLATE = "bounces+{token}@news.example.com"
 
 

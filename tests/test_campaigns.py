@@ -8,6 +8,9 @@ from messagehub_tui import campaigns, contacts, preview
 from messagehub_tui.errors import InvalidState, MessagehubError, TemplateProblem
 from tests.conftest import write
 
+# Storage-touching: every test with a home runs on SQLite and on PostgreSQL.
+BOTH_ENGINES = True
+
 
 @pytest.fixture
 def people(settings, people_csv):
@@ -76,7 +79,7 @@ def test_unsubscribe_url_is_a_variable_only_when_configured(home, people_csv):
     from messagehub_tui.config import load_settings
     from messagehub_tui.models import open_db
     settings = load_settings(home)
-    open_db(settings.db_path)
+    open_db(settings.db_location)
     contacts.import_csv(people_csv, home)
     campaign = campaigns.create(settings, "e", "email", "people", "Bye: {{ unsubscribe_url }}",
                                 subject="s")

@@ -12,6 +12,8 @@ from messagehub_tui.workers import queue
 from messagehub_tui.workers.runner import CLAIM_SECONDS, CampaignRunner
 from tests.engine import counts_add_up, make_home, wait_status
 
+BOTH_ENGINES = True
+
 
 def test_a_fast_runner_claims_more_than_batch_size(home, monkeypatch):
     """A runner far faster than batch_size per half second grows its claims past batch_size;

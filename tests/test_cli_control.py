@@ -14,6 +14,9 @@ from tests.clitools import (
     smtp_config,
 )
 
+# Storage-touching: every test with a home runs on SQLite and on PostgreSQL.
+BOTH_ENGINES = True
+
 
 def wait_status(home, campaign_id: str, *wanted: str, timeout: float = 60) -> str:
     deadline = time.monotonic() + timeout

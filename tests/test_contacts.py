@@ -10,6 +10,9 @@ from messagehub_tui.errors import MessagehubError
 from messagehub_tui.models import Contact, Suppression
 from tests.conftest import write
 
+# Storage-touching: every test with a home runs on SQLite and on PostgreSQL.
+BOTH_ENGINES = True
+
 
 def test_import_reports_counts_and_list(settings, people_csv):
     result = contacts.import_csv(people_csv, settings.home)

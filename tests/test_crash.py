@@ -9,12 +9,15 @@ import time
 import pytest
 
 from messagehub_tui import campaigns, control
-from messagehub_tui.models import Campaign, Delivery
+from messagehub_tui.models import Campaign, Delivery, db
 from messagehub_tui.workers import journal
 from messagehub_tui.workers.supervisor import recover
 from tests.engine import counts_add_up, make_home, poll, wait_status
 from tests.peers import SmtpSink
 from tests.test_engine_smtp import smtp_toml
+
+# Storage-touching: every test with a home runs on SQLite and on PostgreSQL.
+BOTH_ENGINES = True
 
 
 @pytest.fixture
@@ -104,23 +107,36 @@ def test_recovery_reads_the_journal_of_a_dead_runner(home):
     assert not journal.path_for(home, runner.id).exists()
 
 
-def freeze_outside_a_write(pid: int, db_path) -> None:
+def _no_write_in_flight(settings) -> bool:
+    """SQLite: the write lock is free. PostgreSQL: no other session of this database is inside
+    a transaction (this test's own connection is idle between statements)."""
+    if settings.database.url:
+        return db.execute_sql(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND state <> 'idle'").fetchone()[0] == 0
+    probe = sqlite3.connect(settings.db_path, timeout=0.2, isolation_level=None)
+    try:
+        probe.execute("BEGIN IMMEDIATE")
+        probe.execute("ROLLBACK")
+        return True
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        probe.close()
+
+
+def freeze_outside_a_write(pid: int, settings) -> None:
     """SIGSTOP the process at a moment it holds no write transaction. A process frozen inside
-    one keeps SQLite's write lock, and every other writer then waits for it (see the README's
-    Guarantees): that is SQLite's rule, not what this test is about."""
+    one keeps SQLite's write lock (on PostgreSQL: the row locks it took), and other writers then
+    wait for it (see the README's Guarantees): that is the engine's rule, not what this test is
+    about."""
     for _ in range(100):
         os.kill(pid, signal.SIGSTOP)
-        probe = sqlite3.connect(db_path, timeout=0.2, isolation_level=None)
-        try:
-            probe.execute("BEGIN IMMEDIATE")
-            probe.execute("ROLLBACK")
+        if _no_write_in_flight(settings):
             return
-        except sqlite3.OperationalError:
-            os.kill(pid, signal.SIGCONT)
-            time.sleep(0.02)
-        finally:
-            probe.close()
-    raise AssertionError("the runner held the write lock at every one of 100 tries")
+        os.kill(pid, signal.SIGCONT)
+        time.sleep(0.02)
+    raise AssertionError("the runner held a write transaction at every one of 100 tries")
 
 
 def test_a_runner_frozen_past_its_heartbeat_stops_before_sending_again(home, monkeypatch):
@@ -136,7 +152,7 @@ def test_a_runner_frozen_past_its_heartbeat_stops_before_sending_again(home, mon
                                   count=total)
         old = control.launch(settings, cid).runners[0]
         poll(lambda: campaigns.status(cid).counts.sent >= 5, what="first sends")
-        freeze_outside_a_write(old.pid, settings.db_path)
+        freeze_outside_a_write(old.pid, settings)
         try:
             poll(lambda: recover(settings) == [cid], timeout=stale * 4, every=0.5,
                  what="the frozen runner declared dead")
@@ -182,7 +198,7 @@ def test_a_crash_in_one_lane_stops_the_others_before_the_channel_closes(home, sm
     handler.delay = 0.2
     (home / "messagehub.toml").write_text(smtp_toml(port, connections=4))
     settings = load_settings(home)
-    open_db(settings.db_path)
+    open_db(settings.db_location)
     rows = ["email,score"] + [f"user{i}@example.com,{0 if i == 13 else i + 1}" for i in range(40)]
     (home / "people.csv").write_text("\n".join(rows) + "\n")
     contacts.import_csv(home / "people.csv", home, "people")

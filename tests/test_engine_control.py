@@ -15,6 +15,9 @@ from messagehub_tui.workers.supervisor import recover
 from tests.engine import counts_add_up, make_home, poll, wait_status
 from tests.test_engine_smtp import smtp_toml
 
+# Storage-touching: every test with a home runs on SQLite and on PostgreSQL.
+BOTH_ENGINES = True
+
 
 def sent_count(campaign_id):
     return campaigns.status(campaign_id).counts.sent

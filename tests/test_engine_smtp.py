@@ -13,6 +13,9 @@ from tests.engine import counts_add_up, make_home, wait_status
 from tests.peers import RecordingHandler, SmtpSink, free_port
 from tests.scripted_smtp import ScriptedSmtp
 
+# Storage-touching: every test with a home runs on SQLite and on PostgreSQL.
+BOTH_ENGINES = True
+
 
 def smtp_toml(port: int, processes: int = 1, **extra) -> str:
     """SMTP to loopback; one runner process unless told, as these tests kill and count it."""

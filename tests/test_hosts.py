@@ -99,7 +99,7 @@ def wait_completed(cid: int, timeout: float) -> Campaign:
     """Completed, passing only through the states a campaign goes through while hosts die."""
     def check():
         campaign = Campaign.get_by_id(cid)
-        assert campaign.status in {"queued", "running", "interrupted", "completed"}, \
+        assert campaign.status in {"scheduled", "queued", "running", "interrupted", "completed"}, \
             (campaign.status, campaign.last_error)
         return campaign if campaign.status == "completed" else None
     return poll(check, timeout, every=0.5, what=f"campaign {cid} completed")
@@ -126,6 +126,7 @@ def test_three_hosts_share_a_campaign_and_finish_it_when_one_is_killed(site, tmp
         poll(lambda: "host-2" in hosts_running(second)
              and campaigns.status(second).counts.sent > RECIPIENTS // 5, timeout=300,
              what="a fifth sent, host-2 among the senders")
+        at_kill = campaigns.status(second).counts
         killed_at = time.monotonic()
         site.hosts.hosts[1].kill()
         assert not site.hosts.hosts[1].pids()
@@ -134,9 +135,10 @@ def test_three_hosts_share_a_campaign_and_finish_it_when_one_is_killed(site, tmp
         received = site.sink.recipients() - before
         sent, unknown = addresses(second, "sent"), addresses(second, "unknown")
         duplicates = {address for address, n in received.items() if n > 1}
-        print(f"\nhost-2 killed at {campaigns.status(second).counts.sent} sent: completed "
+        print(f"\nhost-2 killed at {at_kill.sent} sent, {at_kill.sending} sending: completed "
               f"{time.monotonic() - killed_at:.1f} s later; {counts}; duplicates "
               f"{len(duplicates)}, all among {len(unknown)} unknown ({final.last_error})")
+        assert at_kill.sent < RECIPIENTS * 0.9, "killed mid-campaign"
         assert counts["sent"] + counts["unknown"] == RECIPIENTS, counts
         assert sent <= set(received), "every delivery marked sent reached the relay"
         assert set(received) <= sent | unknown, "nothing reached it that is marked otherwise"

@@ -11,6 +11,9 @@ from messagehub_tui import contacts, importer
 from messagehub_tui.models import Contact
 from tests.conftest import write
 
+# Storage-touching: every test with a home runs on SQLite and on PostgreSQL.
+BOTH_ENGINES = True
+
 
 @pytest.fixture(params=[1000, 2], ids=["one-chunk", "chunks-of-2"])
 def chunk(request, monkeypatch):

@@ -13,6 +13,9 @@ import pytest
 from tests.conftest import write
 from tests.peers import require
 
+# Storage-touching: every test with a home runs on SQLite and on PostgreSQL.
+BOTH_ENGINES = True
+
 
 def run(home, *args):
     return subprocess.run([sys.executable, "-m", "messagehub_tui", "--home", str(home), *args],

@@ -16,8 +16,11 @@ import sys
 from messagehub_tui import campaigns
 from messagehub_tui.config import load_settings
 from messagehub_tui.models import Campaign, Delivery, open_db
+
+# Storage-touching: every test with a home runs on SQLite and on PostgreSQL.
+BOTH_ENGINES = True
 settings = load_settings(sys.argv[1])
-open_db(settings.db_path)
+open_db(settings.db_location)
 delivery = Delivery.get_by_id(int(sys.argv[2]))
 composer = campaigns.make_composer(Campaign.get_by_id(delivery.campaign_id), settings)
 data = composer.email_bytes(delivery.contact.template_vars(), delivery.address, sys.argv[3])

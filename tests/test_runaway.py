@@ -15,6 +15,9 @@ from messagehub_tui.workers.supervisor import start_runners
 from tests.engine import counts_add_up, poll, wait_status
 from tests.test_engine_smtp import smtp_toml
 
+# Storage-touching: every test with a home runs on SQLite and on PostgreSQL.
+BOTH_ENGINES = True
+
 RUNAWAY = ("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
            "Hi {{ first_name }}")
 
@@ -23,7 +26,7 @@ def score_home(home, toml: str, scores, body: str, subject: str = "Hi {{ first_n
     """A home whose contacts carry a `score` column, and one email campaign; (settings, id)."""
     (home / "messagehub.toml").write_text(toml, encoding="utf-8")
     settings = load_settings(home)
-    open_db(settings.db_path)
+    open_db(settings.db_location)
     rows = ["email,first_name,score"] + [f"user{i}@example.com,User{i},{score}"
                                          for i, score in enumerate(scores)]
     (home / "people.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")

@@ -18,6 +18,9 @@ from messagehub_tui.workers.scheduler import CampaignScheduler
 from tests.engine import counts_add_up, make_home, poll, wait_status
 from tests.test_engine_smtp import smtp_toml
 
+# Storage-touching: every test with a home runs on SQLite and on PostgreSQL.
+BOTH_ENGINES = True
+
 NOW = datetime(2027, 1, 1, tzinfo=UTC)
 
 

@@ -191,7 +191,7 @@ async def test_an_empty_time_on_a_draft_asks_for_a_time(settings):
 async def test_a_new_home_offers_the_contacts_screen(home):
     (home / "messagehub.toml").write_text("")
     settings = load_settings(home)
-    open_db(settings.db_path)
+    open_db(settings.db_location)
     app = make_app(settings)
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
         await settle(pilot)

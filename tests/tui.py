@@ -22,7 +22,7 @@ def seed(home, toml: str = "") -> object:
     """A home with three contacts in list `people` and one email draft; returns the settings."""
     (home / "messagehub.toml").write_text(toml)
     settings = load_settings(home)
-    open_db(settings.db_path)
+    open_db(settings.db_location)
     (home / "people.csv").write_text(PEOPLE, encoding="utf-8")
     contacts.import_csv(home / "people.csv", home, "people")
     campaigns.create(settings, "Welcome", "email", "people", "Hi {{ first_name }} in {{ city }}",

@@ -1,4 +1,4 @@
-"""The bounce table (schema v4, DDL in models.MIGRATIONS[4]) and finding the delivery a report
+"""The bounce table (schema v4, DDL in schema.MIGRATIONS[4]) and finding the delivery a report
 is about."""
 
 from __future__ import annotations

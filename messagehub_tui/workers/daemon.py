@@ -15,8 +15,9 @@ from messagehub_tui.bounces.poller import start_polling
 from messagehub_tui.config import Settings
 from messagehub_tui.errors import MessagehubError
 from messagehub_tui.models import Campaign, CampaignStatus, db
+from messagehub_tui.workers.leader import for_settings as leadership
 from messagehub_tui.workers.scheduler import CampaignScheduler
-from messagehub_tui.workers.supervisor import wait_until
+from messagehub_tui.workers.supervisor import leave, wait_until
 
 STOP_TIMEOUT = 30.0
 log = logging.getLogger("messagehub.daemon")
@@ -57,11 +58,12 @@ def configure_logging(settings: Settings) -> None:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
-def resume_left_over(settings: Settings) -> None:
+def resume_left_over(settings: Settings, runners: bool) -> None:
     """Resume what a previous daemon paused on its way out."""
     for campaign in Campaign.select().where((Campaign.status == CampaignStatus.PAUSED)
                                             & (Campaign.auto_resume == 1)):
-        log.info("campaign %s: %s", campaign.id, control.resume(settings, campaign.id).message)
+        log.info("campaign %s: %s", campaign.id,
+                 control.resume(settings, campaign.id, start=runners).message)
 
 
 def pause_running(settings: Settings) -> None:
@@ -75,11 +77,25 @@ def pause_running(settings: Settings) -> None:
         log.info("campaign %s is %s", campaign.id, final.status)
 
 
+def stop_sending(settings: Settings) -> None:
+    """On a database that several hosts share, this host's runners finish what is in flight
+    and leave the campaigns to the other hosts (the last one out pauses it, to resume at a
+    daemon's next start); on SQLite, pause the running campaigns, to resume at the next start."""
+    if settings.database.url:
+        log.info("stopping: this host's runners leave their campaigns to the other hosts")
+        asked = leave(settings, STOP_TIMEOUT)
+        log.info("%d runner(s) of this host left", asked)
+    else:
+        log.info("stopping: pausing running campaigns")
+        pause_running(settings)
+
+
 def run_daemon(settings: Settings, runners: bool = True) -> int:
-    """Run until SIGTERM or SIGINT, then pause running campaigns cleanly and return 0.
+    """Run until SIGTERM or SIGINT, then stop sending cleanly and return 0.
 
     With `runners` False (--no-runners) this host only schedules and supervises: the campaigns
-    it launches or resumes get their runners from the other hosts' daemons.
+    it launches or resumes get their runners from the other hosts' daemons. With several hosts
+    on PostgreSQL, only the holder of the scheduler lock fires schedules.
     """
     lock = acquire_lock(settings)
     configure_logging(settings)
@@ -92,17 +108,19 @@ def run_daemon(settings: Settings, runners: bool = True) -> int:
     print(f"messagehub-tui daemon for {settings.home} on host {settings.host} "
           f"(pid {os.getpid()}): logging to {log_path(settings)}; stop it with Ctrl-C or "
           "SIGTERM", flush=True)
-    scheduler = CampaignScheduler(settings, supervise=True, runners=runners, join=runners)
+    leader = leadership(settings)
+    scheduler = CampaignScheduler(settings, supervise=True, runners=runners, join=runners,
+                                  leader=leader)
     try:
-        resume_left_over(settings)
+        resume_left_over(settings, runners)
         scheduler.start()
         start_polling(settings, stopping)
         while not stopping.wait(1.0):
             pass
-        log.info("stopping: pausing running campaigns")
         scheduler.shutdown()
-        pause_running(settings)
+        stop_sending(settings)
     finally:
+        leader.close()
         db.close()
         log.info("daemon stopped")
         lock.close()

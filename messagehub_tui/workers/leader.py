@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from messagehub_tui.config import Settings
 from messagehub_tui.workers import registry
 
 if TYPE_CHECKING:
@@ -147,3 +148,11 @@ class AdvisoryLock:
         """Give the lock up (closing the session releases it)."""
         with self.guard:
             self._drop()
+
+
+def for_settings(settings: Settings) -> Leadership:
+    """PostgreSQL: the advisory lock elects the one daemon of all hosts that fires schedules;
+    SQLite: this daemon (the home's lock file already made it the only one)."""
+    if settings.database.url:
+        return AdvisoryLock(settings.database.url, settings.host)
+    return Always()

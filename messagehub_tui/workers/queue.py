@@ -12,7 +12,10 @@ from messagehub_tui.models import (
     DeliveryStatus,
     StopRequest,
     bump_audience_version,
+    concurrent_transaction,
     db,
+    executemany,
+    on_postgres,
     template_vars,
     utcnow,
 )
@@ -45,17 +48,24 @@ def claim(campaign_id: int, runner_id: int, limit: int, now: float | None = None
     """Atomically move up to `limit` due pending deliveries to sending, for this runner.
 
     Raises RunnerGone when the runner was declared dead, so it never claims again.
+
+    SQLite's single writer makes this atomic as it stands. On PostgreSQL runners claim side by
+    side: the runner row is share-locked (recovery, which deletes it, waits for this claim to
+    commit and then settles it), and rows another runner is claiming are skipped, not waited for.
     """
     now = time.time() if now is None else now
-    with db.atomic():
-        if db.execute_sql("SELECT 1 FROM runner WHERE id = ?", (runner_id,)).fetchone() is None:
+    postgres = on_postgres()
+    lock_runner, skip_locked = (" FOR SHARE", " FOR UPDATE SKIP LOCKED") if postgres else ("", "")
+    with concurrent_transaction():
+        if db.execute_sql(f"SELECT 1 FROM runner WHERE id = ?{lock_runner}",
+                          (runner_id,)).fetchone() is None:
             raise RunnerGone(runner_id)
         rows = db.execute_sql(
             "UPDATE delivery SET status = ?, runner_id = ?, attempts = attempts + 1 "
             "WHERE id IN (SELECT id FROM delivery WHERE campaign_id = ? AND status = ? "
-            "AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?) "
-            "RETURNING id, address, attempts, contact_id",
-            (SENDING, runner_id, campaign_id, PENDING, now, limit)).fetchall()
+            f"AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?{skip_locked}) "
+            "AND status = ? RETURNING id, address, attempts, contact_id",
+            (SENDING, runner_id, campaign_id, PENDING, now, limit, PENDING)).fetchall()
     ids = [contact_id for *_, contact_id in rows if contact_id is not None]
     contacts = {}
     for start in range(0, len(ids), 900):
@@ -107,25 +117,24 @@ def record(campaign_id: int, runner_id: int, results: list[tuple[Claimed, SendRe
     finals = [result.reason for item, result in results if result.outcome in FINAL_PROBLEMS
               or result.outcome == Outcome.RETRY and item.attempts >= settings.max_attempts]
     mine = f"WHERE id = ? AND runner_id = ? AND status = '{SENDING}'"
-    connection = db.connection()
-    with db.atomic():
-        connection.executemany(
+    with concurrent_transaction():  # only rows this runner holds, plus its campaign's row
+        executemany(
             f"UPDATE delivery SET status = ?, provider_id = ?, error = NULL, updated_at = ? {mine}",
             sent)
-        connection.executemany(
+        executemany(
             f"UPDATE delivery SET status = ?, error = ?, updated_at = ? {mine}", failed + unknown)
-        connection.executemany(
+        executemany(
             f"UPDATE delivery SET status = ?, next_attempt_at = ?, error = ?, updated_at = ? "
             f"{mine}", retry)
         # A released delivery was claimed (which counts an attempt) but never handed to the
         # transport: give the attempt back, so max_attempts counts only real tries.
-        connection.executemany(
+        executemany(
             f"UPDATE delivery SET status = ?, attempts = attempts - 1, updated_at = ? {mine}",
             release)
         if suppress:
-            connection.executemany(
-                "INSERT OR IGNORE INTO suppression (channel, address, reason, created_at) "
-                "VALUES (?, ?, ?, ?)", suppress)
+            executemany(
+                "INSERT INTO suppression (channel, address, reason, created_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING", suppress)
             bump_audience_version()
         if finals:  # a stop requested with its reason (a pause for a streak, say) keeps it
             db.execute_sql("UPDATE campaign SET last_error = ? WHERE id = ? AND control = ?",
@@ -156,12 +165,11 @@ def settle_claims(runner_id: int, entries: Entries | None, reason: str) -> dict[
                 changes[SENT].append((SENT, None, stamp, delivery_id))
             else:
                 changes[PENDING].append((PENDING, None, stamp, delivery_id))
-        connection = db.connection()
-        connection.executemany("UPDATE delivery SET status = ?, error = ?, updated_at = ? "
-                               "WHERE id = ?", changes[SENT] + changes[PENDING] + changes[UNKNOWN])
+        executemany("UPDATE delivery SET status = ?, error = ?, updated_at = ? WHERE id = ?",
+                    changes[SENT] + changes[PENDING] + changes[UNKNOWN])
         # Claimed by a newer attempt than the journal saw handed: that attempt never happened.
-        connection.executemany("UPDATE delivery SET status = ?, attempts = attempts - 1, "
-                               "runner_id = NULL, updated_at = ? WHERE id = ?", changes["released"])
+        executemany("UPDATE delivery SET status = ?, attempts = attempts - 1, "
+                    "runner_id = NULL, updated_at = ? WHERE id = ?", changes["released"])
     return {state: len(rows) for state, rows in changes.items()}
 
 

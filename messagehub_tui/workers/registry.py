@@ -7,7 +7,16 @@ import os
 import signal
 import time
 
-from messagehub_tui.models import Campaign, CampaignStatus, Runner, StopRequest, db, utcnow
+from messagehub_tui.models import (
+    Campaign,
+    CampaignStatus,
+    Runner,
+    StopRequest,
+    concurrent_transaction,
+    db,
+    on_postgres,
+    utcnow,
+)
 from messagehub_tui.workers import queue
 
 STALE_ENV = "MESSAGEHUB_STALE_AFTER"
@@ -52,7 +61,7 @@ def register(campaign_id: int, host: str) -> int | None:
 
 def heartbeat(runner_id: int) -> bool:
     """Say this runner is alive; False when the supervisor has already declared it dead."""
-    with db.atomic():
+    with concurrent_transaction():
         return db.execute_sql("UPDATE runner SET heartbeat_at = ? WHERE id = ?",
                               (time.time(), runner_id)).rowcount == 1
 
@@ -143,6 +152,9 @@ def dead_runners(host: str, now: float | None = None) -> list[Runner]:
     Call it inside the write transaction that settles them, so a heartbeat cannot slip between.
     """
     now = time.time() if now is None else now
-    return [runner for runner in Runner.select()
+    # PostgreSQL: lock the rows, so a claim in flight (it share-locks its runner) commits first
+    # and is settled with the rest, and no claim starts for a runner being declared dead.
+    query = Runner.select().for_update() if on_postgres() else Runner.select()
+    return [runner for runner in query
             if now - runner.heartbeat_at > STALE_AFTER
             or (runner.host == host and not process_alive(runner.pid))]

@@ -326,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = load_settings(args.home)
-    open_db(settings.db_path)
+    open_db(settings.db_location)
     asyncio.run(CampaignRunner(settings, args.campaign_id).run())
     return 0
 

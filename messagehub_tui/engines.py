@@ -1,0 +1,134 @@
+"""The two storage engines: SQLite in the home (the default) and a PostgreSQL server named by a
+`postgresql://` URL. Everything that differs between them at connection level lives here."""
+
+from __future__ import annotations
+
+import functools
+import re
+import threading
+from enum import StrEnum
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from peewee import Database, PostgresqlDatabase, SqliteDatabase
+
+from messagehub_tui.errors import MessagehubError
+
+# Any one lock key: every write transaction on PostgreSQL takes it, except the hot ones.
+_WRITE_LOCK_KEY = 0x6D68_7475_6921  # "mhtui!"
+# Placeholders in this project's SQL: `?` (sqlite3's); outside quoted text or identifiers.
+_QMARK = re.compile(r"""('(?:[^']|'')*'|"(?:[^"]|"")*")|\?""")
+
+
+class Engine(StrEnum):
+    SQLITE = "sqlite"
+    POSTGRES = "postgres"
+
+
+def is_url(location: Path | str) -> bool:
+    return isinstance(location, str) and location.startswith(("postgresql://", "postgres://"))
+
+
+def url_problem(url: object) -> str | None:
+    """What is wrong with a `[database] url`, or None. A password inside it is refused: it would
+    sit in a file, a process list or a log; libpq reads it from PGPASSWORD or ~/.pgpass."""
+    if not isinstance(url, str) or not is_url(url):
+        # The value is not echoed: a mistyped URL may still hold a password.
+        return "must be a postgresql://user@host:port/database URL"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises on a bad port)
+    except ValueError as exc:
+        return f"is not a valid URL ({exc})"
+    if parts.password is not None:
+        return ("holds a password: remove it from the URL and give it through PGPASSWORD or "
+                "~/.pgpass")
+    if not parts.hostname or not parts.path.strip("/"):
+        return ("needs a host and a database name, as in "
+                "postgresql://user@db.example.com:5432/messagehub")
+    return None
+
+
+def describe(location: Path | str) -> str:
+    """The location as shown to a person (no secret: a URL carries none, check_url sees to it)."""
+    return str(location)
+
+
+class PgDatabase(PostgresqlDatabase):
+    """PostgreSQL through psycopg 3, speaking the project's `?` placeholders, and serialising
+    write transactions as SQLite does (one writer at a time, through an advisory lock) except
+    those marked `concurrent` (claims, results, heartbeats, rate slots), which lock rows."""
+
+    # Peewee's FloatField is REAL (4 bytes) on PostgreSQL: a time.time() in it is 2 minutes off.
+    field_types = {**PostgresqlDatabase.field_types, "FLOAT": "DOUBLE PRECISION"}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._local = threading.local()
+
+    def execute_sql(self, sql, params=None, *args, **kwargs):
+        return super().execute_sql(_format_params(sql), params, *args, **kwargs)
+
+    def translate(self, sql: str) -> str:
+        return _format_params(sql)
+
+    def begin(self, isolation_level=None):
+        super().begin(isolation_level)
+        if not getattr(self._local, "concurrent", False):
+            self.cursor().execute("SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK_KEY,))
+
+    def set_concurrent(self, value: bool) -> bool:
+        previous = getattr(self._local, "concurrent", False)
+        self._local.concurrent = value
+        return previous
+
+
+@functools.lru_cache(maxsize=512)
+def _format_params(sql: str) -> str:
+    """The project's `?` placeholders become psycopg's `%s` (a literal `%` doubles, as psycopg
+    reads `%` anywhere in a statement with parameters). Peewee's own statements never hold a `?`
+    outside quotes and pass through unchanged."""
+    if "?" not in sql:
+        return sql
+    return _QMARK.sub(lambda m: m.group(1) or "%s", sql.replace("%", "%%"))
+
+
+def engine_of(database: Database) -> Engine:
+    return Engine.POSTGRES if isinstance(database, PostgresqlDatabase) else Engine.SQLITE
+
+
+def make_sqlite(path: Path | str) -> SqliteDatabase:
+    """A SQLite database in WAL mode whose write transactions begin IMMEDIATE."""
+    return SqliteDatabase(
+        str(path),
+        pragmas={"journal_mode": "wal", "busy_timeout": 30000, "foreign_keys": 1,
+                 "synchronous": 1, "cache_size": -16000},
+        timeout=30,
+        lock_type="IMMEDIATE",
+    )
+
+
+def make_postgres(url: str) -> PgDatabase:
+    """A PostgreSQL database from its URL; libpq reads the password from PGPASSWORD or
+    ~/.pgpass. The driver is the optional extra `postgres`."""
+    problem = url_problem(url)
+    if problem:
+        raise MessagehubError(f"[database] url {problem}")
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        raise MessagehubError(
+            "[database] url names PostgreSQL, but its driver is not installed: "
+            "pip install 'messagehub-tui[postgres]'") from None
+    parts = urlsplit(url)
+    return PgDatabase(unquote(parts.path.lstrip("/")), host=parts.hostname,
+                      port=parts.port or 5432, user=unquote(parts.username or "") or None,
+                      connect_timeout=10, application_name="messagehub-tui",
+                      prefer_psycopg3=True)
+
+
+def make_database(location: Path | str) -> Database:
+    """The database at a path (SQLite) or a postgresql:// URL."""
+    if is_url(location):
+        return make_postgres(str(location))
+    return make_sqlite(location)
