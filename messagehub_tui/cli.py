@@ -113,7 +113,7 @@ def cmd_lists(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_daemon(args: argparse.Namespace, settings: Settings) -> int:
-    return run_daemon(settings)
+    return run_daemon(settings, runners=not args.no_runners)
 
 
 def run_app(settings: Settings) -> int:
@@ -175,8 +175,11 @@ def build_parser() -> argparse.ArgumentParser:
              "fill this home with sample contacts and campaigns, then open the app")
     p.add_argument("--no-app", action="store_true",
                    help="only fill the home (for scripts), do not open the app")
-    _add(sub, "daemon", cmd_daemon,
-         "run scheduled sends and watch runners, headless (for tmux or systemd)")
+    p = _add(sub, "daemon", cmd_daemon,
+             "run scheduled sends and watch runners, headless (for tmux or systemd)")
+    p.add_argument("--no-runners", action="store_true",
+                   help="start no runners on this host: only fire schedules and watch runners "
+                        "(with several hosts on one PostgreSQL database, the others send)")
     for module in (cli_campaigns, cli_delivery, cli_report, cli_bounces, cli_database):
         module.register(lambda name, handler, text: _add(sub, name, handler, text))
     return parser

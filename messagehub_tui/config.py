@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -48,6 +49,8 @@ TWILIO_TOKEN_ENV = "TWILIO_AUTH_TOKEN"
 TWILIO_WEBHOOK_KEY_ENV = "TWILIO_WEBHOOK_SHARED_KEY"
 IMAP_PASSWORD_ENV = "MESSAGEHUB_IMAP_PASSWORD"
 WEBHOOK_TOKEN_ENV = "MESSAGEHUB_WEBHOOK_TOKEN"
+HOST_ENV = "MESSAGEHUB_HOST_ID"
+HOST_ID_MAX = 255
 # Overrides [database] url: one home's configuration shared by hosts, or the tests' engine.
 DATABASE_URL_ENV = "MESSAGEHUB_DATABASE_URL"
 
@@ -183,6 +186,8 @@ class Settings:
     bounces: BounceSettings = BounceSettings()
     web: WebSettings = WebSettings()
     database: DatabaseSettings = DatabaseSettings()
+    # the host its runners record: a supervisor judges by pid only the runners of its own host
+    host: str = field(default_factory=lambda: host_id(os.environ))
 
     @property
     def db_path(self) -> Path:
@@ -315,6 +320,18 @@ def _check_consistency(path: Path, settings: Settings) -> None:
         raise ConfigError(f"{path}: [delivery] retry_max must not be less than retry_base")
 
 
+def host_id(environ: Mapping[str, str]) -> str:
+    """$MESSAGEHUB_HOST_ID, else the host name. Hosts that share one database need distinct ids
+    (containers and network namespaces on one machine often share a host name)."""
+    chosen = environ.get(HOST_ENV, "").strip()
+    if not chosen:
+        return socket.gethostname()
+    if len(chosen) > HOST_ID_MAX or not chosen.isprintable():
+        raise ConfigError(f"{HOST_ENV}: a host id is printable text of at most {HOST_ID_MAX} "
+                          f"characters, not {chosen[:40]!r}")
+    return chosen
+
+
 def load_settings(home: str | os.PathLike[str] | None = None,
                   environ: Mapping[str, str] | None = None) -> Settings:
     """Read and validate <home>/messagehub.toml; a bad key or value raises ConfigError naming it."""
@@ -355,5 +372,5 @@ def load_settings(home: str | os.PathLike[str] | None = None,
                     webhook_key=environ.get(TWILIO_WEBHOOK_KEY_ENV) or None),
         bounces=replace(settings.bounces, password=environ.get(IMAP_PASSWORD_ENV) or None),
         web=replace(settings.web, webhook_token=environ.get(WEBHOOK_TOKEN_ENV) or None),
-        database=database)
+        database=database, host=host_id(environ))
 

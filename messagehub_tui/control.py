@@ -85,8 +85,9 @@ def launch(settings: Settings, campaign_id: int, scheduled_only: bool = False,
     return LaunchResult(True, f"campaign {campaign_id} launched: {counts.pending} to send", runners)
 
 
-def resume(settings: Settings, campaign_id: int) -> LaunchResult:
-    """Continue a paused or interrupted campaign with new runners."""
+def resume(settings: Settings, campaign_id: int, start: bool = True) -> LaunchResult:
+    """Continue a paused or interrupted campaign with new runners (started here unless `start`
+    is False: then the daemons of the hosts that run runners join it)."""
     with db.atomic():
         campaign = campaigns.get(campaign_id)
         if campaign.status in ACTIVE:
@@ -103,7 +104,7 @@ def resume(settings: Settings, campaign_id: int) -> LaunchResult:
             return LaunchResult(False, f"campaign {campaign_id} was resumed by another process")
     record_event(settings.logs_dir, campaign_id, "resumed")
     return LaunchResult(True, f"campaign {campaign_id} resumed",
-                        start_runners(settings, campaign_id))
+                        start_runners(settings, campaign_id) if start else [])
 
 
 def pause(settings: Settings, campaign_id: int) -> str:

@@ -57,6 +57,7 @@ def home(tmp_path: Path, monkeypatch, engine: str) -> Path:
     monkeypatch.delenv("MESSAGEHUB_HOME", raising=False)
     monkeypatch.delenv("MESSAGEHUB_SMTP_PASSWORD", raising=False)
     monkeypatch.delenv("TWILIO_AUTH_TOKEN", raising=False)
+    monkeypatch.delenv("MESSAGEHUB_HOST_ID", raising=False)
     yield tmp_path
     close_db()
 

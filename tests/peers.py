@@ -40,13 +40,13 @@ def free_port() -> int:
 
 
 def wait_for_port(port: int, timeout: float = 30.0,
-                  process: subprocess.Popen | None = None) -> None:
+                  process: subprocess.Popen | None = None, address: str = "127.0.0.1") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             raise RuntimeError(f"peer exited with {process.returncode}")
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            socket.create_connection((address, port), timeout=0.2).close()
             return
         except OSError:
             time.sleep(0.05)
@@ -68,9 +68,10 @@ def start_sink() -> tuple[subprocess.Popen, int]:
 
 
 class SmtpSink:
-    """Postfix's smtp-sink on a free port, dumping every message to a folder."""
+    """Postfix's smtp-sink on a free port, dumping every message to a folder; on loopback unless
+    another local `address` is given (the root side of the test hosts' bridge, say)."""
 
-    def __init__(self, *options: str):
+    def __init__(self, *options: str, address: str = "127.0.0.1"):
         require(smtp_sink_path() is not None, "Postfix smtp-sink (Debian package postfix)")
         self.folder = Path(tempfile.mkdtemp(prefix="smtp-sink-"))
         self.folder.chmod(0o777)
@@ -79,9 +80,9 @@ class SmtpSink:
         user = ["-u", "nobody"] if os.geteuid() == 0 else []
         self.process = subprocess.Popen(
             [smtp_sink_path(), *user, "-d", f"{folder}/%M.", *options,
-             f"127.0.0.1:{self.port}", "256"],
+             f"{address}:{self.port}", "256"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        wait_for_port(self.port, process=self.process)
+        wait_for_port(self.port, process=self.process, address=address)
 
     def recipients(self) -> Counter:
         """How many messages each recipient got, from the dumped envelopes."""

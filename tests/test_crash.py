@@ -81,15 +81,13 @@ def test_ten_sigkills_cost_at_most_the_messages_in_flight(home, sink):
 
 def test_recovery_reads_the_journal_of_a_dead_runner(home):
     """Claimed and never handed -> pending, handed and sent -> sent, handed alone -> unknown."""
-    import socket
-
     from messagehub_tui.channels.base import Outcome
     from messagehub_tui.models import Runner
     from messagehub_tui.workers import queue
     settings, cid = make_home(home, "", count=5)
     control.launch(settings, cid, start=False)
     Campaign.update(status="running").where(Campaign.id == cid).execute()
-    runner = Runner.create(campaign=cid, pid=2 ** 22 + 1, host=socket.gethostname(),
+    runner = Runner.create(campaign=cid, pid=2 ** 22 + 1, host=settings.host,
                            heartbeat_at=0)
     claimed = queue.claim(cid, runner.id, 5)
     kept = journal.Journal(journal.path_for(home, runner.id))

@@ -1,5 +1,6 @@
 """Scheduled sends: WHEN parsing, a real daemon, a racing scheduler, misfires, SIGTERM."""
 
+import os
 import signal
 import subprocess
 import sys
@@ -9,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from messagehub_tui import campaigns, control
+from messagehub_tui.config import load_settings
 from messagehub_tui.errors import MessagehubError
 from messagehub_tui.models import Campaign, Event, utcnow
 from messagehub_tui.timefmt import parse_when
@@ -77,14 +79,16 @@ def test_cli_schedule_and_clear(cli, home):
     assert code == 0 and Campaign.get_by_id(int(out)).status == "scheduled"
 
 
-def start_daemon(home) -> subprocess.Popen:
+def start_daemon(home, *options: str, host: str | None = None) -> subprocess.Popen:
     """A daemon process, returned once it holds the home's lock and said where it logs."""
+    env = {**os.environ, "MESSAGEHUB_HOST_ID": host} if host else None
     process = subprocess.Popen([sys.executable, "-m", "messagehub_tui", "--home", str(home),
-                                "daemon"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
+                                "daemon", *options], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=env)
     first = process.stdout.readline()
-    assert first == (f"messagehub-tui daemon for {home} (pid {process.pid}): logging to "
-                     f"{home / 'logs' / 'daemon.log'}; stop it with Ctrl-C or SIGTERM\n"), \
+    assert first == (f"messagehub-tui daemon for {home} on host {host or load_settings(home).host}"
+                     f" (pid {process.pid}): logging to {home / 'logs' / 'daemon.log'}; stop it "
+                     "with Ctrl-C or SIGTERM\n"), \
         (first, process.poll() is not None and process.communicate())
     return process
 
@@ -208,8 +212,6 @@ def test_sigterm_to_the_daemon_pauses_then_restart_resumes(home, smtp_server):
 
 @pytest.mark.parametrize("resume, expected", [(True, "completed"), (False, "interrupted")])
 def test_daemon_recovers_interrupted_campaigns_at_start(home, smtp_server, resume, expected):
-    import socket
-
     from messagehub_tui.models import Runner
     port, handler = smtp_server
     toml = smtp_toml(port) + f"[schedule]\nresume_interrupted = {str(resume).lower()}\n"
@@ -217,7 +219,7 @@ def test_daemon_recovers_interrupted_campaigns_at_start(home, smtp_server, resum
     control.launch(settings, cid, start=False)
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
-    Runner.create(campaign=cid, pid=gone.pid, host=socket.gethostname(), heartbeat_at=time.time())
+    Runner.create(campaign=cid, pid=gone.pid, host=settings.host, heartbeat_at=time.time())
     Campaign.update(status="running").where(Campaign.id == cid).execute()
     daemon = start_daemon(home)
     try:

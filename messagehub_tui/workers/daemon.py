@@ -17,7 +17,9 @@ from messagehub_tui.errors import MessagehubError
 from messagehub_tui.follow import wait_until
 from messagehub_tui.models import Campaign, CampaignStatus, db
 from messagehub_tui.sms.poller import start_status_poll
+from messagehub_tui.workers.leader import for_settings as leadership
 from messagehub_tui.workers.scheduler import CampaignScheduler
+from messagehub_tui.workers.supervisor import leave
 
 STOP_TIMEOUT = 30.0
 log = logging.getLogger("messagehub.daemon")
@@ -80,11 +82,12 @@ def configure_logging(settings: Settings) -> None:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
-def resume_left_over(settings: Settings) -> None:
+def resume_left_over(settings: Settings, runners: bool) -> None:
     """Resume what a previous daemon paused on its way out."""
     for campaign in Campaign.select().where((Campaign.status == CampaignStatus.PAUSED)
                                             & (Campaign.auto_resume == 1)):
-        log.info("campaign %s: %s", campaign.id, control.resume(settings, campaign.id).message)
+        log.info("campaign %s: %s", campaign.id,
+                 control.resume(settings, campaign.id, start=runners).message)
 
 
 def pause_running(settings: Settings) -> None:
@@ -98,33 +101,55 @@ def pause_running(settings: Settings) -> None:
         log.info("campaign %s is %s", campaign.id, final.status)
 
 
-def run_daemon(settings: Settings) -> int:
-    """Run until SIGTERM or SIGINT, then pause running campaigns cleanly and return 0."""
+def stop_sending(settings: Settings) -> None:
+    """On a database that several hosts share, this host's runners finish what is in flight
+    and leave the campaigns to the other hosts (the last one out pauses it, to resume at a
+    daemon's next start); on SQLite, pause the running campaigns, to resume at the next start."""
+    if settings.database.url:
+        log.info("stopping: this host's runners leave their campaigns to the other hosts")
+        asked = leave(settings, STOP_TIMEOUT)
+        log.info("%d runner(s) of this host left", asked)
+    else:
+        log.info("stopping: pausing running campaigns")
+        pause_running(settings)
+
+
+def run_daemon(settings: Settings, runners: bool = True) -> int:
+    """Run until SIGTERM or SIGINT, then stop sending cleanly and return 0.
+
+    With `runners` False (--no-runners) this host only schedules and supervises: the campaigns
+    it launches or resumes get their runners from the other hosts' daemons. With several hosts
+    on PostgreSQL, only the holder of the scheduler lock fires schedules.
+    """
     lock = acquire_lock(settings)
     configure_logging(settings)
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda number, frame: stopping.set())
-    log.info("daemon started for %s (pid %s)", settings.home, os.getpid())
+    log.info("daemon started for %s on host %s (pid %s)%s", settings.home, settings.host,
+             os.getpid(), "" if runners else ", without runners")
     # the one line a user sees: everything else goes to the log
-    print(f"messagehub-tui daemon for {settings.home} (pid {os.getpid()}): logging to "
-          f"{log_path(settings)}; stop it with Ctrl-C or SIGTERM", flush=True)
-    scheduler = CampaignScheduler(settings, supervise=True)
+    print(f"messagehub-tui daemon for {settings.home} on host {settings.host} "
+          f"(pid {os.getpid()}): logging to {log_path(settings)}; stop it with Ctrl-C or "
+          "SIGTERM", flush=True)
+    leader = leadership(settings)
+    scheduler = CampaignScheduler(settings, supervise=True, runners=runners, join=runners,
+                                  leader=leader)
     from messagehub_tui.web.serving import start_endpoint  # aiohttp only in the daemon
     endpoint = start_endpoint(settings)  # the daemon serves [web] listen, if set
     try:
-        resume_left_over(settings)
+        resume_left_over(settings, runners)
         scheduler.start()
         start_polling(settings, stopping)
         start_status_poll(settings, stopping)
         while not stopping.wait(1.0):
             pass
-        log.info("stopping: pausing running campaigns")
         scheduler.shutdown()
-        pause_running(settings)
+        stop_sending(settings)
     finally:
         if endpoint is not None:
             endpoint.stop()
+        leader.close()
         db.close()
         log.info("daemon stopped")
         lock.seek(0)

@@ -4,7 +4,7 @@ campaign."""
 from __future__ import annotations
 
 import os
-import socket
+import signal
 import time
 
 from messagehub_tui.models import (
@@ -37,10 +37,14 @@ HEARTBEAT_EVERY = min(2.0, STALE_AFTER / 10)
 # checks its row before handing over another message (a frozen process wakes up past it).
 TRUST_FOR = STALE_AFTER / 2
 RUNNER_MODULE = b"messagehub_tui.workers.runner"
+# What a stopping daemon sends its host's runners when other hosts may go on with the campaign:
+# finish what is in flight and leave, without pausing the campaign for every host.
+LEAVE_SIGNAL = signal.SIGUSR1
 
 
-def register(campaign_id: int) -> int | None:
-    """Join a queued or running campaign as a runner; None when it should not run now."""
+def register(campaign_id: int, host: str) -> int | None:
+    """Join a queued or running campaign as a runner on `host`; None when it should not run
+    now."""
     now = utcnow()
     with db.atomic():
         joined = db.execute_sql(
@@ -51,7 +55,7 @@ def register(campaign_id: int) -> int | None:
         ).rowcount
         if not joined:
             return None
-        return Runner.create(campaign=campaign_id, pid=os.getpid(), host=socket.gethostname(),
+        return Runner.create(campaign=campaign_id, pid=os.getpid(), host=host,
                              heartbeat_at=time.time()).id
 
 
@@ -88,8 +92,12 @@ def live_runners(campaign_id: int) -> int:
     return Runner.select().where(Runner.campaign == campaign_id).count()
 
 
-def settle(runner_id: int, campaign_id: int) -> str | None:
-    """Remove this runner; the last one out sets the campaign's state. Returns it, or None."""
+def settle(runner_id: int, campaign_id: int, leaving: bool = False) -> str | None:
+    """Remove this runner; the last one out sets the campaign's state. Returns it, or None.
+
+    A runner `leaving` with its host's daemon that turns out to be the last one pauses the
+    campaign to be resumed at a daemon's next start, as a single host's stopping daemon does.
+    """
     now = utcnow()
     with db.atomic():
         if not Runner.delete().where(Runner.id == runner_id).execute():
@@ -108,13 +116,16 @@ def settle(runner_id: int, campaign_id: int) -> str | None:
             status, finished = CampaignStatus.COMPLETED, now
         else:
             status = CampaignStatus.PAUSED
+        resume_later = leaving and status == CampaignStatus.PAUSED \
+            and campaign.stop_request == StopRequest.NONE
         Campaign.update(status=status, stop_request=StopRequest.NONE, finished_at=finished,
-                        updated_at=now) \
+                        updated_at=now, auto_resume=1 if resume_later else campaign.auto_resume) \
             .where(Campaign.id == campaign_id).execute()
         return status
 
 
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether `pid` is a live runner process of this host."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -133,16 +144,17 @@ def _process_alive(pid: int) -> bool:
         return True
 
 
-def dead_runners(now: float | None = None) -> list[Runner]:
-    """Runner rows whose process is gone from this host or whose heartbeat went stale.
+def dead_runners(host: str, now: float | None = None) -> list[Runner]:
+    """Runner rows whose process is gone from `host` (this one) or whose heartbeat went stale.
 
+    Only this host's pids mean anything here: another host's runner is judged by its heartbeat
+    alone (its pid may be alive here as some other process, or dead here while it sends there).
     Call it inside the write transaction that settles them, so a heartbeat cannot slip between.
     """
     now = time.time() if now is None else now
-    host = socket.gethostname()
     # PostgreSQL: lock the rows, so a claim in flight (it share-locks its runner) commits first
     # and is settled with the rest, and no claim starts for a runner being declared dead.
     query = Runner.select().for_update() if on_postgres() else Runner.select()
     return [runner for runner in query
             if now - runner.heartbeat_at > STALE_AFTER
-            or (runner.host == host and not _process_alive(runner.pid))]
+            or (runner.host == host and not process_alive(runner.pid))]

@@ -63,6 +63,8 @@ class CampaignRunner:
         # set by run() once the runner is registered, before anything reads them
         self.runner_id: int
         self.lease: Lease
+        self.claims, self.claim_seconds = 0, 0.0
+        self.leaving = False
 
     def _event(self, message: str, level: str = "info") -> None:
         try:
@@ -217,11 +219,14 @@ class CampaignRunner:
     async def _loop(self) -> None:
         limit = min(self._claim_size(0, 0), self.transport.lanes * 4)
         while not self.stop.is_set():
+            asked = time.monotonic()
             try:
                 batch = queue.claim(self.campaign_id, self.runner_id, limit)
             except queue.RunnerGone:
                 self.lease.declare_dead()
                 return
+            self.claims += 1
+            self.claim_seconds += time.monotonic() - asked
             if not batch:
                 if not await self._idle():
                     return
@@ -249,6 +254,14 @@ class CampaignRunner:
         self._event(f"runner {self.runner_id} got {name}; pausing")
         self._halt()
 
+    def _on_leave(self) -> None:
+        """The host's daemon stops: finish what is in flight and leave the campaign to the
+        runners of the other hosts (the last one out pauses it, to resume later)."""
+        self._event(f"runner {self.runner_id} on {self.settings.host} is leaving with its "
+                    "host's daemon; other hosts go on")
+        self.leaving = True
+        self.stop.set()
+
     def _prepare(self) -> None:
         self.campaign = Campaign.get_by_id(self.campaign_id)
         sender = effective_sender(self.campaign, self.settings)
@@ -266,18 +279,20 @@ class CampaignRunner:
     async def run(self) -> str | None:
         """Run until done, paused or cancelled; returns the campaign's state if this runner set
         it."""
-        runner_id = registry.register(self.campaign_id)
+        loop = asyncio.get_running_loop()
+        # before the row exists: a stopping daemon signals the runners it finds registered
+        loop.add_signal_handler(registry.LEAVE_SIGNAL, self._on_leave)
+        runner_id = registry.register(self.campaign_id, self.settings.host)
         if runner_id is None:
             return None
         self.runner_id = runner_id
         self.lease = Lease(self.campaign_id, self.runner_id, self.stop, self._event)
-        loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.add_signal_handler(sig, self._on_signal, sig.name)
         # the loop cannot run these while a template renders; a render is interrupted instead
         render_limits.stop_rendering_when(
             lambda: self.stop.is_set() or registry.stop_requested(self.campaign_id),
-            (signal.SIGTERM, signal.SIGINT, signal.SIGHUP))
+            (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, registry.LEAVE_SIGNAL))
         opened: Transport | None = None
         watcher = asyncio.create_task(self.lease.watch())
         try:
@@ -301,6 +316,9 @@ class CampaignRunner:
         finally:
             self.stop.set()
             await watcher
+            if self.claims:  # how much the runners of a campaign wait on each other
+                self._event(f"runner {self.runner_id} on {self.settings.host}: {self.claims} "
+                            f"claims, {1000 * self.claim_seconds / self.claims:.1f} ms each")
             if opened is not None:
                 try:
                     await opened.close()
@@ -324,7 +342,7 @@ class CampaignRunner:
             kept = self.lease.journal
             queue.settle_claims(self.runner_id, journal.read(kept.path) if kept else None,
                                 "the runner stopped while sending")
-            status = registry.settle(self.runner_id, self.campaign_id)
+            status = registry.settle(self.runner_id, self.campaign_id, self.leaving)
         except DatabaseError as exc:
             if not is_disk_full(exc):
                 raise

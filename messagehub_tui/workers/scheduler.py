@@ -13,27 +13,43 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from messagehub_tui import control
 from messagehub_tui.config import Settings
 from messagehub_tui.models import Campaign, CampaignStatus, db, utcnow
-from messagehub_tui.workers.supervisor import recover
+from messagehub_tui.workers.leader import Always, Leadership
+from messagehub_tui.workers.supervisor import recover, start_runners, to_join
 
 SYNC_EVERY = 2.0
 # A campaign whose runners die is restarted after 5 s, then after 20 s; the third death in a row
 # pauses it with the reason instead (a runner that crashes at once would otherwise be restarted
 # every sync, for ever).
 RESTART_DELAYS = (5.0, 20.0)
+# A daemon joins a running campaign at once, and again (its runners gone while other hosts keep
+# the campaign going: killed, say) no sooner than this.
+REJOIN_AFTER = RESTART_DELAYS[-1]
 log = logging.getLogger("messagehub.scheduler")
 
 
 class CampaignScheduler:
-    """One date job per scheduled campaign, re-synced from the database every few seconds."""
+    """One date job per scheduled campaign, re-synced from the database every few seconds.
 
-    def __init__(self, settings: Settings, supervise: bool = False) -> None:
+    `supervise`: recover dead runners and resume what they left interrupted. `runners`: what
+    this process launches or resumes gets runners here (False for a daemon with --no-runners,
+    which only schedules and supervises). `join`: also run this host's runners for every
+    running campaign, wherever it was launched (the daemon). Only the holder of `leader` fires
+    schedules; launch is an atomic claim anyway, so a race between two leaders fires once.
+    """
+
+    def __init__(self, settings: Settings, supervise: bool = False, runners: bool = True,
+                 join: bool = False, leader: Leadership | None = None) -> None:
         self.settings = settings
         self.supervise = supervise
+        self.runners = runners
+        self.join = join
+        self.leader = leader or Always()
         self.scheduler = BackgroundScheduler(timezone=UTC)
         self.known: dict[int, datetime] = {}  # campaign id -> the time its job is set for
         self.launched: list[int] = []
         self.deaths: dict[int, int] = {}
         self.restart_at: dict[int, float] = {}
+        self.joined_at: dict[int, float] = {}
 
     def start(self) -> None:
         """Load the schedule now and keep it in step with the database."""
@@ -52,7 +68,7 @@ class CampaignScheduler:
         try:
             campaign = Campaign.get_or_none(Campaign.id == campaign_id)
             if campaign is None or campaign.status != CampaignStatus.SCHEDULED \
-                    or campaign.scheduled_at is None:
+                    or campaign.scheduled_at is None or not self.leader.held():
                 return
             late = (utcnow() - campaign.scheduled_at).total_seconds()
             if late < -1:
@@ -60,7 +76,8 @@ class CampaignScheduler:
             if late > self.settings.schedule.misfire_grace:
                 control.mark_missed(self.settings, campaign_id, campaign.scheduled_at)
                 return
-            result = control.launch(self.settings, campaign_id, scheduled_only=True)
+            result = control.launch(self.settings, campaign_id, scheduled_only=True,
+                                    start=self.runners)
             log.info("campaign %s: %s", campaign_id, result.message)
             if result.started:
                 self.launched.append(campaign_id)
@@ -74,6 +91,10 @@ class CampaignScheduler:
         try:
             if self.supervise:
                 self._supervise()
+            if not self.leader.held():
+                for campaign_id in list(self.known):
+                    self._remove(campaign_id)
+                return
             wanted = {c.id: c.scheduled_at
                       for c in Campaign.select(Campaign.id, Campaign.scheduled_at)
                       .where(Campaign.status == CampaignStatus.SCHEDULED)
@@ -112,8 +133,22 @@ class CampaignScheduler:
             if deaths <= len(RESTART_DELAYS):
                 self.restart_at[campaign_id] = time.monotonic() + RESTART_DELAYS[deaths - 1]
         self._forget_settled()
-        if not self.settings.schedule.resume_interrupted:
-            return
+        if self.settings.schedule.resume_interrupted:
+            self._resume_interrupted()
+        if self.join:
+            self._join()
+
+    def _join(self) -> None:
+        """Start this host's runners for the running campaigns that have none here."""
+        now = time.monotonic()
+        for campaign_id in to_join(self.settings):
+            if now - self.joined_at.get(campaign_id, -REJOIN_AFTER) >= REJOIN_AFTER:
+                self.joined_at[campaign_id] = now
+                start_runners(self.settings, campaign_id)
+                log.info("campaign %s: started this host's runners", campaign_id)
+
+    def _resume_interrupted(self) -> None:
+        """Resume interrupted campaigns after their back-off; pause one that died too often."""
         for campaign in Campaign.select().where(Campaign.status == CampaignStatus.INTERRUPTED):
             deaths = self.deaths.get(campaign.id, 0)
             if deaths > len(RESTART_DELAYS):
@@ -122,8 +157,8 @@ class CampaignScheduler:
                 if control.give_up(self.settings, campaign.id, reason):
                     log.error("campaign %s paused: %s", campaign.id, reason)
             elif time.monotonic() >= self.restart_at.get(campaign.id, 0.0):
-                log.info("campaign %s: %s", campaign.id,
-                         control.resume(self.settings, campaign.id).message)
+                log.info("campaign %s: %s", campaign.id, control.resume(
+                    self.settings, campaign.id, start=self.runners).message)
 
     def _forget_settled(self) -> None:
         """A campaign that finished, was paused or cancelled starts again from zero deaths."""

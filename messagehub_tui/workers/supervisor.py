@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import subprocess
 import sys
+import time
 from datetime import datetime, timedelta
 
 from peewee import DatabaseError, ModelSelect
@@ -15,6 +17,7 @@ from messagehub_tui.errors import is_disk_full
 from messagehub_tui.events import campaign_log_path, record_event
 from messagehub_tui.models import Campaign, CampaignStatus, Runner, StopRequest, db, utcnow
 from messagehub_tui.workers import journal, queue, registry
+from messagehub_tui.workers.registry import RUNNER_MODULE
 
 log = logging.getLogger("messagehub.supervisor")
 
@@ -28,8 +31,8 @@ def start_runners(settings: Settings, campaign_id: int, processes: int | None = 
     """
     settings.logs_dir.mkdir(parents=True, exist_ok=True)
     count = processes or settings.delivery.processes
-    command = [sys.executable, "-m", "messagehub_tui.workers.runner", "--home",
-               str(settings.home), str(campaign_id)]
+    command = [sys.executable, "-m", RUNNER_MODULE.decode(), "--home", str(settings.home),
+               str(campaign_id)]
     started = []
     with campaign_log_path(settings.logs_dir, campaign_id).open("ab") as log:
         for _ in range(count):
@@ -38,6 +41,64 @@ def start_runners(settings: Settings, campaign_id: int, processes: int | None = 
                 start_new_session=True, close_fds=True, cwd=str(settings.home),
                 env={**os.environ, "PYTHONUNBUFFERED": "1"}))
     return started
+
+
+def local_runner_pids(settings: Settings, campaign_id: int) -> list[int]:
+    """This machine's live runner processes of this home for the campaign, starting or not.
+
+    Read from /proc rather than from runner rows: a runner just started has no row yet, and
+    hosts simulated on one machine (network namespaces) share the pids but not the home.
+    """
+    wanted = [b"-m", RUNNER_MODULE, b"--home", str(settings.home).encode(),
+              str(campaign_id).encode()]
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/cmdline", "rb") as handle:
+                if handle.read().split(b"\0")[1:6] != wanted:
+                    continue
+            with open(f"/proc/{entry.name}/stat", "rb") as handle:
+                if handle.read().rsplit(b")", 1)[1].split()[0] == b"Z":
+                    continue
+        except OSError:  # it ended while we looked
+            continue
+        found.append(int(entry.name))
+    return found
+
+
+def to_join(settings: Settings) -> list[int]:
+    """Queued or running campaigns with work to do and no stop request that have no runner of
+    this host, neither a process nor a row (a dead one's row is recovery's to settle first):
+    with several hosts on one database, a campaign launched on one host runs on every host."""
+    active = [campaign.id for campaign in Campaign.select(Campaign.id).where(
+        Campaign.status.in_([CampaignStatus.QUEUED, CampaignStatus.RUNNING])
+        & (Campaign.stop_request == StopRequest.NONE))]
+    if not active:
+        return []
+    here = {row.campaign_id for row in Runner.select(Runner.campaign)
+            .where((Runner.host == settings.host) & Runner.campaign.in_(active))}
+    return [campaign_id for campaign_id in active
+            if campaign_id not in here and queue.open_work(campaign_id)[0]
+            and not local_runner_pids(settings, campaign_id)]
+
+
+def leave(settings: Settings, timeout: float) -> int:
+    """Ask this host's runners to finish what is in flight and leave their campaigns to the
+    other hosts' runners; wait up to `timeout` seconds for them to go. Returns how many were
+    asked."""
+    pids = {runner.pid for runner in Runner.select(Runner.pid, Runner.host)
+            .where(Runner.host == settings.host)}
+    db.close()  # nothing of ours stays open while they settle
+    asked = [pid for pid in pids if registry.process_alive(pid)]
+    for pid in asked:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, registry.LEAVE_SIGNAL)
+    deadline = time.monotonic() + timeout
+    while any(registry.process_alive(pid) for pid in asked) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return len(asked)
 
 
 def _orphaned(now: datetime) -> ModelSelect[Campaign]:
@@ -58,19 +119,37 @@ def _stray_journals(settings: Settings) -> set[int]:
     return found - live
 
 
+def _done(campaign: Campaign) -> bool:
+    """A running campaign left without runners and without work (its runners died after the
+    last send: another host's, say, while this host's finished the rest) is complete, as the
+    last runner out would have made it."""
+    return campaign.status == CampaignStatus.RUNNING \
+        and campaign.stop_request == StopRequest.NONE and queue.open_work(campaign.id) == (0, 0)
+
+
+def _tell(settings: Settings, campaign_id: int, message: str) -> None:
+    try:
+        record_event(settings.logs_dir, campaign_id, message)
+    except (DatabaseError, OSError) as exc:
+        if not is_disk_full(exc):
+            raise
+        log.warning("campaign %s %s (event not recorded: %s)", campaign_id, message, exc)
+
+
 def recover(settings: Settings) -> list[int]:
-    """Settle dead runners' claims from their journals and mark their campaigns interrupted.
+    """Settle dead runners' claims from their journals and mark their campaigns interrupted
+    (or completed, when nothing was left to send); returns the interrupted ones.
 
     A read first: with nothing dead, no write transaction is taken (every start calls this).
     """
     now = utcnow()
-    if not registry.dead_runners() and not _orphaned(now).exists() \
+    if not registry.dead_runners(settings.host) and not _orphaned(now).exists() \
             and not _stray_journals(settings):
         return []
-    interrupted, reasons, dead = [], {}, []
+    interrupted, completed, reasons, dead = [], [], {}, []
     try:
         with db.atomic():
-            dead = registry.dead_runners()
+            dead = registry.dead_runners(settings.host)
             campaign_of = {runner.id: runner.campaign_id for runner in dead}
             for runner_id in set(campaign_of) | _stray_journals(settings):
                 entries = journal.read(journal.path_for(settings.home, runner_id))
@@ -80,6 +159,11 @@ def recover(settings: Settings) -> list[int]:
             if dead:
                 Runner.delete().where(Runner.id.in_([runner.id for runner in dead])).execute()
             for campaign in _orphaned(now):
+                if _done(campaign):
+                    Campaign.update(status=CampaignStatus.COMPLETED, finished_at=now,
+                                    updated_at=now).where(Campaign.id == campaign.id).execute()
+                    completed.append(campaign.id)
+                    continue
                 Campaign.update(status=CampaignStatus.INTERRUPTED, stop_request=StopRequest.NONE,
                                 updated_at=now,
                                 last_error=reasons.get(campaign.id, campaign.last_error)) \
@@ -95,6 +179,9 @@ def recover(settings: Settings) -> list[int]:
     live = {row.id for row in Runner.select(Runner.id)}
     for runner_id in leftover - live:
         journal.remove(journal.path_for(settings.home, runner_id))
+    for campaign_id in completed:
+        _tell(settings, campaign_id, "completed: its last runners died after the last send "
+              f"({sum(1 for runner in dead if runner.campaign_id == campaign_id)} found dead)")
     for campaign_id in interrupted:
         lost = sum(1 for runner in dead if runner.campaign_id == campaign_id)
         why = f": {reasons[campaign_id]}" if campaign_id in reasons else ""

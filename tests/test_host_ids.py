@@ -1,0 +1,178 @@
+"""Several hosts on one database, by host id on SQLite: a supervisor judges by pid only the
+runners of its own host, others by their heartbeat; a daemon runs runners for campaigns it did
+not launch, unless --no-runners."""
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+
+import pytest
+
+from messagehub_tui import campaigns, control
+from messagehub_tui.config import HOST_ENV, load_settings
+from messagehub_tui.errors import ConfigError
+from messagehub_tui.models import Campaign, Runner, utcnow
+from messagehub_tui.workers import queue, registry
+from messagehub_tui.workers.scheduler import SYNC_EVERY
+from messagehub_tui.workers.supervisor import (
+    leave,
+    local_runner_pids,
+    recover,
+    start_runners,
+)
+from tests.engine import counts_add_up, make_home, poll, wait_status
+from tests.test_engine_smtp import smtp_toml
+from tests.test_scheduling import start_daemon, stop_daemon
+
+
+def dead_pid() -> int:
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    return gone.pid
+
+
+def running_with_claims(home, host: str, heartbeat_at: float):
+    """A running campaign whose one runner, on `host`, has a dead pid and holds 3 claims."""
+    settings, cid = make_home(home, "", count=5)
+    control.launch(settings, cid, start=False)
+    Campaign.update(status="running").where(Campaign.id == cid).execute()
+    runner = Runner.create(campaign=cid, pid=dead_pid(), host=host, heartbeat_at=heartbeat_at)
+    queue.claim(cid, runner.id, 3)
+    return settings, cid, runner
+
+
+def test_another_hosts_runner_with_a_dead_pid_is_recovered_only_once_its_heartbeat_is_stale(
+        home):
+    settings, cid, runner = running_with_claims(home, "host-b", time.time())
+    assert settings.host != "host-b"
+    assert recover(settings) == []
+    assert Runner.get_or_none(Runner.id == runner.id) is not None
+    assert counts_add_up(cid)["sending"] == 3
+    Runner.update(heartbeat_at=time.time() - registry.STALE_AFTER - 1) \
+        .where(Runner.id == runner.id).execute()
+    assert recover(settings) == [cid]
+    counts = counts_add_up(cid)
+    assert counts["sending"] == 0 and counts["unknown"] == 3, counts
+
+
+def test_this_hosts_runner_with_a_dead_pid_is_recovered_at_once(home):
+    settings, cid, runner = running_with_claims(home, load_settings(home).host, time.time())
+    assert recover(settings) == [cid]
+    assert Runner.get_or_none(Runner.id == runner.id) is None
+
+
+def test_a_runner_records_the_host_id_of_its_environment_and_only_that_host_judges_its_pid(
+        home, smtp_server, monkeypatch):
+    port, _ = smtp_server
+    settings, cid = make_home(home, smtp_toml(port, rate=20), count=400)
+    monkeypatch.setenv(HOST_ENV, "host-b")
+    started = control.launch(settings, cid)
+    runner = poll(lambda: Runner.get_or_none(Runner.campaign == cid), what="the runner's row")
+    assert runner.host == "host-b"
+    os.kill(started.runners[0].pid, signal.SIGKILL)
+    started.runners[0].wait(timeout=10)
+    host_a = dataclasses.replace(settings, host="host-a")
+    assert recover(host_a) == []
+    assert recover(load_settings(home)) == [cid]
+    assert counts_add_up(cid)["sending"] == 0
+
+
+def test_a_bad_host_id_is_refused_in_one_line_naming_it(home, cli, monkeypatch):
+    with pytest.raises(ConfigError, match=f"^{HOST_ENV}: a host id is printable text"):
+        load_settings(home, environ={HOST_ENV: "host\x1b[2J"})
+    monkeypatch.setenv(HOST_ENV, "x" * 300)
+    code, out, err = cli("lists")
+    assert code != 0 and err.count("\n") == 1 and HOST_ENV in err, err
+    assert "Traceback" not in err
+
+
+def test_the_daemon_runs_runners_for_a_campaign_launched_without_them(home, smtp_server):
+    """What another host's daemon does for a campaign launched elsewhere."""
+    port, handler = smtp_server
+    settings, cid = make_home(home, smtp_toml(port, processes=2), count=200)
+    control.launch(settings, cid, start=False)
+    daemon = start_daemon(home, host="host-c")
+    try:
+        # well before a queued campaign without runners would count as interrupted (and be
+        # resumed): the daemon joins it
+        poll(lambda: Runner.select().where(Runner.campaign == cid).count() == 2,
+             timeout=registry.STALE_AFTER / 3, what="two runners of the daemon's host")
+        assert {r.host for r in Runner.select().where(Runner.campaign == cid)} == {"host-c"}
+        wait_status(cid, "completed")
+        assert len(handler.recipients()) == 200
+    finally:
+        stop_daemon(daemon)
+
+
+def test_a_daemon_without_runners_fires_a_schedule_and_starts_no_runner(home, smtp_server):
+    port, handler = smtp_server
+    settings, cid = make_home(home, smtp_toml(port), count=20)
+    control.schedule(settings, cid, utcnow() + timedelta(seconds=1))
+    daemon = start_daemon(home, "--no-runners")
+    try:
+        wait_status(cid, "queued")
+        # an absence can only be watched for a while: three of the daemon's syncs
+        time.sleep(3 * SYNC_EVERY)
+        assert not local_runner_pids(settings, cid)
+        assert Campaign.get_by_id(cid).status == "queued"
+        start_runners(settings, cid)  # another host's runners, say
+        wait_status(cid, "completed")
+        assert len(handler.recipients()) == 20
+    finally:
+        stop_daemon(daemon)
+
+
+def test_a_runner_leaving_with_its_hosts_daemon_leaves_the_campaign_running(home, smtp_server):
+    port, handler = smtp_server
+    settings, cid = make_home(home, smtp_toml(port, rate=50), count=300)
+    control.launch(settings, cid, start=False)
+    stay = start_runners(settings, cid, 1)
+    poll(lambda: Runner.select().where(Runner.campaign == cid).count() == 1, what="one runner")
+    env = {**os.environ, HOST_ENV: "host-b"}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(os, "environ", env)
+        go = start_runners(settings, cid, 1)
+    poll(lambda: Runner.select().where(Runner.host == "host-b").exists(), what="host-b's runner")
+    assert leave(dataclasses.replace(settings, host="host-b"), timeout=30) == 1
+    assert go[0].wait(timeout=30) == 0
+    campaign = Campaign.get_by_id(cid)
+    assert campaign.status == "running" and campaign.stop_request == "", campaign.status
+    wait_status(cid, "completed")
+    assert stay[0].wait(timeout=30) == 0
+    assert len(handler.recipients()) == 300
+
+
+def test_the_last_runner_to_leave_pauses_the_campaign_to_resume_at_the_next_start(
+        home, smtp_server):
+    port, _ = smtp_server
+    settings, cid = make_home(home, smtp_toml(port, rate=20), count=200)
+    started = control.launch(settings, cid)
+    poll(lambda: campaigns.status(cid).counts.sent > 0, what="a first send")
+    assert leave(settings, timeout=30) == 1
+    assert started.runners[0].wait(timeout=30) == 0
+    campaign = wait_status(cid, "paused")
+    assert campaign.auto_resume == 1
+    assert counts_add_up(cid)["sending"] == 0
+
+
+def test_a_campaign_finished_by_one_host_completes_once_the_dead_hosts_runner_is_judged(
+        home, smtp_server):
+    port, handler = smtp_server
+    settings, cid = make_home(home, smtp_toml(port), count=50)
+    control.launch(settings, cid, start=False)
+    Campaign.update(status="running").where(Campaign.id == cid).execute()
+    dead = Runner.create(campaign=cid, pid=dead_pid(), host="host-b", heartbeat_at=time.time())
+    local = start_runners(settings, cid, 1)
+    assert local[0].wait(timeout=60) == 0
+    assert counts_add_up(cid)["sent"] == 50
+    assert Campaign.get_by_id(cid).status == "running", "host-b's runner still counts"
+    Runner.update(heartbeat_at=time.time() - registry.STALE_AFTER - 1) \
+        .where(Runner.id == dead.id).execute()
+    assert recover(settings) == []
+    campaign = Campaign.get_by_id(cid)
+    assert campaign.status == "completed" and campaign.finished_at is not None
+    assert len(handler.recipients()) == 50
