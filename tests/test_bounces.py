@@ -13,12 +13,11 @@ from messagehub_tui import contacts, feedback
 from messagehub_tui.bounces import policy, verp
 from messagehub_tui.bounces.parse import Finding, Kind
 from messagehub_tui.config import load_settings
+from messagehub_tui.engines import engine_of
 from messagehub_tui.errors import ConfigError
 from messagehub_tui.feedback import FeedbackKind
 from messagehub_tui.message_id import home_token
 from messagehub_tui.models import (
-    MIGRATIONS,
-    SCHEMA_VERSION,
     Delivery,
     Event,
     Feedback,
@@ -28,6 +27,7 @@ from messagehub_tui.models import (
     open_db,
     utcnow,
 )
+from messagehub_tui.schema import SCHEMA_VERSION, upgrade_statements
 from tests.engine import make_home
 
 # Storage-touching: every test with a home runs on SQLite and on PostgreSQL.
@@ -164,7 +164,7 @@ def test_a_complaint_suppresses_with_reason_complained(sent):
 def test_bounces_of_a_version_5_home_become_feedback(sent):
     """Schema 6 moves v4's bounce table into feedback: counts, soft-bounce history and all."""
     settings, campaign_id, ids = sent
-    for statement in MIGRATIONS[4]:
+    for statement in upgrade_statements(4, engine_of(db.obj)):
         db.execute_sql(statement)
     db.execute_sql('DROP INDEX "feedback_kind_at"')
     rows = [("<h@mx>", "hard", "ann@example.org", "550 5.1.1 gone"),
@@ -176,7 +176,7 @@ def test_bounces_of_a_version_5_home_become_feedback(sent):
                        (key, kind, address, ids[address], campaign_id, diagnostic, utcnow()))
     Meta.update(value="5").where(Meta.key == "schema_version").execute()
     db.close()
-    open_db(settings.db_path)
+    open_db(settings.db_location)
     assert Meta.get(Meta.key == "schema_version").value == str(SCHEMA_VERSION)
     assert not db.table_exists("bounce")
     counted = feedback.counts(campaign_id)
