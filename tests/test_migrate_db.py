@@ -19,13 +19,15 @@ from tests.engine import make_home
 from tests.pgcluster import PgCluster, require_postgres
 
 TABLES = ["meta", "contact", "contact_list", "list_member", "suppression", "campaign",
-          "delivery", "event", "runner", "rate_slot", "delivery_count", "feedback", "feedback_count"]
+          "delivery", "event", "runner", "rate_slot", "delivery_count", "feedback",
+          "feedback_count"]
 
 
 def _full_home(home) -> tuple:
     """A SQLite home holding a row of every kind: contacts in a list, suppressions, a draft and
     a paused campaign whose deliveries are sent, failed, unknown, pending and skipped, events,
-    a bounce heard back, a rate slot, the Message-ID token, and a runner id remembered past its row."""
+    a bounce heard back, a rate slot, the Message-ID token, and a runner id remembered past its
+    row."""
     settings, cid = make_home(home, count=12)
     contacts.suppress(["user11@example.com"], "email", reason="asked")
     draft = campaigns.create(settings, "draft", "email", "people", "Hi", subject="S").id
