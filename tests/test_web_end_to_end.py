@@ -63,12 +63,13 @@ def test_the_link_in_a_received_message_unsubscribes_its_recipient(home, smtp_se
 def test_an_unsubscribe_during_the_run_skips_the_pending_recipient(home, smtp_server):
     smtp_port, handler = smtp_server
     port = free_port()
-    settings, cid = make_home(home, smtp_toml(smtp_port) + web_toml(port), count=30, rate=10)
-    control.launch(settings, cid)
-    last = Delivery.get((Delivery.campaign == cid) & (Delivery.address == "user29@example.com"))
+    settings, cid = make_home(home, smtp_toml(smtp_port) + web_toml(port), count=30, rate=5)
     endpoint = Endpoint(settings).start()
     try:
         poll(endpoint.serving.is_set, 30, what="the endpoint serving")
+        control.launch(settings, cid)  # 30 at 5/s: the last one is due in 6 s
+        last = Delivery.get((Delivery.campaign == cid)
+                            & (Delivery.address == "user29@example.com"))
         assert Delivery.get_by_id(last.id).status == "pending"
         request(signing.unsubscribe_link(settings, last.id), ONE_CLICK)
         wait_status(cid, "completed")

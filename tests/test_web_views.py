@@ -61,3 +61,40 @@ async def test_the_app_serves_the_endpoint_while_no_daemon_runs(home):
                     what="the app serving")
         assert answers(f"http://127.0.0.1:{port}/healthz")
     assert not answers(f"http://127.0.0.1:{port}/healthz"), "closed with the app"
+
+
+def test_doctor_checks_the_listener_and_the_public_url(home, cli):
+    port, dead = free_port(), free_port()
+    settings = seed(home, web_toml(port))
+    code, out, _ = cli("doctor")
+    lines = {line.split()[1] + " " + line.split()[2]: line for line in out.splitlines()
+             if "web" in line.split()[1:2]}
+    assert lines["web listen"].startswith("ok") and "is free" in lines["web listen"]
+    assert lines["web public_url"].startswith("FAIL") and code == 1
+    from tests.webtools import serve
+    endpoint = serve(settings)
+    try:
+        code, out, _ = cli("doctor")
+        assert f"127.0.0.1:{port} answers: served by the app" in out
+        assert f"http://127.0.0.1:{port}/healthz answers" in out and code == 0
+        (home / "messagehub.toml").write_text(web_toml(port, f"http://127.0.0.1:{dead}/mh"))
+        code, out, _ = cli("doctor")
+        assert f"http://127.0.0.1:{dead}/mh/healthz no answer" in out and code == 1
+    finally:
+        endpoint.stop()
+
+
+@pytest.mark.parametrize("toml, line", [
+    ('[web]\nlisten = "8080"', '[web] listen must be host:port such as "127.0.0.1:8080", '
+                               "not '8080'"),
+    ('[web]\nlisten = "127.0.0.1:70000"', "[web] listen must be host:port"),
+    ('[web]\npublic_url = "news.example.com"', "[web] public_url must be an http:// or https://"),
+    ('[web]\npublic_url = "https://x.org/?a=1"', "[web] public_url must be an http:// or "
+                                                 "https:// URL without ? or #"),
+    ("[delivery]\nmax_bounce_rate = 5", "[delivery] max_bounce_rate must be a fraction from 0 "
+                                        "to 1 (0.05 is 5 %), not 5"),
+])
+def test_a_bad_web_or_rate_setting_is_one_clear_line(home, cli, toml, line):
+    (home / "messagehub.toml").write_text(toml + "\n")
+    code, out, err = cli("doctor")
+    assert code != 0 and line in err and err.count("\n") == 1, err

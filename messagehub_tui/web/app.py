@@ -15,10 +15,8 @@ from typing import Any
 from aiohttp import web
 
 from messagehub_tui.config import Settings
-from messagehub_tui.web import bounce_hook, twilio_hooks, unsubscribe
+from messagehub_tui.web import HEALTH_TEXT, bounce_hook, twilio_hooks, unsubscribe
 from messagehub_tui.web.keys import DB, SETTINGS
-
-HEALTH_TEXT = "messagehub-tui ok\n"
 
 
 async def healthz(request: web.Request) -> web.Response:

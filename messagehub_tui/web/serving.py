@@ -73,6 +73,9 @@ class Endpoint:
         database = ThreadPoolExecutor(1, thread_name_prefix="web-db")
         try:
             asyncio.run(self._main(database))
+        except Exception as exc:  # the process goes on without its endpoint: say why
+            self.problem = f"the endpoint stopped: {type(exc).__name__}: {exc}"
+            log.exception("the feedback endpoint stopped")
         finally:
             database.submit(close_db).result()
             database.shutdown()

@@ -16,7 +16,6 @@ from messagehub_tui.config import Settings
 from messagehub_tui.errors import MessagehubError
 from messagehub_tui.models import Campaign, CampaignStatus, db
 from messagehub_tui.sms.poller import start_status_poll
-from messagehub_tui.web.serving import start_endpoint
 from messagehub_tui.workers.scheduler import CampaignScheduler
 from messagehub_tui.workers.supervisor import wait_until
 
@@ -111,6 +110,7 @@ def run_daemon(settings: Settings) -> int:
     print(f"messagehub-tui daemon for {settings.home} (pid {os.getpid()}): logging to "
           f"{log_path(settings)}; stop it with Ctrl-C or SIGTERM", flush=True)
     scheduler = CampaignScheduler(settings, supervise=True)
+    from messagehub_tui.web.serving import start_endpoint  # aiohttp only in the daemon
     endpoint = start_endpoint(settings)  # the daemon serves [web] listen, if set
     try:
         resume_left_over(settings)
