@@ -66,7 +66,7 @@ def available() -> bool:
 class MailLoop:
     """Start with `MailLoop()`, stop with `.stop()`; `.log()` is Postfix's and Dovecot's log."""
 
-    def __init__(self):
+    def __init__(self, dovecot_extra: str = ""):
         require(available(), "root with Postfix and Dovecot (Debian packages postfix, "
                              "dovecot-imapd)")
         self.root = Path(tempfile.mkdtemp(prefix="mailloop-"))
@@ -76,6 +76,7 @@ class MailLoop:
         self.postfix_dir = self.root / "postfix"
         self.mail = self.root / "mail"
         self._started: list[str] = []
+        self._dovecot_extra = dovecot_extra  # more dovecot.conf lines (TLS, capabilities)
         try:
             self._start_postfix()
             self._start_dovecot()
@@ -203,7 +204,7 @@ service imap-login {{
     port = 0
   }}
 }}
-""")
+{self._dovecot_extra}""")
         # its daemon children keep the standard streams open: a file, not a pipe, or run() hangs
         with (base / "stderr").open("w+") as errors:
             done = subprocess.run([DOVECOT, "-c", str(self.dovecot_conf)],

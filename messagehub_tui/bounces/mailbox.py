@@ -13,6 +13,8 @@ import hashlib
 import imaplib
 import socket
 import ssl
+import threading
+import time
 from dataclasses import dataclass
 from email.message import Message
 
@@ -32,6 +34,8 @@ from messagehub_tui.errors import MessagehubError
 
 TIMEOUT = 30.0
 FETCH_BULK = 50  # messages per FETCH round trip
+IDLE_SLICE = 1.0  # an IDLE wait looks at its stop event this often
+IDLE_MAX = 25 * 60.0  # RFC 2177: re-issue IDLE well within the servers' 29-minute limit
 
 
 class MailboxProblem(MessagehubError):
@@ -94,7 +98,7 @@ def open_mailbox(bounces: BounceSettings) -> BaseMailBox:
     try:
         box.login(bounces.imap_user, bounces.password, initial_folder=None)
     except (OSError, imaplib.IMAP4.error, ImapToolsError) as exc:
-        _logout(box)
+        close_mailbox(box)
         raise MailboxProblem(f"the bounce mailbox at {where} refused the login of "
                              f"{bounces.imap_user!r}; check imap_user and ${IMAP_PASSWORD_ENV}"
                              f" ({type(exc).__name__})") from None
@@ -107,7 +111,7 @@ def _why(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _logout(box: BaseMailBox) -> None:
+def close_mailbox(box: BaseMailBox) -> None:
     # the connection may already be gone; then nothing is left to release
     with contextlib.suppress(OSError, imaplib.IMAP4.error, ImapToolsError):
         box.logout()
@@ -133,7 +137,7 @@ def poll(settings: Settings, everything: bool = False) -> list[Seen]:
     try:
         return poll_box(settings, box, everything)
     finally:
-        _logout(box)
+        close_mailbox(box)
 
 
 def poll_box(settings: Settings, box: BaseMailBox, everything: bool = False) -> list[Seen]:
@@ -171,6 +175,41 @@ def poll_box(settings: Settings, box: BaseMailBox, everything: bool = False) -> 
         return seen
     except (OSError, imaplib.IMAP4.error, ImapToolsError) as exc:
         raise MailboxProblem(f"reading the bounce mailbox at {_where(bounces)} failed: "
+                             f"{_why(exc)}") from None
+
+
+def offers_idle(box: BaseMailBox, bounces: BounceSettings) -> bool:
+    """Whether the server takes IDLE, asked after login (a server may announce more then than
+    in its greeting)."""
+    try:
+        _, data = box.client.capability()
+    except (OSError, imaplib.IMAP4.error, ImapToolsError) as exc:
+        raise MailboxProblem(f"asking {_where(bounces)} for its capabilities failed: "
+                             f"{_why(exc)}") from None
+    words = b" ".join(item for item in data if isinstance(item, bytes)).upper().split()
+    return b"IDLE" in words
+
+
+def wait_for_news(box: BaseMailBox, bounces: BounceSettings, stopping: threading.Event) -> None:
+    """IDLE (RFC 2177) on the selected folder until the server reports a change, `poll_every`
+    passes or `stopping` is set; whichever comes first, the caller polls next."""
+    deadline = time.monotonic() + min(bounces.poll_every, IDLE_MAX)
+    try:
+        box.idle.start()
+        try:
+            while not stopping.is_set():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                began, span = time.monotonic(), min(left, IDLE_SLICE)
+                if box.idle.poll(timeout=span):
+                    return  # EXISTS and friends: new mail, or flags changed
+                if time.monotonic() - began < span / 2:
+                    return  # readable with nothing to read: the server is closing; a poll tells
+        finally:
+            box.idle.stop()
+    except (OSError, imaplib.IMAP4.error, ImapToolsError) as exc:
+        raise MailboxProblem(f"waiting for mail (IDLE) at {_where(bounces)} failed: "
                              f"{_why(exc)}") from None
 
 
