@@ -87,12 +87,18 @@ def open_mailbox(bounces: BounceSettings) -> BaseMailBox:
     try:
         if bounces.security == "tls":
             box = MailBox(bounces.imap_host, bounces.effective_port, timeout=TIMEOUT,
-                          ssl_context=ssl.create_default_context())
+                          ssl_context=_tls_context(bounces))
         elif bounces.security == "starttls":
             box = MailBoxStartTls(bounces.imap_host, bounces.effective_port, timeout=TIMEOUT,
-                                  ssl_context=ssl.create_default_context())
+                                  ssl_context=_tls_context(bounces))
         else:
             box = MailBoxUnencrypted(bounces.imap_host, bounces.effective_port, timeout=TIMEOUT)
+    except ssl.SSLCertVerificationError as exc:
+        trusted = (f"the CAs of [bounces] ca_file {bounces.ca_file}" if bounces.ca_file
+                   else "the system's CAs")
+        raise MailboxProblem(f"the TLS certificate of the bounce mailbox at {where} is not "
+                             f"trusted by {trusted} ({exc.verify_message}); set [bounces] ca_file "
+                             "to the CA that signed it") from None
     except (OSError, imaplib.IMAP4.error, ImapToolsError) as exc:
         raise MailboxProblem(f"cannot reach the bounce mailbox at {where}: {_why(exc)}") from None
     try:
@@ -103,6 +109,16 @@ def open_mailbox(bounces: BounceSettings) -> BaseMailBox:
                              f"{bounces.imap_user!r}; check imap_user and ${IMAP_PASSWORD_ENV}"
                              f" ({type(exc).__name__})") from None
     return box
+
+
+def _tls_context(bounces: BounceSettings) -> ssl.SSLContext:
+    """Certificates and host names are always verified: against the system's CAs, or only
+    against those of [bounces] ca_file."""
+    try:
+        return ssl.create_default_context(cafile=bounces.ca_file)
+    except (ssl.SSLError, OSError) as exc:
+        raise MailboxProblem(f"[bounces] ca_file {bounces.ca_file} cannot be used: it holds no "
+                             f"PEM certificate that can be read ({type(exc).__name__})") from None
 
 
 def _why(exc: BaseException) -> str:
