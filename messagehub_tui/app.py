@@ -20,6 +20,8 @@ from messagehub_tui.models import ACTIVE, Campaign, db
 from messagehub_tui.screens.campaigns import CampaignsScreen
 from messagehub_tui.screens.dialogs import QuitDialog
 from messagehub_tui.screens.help import HelpScreen
+from messagehub_tui.web.serving import Endpoint, start_endpoint
+from messagehub_tui.workers.daemon import daemon_pid
 from messagehub_tui.workers.scheduler import CampaignScheduler
 from messagehub_tui.workers.supervisor import recover
 
@@ -57,6 +59,7 @@ class MessagehubApp(App):
         self.refresh_every = refresh_every
         self.scheduler = CampaignScheduler(settings, supervise=True) if run_scheduler else None
         self.active_count = 0
+        self.endpoint: Endpoint | None = None
 
     @property
     def outbox_only(self) -> bool:
@@ -66,10 +69,15 @@ class MessagehubApp(App):
         self.push_screen(CampaignsScreen())
         if self.scheduler is not None:
             self.scheduler.start()
+        # [web] listen is served here only while no daemon runs for this home
+        self.endpoint = start_endpoint(self.settings,
+                                       lambda: daemon_pid(self.settings) is None)
 
     def on_unmount(self) -> None:
         if self.scheduler is not None:
             self.scheduler.shutdown()
+        if self.endpoint is not None:
+            self.endpoint.stop()
 
     def perform(self, name: str, job: Callable, done: Callable | None = None,
                 failed: Callable[[Exception], None] | None = None) -> Worker:

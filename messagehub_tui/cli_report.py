@@ -26,7 +26,9 @@ def cmd_deliveries(args, settings: Settings) -> int:
     if args.json:
         print(json.dumps([{"address": row.address, "status": row.status.value,
                            "attempts": row.attempts, "reason": row.reason,
-                           "updated_at": iso_utc(row.updated_at)} for row in rows], indent=2))
+                           "updated_at": iso_utc(row.updated_at),
+                           "feedback": [signal.to_json() for signal in row.feedback]}
+                          for row in rows], indent=2))
         return ExitCode.OK
     if not rows:
         which = f"{args.status} " if args.status else ""
@@ -34,10 +36,11 @@ def cmd_deliveries(args, settings: Settings) -> int:
               file=sys.stderr)
         return ExitCode.OK
     width = min(max(len("ADDRESS"), *(len(row.address) for row in rows)), ADDRESS_WIDTH)
-    print(f"{'ADDRESS':{width}}  {'STATUS':9}  {'ATTEMPTS':>8}  {'UPDATED':20}  REASON")
+    print(f"{'ADDRESS':{width}}  {'STATUS':9}  {'ATTEMPTS':>8}  {'UPDATED':20}  "
+          f"{'FEEDBACK':12}  REASON")
     for row in rows:
         print(f"{row.address:{width}}  {row.status.value:9}  {row.attempts:>8}  "
-              f"{local_text(row.updated_at):20}  {row.reason or '-'}")
+              f"{local_text(row.updated_at):20}  {row.heard:12}  {row.reason or '-'}")
     return ExitCode.OK
 
 
@@ -57,7 +60,8 @@ def cmd_export(args, settings: Settings) -> int:
 def register(add) -> None:
     """Add the reporting commands to the parser through `add(name, handler, help)`."""
     p = add("deliveries", cmd_deliveries,
-            "list a campaign's recipients: address, status, attempts, time, last reason")
+            "list a campaign's recipients: address, status, attempts, time, what was heard "
+            "back (bounced, unsubscribed, ...), last reason")
     add_id(p)
     p.add_argument("--status", choices=STATES, help="only deliveries in this state")
     p.add_argument("--json", action="store_true", help="JSON instead of a table")

@@ -45,6 +45,7 @@ DB_NAME = "messagehub.db"
 SMTP_PASSWORD_ENV = "MESSAGEHUB_SMTP_PASSWORD"
 TWILIO_TOKEN_ENV = "TWILIO_AUTH_TOKEN"
 IMAP_PASSWORD_ENV = "MESSAGEHUB_IMAP_PASSWORD"
+WEBHOOK_TOKEN_ENV = "MESSAGEHUB_WEBHOOK_TOKEN"
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,7 @@ class WebSettings:
 
     listen: tuple[str, int] | None = None
     public_url: str | None = None
+    webhook_token: str | None = field(default=None, repr=False)
 
     @property
     def listen_text(self) -> str:
@@ -325,7 +327,9 @@ def load_settings(home: str | os.PathLike | None = None, environ: dict | None = 
                               "auth_token": environ.get(TWILIO_TOKEN_ENV) or None}),
         "bounces": BounceSettings(**{**settings.bounces.__dict__,
                                      "password": environ.get(IMAP_PASSWORD_ENV) or None}),
+        "web": WebSettings(**{**settings.web.__dict__,
+                              "webhook_token": environ.get(WEBHOOK_TOKEN_ENV) or None}),
     }
     return Settings(home=root, schedule=settings.schedule, delivery=settings.delivery,
-                    web=settings.web, **secrets)
+                    **secrets)
 

@@ -14,6 +14,7 @@ from peewee import JOIN
 
 from messagehub_tui.csvsafe import safe_cell
 from messagehub_tui.errors import MessagehubError, NotFound
+from messagehub_tui.feedback import Signal, of_deliveries
 from messagehub_tui.models import Campaign, Channel, Contact, Delivery, DeliveryStatus
 
 
@@ -28,6 +29,12 @@ class DeliveryRow:
     reason: str | None
     updated_at: datetime
     contact_id: int | None
+    feedback: tuple[Signal, ...] = ()  # what was heard back about it, oldest first
+
+    @property
+    def heard(self) -> str:
+        """The kinds heard back, in order, for a table cell ("-" when none)."""
+        return ",".join(dict.fromkeys(signal.kind for signal in self.feedback)) or "-"
 
 
 def list_deliveries(campaign_id: int, status: DeliveryStatus | None = None,
@@ -41,8 +48,11 @@ def list_deliveries(campaign_id: int, status: DeliveryStatus | None = None,
         query = query.where(Delivery.status == status.value)
     if limit is not None:
         query = query.limit(limit)
+    rows = list(query)
+    heard = of_deliveries([row.id for row in rows])
     return [DeliveryRow(row.id, row.address, DeliveryStatus(row.status), row.attempts, row.error,
-                        row.updated_at, row.contact_id) for row in query]
+                        row.updated_at, row.contact_id, tuple(heard.get(row.id, ())))
+            for row in rows]
 
 
 # Columns an export adds for the reader; `import` ignores them (contacts._parse_row), so a fixed

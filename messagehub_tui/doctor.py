@@ -13,6 +13,7 @@ from messagehub_tui.bounces.doctor_check import mailbox_checks
 from messagehub_tui.channels.smtp import CONNECT_ERRORS, client_for, connect_problem
 from messagehub_tui.config import SMTP_PASSWORD_ENV, TWILIO_TOKEN_ENV, Settings
 from messagehub_tui.homefs import free_bytes
+from messagehub_tui.web.doctor_check import web_checks
 
 PROBE_BYTES = 64 * 1024
 
@@ -123,4 +124,4 @@ def run_checks(settings: Settings) -> list[Check]:
     else:
         checks.append(Check("sms", True, "transport outbox: SMS are written to files, nothing "
                                          "leaves the machine"))
-    return checks + mailbox_checks(settings)
+    return checks + mailbox_checks(settings) + web_checks(settings)

@@ -22,6 +22,8 @@ from enum import StrEnum
 
 from peewee import chunked
 
+from messagehub_tui.config import Settings
+from messagehub_tui.events import record_event
 from messagehub_tui.models import (
     Campaign,
     Delivery,
@@ -169,6 +171,68 @@ def unsuppress_many(channel: str, addresses: Iterable[str],
             removed += Suppression.delete().where(condition).execute()
         bump_audience_version()
     return removed
+
+
+UNSUBSCRIBED_REASON = "unsubscribed"
+
+
+def unsubscribe(settings: Settings, delivery_id: int, how: str) -> Target | None:
+    """The recipient of a delivery asked to stop (a one-click POST, a STOP reply): record it
+    once, suppress the address on the campaign's channel (again, if someone lifted it since),
+    tell the campaign. None when the delivery no longer exists."""
+    found = target(delivery_id)
+    if found is None:
+        return None
+    with db.atomic():
+        first = record(found.delivery_id, found.campaign_id, FeedbackKind.UNSUBSCRIBED, how,
+                       f"unsubscribe:{found.delivery_id}")
+        added = suppress(found.channel, found.address, UNSUBSCRIBED_REASON, found.campaign_id)
+    if first or added:
+        record_event(settings.logs_dir, found.campaign_id,
+                     f"unsubscribed: {found.address} ({how})")
+    return found
+
+
+def latest_delivery(channel: str, address: str) -> Target | None:
+    """The most recent delivery to a (normalised) address on a channel, for reports that carry
+    no token."""
+    row = (Delivery.select(Delivery.id).join(Campaign)
+           .where((Delivery.address == address) & (Campaign.channel == channel))
+           .order_by(Delivery.updated_at.desc(), Delivery.id.desc()).first())
+    return target(row.id) if row else None
+
+
+def report(settings: Settings, found: Target, kind: FeedbackKind, detail: str, key: str,
+           suppress_reason: str | None) -> bool:
+    """A provider's report about a delivery: record it once, suppress with `suppress_reason`
+    when given, tell the campaign; False when the key was recorded before."""
+    with db.atomic():
+        first = record(found.delivery_id, found.campaign_id, kind, detail, key)
+        added = first and suppress_reason is not None and suppress(
+            found.channel, found.address, suppress_reason, found.campaign_id)
+    if first:
+        suppressed = "; address suppressed" if added else ""
+        record_event(settings.logs_dir, found.campaign_id,
+                     f"{kind.value.replace('_', ' ')} for {found.address}: {detail}{suppressed}",
+                     "warning")
+    return first
+
+
+def over_limit(campaign_id: int, sent: int, settings: Settings) -> str | None:
+    """Why a campaign must pause for its feedback, or None: its hard-bounce or complaint rate
+    passed [delivery] max_bounce_rate / max_complaint_rate once it sent rates_after messages."""
+    delivery = settings.delivery
+    if sent < delivery.rates_after:
+        return None
+    found = counts(campaign_id)
+    for kind, limit, key in ((FeedbackKind.BOUNCED, delivery.max_bounce_rate, "max_bounce_rate"),
+                             (FeedbackKind.COMPLAINED, delivery.max_complaint_rate,
+                              "max_complaint_rate")):
+        if found.rate(kind, sent) > limit:
+            what = "bounce" if kind == FeedbackKind.BOUNCED else "complaint"
+            return (f"{what} rate {found.rate(kind, sent):.1%} ({found[kind]} of {sent} sent) "
+                    f"passed [delivery] {key} = {limit:g}")
+    return None
 
 
 def counts(campaign_id: int) -> FeedbackCounts:

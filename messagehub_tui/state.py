@@ -91,6 +91,21 @@ class CampaignState:
             ("bounce", FeedbackKind.BOUNCED), ("complaint", FeedbackKind.COMPLAINED),
             ("unsubscribe", FeedbackKind.UNSUBSCRIBED))}
 
+    def feedback_summary(self) -> str:
+        """One line for the monitor: the count of each kind heard back (kinds never heard
+        omitted), with the bounce, complaint and unsubscribe rates of the messages sent."""
+        rates = {FeedbackKind.BOUNCED: "bounce", FeedbackKind.COMPLAINED: "complaint",
+                 FeedbackKind.UNSUBSCRIBED: "unsubscribe"}
+        shown = []
+        for kind in FeedbackKind:
+            number = self.feedback[kind]
+            if kind in rates:
+                share = self.feedback.rate(kind, self.counts.sent)
+                shown.append(f"{kind.value.replace('_', ' ')} {number} ({share:.1%})")
+            elif number:
+                shown.append(f"{kind.value.replace('_', ' ')} {number}")
+        return "heard back: " + "  ".join(shown)
+
     def to_json(self) -> dict:
         """The JSON object `status --json` prints (and `campaigns --json` one of per campaign)."""
         return {

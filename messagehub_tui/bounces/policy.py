@@ -84,3 +84,18 @@ def apply(settings: Settings, finding: Finding, message_key: str) -> Applied | N
     record_event(settings.logs_dir, campaign_id,
                  f"{what} for {delivery.address}: {finding.diagnostic}{suppressed}", "warning")
     return Applied(finding, delivery.id, campaign_id, delivery.address, added)
+
+
+def apply_sms(settings: Settings, finding: Finding, phone: str, message_key: str) -> Applied | None:
+    """A provider's report about a phone number (the bounce webhook): the number's most recent
+    SMS delivery gets it; a hard bounce or a complaint suppresses the number. None when no SMS
+    delivery of this home went to it."""
+    found = feedback.latest_delivery(Channel.SMS.value, phone)
+    if found is None:
+        return None
+    reason = {Kind.HARD: f"bounced: {finding.diagnostic}"[:MAX_REASON],
+              Kind.COMPLAINT: "complained"}.get(finding.kind)
+    first = feedback.report(settings, found, _KINDS[finding.kind], finding.diagnostic,
+                            f"bounce:{message_key}", reason)
+    return Applied(finding, found.delivery_id, found.campaign_id, found.address,
+                   first and reason is not None, repeated=not first)

@@ -15,7 +15,7 @@ from messagehub_tui.progress import RateMeter, duration
 from messagehub_tui.screens.actions import CampaignActionsScreen
 from messagehub_tui.screens.deliveries import DeliveriesScreen
 from messagehub_tui.screens.polling import PollingScreen
-from messagehub_tui.screens.widgets.monitor_panels import CountsPanel, RatePanel
+from messagehub_tui.screens.widgets.monitor_panels import CountsPanel, FeedbackPanel, RatePanel
 from messagehub_tui.state import CampaignState
 from messagehub_tui.timefmt import countdown, local_text, to_local
 from messagehub_tui.views import MonitorData
@@ -66,6 +66,7 @@ class MonitorScreen(CampaignActionsScreen):
             yield Static("", id="headline")
             yield ProgressBar(id="progress", show_eta=False)
             yield CountsPanel(id="counts")
+            yield FeedbackPanel(id="feedback", markup=False)
             yield RatePanel(id="rate-panel")
             yield Static("", id="timing")
             yield Static("", id="hints", markup=False)
@@ -97,6 +98,7 @@ class MonitorScreen(CampaignActionsScreen):
             status=row.status, error=f"  error: {row.last_error}" if row.last_error else ""))
         self.query_one(ProgressBar).update(total=max(counts.deliverable, 1), progress=counts.done)
         self.query_one(CountsPanel).show(counts.to_json())
+        self.query_one(FeedbackPanel).show(row)
         rate = self.meter.update(counts.sent)
         self.query_one(RatePanel).show(rate, self.meter.history)
         self.query_one("#timing", Static).update(self.timing(data))

@@ -15,9 +15,9 @@ from email.utils import parseaddr
 
 from peewee import DatabaseError
 
-from messagehub_tui import render_limits
+from messagehub_tui import feedback, render_limits
 from messagehub_tui.bounces import verp
-from messagehub_tui.campaigns import effective_sender, make_composer
+from messagehub_tui.campaigns import delivery_counts, effective_sender, make_composer
 from messagehub_tui.channels import make_transport
 from messagehub_tui.channels.base import ChannelStopped, Outcome, Outgoing, SendResult
 from messagehub_tui.compose import RenderError
@@ -208,7 +208,19 @@ class CampaignRunner:
             self._flush()
             if not self.unrecorded:
                 self.lease.journal.reset()
+            self._check_feedback()
             limit = self._claim_size(len(batch), time.monotonic() - started)
+
+    def _check_feedback(self) -> None:
+        """Pause when bounces or complaints passed their limit. Checked here, between batches,
+        rather than where feedback is recorded: the runner has the settings and reads its counts
+        anyway, a campaign that is not sending needs no pause, and a report recorded by any
+        process (mailbox poll, webhook) is seen within a batch."""
+        sent = delivery_counts(self.campaign_id).sent
+        reason = feedback.over_limit(self.campaign_id, sent, self.settings)
+        if reason and not self.stop.is_set():
+            self._event(f"paused: {reason}", "error")
+            self._halt(reason)
 
     def _on_signal(self, name: str) -> None:
         self._event(f"runner {self.runner_id} got {name}; pausing")
