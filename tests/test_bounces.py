@@ -105,7 +105,7 @@ def test_a_hard_bounce_found_by_its_verp_token_suppresses_and_tells_the_campaign
         ("ann@example.org", "bounced: smtp; 550 5.1.1 no such user")]
     assert Delivery.get_by_id(ids["ann@example.org"]).error == "smtp; 550 5.1.1 no such user"
     events = [e.message for e in Event.select().where(Event.campaign == campaign_id)]
-    assert events == [("hard bounce for ann@example.org: smtp; 550 5.1.1 no such user; "
+    assert events == [("bounced for ann@example.org: smtp; 550 5.1.1 no such user; "
                        "address suppressed")]
     assert policy.apply(settings, _hard(envelope_to=(address,)), "<r1@mx>").repeated
     assert Event.select().count() == 1 and Feedback.select().count() == 1
