@@ -3,9 +3,11 @@ policy (hard, soft within a window, complaint), in-process against a real home d
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import stat
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -184,3 +186,33 @@ def test_bounces_of_a_version_5_home_become_feedback(sent):
     # the same report polled again is recognised as recorded
     assert policy.apply(settings, Finding(Kind.SOFT, "bob@example.org", "4.2.2", "full"),
                         "<s@mx>").repeated
+
+
+def _key_of(home: str, start, results) -> None:
+    from messagehub_tui import signing
+    start.wait()
+    try:
+        results.put(signing.secret_key(Path(home)))
+    except ConfigError as exc:
+        results.put(str(exc).encode())
+
+
+def test_processes_starting_together_share_one_complete_key(tmp_path, monkeypatch):
+    """The runners of a campaign start together: one makes the key file, the others read it
+    whole (never an empty file that is "too short to be a key")."""
+    monkeypatch.delenv(verp.KEY_ENV, raising=False)
+    context = multiprocessing.get_context("fork")
+    for attempt in range(10):
+        home = tmp_path / str(attempt)
+        home.mkdir()
+        start, results = context.Barrier(6), context.Queue()
+        workers = [context.Process(target=_key_of, args=(str(home), start, results))
+                   for _ in range(6)]
+        for worker in workers:
+            worker.start()
+        keys = [results.get(timeout=60) for _ in workers]
+        for worker in workers:
+            worker.join(timeout=60)
+        assert len(set(keys)) == 1 and len(keys[0]) == 64, keys
+        assert (home / "secret.key").read_bytes().strip() == keys[0]
+        assert [p.name for p in home.iterdir()] == ["secret.key"]  # no draft left behind
