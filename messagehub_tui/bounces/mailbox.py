@@ -1,9 +1,12 @@
-"""Poll the bounce mailbox over IMAP: act on bounces and complaints, leave everything else alone.
+"""Poll the bounce mailbox over IMAP: act on bounces, complaints and mailto: unsubscribe requests,
+leave everything else alone.
 
 Messages are fetched with BODY.PEEK (`mark_seen=False`), so nothing is marked read by looking.
-A recognised report that names one of this home's deliveries is MOVED to the processed folder
+A recognised message that names one of this home's deliveries is MOVED to the processed folder
 (created if missing), never deleted; auto-replies, unrelated mail and reports about mail this
-home did not send stay where they are, unread.
+home did not send stay where they are, unread. A pass reads only the messages that arrived after
+the last one it read (UIDVALIDITY and UID kept in the meta table, bounces/store.py); the daemon
+may wait for news with IDLE between passes (bounces/poller.py).
 """
 
 from __future__ import annotations
@@ -184,7 +187,7 @@ def poll_box(settings: Settings, box: BaseMailBox, everything: bool = False) -> 
         if moving:
             _move(box, moving, bounces.imap_processed_folder)
         # only once every move is done: a pass that fails reads the same messages again, and
-        # the bounce table makes sure nothing is counted twice
+        # their feedback keys make sure nothing is counted twice
         last = max((int(entry.uid) for entry in seen), default=after)
         if mark != store.ReadMark(validity, last):
             store.save_mark(folder_key, store.ReadMark(validity, last))
