@@ -280,9 +280,9 @@ class Composer:
         links = [_render(t, variables if unsubscribe_vars is None else unsubscribe_vars,
                          "unsubscribe") for t in self._unsubscribe]
         if self._mailto_token is not None and delivery_id is not None:
-            token = self._mailto_token(delivery_id)
-            links = [mailto_with_token(link, token) if link.startswith("mailto:") else link
-                     for link in links]
+            # asked only for a mailto: link (a key file is made the first time)
+            links = [mailto_with_token(link, self._mailto_token(delivery_id))
+                     if link.startswith("mailto:") else link for link in links]
         if self._one_click is not None:
             links.insert(0, self._one_click(delivery_id))
         if not links:

@@ -27,6 +27,7 @@ from messagehub_tui.config_checks import (
     fraction,
     listen,
     pattern,
+    pem_file,
     port,
     processes,
     rate,
@@ -152,6 +153,7 @@ class BounceSettings:
     imap_folder: str = "INBOX"
     imap_processed_folder: str = "messagehub-processed"
     security: str = "tls"
+    ca_file: str | None = None  # PEM CA(s) trusted for the mailbox instead of the system's
     poll_every: float = 60.0
     soft_limit: int = 3
     soft_window: float = 30 * 86400.0
@@ -266,6 +268,7 @@ _SCHEMA: dict[str, tuple[type, dict[str, tuple[str, Callable[[Any], Any]]]]] = {
         "imap_folder": ("imap_folder", text),
         "imap_processed_folder": ("imap_processed_folder", text),
         "security": ("security", choice("tls", "starttls", "none")),
+        "ca_file": ("ca_file", pem_file),
         "poll_every": ("poll_every", timeout),
         "soft_limit": ("soft_limit", whole(MAX_ATTEMPTS)),
         "soft_window": ("soft_window", duration),

@@ -150,6 +150,18 @@ def return_path(value: Any) -> str:
     return value
 
 
+def pem_file(value: Any) -> str:
+    """A file of PEM certificates: an absolute path (or ~/…) to a file that exists now; whether
+    it holds certificates is told when a connection loads it."""
+    path = os.path.expanduser(text(value))
+    if not os.path.isabs(path):
+        raise ValueError(f"must be an absolute path to a PEM file, such as \"/etc/ssl/my-ca.pem\""
+                         f"; {value!r} is relative")
+    if not os.path.isfile(path):
+        raise ValueError(f"names no file: {path} does not exist or is not a file")
+    return path
+
+
 def bool_value(value: Any) -> bool:
     if not isinstance(value, bool):
         raise ValueError("must be true or false")

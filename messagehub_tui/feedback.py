@@ -176,6 +176,16 @@ def unsuppress_many(channel: str, addresses: Iterable[str],
 UNSUBSCRIBED_REASON = "unsubscribed"
 
 
+def unsubscribe_key(delivery_id: int) -> str:
+    """One unsubscribe per delivery, however it came (one-click link, mailto: request)."""
+    return f"unsubscribe:{delivery_id}"
+
+
+def recorded(key: str) -> bool:
+    """Whether a signal with this key was recorded."""
+    return Feedback.select().where(Feedback.key == key).exists()
+
+
 def unsubscribe(settings: Settings, delivery_id: int, how: str) -> Target | None:
     """The recipient of a delivery asked to stop (a one-click POST, a STOP reply): record it
     once, suppress the address on the campaign's channel (again, if someone lifted it since),
@@ -185,7 +195,7 @@ def unsubscribe(settings: Settings, delivery_id: int, how: str) -> Target | None
         return None
     with db.atomic():
         first = record(found.delivery_id, found.campaign_id, FeedbackKind.UNSUBSCRIBED, how,
-                       f"unsubscribe:{found.delivery_id}")
+                       unsubscribe_key(found.delivery_id))
         added = suppress(found.channel, found.address, UNSUBSCRIBED_REASON, found.campaign_id)
     if first or added:
         record_event(settings.logs_dir, found.campaign_id,

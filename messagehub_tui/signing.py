@@ -14,6 +14,7 @@ import hmac
 import os
 import re
 import secrets
+import tempfile
 from enum import StrEnum
 from pathlib import Path
 
@@ -43,17 +44,26 @@ def secret_key(home: Path) -> bytes:
 
 
 def _key_file(path: Path) -> bytes:
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        key = path.read_bytes().strip()
-        if len(key) < 32:
-            raise ConfigError(
-                f"{path} is too short to be a key; delete it to make a new one") from None
-        return key
-    key = secrets.token_hex(32).encode()
-    with os.fdopen(fd, "wb") as handle:  # made by this process: another may race us, O_EXCL wins
-        handle.write(key + b"\n")
+    """Read the key file, or make it: written in full under a private name first, then linked into
+    place, so a process racing this one (the runners of a campaign start together) either makes
+    the file or reads a complete one, never an empty one."""
+    if not path.exists():
+        key = secrets.token_hex(32).encode()
+        fd, draft = tempfile.mkstemp(prefix=".secret-", dir=path.parent)  # mode 0600
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(key + b"\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.link(draft, path)  # fails if another process linked its key first: read that one
+            return key
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(draft)
+    key = path.read_bytes().strip()
+    if len(key) < 32:
+        raise ConfigError(f"{path} is too short to be a key; delete it to make a new one")
     return key
 
 

@@ -6,8 +6,9 @@ RFC 3464 DSN to the envelope sender), `bounces+TOKEN@` lands in the `bounces` Ma
 `recipient_delimiter`), and `vacation@` goes to a pipe(8) auto-responder that answers the envelope
 sender over SMTP with `Auto-Submitted: auto-replied`, and `unsubscribe@` (a List-Unsubscribe
 mailto) is an alias of `bounces@`, so unsubscribe requests reach the same mailbox. Dovecot
-(`dovecot -c FILE`) serves the Maildirs over IMAP (plaintext, loopback only). Both need root:
-Postfix's master starts as root and the delivery agents switch to a static uid.
+(`dovecot -c FILE`) serves the Maildirs over IMAP on loopback: plaintext, or with a certificate
+the test made also STARTTLS and implicit TLS. Both need root: Postfix's master starts as root and
+the delivery agents switch to a static uid.
 """
 
 from __future__ import annotations
@@ -66,7 +67,9 @@ def available() -> bool:
 class MailLoop:
     """Start with `MailLoop()`, stop with `.stop()`; `.log()` is Postfix's and Dovecot's log."""
 
-    def __init__(self):
+    def __init__(self, dovecot_extra: str = "", tls: tuple[Path, Path] | None = None):
+        """`tls` (certificate, key): Dovecot also speaks STARTTLS on imap_port and implicit TLS
+        on imaps_port."""
         require(available(), "root with Postfix and Dovecot (Debian packages postfix, "
                              "dovecot-imapd)")
         self.root = Path(tempfile.mkdtemp(prefix="mailloop-"))
@@ -76,6 +79,9 @@ class MailLoop:
         self.postfix_dir = self.root / "postfix"
         self.mail = self.root / "mail"
         self._started: list[str] = []
+        self._dovecot_extra = dovecot_extra  # more dovecot.conf lines (capabilities)
+        self._tls = tls
+        self.imaps_port = free_port() if tls else 0
         try:
             self._start_postfix()
             self._start_dovecot()
@@ -174,6 +180,8 @@ biff = no
             folder.mkdir(mode=0o755)
         users = base / "users"
         users.write_text("".join(f"{name}:{{PLAIN}}{IMAP_PASSWORD}\n" for name in MAILBOXES))
+        ssl = (f"ssl = yes\nssl_cert = <{self._tls[0]}\nssl_key = <{self._tls[1]}"
+               if self._tls else "ssl = no")
         self.dovecot_conf = base / "dovecot.conf"
         self.dovecot_conf.write_text(f"""\
 base_dir = {base}/run
@@ -181,7 +189,7 @@ state_dir = {base}/state
 log_path = {self.root}/dovecot.log
 protocols = imap
 listen = 127.0.0.1
-ssl = no
+{ssl}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 first_valid_uid = {MAIL_UID}
@@ -200,10 +208,11 @@ service imap-login {{
     port = {self.imap_port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {self.imaps_port}
   }}
 }}
-""")
+{self._dovecot_extra}""")
         # its daemon children keep the standard streams open: a file, not a pipe, or run() hangs
         with (base / "stderr").open("w+") as errors:
             done = subprocess.run([DOVECOT, "-c", str(self.dovecot_conf)],
@@ -214,6 +223,8 @@ service imap-login {{
                 errors.seek(0)
                 raise RuntimeError(f"dovecot failed ({done.returncode}): {errors.read()}")
         wait_for_port(self.imap_port, timeout=60)
+        if self.imaps_port:
+            wait_for_port(self.imaps_port, timeout=60)
 
     # -- helpers for tests -----------------------------------------------------------------
     def send(self, raw: bytes, to: str, sender: str = f"someone@{DOMAIN}") -> None:
@@ -235,10 +246,11 @@ service imap-login {{
                                      f"after {timeout} s\n{self.log()}")
             time.sleep(0.05)
 
-    def configure(self, home: Path, extra: str = "", email: str = "") -> dict:
+    def configure(self, home: Path, extra: str = "", email: str = "", security: str = "none",
+                  imap_port: int | None = None) -> dict:
         """Write a home's messagehub.toml sending through this Postfix and reading `bounces`
-        over IMAP; returns the environment with the mailbox password. `extra` adds [bounces]
-        keys, `email` [email] keys."""
+        over IMAP (`security`, on imap_port unless told); returns the environment with the
+        mailbox password. `extra` adds [bounces] keys, `email` [email] keys."""
         (home / "messagehub.toml").write_text(f"""\
 [email]
 transport = "smtp"
@@ -253,9 +265,9 @@ max_attempts = 1
 [bounces]
 return_path = "bounces+{{token}}@{DOMAIN}"
 imap_host = "127.0.0.1"
-imap_port = {self.imap_port}
+imap_port = {imap_port or self.imap_port}
 imap_user = "bounces"
-security = "none"
+security = "{security}"
 {extra}""")
         return {**os.environ, "MESSAGEHUB_IMAP_PASSWORD": IMAP_PASSWORD}
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from imap_tools import MailBoxUnencrypted
 
 from tests.clitools import COMMAND, campaign_with, ok, run
-from tests.mailloop import DOMAIN, IMAP_PASSWORD
+from tests.mailloop import DOMAIN, IMAP_PASSWORD, MailLoop
 
 UNRELATED = (b"From: Ann Person <ann@elsewhere.test>\r\nTo: bounces@" + DOMAIN.encode() +
              b"\r\nSubject: Lunch on Friday?\r\nMessage-ID: <lunch-1@elsewhere.test>\r\n"
@@ -136,3 +136,71 @@ def test_a_folder_made_anew_under_the_same_name_is_read_from_its_start(tmp_path,
         box.append(UNRELATED.replace(b"lunch-1", b"lunch-2"), "in")
     again = run(tmp_path, "bounces", "check", env=env)
     assert "in: 1 new message (1 unrelated)" in again.stdout, (again.stdout, again.stderr)
+
+
+def _daemon(home: Path, env: dict) -> subprocess.Popen:
+    return subprocess.Popen([*COMMAND, "--home", str(home), "daemon"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_rows(home: Path, daemon: subprocess.Popen, sql: str, timeout: float) -> list:
+    deadline = time.monotonic() + timeout
+    while not (found := _rows(home, sql)):
+        assert daemon.poll() is None, daemon.stderr.read()
+        assert time.monotonic() < deadline, (home / "logs" / "daemon.log").read_text()
+        time.sleep(0.1)
+    return found
+
+
+def test_the_daemon_hears_of_a_bounce_through_idle_long_before_poll_every(tmp_path, loop):
+    env = loop.configure(tmp_path, 'poll_every = "600s"\n')
+    campaign_id = campaign_with(tmp_path, [f"ghost@{DOMAIN}"])
+    daemon = _daemon(tmp_path, env)
+    try:
+        # its first poll has read the (empty) inbox and remembered how far: it idles now
+        _wait_for_rows(tmp_path, daemon, "SELECT value FROM meta WHERE key LIKE 'imap_read:%'",
+                       60)
+        sent = run(tmp_path, "send", campaign_id, env=env)
+        assert sent.returncode == 0, (sent.stdout, sent.stderr)
+        began = time.monotonic()
+        # the DSN reaches the inbox after send; the daemon acts on it with no poll due for 600 s
+        found = _wait_for_rows(tmp_path, daemon, "SELECT address FROM suppression", 120)
+        print(f"IDLE: suppressed {time.monotonic() - began:.2f} s after the send returned")
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=60)
+    assert found == [(f"ghost@{DOMAIN}",)]
+    assert daemon.returncode == 0, daemon.stderr.read()
+    assert "1 moved" in (tmp_path / "logs" / "daemon.log").read_text()
+
+
+# Dovecot announcing no IDLE, before login and after
+NO_IDLE = "protocol imap {\n  imap_capability = IMAP4rev1 LITERAL+ UIDPLUS MOVE\n}\n"
+
+
+def test_without_idle_the_daemon_polls_every_poll_every(tmp_path):
+    loop = MailLoop(NO_IDLE)
+    try:
+        env = loop.configure(tmp_path, 'poll_every = "1s"\n')
+        campaign_id = campaign_with(tmp_path, [f"ghost@{DOMAIN}"])
+        daemon = _daemon(tmp_path, env)
+        try:
+            _wait_for_rows(tmp_path, daemon, "SELECT value FROM meta WHERE key LIKE "
+                                             "'imap_read:%'", 60)
+            sent = run(tmp_path, "send", campaign_id, env=env)
+            assert sent.returncode == 0, (sent.stdout, sent.stderr)
+            found = _wait_for_rows(tmp_path, daemon, "SELECT address FROM suppression", 60)
+            # a poll is a login of its own (one IDLE session would be one login in all)
+            deadline = time.monotonic() + 60
+            while loop.log().count("Login: user=<bounces>") < 3:
+                assert time.monotonic() < deadline, loop.log()
+                time.sleep(0.1)
+        finally:
+            daemon.send_signal(signal.SIGTERM)
+            daemon.wait(timeout=60)
+        assert found == [(f"ghost@{DOMAIN}",)]
+        log = (tmp_path / "logs" / "daemon.log").read_text()
+        assert "1 moved" in log and "WARNING" not in log, log
+    finally:
+        print(loop.log())
+        loop.stop()

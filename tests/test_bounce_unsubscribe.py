@@ -98,7 +98,7 @@ def test_a_genuine_token_suppresses_its_recipient_once(sent):
                                                                       "unsubscribed")]
     assert Delivery.get_by_id(ids["ann@example.org"]).error is None  # leaving is no error
     assert [e.message for e in Event.select()] == [
-        "unsubscribe for ann@example.org: List-Unsubscribe mailto: request; address suppressed"]
+        "unsubscribed: ann@example.org (List-Unsubscribe mailto: request)"]
     # the same request polled again, a second request or the web link: counted once
     for key in ("<u1@example.org>", "<u2@example.org>"):
         assert policy.apply(settings, _request((token,)), key).repeated

@@ -3,9 +3,11 @@ policy (hard, soft within a window, complaint), in-process against a real home d
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import stat
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -108,7 +110,7 @@ def test_a_hard_bounce_found_by_its_verp_token_suppresses_and_tells_the_campaign
         ("ann@example.org", "bounced: smtp; 550 5.1.1 no such user")]
     assert Delivery.get_by_id(ids["ann@example.org"]).error == "smtp; 550 5.1.1 no such user"
     events = [e.message for e in Event.select().where(Event.campaign == campaign_id)]
-    assert events == [("hard bounce for ann@example.org: smtp; 550 5.1.1 no such user; "
+    assert events == [("bounced for ann@example.org: smtp; 550 5.1.1 no such user; "
                        "address suppressed")]
     assert policy.apply(settings, _hard(envelope_to=(address,)), "<r1@mx>").repeated
     assert Event.select().count() == 1 and Feedback.select().count() == 1
@@ -187,3 +189,33 @@ def test_bounces_of_a_version_5_home_become_feedback(sent):
     # the same report polled again is recognised as recorded
     assert policy.apply(settings, Finding(Kind.SOFT, "bob@example.org", "4.2.2", "full"),
                         "<s@mx>").repeated
+
+
+def _key_of(home: str, start, results) -> None:
+    from messagehub_tui import signing
+    start.wait()
+    try:
+        results.put(signing.secret_key(Path(home)))
+    except ConfigError as exc:
+        results.put(str(exc).encode())
+
+
+def test_processes_starting_together_share_one_complete_key(tmp_path, monkeypatch):
+    """The runners of a campaign start together: one makes the key file, the others read it
+    whole (never an empty file that is "too short to be a key")."""
+    monkeypatch.delenv(verp.KEY_ENV, raising=False)
+    context = multiprocessing.get_context("fork")
+    for attempt in range(10):
+        home = tmp_path / str(attempt)
+        home.mkdir()
+        start, results = context.Barrier(6), context.Queue()
+        workers = [context.Process(target=_key_of, args=(str(home), start, results))
+                   for _ in range(6)]
+        for worker in workers:
+            worker.start()
+        keys = [results.get(timeout=60) for _ in workers]
+        for worker in workers:
+            worker.join(timeout=60)
+        assert len(set(keys)) == 1 and len(keys[0]) == 64, keys
+        assert (home / "secret.key").read_bytes().strip() == keys[0]
+        assert [p.name for p in home.iterdir()] == ["secret.key"]  # no draft left behind

@@ -1,9 +1,12 @@
-"""Poll the bounce mailbox over IMAP: act on bounces and complaints, leave everything else alone.
+"""Poll the bounce mailbox over IMAP: act on bounces, complaints and mailto: unsubscribe requests,
+leave everything else alone.
 
 Messages are fetched with BODY.PEEK (`mark_seen=False`), so nothing is marked read by looking.
-A recognised report that names one of this home's deliveries is MOVED to the processed folder
+A recognised message that names one of this home's deliveries is MOVED to the processed folder
 (created if missing), never deleted; auto-replies, unrelated mail and reports about mail this
-home did not send stay where they are, unread.
+home did not send stay where they are, unread. A pass reads only the messages that arrived after
+the last one it read (UIDVALIDITY and UID kept in the meta table, bounces/store.py); the daemon
+may wait for news with IDLE between passes (bounces/poller.py).
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import hashlib
 import imaplib
 import socket
 import ssl
+import threading
+import time
 from dataclasses import dataclass
 from email.message import Message
 
@@ -32,6 +37,8 @@ from messagehub_tui.errors import MessagehubError
 
 TIMEOUT = 30.0
 FETCH_BULK = 50  # messages per FETCH round trip
+IDLE_SLICE = 1.0  # an IDLE wait looks at its stop event this often
+IDLE_MAX = 25 * 60.0  # RFC 2177: re-issue IDLE well within the servers' 29-minute limit
 
 
 class MailboxProblem(MessagehubError):
@@ -83,22 +90,38 @@ def open_mailbox(bounces: BounceSettings) -> BaseMailBox:
     try:
         if bounces.security == "tls":
             box = MailBox(bounces.imap_host, bounces.effective_port, timeout=TIMEOUT,
-                          ssl_context=ssl.create_default_context())
+                          ssl_context=_tls_context(bounces))
         elif bounces.security == "starttls":
             box = MailBoxStartTls(bounces.imap_host, bounces.effective_port, timeout=TIMEOUT,
-                                  ssl_context=ssl.create_default_context())
+                                  ssl_context=_tls_context(bounces))
         else:
             box = MailBoxUnencrypted(bounces.imap_host, bounces.effective_port, timeout=TIMEOUT)
+    except ssl.SSLCertVerificationError as exc:
+        trusted = (f"the CAs of [bounces] ca_file {bounces.ca_file}" if bounces.ca_file
+                   else "the system's CAs")
+        raise MailboxProblem(f"the TLS certificate of the bounce mailbox at {where} is not "
+                             f"trusted by {trusted} ({exc.verify_message}); set [bounces] ca_file "
+                             "to the CA that signed it") from None
     except (OSError, imaplib.IMAP4.error, ImapToolsError) as exc:
         raise MailboxProblem(f"cannot reach the bounce mailbox at {where}: {_why(exc)}") from None
     try:
         box.login(bounces.imap_user, bounces.password, initial_folder=None)
     except (OSError, imaplib.IMAP4.error, ImapToolsError) as exc:
-        _logout(box)
+        close_mailbox(box)
         raise MailboxProblem(f"the bounce mailbox at {where} refused the login of "
                              f"{bounces.imap_user!r}; check imap_user and ${IMAP_PASSWORD_ENV}"
                              f" ({type(exc).__name__})") from None
     return box
+
+
+def _tls_context(bounces: BounceSettings) -> ssl.SSLContext:
+    """Certificates and host names are always verified: against the system's CAs, or only
+    against those of [bounces] ca_file."""
+    try:
+        return ssl.create_default_context(cafile=bounces.ca_file)
+    except (ssl.SSLError, OSError) as exc:
+        raise MailboxProblem(f"[bounces] ca_file {bounces.ca_file} cannot be used: it holds no "
+                             f"PEM certificate that can be read ({type(exc).__name__})") from None
 
 
 def _why(exc: BaseException) -> str:
@@ -107,7 +130,7 @@ def _why(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _logout(box: BaseMailBox) -> None:
+def close_mailbox(box: BaseMailBox) -> None:
     # the connection may already be gone; then nothing is left to release
     with contextlib.suppress(OSError, imaplib.IMAP4.error, ImapToolsError):
         box.logout()
@@ -133,7 +156,7 @@ def poll(settings: Settings, everything: bool = False) -> list[Seen]:
     try:
         return poll_box(settings, box, everything)
     finally:
-        _logout(box)
+        close_mailbox(box)
 
 
 def poll_box(settings: Settings, box: BaseMailBox, everything: bool = False) -> list[Seen]:
@@ -164,13 +187,48 @@ def poll_box(settings: Settings, box: BaseMailBox, everything: bool = False) -> 
         if moving:
             _move(box, moving, bounces.imap_processed_folder)
         # only once every move is done: a pass that fails reads the same messages again, and
-        # the bounce table makes sure nothing is counted twice
+        # their feedback keys make sure nothing is counted twice
         last = max((int(entry.uid) for entry in seen), default=after)
         if mark != store.ReadMark(validity, last):
             store.save_mark(folder_key, store.ReadMark(validity, last))
         return seen
     except (OSError, imaplib.IMAP4.error, ImapToolsError) as exc:
         raise MailboxProblem(f"reading the bounce mailbox at {_where(bounces)} failed: "
+                             f"{_why(exc)}") from None
+
+
+def offers_idle(box: BaseMailBox, bounces: BounceSettings) -> bool:
+    """Whether the server takes IDLE, asked after login (a server may announce more then than
+    in its greeting)."""
+    try:
+        _, data = box.client.capability()
+    except (OSError, imaplib.IMAP4.error, ImapToolsError) as exc:
+        raise MailboxProblem(f"asking {_where(bounces)} for its capabilities failed: "
+                             f"{_why(exc)}") from None
+    words = b" ".join(item for item in data if isinstance(item, bytes)).upper().split()
+    return b"IDLE" in words
+
+
+def wait_for_news(box: BaseMailBox, bounces: BounceSettings, stopping: threading.Event) -> None:
+    """IDLE (RFC 2177) on the selected folder until the server reports a change, `poll_every`
+    passes or `stopping` is set; whichever comes first, the caller polls next."""
+    deadline = time.monotonic() + min(bounces.poll_every, IDLE_MAX)
+    try:
+        box.idle.start()
+        try:
+            while not stopping.is_set():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                began, span = time.monotonic(), min(left, IDLE_SLICE)
+                if box.idle.poll(timeout=span):
+                    return  # EXISTS and friends: new mail, or flags changed
+                if time.monotonic() - began < span / 2:
+                    return  # readable with nothing to read: the server is closing; a poll tells
+        finally:
+            box.idle.stop()
+    except (OSError, imaplib.IMAP4.error, ImapToolsError) as exc:
+        raise MailboxProblem(f"waiting for mail (IDLE) at {_where(bounces)} failed: "
                              f"{_why(exc)}") from None
 
 

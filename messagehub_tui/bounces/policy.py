@@ -15,21 +15,11 @@ from messagehub_tui import feedback
 from messagehub_tui.bounces import store
 from messagehub_tui.bounces.parse import Finding, Kind
 from messagehub_tui.config import Settings
-from messagehub_tui.events import record_event
 from messagehub_tui.models import Channel, Delivery, db
 
 MAX_REASON = 300
 _KINDS = {Kind.HARD: feedback.FeedbackKind.BOUNCED, Kind.SOFT: feedback.FeedbackKind.SOFT_BOUNCED,
-          Kind.COMPLAINT: feedback.FeedbackKind.COMPLAINED,
-          Kind.UNSUBSCRIBE: feedback.FeedbackKind.UNSUBSCRIBED}
-
-
-def _feedback_key(finding: Finding, delivery_id: int, message_key: str) -> str:
-    """A report counts once per report; an unsubscribe once per delivery, however it came (the
-    web link records the same key)."""
-    if finding.kind == Kind.UNSUBSCRIBE:
-        return f"unsubscribe:{delivery_id}"
-    return f"bounce:{message_key}"
+          Kind.COMPLAINT: feedback.FeedbackKind.COMPLAINED}
 
 
 @dataclass(frozen=True)
@@ -49,12 +39,10 @@ class Applied:
 def _suppression_reason(settings: Settings, finding: Finding, address: str) -> str | None:
     if finding.kind == Kind.COMPLAINT:
         return "complained"
-    if finding.kind == Kind.UNSUBSCRIBE:
-        return "unsubscribed"
     if finding.kind == Kind.HARD:
         return f"bounced: {finding.diagnostic}"[:MAX_REASON]
     bounces = settings.bounces
-    count = store.soft_count(address, bounces.soft_window)
+    count = store.soft_count(address, bounces.soft_window) + 1  # this one is recorded next
     if count >= bounces.soft_limit:
         return (f"bounced: {count} soft bounces within {bounces.soft_window / 86400:g} days; "
                 f"last: {finding.diagnostic}")[:MAX_REASON]
@@ -62,28 +50,28 @@ def _suppression_reason(settings: Settings, finding: Finding, address: str) -> s
 
 
 def apply(settings: Settings, finding: Finding, message_key: str) -> Applied | None:
-    """Act on one recognised report; None when it names no email delivery of this home."""
+    """Act on one recognised report (the bounce mailbox, the bounce webhook); None when it names
+    no email delivery of this home."""
     delivery = store.find_delivery(finding, settings.bounces.return_path, settings.home)
     if delivery is None or delivery.campaign.channel != Channel.EMAIL:
         return None
-    campaign_id = delivery.campaign_id
+    found = feedback.Target(delivery.id, delivery.campaign_id, Channel.EMAIL.value,
+                            delivery.address)
+    if finding.kind == Kind.UNSUBSCRIBE:
+        # once per delivery, like the one-click link: a second request (or the link) is a repeat
+        repeated = feedback.recorded(feedback.unsubscribe_key(found.delivery_id))
+        feedback.unsubscribe(settings, found.delivery_id, finding.diagnostic)
+        return Applied(finding, found.delivery_id, found.campaign_id, found.address,
+                       not repeated, repeated)
+    reason = _suppression_reason(settings, finding, delivery.address)
     with db.atomic():
-        if not feedback.record(delivery.id, campaign_id, _KINDS[finding.kind], finding.diagnostic,
-                               _feedback_key(finding, delivery.id, message_key)):
-            return Applied(finding, delivery.id, campaign_id, delivery.address, False,
-                           repeated=True)
-        if finding.kind != Kind.UNSUBSCRIBE:  # a request to leave is no delivery error
+        first = feedback.report(settings, found, _KINDS[finding.kind], finding.diagnostic,
+                                f"bounce:{message_key}", reason)
+        if first:
             Delivery.update(error=finding.diagnostic[:MAX_REASON]).where(
                 Delivery.id == delivery.id).execute()
-        reason = _suppression_reason(settings, finding, delivery.address)
-        added = bool(reason) and feedback.suppress(Channel.EMAIL.value, delivery.address,
-                                                   reason, campaign_id)
-    what = {Kind.COMPLAINT: "complaint", Kind.UNSUBSCRIBE: "unsubscribe"}.get(
-        finding.kind, f"{finding.kind.value} bounce")
-    suppressed = "; address suppressed" if added else ""
-    record_event(settings.logs_dir, campaign_id,
-                 f"{what} for {delivery.address}: {finding.diagnostic}{suppressed}", "warning")
-    return Applied(finding, delivery.id, campaign_id, delivery.address, added)
+    return Applied(finding, found.delivery_id, found.campaign_id, found.address,
+                   first and reason is not None, repeated=not first)
 
 
 def apply_sms(settings: Settings, finding: Finding, phone: str, message_key: str) -> Applied | None:

@@ -1,4 +1,6 @@
-"""The daemon's bounce poll: every [bounces] poll_every, in a thread of its own, until stopped."""
+"""The daemon's bounce poll, in a thread of its own until stopped: on a server that offers IMAP
+IDLE, at once when mail arrives (and at least every [bounces] poll_every); elsewhere every
+poll_every."""
 
 from __future__ import annotations
 
@@ -13,18 +15,7 @@ from messagehub_tui.models import db
 log = logging.getLogger("messagehub.bounces")
 
 
-def poll_once(settings: Settings) -> None:
-    """One poll whose problems are logged, never raised: a mailbox that is down for a while must
-    not stop the daemon's schedules."""
-    from messagehub_tui.bounces.mailbox import MailboxProblem, poll  # only when a mailbox is set
-    try:
-        seen = poll(settings)
-    except MailboxProblem as exc:
-        log.warning("bounce poll: %s", exc)
-        return
-    except DatabaseError as exc:
-        log.error("bounce poll: database error: %s", exc)
-        return
+def _report(seen: list) -> None:
     for entry in seen:
         if entry.moved:
             log.info("bounce poll: %s", entry.line())
@@ -32,10 +23,42 @@ def poll_once(settings: Settings) -> None:
         log.info("bounce poll: %d messages, %d moved", len(seen), sum(e.moved for e in seen))
 
 
-def _loop(settings: Settings, stopping: threading.Event) -> None:
+def _session(settings: Settings, stopping: threading.Event) -> None:
+    """Poll; then, while the server offers IDLE, wait on the same connection for news (at most
+    poll_every) and poll again. Without IDLE it returns after one poll."""
+    # imap-tools and flufl.bounce load only when a mailbox is set
+    from messagehub_tui.bounces.mailbox import (
+        close_mailbox,
+        offers_idle,
+        open_mailbox,
+        poll_box,
+        wait_for_news,
+    )
+    box = open_mailbox(settings.bounces)
     try:
-        while True:
-            poll_once(settings)
+        _report(poll_box(settings, box))
+        if not offers_idle(box, settings.bounces):
+            return
+        while not stopping.is_set():
+            wait_for_news(box, settings.bounces, stopping)
+            if not stopping.is_set():
+                _report(poll_box(settings, box))
+    finally:
+        close_mailbox(box)
+
+
+def _loop(settings: Settings, stopping: threading.Event) -> None:
+    from messagehub_tui.bounces.mailbox import MailboxProblem
+    try:
+        while not stopping.is_set():
+            # problems are logged, never raised: a mailbox that is down for a while must not
+            # stop the daemon's schedules
+            try:
+                _session(settings, stopping)
+            except MailboxProblem as exc:
+                log.warning("bounce poll: %s", exc)
+            except DatabaseError as exc:
+                log.error("bounce poll: database error: %s", exc)
             if stopping.wait(settings.bounces.poll_every):
                 return
     finally:
@@ -50,5 +73,6 @@ def start_polling(settings: Settings, stopping: threading.Event) -> threading.Th
     # report recorded in the database never stays behind in the inbox
     thread = threading.Thread(target=_loop, args=(settings, stopping), name="bounce-poll")
     thread.start()
-    log.info("polling the bounce mailbox every %g s", settings.bounces.poll_every)
+    log.info("polling the bounce mailbox every %g s (at once on news where it offers IDLE)",
+             settings.bounces.poll_every)
     return thread
