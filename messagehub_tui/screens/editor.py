@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -13,7 +12,7 @@ from textual.widgets import Collapsible, Footer, Header, Input, Label, Select, S
 
 from messagehub_tui import campaigns, contacts
 from messagehub_tui.errors import MessagehubError
-from messagehub_tui.models import Campaign, Channel, db
+from messagehub_tui.models import Campaign, Channel
 from messagehub_tui.preview import ReadablePreview, preview_draft
 from messagehub_tui.screens.base import HubScreen
 
@@ -116,14 +115,13 @@ class EditorScreen(HubScreen):
     def on_mount(self) -> None:
         self.load()
 
-    @work(thread=True, exit_on_error=False, group="editor")
     def load(self) -> None:
-        with db.connection_context():
+        def read() -> tuple[list[str], Campaign | None, str | None]:
             names = [name for name, _ in contacts.lists()]
             campaign = campaigns.get(self.campaign_id) if self.campaign_id else None
             chosen = campaign.contact_list if campaign is not None else None
-            list_name = chosen.name if chosen is not None else None
-        self.app.call_from_thread(self.fill, names, campaign, list_name)
+            return names, campaign, chosen.name if chosen is not None else None
+        self.read(read, lambda found: self.fill(*found), group="editor")
 
     def fill(self, names: list[str], campaign: Campaign | None, list_name: str | None) -> None:
         chooser = self.query_one("#list", Select)
@@ -184,18 +182,18 @@ class EditorScreen(HubScreen):
         self._preview_timer = self.set_timer(PREVIEW_DELAY,
                                              lambda: self.render_preview(self.fields()))
 
-    @work(thread=True, exclusive=True, group="preview", exit_on_error=False)
     def render_preview(self, values: dict) -> None:
-        preview, problem = None, ""
-        try:
-            with db.connection_context():
-                preview = preview_draft(
-                    self.hub.settings, values["channel"], values["list_name"], values["body"],
+        settings = self.hub.settings
+
+        def render() -> tuple[ReadablePreview | None, str]:
+            try:
+                return preview_draft(
+                    settings, values["channel"], values["list_name"], values["body"],
                     values["subject"], _read_html(values["html_path"], values["html_kept"]),
-                    values["sender"], _rate(values["rate"]), self.campaign_id)
-        except MessagehubError as exc:
-            problem = str(exc)
-        self.app.call_from_thread(self.show_preview, preview, problem)
+                    values["sender"], _rate(values["rate"]), self.campaign_id), ""
+            except MessagehubError as exc:
+                return None, str(exc)
+        self.read(render, lambda shown: self.show_preview(*shown), group="preview")
 
     def show_preview(self, preview: ReadablePreview | None, problem: str) -> None:
         problems = self.query_one("#problems", Static)
