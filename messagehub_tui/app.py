@@ -21,7 +21,7 @@ from messagehub_tui.errors import MessagehubError
 from messagehub_tui.follow import follow_runners
 from messagehub_tui.models import ACTIVE, CampaignStatus, db
 from messagehub_tui.screens.campaigns import CampaignsScreen
-from messagehub_tui.screens.dialogs import QuitDialog
+from messagehub_tui.screens.dialogs import QuitChoice, QuitDialog
 from messagehub_tui.screens.help import HelpScreen
 from messagehub_tui.web.serving import Endpoint, start_endpoint
 from messagehub_tui.workers.daemon import daemon_pid
@@ -167,10 +167,10 @@ class MessagehubApp(App[None]):
             self.exit()
             return
 
-        def chosen(choice: str | None) -> None:
-            if choice == "keep":
+        def chosen(choice: QuitChoice | None) -> None:
+            if choice == QuitChoice.KEEP:
                 self.exit()
-            elif choice == "pause":
+            elif choice == QuitChoice.PAUSE:
                 self.perform("pause all", lambda: [control.pause(self.settings, cid)
                                                    for cid in active],
                              lambda _: self.exit())

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import NamedTuple
 
 from messagehub_tui.models import (
     Campaign,
+    Channel,
     Contact,
+    DeliveryStatus,
     ListMember,
     audience_version,
     db,
     on_postgres,
 )
 
-_ADDRESS_COLUMN = {"email": "email", "sms": "phone"}
+_ADDRESS_COLUMN: dict[str, str] = {Channel.EMAIL: "email", Channel.SMS: "phone"}
 
 
 def _members_sql(channel: str) -> tuple[str, str]:
@@ -26,7 +29,12 @@ def _members_sql(channel: str) -> tuple[str, str]:
     ), column
 
 
-_counted: dict[tuple, tuple[str, tuple[int, int]]] = {}
+class _Counted(NamedTuple):
+    version: str  # the audience version the counts were read at
+    counts: tuple[int, int]  # (total, suppressed)
+
+
+_counted: dict[tuple[str, int, str], _Counted] = {}
 
 
 def audience_counts(campaign: Campaign) -> tuple[int, int]:
@@ -39,12 +47,12 @@ def audience_counts(campaign: Campaign) -> tuple[int, int]:
     key = (db.database, campaign.contact_list_id, campaign.channel)
     version = audience_version()
     cached = _counted.get(key)
-    if cached is None or cached[0] != version:
+    if cached is None or cached.version != version:
         where, _ = _members_sql(campaign.channel)
         counts = db.execute_sql(f"SELECT COUNT(*), COUNT(s.id) {where}",
                                 (campaign.channel, campaign.contact_list_id)).fetchone()
-        _counted[key] = cached = (version, tuple(counts))
-    return cached[1]
+        _counted[key] = cached = _Counted(version, (counts[0], counts[1]))
+    return cached.counts
 
 
 def materialise_sql(campaign: Campaign, now: datetime) -> tuple[str, tuple[object, ...]]:
@@ -53,11 +61,12 @@ def materialise_sql(campaign: Campaign, now: datetime) -> tuple[str, tuple[objec
     sql = (
         "INSERT INTO delivery (campaign_id, contact_id, address, status, attempts, "
         "next_attempt_at, error, updated_at) "
-        f"SELECT ?, c.id, c.{column}, CASE WHEN s.id IS NULL THEN 'pending' ELSE 'skipped' END, "
+        f"SELECT ?, c.id, c.{column}, CASE WHEN s.id IS NULL THEN ? ELSE ? END, "
         "0, 0, CASE WHEN s.id IS NULL THEN NULL ELSE 'suppressed' END, ? "
         f"{where} ORDER BY c.id ON CONFLICT DO NOTHING"
     )
-    return sql, (campaign.id, now, campaign.channel, campaign.contact_list_id)
+    return sql, (campaign.id, DeliveryStatus.PENDING.value, DeliveryStatus.SKIPPED.value, now,
+                 campaign.channel, campaign.contact_list_id)
 
 
 def attribute_names(contact_list_id: int | None) -> set[str]:

@@ -15,7 +15,7 @@ from messagehub_tui.config import Settings
 from messagehub_tui.errors import InvalidState, MessagehubError
 from messagehub_tui.events import record_event
 from messagehub_tui.message_id import store_home_token
-from messagehub_tui.models import (  # ACTIVE is still read as control.ACTIVE by daemon.py
+from messagehub_tui.models import (
     ACTIVE,
     FINISHED,
     PRE_LAUNCH,

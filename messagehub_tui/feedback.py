@@ -27,6 +27,7 @@ from messagehub_tui.events import record_event
 from messagehub_tui.models import (
     Campaign,
     Delivery,
+    DeliveryCount,
     DeliveryStatus,
     Feedback,
     FeedbackCount,
@@ -228,10 +229,13 @@ def report(settings: Settings, found: Target, kind: FeedbackKind, detail: str, k
     return first
 
 
-def over_limit(campaign_id: int, sent: int, settings: Settings) -> str | None:
+def over_limit(campaign_id: int, settings: Settings) -> str | None:
     """Why a campaign must pause for its feedback, or None: its hard-bounce or complaint rate
     passed [delivery] max_bounce_rate / max_complaint_rate once it sent rates_after messages."""
     delivery = settings.delivery
+    sent = (DeliveryCount.select(DeliveryCount.n)
+            .where((DeliveryCount.campaign == campaign_id)
+                   & (DeliveryCount.status == DeliveryStatus.SENT.value)).scalar()) or 0
     if sent < delivery.rates_after:
         return None
     found = counts(campaign_id)

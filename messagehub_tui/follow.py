@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from messagehub_tui import campaigns
 from messagehub_tui.config import Settings
 from messagehub_tui.models import ACTIVE, Campaign
+from messagehub_tui.progress import RateMeter
 from messagehub_tui.state import CampaignState
 from messagehub_tui.workers.supervisor import recover
 
@@ -37,22 +38,24 @@ def follow(campaign_id: int, on_progress: Progress | None = None, every: float =
     """Wait until the campaign leaves queued/running and return its final `campaigns.status`.
 
     `on_progress(state, rate)` is called every `every` seconds and once more at the end, with the
-    rate of sent messages per second since the previous call.
+    send rate in messages per second as the monitor measures it (`progress.RateMeter`).
     """
     state = campaigns.status(campaign_id)
-    last_sent, last_time = state.counts.sent, time.monotonic()
-    next_report = last_time + every
+    meter = RateMeter()
+    now = time.monotonic()
+    meter.update(state.counts.sent, now)
+    next_report = now + every
 
     def report(campaign: Campaign) -> bool:
-        nonlocal state, last_sent, last_time, next_report
+        nonlocal state, next_report
         settled = campaign.status not in ACTIVE
         now = time.monotonic()
         if settled or now >= next_report:
             state = campaigns.state_of(campaign)
+            rate = meter.update(state.counts.sent, now)
             if on_progress is not None:
-                rate = (state.counts.sent - last_sent) / max(now - last_time, 1e-6)
                 on_progress(state, rate)
-            last_sent, last_time, next_report = state.counts.sent, now, now + every
+            next_report = now + every
         return settled
 
     if state.status in ACTIVE:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
+from typing import NamedTuple
 
 SMOOTHING_SECONDS = 10.0
 HISTORY_POINTS = 120
@@ -22,32 +23,37 @@ def duration(seconds: float | None) -> str:
     return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
 
 
+class _Sample(NamedTuple):
+    at: float  # time.monotonic()
+    sent: int
+
+
 class RateMeter:
     """Messages per second from successive sent counts, exponentially weighted over about
     `SMOOTHING_SECONDS`, so a steady send reads steady although runners commit in batches
     that fall unevenly between reads; and the recent values for a sparkline."""
 
-    def __init__(self, window: float = SMOOTHING_SECONDS):
+    def __init__(self, window: float = SMOOTHING_SECONDS) -> None:
         self.window = window
-        self.first: tuple[float, int] | None = None
-        self.last: tuple[float, int] | None = None
+        self.first: _Sample | None = None
+        self.last: _Sample | None = None
         self.rate: float | None = None
         self.history: deque[float] = deque(maxlen=HISTORY_POINTS)
 
     def update(self, sent: int, now: float | None = None) -> float:
         now = time.monotonic() if now is None else now
         if self.first is None or self.last is None:
-            self.first = self.last = (now, sent)
+            self.first = self.last = _Sample(now, sent)
             return 0.0
-        if now <= self.last[0]:
+        if now <= self.last.at:
             return self.rate or 0.0
-        elapsed = now - self.last[0]
-        measured = max(0.0, (sent - self.last[1]) / elapsed)
-        self.last = (now, sent)
-        if self.rate is None or now - self.first[0] < self.window:
+        elapsed = now - self.last.at
+        measured = max(0.0, (sent - self.last.sent) / elapsed)
+        self.last = _Sample(now, sent)
+        if self.rate is None or now - self.first.at < self.window:
             # Within the first window (or at a second read that came later than that) the plain
             # average since the first read is the best guess.
-            self.rate = max(0.0, (sent - self.first[1]) / (now - self.first[0]))
+            self.rate = max(0.0, (sent - self.first.sent) / (now - self.first.at))
         else:
             # Weight by elapsed time, so the smoothing does not depend on how often we read.
             self.rate += (1 - math.exp(-elapsed / self.window)) * (measured - self.rate)

@@ -1,7 +1,5 @@
 """Every keyboard flow of the app with Pilot, asserting on the database and on the screen."""
 
-import ast
-from pathlib import Path
 
 import pytest
 
@@ -267,21 +265,6 @@ async def test_no_color_and_a_large_terminal(settings, monkeypatch):
         await settle(pilot)
         assert app.no_color
         assert "Welcome" in screen_text(app)
-
-
-def test_only_app_and_screens_import_textual():
-    package = Path(__file__).resolve().parent.parent / "messagehub_tui"
-    offenders = []
-    for path in package.rglob("*.py"):
-        relative = path.relative_to(package)
-        if relative.parts[0] == "screens" or relative.name == "app.py":
-            continue
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
-                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
-            if any(name == "textual" or name.startswith("textual.") for name in names):
-                offenders.append(str(relative))
-    assert offenders == []
 
 
 async def test_a_runner_crash_reaches_the_user_as_a_notification(settings, home):

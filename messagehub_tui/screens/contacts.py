@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -16,7 +16,7 @@ from messagehub_tui import contacts
 from messagehub_tui.addresses import channel_of
 from messagehub_tui.contacts import ImportResult
 from messagehub_tui.errors import MessagehubError
-from messagehub_tui.models import Channel, db
+from messagehub_tui.models import Channel
 from messagehub_tui.screens.base import HubScreen
 from messagehub_tui.screens.dialogs import PromptDialog
 from messagehub_tui.timefmt import local_text
@@ -49,6 +49,20 @@ def _address(text: str) -> tuple[Channel, str]:
     if not text:
         raise MessagehubError("type an email address or a phone number")
     return channel_of(text), text
+
+
+@dataclass(frozen=True)
+class SuppressionRow:
+    """One row of the suppression table; its key is the suppression's id."""
+
+    id: int
+    cells: tuple[str, str, str, str]  # channel, address, reason, since
+
+
+def _lists_and_suppressions() -> tuple[list[tuple[str, int]], list[SuppressionRow]]:
+    return contacts.lists(), [
+        SuppressionRow(s.id, (s.channel, s.address, s.reason, local_text(s.created_at)))
+        for s in contacts.suppressions()]
 
 
 class ContactsScreen(HubScreen):
@@ -91,24 +105,19 @@ class ContactsScreen(HubScreen):
         self.query_one("#path", Input).focus()
         self.load()
 
-    @work(thread=True, exclusive=True, group="contacts", exit_on_error=False)
     def load(self) -> None:
-        with db.connection_context():
-            lists = contacts.lists()
-            suppressed = [(s.id, s.channel, s.address, s.reason, local_text(s.created_at))
-                          for s in contacts.suppressions()]
-        self.app.call_from_thread(self.show, lists, suppressed)
+        self.read(_lists_and_suppressions, self.show, group="contacts")
 
-    def show(self, lists: list[tuple[str, int]],
-             suppressed: list[tuple[int, str, str, str, str]]) -> None:
+    def show(self, found: tuple[list[tuple[str, int]], list[SuppressionRow]]) -> None:
+        lists, suppressed = found
         table = self.query_one("#lists", DataTable)
         table.clear()
         for name, members in lists:
             table.add_row(Text(name), str(members), key=name)
         table = self.query_one("#suppressions", DataTable)
         table.clear()
-        for row_id, *cells in suppressed:
-            table.add_row(*map(Text, cells), key=str(row_id))
+        for row in suppressed:
+            table.add_row(*map(Text, row.cells), key=str(row.id))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         path = self.query_one("#path", Input).value.strip()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from enum import StrEnum
 from typing import TypeVar
 
 from textual.app import ComposeResult
@@ -65,7 +66,15 @@ class PromptDialog(ModalScreen[Answer]):
         self.dismiss(None)
 
 
-class QuitDialog(ModalScreen[str]):
+class QuitChoice(StrEnum):
+    """What to do with running campaigns when quitting; the values are the buttons' ids."""
+
+    KEEP = "keep"
+    PAUSE = "pause"
+    STAY = "stay"
+
+
+class QuitDialog(ModalScreen[QuitChoice]):
     """Campaigns are running: keep them sending, pause them, or stay."""
 
     BINDINGS = [Binding("k", "choose('keep')", "Keep sending"),
@@ -83,12 +92,12 @@ class QuitDialog(ModalScreen[str]):
             with Horizontal(classes="buttons"):
                 # Content, not a markup string: "[k]" would be read as a (missing) style tag.
                 yield Button(Content.from_markup("[b]k[/b] Keep sending in the background"),
-                             id="keep", variant="primary")
-                yield Button(Content.from_markup("[b]p[/b] Pause them"), id="pause")
-                yield Button(Content.from_markup("[b]s[/b] Stay"), id="stay")
+                             id=QuitChoice.KEEP, variant="primary")
+                yield Button(Content.from_markup("[b]p[/b] Pause them"), id=QuitChoice.PAUSE)
+                yield Button(Content.from_markup("[b]s[/b] Stay"), id=QuitChoice.STAY)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id)
+        self.dismiss(QuitChoice(event.button.id or QuitChoice.STAY))
 
     def action_choose(self, choice: str) -> None:
-        self.dismiss(choice)
+        self.dismiss(QuitChoice(choice))

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -13,7 +13,7 @@ from textual.widgets import Collapsible, Footer, Header, Input, Label, Select, S
 
 from messagehub_tui import campaigns, contacts
 from messagehub_tui.errors import MessagehubError
-from messagehub_tui.models import Campaign, Channel, db
+from messagehub_tui.models import Campaign, Channel
 from messagehub_tui.preview import ReadablePreview, preview_draft
 from messagehub_tui.screens.base import HubScreen
 
@@ -57,6 +57,21 @@ def _read_html(path: str, kept: str | None) -> str | None:
         return Path(path).expanduser().read_text(encoding="utf-8")
     except OSError as exc:
         raise MessagehubError(f"cannot read the HTML file {path}: {exc.strerror}") from None
+
+
+@dataclass(frozen=True)
+class Form:
+    """The editor's fields as typed (the rate as text, the HTML part as a path or the one kept)."""
+
+    name: str
+    channel: Channel
+    list_name: str | None
+    subject: str
+    body: str
+    html_path: str
+    html_kept: str | None
+    sender: str | None
+    rate: str
 
 
 class EditorScreen(HubScreen):
@@ -116,14 +131,13 @@ class EditorScreen(HubScreen):
     def on_mount(self) -> None:
         self.load()
 
-    @work(thread=True, exit_on_error=False, group="editor")
     def load(self) -> None:
-        with db.connection_context():
+        def read() -> tuple[list[str], Campaign | None, str | None]:
             names = [name for name, _ in contacts.lists()]
             campaign = campaigns.get(self.campaign_id) if self.campaign_id else None
             chosen = campaign.contact_list if campaign is not None else None
-            list_name = chosen.name if chosen is not None else None
-        self.app.call_from_thread(self.fill, names, campaign, list_name)
+            return names, campaign, chosen.name if chosen is not None else None
+        self.read(read, lambda found: self.fill(*found), group="editor")
 
     def fill(self, names: list[str], campaign: Campaign | None, list_name: str | None) -> None:
         chooser = self.query_one("#list", Select)
@@ -148,20 +162,20 @@ class EditorScreen(HubScreen):
         self.query_one("#name", Input).focus()
         self.schedule_preview()
 
-    def fields(self) -> dict:
-        """The form's raw values; the rate is parsed and the HTML file read in the worker."""
+    def fields(self) -> Form:
+        """The form as typed; the rate is parsed and the HTML file read in the worker."""
         chooser = self.query_one("#list", Select)
-        return {
-            "name": self.query_one("#name", Input).value.strip(),
-            "channel": self.query_one("#channel", Select).value,
-            "list_name": None if chooser.is_blank() else chooser.value,
-            "subject": self.query_one("#subject", Input).value,
-            "body": self.query_one("#body", TextArea).text,
-            "html_path": self.query_one("#html", Input).value.strip(),
-            "html_kept": None if self.html_removed else self.html,
-            "sender": self.query_one("#sender", Input).value.strip() or None,
-            "rate": self.query_one("#rate", Input).value.strip(),
-        }
+        return Form(
+            name=self.query_one("#name", Input).value.strip(),
+            channel=Channel(str(self.query_one("#channel", Select).value)),
+            list_name=None if chooser.is_blank() else str(chooser.value),
+            subject=self.query_one("#subject", Input).value,
+            body=self.query_one("#body", TextArea).text,
+            html_path=self.query_one("#html", Input).value.strip(),
+            html_kept=None if self.html_removed else self.html,
+            sender=self.query_one("#sender", Input).value.strip() or None,
+            rate=self.query_one("#rate", Input).value.strip(),
+        )
 
     def on_input_changed(self) -> None:
         self.schedule_preview()
@@ -184,18 +198,18 @@ class EditorScreen(HubScreen):
         self._preview_timer = self.set_timer(PREVIEW_DELAY,
                                              lambda: self.render_preview(self.fields()))
 
-    @work(thread=True, exclusive=True, group="preview", exit_on_error=False)
-    def render_preview(self, values: dict) -> None:
-        preview, problem = None, ""
-        try:
-            with db.connection_context():
-                preview = preview_draft(
-                    self.hub.settings, values["channel"], values["list_name"], values["body"],
-                    values["subject"], _read_html(values["html_path"], values["html_kept"]),
-                    values["sender"], _rate(values["rate"]), self.campaign_id)
-        except MessagehubError as exc:
-            problem = str(exc)
-        self.app.call_from_thread(self.show_preview, preview, problem)
+    def render_preview(self, form: Form) -> None:
+        settings = self.hub.settings
+
+        def render() -> tuple[ReadablePreview | None, str]:
+            try:
+                return preview_draft(
+                    settings, form.channel, form.list_name, form.body, form.subject,
+                    _read_html(form.html_path, form.html_kept), form.sender, _rate(form.rate),
+                    self.campaign_id), ""
+            except MessagehubError as exc:
+                return None, str(exc)
+        self.read(render, lambda shown: self.show_preview(*shown), group="preview")
 
     def show_preview(self, preview: ReadablePreview | None, problem: str) -> None:
         problems = self.query_one("#problems", Static)
@@ -224,21 +238,21 @@ class EditorScreen(HubScreen):
         self.schedule_preview()
 
     def action_save(self) -> None:
-        values = self.fields()
+        form = self.fields()
         settings = self.hub.settings
 
         def save() -> Campaign:
-            html = _read_html(values.pop("html_path"), values.pop("html_kept"))
-            values["rate"] = _rate(values["rate"])
-            if not values["list_name"]:
+            html = _read_html(form.html_path, form.html_kept)
+            rate = _rate(form.rate)
+            if not form.list_name:
                 raise MessagehubError("choose a list before saving")
             if self.campaign_id:
-                changes = {k: v for k, v in values.items() if k != "channel"}
-                return campaigns.update(settings, self.campaign_id, channel=values["channel"],
-                                        html=html, **changes)
-            return campaigns.create(settings, values["name"], values["channel"],
-                                    values["list_name"], values["body"], values["subject"], html,
-                                    values["sender"], values["rate"])
+                return campaigns.update(
+                    settings, self.campaign_id, name=form.name, channel=form.channel,
+                    list_name=form.list_name, subject=form.subject, body=form.body, html=html,
+                    sender=form.sender, rate=rate)
+            return campaigns.create(settings, form.name, form.channel, form.list_name, form.body,
+                                    form.subject, html, form.sender, rate)
 
         def saved(campaign: Campaign) -> None:
             self.notify(f"saved campaign {campaign.id}")

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from typing import Generic
 
-from messagehub_tui.models import db
-from messagehub_tui.screens.base import HubScreen
-
-Data = TypeVar("Data")
+from messagehub_tui.screens.base import Data, HubScreen
 
 
 class PollingScreen(HubScreen, Generic[Data]):
@@ -25,13 +22,7 @@ class PollingScreen(HubScreen, Generic[Data]):
     def poll(self) -> None:
         """Skip the tick while a modal or another screen covers this one."""
         if self.app.screen is self:
-            self.run_worker(self._fetch_and_apply, thread=True, exclusive=True,
-                            group=f"poll-{type(self).__name__}", exit_on_error=False)
-
-    def _fetch_and_apply(self) -> None:
-        with db.connection_context():
-            data = self.fetch()
-        self.app.call_from_thread(self.apply, data)
+            self.read(self.fetch, self.apply, group=f"poll-{type(self).__name__}")
 
     def fetch(self) -> Data:
         raise NotImplementedError

@@ -15,7 +15,7 @@ from messagehub_tui.bounces.poller import start_polling
 from messagehub_tui.config import Settings
 from messagehub_tui.errors import MessagehubError
 from messagehub_tui.follow import wait_until
-from messagehub_tui.models import Campaign, CampaignStatus, db
+from messagehub_tui.models import ACTIVE, Campaign, CampaignStatus, db
 from messagehub_tui.sms.poller import start_status_poll
 from messagehub_tui.workers.leader import for_settings as leadership
 from messagehub_tui.workers.scheduler import CampaignScheduler
@@ -92,12 +92,12 @@ def resume_left_over(settings: Settings, runners: bool) -> None:
 
 def pause_running(settings: Settings) -> None:
     """Pause every queued or running campaign, marked to resume at the next start, and wait."""
-    active = list(Campaign.select().where(Campaign.status.in_(list(control.ACTIVE))))
+    active = list(Campaign.select().where(Campaign.status.in_(list(ACTIVE))))
     for campaign in active:
         control.pause(settings, campaign.id)
         Campaign.update(auto_resume=1).where(Campaign.id == campaign.id).execute()
     for campaign in active:
-        final = wait_until(campaign.id, lambda c: c.status not in control.ACTIVE, STOP_TIMEOUT)
+        final = wait_until(campaign.id, lambda c: c.status not in ACTIVE, STOP_TIMEOUT)
         log.info("campaign %s is %s", campaign.id, final.status)
 
 

@@ -19,7 +19,6 @@ from peewee import DatabaseError
 from messagehub_tui import feedback, render_limits
 from messagehub_tui.bounces import verp
 from messagehub_tui.campaign_compose import effective_sender, make_composer
-from messagehub_tui.campaigns import delivery_counts
 from messagehub_tui.channels import make_transport
 from messagehub_tui.channels.base import ChannelStopped, Outcome, Outgoing, SendResult, Transport
 from messagehub_tui.compose import RenderError
@@ -244,8 +243,7 @@ class CampaignRunner:
         rather than where feedback is recorded: the runner has the settings and reads its counts
         anyway, a campaign that is not sending needs no pause, and a report recorded by any
         process (mailbox poll, webhook) is seen within a batch."""
-        sent = delivery_counts(self.campaign_id).sent
-        reason = feedback.over_limit(self.campaign_id, sent, self.settings)
+        reason = feedback.over_limit(self.campaign_id, self.settings)
         if reason and not self.stop.is_set():
             self._event(f"paused: {reason}", "error")
             self._halt(reason)
