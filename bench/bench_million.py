@@ -1,7 +1,7 @@
 """1,000,000 recipients end to end on the real CLI: `import`, `launch` (materialising the
 deliveries, start-up included), each runner's RSS while it sends into Postfix smtp-sink, and the
-monitor and launcher refresh times on the live campaign. Targets: launch < 20 s, runner RSS
-flat and < 100 MB, refreshes < 30 ms."""
+monitor and launcher refresh times on the live campaign. Targets: import < 120 s and < 100 MB,
+launch < 20 s, runner RSS flat and < 100 MB, refreshes < 30 ms."""
 
 import argparse
 import os
@@ -21,7 +21,7 @@ from bench_import import make_csv, timed_import  # noqa: E402
 from bench_monitor import timed  # noqa: E402
 from bench_send import HTML, TEXT, peak_rss, runner_pids, start_sink  # noqa: E402
 
-from messagehub_tui import campaigns, snapshots  # noqa: E402
+from messagehub_tui import campaigns, views  # noqa: E402
 from messagehub_tui.config import load_settings  # noqa: E402
 from messagehub_tui.models import close_db, open_db  # noqa: E402
 
@@ -59,7 +59,7 @@ def main() -> None:
             f'security = "none"\nfrom = "Bench <bench@example.com>"\nconnections = 8\n')
         make_csv(home / "people.csv", args.recipients)
         load = os.getloadavg()[0]
-        imported, _, import_rss, _ = timed_import(home, home / "people.csv")
+        imported, import_cpu, import_rss, _ = timed_import(home, home / "people.csv")
         settings = load_settings(home)
         open_db(settings.db_path)
         campaign_id = campaigns.create(settings, "million", "email", "bench", TEXT,
@@ -77,10 +77,10 @@ def main() -> None:
                 samples.setdefault(pid, []).append(current_rss(pid))
             peak_rss(rss)
             # refreshes while the runners write, as the TUI sees them
-            monitor += timed(lambda: snapshots.monitor_data(campaign_id), 1)
-            launcher += timed(snapshots.campaign_rows, 1)
+            monitor += timed(lambda: views.monitor_data(campaign_id), 1)
+            launcher += timed(views.campaign_rows, 1)
             time.sleep(max(0.0, 0.5 - (monitor[-1] + launcher[-1]) / 1000))
-        sent = campaigns.status(campaign_id)["counts"]["sent"]
+        sent = campaigns.status(campaign_id).counts.sent
         close_db()
         cli(home, "cancel", str(campaign_id), check=False)  # unless it completed already
     finally:
@@ -88,7 +88,8 @@ def main() -> None:
         sink.wait()
         shutil.rmtree(home, ignore_errors=True)
     rows = [("recipients", f"{args.recipients:,}; load average before {load:.1f}"),
-            ("import (CLI)", f"{imported:.1f} s, peak RSS {import_rss:.0f} MB"),
+            ("import (CLI)", f"{imported:.1f} s ({import_cpu:.1f} s CPU), peak RSS "
+                             f"{import_rss:.0f} MB (target < 120 s, < 100 MB)"),
             ("launch (CLI, start-up included)", f"{launched:.1f} s (target < 20 s)"),
             ("sent while measured", f"{sent:,} in about {args.send_seconds:.0f} s")]
     for pid, series in samples.items():
