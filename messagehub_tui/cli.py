@@ -24,7 +24,6 @@ from messagehub_tui.homefs import (
 )
 from messagehub_tui.models import open_db
 from messagehub_tui.timefmt import local_text
-from messagehub_tui.workers.daemon import run_daemon
 from messagehub_tui.workers.supervisor import recover
 
 # What each command needs of its home; any command not named here needs an existing home and
@@ -105,6 +104,8 @@ def cmd_lists(args, settings: Settings) -> int:
 
 
 def cmd_daemon(args, settings: Settings) -> int:
+    # imported here: APScheduler and the bounce poller cost every other command's start
+    from messagehub_tui.workers.daemon import run_daemon
     return run_daemon(settings)
 
 
