@@ -12,7 +12,6 @@ from typing import Any
 from messagehub_tui import audience, config_checks, feedback
 from messagehub_tui.compose import Composer, check_template
 from messagehub_tui.config import Settings
-from messagehub_tui.contacts import get_list
 from messagehub_tui.errors import InvalidState, MessagehubError, NotFound
 from messagehub_tui.feedback import FeedbackCounts
 from messagehub_tui.models import (
@@ -97,12 +96,19 @@ def _check_name(name: str) -> None:
                               "control characters")
 
 
+def _list_named(name: str) -> ContactList:
+    # imported here: contacts loads the importer (email_validator, phonenumbers), which every
+    # runner process would otherwise load at start for nothing
+    from messagehub_tui.contacts import get_list
+    return get_list(name)
+
+
 def create(settings: Settings, name: str, channel: str, list_name: str, body: str,
            subject: str = "", html: str | None = None, sender: str | None = None,
            rate: float | None = None, scheduled_at: datetime | None = None) -> Campaign:
     """A new draft (or scheduled) campaign, after every check that can be made now."""
     _check_name(name)
-    contact_list = get_list(list_name)
+    contact_list = _list_named(list_name)
     validate(settings, channel, contact_list, body, subject, html, sender, rate)
     with db.atomic():
         return Campaign.create(
@@ -119,7 +125,7 @@ def update(settings: Settings, campaign_id: int, **changes: Any) -> Campaign:
         raise InvalidState(f"campaign {campaign_id} is {campaign.status}; only a draft, scheduled "
                            "or missed campaign can be edited")
     if "list_name" in changes:
-        campaign.contact_list = get_list(changes.pop("list_name"))
+        campaign.contact_list = _list_named(changes.pop("list_name"))
     for key, value in changes.items():
         if key not in {"name", "channel", "subject", "body", "html", "sender", "rate"}:
             raise MessagehubError(f"a campaign has no field {key!r}")

@@ -32,7 +32,6 @@ from messagehub_tui.homefs import (
 )
 from messagehub_tui.models import bound_url, open_db
 from messagehub_tui.timefmt import local_text
-from messagehub_tui.workers.daemon import run_daemon
 from messagehub_tui.workers.supervisor import recover
 
 # What each command needs of its home; any command not named here needs an existing home and
@@ -113,6 +112,8 @@ def cmd_lists(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_daemon(args: argparse.Namespace, settings: Settings) -> int:
+    # imported here: APScheduler and the bounce poller cost every other command's start
+    from messagehub_tui.workers.daemon import run_daemon
     return run_daemon(settings, runners=not args.no_runners)
 
 

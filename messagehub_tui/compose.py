@@ -6,6 +6,7 @@ import binascii
 import functools
 import math
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.charset import Charset
@@ -143,12 +144,16 @@ def _render(template: _Compiled, variables: dict, field: str) -> str:
 
 
 def _limited(method):
-    """Render a whole message under the time limit (a tick may land outside `_render`)."""
+    """Render a whole message under the time limit (a tick may land outside `_render`), when
+    one of its templates is Jinja's: one the fast path takes has no loop and cannot run long
+    (even when a render of it falls back to Jinja), so it needs no timer (two system calls)."""
     @functools.wraps(method)
-    def wrapper(*args, **kwargs):
+    def wrapper(self, *args, **kwargs):
+        if not self._bounded:
+            return method(self, *args, **kwargs)
         try:
             with bounded():
-                return method(*args, **kwargs)
+                return method(self, *args, **kwargs)
         except RenderTimeout:
             raise RenderTooSlow(TOO_SLOW) from None
     return wrapper
@@ -187,12 +192,20 @@ def encode_address(name: str, address: str, header: str) -> str:
     return formataddr((name, address), charset="utf-8")
 
 
+@functools.lru_cache(maxsize=2)
+def _date(second: int) -> str:
+    """The Date header of this second (formatdate is a tenth of a message's composing time)."""
+    return formatdate(second, usegmt=True)
+
+
 def encode_body(text: str) -> tuple[str, bytes]:
     """A body part's transfer encoding and CRLF bytes: 7bit when ASCII, else quoted-printable."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
     if not text.endswith("\n"):
         text += "\n"
-    if text.isascii() and max(map(len, text.split("\n"))) <= MAX_LINE:
+    if text.isascii() and (len(text) <= MAX_LINE or
+                           max(map(len, text.split("\n"))) <= MAX_LINE):
         return "7bit", text.replace("\n", "\r\n").encode("ascii")
     encoded = binascii.b2a_qp(text.encode("utf-8"), quotetabs=False, istext=True, header=False)
     return "quoted-printable", encoded.replace(b"\n", b"\r\n")
@@ -260,6 +273,8 @@ class Composer:
                              for part in (unsubscribe or "").split(",") if part.strip()
                              and (one_click is None or part.strip().startswith("mailto:"))]
         self._mailto_token = mailto_token
+        self._bounded = any(template.fast is None for template in (
+            self._body, self._subject, self._html, *self._unsubscribe) if template is not None)
         self.sender = sender or ""
         if channel == "email":
             name, address = parseaddr(_no_line_break("From", self.sender))
@@ -304,6 +319,8 @@ class Composer:
         `unsubscribe_vars`, when given, fill the unsubscribe links instead of `variables`; the
         one-click link names `delivery_id` (a placeholder that unsubscribes nobody without), and
         so does the subject of a mailto: link (no token without)."""
+        if self._subject is None:
+            raise MessagehubError("an SMS campaign has no email to compose")
         variables, links = self._with_unsubscribe(variables, unsubscribe_vars, delivery_id)
         subject = _render(self._subject, variables, "subject").strip()
         name = " ".join(p for p in (variables.get("first_name", ""), variables.get("last_name", ""))
@@ -312,7 +329,7 @@ class Composer:
             f"From: {self._from_header}",
             f"To: {encode_address(name, recipient, 'To')}",
             f"Subject: {encode_header('Subject', subject)}",
-            f"Date: {formatdate(usegmt=True)}",
+            f"Date: {_date(int(time.time()))}",
             f"Message-ID: <{message_id}{self._id_suffix}@{self._domain}>",
             "MIME-Version: 1.0",
         ]

@@ -44,6 +44,9 @@ ENVELOPE_EXPECTS = (250, 250, 354)
 CHUNKED_STAGES = ("MAIL FROM", "RCPT TO", "BDAT")
 
 
+MAX_LINE = 1 << 20  # a longer reply line is not SMTP
+
+
 def _refusal(code: int, text: str, stage: str) -> None:
     """Raise what a reply other than the expected one means: a refusal, or a protocol error."""
     if 400 <= code < 600:
@@ -93,6 +96,7 @@ class SmtpClient:
         self._in_sync = False  # no command is waiting for a reply and no transaction is open
         self._announced: _Announced | None = None
         self._reader: asyncio.StreamReader | None = None
+        self._buffer = bytearray()  # received, not parsed yet
         self._writer: asyncio.StreamWriter | None = None
 
     @property
@@ -111,15 +115,35 @@ class SmtpClient:
             raise ConnectionResetError("the connection is closed")
         return self._writer
 
-    async def _reply_lines(self) -> tuple[int, str, list[str]]:
+    def _take_line(self) -> bytes | None:
+        """The next whole line the server sent, if it has arrived."""
+        end = self._buffer.find(b"\n")
+        if end < 0:
+            return None
+        line = bytes(self._buffer[:end + 1])
+        del self._buffer[:end + 1]
+        return line
+
+    async def _receive(self) -> None:
+        """Whatever the server sent next, into the buffer: a pipelined group's replies usually
+        arrive in one read, and are then parsed without waiting again."""
         reader = self._reader
         if reader is None or self._writer is None:
             raise ConnectionResetError("the connection is closed")
+        if len(self._buffer) > MAX_LINE:
+            raise SmtpProtocolError("not an SMTP reply: a line of more than 1 MB")
+        chunk = await reader.read(65536)
+        if not chunk:
+            raise ConnectionResetError("the server closed the connection")
+        self._buffer += chunk
+
+    async def _reply_lines(self) -> tuple[int, str, list[str]]:
         lines = []
         while True:
-            line = await reader.readline()
-            if not line.endswith(b"\n"):
-                raise ConnectionResetError("the server closed the connection")
+            line = self._take_line()
+            while line is None:
+                await self._receive()
+                line = self._take_line()
             lines.append(scrub(line[4:].strip().decode("utf-8", "replace"), self._secrets))
             if line[3:4] != b"-":
                 try:
@@ -146,12 +170,12 @@ class SmtpClient:
         """Open the connection and get it ready to send: one deadline for all of it."""
         self.data_sent = self._in_sync = False
         self._announced = None
+        self._buffer = bytearray()
         async with asyncio.timeout(self.timeout):
             tls = self._tls_context() if self.security == "tls" else None
             self.stage = "connect and TLS handshake" if tls else "connect"
             self._reader, self._writer = await asyncio.open_connection(
-                self.host, self.port, ssl=tls, server_hostname=self.host if tls else None,
-                limit=1 << 20)
+                self.host, self.port, ssl=tls, server_hostname=self.host if tls else None)
             self.stage = "the greeting"
             code, text = await self._reply()
             if code != 220:
@@ -166,6 +190,8 @@ class SmtpClient:
                         "server on a trusted network")
                 self.stage = "STARTTLS"
                 await self._command("STARTTLS", "STARTTLS", 220)
+                if self._buffer:  # sent before TLS, to be read as if it came through it
+                    raise SmtpProtocolError("the server sent more after its STARTTLS reply")
                 self.stage = "the TLS handshake"
                 await self._stream().start_tls(self._tls_context(), server_hostname=self.host)
                 self.stage = "EHLO"
@@ -265,15 +291,31 @@ class SmtpClient:
             # RSET first: a server that keeps a refused transaction open (issue 8) is back in
             # step before the next MAIL, whatever this message's end of DATA gets
             payload += b"RSET\r\n" + b"".join(following) + b"DATA\r\n"
-        async with asyncio.timeout(self.timeout):
-            self._stream().write(payload)
-            self.data_sent = True
-            code, text = await self._reply()
+        answer: Reply | None = None
+        next_replies: list[Reply] = []
+        try:
+            # one deadline for the message and the replies to what came with it
+            async with asyncio.timeout(self.timeout):
+                self._stream().write(payload)
+                self.data_sent = True
+                answer = await self._reply()
+                if following is not None and (200 <= answer.code < 300 or
+                                              400 <= answer.code < 600 and answer.code != 421):
+                    await self._read_announced(next_replies)
+        except (OSError, TimeoutError):
+            if answer is None:
+                raise
+            # Lost while answering the next envelope: this message's answer stands, and the
+            # next one goes whole on a new connection.
+            next_replies = []
+        code, text = answer
         refused = not 200 <= code < 300
         if refused and 400 <= code < 600:
             self.data_sent = False  # refused: the server has not taken the message
-        if following is not None and (not refused or 400 <= code < 600 and code != 421):
-            await self._read_announced(following, refused)
+        if following is not None and len(next_replies) == 4:
+            self._announced = _Announced(following, next_replies, refused)
+        elif following is not None and code != 421 and (not refused or 400 <= code < 600):
+            self._drop()  # a 421 or a lost connection while answering the next envelope
         elif refused:
             await self._abandon([code])
         if refused:
@@ -281,28 +323,17 @@ class SmtpClient:
         self._in_sync = self._announced is None
         return text
 
-    async def _read_announced(self, envelope: tuple[bytes, bytes], after_refusal: bool) -> None:
-        """Read the replies to the RSET and envelope sent with a body, for the next send.
+    async def _read_announced(self, replies: list[Reply]) -> None:
+        """Read the replies to the RSET and envelope sent with a body, into `replies`.
 
-        Losing the connection here costs the message just answered nothing: the next one goes
-        on a new connection. A 354 before DATA's place means the replies come out of order (as
-        from smtp-sink -W), so the one taken for the body's cannot be trusted either.
+        A 354 before DATA's place means the replies come out of order (as from smtp-sink -W), so
+        the one taken for the body's cannot be trusted either: SmtpProtocolError.
         """
-        replies: list[Reply] = []
-        try:
-            async with asyncio.timeout(self.timeout):
-                while len(replies) < 4 and (not replies or replies[-1].code != 421):
-                    replies.append(await self._reply())
-                    if replies[-1].code == 354 and len(replies) < 4:
-                        self._drop()
-                        raise SmtpProtocolError(
-                            "replies out of order: 354 to a command before DATA")
-        except (OSError, TimeoutError):
-            replies = []
-        if len(replies) == 4:
-            self._announced = _Announced(envelope, replies, after_refusal)
-        else:
-            self._drop()  # a 421 or a lost connection: the next message reconnects
+        while len(replies) < 4 and (not replies or replies[-1].code != 421):
+            replies.append(await self._reply())
+            if replies[-1].code == 354 and len(replies) < 4:
+                self._drop()
+                raise SmtpProtocolError("replies out of order: 354 to a command before DATA")
 
     def _judge(self, announced: _Announced) -> list[Reply]:
         """The replies to an announced envelope, RSET's aside.
