@@ -178,3 +178,27 @@ def test_rate_slots_reserved_at_once_never_overlap(settings, engine):
     gaps = [later - earlier for earlier, later in zip(ordered, ordered[1:], strict=False)]
     assert min(gaps) == pytest.approx(1 / rate, abs=1e-4)  # floats near 1.7e9: ulp 2.4e-7
     assert ordered[-1] - ordered[0] == pytest.approx((len(ordered) - 1) / rate, abs=1e-4)
+
+
+@pytest.mark.parametrize("engine", ["postgres"], indirect=True)
+def test_write_transactions_run_one_at_a_time_except_the_concurrent_ones(settings, engine):
+    """As on SQLite, a write transaction waits for the one in progress; claims, results,
+    heartbeats and rate slots (concurrent_transaction) do not, they lock only their rows."""
+    from messagehub_tui.models import concurrent_transaction
+    done = {"plain": threading.Event(), "concurrent": threading.Event()}
+
+    def write(kind: str) -> None:
+        with db.atomic() if kind == "plain" else concurrent_transaction():
+            db.execute_sql("SELECT 1")
+        done[kind].set()
+        close_db()
+
+    threads = [threading.Thread(target=write, args=(kind,)) for kind in done]
+    with db.atomic():
+        for thread in threads:
+            thread.start()
+        assert done["concurrent"].wait(60), "a concurrent transaction waited for another"
+        assert not done["plain"].wait(0.5), "two write transactions ran at once"
+    for thread in threads:
+        thread.join()
+    assert done["plain"].is_set()
