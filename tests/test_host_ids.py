@@ -28,6 +28,9 @@ from tests.engine import counts_add_up, make_home, poll, wait_status
 from tests.test_engine_smtp import smtp_toml
 from tests.test_scheduling import start_daemon, stop_daemon
 
+# Storage-touching: every test with a home runs on SQLite and on PostgreSQL.
+BOTH_ENGINES = True
+
 
 def dead_pid() -> int:
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
