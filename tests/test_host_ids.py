@@ -103,7 +103,7 @@ def test_the_daemon_runs_runners_for_a_campaign_launched_without_them(home, smtp
         # well before a queued campaign without runners would count as interrupted (and be
         # resumed): the daemon joins it
         poll(lambda: Runner.select().where(Runner.campaign == cid).count() == 2,
-             timeout=registry.STALE_AFTER / 3, what="two runners of the daemon's host")
+             timeout=registry.STALE_AFTER - 5, what="two runners of the daemon's host")
         assert {r.host for r in Runner.select().where(Runner.campaign == cid)} == {"host-c"}
         wait_status(cid, "completed")
         assert len(handler.recipients()) == 200
