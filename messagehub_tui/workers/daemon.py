@@ -15,7 +15,6 @@ from messagehub_tui.bounces.poller import start_polling
 from messagehub_tui.config import Settings
 from messagehub_tui.errors import MessagehubError
 from messagehub_tui.models import Campaign, CampaignStatus, db
-from messagehub_tui.workers.leader import for_settings as leadership
 from messagehub_tui.workers.scheduler import CampaignScheduler
 from messagehub_tui.workers.supervisor import leave, wait_until
 
@@ -95,7 +94,7 @@ def run_daemon(settings: Settings, runners: bool = True) -> int:
 
     With `runners` False (--no-runners) this host only schedules and supervises: the campaigns
     it launches or resumes get their runners from the other hosts' daemons. With several hosts
-    on PostgreSQL, only the holder of the scheduler lock fires schedules.
+    on PostgreSQL, only the holder of the scheduler lock (see leader.py) fires schedules.
     """
     lock = acquire_lock(settings)
     configure_logging(settings)
@@ -108,9 +107,7 @@ def run_daemon(settings: Settings, runners: bool = True) -> int:
     print(f"messagehub-tui daemon for {settings.home} on host {settings.host} "
           f"(pid {os.getpid()}): logging to {log_path(settings)}; stop it with Ctrl-C or "
           "SIGTERM", flush=True)
-    leader = leadership(settings)
-    scheduler = CampaignScheduler(settings, supervise=True, runners=runners, join=runners,
-                                  leader=leader)
+    scheduler = CampaignScheduler(settings, supervise=True, runners=runners, join=runners)
     try:
         resume_left_over(settings, runners)
         scheduler.start()
@@ -120,7 +117,6 @@ def run_daemon(settings: Settings, runners: bool = True) -> int:
         scheduler.shutdown()
         stop_sending(settings)
     finally:
-        leader.close()
         db.close()
         log.info("daemon stopped")
         lock.close()
