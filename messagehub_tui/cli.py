@@ -8,10 +8,18 @@ import sys
 
 from peewee import DatabaseError
 
-from messagehub_tui import cli_bounces, cli_campaigns, cli_delivery, cli_report, contacts
+from messagehub_tui import (
+    cli_bounces,
+    cli_campaigns,
+    cli_database,
+    cli_delivery,
+    cli_report,
+    contacts,
+)
 from messagehub_tui.cli_args import Parser, one_line
 from messagehub_tui.cli_help import ExitCode, epilog
 from messagehub_tui.config import Settings, load_settings, resolve_home
+from messagehub_tui.engines import POSTGRES_HINT
 from messagehub_tui.errors import MessagehubError
 from messagehub_tui.homefs import (
     HomeAccess,
@@ -22,7 +30,7 @@ from messagehub_tui.homefs import (
     private_umask,
     require_home,
 )
-from messagehub_tui.models import open_db
+from messagehub_tui.models import bound_url, open_db
 from messagehub_tui.timefmt import local_text
 from messagehub_tui.workers.daemon import run_daemon
 from messagehub_tui.workers.supervisor import recover
@@ -35,7 +43,7 @@ HOME_ACCESS = {
     "suppress": HomeAccess.CREATE, "demo": HomeAccess.CREATE,
     "campaigns": HomeAccess.READ, "status": HomeAccess.READ, "lists": HomeAccess.READ,
     "preview": HomeAccess.READ, "suppressions": HomeAccess.READ, "deliveries": HomeAccess.READ,
-    "export": HomeAccess.READ, "doctor": HomeAccess.READ,
+    "export": HomeAccess.READ, "doctor": HomeAccess.READ, "migrate-db": HomeAccess.READ,
 }
 
 SHOWN_REJECTS = 20  # rows listed on stderr; the rejects file has every one
@@ -171,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-runners", action="store_true",
                    help="start no runners on this host: only fire schedules and watch runners "
                         "(with several hosts on one PostgreSQL database, the others send)")
-    for module in (cli_campaigns, cli_delivery, cli_report, cli_bounces):
+    for module in (cli_campaigns, cli_delivery, cli_report, cli_bounces, cli_database):
         module.register(lambda name, handler, text: _add(sub, name, handler, text))
     return parser
 
@@ -222,6 +230,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"messagehub-tui: {one_line(str(exc))}", file=sys.stderr)
         return ExitCode.ERROR
     except DatabaseError as exc:
+        url = bound_url()
+        if url:
+            print(f"messagehub-tui: database error in {url}: {one_line(str(exc))}; "
+                  f"{POSTGRES_HINT}", file=sys.stderr)
+            return ExitCode.ERROR
         home = resolve_home(args.home)
         full = "; the disk is full: free some space and try again" if disk_full(home) else ""
         print(f"messagehub-tui: database error in {home}: {one_line(str(exc))}{full}",

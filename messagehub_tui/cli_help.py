@@ -77,6 +77,7 @@ EXAMPLES: dict[str | None, list[str]] = {
     "retry": ["messagehub-tui retry 3 --failed", "messagehub-tui retry 3 --unknown"],
     "send-test": ["messagehub-tui send-test 3 --to me@example.com"],
     "doctor": ["messagehub-tui doctor"],
+    "migrate-db": ["messagehub-tui migrate-db --to postgresql://messagehub@db.example.com/news"],
     "deliveries": ["messagehub-tui deliveries 3", "messagehub-tui deliveries 3 --status failed",
                    "messagehub-tui deliveries 3 --status unknown --json"],
     "export": ["messagehub-tui export 3 failed.csv",

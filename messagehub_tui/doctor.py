@@ -7,12 +7,18 @@ import asyncio
 import errno
 import os
 import tempfile
+import time
 from dataclasses import dataclass
+
+from peewee import DatabaseError
 
 from messagehub_tui.bounces.doctor_check import mailbox_checks
 from messagehub_tui.channels.smtp import CONNECT_ERRORS, client_for, connect_problem
 from messagehub_tui.config import SMTP_PASSWORD_ENV, TWILIO_TOKEN_ENV, Settings
+from messagehub_tui.engines import POSTGRES_HINT
 from messagehub_tui.homefs import free_bytes
+from messagehub_tui.models import db
+from messagehub_tui.schema import SCHEMA_VERSION
 
 PROBE_BYTES = 64 * 1024
 
@@ -24,6 +30,26 @@ class Check:
     name: str
     ok: bool
     detail: str
+
+
+def _database(settings: Settings) -> Check:
+    """The database answers (the command opened it already: a server that refuses stops every
+    command with its reason), and on PostgreSQL which server and how quickly."""
+    url = settings.database.url
+    if url is None:
+        return Check("database", True, f"{settings.db_path} (SQLite, schema {SCHEMA_VERSION})")
+    try:
+        started = time.monotonic()
+        version = db.execute_sql("SHOW server_version").fetchone()[0]
+        elapsed = (time.monotonic() - started) * 1000
+        writable = db.execute_sql("SELECT pg_is_in_recovery()").fetchone()[0] is False
+    except DatabaseError as exc:
+        return Check("database", False, f"{url}: {' '.join(str(exc).split())}; {POSTGRES_HINT}")
+    if not writable:
+        return Check("database", False, f"{url}: PostgreSQL {version} is a read-only standby; "
+                                        "point [database] url at the primary")
+    return Check("database", True, f"{url}: PostgreSQL {version}, schema {SCHEMA_VERSION}, "
+                                   f"round trip {elapsed:.1f} ms")
 
 
 def _size(count: float) -> str:
@@ -112,7 +138,8 @@ async def _twilio(settings: Settings) -> list[Check]:
 def run_checks(settings: Settings) -> list[Check]:
     """Every check that applies to this configuration."""
     found = "is valid" if settings.config_path.exists() else "absent: defaults"
-    checks = [Check("config", True, f"{settings.config_path} {found}"), _outbox(settings)]
+    checks = [Check("config", True, f"{settings.config_path} {found}"), _database(settings),
+              _outbox(settings)]
     if settings.email.transport == "smtp":
         checks += asyncio.run(_smtp(settings))
     else:

@@ -50,8 +50,14 @@ def url_problem(url: object) -> str | None:
 
 
 def describe(location: Path | str) -> str:
-    """The location as shown to a person (no secret: a URL carries none, check_url sees to it)."""
+    """The location as shown to a person (no secret: a URL carries none, url_problem sees to
+    it)."""
     return str(location)
+
+
+# What to check when the server cannot be reached or refuses us, said after its own message.
+POSTGRES_HINT = ("check [database] url (or $MESSAGEHUB_DATABASE_URL), that the server accepts "
+                 "connections from this host, and the password in PGPASSWORD or ~/.pgpass")
 
 
 class PgDatabase(PostgresqlDatabase):
@@ -65,6 +71,7 @@ class PgDatabase(PostgresqlDatabase):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._local = threading.local()
+        self.url = ""  # as configured (it holds no password: url_problem refuses one)
 
     def execute_sql(self, sql, params=None, *args, **kwargs):
         return super().execute_sql(_format_params(sql), params, *args, **kwargs)
@@ -121,10 +128,12 @@ def make_postgres(url: str) -> PgDatabase:
             "[database] url names PostgreSQL, but its driver is not installed: "
             "pip install 'messagehub-tui[postgres]'") from None
     parts = urlsplit(url)
-    return PgDatabase(unquote(parts.path.lstrip("/")), host=parts.hostname,
-                      port=parts.port or 5432, user=unquote(parts.username or "") or None,
-                      connect_timeout=10, application_name="messagehub-tui",
-                      prefer_psycopg3=True)
+    database = PgDatabase(unquote(parts.path.lstrip("/")), host=parts.hostname,
+                          port=parts.port or 5432, user=unquote(parts.username or "") or None,
+                          connect_timeout=10, application_name="messagehub-tui",
+                          prefer_psycopg3=True)
+    database.url = url
+    return database
 
 
 def make_database(location: Path | str) -> Database:

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import cast
 
 from peewee import (
     AutoField,
@@ -21,10 +22,17 @@ from peewee import (
     IntegerField,
     Model,
     TextField,
-    __exception_wrapper__,
 )
+from peewee import __exception_wrapper__ as _as_peewee_errors  # type: ignore[attr-defined]
 
-from messagehub_tui.engines import Engine, describe, engine_of, is_url, make_database
+from messagehub_tui.engines import (
+    Engine,
+    PgDatabase,
+    describe,
+    engine_of,
+    is_url,
+    make_database,
+)
 from messagehub_tui.errors import MessagehubError
 from messagehub_tui.schema import SCHEMA_VERSION, fresh_statements, upgrade_statements
 
@@ -288,14 +296,38 @@ def on_postgres() -> bool:
     return engine_of(db.obj) is Engine.POSTGRES
 
 
+def bound_url() -> str | None:
+    """The PostgreSQL URL the models are bound to; None for SQLite or when unbound."""
+    return _pg().url if db.obj is not None and on_postgres() else None
+
+
+def _pg() -> PgDatabase:
+    return cast(PgDatabase, db.obj)
+
+
 def executemany(sql: str, rows: list) -> int:
     """Run one statement (with `?` placeholders) once per row; how many rows it changed."""
     if not rows:
         return 0
-    with __exception_wrapper__:
+    with _as_peewee_errors:  # driver errors become peewee's, as from execute_sql
         cursor = db.cursor()
-        cursor.executemany(db.obj.translate(sql) if on_postgres() else sql, rows)
+        cursor.executemany(_pg().translate(sql) if on_postgres() else sql, rows)
         return cursor.rowcount
+
+
+def lock_counters(campaign_id: int | None = None, runner_id: int | None = None) -> None:
+    """PostgreSQL: take a campaign's delivery counters (or those of the campaigns a runner holds
+    deliveries of) before changing any delivery. The counter triggers take them anyway, but only
+    after the statement locked its deliveries: a claim holding a delivery row (SKIP LOCKED still
+    locks a row it then finds taken) while waiting for the counters that a result-recording
+    transaction holds, which waits for that row, is a deadlock. Taken first, never."""
+    if not on_postgres():
+        return  # SQLite's write transactions already run one at a time
+    which = "campaign_id = ?" if campaign_id is not None else (
+        "campaign_id IN (SELECT DISTINCT campaign_id FROM delivery WHERE runner_id = ?)")
+    db.execute_sql(f"SELECT 1 FROM delivery_count WHERE {which} "
+                   "ORDER BY campaign_id, status FOR UPDATE",
+                   (campaign_id if campaign_id is not None else runner_id,))
 
 
 @contextmanager
@@ -307,12 +339,12 @@ def concurrent_transaction() -> Iterator[None]:
         with db.atomic():
             yield
         return
-    previous = db.obj.set_concurrent(True)
+    previous = _pg().set_concurrent(True)
     try:
         with db.atomic():
             yield
     finally:
-        db.obj.set_concurrent(previous)
+        _pg().set_concurrent(previous)
 
 
 def _stored_version(database: Database) -> int | None:

@@ -10,6 +10,7 @@ import itertools
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -213,6 +214,25 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _remove_orphans() -> None:
+    """Stop and delete the clusters of test runs that were killed before they could (a SIGKILL,
+    a timeout): each folder names the process that made it, and only those whose process is
+    gone are touched."""
+    for folder in Path(tempfile.gettempdir()).glob("mh-pg-*"):
+        try:
+            owner = int((folder / "owner.pid").read_text())
+            os.kill(owner, 0)
+            continue  # its test run is still going
+        except ProcessLookupError:
+            pass
+        except (OSError, ValueError):
+            continue  # being made right now, or not ours
+        pid_file = folder / "data" / "postmaster.pid"
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            os.kill(int(pid_file.read_text().split()[0]), signal.SIGQUIT)  # immediate shutdown
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def available() -> bool:
     return bin_dir() is not None and _driver_found()
 
@@ -233,9 +253,11 @@ def running_cluster(listen: Sequence[str] = ("127.0.0.1",),
     binaries = bin_dir()
     assert binaries is not None
     user = _server_user()
+    _remove_orphans()
     last_error: Exception | None = None
     for _attempt in range(3):  # a free port can be taken between probe and start: try another
         folder = Path(tempfile.mkdtemp(prefix="mh-pg-"))
+        (folder / "owner.pid").write_text(str(os.getpid()))
         cluster = PgCluster(port=free_port(), folder=folder, listen=tuple(listen),
                             client_networks=tuple(client_networks), binaries=binaries,
                             user=user)

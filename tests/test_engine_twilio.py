@@ -8,6 +8,9 @@ from messagehub_tui.models import Delivery, Suppression
 from tests.engine import counts_add_up, make_home, poll, wait_status
 from tests.peers import ACCOUNT_SID, FakeTwilio, Prism
 
+# Storage-touching: every test with a home runs on SQLite and on PostgreSQL.
+BOTH_ENGINES = True
+
 
 def twilio_toml(url: str, sender: str = "+15005550006", **extra) -> str:
     values = {"transport": '"twilio"', "account_sid": f'"{ACCOUNT_SID}"', "from": f'"{sender}"',

@@ -14,6 +14,9 @@ import pytest
 
 from messagehub_tui.addresses import InvalidAddress, normalise_email, normalise_phone
 
+# Storage-touching: every test with a home runs on SQLite and on PostgreSQL.
+BOTH_ENGINES = True
+
 FIXTURE = Path(__file__).parent / "data" / "messy.csv"
 TEXT = FIXTURE.read_bytes().decode("cp1252")
 

@@ -12,6 +12,9 @@ from messagehub_tui.models import Delivery, DeliveryStatus
 from tests.engine import counts_add_up, make_home, wait_status
 from tests.scripted_smtp import ScriptedSmtp
 
+# Storage-touching: every test with a home runs on SQLite and on PostgreSQL.
+BOTH_ENGINES = True
+
 BODY = b"Subject: hello\r\n\r\nhello\r\n.a dotted line\r\n"
 
 

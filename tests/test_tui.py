@@ -22,6 +22,9 @@ from tests.tui import (
     until,
 )
 
+# Storage-touching: every test with a home runs on SQLite and on PostgreSQL.
+BOTH_ENGINES = True
+
 
 @pytest.fixture
 def settings(home, monkeypatch):

@@ -15,6 +15,7 @@ from messagehub_tui.models import (
     concurrent_transaction,
     db,
     executemany,
+    lock_counters,
     on_postgres,
     template_vars,
     utcnow,
@@ -49,17 +50,20 @@ def claim(campaign_id: int, runner_id: int, limit: int, now: float | None = None
 
     Raises RunnerGone when the runner was declared dead, so it never claims again.
 
-    SQLite's single writer makes this atomic as it stands. On PostgreSQL runners claim side by
-    side: the runner row is share-locked (recovery, which deletes it, waits for this claim to
-    commit and then settles it), and rows another runner is claiming are skipped, not waited for.
+    SQLite's single writer makes this atomic as it stands. On PostgreSQL the runner row is
+    key-share-locked (recovery, which deletes it, waits for this claim to commit and then
+    settles it; heartbeats do not wait), the campaign's counters are taken (lock_counters), and
+    rows another transaction holds are skipped, not waited for.
     """
     now = time.time() if now is None else now
     postgres = on_postgres()
-    lock_runner, skip_locked = (" FOR SHARE", " FOR UPDATE SKIP LOCKED") if postgres else ("", "")
+    lock_runner, skip_locked = (" FOR KEY SHARE", " FOR UPDATE SKIP LOCKED") if postgres \
+        else ("", "")
     with concurrent_transaction():
         if db.execute_sql(f"SELECT 1 FROM runner WHERE id = ?{lock_runner}",
                           (runner_id,)).fetchone() is None:
             raise RunnerGone(runner_id)
+        lock_counters(campaign_id)
         rows = db.execute_sql(
             "UPDATE delivery SET status = ?, runner_id = ?, attempts = attempts + 1 "
             "WHERE id IN (SELECT id FROM delivery WHERE campaign_id = ? AND status = ? "
@@ -118,6 +122,7 @@ def record(campaign_id: int, runner_id: int, results: list[tuple[Claimed, SendRe
               or result.outcome == Outcome.RETRY and item.attempts >= settings.max_attempts]
     mine = f"WHERE id = ? AND runner_id = ? AND status = '{SENDING}'"
     with concurrent_transaction():  # only rows this runner holds, plus its campaign's row
+        lock_counters(campaign_id)
         executemany(
             f"UPDATE delivery SET status = ?, provider_id = ?, error = NULL, updated_at = ? {mine}",
             sent)
@@ -152,6 +157,7 @@ def settle_claims(runner_id: int, entries: Entries | None, reason: str) -> dict[
     marks = entries.marks if entries is not None else {}
     changes: dict[str, list] = {SENT: [], PENDING: [], UNKNOWN: [], "released": []}
     with db.atomic():
+        lock_counters(runner_id=runner_id)
         held = db.execute_sql("SELECT id, attempts FROM delivery WHERE runner_id = ? "
                               "AND status = ?", (runner_id, SENDING)).fetchall()
         for delivery_id, attempts in held:

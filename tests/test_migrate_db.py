@@ -1,0 +1,121 @@
+"""`migrate-db`: a home with every kind of row moves to PostgreSQL whole, ids and counters kept,
+and the home then works on it; a non-empty target or a running campaign is refused in one line."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime
+
+import pytest
+
+from messagehub_tui import campaigns, contacts, control
+from messagehub_tui.bounces.store import Bounce
+from messagehub_tui.channels.base import Outcome, SendResult
+from messagehub_tui.config import DATABASE_URL_ENV, DeliverySettings, load_settings
+from messagehub_tui.events import record_event
+from messagehub_tui.message_id import home_token
+from messagehub_tui.models import Contact, Runner, close_db, open_db
+from messagehub_tui.workers import queue, ratelimit, registry
+from tests.engine import make_home
+from tests.pgcluster import PgCluster, require_postgres
+
+TABLES = ["meta", "contact", "contact_list", "list_member", "suppression", "campaign",
+          "delivery", "event", "runner", "rate_slot", "delivery_count", "bounce"]
+
+
+def _full_home(home) -> tuple:
+    """A SQLite home holding a row of every kind: contacts in a list, suppressions, a draft and
+    a paused campaign whose deliveries are sent, failed, unknown, pending and skipped, events,
+    a bounce, a rate slot, the Message-ID token, and a runner id remembered past its row."""
+    settings, cid = make_home(home, count=12)
+    contacts.suppress(["user11@example.com"], "email", reason="asked")
+    draft = campaigns.create(settings, "draft", "email", "people", "Hi", subject="S").id
+    control.launch(settings, cid, start=False)
+    runner = registry.register(cid)
+    batch = queue.claim(cid, runner, 6)
+    outcomes = [SendResult(Outcome.SENT, provider_id="p1"), SendResult(Outcome.SENT),
+                SendResult(Outcome.FAILED, reason="550 no such user", suppress=True),
+                SendResult(Outcome.UNKNOWN, reason="timeout"),
+                SendResult(Outcome.RETRY, reason="451 later"), SendResult(Outcome.STOP)]
+    queue.record(cid, runner, list(zip(batch, outcomes, strict=True)), DeliverySettings(),
+                 "email")
+    control.pause(settings, cid)
+    registry.settle(runner, cid)
+    record_event(settings.logs_dir, cid, "a note")
+    Bounce.create(message_key="<b1@mx>", kind="hard", address="user2@example.com",
+                  delivery=batch[2].id, campaign=cid, diagnostic="550 no such user")
+    ratelimit.reserve_slots("smtp:news@example.com", 10.0, 5)
+    return settings, cid, draft, runner
+
+
+def _rows(connection, table: str, columns: list[str]) -> list[tuple]:
+    """A table's rows, sorted, times as peewee stores them in SQLite."""
+    def plain(value):
+        return str(value) if isinstance(value, datetime) else value
+    listed = ", ".join(f'"{c}"' for c in columns)
+    where = " WHERE key <> 'schema_version'" if table == "meta" else ""
+    rows = connection.execute(f'SELECT {listed} FROM "{table}"{where}')
+    return sorted(tuple(plain(v) for v in row) for row in rows)
+
+
+def test_a_home_with_every_kind_of_row_moves_whole(home, pg_cluster: PgCluster, cli):
+    settings, cid, draft, runner = _full_home(home)
+    before = campaigns.status(cid).to_json()
+    token = home_token()
+    close_db()
+    name = pg_cluster.create_database()
+    url = pg_cluster.url(name)
+
+    code, out, err = cli("migrate-db", "--to", url)
+    assert code == 0, err
+    assert out.endswith(f'[database]\nurl = "{url}"\n')
+    assert "delivery " in out and "contact " in out
+
+    import psycopg
+    source = sqlite3.connect(settings.db_path)
+    target = psycopg.connect(url, autocommit=True)
+    for table in TABLES:
+        columns = [row[1] for row in source.execute(f'PRAGMA table_info("{table}")')]
+        old, new = _rows(source, table, columns), _rows(target, table, columns)
+        assert old == new, table
+        assert old or table == "runner", f"the home has no {table} row: the test proves nothing"
+    source.close()
+    target.close()
+
+    # The home now runs on PostgreSQL: same state, same token, ids continue past the old ones.
+    settings = load_settings(home, {DATABASE_URL_ENV: url})
+    open_db(settings.db_location)
+    assert campaigns.status(cid).to_json() == before
+    assert home_token() == token
+    assert Runner.create(campaign=cid, pid=1, host="h", heartbeat_at=0).id > runner
+    assert campaigns.create(settings, "next", "email", "people", "Hi", subject="S").id > draft
+    (home / "more.csv").write_text("email\nnew@example.com\n")
+    contacts.import_csv(home / "more.csv", home, "more")
+    ids = sorted(c.id for c in Contact.select())
+    assert ids[-1] == 13 and len(ids) == 13
+    close_db()
+
+    code, out, err = cli("migrate-db", "--to", url)
+    assert code == 1 and err.count("\n") == 1
+    assert "is not empty (12 tables" in err and "only into an empty database" in err
+    pg_cluster.drop_database(name)
+
+
+def test_a_running_campaign_is_refused_and_the_target_stays_empty(home, pg_cluster, cli):
+    settings, cid = make_home(home, count=3)
+    control.launch(settings, cid, start=False)
+    close_db()
+    name = pg_cluster.create_database()
+    code, out, err = cli("migrate-db", "--to", pg_cluster.url(name))
+    assert code == 1 and err.count("\n") == 1, err
+    assert f"campaign {cid} is queued: pause it or let it finish" in err
+    assert pg_cluster.sql("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'",
+                          database=name) == [(0,)]
+    code, out, err = cli("migrate-db", "--to", "postgresql://u:pw@h/db")
+    assert code == 1 and "--to holds a password" in err and "u:pw" not in err
+    pg_cluster.drop_database(name)
+
+
+@pytest.fixture(autouse=True)
+def _postgres():
+    require_postgres()
