@@ -28,6 +28,9 @@ from tests.engine import counts_add_up, make_home, poll, wait_status
 from tests.test_engine_smtp import smtp_toml
 from tests.test_scheduling import start_daemon, stop_daemon
 
+# Storage-touching: every test with a home runs on SQLite and on PostgreSQL.
+BOTH_ENGINES = True
+
 
 def dead_pid() -> int:
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -100,7 +103,7 @@ def test_the_daemon_runs_runners_for_a_campaign_launched_without_them(home, smtp
         # well before a queued campaign without runners would count as interrupted (and be
         # resumed): the daemon joins it
         poll(lambda: Runner.select().where(Runner.campaign == cid).count() == 2,
-             timeout=registry.STALE_AFTER / 3, what="two runners of the daemon's host")
+             timeout=registry.STALE_AFTER - 5, what="two runners of the daemon's host")
         assert {r.host for r in Runner.select().where(Runner.campaign == cid)} == {"host-c"}
         wait_status(cid, "completed")
         assert len(handler.recipients()) == 200

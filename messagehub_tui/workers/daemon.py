@@ -17,7 +17,6 @@ from messagehub_tui.errors import MessagehubError
 from messagehub_tui.follow import wait_until
 from messagehub_tui.models import ACTIVE, Campaign, CampaignStatus, db
 from messagehub_tui.sms.poller import start_status_poll
-from messagehub_tui.workers.leader import for_settings as leadership
 from messagehub_tui.workers.scheduler import CampaignScheduler
 from messagehub_tui.workers.supervisor import leave
 
@@ -119,7 +118,7 @@ def run_daemon(settings: Settings, runners: bool = True) -> int:
 
     With `runners` False (--no-runners) this host only schedules and supervises: the campaigns
     it launches or resumes get their runners from the other hosts' daemons. With several hosts
-    on PostgreSQL, only the holder of the scheduler lock fires schedules.
+    on PostgreSQL, only the holder of the scheduler lock (see leader.py) fires schedules.
     """
     lock = acquire_lock(settings)
     configure_logging(settings)
@@ -132,9 +131,7 @@ def run_daemon(settings: Settings, runners: bool = True) -> int:
     print(f"messagehub-tui daemon for {settings.home} on host {settings.host} "
           f"(pid {os.getpid()}): logging to {log_path(settings)}; stop it with Ctrl-C or "
           "SIGTERM", flush=True)
-    leader = leadership(settings)
-    scheduler = CampaignScheduler(settings, supervise=True, runners=runners, join=runners,
-                                  leader=leader)
+    scheduler = CampaignScheduler(settings, supervise=True, runners=runners, join=runners)
     from messagehub_tui.web.serving import start_endpoint  # aiohttp only in the daemon
     endpoint = start_endpoint(settings)  # the daemon serves [web] listen, if set
     try:
@@ -149,7 +146,6 @@ def run_daemon(settings: Settings, runners: bool = True) -> int:
     finally:
         if endpoint is not None:
             endpoint.stop()
-        leader.close()
         db.close()
         log.info("daemon stopped")
         lock.seek(0)

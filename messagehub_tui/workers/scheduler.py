@@ -13,7 +13,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from messagehub_tui import control
 from messagehub_tui.config import Settings
 from messagehub_tui.models import Campaign, CampaignStatus, db, utcnow
-from messagehub_tui.workers.leader import Always, Leadership
+from messagehub_tui.workers.leader import Leadership, for_settings
 from messagehub_tui.workers.supervisor import recover, start_runners, to_join
 
 SYNC_EVERY = 2.0
@@ -33,8 +33,9 @@ class CampaignScheduler:
     `supervise`: recover dead runners and resume what they left interrupted. `runners`: what
     this process launches or resumes gets runners here (False for a daemon with --no-runners,
     which only schedules and supervises). `join`: also run this host's runners for every
-    running campaign, wherever it was launched (the daemon). Only the holder of `leader` fires
-    schedules; launch is an atomic claim anyway, so a race between two leaders fires once.
+    running campaign, wherever it was launched (the daemon). Only the holder of `leader` (by
+    default the database's: one process of all hosts on PostgreSQL) fires schedules; launch is
+    an atomic claim anyway, so a race between two leaders fires once.
     """
 
     def __init__(self, settings: Settings, supervise: bool = False, runners: bool = True,
@@ -43,7 +44,7 @@ class CampaignScheduler:
         self.supervise = supervise
         self.runners = runners
         self.join = join
-        self.leader = leader or Always()
+        self.leader = leader or for_settings(settings)
         self.scheduler = BackgroundScheduler(timezone=UTC)
         self.known: dict[int, datetime] = {}  # campaign id -> the time its job is set for
         self.launched: list[int] = []
@@ -61,6 +62,7 @@ class CampaignScheduler:
     def shutdown(self) -> None:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
+        self.leader.close()
         db.close()
 
     def fire(self, campaign_id: int) -> None:

@@ -20,6 +20,7 @@ from messagehub_tui.workers import journal, queue, registry
 from messagehub_tui.workers.registry import RUNNER_MODULE
 
 log = logging.getLogger("messagehub.supervisor")
+JOIN_QUEUED_AFTER = 5.0
 
 
 def start_runners(settings: Settings, campaign_id: int, processes: int | None = None
@@ -69,11 +70,15 @@ def local_runner_pids(settings: Settings, campaign_id: int) -> list[int]:
 
 
 def to_join(settings: Settings) -> list[int]:
-    """Queued or running campaigns with work to do and no stop request that have no runner of
-    this host, neither a process nor a row (a dead one's row is recovery's to settle first):
-    with several hosts on one database, a campaign launched on one host runs on every host."""
+    """Running campaigns (or queued for JOIN_QUEUED_AFTER) with work to do and no stop request
+    that have no runner of this host, neither a process nor a row (a dead one's row is
+    recovery's to settle first): with several hosts on one database, a campaign launched on one
+    host runs on every host. A campaign just queued is left to its launcher a little while: a
+    launch on this host starts its runners only after committing the claim."""
+    queued_before = utcnow() - timedelta(seconds=JOIN_QUEUED_AFTER)
     active = [campaign.id for campaign in Campaign.select(Campaign.id).where(
-        Campaign.status.in_([CampaignStatus.QUEUED, CampaignStatus.RUNNING])
+        ((Campaign.status == CampaignStatus.RUNNING)
+         | ((Campaign.status == CampaignStatus.QUEUED) & (Campaign.updated_at < queued_before)))
         & (Campaign.stop_request == StopRequest.NONE))]
     if not active:
         return []
