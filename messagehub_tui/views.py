@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import operator
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import reduce
@@ -45,13 +46,13 @@ class MonitorData:
     errors: list[LoggedEvent] = field(default_factory=list)
 
 
-def campaign_rows(statuses: list[str] | None = None) -> list[CampaignState]:
+def campaign_rows(statuses: Collection[CampaignStatus] | None = None) -> list[CampaignState]:
     """Campaigns for the launcher (all) or the overview (those in `statuses`), newest first."""
     # Selected with its list, so that naming the list costs no query per campaign.
     query = (Campaign.select(Campaign, ContactList)
              .join(ContactList, JOIN.LEFT_OUTER).order_by(Campaign.id.desc()))
     if statuses is not None:
-        query = query.where(Campaign.status.in_(statuses))
+        query = query.where(Campaign.status.in_([status.value for status in statuses]))
     return [campaigns.state_of(campaign) for campaign in query]
 
 
