@@ -14,6 +14,7 @@ from messagehub_tui.compose import Composer, check_template
 from messagehub_tui.config import Settings
 from messagehub_tui.contacts import get_list
 from messagehub_tui.errors import InvalidState, MessagehubError, NotFound
+from messagehub_tui.message_id import home_token
 from messagehub_tui.models import (
     EDITABLE,
     PRE_LAUNCH,
@@ -26,6 +27,7 @@ from messagehub_tui.models import (
 )
 from messagehub_tui.state import CampaignState, DeliveryCounts
 
+DEFAULT_EMAIL_SENDER = "messagehub <messagehub@localhost>"
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
 
@@ -41,6 +43,22 @@ def get(campaign_id: int) -> Campaign:
 def all_campaigns() -> list[Campaign]:
     """Every campaign, newest first."""
     return list(Campaign.select().order_by(Campaign.id.desc()))
+
+
+def effective_sender(campaign: Campaign, settings: Settings) -> str:
+    """The From of an email campaign, or the From number / messaging service of an SMS one."""
+    if campaign.channel == Channel.EMAIL:
+        return campaign.sender or settings.email.sender or DEFAULT_EMAIL_SENDER
+    return campaign.sender or settings.sms.sender or settings.sms.messaging_service_sid or ""
+
+
+def make_composer(campaign: Campaign, settings: Settings) -> Composer:
+    """The compiled templates of a campaign."""
+    email = campaign.channel == Channel.EMAIL
+    return Composer(campaign.channel, campaign.body, subject=campaign.subject, html=campaign.html,
+                    sender=effective_sender(campaign, settings),
+                    unsubscribe=settings.email.unsubscribe if email else None,
+                    id_token=home_token() if email else "")
 
 
 def _check_sender(channel: str, sender: str | None) -> None:

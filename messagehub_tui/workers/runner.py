@@ -17,7 +17,7 @@ from peewee import DatabaseError
 
 from messagehub_tui import render_limits
 from messagehub_tui.bounces import verp
-from messagehub_tui.campaign_compose import effective_sender, make_composer
+from messagehub_tui.campaigns import effective_sender, make_composer
 from messagehub_tui.channels import make_transport
 from messagehub_tui.channels.base import ChannelStopped, Outcome, Outgoing, SendResult
 from messagehub_tui.compose import RenderError
