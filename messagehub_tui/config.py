@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -284,10 +284,13 @@ def load_settings(home: str | os.PathLike[str] | None = None,
         sections[name] = _section(path, name, value)
     settings = Settings(home=root, **sections)
     _check_consistency(path, settings)
-    # Secrets come from the environment only, never from the file (see the module docstring).
-    return replace(
-        settings,
-        email=replace(settings.email, password=environ.get(SMTP_PASSWORD_ENV) or None),
-        sms=replace(settings.sms, auth_token=environ.get(TWILIO_TOKEN_ENV) or None),
-        bounces=replace(settings.bounces, password=environ.get(IMAP_PASSWORD_ENV) or None))
+    secrets: dict[str, Any] = {  # one settings object per section that has a secret
+        "email": EmailSettings(**{**settings.email.__dict__,
+                                  "password": environ.get(SMTP_PASSWORD_ENV) or None}),
+        "sms": SmsSettings(**{**settings.sms.__dict__,
+                              "auth_token": environ.get(TWILIO_TOKEN_ENV) or None}),
+        "bounces": BounceSettings(**{**settings.bounces.__dict__,
+                                     "password": environ.get(IMAP_PASSWORD_ENV) or None}),
+    }
+    return Settings(home=root, schedule=settings.schedule, delivery=settings.delivery, **secrets)
 

@@ -82,7 +82,7 @@ class CampaignState:
     def total(self) -> int:
         return self.counts.total
 
-    def to_json(self) -> dict[str, object]:
+    def to_json(self) -> dict:
         """The JSON object `status --json` prints (and `campaigns --json` one of per campaign)."""
         return {
             "id": self.id,
