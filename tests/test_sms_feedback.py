@@ -13,7 +13,7 @@ from messagehub_tui.channels.twilio_feedback import STOP_REASON, Keyword, status
 from messagehub_tui.models import Delivery, Event, RateSlot, Suppression, utcnow
 from messagehub_tui.sms import inbound, poller, status
 from tests.engine import make_home, poll, wait_status
-from tests.peers import FakeTwilio
+from tests.peers import FakeTwilio, Prism
 from tests.test_engine_twilio import twilio_toml
 
 TOKEN = "test-token-not-secret"
@@ -245,3 +245,18 @@ def test_start_lifts_the_suppression_of_a_21610_at_send_time(home, fake):
     assert Suppression.get(Suppression.address == "+14155550201").reason == STOP_REASON
     assert inbound.apply(settings, inbound_message("+14155550201", "START")).changed
     assert not Suppression.select().exists()
+
+
+def test_the_status_fetch_matches_twilios_published_spec(home):
+    """Prism validates the GET against the spec and answers with the spec's example message."""
+    from messagehub_tui.channels.twilio_sms import StatusReader
+    from messagehub_tui.config import load_settings
+    prism = Prism()
+    try:
+        make_home(home, twilio_toml(prism.url), count=0, channel="sms", body="x")
+        reader = StatusReader(load_settings(home).sms)
+        report = reader.fetch("SM" + "a" * 32)
+        assert report is not None and report.sid.startswith("SM") and report.status
+        assert report.code is None or report.meaning
+    finally:
+        prism.stop()
