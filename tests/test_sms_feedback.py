@@ -228,10 +228,21 @@ def test_the_daemon_polls_without_a_public_url(home, fake):
     assert (counts.delivered, counts.undelivered) == (1, 1)
 
 
-def test_no_poll_when_twilio_can_call_back(home, fake):
+def test_with_a_public_url_the_poll_only_catches_lost_callbacks(home, fake):
     toml = twilio_toml(fake.url) + '[web]\npublic_url = "https://news.example.com/mh"\n'
-    settings, _ = make_home(home, toml, count=0, channel="sms", body="x")
-    assert poller.start_status_poll(settings, threading.Event()) is None
+    settings, cid = make_home(home, toml, count=2, channel="sms", body="x")
+    control.launch(settings, cid)
+    wait_status(cid, "completed")
+    rows = {d.address: d for d in Delivery.select()}
+    now = utcnow()
+    for number, age in (("+14155550000", timedelta(minutes=5, seconds=30)),
+                        ("+14155550001", timedelta(hours=2, seconds=30))):
+        Delivery.update(updated_at=now - age).where(Delivery.address == number).execute()
+    due = poller.due(now - timedelta(seconds=60), now, poller.ages(settings))
+    assert [d.sid for d in due] == [rows["+14155550001"].provider_id]
+
+
+def test_no_poll_without_twilio(home):
     settings, _ = make_home(home, "", count=0, channel="sms", body="x")  # the outbox
     assert poller.start_status_poll(settings, threading.Event()) is None
 
