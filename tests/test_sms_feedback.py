@@ -13,7 +13,7 @@ from messagehub_tui.channels.twilio_feedback import STOP_REASON, Keyword, status
 from messagehub_tui.models import Delivery, Event, RateSlot, Suppression, utcnow
 from messagehub_tui.sms import inbound, poller, status
 from tests.engine import make_home, poll, wait_status
-from tests.peers import FakeTwilio
+from tests.peers import FakeTwilio, Prism
 from tests.test_engine_twilio import twilio_toml
 
 TOKEN = "test-token-not-secret"
@@ -228,10 +228,21 @@ def test_the_daemon_polls_without_a_public_url(home, fake):
     assert (counts.delivered, counts.undelivered) == (1, 1)
 
 
-def test_no_poll_when_twilio_can_call_back(home, fake):
+def test_with_a_public_url_the_poll_only_catches_lost_callbacks(home, fake):
     toml = twilio_toml(fake.url) + '[web]\npublic_url = "https://news.example.com/mh"\n'
-    settings, _ = make_home(home, toml, count=0, channel="sms", body="x")
-    assert poller.start_status_poll(settings, threading.Event()) is None
+    settings, cid = make_home(home, toml, count=2, channel="sms", body="x")
+    control.launch(settings, cid)
+    wait_status(cid, "completed")
+    rows = {d.address: d for d in Delivery.select()}
+    now = utcnow()
+    for number, age in (("+14155550000", timedelta(minutes=5, seconds=30)),
+                        ("+14155550001", timedelta(hours=2, seconds=30))):
+        Delivery.update(updated_at=now - age).where(Delivery.address == number).execute()
+    due = poller.due(now - timedelta(seconds=60), now, poller.ages(settings))
+    assert [d.sid for d in due] == [rows["+14155550001"].provider_id]
+
+
+def test_no_poll_without_twilio(home):
     settings, _ = make_home(home, "", count=0, channel="sms", body="x")  # the outbox
     assert poller.start_status_poll(settings, threading.Event()) is None
 
@@ -245,3 +256,18 @@ def test_start_lifts_the_suppression_of_a_21610_at_send_time(home, fake):
     assert Suppression.get(Suppression.address == "+14155550201").reason == STOP_REASON
     assert inbound.apply(settings, inbound_message("+14155550201", "START")).changed
     assert not Suppression.select().exists()
+
+
+def test_the_status_fetch_matches_twilios_published_spec(home):
+    """Prism validates the GET against the spec and answers with the spec's example message."""
+    from messagehub_tui.channels.twilio_sms import StatusReader
+    from messagehub_tui.config import load_settings
+    prism = Prism()
+    try:
+        make_home(home, twilio_toml(prism.url), count=0, channel="sms", body="x")
+        reader = StatusReader(load_settings(home).sms)
+        report = reader.fetch("SM" + "a" * 32)
+        assert report is not None and report.sid.startswith("SM") and report.status
+        assert report.code is None or report.meaning
+    finally:
+        prism.stop()

@@ -1,10 +1,13 @@
-"""The daemon's status poll, for when Twilio cannot call back (no [web] public_url): the texts
-sent in the last 72 hours without a final status are fetched (`client.messages(sid).fetch()`).
+"""The daemon's status poll: texts sent in the last 72 hours without a final status are fetched
+(`client.messages(sid).fetch()`).
 
-A text is asked about when its age passes one of AGES (1 minute after sending, then ever more
-rarely), not at every round: some carriers never report delivery, and such a text would
-otherwise be fetched every minute for three days. At the daemon's start every text without a
-final status is asked about once, to catch up. Rounds run every POLL_EVERY.
+Without a [web] public_url Twilio cannot call back, and this is how statuses arrive: a text is
+asked about when its age passes one of AGES (1 minute after sending, then ever more rarely), not
+at every round, since some carriers never report delivery and such a text would otherwise be
+fetched every minute for three days; at the daemon's start every text without a final status is
+asked about once, to catch up. With a public_url, callbacks do the work and the poll is only a
+safety net for callbacks lost while the endpoint was down: SAFETY_AGES, no catch-up.
+Rounds run every POLL_EVERY.
 
 Fetches are API requests of the same account as the sends: each one takes a slot of its sender's
 rate (the RateSlot every runner of that sender reserves from), and never more than
@@ -35,6 +38,7 @@ POLL_EVERY = 60.0
 WINDOW = timedelta(hours=72)  # Twilio's status of an older message will not change any more
 AGES = tuple(timedelta(minutes=minutes)
              for minutes in (1, 5, 15, 30, 60, 120, 240, 480, 960, 1440, 2880, 4260))
+SAFETY_AGES = (timedelta(hours=2), timedelta(hours=24))
 MAX_FETCH_RATE = 5.0
 BATCH = 1000  # messages per round at most: the oldest first
 log = logging.getLogger("messagehub.sms")
@@ -49,9 +53,15 @@ class Due:
     campaign_id: int
 
 
-def due(since: datetime | None, now: datetime, limit: int = BATCH) -> list[Due]:
+def ages(settings: Settings) -> tuple[timedelta, ...]:
+    """When a text without a final status is asked about: often without callbacks, late with."""
+    return SAFETY_AGES if settings.web.public_url else AGES
+
+
+def due(since: datetime | None, now: datetime, steps: tuple[timedelta, ...] = AGES,
+        limit: int = BATCH) -> list[Due]:
     """Texts with a MessageSid and no final status, sent within WINDOW, whose age passed one of
-    AGES between `since` (the previous round) and `now`; all of them when `since` is None."""
+    `steps` between `since` (the previous round) and `now`; all of them when `since` is None."""
     final = (Feedback.select(Feedback.id)
              .where((Feedback.delivery == Delivery.id)
                     & Feedback.kind.in_([FeedbackKind.DELIVERED.value,
@@ -63,7 +73,7 @@ def due(since: datetime | None, now: datetime, limit: int = BATCH) -> list[Due]:
     if since is not None:
         which &= functools.reduce(operator.or_, [
             (Delivery.updated_at > since - age) & (Delivery.updated_at <= now - age)
-            for age in AGES])
+            for age in steps])
     rows = (Delivery.select(Delivery.id, Delivery.provider_id, Delivery.campaign_id)
             .join(Campaign).where(which)
             .order_by(Delivery.updated_at, Delivery.id).limit(limit))
@@ -110,7 +120,7 @@ def poll_once(settings: Settings, stopping: threading.Event, since: datetime | N
     from messagehub_tui.channels.twilio_sms import StatusReader, StatusUnavailable
     recorded = 0
     try:
-        pending = due(since, now or utcnow())
+        pending = due(since, now or utcnow(), ages(settings))
         if not pending:
             return 0
         if len(pending) == BATCH:
@@ -137,7 +147,9 @@ def poll_once(settings: Settings, stopping: threading.Event, since: datetime | N
 
 
 def _loop(settings: Settings, stopping: threading.Event) -> None:
-    since = None  # the first round catches up with everything not final
+    # without callbacks the first round catches up with everything not final; with them, the
+    # callbacks did (the poll only catches what they lost)
+    since = utcnow() - timedelta(seconds=POLL_EVERY) if settings.web.public_url else None
     try:
         while True:
             now = utcnow()
@@ -150,12 +162,16 @@ def _loop(settings: Settings, stopping: threading.Event) -> None:
 
 
 def start_status_poll(settings: Settings, stopping: threading.Event) -> threading.Thread | None:
-    """Poll Twilio for delivery status when it sends through Twilio and cannot be called back;
-    the thread ends when `stopping` is set."""
-    if settings.sms.transport != "twilio" or settings.web.public_url:
+    """Poll Twilio for delivery status when SMS go through Twilio; the thread ends when
+    `stopping` is set."""
+    if settings.sms.transport != "twilio":
         return None
     thread = threading.Thread(target=_loop, args=(settings, stopping), name="sms-status-poll",
                               daemon=True)
     thread.start()
-    log.info("no [web] public_url: polling Twilio for delivery status")
+    if settings.web.public_url:
+        log.info("polling Twilio for statuses its callbacks did not bring, %s after sending",
+                 " and ".join(str(age) for age in SAFETY_AGES))
+    else:
+        log.info("no [web] public_url: polling Twilio for delivery status")
     return thread
