@@ -86,7 +86,9 @@ def open_mailbox(bounces: BounceSettings) -> BaseMailBox:
     if not bounces.password:
         raise MailboxProblem(f"${IMAP_PASSWORD_ENV} is not set; export the mailbox password "
                              "before polling")
+    assert bounces.imap_user, "load_settings refuses imap_host without imap_user"
     where = _where(bounces)
+    box: BaseMailBox
     try:
         if bounces.security == "tls":
             box = MailBox(bounces.imap_host, bounces.effective_port, timeout=TIMEOUT,
@@ -176,13 +178,14 @@ def poll_box(settings: Settings, box: BaseMailBox, everything: bool = False) -> 
         # `UID n:*` always returns the newest message, even below n: filter on our side
         for message in box.fetch(f"UID {after + 1}:*" if after else "ALL", mark_seen=False,
                                  bulk=FETCH_BULK):
-            if int(message.uid) <= after:
+            uid = message.uid
+            if uid is None or int(uid) <= after:  # no UID: nothing to move it by, leave it
                 continue
             finding = classify_message(message.obj)
             applied = None
             if finding.kind.recognised:
                 applied = policy.apply(settings, finding, _message_key(message.obj))
-            seen.append(Seen(message.uid, finding, applied))
+            seen.append(Seen(uid, finding, applied))
         moving = [entry.uid for entry in seen if entry.moved]
         if moving:
             _move(box, moving, bounces.imap_processed_folder)

@@ -101,13 +101,18 @@ def _parts(msg: Message, types: tuple[str, ...]) -> list[Message]:
     return [part for part in msg.walk() if part.get_content_type() in types]
 
 
+def _decoded(part: Message) -> bytes:
+    """A single part's payload with its transfer encoding undone (b"" when it has none)."""
+    raw = part.get_payload(decode=True)
+    return raw if isinstance(raw, bytes) else b""
+
+
 def _field_blocks(part: Message) -> list[Message]:
     """The field groups of a delivery-status or feedback-report part, however it was parsed."""
     payload = part.get_payload()
     if isinstance(payload, list):
         return [block for block in payload if isinstance(block, Message)]
-    raw = part.get_payload(decode=True) or b""
-    text = raw.decode("utf-8", "replace").replace("\r\n", "\n")
+    text = _decoded(part).decode("utf-8", "replace").replace("\r\n", "\n")
     return [HeaderParser().parsestr(chunk.strip() + "\n")
             for chunk in re.split(r"\n\s*\n", text) if chunk.strip()]
 
@@ -119,8 +124,7 @@ def _original_headers(msg: Message) -> Message | None:
         payload = part.get_payload()
         if isinstance(payload, list) and payload and isinstance(payload[0], Message):
             return payload[0]
-        raw = part.get_payload(decode=True) or b""
-        return HeaderParser().parsestr(raw.decode("utf-8", "replace"))
+        return HeaderParser().parsestr(_decoded(part).decode("utf-8", "replace"))
     return None
 
 
@@ -208,7 +212,7 @@ def _own_text(msg: Message) -> str:
         if part.get_content_type() in _ORIGINAL_TYPES:
             return ""
         if part.get_content_type() == "text/plain" and not part.is_multipart():
-            raw = part.get_payload(decode=True) or b""
+            raw = _decoded(part)
             charset = part.get_content_charset() or "utf-8"
             try:
                 text = raw[:_MAX_TEXT].decode(charset, "replace")
