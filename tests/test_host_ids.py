@@ -15,7 +15,7 @@ import pytest
 from messagehub_tui import campaigns, control
 from messagehub_tui.config import HOST_ENV, load_settings
 from messagehub_tui.errors import ConfigError
-from messagehub_tui.models import Campaign, Runner, utcnow
+from messagehub_tui.models import Campaign, Event, Runner, utcnow
 from messagehub_tui.workers import queue, registry
 from messagehub_tui.workers.scheduler import SYNC_EVERY
 from messagehub_tui.workers.supervisor import (
@@ -102,10 +102,19 @@ def test_the_daemon_runs_runners_for_a_campaign_launched_without_them(home, smtp
     try:
         # well before a queued campaign without runners would count as interrupted (and be
         # resumed): the daemon joins it
-        poll(lambda: Runner.select().where(Runner.campaign == cid).count() == 2,
-             timeout=registry.STALE_AFTER - 5, what="two runners of the daemon's host")
-        assert {r.host for r in Runner.select().where(Runner.campaign == cid)} == {"host-c"}
+        # Counted by their start events, not by live rows: the first runner may finish the
+        # 200 messages before the second has started.
+        def started() -> int:
+            return Event.select().where((Event.campaign == cid)
+                                        & Event.message.startswith("runner ")
+                                        & Event.message.contains(" started (pid ")).count()
+        poll(lambda: started() >= 2, timeout=registry.STALE_AFTER - 5,
+             what="two runners of the daemon's host started")
         wait_status(cid, "completed")
+        assert started() == 2
+        ended = [e.message for e in Event.select().where(Event.campaign == cid)
+                 if " claims, " in e.message]
+        assert ended and all(" on host-c: " in message for message in ended), ended
         assert len(handler.recipients()) == 200
     finally:
         stop_daemon(daemon)
