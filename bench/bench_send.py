@@ -78,16 +78,21 @@ def runner_pids(home: Path) -> list[int]:
     return found
 
 
-def peak_rss(pids: dict[int, int]) -> None:
-    """Update each runner's highest VmHWM (kB) while it lives."""
+def peak_rss(pids: dict[int, int], cpu: dict[int, float] | None = None) -> None:
+    """Update each runner's highest VmHWM (kB), and its CPU seconds so far in `cpu`, while it
+    lives."""
     for pid in list(pids):
         try:
             status = Path(f"/proc/{pid}/status").read_text()
+            stat = Path(f"/proc/{pid}/stat").read_text()
         except OSError:
             continue
         for line in status.splitlines():
             if line.startswith("VmHWM:"):
                 pids[pid] = max(pids[pid], int(line.split()[1]))
+        fields = stat.rpartition(")")[2].split()  # utime and stime are fields 14 and 15
+        if cpu is not None:
+            cpu[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run_send(recipients: int, connections: int, processes: int | None, port: int) -> dict:
@@ -103,6 +108,7 @@ def run_send(recipients: int, connections: int, processes: int | None, port: int
         campaign_id = make_home(home, toml, recipients, "email")
         size = message_size(home, campaign_id)
         rss: dict[int, int] = {}
+        cpu: dict[int, float] = {}
         with open(home / "send.out", "w") as out:
             started = time.perf_counter()
             sender = subprocess.Popen(
@@ -111,7 +117,7 @@ def run_send(recipients: int, connections: int, processes: int | None, port: int
             while sender.poll() is None:
                 for pid in runner_pids(home):
                     rss.setdefault(pid, 0)
-                peak_rss(rss)
+                peak_rss(rss, cpu)
                 time.sleep(0.05)
             elapsed = time.perf_counter() - started
         settings = load_settings(home)
@@ -122,7 +128,9 @@ def run_send(recipients: int, connections: int, processes: int | None, port: int
             close_db()
         return {"sent": state.counts.sent, "status": state.status, "seconds": elapsed,
                 "rate": state.counts.sent / elapsed, "size": size,
-                "rss": sorted(kb / 1024 for kb in rss.values())}
+                "rss": sorted(kb / 1024 for kb in rss.values()),
+                # as last seen, up to one poll before each runner exits
+                "cpu_us": 1e6 * sum(cpu.values()) / max(1, state.counts.sent)}
     finally:
         shutil.rmtree(home, ignore_errors=True)
 
@@ -171,6 +179,7 @@ def main() -> None:
     parser.add_argument("--sms-seconds", type=float, default=30)
     args = parser.parse_args()
     sink, port = start_sink()
+    load_before = os.getloadavg()[0]
     rows = []
     ratios_default, ratios_one = [], []
     try:
@@ -192,11 +201,13 @@ def main() -> None:
                  f"{default['rate']:,.0f} msg/s ({len(default['rss'])} runners x "
                  f"{args.connections} connections; {default['sent']:,} {default['status']} in "
                  f"{default['seconds']:.1f} s), ratio {ratios_default[-1]:.2f}, runner RSS "
-                 + ", ".join(f"{mb:.0f}" for mb in default["rss"]) + " MB"),
+                 + ", ".join(f"{mb:.0f}" for mb in default["rss"]) + " MB, runner CPU "
+                 f"{default['cpu_us']:.0f} us/message"),
                 (f"round {round_no}: send, processes = 1",
                  f"{one['rate']:,.0f} msg/s ({one['sent']:,} in {one['seconds']:.1f} s), "
                  f"ratio {ratios_one[-1]:.2f}, runner RSS "
-                 + ", ".join(f"{mb:.0f}" for mb in one["rss"]) + " MB"),
+                 + ", ".join(f"{mb:.0f}" for mb in one["rss"]) + " MB, runner CPU "
+                 f"{one['cpu_us']:.0f} us/message"),
             ]
         if args.big:
             big = run_send(args.big, args.connections, None, port)
@@ -211,6 +222,8 @@ def main() -> None:
                          f"{args.connections} connections, {args.recipients:,} messages"),
         ("median ratio, defaults", f"{statistics.median(ratios_default):.2f} (target >= 0.6)"),
         ("median ratio, processes = 1", f"{statistics.median(ratios_one):.2f} (target >= 0.4)"),
+        # the ratio follows each side's share of two cores: read it beside the machine's load
+        ("load average (1 min)", f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after"),
     ]
     if args.sms_seconds:
         rate, busiest = run_sms(args.sms_seconds, 10)
