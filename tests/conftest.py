@@ -12,6 +12,7 @@ from messagehub_tui.config import DATABASE_URL_ENV, load_settings
 from messagehub_tui.models import close_db, open_db
 from messagehub_tui.schema import SCHEMA_VERSION
 from tests.clitools import refusing_smtp, rejecting_smtp  # noqa: F401 (fixtures for every module)
+from tests.mailloop import loop  # noqa: F401 (a private Postfix and Dovecot)
 from tests.pgcluster import PgCluster, pg_cluster, pg_database  # noqa: F401 (fixtures)
 
 ENGINES = ("sqlite", "postgres")
