@@ -17,7 +17,6 @@ from messagehub_tui.errors import ConfigError
 from messagehub_tui.feedback import FeedbackKind
 from messagehub_tui.message_id import home_token
 from messagehub_tui.models import (
-    MIGRATIONS,
     SCHEMA_VERSION,
     Delivery,
     Event,
@@ -28,6 +27,7 @@ from messagehub_tui.models import (
     open_db,
     utcnow,
 )
+from messagehub_tui.schema import MIGRATIONS
 from tests.engine import make_home
 
 # Storage-touching: every test with a home runs on SQLite and on PostgreSQL.
@@ -161,6 +161,7 @@ def test_a_complaint_suppresses_with_reason_complained(sent):
     assert contacts.suppressions("email")[0].address == "bob@example.org"
 
 
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)  # a version 5 home is SQLite's
 def test_bounces_of_a_version_5_home_become_feedback(sent):
     """Schema 6 moves v4's bounce table into feedback: counts, soft-bounce history and all."""
     settings, campaign_id, ids = sent
