@@ -20,7 +20,10 @@ ENGINES = ("sqlite", "postgres")
 
 def pytest_generate_tests(metafunc):
     """A module that sets `BOTH_ENGINES = True` runs each test that has a home on both engines."""
-    if getattr(metafunc.module, "BOTH_ENGINES", False) and "engine" in metafunc.fixturenames:
+    marks = metafunc.definition.iter_markers("parametrize")
+    chosen = any("engine" in mark.args[0] for mark in marks)
+    if getattr(metafunc.module, "BOTH_ENGINES", False) and "engine" in metafunc.fixturenames \
+            and not chosen:  # a test may name its engine itself
         metafunc.parametrize("engine", ENGINES, indirect=True)
 
 

@@ -22,6 +22,9 @@ from tests.clitools import campaign_with, ok, run
 from tests.engine import make_home
 from tests.mailloop import DOMAIN, MailLoop
 
+# Storage-touching: every test with a home runs on SQLite and on PostgreSQL.
+BOTH_ENGINES = True
+
 TOKEN = "42.AbCdEfGhIjKlMnOpQrSt_-"
 
 

@@ -13,9 +13,6 @@ from tests.clitools import (
     smtp_config,
 )
 
-# Storage-touching: every test with a home runs on SQLite and on PostgreSQL.
-BOTH_ENGINES = True
-
 PEOPLE = ("email,phone,first_name,last_name,city,score\n"
           "good1@example.com,+14155550101,Ann,Lee,Paris,1\n"
           "bad1@example.com,+14155550102,Bob,Stone,Rome,-3\n"

@@ -14,6 +14,9 @@ from messagehub_tui.feedback import FeedbackKind
 from messagehub_tui.models import Delivery, Suppression, audience_version
 from tests.engine import make_home
 
+# Storage-touching: every test with a home runs on SQLite and on PostgreSQL.
+BOTH_ENGINES = True
+
 
 @pytest.fixture
 def launched(home, monkeypatch):

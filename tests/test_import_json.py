@@ -7,6 +7,9 @@ from hypothesis import strategies as st
 
 from messagehub_tui.importstore import _to_json
 
+# Storage-touching: every test with a home runs on SQLite and on PostgreSQL.
+BOTH_ENGINES = True
+
 ENCODER = json.JSONEncoder(ensure_ascii=False)
 TEXT = st.text(st.characters(), max_size=12)  # any code point: quotes, controls, astral, é
 VALUES = st.one_of(TEXT, st.integers(), st.floats(allow_nan=False), st.none(), st.booleans(),

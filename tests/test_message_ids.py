@@ -16,9 +16,6 @@ import sys
 from messagehub_tui import campaign_compose
 from messagehub_tui.config import load_settings
 from messagehub_tui.models import Campaign, Delivery, open_db
-
-# Storage-touching: every test with a home runs on SQLite and on PostgreSQL.
-BOTH_ENGINES = True
 settings = load_settings(sys.argv[1])
 open_db(settings.db_location)
 delivery = Delivery.get_by_id(int(sys.argv[2]))

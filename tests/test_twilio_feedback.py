@@ -15,6 +15,9 @@ from messagehub_tui.channels.twilio_feedback import (
     status_report,
 )
 
+# Storage-touching: every test with a home runs on SQLite and on PostgreSQL.
+BOTH_ENGINES = True
+
 SID = "SM" + "a" * 32
 TOKEN = "test-token-not-secret"
 

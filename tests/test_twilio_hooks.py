@@ -21,6 +21,9 @@ from tests.engine import counts_add_up, make_home, poll, wait_status
 from tests.peers import FakeTwilio, Prism, free_port
 from tests.test_engine_twilio import twilio_toml
 
+# Storage-touching: every test with a home runs on SQLite and on PostgreSQL.
+BOTH_ENGINES = True
+
 TOKEN = "test-token-not-secret"
 PUBLIC = "https://news.example.com/mh"
 

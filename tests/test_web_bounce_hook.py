@@ -14,6 +14,9 @@ from messagehub_tui.models import Delivery, Suppression
 from tests.engine import make_home
 from tests.webtools import free_port, request, serve, web_toml
 
+# Storage-touching: every test with a home runs on SQLite and on PostgreSQL.
+BOTH_ENGINES = True
+
 TOKEN = "hook-token-0123456789abcdef"
 
 

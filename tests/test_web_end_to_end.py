@@ -21,6 +21,9 @@ from tests.test_engine_smtp import smtp_toml
 from tests.test_scheduling import start_daemon, stop_daemon
 from tests.webtools import ONE_CLICK, answers, free_port, request, web_toml
 
+# Storage-touching: every test with a home runs on SQLite and on PostgreSQL.
+BOTH_ENGINES = True
+
 PUBLIC = "https://news.example.com/mh"
 
 

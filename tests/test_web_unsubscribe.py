@@ -13,6 +13,9 @@ from messagehub_tui.models import Delivery, Event, Feedback, Suppression, audien
 from tests.engine import make_home
 from tests.webtools import FORM, ONE_CLICK, free_port, request, serve, web_toml
 
+# Storage-touching: every test with a home runs on SQLite and on PostgreSQL.
+BOTH_ENGINES = True
+
 
 @pytest.fixture
 def web(home, monkeypatch):

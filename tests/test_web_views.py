@@ -14,6 +14,9 @@ from messagehub_tui.screens.monitor import MonitorScreen
 from tests.tui import make_app, opens, screen_text, seed, settle, until
 from tests.webtools import answers, free_port, web_toml
 
+# Storage-touching: every test with a home runs on SQLite and on PostgreSQL.
+BOTH_ENGINES = True
+
 
 @pytest.fixture
 def heard(home):

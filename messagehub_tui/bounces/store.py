@@ -102,5 +102,6 @@ def read_mark(folder_key: str) -> ReadMark | None:
 
 
 def save_mark(folder_key: str, mark: ReadMark) -> None:
-    Meta.insert(key=_MARK + folder_key, value=f"{mark.validity}:{mark.last_uid}") \
-        .on_conflict_replace().execute()
+    value = f"{mark.validity}:{mark.last_uid}"
+    Meta.insert(key=_MARK + folder_key, value=value) \
+        .on_conflict(conflict_target=[Meta.key], update={Meta.value: value}).execute()
