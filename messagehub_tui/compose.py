@@ -13,8 +13,9 @@ from email.charset import Charset
 from email.header import Header
 from email.utils import formataddr, formatdate, parseaddr
 from itertools import islice
+from typing import Any, TypeVar
 
-from jinja2 import TemplateSyntaxError, meta, nodes
+from jinja2 import Template, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import TemplateError, UndefinedError
 
 from messagehub_tui.errors import MessagehubError, TemplateProblem
@@ -87,7 +88,7 @@ class _Compiled:
 
     __slots__ = ("jinja", "fast")
 
-    def __init__(self, jinja, fast: FastTemplate | None):
+    def __init__(self, jinja: Template, fast: FastTemplate | None) -> None:
         self.jinja = jinja
         self.fast = fast
 
@@ -103,7 +104,7 @@ def _compile(source: str, field: str, html: bool = False) -> _Compiled:
     return _Compiled(jinja, plan(tree, env.filters, html))
 
 
-def _output(template, variables: dict) -> str:
+def _output(template: Template, variables: dict) -> str:
     """Template.render, but stopping once the output passes MAX_CHARS. Chunks are counted 16
     at a time: a Python step per chunk made a render 1.6 times slower."""
     chunks = template.root_render_func(template.new_context(variables))
@@ -143,12 +144,15 @@ def _render(template: _Compiled, variables: dict, field: str) -> str:
         raise RenderError(f"{field}: {exc} ({type(exc).__name__})") from None
 
 
-def _limited(method):
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _limited(method: _Method) -> _Method:
     """Render a whole message under the time limit (a tick may land outside `_render`), when
     one of its templates is Jinja's: one the fast path takes has no loop and cannot run long
     (even when a render of it falls back to Jinja), so it needs no timer (two system calls)."""
     @functools.wraps(method)
-    def wrapper(self, *args, **kwargs):
+    def wrapper(self: Composer, *args: Any, **kwargs: Any) -> Any:
         if not self._bounded:
             return method(self, *args, **kwargs)
         try:
@@ -156,7 +160,7 @@ def _limited(method):
                 return method(self, *args, **kwargs)
         except RenderTimeout:
             raise RenderTooSlow(TOO_SLOW) from None
-    return wrapper
+    return wrapper  # type: ignore[return-value]  # functools.wraps keeps the signature
 
 
 def _no_line_break(name: str, value: str) -> str:

@@ -21,7 +21,7 @@ class Fallback(Exception):
     """This template or this render is Jinja's to do."""
 
 
-def _filters(node) -> tuple[str, list]:
+def _filters(node: nodes.Node | None) -> tuple[str, list]:
     """The variable under a chain of pure filters, and the filters innermost first."""
     chain = []
     while isinstance(node, nodes.Filter):

@@ -9,6 +9,7 @@ import signal
 import threading
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
+from typing import TextIO
 
 from messagehub_tui import control
 from messagehub_tui.bounces.poller import start_polling
@@ -24,7 +25,7 @@ STOP_TIMEOUT = 30.0
 log = logging.getLogger("messagehub.daemon")
 
 
-def acquire_lock(settings: Settings):
+def acquire_lock(settings: Settings) -> TextIO:
     """Hold <home>/daemon.lock for the life of the process; a second daemon is told who has it."""
     path = settings.home / "daemon.lock"
     handle = path.open("a+")
