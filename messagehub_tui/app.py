@@ -24,7 +24,7 @@ from messagehub_tui.screens.campaigns import CampaignsScreen
 from messagehub_tui.screens.dialogs import QuitChoice, QuitDialog
 from messagehub_tui.screens.help import HelpScreen
 from messagehub_tui.web.serving import Endpoint, start_endpoint
-from messagehub_tui.workers.daemon import daemon_pid
+from messagehub_tui.workers.daemonlock import daemon_pid
 from messagehub_tui.workers.scheduler import CampaignScheduler
 
 FOLLOW_EVERY = 0.1

@@ -15,7 +15,7 @@ from messagehub_tui import control, signing
 from messagehub_tui.config import WEBHOOK_TOKEN_ENV, load_settings
 from messagehub_tui.models import Delivery, Suppression
 from messagehub_tui.web.serving import Endpoint
-from messagehub_tui.workers.daemon import daemon_pid
+from messagehub_tui.workers.daemonlock import daemon_pid
 from tests.engine import counts_add_up, make_home, poll, wait_status
 from tests.test_engine_smtp import smtp_toml
 from tests.test_scheduling import start_daemon, stop_daemon

@@ -9,7 +9,7 @@ import urllib.request
 
 from messagehub_tui.config import Settings
 from messagehub_tui.web import HEALTH_TEXT
-from messagehub_tui.workers.daemon import daemon_pid
+from messagehub_tui.workers.daemonlock import daemon_pid
 
 TIMEOUT = 10.0
 

@@ -2,68 +2,25 @@
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import signal
 import threading
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
-from typing import TextIO
 
 from messagehub_tui import control
 from messagehub_tui.bounces.poller import start_polling
 from messagehub_tui.config import Settings
-from messagehub_tui.errors import MessagehubError
 from messagehub_tui.follow import wait_until
 from messagehub_tui.models import ACTIVE, Campaign, CampaignStatus, db
 from messagehub_tui.sms.poller import start_status_poll
+from messagehub_tui.workers.daemonlock import acquire_lock
 from messagehub_tui.workers.scheduler import CampaignScheduler
 from messagehub_tui.workers.supervisor import leave
 
 STOP_TIMEOUT = 30.0
 log = logging.getLogger("messagehub.daemon")
-
-
-def acquire_lock(settings: Settings) -> TextIO:
-    """Hold <home>/daemon.lock for the life of the process; a second daemon is told who has it."""
-    path = settings.home / "daemon.lock"
-    handle = path.open("a+")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.seek(0)
-        holder = handle.read().strip() or "unknown"
-        handle.close()
-        raise MessagehubError(f"another daemon is already running for {settings.home} "
-                              f"(pid {holder}); stop it first") from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(str(os.getpid()))
-    handle.flush()
-    return handle
-
-
-def daemon_pid(settings: Settings) -> int | None:
-    """The pid of the daemon running for this home, or None.
-
-    Read from the lock file, which the daemon writes its pid into and empties on its way out;
-    a pid left by a daemon that was killed names no live process (a reused pid errs on the side
-    of "a daemon runs").
-    """
-    try:
-        text = (settings.home / "daemon.lock").read_text().strip()
-    except OSError:
-        return None
-    if not text.isdigit() or int(text) == os.getpid():
-        return None
-    try:
-        os.kill(int(text), 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        pass  # alive, someone else's
-    return int(text)
 
 
 def log_path(settings: Settings) -> Path:
