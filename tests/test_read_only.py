@@ -67,7 +67,8 @@ def full_disk(tmp_path):
     try:
         home = mount / "home"
         make_home(home)
-        with open(mount / "filler", "wb") as filler:
+        # unbuffered: a buffered file would raise ENOSPC again from close(), flushing its rest
+        with open(mount / "filler", "wb", buffering=0) as filler:
             try:
                 while True:
                     filler.write(b"\0" * 65536)

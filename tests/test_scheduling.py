@@ -180,8 +180,9 @@ def test_misfire_grace_at_daemon_start(home, late, expected):
         campaign = wait_status(cid, expected, timeout=60)
         if expected == "missed":
             assert Campaign.get_by_id(cid).started_at is None
-            assert "missed" in daemon_log(home) or Event.select().where(
-                Event.message.startswith("missed")).count() == 1
+            # told after the state changed: wait for it rather than look once
+            poll(lambda: "missed" in daemon_log(home) or Event.select().where(
+                Event.message.startswith("missed")).count() == 1, what="the miss told")
             assert control.launch(settings, cid).started
             wait_status(cid, "completed")
         assert campaign.status == expected
