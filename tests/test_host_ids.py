@@ -165,22 +165,3 @@ def test_the_last_runner_to_leave_pauses_the_campaign_to_resume_at_the_next_star
     campaign = wait_status(cid, "paused")
     assert campaign.auto_resume == 1
     assert counts_add_up(cid)["sending"] == 0
-
-
-def test_a_campaign_finished_by_one_host_completes_once_the_dead_hosts_runner_is_judged(
-        home, smtp_server):
-    port, handler = smtp_server
-    settings, cid = make_home(home, smtp_toml(port), count=50)
-    control.launch(settings, cid, start=False)
-    Campaign.update(status="running").where(Campaign.id == cid).execute()
-    dead = Runner.create(campaign=cid, pid=dead_pid(), host="host-b", heartbeat_at=time.time())
-    local = start_runners(settings, cid, 1)
-    assert local[0].wait(timeout=60) == 0
-    assert counts_add_up(cid)["sent"] == 50
-    assert Campaign.get_by_id(cid).status == "running", "host-b's runner still counts"
-    Runner.update(heartbeat_at=time.time() - registry.STALE_AFTER - 1) \
-        .where(Runner.id == dead.id).execute()
-    assert recover(settings) == []
-    campaign = Campaign.get_by_id(cid)
-    assert campaign.status == "completed" and campaign.finished_at is not None
-    assert len(handler.recipients()) == 50

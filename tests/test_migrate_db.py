@@ -32,7 +32,7 @@ def _full_home(home) -> tuple:
     contacts.suppress(["user11@example.com"], "email", reason="asked")
     draft = campaigns.create(settings, "draft", "email", "people", "Hi", subject="S").id
     control.launch(settings, cid, start=False)
-    runner = registry.register(cid, "host-a")
+    runner = registry.register(cid, settings.host)
     batch = queue.claim(cid, runner, 6)
     outcomes = [SendResult(Outcome.SENT, provider_id="p1"), SendResult(Outcome.SENT),
                 SendResult(Outcome.FAILED, reason="550 no such user", suppress=True),

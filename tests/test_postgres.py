@@ -120,7 +120,7 @@ def test_writers_side_by_side_keep_claims_single_and_counters_exact(home, engine
     settings, cid = make_home(home, count=600)
     control.launch(settings, cid, start=False)
     fast = DeliverySettings(retry_base=0.0, retry_max=0.0, max_attempts=5)
-    runners = [registry.register(cid, "host-a") for _ in range(4)]
+    runners = [registry.register(cid, settings.host) for _ in range(4)]
     errors: list = []
     claimed: Counter = Counter()
     lock = threading.Lock()

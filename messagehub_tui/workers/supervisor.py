@@ -124,26 +124,8 @@ def _stray_journals(settings: Settings) -> set[int]:
     return found - live
 
 
-def _done(campaign: Campaign) -> bool:
-    """A running campaign left without runners and without work (its runners died after the
-    last send: another host's, say, while this host's finished the rest) is complete, as the
-    last runner out would have made it."""
-    return campaign.status == CampaignStatus.RUNNING \
-        and campaign.stop_request == StopRequest.NONE and queue.open_work(campaign.id) == (0, 0)
-
-
-def _tell(settings: Settings, campaign_id: int, message: str) -> None:
-    try:
-        record_event(settings.logs_dir, campaign_id, message)
-    except (DatabaseError, OSError) as exc:
-        if not is_disk_full(exc):
-            raise
-        log.warning("campaign %s %s (event not recorded: %s)", campaign_id, message, exc)
-
-
 def recover(settings: Settings) -> list[int]:
-    """Settle dead runners' claims from their journals and mark their campaigns interrupted
-    (or completed, when nothing was left to send); returns the interrupted ones.
+    """Settle dead runners' claims from their journals and mark their campaigns interrupted.
 
     A read first: with nothing dead, no write transaction is taken (every start calls this).
     """
@@ -151,7 +133,7 @@ def recover(settings: Settings) -> list[int]:
     if not registry.dead_runners(settings.host) and not _orphaned(now).exists() \
             and not _stray_journals(settings):
         return []
-    interrupted, completed, reasons, dead = [], [], {}, []
+    interrupted, reasons, dead = [], {}, []
     try:
         with db.atomic():
             dead = registry.dead_runners(settings.host)
@@ -164,11 +146,6 @@ def recover(settings: Settings) -> list[int]:
             if dead:
                 Runner.delete().where(Runner.id.in_([runner.id for runner in dead])).execute()
             for campaign in _orphaned(now):
-                if _done(campaign):
-                    Campaign.update(status=CampaignStatus.COMPLETED, finished_at=now,
-                                    updated_at=now).where(Campaign.id == campaign.id).execute()
-                    completed.append(campaign.id)
-                    continue
                 Campaign.update(status=CampaignStatus.INTERRUPTED, stop_request=StopRequest.NONE,
                                 updated_at=now,
                                 last_error=reasons.get(campaign.id, campaign.last_error)) \
@@ -184,9 +161,6 @@ def recover(settings: Settings) -> list[int]:
     live = {row.id for row in Runner.select(Runner.id)}
     for runner_id in leftover - live:
         journal.remove(journal.path_for(settings.home, runner_id))
-    for campaign_id in completed:
-        _tell(settings, campaign_id, "completed: its last runners died after the last send "
-              f"({sum(1 for runner in dead if runner.campaign_id == campaign_id)} found dead)")
     for campaign_id in interrupted:
         lost = sum(1 for runner in dead if runner.campaign_id == campaign_id)
         why = f": {reasons[campaign_id]}" if campaign_id in reasons else ""
