@@ -247,7 +247,7 @@ def test_with_a_public_url_the_poll_only_catches_lost_callbacks(home, fake):
 
 def test_no_poll_without_twilio(home):
     settings, _ = make_home(home, "", count=0, channel="sms", body="x")  # the outbox
-    assert poller.start_status_poll(settings, threading.Event()) is None
+    assert poller.start_status_poll(settings, threading.Event(), lambda: True) is None
 
 
 def test_start_lifts_the_suppression_of_a_21610_at_send_time(home, fake):
@@ -274,3 +274,29 @@ def test_the_status_fetch_matches_twilios_published_spec(home):
         assert report.code is None or report.meaning
     finally:
         prism.stop()
+
+
+def test_only_the_leading_daemon_polls(home, fake):
+    """With several hosts on one database, a daemon that does not fire schedules leaves Twilio
+    to the one that does."""
+    settings, cid, rows = send(home, fake, count=2)
+    for row in rows.values():
+        fake.statuses[row.provider_id] = ("delivered", None)
+    stopping = threading.Event()
+
+    def not_leading() -> bool:
+        stopping.set()  # one round is enough to see what it does
+        return False
+    thread = poller.start_status_poll(settings, stopping, not_leading)
+    assert thread is not None
+    thread.join(30)
+    assert not thread.is_alive() and fake.fetches == [] and feedback.counts(cid).total == 0
+
+    stopping.clear()
+    thread = poller.start_status_poll(settings, stopping, lambda: True)
+    assert thread is not None
+    try:
+        poll(lambda: feedback.counts(cid).total == 2, 60, what="the leader's poll")
+    finally:
+        stopping.set()
+        thread.join(30)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 from peewee import DatabaseError
 
@@ -47,14 +48,15 @@ def _session(settings: Settings, stopping: threading.Event) -> None:
         close_mailbox(box)
 
 
-def _loop(settings: Settings, stopping: threading.Event) -> None:
+def _loop(settings: Settings, stopping: threading.Event, leading: Callable[[], bool]) -> None:
     from messagehub_tui.bounces.mailbox import MailboxProblem
     try:
         while not stopping.is_set():
             # problems are logged, never raised: a mailbox that is down for a while must not
             # stop the daemon's schedules
             try:
-                _session(settings, stopping)
+                if leading():
+                    _session(settings, stopping)
             except MailboxProblem as exc:
                 log.warning("bounce poll: %s", exc)
             except DatabaseError as exc:
@@ -65,13 +67,17 @@ def _loop(settings: Settings, stopping: threading.Event) -> None:
         db.close()  # this thread's own connection
 
 
-def start_polling(settings: Settings, stopping: threading.Event) -> threading.Thread | None:
-    """Start polling when [bounces] names a mailbox; the thread ends when `stopping` is set."""
+def start_polling(settings: Settings, stopping: threading.Event,
+                  leading: Callable[[], bool]) -> threading.Thread | None:
+    """Start polling when [bounces] names a mailbox; the thread ends when `stopping` is set.
+    With several hosts on one database only the daemon that `leading()` says leads reads the
+    mailbox, so two hosts never move the same report at once."""
     if not settings.bounces.reads_mailbox:
         return None
     # not a daemon thread: at exit Python waits for a poll in flight to finish its moves, so a
     # report recorded in the database never stays behind in the inbox
-    thread = threading.Thread(target=_loop, args=(settings, stopping), name="bounce-poll")
+    thread = threading.Thread(target=_loop, args=(settings, stopping, leading),
+                              name="bounce-poll")
     thread.start()
     log.info("polling the bounce mailbox every %g s (at once on news where it offers IDLE)",
              settings.bounces.poll_every)

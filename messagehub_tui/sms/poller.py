@@ -21,6 +21,7 @@ import logging
 import operator
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -146,27 +147,30 @@ def poll_once(settings: Settings, stopping: threading.Event, since: datetime | N
     return recorded
 
 
-def _loop(settings: Settings, stopping: threading.Event) -> None:
+def _loop(settings: Settings, stopping: threading.Event, leading: Callable[[], bool]) -> None:
     # without callbacks the first round catches up with everything not final; with them, the
     # callbacks did (the poll only catches what they lost)
     since = utcnow() - timedelta(seconds=POLL_EVERY) if settings.web.public_url else None
     try:
         while True:
             now = utcnow()
-            poll_once(settings, stopping, since, now)
-            since = now
+            if leading():  # a daemon that does not lead keeps `since`: it catches up once it does
+                poll_once(settings, stopping, since, now)
+                since = now
             if stopping.wait(POLL_EVERY):
                 return
     finally:
         db.close()  # this thread's own connection
 
 
-def start_status_poll(settings: Settings, stopping: threading.Event) -> threading.Thread | None:
+def start_status_poll(settings: Settings, stopping: threading.Event,
+                      leading: Callable[[], bool]) -> threading.Thread | None:
     """Poll Twilio for delivery status when SMS go through Twilio; the thread ends when
-    `stopping` is set."""
+    `stopping` is set. With several hosts on one database only the leading daemon polls."""
     if settings.sms.transport != "twilio":
         return None
-    thread = threading.Thread(target=_loop, args=(settings, stopping), name="sms-status-poll",
+    thread = threading.Thread(target=_loop, args=(settings, stopping, leading),
+                              name="sms-status-poll",
                               daemon=True)
     thread.start()
     if settings.web.public_url:

@@ -95,8 +95,9 @@ def run_daemon(settings: Settings, runners: bool = True) -> int:
     try:
         resume_left_over(settings, runners)
         scheduler.start()
-        start_polling(settings, stopping)
-        start_status_poll(settings, stopping)
+        # one reader of the mailbox and of Twilio across hosts: the one that fires schedules
+        start_polling(settings, stopping, scheduler.leader.held)
+        start_status_poll(settings, stopping, scheduler.leader.held)
         while not stopping.wait(1.0):
             pass
         scheduler.shutdown()
