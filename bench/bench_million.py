@@ -61,12 +61,12 @@ def main() -> None:
         load = os.getloadavg()[0]
         imported, _, import_rss, _ = timed_import(home, home / "people.csv")
         settings = load_settings(home)
-        open_db(settings.db_path)
+        open_db(settings.db_location)
         campaign_id = campaigns.create(settings, "million", "email", "bench", TEXT,
                                        subject="{{ first_name }}, news", html=HTML).id
         close_db()
         launched = cli(home, "launch", str(campaign_id))
-        open_db(settings.db_path)
+        open_db(settings.db_location)
         rss: dict[int, int] = {}
         samples: dict[int, list[float]] = {}
         deadline = time.monotonic() + args.send_seconds

@@ -34,7 +34,7 @@ def make_home(home: Path, toml: str, recipients: int, channel: str) -> int:
     """A home with `recipients` contacts and one campaign; returns the campaign id."""
     (home / "messagehub.toml").write_text(toml)
     settings = load_settings(home)
-    open_db(settings.db_path)
+    open_db(settings.db_location)
     try:
         with (home / "people.csv").open("w") as handle:
             handle.write("email,phone,first_name,last_name,city,plan\n")
@@ -56,7 +56,7 @@ def make_home(home: Path, toml: str, recipients: int, channel: str) -> int:
 def message_size(home: Path, campaign_id: int) -> int:
     """Bytes of one rendered message on the wire, read back from the outbox-free preview."""
     settings = load_settings(home)
-    open_db(settings.db_path)
+    open_db(settings.db_location)
     try:
         return len(preview.preview(settings, campaign_id).encode())
     finally:
@@ -115,7 +115,7 @@ def run_send(recipients: int, connections: int, processes: int | None, port: int
                 time.sleep(0.05)
             elapsed = time.perf_counter() - started
         settings = load_settings(home)
-        open_db(settings.db_path)
+        open_db(settings.db_location)
         try:
             state = campaigns.status(campaign_id)
         finally:
@@ -146,7 +146,7 @@ def run_sms(seconds: float, rate: float) -> tuple[float, int]:
         os.environ["TWILIO_AUTH_TOKEN"] = "bench-token"
         campaign_id = make_home(home, toml, int(seconds * rate) + 1, "sms")
         settings = load_settings(home)
-        open_db(settings.db_path)
+        open_db(settings.db_location)
         try:
             for runner in control.launch(settings, campaign_id).runners:
                 runner.wait()

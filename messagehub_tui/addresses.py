@@ -8,7 +8,9 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from email_validator.rfc_constants import DOT_ATOM_TEXT, EMAIL_MAX_LENGTH
 
+from messagehub_tui.e164 import fast_e164
 from messagehub_tui.errors import MessagehubError
+from messagehub_tui.models import Channel
 
 _PARSE_ERRORS = {
     phonenumbers.NumberParseException.NOT_A_NUMBER: "is not a phone number",
@@ -76,6 +78,9 @@ def normalise_email(raw: str) -> str:
 def normalise_phone(raw: str, region: str | None) -> str:
     """The E.164 form of a valid number; national numbers need the default region."""
     text = raw.strip()
+    fast = fast_e164(text)
+    if fast is not None:
+        return fast
     try:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as exc:
@@ -93,4 +98,10 @@ def normalise_phone(raw: str, region: str | None) -> str:
 
 def normalise(channel: str, raw: str, region: str | None) -> str:
     """The normal form of an address on a channel."""
-    return normalise_email(raw) if channel == "email" else normalise_phone(raw, region)
+    return normalise_email(raw) if channel == Channel.EMAIL else normalise_phone(raw, region)
+
+
+def channel_of(text: str) -> Channel:
+    """The channel a typed address is for: email when it has an @ (no phone number has one),
+    else SMS; `normalise` then says whether it is valid there."""
+    return Channel.EMAIL if "@" in text else Channel.SMS

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from messagehub_tui.models import (
     Campaign,
     Contact,
@@ -45,7 +47,7 @@ def audience_counts(campaign: Campaign) -> tuple[int, int]:
     return cached[1]
 
 
-def materialise_sql(campaign: Campaign, now) -> tuple[str, tuple]:
+def materialise_sql(campaign: Campaign, now: datetime) -> tuple[str, tuple[object, ...]]:
     """One INSERT … SELECT that creates every delivery row, suppressed ones as skipped."""
     where, column = _members_sql(campaign.channel)
     sql = (

@@ -7,13 +7,14 @@ import re
 import unicodedata
 from datetime import datetime
 from email.utils import parseaddr
+from typing import Any
 
-from messagehub_tui import audience, config_checks
+from messagehub_tui import audience, config_checks, feedback
 from messagehub_tui.compose import Composer, check_template
 from messagehub_tui.config import Settings
 from messagehub_tui.contacts import get_list
 from messagehub_tui.errors import InvalidState, MessagehubError, NotFound
-from messagehub_tui.message_id import home_token
+from messagehub_tui.feedback import FeedbackCounts
 from messagehub_tui.models import (
     EDITABLE,
     PRE_LAUNCH,
@@ -26,7 +27,6 @@ from messagehub_tui.models import (
 )
 from messagehub_tui.state import CampaignState, DeliveryCounts
 
-DEFAULT_EMAIL_SENDER = "messagehub <messagehub@localhost>"
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
 
@@ -42,22 +42,6 @@ def get(campaign_id: int) -> Campaign:
 def all_campaigns() -> list[Campaign]:
     """Every campaign, newest first."""
     return list(Campaign.select().order_by(Campaign.id.desc()))
-
-
-def effective_sender(campaign: Campaign, settings: Settings) -> str:
-    """The From of an email campaign, or the From number / messaging service of an SMS one."""
-    if campaign.channel == Channel.EMAIL:
-        return campaign.sender or settings.email.sender or DEFAULT_EMAIL_SENDER
-    return campaign.sender or settings.sms.sender or settings.sms.messaging_service_sid or ""
-
-
-def make_composer(campaign: Campaign, settings: Settings) -> Composer:
-    """The compiled templates of a campaign."""
-    email = campaign.channel == Channel.EMAIL
-    return Composer(campaign.channel, campaign.body, subject=campaign.subject, html=campaign.html,
-                    sender=effective_sender(campaign, settings),
-                    unsubscribe=settings.email.unsubscribe if email else None,
-                    id_token=home_token() if email else "")
 
 
 def _check_sender(channel: str, sender: str | None) -> None:
@@ -92,7 +76,8 @@ def validate(settings: Settings, channel: str, contact_list: ContactList | None,
             raise MessagehubError(f"rate {exc}") from None
     _check_sender(channel, sender)
     unsubscribe = settings.email.unsubscribe if channel == Channel.EMAIL else None
-    available = Composer.available(unsubscribe) | audience.attribute_names(
+    one_click = channel == Channel.EMAIL and settings.web.public_url is not None
+    available = Composer.available(unsubscribe, one_click) | audience.attribute_names(
         contact_list.id if contact_list else None)
     check_template(body, "body", available)
     for part in config_checks.unsubscribe_parts(unsubscribe or ""):
@@ -127,7 +112,7 @@ def create(settings: Settings, name: str, channel: str, list_name: str, body: st
             status=CampaignStatus.SCHEDULED if scheduled_at else CampaignStatus.DRAFT)
 
 
-def update(settings: Settings, campaign_id: int, **changes) -> Campaign:
+def update(settings: Settings, campaign_id: int, **changes: Any) -> Campaign:
     """Edit a campaign that has not been launched; `list_name` picks another list."""
     campaign = get(campaign_id)
     if campaign.status not in EDITABLE:
@@ -176,11 +161,14 @@ def counts(campaign: Campaign) -> DeliveryCounts:
 def state_of(campaign: Campaign) -> CampaignState:
     """A campaign read with its counts (its list read too, unless selected with it)."""
     return CampaignState(
-        id=campaign.id, name=campaign.name, channel=campaign.channel, status=campaign.status,
+        id=campaign.id, name=campaign.name, channel=Channel(campaign.channel),
+        status=CampaignStatus(campaign.status),
         list_name=campaign.contact_list.name if campaign.contact_list is not None else None,
         counts=counts(campaign), scheduled_at=campaign.scheduled_at,
         started_at=campaign.started_at, finished_at=campaign.finished_at,
-        last_error=campaign.last_error)
+        last_error=campaign.last_error,
+        feedback=(FeedbackCounts() if campaign.status in PRE_LAUNCH
+                  else feedback.counts(campaign.id)))
 
 
 def status(campaign_id: int) -> CampaignState:

@@ -16,7 +16,7 @@ from messagehub_tui import (
     cli_report,
     contacts,
 )
-from messagehub_tui.cli_args import Parser, one_line
+from messagehub_tui.cli_args import Handler, Parser, one_line
 from messagehub_tui.cli_help import ExitCode, epilog
 from messagehub_tui.config import Settings, load_settings, resolve_home
 from messagehub_tui.engines import POSTGRES_HINT
@@ -62,12 +62,12 @@ def _print_import_problems(result: contacts.ImportResult) -> None:
         print(f"messagehub-tui: {note}", file=sys.stderr)
 
 
-def cmd_init(args, settings: Settings) -> int:
+def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
     print(f"{settings.home} is a home")
     return 0
 
 
-def cmd_import(args, settings: Settings) -> int:
+def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     try:
         result = contacts.import_csv(args.file, settings.home, args.list,
                                      settings.sms.default_region)
@@ -82,26 +82,26 @@ def cmd_import(args, settings: Settings) -> int:
     return 0
 
 
-def cmd_suppress(args, settings: Settings) -> int:
+def cmd_suppress(args: argparse.Namespace, settings: Settings) -> int:
     added = contacts.suppress(args.addresses, args.channel, args.reason or "",
                               settings.sms.default_region)
     print(f"suppressed {added} new address{'es' if added != 1 else ''} on {args.channel}")
     return 0
 
 
-def cmd_unsuppress(args, settings: Settings) -> int:
+def cmd_unsuppress(args: argparse.Namespace, settings: Settings) -> int:
     removed = contacts.unsuppress(args.addresses, args.channel, settings.sms.default_region)
     print(f"removed {removed} suppression{'s' if removed != 1 else ''} on {args.channel}")
     return 0
 
 
-def cmd_suppressions(args, settings: Settings) -> int:
+def cmd_suppressions(args: argparse.Namespace, settings: Settings) -> int:
     for row in contacts.suppressions(args.channel):
         print(f"{row.channel}\t{row.address}\t{local_text(row.created_at)}\t{row.reason}")
     return 0
 
 
-def cmd_lists(args, settings: Settings) -> int:
+def cmd_lists(args: argparse.Namespace, settings: Settings) -> int:
     if args.delete:
         members = contacts.delete_list(args.delete)
         print(f"deleted list {args.delete} ({members} member{'s' if members != 1 else ''}; "
@@ -112,7 +112,7 @@ def cmd_lists(args, settings: Settings) -> int:
     return 0
 
 
-def cmd_daemon(args, settings: Settings) -> int:
+def cmd_daemon(args: argparse.Namespace, settings: Settings) -> int:
     return run_daemon(settings, runners=not args.no_runners)
 
 
@@ -123,13 +123,14 @@ def run_app(settings: Settings) -> int:
     return 0
 
 
-def cmd_demo(args, settings: Settings) -> int:
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from messagehub_tui.demo import fill_demo
     print(fill_demo(settings))
     return 0 if args.no_app else run_app(settings)
 
 
-def _add(sub, name: str, handler, help_text: str) -> argparse.ArgumentParser:
+def _add(sub: argparse._SubParsersAction[Parser], name: str, handler: Handler,
+         help_text: str) -> argparse.ArgumentParser:
     parser = sub.add_parser(name, help=help_text, description=help_text, epilog=epilog(name),
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--home", default=argparse.SUPPRESS,

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Callable
+from typing import NoReturn
 
 from messagehub_tui import config_checks
+from messagehub_tui.config import Settings
 from messagehub_tui.config_checks import parse_duration
+
+# A subcommand's handler, and what each cli_* module's `register(add)` is given to add one.
+Handler = Callable[[argparse.Namespace, Settings], int]
+AddCommand = Callable[[str, Handler, str], argparse.ArgumentParser]
 
 ID_HELP = "the campaign's id (the ID column of `messagehub-tui campaigns`)"
 SQLITE_MAX_INTEGER = 2**63 - 1
@@ -27,7 +34,7 @@ def shown(value: str) -> str:
 class Parser(argparse.ArgumentParser):
     """argparse whose usage errors are one line (subcommand parsers are of the same class)."""
 
-    def error(self, message: str):
+    def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: {one_line(message)} (usage: {self.prog} --help)\n")
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
 
 from messagehub_tui import campaigns, control, preview
-from messagehub_tui.cli_args import add_id, rate
+from messagehub_tui.cli_args import AddCommand, add_id, rate
 from messagehub_tui.cli_help import WHEN_HELP, ExitCode
 from messagehub_tui.config import Settings
 from messagehub_tui.errors import MessagehubError
@@ -26,7 +27,7 @@ def _read_text(path: str, what: str) -> str:
         raise MessagehubError(f"the {what} file {path} is not UTF-8 text") from None
 
 
-def cmd_create(args, settings: Settings) -> int:
+def cmd_create(args: argparse.Namespace, settings: Settings) -> int:
     if args.channel == Channel.SMS and args.subject is not None:
         raise MessagehubError("--subject is for email; an SMS has no subject (put it in the body)")
     campaign = campaigns.create(
@@ -37,7 +38,7 @@ def cmd_create(args, settings: Settings) -> int:
     return ExitCode.OK
 
 
-def cmd_schedule(args, settings: Settings) -> int:
+def cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
     if args.clear:
         control.clear_schedule(settings, args.id)
         print(f"campaign {args.id} is a draft again")
@@ -50,13 +51,13 @@ def cmd_schedule(args, settings: Settings) -> int:
     return ExitCode.OK
 
 
-def cmd_delete(args, settings: Settings) -> int:
+def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
     campaigns.delete(args.id)
     print(f"deleted campaign {args.id}")
     return ExitCode.OK
 
 
-def cmd_campaigns(args, settings: Settings) -> int:
+def cmd_campaigns(args: argparse.Namespace, settings: Settings) -> int:
     rows = [campaigns.state_of(c) for c in campaigns.all_campaigns()]
     if args.json:
         print(json.dumps([row.to_json() for row in rows], indent=2))
@@ -70,18 +71,18 @@ def cmd_campaigns(args, settings: Settings) -> int:
     return ExitCode.OK
 
 
-def cmd_preview(args, settings: Settings) -> int:
+def cmd_preview(args: argparse.Namespace, settings: Settings) -> int:
     text = preview.preview(settings, args.id, args.contact, raw=args.raw)
     print(text, end="" if text.endswith("\n") else "\n")
     return ExitCode.OK
 
 
-def cmd_status(args, settings: Settings) -> int:
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     print(json.dumps(campaigns.status(args.id).to_json(), indent=2 if not args.json else None))
     return ExitCode.OK
 
 
-def register(add) -> None:
+def register(add: AddCommand) -> None:
     """Add the campaign commands to the parser through `add(name, handler, help)`."""
     p = add("create", cmd_create, "create a campaign (a draft, or scheduled with --at); prints "
                                   "its id")

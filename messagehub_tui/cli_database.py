@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
+
+from messagehub_tui.cli_args import AddCommand
 from messagehub_tui.cli_help import ExitCode
 from messagehub_tui.config import CONFIG_NAME, Settings
 from messagehub_tui.dbcopy import migrate
@@ -9,7 +12,7 @@ from messagehub_tui.engines import url_problem
 from messagehub_tui.errors import MessagehubError
 
 
-def cmd_migrate_db(args, settings: Settings) -> int:
+def cmd_migrate_db(args: argparse.Namespace, settings: Settings) -> int:
     if settings.database.url:
         raise MessagehubError(f"this home already uses {settings.database.url}; migrate-db "
                               "copies a home's own SQLite database")
@@ -26,7 +29,7 @@ def cmd_migrate_db(args, settings: Settings) -> int:
     return ExitCode.OK
 
 
-def register(add) -> None:
+def register(add: AddCommand) -> None:
     parser = add("migrate-db", cmd_migrate_db,
                  "copy this home's SQLite database into an empty PostgreSQL database")
     parser.add_argument("--to", required=True, metavar="URL",

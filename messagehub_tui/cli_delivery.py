@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
+from collections.abc import Callable
 
 from messagehub_tui import campaigns, control, delivery
 from messagehub_tui.channels.base import Outcome
-from messagehub_tui.cli_args import add_id, wait_seconds
+from messagehub_tui.cli_args import AddCommand, add_id, wait_seconds
 from messagehub_tui.cli_help import ExitCode
 from messagehub_tui.config import Settings
 from messagehub_tui.doctor import run_checks
 from messagehub_tui.follow import follow, wait_until
-from messagehub_tui.models import ACTIVE, RESUMABLE, CampaignStatus
+from messagehub_tui.models import ACTIVE, RESUMABLE, Campaign, CampaignStatus
 from messagehub_tui.state import CampaignState
 
 SETTLE_TIMEOUT = 10.0
@@ -20,11 +22,11 @@ STOPPED = frozenset({CampaignStatus.PAUSED, CampaignStatus.CANCELLED,
                      CampaignStatus.INTERRUPTED})
 
 
-def _settled(campaign) -> bool:
+def _settled(campaign: Campaign) -> bool:
     return campaign.status not in ACTIVE
 
 
-def cmd_launch(args, settings: Settings) -> int:
+def cmd_launch(args: argparse.Namespace, settings: Settings) -> int:
     print(control.launch(settings, args.id).message)
     return ExitCode.OK
 
@@ -43,7 +45,7 @@ def _not_reached(campaign_id: int, goal: str, seconds: float) -> int:
     return ExitCode.ERROR
 
 
-def cmd_resume(args, settings: Settings) -> int:
+def cmd_resume(args: argparse.Namespace, settings: Settings) -> int:
     unsent = campaigns.delivery_counts(args.id).unsent
     print(control.resume(settings, args.id).message)
     # A runner marks the campaign running before it connects; one refused at once (a server
@@ -61,7 +63,8 @@ def cmd_resume(args, settings: Settings) -> int:
     return ExitCode.OK
 
 
-def _stop_and_wait(args, settings: Settings, action, goal: str,
+def _stop_and_wait(args: argparse.Namespace, settings: Settings,
+                   action: Callable[[Settings, int], str], goal: str,
                    wanted: CampaignStatus) -> int:
     print(action(settings, args.id))
     campaign = wait_until(args.id, _settled, args.wait)
@@ -71,21 +74,21 @@ def _stop_and_wait(args, settings: Settings, action, goal: str,
     return ExitCode.OK
 
 
-def cmd_pause(args, settings: Settings) -> int:
+def cmd_pause(args: argparse.Namespace, settings: Settings) -> int:
     return _stop_and_wait(args, settings, control.pause, "pause", CampaignStatus.PAUSED)
 
 
-def cmd_cancel(args, settings: Settings) -> int:
+def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
     return _stop_and_wait(args, settings, control.cancel, "cancel", CampaignStatus.CANCELLED)
 
 
-def cmd_retry(args, settings: Settings) -> int:
+def cmd_retry(args: argparse.Namespace, settings: Settings) -> int:
     print(control.retry(settings, args.id, failed=args.failed or not args.unknown,
                         unknown=args.unknown).message)
     return ExitCode.OK
 
 
-def cmd_send_test(args, settings: Settings) -> int:
+def cmd_send_test(args: argparse.Namespace, settings: Settings) -> int:
     result = delivery.send_test(settings, args.id, args.to, prefix=not args.no_test_prefix)
     if result.outcome == Outcome.SENT:
         print(f"test message sent to {args.to} ({result.provider_id})")
@@ -94,7 +97,7 @@ def cmd_send_test(args, settings: Settings) -> int:
     return ExitCode.ERROR
 
 
-def cmd_doctor(args, settings: Settings) -> int:
+def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
     checks = run_checks(settings)
     for check in checks:
         print(f"{'ok  ' if check.ok else 'FAIL'}  {check.name:10} {check.detail}")
@@ -142,7 +145,7 @@ def send_exit_code(state: CampaignState) -> ExitCode:
     return ExitCode.ERROR
 
 
-def cmd_send(args, settings: Settings) -> int:
+def cmd_send(args: argparse.Namespace, settings: Settings) -> int:
     if args.dry_run:
         rendered, problems = delivery.dry_run(settings, args.id)
         for address, problem in problems:
@@ -171,7 +174,7 @@ def cmd_send(args, settings: Settings) -> int:
     return code
 
 
-def register(add) -> None:
+def register(add: AddCommand) -> None:
     """Add the sending commands to the parser through `add(name, handler, help)`."""
     p = add("launch", cmd_launch, "start sending a campaign in the background")
     add_id(p)

@@ -3,12 +3,13 @@ fix)."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
 
 from messagehub_tui import campaigns
-from messagehub_tui.cli_args import add_id
+from messagehub_tui.cli_args import AddCommand, add_id
 from messagehub_tui.cli_help import ExitCode
 from messagehub_tui.config import Settings
 from messagehub_tui.deliveries import export_table, list_deliveries, write_csv, write_export
@@ -19,14 +20,16 @@ STATES = [state.value for state in DeliveryStatus]
 ADDRESS_WIDTH = 40
 
 
-def cmd_deliveries(args, settings: Settings) -> int:
+def cmd_deliveries(args: argparse.Namespace, settings: Settings) -> int:
     campaign = campaigns.get(args.id)
     status = DeliveryStatus(args.status) if args.status else None
     rows = list_deliveries(campaign.id, status)
     if args.json:
         print(json.dumps([{"address": row.address, "status": row.status.value,
                            "attempts": row.attempts, "reason": row.reason,
-                           "updated_at": iso_utc(row.updated_at)} for row in rows], indent=2))
+                           "updated_at": iso_utc(row.updated_at),
+                           "feedback": [signal.to_json() for signal in row.feedback]}
+                          for row in rows], indent=2))
         return ExitCode.OK
     if not rows:
         which = f"{args.status} " if args.status else ""
@@ -34,14 +37,15 @@ def cmd_deliveries(args, settings: Settings) -> int:
               file=sys.stderr)
         return ExitCode.OK
     width = min(max(len("ADDRESS"), *(len(row.address) for row in rows)), ADDRESS_WIDTH)
-    print(f"{'ADDRESS':{width}}  {'STATUS':9}  {'ATTEMPTS':>8}  {'UPDATED':20}  REASON")
+    print(f"{'ADDRESS':{width}}  {'STATUS':9}  {'ATTEMPTS':>8}  {'UPDATED':20}  "
+          f"{'FEEDBACK':12}  REASON")
     for row in rows:
         print(f"{row.address:{width}}  {row.status.value:9}  {row.attempts:>8}  "
-              f"{local_text(row.updated_at):20}  {row.reason or '-'}")
+              f"{local_text(row.updated_at):20}  {row.heard:12}  {row.reason or '-'}")
     return ExitCode.OK
 
 
-def cmd_export(args, settings: Settings) -> int:
+def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     campaign = campaigns.get(args.id)
     if args.file == "-":  # as Unix tools read it; the summary goes aside so the CSV stays clean
         header, rows = export_table(campaign.id, DeliveryStatus(args.status))
@@ -54,10 +58,11 @@ def cmd_export(args, settings: Settings) -> int:
     return ExitCode.OK
 
 
-def register(add) -> None:
+def register(add: AddCommand) -> None:
     """Add the reporting commands to the parser through `add(name, handler, help)`."""
     p = add("deliveries", cmd_deliveries,
-            "list a campaign's recipients: address, status, attempts, time, last reason")
+            "list a campaign's recipients: address, status, attempts, time, what was heard "
+            "back (bounced, unsubscribed, ...), last reason")
     add_id(p)
     p.add_argument("--status", choices=STATES, help="only deliveries in this state")
     p.add_argument("--json", action="store_true", help="JSON instead of a table")

@@ -6,6 +6,7 @@ import binascii
 import functools
 import math
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.charset import Charset
 from email.header import Header
@@ -32,7 +33,8 @@ _html_env = BoundedEnvironment(autoescape=True)
 # Variables that come from configuration rather than contacts: what to set to have them.
 _HINTS = {"unsubscribe_url": "; it comes from [email] unsubscribe in messagehub.toml (email "
                              "campaigns only), e.g. unsubscribe = "
-                             "\"https://example.com/unsubscribe?email={{ email|urlencode }}\""}
+                             "\"https://example.com/unsubscribe?email={{ email|urlencode }}\", "
+                             "or from [web] public_url (one-click unsubscribe)"}
 
 
 class RenderError(MessagehubError):
@@ -224,19 +226,40 @@ def sms_info(text: str) -> SmsInfo:
     return SmsInfo(encoding, units, 1 if units <= single else math.ceil(units / part))
 
 
+def mailto_with_token(link: str, token: str) -> str:
+    """A mailto: link whose subject names the delivery: `?subject=unsubscribe%20TOKEN`, or the
+    token appended to a subject the link already sets. The bounce poller recognises the mail a
+    recipient's client sends to it by that token (bounces/parse.py)."""
+    base, _, query = link.partition("?")
+    params = query.split("&") if query else []
+    for index, param in enumerate(params):
+        if param.lower().startswith("subject="):
+            params[index] = f"{param}%20{token}"
+            break
+    else:
+        params.insert(0, f"subject=unsubscribe%20{token}")
+    return f"{base}?{'&'.join(params)}"
+
+
 class Composer:
     """Compiled templates of one campaign; renders each recipient's message."""
 
     def __init__(self, channel: str, body: str, subject: str = "", html: str | None = None,
                  sender: str | None = None, unsubscribe: str | None = None,
-                 id_token: str = ""):
+                 id_token: str = "", one_click: Callable[[int | None], str] | None = None,
+                 mailto_token: Callable[[int], str] | None = None):
         self.channel = channel
         self._id_suffix = f".{id_token}" if id_token else ""
         self._body = _compile(body, "body")
         self._subject = _compile(subject, "subject") if channel == "email" else None
         self._html = _compile(html, "html", html=True) if html else None
+        # With one-click unsubscribe ([web] public_url), its link takes the place of any http(s)
+        # link of [email] unsubscribe (one List-Unsubscribe-Post target); a mailto: stays.
+        self._one_click = one_click
         self._unsubscribe = [_compile(part.strip(), "unsubscribe")
-                             for part in (unsubscribe or "").split(",") if part.strip()]
+                             for part in (unsubscribe or "").split(",") if part.strip()
+                             and (one_click is None or part.strip().startswith("mailto:"))]
+        self._mailto_token = mailto_token
         self.sender = sender or ""
         if channel == "email":
             name, address = parseaddr(_no_line_break("From", self.sender))
@@ -248,16 +271,22 @@ class Composer:
             self._boundary = "=_" + secrets.token_hex(16)
 
     @staticmethod
-    def available(unsubscribe: str | None) -> set[str]:
+    def available(unsubscribe: str | None, one_click: bool = False) -> set[str]:
         """Variables every message can use besides the contacts' attributes."""
-        return set(BASE_VARIABLES) | ({"unsubscribe_url"} if unsubscribe else set())
+        return set(BASE_VARIABLES) | ({"unsubscribe_url"} if unsubscribe or one_click else set())
 
-    def _with_unsubscribe(self, variables: dict, unsubscribe_vars: dict | None
-                          ) -> tuple[dict, list[str]]:
-        if not self._unsubscribe:
-            return variables, []
+    def _with_unsubscribe(self, variables: dict, unsubscribe_vars: dict | None,
+                          delivery_id: int | None) -> tuple[dict, list[str]]:
         links = [_render(t, variables if unsubscribe_vars is None else unsubscribe_vars,
                          "unsubscribe") for t in self._unsubscribe]
+        if self._mailto_token is not None and delivery_id is not None:
+            token = self._mailto_token(delivery_id)
+            links = [mailto_with_token(link, token) if link.startswith("mailto:") else link
+                     for link in links]
+        if self._one_click is not None:
+            links.insert(0, self._one_click(delivery_id))
+        if not links:
+            return variables, []
         web = [link for link in links if link.startswith("http")]
         return {**variables, "unsubscribe_url": (web or links)[0]}, links
 
@@ -268,11 +297,14 @@ class Composer:
 
     @_limited
     def email_bytes(self, variables: dict, recipient: str, message_id: str,
-                    unsubscribe_vars: dict | None = None) -> bytes:
+                    unsubscribe_vars: dict | None = None, delivery_id: int | None = None
+                    ) -> bytes:
         """The complete RFC 5322 message for one recipient, CRLF line ends, ready for DATA;
         its Message-ID is `message_id` (stable for one attempt) plus the composer's id_token;
-        `unsubscribe_vars`, when given, fill the unsubscribe links instead of `variables`."""
-        variables, links = self._with_unsubscribe(variables, unsubscribe_vars)
+        `unsubscribe_vars`, when given, fill the unsubscribe links instead of `variables`; the
+        one-click link names `delivery_id` (a placeholder that unsubscribes nobody without), and
+        so does the subject of a mailto: link (no token without)."""
+        variables, links = self._with_unsubscribe(variables, unsubscribe_vars, delivery_id)
         subject = _render(self._subject, variables, "subject").strip()
         name = " ".join(p for p in (variables.get("first_name", ""), variables.get("last_name", ""))
                         if p)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import socket
 import tomllib
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +19,13 @@ from messagehub_tui.config_checks import (
     MAX_STREAK,
     SERVICE_SID,
     auto_processes,
+    base_url,
     bool_value,
     choice,
     database_url,
     duration,
+    fraction,
+    listen,
     pattern,
     port,
     processes,
@@ -42,9 +45,12 @@ CONFIG_NAME = "messagehub.toml"
 DB_NAME = "messagehub.db"
 SMTP_PASSWORD_ENV = "MESSAGEHUB_SMTP_PASSWORD"
 TWILIO_TOKEN_ENV = "TWILIO_AUTH_TOKEN"
+# The secret of a Twilio SharedKey, when a Webhook Rule signs our webhooks with it
+TWILIO_WEBHOOK_KEY_ENV = "TWILIO_WEBHOOK_SHARED_KEY"
 IMAP_PASSWORD_ENV = "MESSAGEHUB_IMAP_PASSWORD"
 HOST_ENV = "MESSAGEHUB_HOST_ID"
 HOST_ID_MAX = 255
+WEBHOOK_TOKEN_ENV = "MESSAGEHUB_WEBHOOK_TOKEN"
 # Overrides [database] url: one home's configuration shared by hosts, or the tests' engine.
 DATABASE_URL_ENV = "MESSAGEHUB_DATABASE_URL"
 
@@ -90,6 +96,7 @@ class SmsSettings:
     timeout: float = 30.0
     connections: int = 4
     auth_token: str | None = field(default=None, repr=False)
+    webhook_key: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -110,6 +117,28 @@ class DeliverySettings:
     retry_base: float = 30.0
     retry_max: float = 3600.0
     failure_streak: int = 50
+    # Pause a campaign whose hard-bounce or complaint rate passes these, once it sent
+    # rates_after messages (feedback.over_limit; Gmail's complaint line is 0.3 %).
+    max_bounce_rate: float = 0.05
+    max_complaint_rate: float = 0.003
+    rates_after: int = 200
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """The [web] section: where the feedback endpoint listens (off when absent) and the URL the
+    outside world reaches it by, through the user's reverse proxy (links and signatures use it)."""
+
+    listen: tuple[str, int] | None = None
+    public_url: str | None = None
+    webhook_token: str | None = field(default=None, repr=False)
+
+    @property
+    def listen_text(self) -> str:
+        if self.listen is None:
+            return ""
+        host, port_number = self.listen
+        return f"[{host}]:{port_number}" if ":" in host else f"{host}:{port_number}"
 
 
 @dataclass(frozen=True)
@@ -155,6 +184,7 @@ class Settings:
     schedule: ScheduleSettings = ScheduleSettings()
     delivery: DeliverySettings = DeliverySettings()
     bounces: BounceSettings = BounceSettings()
+    web: WebSettings = WebSettings()
     database: DatabaseSettings = DatabaseSettings()
     # the host its runners record: a supervisor judges by pid only the runners of its own host
     host: str = field(default_factory=lambda: host_id(os.environ))
@@ -220,6 +250,13 @@ _SCHEMA: dict[str, tuple[type, dict[str, tuple[str, Callable[[Any], Any]]]]] = {
         "retry_base": ("retry_base", duration),
         "retry_max": ("retry_max", duration),
         "failure_streak": ("failure_streak", whole(MAX_STREAK)),
+        "max_bounce_rate": ("max_bounce_rate", fraction),
+        "max_complaint_rate": ("max_complaint_rate", fraction),
+        "rates_after": ("rates_after", whole(MAX_STREAK)),
+    }),
+    "web": (WebSettings, {
+        "listen": ("listen", listen),
+        "public_url": ("public_url", base_url),
     }),
     "bounces": (BounceSettings, {
         "return_path": ("return_path", return_path),
@@ -239,7 +276,7 @@ _SCHEMA: dict[str, tuple[type, dict[str, tuple[str, Callable[[Any], Any]]]]] = {
 }
 
 
-def resolve_home(home: str | os.PathLike | None = None) -> Path:
+def resolve_home(home: str | os.PathLike[str] | None = None) -> Path:
     """`--home`, else $MESSAGEHUB_HOME, else the current directory."""
     chosen = home or os.environ.get("MESSAGEHUB_HOME") or os.getcwd()
     return Path(chosen).expanduser().resolve()
@@ -283,7 +320,7 @@ def _check_consistency(path: Path, settings: Settings) -> None:
         raise ConfigError(f"{path}: [delivery] retry_max must not be less than retry_base")
 
 
-def host_id(environ) -> str:
+def host_id(environ: Mapping[str, str]) -> str:
     """$MESSAGEHUB_HOST_ID, else the host name. Hosts that share one database need distinct ids
     (containers and network namespaces on one machine often share a host name)."""
     chosen = environ.get(HOST_ENV, "").strip()
@@ -295,7 +332,8 @@ def host_id(environ) -> str:
     return chosen
 
 
-def load_settings(home: str | os.PathLike | None = None, environ: dict | None = None) -> Settings:
+def load_settings(home: str | os.PathLike[str] | None = None,
+                  environ: Mapping[str, str] | None = None) -> Settings:
     """Read and validate <home>/messagehub.toml; a bad key or value raises ConfigError naming it."""
     environ = os.environ if environ is None else environ
     root = resolve_home(home)
@@ -320,20 +358,19 @@ def load_settings(home: str | os.PathLike | None = None, environ: dict | None = 
         sections[name] = _section(path, name, value)
     settings = Settings(home=root, **sections)
     _check_consistency(path, settings)
-    secrets = {
-        "email": EmailSettings(**{**settings.email.__dict__,
-                                  "password": environ.get(SMTP_PASSWORD_ENV) or None}),
-        "sms": SmsSettings(**{**settings.sms.__dict__,
-                              "auth_token": environ.get(TWILIO_TOKEN_ENV) or None}),
-        "bounces": BounceSettings(**{**settings.bounces.__dict__,
-                                     "password": environ.get(IMAP_PASSWORD_ENV) or None}),
-    }
     database = settings.database
     if environ.get(DATABASE_URL_ENV):
         try:
             database = DatabaseSettings(url=database_url(environ[DATABASE_URL_ENV]))
         except ValueError as exc:
             raise ConfigError(f"{DATABASE_URL_ENV} {exc}") from None
-    return Settings(home=root, schedule=settings.schedule, delivery=settings.delivery,
-                    database=database, host=host_id(environ), **secrets)
+    # Secrets come from the environment only, never from the file (see the module docstring).
+    return replace(
+        settings,
+        email=replace(settings.email, password=environ.get(SMTP_PASSWORD_ENV) or None),
+        sms=replace(settings.sms, auth_token=environ.get(TWILIO_TOKEN_ENV) or None,
+                    webhook_key=environ.get(TWILIO_WEBHOOK_KEY_ENV) or None),
+        bounces=replace(settings.bounces, password=environ.get(IMAP_PASSWORD_ENV) or None),
+        web=replace(settings.web, webhook_token=environ.get(WEBHOOK_TOKEN_ENV) or None),
+        database=database, host=host_id(environ))
 

@@ -171,6 +171,34 @@ def url(value: Any) -> str:
     return value.rstrip("/")
 
 
+def fraction(value: Any) -> float:
+    """A share from 0 to 1, such as 0.05 for 5 %."""
+    number = _number(value)
+    if number is None or not 0 <= number <= 1:
+        raise ValueError(f"must be a fraction from 0 to 1 (0.05 is 5 %), not {value!r}")
+    return number
+
+
+_LISTEN = re.compile(r"^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$")
+
+
+def listen(value: Any) -> tuple[str, int]:
+    """Where a server listens: "host:port" ("[::1]:8080" for IPv6); (host, port)."""
+    match = _LISTEN.match(value) if isinstance(value, str) else None
+    if match is None or not 0 < int(match.group(3)) < 65536:
+        raise ValueError(f"must be host:port such as \"127.0.0.1:8080\", not {value!r}")
+    return match.group(1) or match.group(2), int(match.group(3))
+
+
+def base_url(value: Any) -> str:
+    """An http(s) URL that paths are appended to: no query, no fragment."""
+    value = url(value)
+    if "?" in value or "#" in value or " " in value:
+        raise ValueError("must be an http:// or https:// URL without ? or #, such as "
+                         "\"https://news.example.com/mh\"")
+    return value
+
+
 def database_url(value: Any) -> str:
     problem = url_problem(text(value))
     if problem:

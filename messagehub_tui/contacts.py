@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from messagehub_tui import feedback
 from messagehub_tui.addresses import normalise
 from messagehub_tui.errors import MessagehubError, NotFound
 from messagehub_tui.importer import ImportResult, ImportStopped, Rejected, import_csv
@@ -13,12 +14,10 @@ from messagehub_tui.models import (
     Suppression,
     bump_audience_version,
     db,
-    executemany,
-    utcnow,
 )
 
 __all__ = ["ImportResult", "ImportStopped", "Rejected", "delete_list", "get_list", "import_csv",
-           "lists", "suppress", "suppressions", "unsuppress"]
+           "lists", "suppress", "suppressions", "unsuppress", "unsuppress_ids"]
 
 # A campaign in one of these states still needs its list (to launch, or to resume).
 _FINISHED = (CampaignStatus.COMPLETED, CampaignStatus.CANCELLED)
@@ -66,23 +65,20 @@ def suppress(addresses: list[str], channel: str, reason: str = "",
              region: str | None = None) -> int:
     """Never send to these addresses on channel again; returns how many were newly added."""
     normal = [normalise(channel, address, region) for address in addresses]
-    now = utcnow()
-    with db.atomic():
-        added = executemany(
-            "INSERT INTO suppression (channel, address, reason, created_at) "
-            "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            [(channel, address, reason, now) for address in normal])
-        bump_audience_version()
-    return added
+    return feedback.suppress_many(channel, normal, reason)
 
 
 def unsuppress(addresses: list[str], channel: str, region: str | None = None) -> int:
     """Allow these addresses again; returns how many were removed."""
     normal = [normalise(channel, address, region) for address in addresses]
+    return feedback.unsuppress_many(channel, normal)
+
+
+def unsuppress_ids(ids: list[int]) -> int:
+    """Allow the addresses of these suppression rows again; returns how many were removed."""
     with db.atomic():
         bump_audience_version()
-        return Suppression.delete().where((Suppression.channel == channel)
-                                          & (Suppression.address.in_(normal))).execute()
+        return Suppression.delete().where(Suppression.id.in_(ids)).execute()
 
 
 def suppressions(channel: str | None = None) -> list[Suppression]:

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import subprocess
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
+
+from peewee import Expression
 
 from messagehub_tui import audience, campaigns
 from messagehub_tui.config import Settings
@@ -37,8 +40,8 @@ class LaunchResult:
     runners: list[subprocess.Popen] = field(default_factory=list)
 
 
-def _claim_status(campaign_id: int, from_status: str, to_status: str, guard=None,
-                  **values) -> bool:
+def _claim_status(campaign_id: int, from_status: str, to_status: str,
+                  guard: Expression | None = None, **values: Any) -> bool:
     """Atomic compare-and-set of a campaign's status (and `guard`, an extra condition); False when
     another process got there first."""
     values.setdefault("updated_at", utcnow())
@@ -162,7 +165,7 @@ def retry(settings: Settings, campaign_id: int, failed: bool = True, unknown: bo
                         runners)
 
 
-def schedule(settings: Settings, campaign_id: int, at) -> Campaign:
+def schedule(settings: Settings, campaign_id: int, at: datetime) -> Campaign:
     """Set a draft, missed or scheduled campaign to launch at `at` (naive UTC, in the future)."""
     with db.atomic():
         campaign = campaigns.get(campaign_id)
@@ -185,7 +188,7 @@ def clear_schedule(settings: Settings, campaign_id: int) -> Campaign:
     return campaigns.get(campaign_id)
 
 
-def mark_missed(settings: Settings, campaign_id: int, scheduled_at) -> bool:
+def mark_missed(settings: Settings, campaign_id: int, scheduled_at: datetime) -> bool:
     """A scheduled campaign whose time passed beyond the grace period becomes missed (once)."""
     with db.atomic():
         missed = _claim_status(campaign_id, CampaignStatus.SCHEDULED, CampaignStatus.MISSED,

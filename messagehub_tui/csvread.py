@@ -30,12 +30,14 @@ _FALLBACK = "messagehub-cp1252"
 _NON_WORD = re.compile(r"\W+")
 
 
-def _cp1252_fallback(error: UnicodeDecodeError) -> tuple[str, int]:
+def _cp1252_fallback(error: UnicodeError) -> tuple[str, int]:
     """Decode the bytes that are not UTF-8 as Windows-1252 (latin-1 where it has a hole).
 
     Files mixing UTF-8 and Windows-1252 lines exist (concatenated exports); this reads both
     right instead of guessing one encoding for the whole file.
     """
+    if not isinstance(error, UnicodeDecodeError):  # registered for decoding only
+        raise error
     bad = error.object[error.start:error.end]
     text = "".join(bytes([b]).decode("cp1252", errors="strict") if b not in _CP1252_HOLES
                    else chr(b) for b in bad)
@@ -70,7 +72,7 @@ def _encoding(path: Path) -> tuple[str, str]:
     return "utf-8", _FALLBACK
 
 
-@dataclass
+@dataclass(slots=True)
 class Row:
     """One record of the file: its first and last physical line, its cells or why it is unreadable.
     """
@@ -94,7 +96,7 @@ class CsvFile:
             raise MessagehubError(f"{path}: cannot read: {exc.strerror}") from None
         self.encoding = encoding
         counts = {d: first.count(d) for d in _DELIMITERS}
-        self.delimiter = max(counts, key=counts.get) if any(counts.values()) else ","
+        self.delimiter = max(counts, key=counts.__getitem__) if any(counts.values()) else ","
         self._reader = csv.reader(itertools.chain([first], self._handle),
                                   delimiter=self.delimiter)
         try:
@@ -109,7 +111,7 @@ class CsvFile:
     def __enter__(self) -> CsvFile:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._handle.close()
 
     def rows(self) -> Iterator[Row]:
@@ -129,7 +131,7 @@ class CsvFile:
                 raise MessagehubError(f"{self.path}: cannot read line {previous + 1}: "
                                       f"{exc.strerror}") from None
             start, previous = previous + 1, reader.line_num
-            if any(cell.strip() for cell in cells):
+            if "".join(cells).strip():  # not blank: some cell has more than white space
                 yield Row(start, previous, cells)
 
 

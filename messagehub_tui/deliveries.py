@@ -8,12 +8,13 @@ import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO
+from typing import NamedTuple, TextIO
 
 from peewee import JOIN
 
 from messagehub_tui.csvsafe import safe_cell
 from messagehub_tui.errors import MessagehubError, NotFound
+from messagehub_tui.feedback import Signal, of_deliveries
 from messagehub_tui.models import Campaign, Channel, Contact, Delivery, DeliveryStatus
 
 
@@ -28,6 +29,12 @@ class DeliveryRow:
     reason: str | None
     updated_at: datetime
     contact_id: int | None
+    feedback: tuple[Signal, ...] = ()  # what was heard back about it, oldest first
+
+    @property
+    def heard(self) -> str:
+        """The kinds heard back, in order, for a table cell ("-" when none)."""
+        return ",".join(dict.fromkeys(signal.kind for signal in self.feedback)) or "-"
 
 
 def list_deliveries(campaign_id: int, status: DeliveryStatus | None = None,
@@ -41,14 +48,30 @@ def list_deliveries(campaign_id: int, status: DeliveryStatus | None = None,
         query = query.where(Delivery.status == status.value)
     if limit is not None:
         query = query.limit(limit)
+    rows = list(query)
+    heard = of_deliveries([row.id for row in rows])
     return [DeliveryRow(row.id, row.address, DeliveryStatus(row.status), row.attempts, row.error,
-                        row.updated_at, row.contact_id) for row in query]
+                        row.updated_at, row.contact_id, tuple(heard.get(row.id, ())))
+            for row in rows]
 
 
 # Columns an export adds for the reader; `import` ignores them (contacts._parse_row), so a fixed
 # export re-imports the same contacts.
 EXPORT_ONLY_COLUMNS = ("delivery_status", "delivery_reason")
 _CONTACT_COLUMNS = ("email", "phone", "first_name", "last_name")
+
+
+class _ExportedDelivery(NamedTuple):
+    """One delivery joined with its contact; the contact's columns are None once it is deleted."""
+
+    address: str
+    status: str
+    error: str | None
+    email: str | None
+    phone: str | None
+    first_name: str | None
+    last_name: str | None
+    attributes: str | None
 
 
 def export_table(campaign_id: int, status: DeliveryStatus) -> tuple[list[str], list[list[str]]]:
@@ -63,9 +86,11 @@ def export_table(campaign_id: int, status: DeliveryStatus) -> tuple[list[str], l
                              Contact.attributes)
              .join(Contact, JOIN.LEFT_OUTER, on=(Delivery.contact == Contact.id))
              .where((Delivery.campaign == campaign_id) & (Delivery.status == status.value))
-             .order_by(Delivery.id).objects())
-    records, attribute_names = [], {}
-    for row in query:
+             .order_by(Delivery.id).tuples())
+    # Read as tuples into a typed row: the joined contact columns are not Delivery fields.
+    records: list[tuple[dict[str, str], dict[str, object], str, str]] = []
+    attribute_names: dict[str, None] = {}  # every contact's attribute names, in first-seen order
+    for row in map(_ExportedDelivery._make, query.execute()):
         attributes = json.loads(row.attributes) if row.attributes else {}
         attribute_names.update(dict.fromkeys(attributes))
         if row.email is None and row.phone is None:  # the contact was deleted since

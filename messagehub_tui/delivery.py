@@ -8,6 +8,7 @@ import time
 
 from messagehub_tui import audience, campaigns
 from messagehub_tui.addresses import InvalidAddress, normalise
+from messagehub_tui.campaign_compose import effective_sender, make_composer
 from messagehub_tui.channels import make_transport
 from messagehub_tui.channels.base import ChannelStopped, Outcome, Outgoing, SendResult
 from messagehub_tui.compose import RenderError, RenderTooSlow
@@ -49,7 +50,7 @@ def send_test(settings: Settings, campaign_id: int, to: str, prefix: bool = True
             campaign.subject = TEST_PREFIX + campaign.subject
         else:
             campaign.body = TEST_PREFIX + campaign.body
-    composer = campaigns.make_composer(campaign, settings)
+    composer = make_composer(campaign, settings)
     variables = _first_recipient_vars(campaign)
     key = f"test-{int(time.time() * 1000)}"
     try:
@@ -59,7 +60,7 @@ def send_test(settings: Settings, campaign_id: int, to: str, prefix: bool = True
     except RenderError as exc:
         raise MessagehubError(f"cannot render the test message: {exc}") from None
     transport = make_transport(settings, campaign.channel, campaign_id,
-                               campaigns.effective_sender(campaign, settings))
+                               effective_sender(campaign, settings))
 
     async def deliver() -> SendResult:
         try:
@@ -79,7 +80,7 @@ def dry_run(settings: Settings, campaign_id: int) -> tuple[int, list[tuple[str, 
     Stops after DRY_RUN_SLOW messages ran past the time limit: each costs that limit, and a
     template that loops too long does so for (nearly) everyone."""
     campaign = campaigns.get(campaign_id)
-    composer = campaigns.make_composer(campaign, settings)
+    composer = make_composer(campaign, settings)
     column = Contact.email if campaign.channel == Channel.EMAIL else Contact.phone
     suppressed = {row[0] for row in db.execute_sql(
         "SELECT address FROM suppression WHERE channel = ?", (campaign.channel,))}

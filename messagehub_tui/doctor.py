@@ -19,6 +19,7 @@ from messagehub_tui.engines import POSTGRES_HINT
 from messagehub_tui.homefs import free_bytes
 from messagehub_tui.models import db
 from messagehub_tui.schema import SCHEMA_VERSION
+from messagehub_tui.web.doctor_check import web_checks
 
 PROBE_BYTES = 64 * 1024
 
@@ -150,4 +151,4 @@ def run_checks(settings: Settings) -> list[Check]:
     else:
         checks.append(Check("sms", True, "transport outbox: SMS are written to files, nothing "
                                          "leaves the machine"))
-    return checks + mailbox_checks(settings)
+    return checks + mailbox_checks(settings) + web_checks(settings)

@@ -8,6 +8,7 @@ import re
 import threading
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from peewee import Database, PostgresqlDatabase, SqliteDatabase
@@ -68,18 +69,18 @@ class PgDatabase(PostgresqlDatabase):
     # Peewee's FloatField is REAL (4 bytes) on PostgreSQL: a time.time() in it is 2 minutes off.
     field_types = {**PostgresqlDatabase.field_types, "FLOAT": "DOUBLE PRECISION"}
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._local = threading.local()
         self.url = ""  # as configured (it holds no password: url_problem refuses one)
 
-    def execute_sql(self, sql, params=None, *args, **kwargs):
+    def execute_sql(self, sql: str, params: Any = None, *args: Any, **kwargs: Any) -> Any:
         return super().execute_sql(_format_params(sql), params, *args, **kwargs)
 
     def translate(self, sql: str) -> str:
         return _format_params(sql)
 
-    def begin(self, isolation_level=None):
+    def begin(self, isolation_level: str | None = None) -> None:
         super().begin(isolation_level)
         if not getattr(self._local, "concurrent", False):
             self.cursor().execute("SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK_KEY,))

@@ -3,12 +3,15 @@ the app's follow worker and the daemon's shutdown, and `follow` with progress on
 
 from __future__ import annotations
 
+import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from messagehub_tui import campaigns
+from messagehub_tui.config import Settings
 from messagehub_tui.models import ACTIVE, Campaign
 from messagehub_tui.state import CampaignState
+from messagehub_tui.workers.supervisor import recover
 
 # Seconds between two looks at the campaign's status: a waiter returns at most this long after
 # the campaign settles, whatever the progress interval is.
@@ -56,3 +59,19 @@ def follow(campaign_id: int, on_progress: Progress | None = None, every: float =
         time.sleep(poll)
         wait_until(campaign_id, report, poll=poll)
     return state
+
+
+def follow_runners(settings: Settings, campaign_id: int,
+                   runners: Sequence[subprocess.Popen[bytes]], cancelled: Callable[[], bool],
+                   poll: float = POLL) -> Campaign:
+    """Wait until the campaign leaves queued/running, or `cancelled()`; returns it as last read.
+
+    `runners` are the ones this process started: once all have exited and the campaign is still
+    active, nobody will settle it, so `recover` marks it interrupted (and the wait ends)."""
+    def stopped(campaign: Campaign) -> bool:
+        if campaign.status in ACTIVE and runners \
+                and all(runner.poll() is not None for runner in runners):
+            recover(settings)
+        return campaign.status not in ACTIVE or cancelled()
+
+    return wait_until(campaign_id, stopped, poll=poll)

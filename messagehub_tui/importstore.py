@@ -16,7 +16,21 @@ from dataclasses import dataclass, field
 
 from messagehub_tui.models import bump_audience_version, db, executemany, on_postgres, utcnow
 
-_to_json = json.JSONEncoder(ensure_ascii=False).encode  # one encoder, not one per row
+_encode = json.JSONEncoder(ensure_ascii=False).encode  # one encoder, not one per row
+_quote = json.encoder.encode_basestring  # how that encoder writes a str (ensure_ascii=False)
+
+
+def _to_json(attributes: dict[str, str]) -> str:
+    """`_encode(attributes)`, character for character, built directly for the str -> str dicts a
+    CSV row gives (about 3x faster: the encoder sets itself up on every call, once per row).
+
+    Anything else (a number stored by another version, say) goes to the encoder.
+    """
+    try:
+        return "{" + ", ".join([_quote(key) + ": " + _quote(value)
+                                for key, value in attributes.items()]) + "}"
+    except TypeError:  # _quote takes only str
+        return _encode(attributes)
 # A temporary table is private to its connection (SQLite and PostgreSQL alike).
 _SCHEMA = ("CREATE TEMP TABLE IF NOT EXISTS import_given (contact_id INTEGER PRIMARY KEY, "
            "line INTEGER NOT NULL, email TEXT, phone TEXT, first_name TEXT, last_name TEXT, "
@@ -142,7 +156,8 @@ class Store:
         rows = db.execute_sql(
             "SELECT contact_id, line, email, phone, first_name, last_name, attributes "
             f"FROM import_given WHERE contact_id IN ({','.join('?' * len(ids))})", list(ids))
-        return {row[0]: _Given(*row[1:6], json.loads(row[6])) for row in rows}
+        return {contact_id: _Given(line, email, phone, first, last, json.loads(attributes))
+                for contact_id, line, email, phone, first, last, attributes in rows}
 
     @staticmethod
     def _owner(phone: str, owner: _Contact, given: dict[int, _Given]) -> str:
@@ -191,7 +206,8 @@ class Store:
             reason = None
             # The phone is someone else's: the email names another contact, or the phone's
             # owner has another email.
-            if phone_owner and (phone_owner.id != contact.id or (
+            if phone_owner and record.phone and (
+                    (email_owner is not None and email_owner.id != phone_owner.id) or (
                     record.email and phone_owner.email and phone_owner.email != record.email)):
                 reason = self._owner(record.phone, phone_owner, given)
             elif contact is not None and contact.id in given:

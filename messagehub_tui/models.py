@@ -105,7 +105,8 @@ def iso_utc(moment: datetime | None) -> str | None:
     return moment.replace(microsecond=0).isoformat() + "Z"
 
 
-def template_vars(email, phone, first_name, last_name, attributes) -> dict[str, str]:
+def template_vars(email: str | None, phone: str | None, first_name: str | None,
+                  last_name: str | None, attributes: str | None) -> dict[str, str]:
     """A contact's template variables: its attribute columns plus the four named fields."""
     values = json.loads(attributes) if attributes and attributes != "{}" else {}
     values.update(first_name=first_name or "", last_name=last_name or "", email=email or "",
@@ -164,20 +165,6 @@ class ListMember(BaseModel):
         primary_key = CompositeKey("contact_list", "contact")
 
 
-class Suppression(BaseModel):
-    """An address that must never be sent to on a channel."""
-
-    id = AutoField()  # peewee adds it anyway; declared, it has a type
-
-    channel = TextField()
-    address = TextField()
-    reason = TextField(default="")
-    created_at = DateTimeField(default=utcnow)
-
-    class Meta:
-        indexes = ((("channel", "address"), True),)
-
-
 class Campaign(BaseModel):
     """A message to a list over one channel, with its state and timings."""
 
@@ -204,6 +191,23 @@ class Campaign(BaseModel):
     auto_resume = IntegerField(default=0)
 
 
+class Suppression(BaseModel):
+    """An address that must never be sent to on a channel."""
+
+    id = AutoField()  # peewee adds it anyway; declared, it has a type
+
+    channel = TextField()
+    address = TextField()
+    reason = TextField(default="")
+    # The campaign whose feedback (unsubscribe, bounce, complaint, STOP) caused it, if any.
+    campaign = ForeignKeyField(Campaign, null=True, on_delete="SET NULL")
+    campaign_id: int | None  # the foreign key's own column, which peewee adds
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("channel", "address"), True),)
+
+
 class Delivery(BaseModel):
     """One recipient of one campaign: its address, state, attempts and provider id."""
 
@@ -226,6 +230,9 @@ class Delivery(BaseModel):
         indexes = (
             (("campaign", "address"), True),
             (("campaign", "status", "next_attempt_at"), False),
+            # Twilio's callbacks name a delivery by its MessageSid; replies by the number
+            (("provider_id",), False),
+            (("address",), False),
         )
 
 
@@ -276,8 +283,40 @@ class DeliveryCount(BaseModel):
         primary_key = CompositeKey("campaign", "status")
 
 
+class Feedback(BaseModel):
+    """One signal heard back about a delivery (kinds in feedback.FeedbackKind), kept once per
+    idempotency key so a repeated report, callback or click counts once."""
+
+    id = AutoField()  # peewee adds it anyway; declared, it has a type
+
+    key = TextField(unique=True)
+    delivery = ForeignKeyField(Delivery, null=True, on_delete="SET NULL")
+    campaign = ForeignKeyField(Campaign, null=True, on_delete="CASCADE")
+    delivery_id: int | None  # the foreign keys' own columns, which peewee adds
+    campaign_id: int | None
+    kind = TextField()
+    detail = TextField(default="")
+    at = DateTimeField(default=utcnow)
+
+    class Meta:
+        # an address's soft bounces within a window (bounces/store.py)
+        indexes = ((("kind", "at"), False),)
+
+
+class FeedbackCount(BaseModel):
+    """Feedback per campaign and kind, kept by feedback.record in the recording transaction so
+    rates are one cheap read."""
+
+    campaign = ForeignKeyField(Campaign, on_delete="CASCADE")
+    kind = TextField()
+    n = IntegerField(default=0)
+
+    class Meta:
+        primary_key = CompositeKey("campaign", "kind")
+
+
 ALL_MODELS = [Meta, Contact, ContactList, ListMember, Suppression, Campaign, Delivery, Event,
-              Runner, RateSlot, DeliveryCount]
+              Runner, RateSlot, DeliveryCount, Feedback, FeedbackCount]
 
 def bump_audience_version() -> None:
     """Say, inside the writing transaction, that contacts, memberships or suppressions changed."""

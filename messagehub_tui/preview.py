@@ -9,7 +9,8 @@ from email import policy as email_policy
 
 from messagehub_tui import audience
 from messagehub_tui.addresses import InvalidAddress, normalise
-from messagehub_tui.campaigns import effective_sender, get, make_composer, validate
+from messagehub_tui.campaign_compose import effective_sender, make_composer
+from messagehub_tui.campaigns import get, validate
 from messagehub_tui.compose import RenderError, sms_info
 from messagehub_tui.config import Settings
 from messagehub_tui.contacts import get_list

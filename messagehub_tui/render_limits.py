@@ -15,7 +15,8 @@ import functools
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from types import FrameType
 
 MAX_SECONDS = 1.0
 MAX_CHARS = 2_000_000
@@ -47,7 +48,7 @@ _ticks = 0
 _stop_check: Callable[[], bool] | None = None
 
 
-def _on_tick(signum, frame) -> None:
+def _on_tick(signum: int, frame: FrameType | None) -> None:
     """SIGPROF while the main thread renders: enforce the time limit, honour a stop request."""
     global _ticks
     if _state.depth == 0:
@@ -60,13 +61,34 @@ def _on_tick(signum, frame) -> None:
 
 
 def _asks_to_stop() -> bool:
+    check = _stop_check
+    if check is None:
+        return False
     try:
-        return _stop_check()
+        return check()
     except Exception:  # a busy database, say: the next tick asks again
         return False
 
 
-def stop_rendering_when(check: Callable[[], bool] | None, signals=()) -> None:
+Handler = Callable[[int, FrameType | None], object] | int | None  # what signal.getsignal gives
+
+
+class _Chained:
+    """A signal's handler that runs the handler it replaced, then ends a render in progress in
+    the main thread."""
+
+    def __init__(self, previous: Handler) -> None:
+        self.previous = previous
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        if callable(self.previous):
+            self.previous(signum, frame)
+        if _state.depth and threading.get_ident() == _MAIN:
+            raise RenderInterrupted
+
+
+def stop_rendering_when(check: Callable[[], bool] | None,
+                        signals: Iterable[signal.Signals] = ()) -> None:
     """Make renders in the main thread end with RenderInterrupted when `check()` turns true
     (asked every TICK of rendering) or when one of `signals` arrives. A signal's existing
     handler still runs first (asyncio's wake-up of its loop, for example)."""
@@ -74,16 +96,8 @@ def stop_rendering_when(check: Callable[[], bool] | None, signals=()) -> None:
     _stop_check = check
     for sig in signals:
         previous = signal.getsignal(sig)
-        if getattr(previous, "interrupts_renders", False):
-            continue
-
-        def chained(signum, frame, previous=previous):
-            if callable(previous):
-                previous(signum, frame)
-            if _state.depth and threading.get_ident() == _MAIN:
-                raise RenderInterrupted
-        chained.interrupts_renders = True
-        signal.signal(sig, chained)
+        if not isinstance(previous, _Chained):  # chained once, however often this is called
+            signal.signal(sig, _Chained(previous))
 
 
 @functools.cache
@@ -114,7 +128,7 @@ class bounded:  # noqa: N801 (used as a function: `with bounded():`)
         else:  # no timer for another thread: the hooks check its own CPU time
             _state.deadline = time.thread_time() + MAX_SECONDS
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self._outer and self._main:
             signal.setitimer(signal.ITIMER_PROF, 0, 0)
         _state.depth -= 1

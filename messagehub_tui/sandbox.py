@@ -6,13 +6,19 @@ from __future__ import annotations
 import functools
 import math
 import re
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 from jinja2 import StrictUndefined
 from jinja2.nodes import EvalContext
+from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 
 from messagehub_tui.errors import MessagehubError
 from messagehub_tui.render_limits import MAX_CHARS, check_deadline
+
+# Template values are whatever a contact's columns and Jinja's filters make: Any, checked by size.
+Value = TypeVar("Value")
 
 MAX_RANGE = 100_000
 MAX_INT_BITS = 100_000
@@ -32,20 +38,20 @@ def _too_big(what: str) -> TooBig:
     return TooBig(f"{what} is larger than the limit of {MAX_CHARS:,} characters")
 
 
-def _check_size(value):
+def _check_size(value: Value) -> Value:
     if isinstance(value, _SIZED) and len(value) > MAX_CHARS:
         raise _too_big(f"a value of {len(value):,} items")
     return value
 
 
-def _check_widths(pattern: re.Pattern, text: str) -> None:
+def _check_widths(pattern: re.Pattern[str], text: str) -> None:
     for match in pattern.finditer(text):
         for number in match.groups():
             if number and int(number) > MAX_CHARS:
                 raise _too_big(f"the field width {number}")
 
 
-def _check_replace(text, old, new, count=-1) -> None:
+def _check_replace(text: object, old: object, new: object, count: int | None = -1) -> None:
     if isinstance(text, str) and isinstance(old, str) and isinstance(new, str):
         found = text.count(old) if old else len(text) + 1
         if count is not None and count >= 0:
@@ -57,13 +63,13 @@ def _check_replace(text, old, new, count=-1) -> None:
 class _Range:
     """`range` for templates: at most MAX_RANGE numbers, checking the deadline as it iterates."""
 
-    def __init__(self, *args):
+    def __init__(self, *args: int) -> None:
         self._numbers = range(*args)
         if len(self._numbers) > MAX_RANGE:
             raise TooBig(f"range of {len(self._numbers):,} numbers is larger than the limit of "
                          f"{MAX_RANGE:,}")
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[int]:
         for index, number in enumerate(self._numbers):
             if not index & 1023:
                 check_deadline()
@@ -72,19 +78,19 @@ class _Range:
     def __len__(self) -> int:
         return len(self._numbers)
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: Any) -> Any:  # a number, or a range for a slice
         return self._numbers[index]
 
-    def __contains__(self, number) -> bool:
+    def __contains__(self, number: object) -> bool:
         return number in self._numbers
 
-    def __reversed__(self):
+    def __reversed__(self) -> Iterator[int]:
         return reversed(self._numbers)
 
 
-def _bounded_filter(name: str, func):
+def _bounded_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(func)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
         check_deadline()
         if name in _WIDTH_FILTERS:
             for value in (*args, *kwargs.values()):
@@ -103,13 +109,13 @@ class BoundedEnvironment(SandboxedEnvironment):
 
     intercepted_binops = frozenset({"*", "**", "%", "+"})
 
-    def __init__(self, autoescape: bool):
+    def __init__(self, autoescape: bool) -> None:
         super().__init__(undefined=StrictUndefined, keep_trailing_newline=True,
                          autoescape=autoescape)
         self.globals["range"] = _Range
         self.filters = {name: _bounded_filter(name, func) for name, func in self.filters.items()}
 
-    def call_binop(self, context, operator, left, right):
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         check_deadline()
         if operator == "*":
             for sequence, times in ((left, right), (right, left)):
@@ -126,7 +132,7 @@ class BoundedEnvironment(SandboxedEnvironment):
                 raise _too_big("a `*` field width")
         return _check_size(super().call_binop(context, operator, left, right))
 
-    def call(self, context, obj, /, *args, **kwargs):
+    def call(self, context: Context, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
         check_deadline()
         name = getattr(obj, "__name__", "")
         if isinstance(getattr(obj, "__self__", None), str):
@@ -136,11 +142,11 @@ class BoundedEnvironment(SandboxedEnvironment):
                 _check_replace(obj.__self__, *args)
         return _check_size(super().call(context, obj, *args, **kwargs))
 
-    def getattr(self, obj, attribute):
+    def getattr(self, obj: Any, attribute: str) -> Any:
         check_deadline()
         return super().getattr(obj, attribute)
 
-    def wrap_str_format(self, value):
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
         wrapper = super().wrap_str_format(value)
         if wrapper is None:
             return None

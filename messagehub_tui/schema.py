@@ -8,13 +8,13 @@ import re
 
 from messagehub_tui.engines import Engine
 
-SCHEMA_VERSION = 4
-# PostgreSQL support arrived with schema 4: a new PostgreSQL database starts there, and only the
-# migrations after it ever run on one. Those before it are SQLite's history (3 rebuilds a table
-# for AUTOINCREMENT, which PostgreSQL's sequences give anyway).
-POSTGRES_FIRST = 4
-# A new SQLite database is made by create_tables, then these steps (each safe on fresh tables).
-SQLITE_FRESH_FROM = 3
+SCHEMA_VERSION = 6
+# PostgreSQL support arrived with schema 4: only the migrations after it ever run on a PostgreSQL
+# database. Those before it are SQLite's history (3 rebuilds a table for AUTOINCREMENT, which
+# PostgreSQL's sequences give anyway).
+# A new database is made by create_tables (the models hold every later table, column and index),
+# then these steps: on SQLite the AUTOINCREMENT rebuild of 3, on PostgreSQL nothing (a sequence).
+SQLITE_FRESH_STEPS = (3,)
 
 SQLITE_COUNT_TRIGGERS = [
     """CREATE TRIGGER IF NOT EXISTS delivery_count_insert AFTER INSERT ON delivery BEGIN
@@ -127,6 +127,43 @@ MIGRATIONS: dict[int, list[str]] = {
         '"diagnostic" TEXT NOT NULL, "at" DATETIME NOT NULL)',
         'CREATE INDEX IF NOT EXISTS "bounce_address_kind_at" ON "bounce" ("address", "kind", "at")',
     ],
+    # feedback.py: every signal heard back, once per key, with per-campaign counts; the campaign
+    # a suppression came from. A new database gets the same from create_tables(ALL_MODELS).
+    5: [
+        'CREATE TABLE IF NOT EXISTS "feedback" ("id" INTEGER NOT NULL PRIMARY KEY, '
+        '"key" TEXT NOT NULL, "delivery_id" INTEGER, "campaign_id" INTEGER, '
+        '"kind" TEXT NOT NULL, "detail" TEXT NOT NULL, "at" DATETIME NOT NULL, '
+        'FOREIGN KEY ("delivery_id") REFERENCES "delivery" ("id") ON DELETE SET NULL, '
+        'FOREIGN KEY ("campaign_id") REFERENCES "campaign" ("id") ON DELETE CASCADE)',
+        'CREATE UNIQUE INDEX IF NOT EXISTS "feedback_key" ON "feedback" ("key")',
+        'CREATE INDEX IF NOT EXISTS "feedback_delivery_id" ON "feedback" ("delivery_id")',
+        'CREATE INDEX IF NOT EXISTS "feedback_campaign_id" ON "feedback" ("campaign_id")',
+        'CREATE TABLE IF NOT EXISTS "feedback_count" ("campaign_id" INTEGER NOT NULL, '
+        '"kind" TEXT NOT NULL, "n" INTEGER NOT NULL, PRIMARY KEY ("campaign_id", "kind"), '
+        'FOREIGN KEY ("campaign_id") REFERENCES "campaign" ("id") ON DELETE CASCADE)',
+        'CREATE INDEX IF NOT EXISTS "feedback_count_campaign_id" ON "feedback_count" '
+        '("campaign_id")',
+        'ALTER TABLE "suppression" ADD COLUMN "campaign_id" INTEGER '
+        'REFERENCES "campaign" ("id") ON DELETE SET NULL',
+        'CREATE INDEX IF NOT EXISTS "suppression_campaign_id" ON "suppression" ("campaign_id")',
+        'CREATE INDEX IF NOT EXISTS "delivery_provider_id" ON "delivery" ("provider_id")',
+        'CREATE INDEX IF NOT EXISTS "delivery_address" ON "delivery" ("address")',
+    ],
+    # The bounce table of v4 becomes feedback rows (one home for what was heard back); kinds as
+    # bounces/parse.Kind and feedback.FeedbackKind spelled them when this was written.
+    6: [
+        'CREATE INDEX IF NOT EXISTS "feedback_kind_at" ON "feedback" ("kind", "at")',
+        "INSERT INTO feedback (key, delivery_id, campaign_id, kind, detail, at) "
+        "SELECT 'bounce:' || message_key, delivery_id, campaign_id, CASE kind "
+        "WHEN 'hard' THEN 'bounced' WHEN 'soft' THEN 'soft_bounced' "
+        "WHEN 'complaint' THEN 'complained' ELSE 'unsubscribed' END, "
+        "substr(diagnostic, 1, 500), at FROM bounce WHERE true ON CONFLICT DO NOTHING",
+        "INSERT INTO feedback_count (campaign_id, kind, n) "
+        "SELECT campaign_id, kind, COUNT(*) FROM feedback WHERE campaign_id IS NOT NULL "
+        "GROUP BY campaign_id, kind "
+        'ON CONFLICT ("campaign_id", "kind") DO UPDATE SET n = excluded.n',
+        'DROP TABLE IF EXISTS "bounce"',
+    ],
 }
 
 # SQLite's spelling -> PostgreSQL's. An integer primary key is SQLite's rowid, numbered by the
@@ -152,11 +189,9 @@ def for_engine(statement: str, engine: Engine) -> str:
 def fresh_statements(engine: Engine) -> list[str]:
     """What follows create_tables on a new database of this engine."""
     if engine is Engine.SQLITE:
-        steps = range(SQLITE_FRESH_FROM, SCHEMA_VERSION + 1)
-        return [*SQLITE_COUNT_TRIGGERS, *(s for step in steps for s in MIGRATIONS[step])]
-    steps = range(POSTGRES_FIRST, SCHEMA_VERSION + 1)
-    return [*PG_COUNT_TRIGGERS,
-            *(for_engine(s, engine) for step in steps for s in MIGRATIONS[step])]
+        return [*SQLITE_COUNT_TRIGGERS,
+                *(s for step in SQLITE_FRESH_STEPS for s in MIGRATIONS[step])]
+    return list(PG_COUNT_TRIGGERS)
 
 
 def upgrade_statements(step: int, engine: Engine) -> list[str]:

@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
 
-from messagehub_tui.models import DeliveryStatus, iso_utc
+from messagehub_tui.feedback import FeedbackCounts, FeedbackKind
+from messagehub_tui.models import CampaignStatus, Channel, DeliveryStatus, iso_utc
 
 # The states a delivery ends in; skipped ones were never to be sent, so they count on neither side.
 ENDED = (DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.UNKNOWN,
@@ -69,20 +70,43 @@ class CampaignState:
 
     id: int
     name: str
-    channel: str
-    status: str
+    channel: Channel
+    status: CampaignStatus
     list_name: str | None
     counts: DeliveryCounts
     scheduled_at: datetime | None
     started_at: datetime | None
     finished_at: datetime | None
     last_error: str | None
+    feedback: FeedbackCounts = FeedbackCounts()
 
     @property
     def total(self) -> int:
         return self.counts.total
 
-    def to_json(self) -> dict:
+    def feedback_rates(self) -> dict[str, float]:
+        """Bounce (hard), complaint and unsubscribe rates, each a share of the messages sent."""
+        sent = self.counts.sent
+        return {name: self.feedback.rate(kind, sent) for name, kind in (
+            ("bounce", FeedbackKind.BOUNCED), ("complaint", FeedbackKind.COMPLAINED),
+            ("unsubscribe", FeedbackKind.UNSUBSCRIBED))}
+
+    def feedback_summary(self) -> str:
+        """One line for the monitor: the count of each kind heard back (kinds never heard
+        omitted), with the bounce, complaint and unsubscribe rates of the messages sent."""
+        rates = {FeedbackKind.BOUNCED: "bounce", FeedbackKind.COMPLAINED: "complaint",
+                 FeedbackKind.UNSUBSCRIBED: "unsubscribe"}
+        shown = []
+        for kind in FeedbackKind:
+            number = self.feedback[kind]
+            if kind in rates:
+                share = self.feedback.rate(kind, self.counts.sent)
+                shown.append(f"{kind.value.replace('_', ' ')} {number} ({share:.1%})")
+            elif number:
+                shown.append(f"{kind.value.replace('_', ' ')} {number}")
+        return "heard back: " + "  ".join(shown)
+
+    def to_json(self) -> dict[str, object]:
         """The JSON object `status --json` prints (and `campaigns --json` one of per campaign)."""
         return {
             "id": self.id,
@@ -96,4 +120,5 @@ class CampaignState:
             "started_at": iso_utc(self.started_at),
             "finished_at": iso_utc(self.finished_at),
             "last_error": self.last_error,
+            "feedback": self.feedback.to_json(),
         }

@@ -60,6 +60,11 @@ def active_rows() -> list[CampaignState]:
     return campaign_rows([*ACTIVE, CampaignStatus.SCHEDULED, CampaignStatus.PAUSED])
 
 
+def active_ids() -> list[int]:
+    """Campaigns still queued or running (one indexed query)."""
+    return [c.id for c in Campaign.select(Campaign.id).where(Campaign.status.in_(list(ACTIVE)))]
+
+
 def monitor_data(campaign_id: int, events: int = 30) -> MonitorData:
     """The campaign, its state counts, its latest events and its latest errors (only those since
     its runners last started)."""

@@ -12,6 +12,7 @@ from messagehub_tui.config import DATABASE_URL_ENV, load_settings
 from messagehub_tui.models import close_db, open_db
 from messagehub_tui.schema import SCHEMA_VERSION
 from tests.clitools import refusing_smtp, rejecting_smtp  # noqa: F401 (fixtures for every module)
+from tests.mailloop import loop  # noqa: F401 (a private Postfix and Dovecot)
 from tests.pgcluster import PgCluster, pg_cluster, pg_database  # noqa: F401 (fixtures)
 
 ENGINES = ("sqlite", "postgres")
@@ -19,7 +20,10 @@ ENGINES = ("sqlite", "postgres")
 
 def pytest_generate_tests(metafunc):
     """A module that sets `BOTH_ENGINES = True` runs each test that has a home on both engines."""
-    if getattr(metafunc.module, "BOTH_ENGINES", False) and "engine" in metafunc.fixturenames:
+    marks = metafunc.definition.iter_markers("parametrize")
+    chosen = any("engine" in mark.args[0] for mark in marks)
+    if getattr(metafunc.module, "BOTH_ENGINES", False) and "engine" in metafunc.fixturenames \
+            and not chosen:  # a test may name its engine itself
         metafunc.parametrize("engine", ENGINES, indirect=True)
 
 

@@ -4,9 +4,10 @@ Postfix (`postfix -c DIR`) accepts mail for the test domain on a free port and d
 known users into Maildirs, unknown users bounce *after* acceptance (so Postfix writes its own
 RFC 3464 DSN to the envelope sender), `bounces+TOKEN@` lands in the `bounces` Maildir (VERP via
 `recipient_delimiter`), and `vacation@` goes to a pipe(8) auto-responder that answers the envelope
-sender over SMTP with `Auto-Submitted: auto-replied`. Dovecot (`dovecot -c FILE`) serves the
-Maildirs over IMAP (plaintext, loopback only). Both need root: Postfix's master starts as root and
-the delivery agents switch to a static uid.
+sender over SMTP with `Auto-Submitted: auto-replied`, and `unsubscribe@` (a List-Unsubscribe
+mailto) is an alias of `bounces@`, so unsubscribe requests reach the same mailbox. Dovecot
+(`dovecot -c FILE`) serves the Maildirs over IMAP (plaintext, loopback only). Both need root:
+Postfix's master starts as root and the delivery agents switch to a static uid.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+
+import pytest
+from imap_tools import MailBoxUnencrypted
 
 from tests.peers import free_port, require, wait_for_port
 
@@ -91,6 +95,7 @@ class MailLoop:
         (root / "vmailbox").write_text(
             "".join(f"{name}@{DOMAIN} {name}/\n" for name in MAILBOXES))
         (root / "transport").write_text(f"vacation@{DOMAIN} autoreply:\n")
+        (root / "virtual").write_text(f"unsubscribe@{DOMAIN} bounces@{DOMAIN}\n")
         (root / "autoreply.py").write_text(AUTOREPLY.format(domain=DOMAIN))
         (conf / "main.cf").write_text(f"""\
 compatibility_level = 3.6
@@ -111,6 +116,7 @@ smtpd_reject_unlisted_recipient = no
 virtual_mailbox_domains = {DOMAIN}
 virtual_mailbox_maps = texthash:{root}/vmailbox
 virtual_mailbox_base = {self.mail}
+virtual_alias_maps = texthash:{root}/virtual
 virtual_uid_maps = static:{MAIL_UID}
 virtual_gid_maps = static:{MAIL_UID}
 recipient_delimiter = +
@@ -229,6 +235,44 @@ service imap-login {{
                                      f"after {timeout} s\n{self.log()}")
             time.sleep(0.05)
 
+    def configure(self, home: Path, extra: str = "", email: str = "") -> dict:
+        """Write a home's messagehub.toml sending through this Postfix and reading `bounces`
+        over IMAP; returns the environment with the mailbox password. `extra` adds [bounces]
+        keys, `email` [email] keys."""
+        (home / "messagehub.toml").write_text(f"""\
+[email]
+transport = "smtp"
+host = "127.0.0.1"
+port = {self.smtp_port}
+security = "none"
+from = "News <news@example.org>"
+{email}
+[delivery]
+max_attempts = 1
+
+[bounces]
+return_path = "bounces+{{token}}@{DOMAIN}"
+imap_host = "127.0.0.1"
+imap_port = {self.imap_port}
+imap_user = "bounces"
+security = "none"
+{extra}""")
+        return {**os.environ, "MESSAGEHUB_IMAP_PASSWORD": IMAP_PASSWORD}
+
+    def mailbox_state(self, user: str = "bounces") -> dict:
+        """Per folder: (subject, flags) of every message, read without marking anything."""
+        with MailBoxUnencrypted("127.0.0.1", self.imap_port).login(
+                user, IMAP_PASSWORD, initial_folder=None) as box:
+            state = {}
+            for folder in ("INBOX", "messagehub-processed"):
+                if not box.folder.exists(folder):
+                    continue
+                box.folder.set(folder)
+                # \Recent only says which session saw a message first; every other flag counts
+                state[folder] = sorted((m.subject, tuple(f for f in m.flags if f != "\\Recent"))
+                                       for m in box.fetch(mark_seen=False))
+            return state
+
     def log(self) -> str:
         parts = []
         for name in ("maillog", "dovecot.log"):
@@ -256,3 +300,12 @@ service imap-login {{
                 pass  # gone (or never wrote its pid)
         self._started.clear()
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+@pytest.fixture
+def loop():
+    """A started MailLoop, stopped after the test; its log is printed (shown on failure)."""
+    started = MailLoop()
+    yield started
+    print(started.log())
+    started.stop()

@@ -147,6 +147,9 @@ class FakeTwilio:
         self.fail_first: dict[str, tuple[int, int | None]] = {}
         self.delay: dict[str, float] = {}
         self.bad_auth = "\0"
+        # MessageSid -> (status, error code or None) that a GET of the message answers
+        self.statuses: dict[str, tuple[str, int | None]] = {}
+        self.fetches: list[tuple[str, float]] = []
         self.lock = threading.Lock()
         fake = self
 
@@ -158,8 +161,23 @@ class FakeTwilio:
                 if self.headers.get("Authorization", "").endswith(fake.bad_auth):
                     return self._reply(401, {"code": 20003, "message": "Authenticate",
                                              "status": 401})
+                if "/Messages/" in self.path:
+                    return self._message()
                 return self._reply(200, {"sid": ACCOUNT_SID, "status": "active",
                                          "friendly_name": "test account"})
+
+            def _message(self):
+                sid = self.path.rsplit("/", 1)[-1].removesuffix(".json")
+                with fake.lock:
+                    fake.fetches.append((sid, time.time()))
+                    known = fake.statuses.get(sid)
+                if known is None:
+                    return self._reply(404, {"code": 20404, "message": "not found",
+                                             "status": 404})
+                state, code = known
+                return self._reply(200, {"sid": sid, "account_sid": ACCOUNT_SID,
+                                         "status": state, "error_code": code,
+                                         "error_message": None, "direction": "outbound-api"})
 
             def do_POST(self):
                 body = parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())
@@ -179,6 +197,8 @@ class FakeTwilio:
                     status, code, message = outcome
                     return self._reply(status, {"code": code, "message": message,
                                                 "status": status})
+                with fake.lock:
+                    fake.statuses[f"SM{number:032x}"] = ("queued", None)
                 return self._reply(201, {"sid": f"SM{number:032x}", "status": "queued",
                                          "to": fields.get("To"), "body": fields.get("Body")})
 

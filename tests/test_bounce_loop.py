@@ -3,68 +3,22 @@ from a real Dovecot; only the unknown user is suppressed and nothing else in the
 
 from __future__ import annotations
 
-import os
+import json
 import signal
 import sqlite3
 import subprocess
 import time
 from pathlib import Path
 
-import pytest
 from imap_tools import MailBoxUnencrypted
 
 from tests.clitools import COMMAND, campaign_with, ok, run
-from tests.mailloop import DOMAIN, IMAP_PASSWORD, MailLoop
+from tests.mailloop import DOMAIN, IMAP_PASSWORD
 
 UNRELATED = (b"From: Ann Person <ann@elsewhere.test>\r\nTo: bounces@" + DOMAIN.encode() +
              b"\r\nSubject: Lunch on Friday?\r\nMessage-ID: <lunch-1@elsewhere.test>\r\n"
              b"\r\nAre you free on Friday? The user unknown@" + DOMAIN.encode() +
              b" said yes.\r\n")
-
-
-@pytest.fixture
-def loop():
-    started = MailLoop()
-    yield started
-    print(started.log())  # shown only when the test failed
-    started.stop()
-
-
-def _configure(home: Path, loop: MailLoop, extra: str = "") -> dict:
-    (home / "messagehub.toml").write_text(f"""\
-[email]
-transport = "smtp"
-host = "127.0.0.1"
-port = {loop.smtp_port}
-security = "none"
-from = "News <news@example.org>"
-
-[delivery]
-max_attempts = 1
-
-[bounces]
-return_path = "bounces+{{token}}@{DOMAIN}"
-imap_host = "127.0.0.1"
-imap_port = {loop.imap_port}
-imap_user = "bounces"
-security = "none"
-{extra}""")
-    return {**os.environ, "MESSAGEHUB_IMAP_PASSWORD": IMAP_PASSWORD}
-
-
-def _mailbox_state(loop: MailLoop) -> dict:
-    """Per folder: (subject, flags) of every message, read without marking anything."""
-    with MailBoxUnencrypted("127.0.0.1", loop.imap_port).login("bounces", IMAP_PASSWORD,
-                                                               initial_folder=None) as box:
-        state = {}
-        for folder in ("INBOX", "messagehub-processed"):
-            if not box.folder.exists(folder):
-                continue
-            box.folder.set(folder)
-            # \Recent only says which session saw a message first; every other flag counts
-            state[folder] = sorted((m.subject, tuple(f for f in m.flags if f != "\\Recent"))
-                                   for m in box.fetch(mark_seen=False))
-        return state
 
 
 def _rows(home: Path, sql: str, *params) -> list:
@@ -73,7 +27,7 @@ def _rows(home: Path, sql: str, *params) -> list:
 
 
 def test_a_campaign_through_postfix_suppresses_exactly_the_unknown_user(tmp_path, loop):
-    env = _configure(tmp_path, loop)
+    env = loop.configure(tmp_path)
     loop.send(UNRELATED, f"bounces@{DOMAIN}")
     loop.wait_for("bounces", 1)
     campaign_id = campaign_with(tmp_path, [f"alice@{DOMAIN}", f"ghost@{DOMAIN}",
@@ -90,7 +44,7 @@ def test_a_campaign_through_postfix_suppresses_exactly_the_unknown_user(tmp_path
                and line.endswith("suppressed, moved") for line in lines), done.stdout
     assert sum(line.startswith("auto-reply left") for line in lines) == 1, done.stdout
     assert sum(line.startswith("unrelated left") for line in lines) == 1, done.stdout
-    assert "3 messages" in lines[-1] and "1 moved" in lines[-1], done.stdout
+    assert "3 new messages" in lines[-1] and "1 moved" in lines[-1], done.stdout
 
     suppressed = _rows(tmp_path, "SELECT address, reason FROM suppression")
     assert suppressed == [(f"ghost@{DOMAIN}",
@@ -100,24 +54,37 @@ def test_a_campaign_through_postfix_suppresses_exactly_the_unknown_user(tmp_path
     assert len(events) == 1 and f"ghost@{DOMAIN}" in events[0][0], events
     assert _rows(tmp_path, "SELECT error FROM delivery WHERE address = ?", f"ghost@{DOMAIN}") \
         == [(f'X-Postfix; unknown user: "ghost@{DOMAIN}"',)]
+    counted = json.loads(ok(tmp_path, "status", campaign_id, "--json"))["feedback"]
+    assert (counted["bounced"], counted["complained"], counted["unsubscribed"]) == (1, 0, 0)
 
-    state = _mailbox_state(loop)
+    state = loop.mailbox_state()
     assert [subject for subject, _ in state["INBOX"]] == ["Lunch on Friday?", "Out of office: s"]
     assert all("\\Seen" not in flags for _, flags in state["INBOX"]), state
     assert [subject for subject, _ in state["messagehub-processed"]] == [
         "Undelivered Mail Returned to Sender"]
 
+    # the next poll fetches nothing: what was left is remembered (UIDVALIDITY + last UID)
     again = run(tmp_path, "bounces", "check", env=env)
     assert again.returncode == 0, again.stderr
-    assert "2 messages" in again.stdout and "0 moved" in again.stdout, again.stdout
+    assert again.stdout == "INBOX: 0 new messages (nothing); 0 moved to messagehub-processed, " \
+                           "0 left untouched\n", again.stdout
+    # --all reads everything again and changes nothing
+    every = run(tmp_path, "bounces", "check", "--all", env=env)
+    assert "INBOX: 2 messages (1 auto-reply, 1 unrelated); 0 moved" in every.stdout, every.stdout
     assert _rows(tmp_path, "SELECT address, reason FROM suppression") == suppressed
     assert _rows(tmp_path, "SELECT message FROM event WHERE campaign_id = ? AND message "
                            "LIKE '%bounce%'", int(campaign_id)) == events
-    assert _mailbox_state(loop) == state
+    assert loop.mailbox_state() == state
+    assert json.loads(ok(tmp_path, "status", campaign_id, "--json"))["feedback"] == counted
+    # only what arrives after that is read
+    loop.send(UNRELATED.replace(b"lunch-1", b"lunch-2"), f"bounces@{DOMAIN}")
+    loop.wait_for("bounces", 3)
+    later = run(tmp_path, "bounces", "check", env=env)
+    assert "INBOX: 1 new message (1 unrelated); 0 moved" in later.stdout, later.stdout
 
 
 def test_doctor_logs_in_to_the_bounce_mailbox(tmp_path, loop):
-    env = _configure(tmp_path, loop)
+    env = loop.configure(tmp_path)
     ok(tmp_path, "init")
     done = run(tmp_path, "doctor", env=env)
     assert "logged in as 'bounces'" in done.stdout, (done.stdout, done.stderr)
@@ -127,7 +94,7 @@ def test_doctor_logs_in_to_the_bounce_mailbox(tmp_path, loop):
 
 
 def test_the_daemon_polls_and_leaves_a_bounce_of_mail_it_did_not_send(tmp_path, loop):
-    env = _configure(tmp_path, loop, 'poll_every = "1s"\n')
+    env = loop.configure(tmp_path, 'poll_every = "1s"\n')
     # Postfix's DSN for a message sent by someone else through the same return address (no token)
     loop.send(b"Subject: not ours\r\nMessage-ID: <other-1@elsewhere.test>\r\n\r\nhi\r\n",
               f"nobody@{DOMAIN}", sender=f"bounces@{DOMAIN}")
@@ -147,7 +114,25 @@ def test_the_daemon_polls_and_leaves_a_bounce_of_mail_it_did_not_send(tmp_path, 
         daemon.send_signal(signal.SIGTERM)
         daemon.wait(timeout=60)
     assert _rows(tmp_path, "SELECT address FROM suppression") == [(f"ghost@{DOMAIN}",)]
-    state = _mailbox_state(loop)
+    state = loop.mailbox_state()
     assert state["INBOX"] == [("Undelivered Mail Returned to Sender", ())], state
     assert len(state["messagehub-processed"]) == 1
     assert "1 moved" in (tmp_path / "logs" / "daemon.log").read_text()
+
+
+def test_a_folder_made_anew_under_the_same_name_is_read_from_its_start(tmp_path, loop):
+    """UIDs only mean something with the folder's UIDVALIDITY: a new folder starts at UID 1."""
+    env = loop.configure(tmp_path, 'imap_folder = "in"\n')
+    ok(tmp_path, "init")
+    with MailBoxUnencrypted("127.0.0.1", loop.imap_port).login(
+            "bounces", IMAP_PASSWORD, initial_folder=None) as box:
+        box.folder.create("in")
+        box.append(UNRELATED, "in")
+        first = run(tmp_path, "bounces", "check", env=env)
+        assert "in: 1 new message (1 unrelated)" in first.stdout, (first.stdout, first.stderr)
+        assert "in: 0 new messages" in run(tmp_path, "bounces", "check", env=env).stdout
+        box.folder.delete("in")
+        box.folder.create("in")
+        box.append(UNRELATED.replace(b"lunch-1", b"lunch-2"), "in")
+    again = run(tmp_path, "bounces", "check", env=env)
+    assert "in: 1 new message (1 unrelated)" in again.stdout, (again.stdout, again.stderr)

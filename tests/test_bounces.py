@@ -9,14 +9,25 @@ from datetime import timedelta
 
 import pytest
 
-from messagehub_tui import contacts
+from messagehub_tui import contacts, feedback
 from messagehub_tui.bounces import policy, verp
 from messagehub_tui.bounces.parse import Finding, Kind
-from messagehub_tui.bounces.store import Bounce
 from messagehub_tui.config import load_settings
 from messagehub_tui.errors import ConfigError
+from messagehub_tui.feedback import FeedbackKind
 from messagehub_tui.message_id import home_token
-from messagehub_tui.models import Delivery, Event, Suppression, utcnow
+from messagehub_tui.models import (
+    SCHEMA_VERSION,
+    Delivery,
+    Event,
+    Feedback,
+    Meta,
+    Suppression,
+    db,
+    open_db,
+    utcnow,
+)
+from messagehub_tui.schema import MIGRATIONS
 from tests.engine import make_home
 
 # Storage-touching: every test with a home runs on SQLite and on PostgreSQL.
@@ -100,7 +111,8 @@ def test_a_hard_bounce_found_by_its_verp_token_suppresses_and_tells_the_campaign
     assert events == [("hard bounce for ann@example.org: smtp; 550 5.1.1 no such user; "
                        "address suppressed")]
     assert policy.apply(settings, _hard(envelope_to=(address,)), "<r1@mx>").repeated
-    assert Event.select().count() == 1 and Bounce.select().count() == 1
+    assert Event.select().count() == 1 and Feedback.select().count() == 1
+    assert feedback.counts(campaign_id).bounced == 1
 
 
 def test_a_forged_token_matches_nothing_and_a_stranger_is_not_suppressed(sent):
@@ -124,9 +136,13 @@ def test_without_a_token_the_quoted_message_id_then_the_recipient_find_the_deliv
 
 
 def test_soft_bounces_suppress_at_the_limit_within_the_window(sent):
-    settings, _, _ = sent
-    Bounce.create(message_key="<old@mx>", kind=Kind.SOFT.value, address="ann@example.org",
-                  diagnostic="old", at=utcnow() - timedelta(days=31))
+    settings, campaign_id, ids = sent
+    feedback.record(ids["ann@example.org"], campaign_id, FeedbackKind.SOFT_BOUNCED, "old",
+                    "bounce:<old@mx>")
+    Feedback.update(at=utcnow() - timedelta(days=31)).execute()
+    # another address's soft bounce does not count for ann
+    feedback.record(ids["bob@example.org"], campaign_id, FeedbackKind.SOFT_BOUNCED, "b",
+                    "bounce:<b@mx>")
     soft = [policy.apply(settings, Finding(Kind.SOFT, "ann@example.org", "4.2.2",
                                            "452 4.2.2 mailbox full"), f"<s{i}@mx>")
             for i in range(3)]
@@ -143,3 +159,32 @@ def test_a_complaint_suppresses_with_reason_complained(sent):
     assert [(s.address, s.reason) for s in Suppression.select()] == [("bob@example.org",
                                                                       "complained")]
     assert contacts.suppressions("email")[0].address == "bob@example.org"
+
+
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)  # a version 5 home is SQLite's
+def test_bounces_of_a_version_5_home_become_feedback(sent):
+    """Schema 6 moves v4's bounce table into feedback: counts, soft-bounce history and all."""
+    settings, campaign_id, ids = sent
+    for statement in MIGRATIONS[4]:
+        db.execute_sql(statement)
+    db.execute_sql('DROP INDEX "feedback_kind_at"')
+    rows = [("<h@mx>", "hard", "ann@example.org", "550 5.1.1 gone"),
+            ("<s@mx>", "soft", "bob@example.org", "452 4.2.2 full"),
+            ("<c@mx>", "complaint", "bob@example.org", "feedback type abuse")]
+    for key, kind, address, diagnostic in rows:
+        db.execute_sql("INSERT INTO bounce (message_key, kind, address, delivery_id, campaign_id,"
+                       " diagnostic, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       (key, kind, address, ids[address], campaign_id, diagnostic, utcnow()))
+    Meta.update(value="5").where(Meta.key == "schema_version").execute()
+    db.close()
+    open_db(settings.db_path)
+    assert Meta.get(Meta.key == "schema_version").value == str(SCHEMA_VERSION)
+    assert not db.table_exists("bounce")
+    counted = feedback.counts(campaign_id)
+    assert (counted.bounced, counted.soft_bounced, counted.complained) == (1, 1, 1)
+    assert sorted((f.key, f.kind) for f in Feedback.select()) == [
+        ("bounce:<c@mx>", "complained"), ("bounce:<h@mx>", "bounced"),
+        ("bounce:<s@mx>", "soft_bounced")]
+    # the same report polled again is recognised as recorded
+    assert policy.apply(settings, Finding(Kind.SOFT, "bob@example.org", "4.2.2", "full"),
+                        "<s@mx>").repeated

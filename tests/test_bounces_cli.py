@@ -8,9 +8,6 @@ import os
 from tests.clitools import ok, run
 from tests.peers import free_port
 
-# Storage-touching: every test with a home runs on SQLite and on PostgreSQL.
-BOTH_ENGINES = True
-
 
 def _env(password: str | None) -> dict:
     env = {k: v for k, v in os.environ.items() if k != "MESSAGEHUB_IMAP_PASSWORD"}

@@ -3,9 +3,6 @@
 import subprocess
 import sys
 
-# Storage-touching: every test with a home runs on SQLite and on PostgreSQL.
-BOTH_ENGINES = True
-
 
 def run(home, *args):
     return subprocess.run([sys.executable, "-m", "messagehub_tui", "--home", str(home), *args],

@@ -18,9 +18,6 @@ from tests.clitools import (
 from tests.peers import free_port, require
 from tests.test_cli_control import wait_status
 
-# Storage-touching: every test with a home runs on SQLite and on PostgreSQL.
-BOTH_ENGINES = True
-
 
 def test_suppress_unsuppress_and_suppressions(tmp_path):
     added = run(tmp_path, "suppress", "Ann@Example.com", "bob@example.com", "--channel", "email",

@@ -6,6 +6,7 @@ import os
 import signal
 import time
 
+from messagehub_tui.config import load_settings
 from tests.clitools import (
     campaign_with,
     db_value,
@@ -13,9 +14,7 @@ from tests.clitools import (
     run,
     smtp_config,
 )
-
-# Storage-touching: every test with a home runs on SQLite and on PostgreSQL.
-BOTH_ENGINES = True
+from tests.test_crash import freeze_outside_a_write
 
 
 def wait_status(home, campaign_id: str, *wanted: str, timeout: float = 60) -> str:
@@ -32,7 +31,9 @@ def test_pause_and_cancel_exit_1_when_the_runner_does_not_stop(tmp_path):
     ok(tmp_path, "launch", campaign_id)
     wait_status(tmp_path, campaign_id, "running")
     runner = db_value(tmp_path, "SELECT pid FROM runner WHERE campaign_id = ?", campaign_id)
-    os.kill(runner, signal.SIGSTOP)  # a runner that cannot act on the request
+    # a runner that cannot act on the request (frozen outside a write: inside one it would hold
+    # SQLite's write lock, and the pause below would wait for that instead)
+    freeze_outside_a_write(runner, load_settings(tmp_path))
     try:
         paused = run(tmp_path, "pause", campaign_id, "--wait", "1")
         assert paused.returncode == 1

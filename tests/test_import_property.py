@@ -14,9 +14,6 @@ from messagehub_tui.csvread import CsvFile
 from messagehub_tui.errors import MessagehubError
 from messagehub_tui.models import close_db, db, open_db
 
-# Storage-touching: every test with a home runs on SQLite and on PostgreSQL.
-BOTH_ENGINES = True
-
 EMAILS = ["ann@example.com", "ANN@Example.com", "bob@example.org", "bad@", "not an email",
           "cy@exämple.de", "=cmd@example.com", ""]
 PHONES = ["+14155550101", "+1 415 555 0102", "(415) 555-0103", "12", "+999", "abc", ""]

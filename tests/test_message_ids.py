@@ -13,16 +13,13 @@ from tests.test_engine_smtp import smtp_toml
 
 RENDER_AGAIN = """
 import sys
-from messagehub_tui import campaigns
+from messagehub_tui import campaign_compose
 from messagehub_tui.config import load_settings
 from messagehub_tui.models import Campaign, Delivery, open_db
-
-# Storage-touching: every test with a home runs on SQLite and on PostgreSQL.
-BOTH_ENGINES = True
 settings = load_settings(sys.argv[1])
 open_db(settings.db_location)
 delivery = Delivery.get_by_id(int(sys.argv[2]))
-composer = campaigns.make_composer(Campaign.get_by_id(delivery.campaign_id), settings)
+composer = campaign_compose.make_composer(Campaign.get_by_id(delivery.campaign_id), settings)
 data = composer.email_bytes(delivery.contact.template_vars(), delivery.address, sys.argv[3])
 print(next(line for line in data.decode().splitlines() if line.startswith("Message-ID: ")))
 """

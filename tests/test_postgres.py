@@ -202,3 +202,13 @@ def test_write_transactions_run_one_at_a_time_except_the_concurrent_ones(setting
     for thread in threads:
         thread.join()
     assert done["plain"].is_set()
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgres"], indirect=True)
+def test_the_bounce_mailbox_read_mark_is_replaced(settings, engine):
+    """The mark of how far the mailbox was read moves on (an upsert both engines take: peewee
+    refuses SQLite's INSERT OR REPLACE on PostgreSQL)."""
+    from messagehub_tui.bounces.store import ReadMark, read_mark, save_mark
+    save_mark("INBOX", ReadMark(7, 10))
+    save_mark("INBOX", ReadMark(7, 12))
+    assert read_mark("INBOX") == ReadMark(7, 12)

@@ -3,9 +3,6 @@
 from messagehub_tui.progress import RateMeter, duration
 from messagehub_tui.state import DeliveryCounts
 
-# Storage-touching: every test with a home runs on SQLite and on PostgreSQL.
-BOTH_ENGINES = True
-
 
 def progress(counts: dict[str, int]) -> tuple[int, int]:
     """(done, deliverable), the rule that lived in progress.py before DeliveryCounts held it."""

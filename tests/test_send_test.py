@@ -12,9 +12,6 @@ from pathlib import Path
 
 from tests.conftest import write
 
-# Storage-touching: every test with a home runs on SQLite and on PostgreSQL.
-BOTH_ENGINES = True
-
 UNSUBSCRIBE = ("mailto:unsubscribe@example.com?subject={{ email }}, "
                "https://example.com/u?e={{ email|urlencode }}&t={{ token }}")
 

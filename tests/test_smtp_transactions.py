@@ -36,15 +36,19 @@ def email_settings(port: int, **extra) -> EmailSettings:
                          sender="team@example.com", connections=1, timeout=5.0, **extra)
 
 
-def send_all(settings: EmailSettings, recipients: list[str]) -> list[SendResult]:
-    """Send one message to each recipient in turn on one lane of a real SmtpChannel."""
+def send_all(settings: EmailSettings, recipients: list[str], ahead: bool = False
+             ) -> list[SendResult]:
+    """Send one message to each recipient in turn on one lane of a real SmtpChannel; `ahead`:
+    each with the next one as `then`, as a runner's lane does."""
     channel = SmtpChannel(settings, "team@example.com")
+    messages = [Outgoing(i, rcpt, BODY) for i, rcpt in enumerate(recipients)]
 
     async def run():
         await channel.open()
         try:
-            return [await channel.send(0, Outgoing(i, rcpt, BODY))
-                    for i, rcpt in enumerate(recipients)]
+            return [await channel.send(0, message, messages[i + 1]
+                                       if ahead and i + 1 < len(messages) else None)
+                    for i, message in enumerate(messages)]
         finally:
             await channel.close()
     return asyncio.run(run())
@@ -53,7 +57,8 @@ def send_all(settings: EmailSettings, recipients: list[str]) -> list[SendResult]
 RECIPIENTS = [f"r{i}@example.com" for i in range(6)]
 
 
-@pytest.mark.parametrize("pipelining", [True, False], ids=["pipelined", "one-by-one"])
+@pytest.mark.parametrize("pipelining, ahead", [(True, False), (False, False), (True, True)],
+                         ids=["pipelined", "one-by-one", "next-envelope-with-body"])
 @pytest.mark.parametrize("fault, outcome, reason", [
     ("mail", Outcome.FAILED, "MAIL FROM: 550"),
     ("rcpt", Outcome.FAILED, "RCPT TO: 550"),
@@ -62,15 +67,20 @@ RECIPIENTS = [f"r{i}@example.com" for i in range(6)]
     ("unexpected", Outcome.RETRY, "protocol error: DATA: unexpected reply 250"),
     ("drop", Outcome.RETRY, "connection lost"),
 ])
-def test_a_failed_transaction_costs_only_its_recipient(scripted, pipelining, fault, outcome,
-                                                       reason):
+def test_a_failed_transaction_costs_only_its_recipient(scripted, pipelining, ahead, fault,
+                                                       outcome, reason):
     server = scripted(pipelining=pipelining, faults={3: fault})
-    results = send_all(email_settings(server.port), RECIPIENTS)
+    results = send_all(email_settings(server.port), RECIPIENTS, ahead)
+    failed = {2}
+    if ahead and fault == "drop":
+        # the connection broke while answering the third envelope, sent with the second body:
+        # the second was answered, and the third goes again, whole, on a new connection
+        failed, outcome, reason = set(), Outcome.SENT, ""
     assert results[2].outcome == outcome, results[2]
     assert reason in results[2].reason
-    others = [r for i, r in enumerate(results) if i != 2]
+    others = [r for i, r in enumerate(results) if i not in failed]
     assert all(r.outcome == Outcome.SENT for r in others), others
-    assert server.recipients() == {rcpt: 1 for i, rcpt in enumerate(RECIPIENTS) if i != 2}
+    assert server.recipients() == {rcpt: 1 for i, rcpt in enumerate(RECIPIENTS) if i not in failed}
     assert not any("503" in c for c in server.commands)
     if fault in ("drop", "unexpected"):
         # out of step with the server: the connection is dropped and reopened
@@ -114,9 +124,12 @@ def test_with_chunking_a_message_is_one_write_and_arrives_intact(scripted):
     assert not any(c == "DATA" for c in server.commands)
 
 
-def test_a_refused_rset_reopens_the_connection(scripted):
+@pytest.mark.parametrize("ahead", [False, True], ids=["pipelined", "next-envelope-with-body"])
+def test_a_refused_rset_reopens_the_connection(scripted, ahead):
+    # ahead: the server keeps message 2's refused transaction, so message 3's envelope (sent
+    # with 2's body) meets "503 nested MAIL" and a 354: not 3's fault, it goes on a new connection
     server = scripted(faults={2: "end"}, broken_rset=True)
-    results = send_all(email_settings(server.port), RECIPIENTS)
+    results = send_all(email_settings(server.port), RECIPIENTS, ahead)
     assert [r.outcome for r in results] == [Outcome.SENT, Outcome.FAILED] + [Outcome.SENT] * 4
     assert server.recipients() == {rcpt: 1 for i, rcpt in enumerate(RECIPIENTS) if i != 1}
     assert server.connections == 2
@@ -151,3 +164,35 @@ def test_without_pipelining_each_command_waits_for_its_reply(scripted):
     results = send_all(email_settings(server.port), RECIPIENTS[:2])
     assert all(r.outcome == Outcome.SENT for r in results)
     assert not any(b"MAIL" in r and b"RCPT" in r for r in server.reads)
+
+
+def test_the_next_envelope_rides_with_the_body(scripted):
+    server = scripted(pipelining=True)
+    results = send_all(email_settings(server.port), RECIPIENTS[:3], ahead=True)
+    assert all(r.outcome == Outcome.SENT for r in results), results
+    for rcpt in RECIPIENTS[1:3]:
+        together = (b"\r\n.\r\nRSET\r\nMAIL FROM:<team@example.com>\r\nRCPT TO:<"
+                    + rcpt.encode() + b">\r\nDATA\r\n")
+        assert any(read.endswith(together) for read in server.reads), server.reads
+    assert [rcpt for rcpt, _ in server.messages] == RECIPIENTS[:3]
+    assert all(data == BODY.replace(b"\r\n.", b"\r\n..") for _, data in server.messages)
+    assert server.connections == 1 and server.commands[-1] == "QUIT"
+
+
+def test_a_message_other_than_the_announced_one_goes_on_a_new_connection(scripted):
+    """The lane announced B but sends C (B was stopped, say): B's open transaction must not
+    take C's body, and C is not charged with it."""
+    server = scripted(pipelining=True)
+    channel = SmtpChannel(email_settings(server.port), "team@example.com")
+    a, b, c = (Outgoing(i, rcpt, BODY) for i, rcpt in enumerate(RECIPIENTS[:3]))
+
+    async def run():
+        await channel.open()
+        try:
+            return [await channel.send(0, a, b), await channel.send(0, c)]
+        finally:
+            await channel.close()
+    results = asyncio.run(run())
+    assert [r.outcome for r in results] == [Outcome.SENT, Outcome.SENT], results
+    assert server.recipients() == {RECIPIENTS[0]: 1, RECIPIENTS[2]: 1}
+    assert server.connections == 2

@@ -10,7 +10,8 @@ from pathlib import Path
 from tests.conftest import write
 
 HINT = ("it comes from [email] unsubscribe in messagehub.toml (email campaigns only), e.g. "
-        "unsubscribe = \"https://example.com/unsubscribe?email={{ email|urlencode }}\"")
+        "unsubscribe = \"https://example.com/unsubscribe?email={{ email|urlencode }}\", or from "
+        "[web] public_url (one-click unsubscribe)")
 
 
 def run(home: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:

@@ -25,7 +25,7 @@ from imap_tools import (
 )
 from imap_tools.errors import ImapToolsError
 
-from messagehub_tui.bounces import policy
+from messagehub_tui.bounces import policy, store
 from messagehub_tui.bounces.parse import Finding, Kind, classify_message
 from messagehub_tui.config import IMAP_PASSWORD_ENV, BounceSettings, Settings
 from messagehub_tui.errors import MessagehubError
@@ -53,12 +53,15 @@ class Seen:
     def line(self) -> str:
         """One line for `bounces check`."""
         kind, found = self.finding.kind, self.finding
-        what = "complaint" if kind == Kind.COMPLAINT else f"bounce {kind.value}"
+        what = {Kind.COMPLAINT: "complaint", Kind.UNSUBSCRIBE: "unsubscribe"}.get(
+            kind, f"bounce {kind.value}")
         if self.applied is not None:
             done = "suppressed" if self.applied.suppressed else (
                 "already recorded" if self.applied.repeated else "recorded")
             return (f"{what}: {self.applied.address} (campaign {self.applied.campaign_id}): "
                     f"{found.diagnostic}; {done}, moved")
+        if kind == Kind.UNSUBSCRIBE:
+            return f"{what}: no token of this home, left: uid {self.uid}"
         if kind.recognised:
             return (f"{what}: {found.recipient or 'no recipient'}: not about mail sent from "
                     f"this home, left")
@@ -123,18 +126,35 @@ def _message_key(msg: Message) -> str:
     return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
-def poll(settings: Settings) -> list[Seen]:
-    """One pass over the bounce folder; returns one entry per message in it."""
+def poll(settings: Settings, everything: bool = False) -> list[Seen]:
+    """One pass over the messages of the bounce folder not seen by an earlier pass (all of them
+    with `everything`); one entry per message read."""
+    box = open_mailbox(settings.bounces)
+    try:
+        return poll_box(settings, box, everything)
+    finally:
+        _logout(box)
+
+
+def poll_box(settings: Settings, box: BaseMailBox, everything: bool = False) -> list[Seen]:
+    """poll() on a mailbox already logged in (the daemon keeps one open to IDLE on it)."""
     bounces = settings.bounces
-    box = open_mailbox(bounces)
     try:
         try:
+            validity = box.folder.status(bounces.imap_folder, ["UIDVALIDITY"])["UIDVALIDITY"]
             box.folder.set(bounces.imap_folder)
         except (imaplib.IMAP4.error, ImapToolsError) as exc:
             raise MailboxProblem(f"the bounce mailbox at {_where(bounces)} has no folder "
                                  f"{bounces.imap_folder!r} ({type(exc).__name__})") from None
+        folder_key = f"{bounces.imap_user}@{_where(bounces)}/{bounces.imap_folder}"
+        mark = None if everything else store.read_mark(folder_key)
+        after = mark.last_uid if mark is not None and mark.validity == validity else 0
         seen = []
-        for message in box.fetch("ALL", mark_seen=False, bulk=FETCH_BULK):
+        # `UID n:*` always returns the newest message, even below n: filter on our side
+        for message in box.fetch(f"UID {after + 1}:*" if after else "ALL", mark_seen=False,
+                                 bulk=FETCH_BULK):
+            if int(message.uid) <= after:
+                continue
             finding = classify_message(message.obj)
             applied = None
             if finding.kind.recognised:
@@ -143,12 +163,15 @@ def poll(settings: Settings) -> list[Seen]:
         moving = [entry.uid for entry in seen if entry.moved]
         if moving:
             _move(box, moving, bounces.imap_processed_folder)
+        # only once every move is done: a pass that fails reads the same messages again, and
+        # the bounce table makes sure nothing is counted twice
+        last = max((int(entry.uid) for entry in seen), default=after)
+        if mark != store.ReadMark(validity, last):
+            store.save_mark(folder_key, store.ReadMark(validity, last))
         return seen
     except (OSError, imaplib.IMAP4.error, ImapToolsError) as exc:
         raise MailboxProblem(f"reading the bounce mailbox at {_where(bounces)} failed: "
                              f"{_why(exc)}") from None
-    finally:
-        _logout(box)
 
 
 def _move(box: BaseMailBox, uids: list[str], folder: str) -> None:

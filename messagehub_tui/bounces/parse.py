@@ -6,6 +6,11 @@ auto-reply markers (RFC 3834 and the usual vendor headers) make a message "not a
 `flufl.bounce` is the fallback for non-standard bounces, and only for mail that looks machine-sent
 by a mail system (null return path, MAILER-DAEMON, postmaster), so a person's message that happens
 to quote an address is never taken for one.
+
+An unsubscribe request is the mail a recipient's client sends to the List-Unsubscribe mailto:
+its subject (or, unless it is an auto-reply, a line of its own text, not a quoted one) holds a
+token shaped like the one compose.mailto_with_token put there. Whether the token is genuine is
+for the policy to check (it needs the key); here it is only a candidate.
 """
 
 from __future__ import annotations
@@ -27,13 +32,15 @@ class Kind(StrEnum):
     HARD = "hard"
     SOFT = "soft"
     COMPLAINT = "complaint"
+    UNSUBSCRIBE = "unsubscribe"
     AUTO_REPLY = "auto-reply"
     UNRELATED = "unrelated"
 
     @property
     def recognised(self) -> bool:
-        """Bounces and complaints are acted on and moved; everything else is left alone."""
-        return self in (Kind.HARD, Kind.SOFT, Kind.COMPLAINT)
+        """Bounces, complaints and unsubscribe requests are acted on and moved (when they name
+        a delivery of this home); everything else is left alone."""
+        return self in (Kind.HARD, Kind.SOFT, Kind.COMPLAINT, Kind.UNSUBSCRIBE)
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,7 @@ class Finding:
     diagnostic: str = ""
     original_message_id: str | None = None
     envelope_to: tuple[str, ...] = field(default=())
+    tokens: tuple[str, ...] = field(default=())  # unsubscribe token candidates, first seen first
 
 
 _DSN_TYPES = ("message/delivery-status", "message/global-delivery-status")
@@ -58,6 +66,11 @@ _OUT_OF_OFFICE = re.compile(r"^\s*(out of (the )?office|automatic reply|auto(mat
                             r"autoreply|away from (my|the) (office|desk)|on vacation|vacation "
                             r"reply|abwesenheitsnotiz|absence|r[ée]ponse automatique)\b",
                             re.IGNORECASE)
+# signing.unsubscribe_token's shape, `<delivery id>.<22 URL-safe base64>`, standing alone; not
+# after `%`: a percent-encoded copy of the link (`subject=unsubscribe%2042.…`, quoted in a reply)
+# is not a request
+_TOKEN = re.compile(r"(?<![0-9A-Za-z.%_-])([0-9]{1,18}\.[A-Za-z0-9_-]{22})(?![A-Za-z0-9_-])")
+_MAX_TEXT = 64 * 1024  # an unsubscribe request is short: the start of the text is enough
 _MAIL_SYSTEM = re.compile(r"^(mailer-daemon|postmaster|mail-daemon|mail\.delivery|"
                           r"mdaemon|mailadmin)\b", re.IGNORECASE)
 
@@ -188,6 +201,32 @@ def _fallback(msg: Message) -> Finding | None:
     return None
 
 
+def _own_text(msg: Message) -> str:
+    """The sender's own words: the first text/plain part outside any attached message, without
+    quoted (`>`) lines."""
+    for part in msg.walk():
+        if part.get_content_type() in _ORIGINAL_TYPES:
+            return ""
+        if part.get_content_type() == "text/plain" and not part.is_multipart():
+            raw = part.get_payload(decode=True) or b""
+            charset = part.get_content_charset() or "utf-8"
+            try:
+                text = raw[:_MAX_TEXT].decode(charset, "replace")
+            except LookupError:  # an unknown charset name
+                text = raw[:_MAX_TEXT].decode("utf-8", "replace")
+            return "\n".join(line for line in text.splitlines()
+                             if not line.lstrip().startswith(">"))
+    return ""
+
+
+def _unsubscribe(msg: Message, text: str) -> Finding | None:
+    tokens = tuple(dict.fromkeys(_TOKEN.findall(text)))
+    if not tokens:
+        return None
+    return Finding(Kind.UNSUBSCRIBE, diagnostic="List-Unsubscribe mailto: request",
+                   envelope_to=_envelope_to(msg), tokens=tokens)
+
+
 def classify(raw: bytes) -> Finding:
     """The kind of one raw RFC 5322 message, with what identifies the delivery it is about."""
     return classify_message(email.message_from_bytes(raw))
@@ -208,6 +247,12 @@ def classify_message(msg: Message) -> Finding:
         found = _fallback(msg)
         if found:
             return found
+    # the subject first: only the unsubscribe mail itself carries the token there, and a client
+    # may mark it Auto-Submitted (a click sent it, not a person)
+    found = _unsubscribe(msg, _one_line(msg.get("Subject")))
+    if found:
+        return found
     if is_auto_reply(msg):
         return Finding(Kind.AUTO_REPLY, envelope_to=_envelope_to(msg))
-    return Finding(Kind.UNRELATED, envelope_to=_envelope_to(msg))
+    return _unsubscribe(msg, _own_text(msg)) or Finding(Kind.UNRELATED,
+                                                         envelope_to=_envelope_to(msg))

@@ -1,31 +1,20 @@
-"""The bounce table (schema v4, DDL in schema.MIGRATIONS[4]) and finding the delivery a report
-is about."""
+"""Finding the delivery a report or an unsubscribe request is about, counting an address's soft
+bounces (recorded by feedback.py), and how far the poller has read each mailbox folder (meta
+table)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from peewee import DateTimeField, ForeignKeyField, TextField
-
+from messagehub_tui import signing
 from messagehub_tui.addresses import InvalidAddress, normalise_email
 from messagehub_tui.bounces import verp
 from messagehub_tui.bounces.parse import Finding, Kind
+from messagehub_tui.feedback import FeedbackKind
 from messagehub_tui.message_id import home_token
-from messagehub_tui.models import BaseModel, Campaign, Delivery, utcnow
-
-
-class Bounce(BaseModel):
-    """One recognised report (bounce or complaint), kept once per report so a poll that is
-    repeated (the move to the processed folder failed) counts nothing twice."""
-
-    message_key = TextField(unique=True)
-    kind = TextField()
-    address = TextField(null=True)
-    delivery = ForeignKeyField(Delivery, null=True, on_delete="SET NULL")
-    campaign = ForeignKeyField(Campaign, null=True, on_delete="SET NULL")
-    diagnostic = TextField()
-    at = DateTimeField(default=utcnow)
+from messagehub_tui.models import Delivery, Feedback, Meta, utcnow
 
 
 def _by_token(finding: Finding, template: str | None, home: Path) -> Delivery | None:
@@ -63,19 +52,56 @@ def _by_recipient(finding: Finding) -> Delivery | None:
             .order_by(Delivery.updated_at.desc(), Delivery.id.desc()).first())
 
 
+def _by_unsubscribe_token(finding: Finding, home: Path) -> Delivery | None:
+    key = signing.secret_key(home)
+    for token in finding.tokens:
+        delivery_id = signing.read_unsubscribe_token(key, token)
+        found = Delivery.get_or_none(Delivery.id == delivery_id) if delivery_id else None
+        if found:
+            return found
+    return None
+
+
 def find_delivery(finding: Finding, template: str | None, home: Path) -> Delivery | None:
     """The delivery a report is about: by VERP token, else the quoted Message-ID, else the most
-    recent delivery to the failed recipient."""
+    recent delivery to the failed recipient. An unsubscribe request only by its signed token:
+    anyone can write an address into a mail."""
+    if finding.kind == Kind.UNSUBSCRIBE:
+        return _by_unsubscribe_token(finding, home)
     return (_by_token(finding, template, home) or _by_message_id(finding)
             or _by_recipient(finding))
 
 
-def already_recorded(message_key: str) -> bool:
-    return Bounce.select().where(Bounce.message_key == message_key).exists()
-
-
 def soft_count(address: str, window_seconds: float) -> int:
-    """Soft bounces of an address within the window, this one included."""
+    """Soft bounces recorded for deliveries to an address within the window, this one included
+    (feedback.py records them; a delivery deleted since no longer counts)."""
     since = utcnow() - timedelta(seconds=window_seconds)
-    return (Bounce.select().where((Bounce.address == address) & (Bounce.kind == Kind.SOFT.value)
-                                  & (Bounce.at >= since)).count())
+    return (Feedback.select().join(Delivery)
+            .where((Feedback.kind == FeedbackKind.SOFT_BOUNCED.value) & (Feedback.at >= since)
+                   & (Delivery.address == address)).count())
+
+
+@dataclass(frozen=True)
+class ReadMark:
+    """How far a folder has been read: every message up to `last_uid` was seen, as long as the
+    folder's UIDVALIDITY is still `validity` (RFC 3501 2.3.1.1: else its UIDs mean other mail)."""
+
+    validity: int
+    last_uid: int
+
+
+_MARK = "imap_read:"
+
+
+def read_mark(folder_key: str) -> ReadMark | None:
+    row = Meta.get_or_none(Meta.key == _MARK + folder_key)
+    if row is None:
+        return None
+    validity, _, last = row.value.partition(":")
+    return ReadMark(int(validity), int(last)) if validity.isdigit() and last.isdigit() else None
+
+
+def save_mark(folder_key: str, mark: ReadMark) -> None:
+    value = f"{mark.validity}:{mark.last_uid}"
+    Meta.insert(key=_MARK + folder_key, value=value) \
+        .on_conflict(conflict_target=[Meta.key], update={Meta.value: value}).execute()

@@ -1,56 +1,26 @@
 """VERP: a short signed token naming a delivery, carried in each message's envelope sender.
 
-The key comes from $MESSAGEHUB_SECRET_KEY, else from `<home>/secret.key` (random, made once,
-mode 0600). A token is `<delivery id>.<16 base32 characters of HMAC-SHA256>`, lower case because
-some relays lower-case the local part of the address they bounce to.
+The key and the signature are signing.py's (purpose "verp"). A token is `<delivery id>.<16 base32
+characters of HMAC-SHA256>`, lower case because some relays lower-case the local part of the
+address they bounce to.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
-import os
 import re
-import secrets
-from pathlib import Path
 
 from messagehub_tui.config import Settings
-from messagehub_tui.errors import ConfigError
+from messagehub_tui.signing import KEY_ENV, Purpose, same, secret_key, signature
 
-KEY_ENV = "MESSAGEHUB_SECRET_KEY"
-KEY_FILE = "secret.key"
+__all__ = ["KEY_ENV", "envelope_sender", "make_token", "read_token", "return_path", "secret_key",
+           "token_in"]
+
 _TOKEN = re.compile(r"^([0-9]{1,18})\.([a-z2-7]{16})$")
-_keys: dict[Path, bytes] = {}
-
-
-def secret_key(home: Path) -> bytes:
-    """The key that signs this home's tokens; never logged, never stored in the database."""
-    from_env = os.environ.get(KEY_ENV)
-    if from_env:
-        return from_env.encode()
-    if home not in _keys:
-        _keys[home] = _key_file(home / KEY_FILE)
-    return _keys[home]
-
-
-def _key_file(path: Path) -> bytes:
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        key = path.read_bytes().strip()
-        if len(key) < 32:
-            raise ConfigError(
-                f"{path} is too short to be a key; delete it to make a new one") from None
-        return key
-    key = secrets.token_hex(32).encode()
-    with os.fdopen(fd, "wb") as handle:  # made by this process: another may race us, O_EXCL wins
-        handle.write(key + b"\n")
-    return key
 
 
 def _signature(key: bytes, delivery_id: int) -> str:
-    digest = hmac.new(key, f"delivery:{delivery_id}".encode(), hashlib.sha256).digest()
+    digest = signature(key, Purpose.VERP, delivery_id)
     return base64.b32encode(digest[:10]).decode().lower()
 
 
@@ -64,7 +34,7 @@ def read_token(key: bytes, token: str) -> int | None:
     if not match:
         return None
     delivery_id = int(match.group(1))
-    if not hmac.compare_digest(match.group(2), _signature(key, delivery_id)):
+    if not same(match.group(2), _signature(key, delivery_id)):
         return None
     return delivery_id
 

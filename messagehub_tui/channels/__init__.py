@@ -17,7 +17,8 @@ def make_transport(settings: Settings, channel: str, campaign_id: int, sender: s
         from messagehub_tui.channels.smtp import SmtpChannel
         return SmtpChannel(settings.email, parseaddr(sender)[1])
     if channel == "sms" and settings.sms.transport == "twilio":
+        from messagehub_tui.channels.twilio_feedback import status_callback_url
         from messagehub_tui.channels.twilio_sms import TwilioChannel
-        return TwilioChannel(settings.sms, sender)
+        return TwilioChannel(settings.sms, sender, status_callback_url(settings.web.public_url))
     from messagehub_tui.channels.outbox import OutboxChannel
     return OutboxChannel(settings.outbox_dir / str(campaign_id), sender)

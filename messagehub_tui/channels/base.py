@@ -42,12 +42,17 @@ class Transport(Protocol):
     """A transport with `lanes` independent senders (an SMTP connection each, say)."""
 
     lanes: int
+    # whether `send` makes use of `then`: when it does, a lane renders its next message before
+    # sending the current one
+    looks_ahead: bool
 
     async def open(self) -> None:
         """Prepare to send; raises ChannelStopped when sending cannot work at all."""
 
-    async def send(self, lane: int, message: Outgoing) -> SendResult:
-        """Send one message on one lane; never raises for a per-message problem."""
+    async def send(self, lane: int, message: Outgoing, then: Outgoing | None = None
+                   ) -> SendResult:
+        """Send one message on one lane; never raises for a per-message problem. `then` is the
+        message this lane sends next, if it is known and ready."""
 
     async def close(self) -> None:
         """Release connections and files."""

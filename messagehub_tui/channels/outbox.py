@@ -12,6 +12,7 @@ class OutboxChannel:
     """Writes `<key>.eml` for email and `<key>.json` for SMS."""
 
     lanes = 1
+    looks_ahead = False
 
     def __init__(self, folder: Path, sender: str):
         self.folder = folder
@@ -20,7 +21,8 @@ class OutboxChannel:
     async def open(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
 
-    async def send(self, lane: int, message: Outgoing) -> SendResult:
+    async def send(self, lane: int, message: Outgoing, then: Outgoing | None = None
+                   ) -> SendResult:
         if isinstance(message.payload, bytes):
             path = self.folder / f"{message.key}.eml"
             path.write_bytes(message.payload)

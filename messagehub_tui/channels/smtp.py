@@ -8,6 +8,7 @@ import ssl
 from messagehub_tui.channels.base import ChannelStopped, Outcome, Outgoing, SendResult
 from messagehub_tui.channels.smtp_client import (
     SmtpClient,
+    SmtpOutOfStep,
     SmtpProtocolError,
     SmtpReplyError,
     SmtpSetupError,
@@ -80,6 +81,7 @@ class SmtpChannel:
         self.settings = settings
         self.envelope_from = envelope_from
         self.lanes = settings.connections
+        self.looks_ahead = True
         self._clients = [client_for(settings) for _ in range(self.lanes)]
         self._refusals = 0
 
@@ -106,14 +108,33 @@ class SmtpChannel:
         self._refusals = 0
         return None
 
-    async def send(self, lane: int, message: Outgoing) -> SendResult:
+    async def send(self, lane: int, message: Outgoing, then: Outgoing | None = None
+                   ) -> SendResult:
+        """Send `message` on `lane`; `then`, when known, is the next message of that lane, whose
+        envelope rides along with this body (see SmtpClient.send)."""
         client = self._clients[lane]
+        following = None if then is None else \
+            (then.envelope_from or self.envelope_from, then.recipient)
+        try:
+            return await self._attempt(client, message, following)
+        except SmtpOutOfStep:
+            pass  # the last transaction's trouble, not this message's: again, reconnected
+        try:
+            return await self._attempt(client, message, following)
+        except SmtpOutOfStep as exc:
+            return SendResult(Outcome.RETRY, reason=f"SMTP protocol error: {exc}")
+
+    async def _attempt(self, client: SmtpClient, message: Outgoing,
+                       following: tuple[str, str] | None) -> SendResult:
         problem = await self._ensure(client)
         if problem is not None:
             return problem
+        payload = message.payload
+        if isinstance(payload, str):
+            payload = payload.encode("utf-8")
         try:
             reply = await client.send(message.envelope_from or self.envelope_from,
-                                     message.recipient, message.payload)
+                                     message.recipient, payload, following)
         except SmtpReplyError as exc:
             return classify_reply(exc)
         except (OSError, TimeoutError, SmtpProtocolError) as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from dataclasses import dataclass
 from typing import NamedTuple
 
 from messagehub_tui.channels.smtp_secrets import b64, credential_forms, scrub
@@ -24,6 +25,11 @@ class SmtpProtocolError(Exception):
 class SmtpSetupError(Exception):
     """The server cannot be used as configured (no STARTTLS, no AUTH, AUTH unencrypted); the
     message says which [email] setting to change."""
+
+
+class SmtpOutOfStep(Exception):
+    """The previous transaction left the connection unusable; nothing of this message was sent,
+    so it is sent again on a new connection."""
 
 
 class Reply(NamedTuple):
@@ -59,6 +65,16 @@ def _address(value: str) -> bytes:
     return value.encode("utf-8")
 
 
+@dataclass(slots=True)
+class _Announced:
+    """An envelope written with the previous message's body (after an RSET), and the replies
+    to the RSET, MAIL, RCPT and DATA, for the next send to judge."""
+
+    envelope: tuple[bytes, bytes]
+    replies: list[Reply]
+    after_refusal: bool  # that previous message was refused at its end of DATA
+
+
 class SmtpClient:
     """One SMTP connection: connect, EHLO, STARTTLS or implicit TLS, AUTH, then many messages."""
 
@@ -75,6 +91,7 @@ class SmtpClient:
         self.data_sent = False
         self.stage = "connect"  # what connect() was doing, to say where it failed or timed out
         self._in_sync = False  # no command is waiting for a reply and no transaction is open
+        self._announced: _Announced | None = None
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
 
@@ -89,10 +106,18 @@ class SmtpClient:
             context.verify_mode = ssl.CERT_NONE
         return context
 
+    def _stream(self) -> asyncio.StreamWriter:
+        if self._writer is None:
+            raise ConnectionResetError("the connection is closed")
+        return self._writer
+
     async def _reply_lines(self) -> tuple[int, str, list[str]]:
+        reader = self._reader
+        if reader is None or self._writer is None:
+            raise ConnectionResetError("the connection is closed")
         lines = []
         while True:
-            line = await self._reader.readline()
+            line = await reader.readline()
             if not line.endswith(b"\n"):
                 raise ConnectionResetError("the server closed the connection")
             lines.append(scrub(line[4:].strip().decode("utf-8", "replace"), self._secrets))
@@ -109,7 +134,7 @@ class SmtpClient:
 
     async def _command(self, line: str, stage: str, expect: int) -> str:
         """Send one command; a reply other than `expect` (any 2xx when expecting 235) raises."""
-        self._writer.write(line.encode("utf-8") + b"\r\n")
+        self._stream().write(line.encode("utf-8") + b"\r\n")
         code, text = await self._reply()
         # RFC 4954 answers a successful AUTH with 235, but some servers send another 2xx (250,
         # say) for the same success: refusing those would fail a login that worked.
@@ -120,6 +145,7 @@ class SmtpClient:
     async def connect(self) -> None:
         """Open the connection and get it ready to send: one deadline for all of it."""
         self.data_sent = self._in_sync = False
+        self._announced = None
         async with asyncio.timeout(self.timeout):
             tls = self._tls_context() if self.security == "tls" else None
             self.stage = "connect and TLS handshake" if tls else "connect"
@@ -141,7 +167,7 @@ class SmtpClient:
                 self.stage = "STARTTLS"
                 await self._command("STARTTLS", "STARTTLS", 220)
                 self.stage = "the TLS handshake"
-                await self._writer.start_tls(self._tls_context(), server_hostname=self.host)
+                await self._stream().start_tls(self._tls_context(), server_hostname=self.host)
                 self.stage = "EHLO"
                 await self._hello()
             if self.username:
@@ -150,7 +176,7 @@ class SmtpClient:
         self._in_sync = True
 
     async def _hello(self) -> None:
-        self._writer.write(f"EHLO {self.local_hostname}\r\n".encode("ascii"))
+        self._stream().write(f"EHLO {self.local_hostname}\r\n".encode("ascii"))
         code, text, lines = await self._reply_lines()
         if code != 250:
             raise SmtpReplyError(code, text, "EHLO")
@@ -184,27 +210,45 @@ class SmtpClient:
                 f"the server offers AUTH {' '.join(mechanisms) or '(no mechanism)'} but not "
                 "PLAIN or LOGIN, the mechanisms this client speaks")
 
-    async def send(self, sender: str, recipient: str, data: bytes) -> str:
+    def _envelope(self, sender: str, recipient: str) -> tuple[bytes, bytes]:
+        utf8 = b" SMTPUTF8" if not (sender + recipient).isascii() and \
+            "SMTPUTF8" in self.extensions else b""
+        return (b"MAIL FROM:<" + _address(sender) + b">" + utf8 + b"\r\n",
+                b"RCPT TO:<" + _address(recipient) + b">\r\n")
+
+    async def send(self, sender: str, recipient: str, data: bytes,
+                   then: tuple[str, str] | None = None) -> str:
         """Send one message; returns the server's final reply text.
 
+        `then` (sender, recipient) is the message this connection sends next: with PIPELINING
+        its envelope goes in the same write as this message's body (RFC 2920 allows the body
+        first in a group), so a message costs one write and one read instead of two. The next
+        send must be that message, else the connection is dropped (SmtpOutOfStep).
+
         Raises SmtpReplyError (the server refused), SmtpProtocolError (a reply that does not fit),
-        OSError or TimeoutError. Whatever goes wrong, the next message starts on a clean
-        connection: the transaction is reset with RSET, or the connection dropped to be reopened.
+        SmtpOutOfStep (the previous transaction left the connection unusable; nothing of this
+        message was sent), OSError or TimeoutError. Whatever goes wrong, the next message starts
+        on a clean connection: the transaction is reset with RSET, or the connection dropped to
+        be reopened.
         """
         self.data_sent = False
         self._in_sync = False
-        utf8 = b" SMTPUTF8" if not (sender + recipient).isascii() and \
-            "SMTPUTF8" in self.extensions else b""
-        envelope = (b"MAIL FROM:<" + _address(sender) + b">" + utf8 + b"\r\n",
-                    b"RCPT TO:<" + _address(recipient) + b">\r\n")
+        envelope = self._envelope(sender, recipient)
+        announced, self._announced = self._announced, None
+        if announced is not None and announced.envelope != envelope:
+            self._drop()  # the server may be waiting for that message's content
+            raise SmtpOutOfStep("the connection was prepared for another message")
         if "CHUNKING" in self.extensions and "PIPELINING" in self.extensions:
             return await self._send_chunked(envelope, data)
-        commands = (*envelope, b"DATA\r\n")
-        async with asyncio.timeout(self.timeout):
-            if "PIPELINING" in self.extensions:
-                replies = await self._pipelined(commands)
-            else:
-                replies = await self._one_by_one(commands)
+        pipelining = "PIPELINING" in self.extensions
+        if announced is not None:
+            replies = self._judge(announced)
+        else:
+            async with asyncio.timeout(self.timeout):
+                if pipelining:
+                    replies = await self._pipelined((*envelope, b"DATA\r\n"))
+                else:
+                    replies = await self._one_by_one((*envelope, b"DATA\r\n"))
         # Pipelined, MAIL, RCPT and DATA were all on the wire before the first reply came: a
         # refused MAIL or RCPT is followed by replies to the commands after it (DATA answered
         # 503/554, or even 354). The first wrong reply says why; all of them say what the server
@@ -215,17 +259,65 @@ class SmtpClient:
             await self._abandon([code for i, (code, _) in enumerate(replies)
                                  if i in wrong or code == 354])
             _refusal(*replies[wrong[0]], ENVELOPE_STAGES[wrong[0]])
+        payload = dot_stuff(data)
+        following = self._envelope(*then) if then is not None and pipelining else None
+        if following is not None:
+            # RSET first: a server that keeps a refused transaction open (issue 8) is back in
+            # step before the next MAIL, whatever this message's end of DATA gets
+            payload += b"RSET\r\n" + b"".join(following) + b"DATA\r\n"
         async with asyncio.timeout(self.timeout):
-            self._writer.write(dot_stuff(data))
+            self._stream().write(payload)
             self.data_sent = True
             code, text = await self._reply()
-        if not 200 <= code < 300:
-            if 400 <= code < 600:
-                self.data_sent = False  # refused: the server has not taken the message
+        refused = not 200 <= code < 300
+        if refused and 400 <= code < 600:
+            self.data_sent = False  # refused: the server has not taken the message
+        if following is not None and (not refused or 400 <= code < 600 and code != 421):
+            await self._read_announced(following, refused)
+        elif refused:
             await self._abandon([code])
+        if refused:
             _refusal(code, text, "end of DATA")
-        self._in_sync = True
+        self._in_sync = self._announced is None
         return text
+
+    async def _read_announced(self, envelope: tuple[bytes, bytes], after_refusal: bool) -> None:
+        """Read the replies to the RSET and envelope sent with a body, for the next send.
+
+        Losing the connection here costs the message just answered nothing: the next one goes
+        on a new connection. A 354 before DATA's place means the replies come out of order (as
+        from smtp-sink -W), so the one taken for the body's cannot be trusted either.
+        """
+        replies: list[Reply] = []
+        try:
+            async with asyncio.timeout(self.timeout):
+                while len(replies) < 4 and (not replies or replies[-1].code != 421):
+                    replies.append(await self._reply())
+                    if replies[-1].code == 354 and len(replies) < 4:
+                        self._drop()
+                        raise SmtpProtocolError(
+                            "replies out of order: 354 to a command before DATA")
+        except (OSError, TimeoutError):
+            replies = []
+        if len(replies) == 4:
+            self._announced = _Announced(envelope, replies, after_refusal)
+        else:
+            self._drop()  # a 421 or a lost connection: the next message reconnects
+
+    def _judge(self, announced: _Announced) -> list[Reply]:
+        """The replies to an announced envelope, RSET's aside.
+
+        The RSET cleared whatever the previous transaction left, so a refusal is this message's
+        own; unless the RSET was refused too after a refused message: then the server may still
+        hold that transaction (MAIL answered 503, DATA maybe 354), which is nobody's fault here.
+        """
+        rset, *replies = announced.replies
+        if rset.code == 250 or not announced.after_refusal or \
+                [code for code, _ in replies] == list(ENVELOPE_EXPECTS):
+            return replies
+        self._drop()
+        raise SmtpOutOfStep(f"the server did not reset after a refused message: RSET: "
+                            f"{rset.code} {rset.text}")
 
     async def _send_chunked(self, envelope: tuple[bytes, bytes], data: bytes) -> str:
         """RFC 3030 CHUNKING with RFC 2920: MAIL, RCPT, BDAT LAST and the message in one write,
@@ -252,8 +344,8 @@ class SmtpClient:
 
     async def _pipelined(self, commands: tuple[bytes, ...]) -> list[Reply]:
         """RFC 2920: every command in one write, then their replies in order."""
-        self._writer.write(b"".join(commands))
-        replies = []
+        self._stream().write(b"".join(commands))
+        replies: list[Reply] = []
         for _ in commands:
             replies.append(await self._reply())
             if replies[-1].code == 421:
@@ -263,7 +355,7 @@ class SmtpClient:
     async def _one_by_one(self, commands: tuple[bytes, ...]) -> list[Reply]:
         replies = []
         for command, expected in zip(commands, ENVELOPE_EXPECTS, strict=True):
-            self._writer.write(command)
+            self._stream().write(command)
             replies.append(await self._reply())
             if replies[-1].code != expected:
                 break
@@ -281,7 +373,7 @@ class SmtpClient:
             return
         try:
             async with asyncio.timeout(self.timeout):
-                self._writer.write(b"RSET\r\n")
+                self._stream().write(b"RSET\r\n")
                 code, _ = await self._reply()
         except (OSError, TimeoutError, SmtpProtocolError):
             code = 0
@@ -292,13 +384,13 @@ class SmtpClient:
 
     def _drop(self) -> None:
         """Abort the connection at once (no QUIT); the next send reconnects."""
-        writer, self._writer, self._in_sync = self._writer, None, False
+        writer, self._writer, self._in_sync, self._announced = self._writer, None, False, None
         if writer is not None:
             writer.transport.abort()
 
     async def close(self) -> None:
         """Say QUIT on a connection in a known state and close it; abort any other; never raises."""
-        writer, self._writer = self._writer, None
+        writer, self._writer, self._announced = self._writer, None, None
         if writer is None:
             return
         if not self._in_sync or writer.is_closing():

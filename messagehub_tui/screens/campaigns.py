@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 from functools import partial
 
 from textual import events
@@ -11,6 +12,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from messagehub_tui import campaigns, confirmations, contacts, control, delivery, views
+from messagehub_tui.delivery import Outcome, SendResult
 from messagehub_tui.errors import MessagehubError
 from messagehub_tui.models import EDITABLE, CampaignStatus
 from messagehub_tui.screens.actions import CampaignActionsScreen
@@ -27,7 +29,7 @@ WIDE_FOOTER = 120
 SECONDARY_KEYS = ("t", "d", "slash", "i", "o", "enter")
 
 
-class CampaignsScreen(CampaignActionsScreen):
+class CampaignsScreen(CampaignActionsScreen[list[CampaignState]]):
     """The first screen: pick a campaign and act on it."""
 
     BINDINGS = [
@@ -48,7 +50,7 @@ class CampaignsScreen(CampaignActionsScreen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        if self.app.outbox_only:
+        if self.hub.outbox_only:
             yield Static("Outbox mode: messages are written to files in outbox/, nothing leaves "
                          "this machine.", id="banner")
         yield Input(placeholder="filter by name, channel or status", id="filter")
@@ -70,7 +72,7 @@ class CampaignsScreen(CampaignActionsScreen):
         self.query_one(CampaignTable).show(
             [row for row in rows
              if not needle or needle in f"{row.name} {row.channel} {row.status}".lower()],
-            self.app.clock())
+            self.hub.clock())
         self.query_one("#empty").display = not rows
 
     def selected(self) -> CampaignState | None:
@@ -103,7 +105,7 @@ class CampaignsScreen(CampaignActionsScreen):
             self.app.push_screen(
                 ConfirmDialog("No contacts yet: import a CSV first. Open the contacts screen?"),
                 lambda yes: self.action_contacts() if yes else None)
-        self.app.perform("new", lambda: bool(contacts.lists()), open_editor)
+        self.hub.perform("new", lambda: bool(contacts.lists()), open_editor)
 
     def action_edit(self) -> None:
         if not (row := self.selected()):
@@ -131,7 +133,7 @@ class CampaignsScreen(CampaignActionsScreen):
     def action_launch(self) -> None:
         if row := self.selected():
             self.confirm("launch", lambda: confirmations.launch_question(row.id),
-                         lambda: self.app.start_campaign(row.id))
+                         lambda: self.hub.start_campaign(row.id))
 
     def action_cancel(self) -> None:
         if row := self.selected():
@@ -149,12 +151,12 @@ class CampaignsScreen(CampaignActionsScreen):
         """Ask for a time; an empty answer clears the schedule."""
         if not (row := self.selected()):
             return
-        settings = self.app.settings
+        settings = self.hub.settings
 
-        def chosen(at) -> None:
+        def chosen(at: datetime | Unschedule | None) -> None:
             if at is None:
                 return
-            if at is UNSCHEDULE:
+            if isinstance(at, Unschedule):
                 self.act("unschedule", lambda: (
                     f"campaign {control.clear_schedule(settings, row.id).id} is a draft again: "
                     "no longer scheduled"))
@@ -172,16 +174,16 @@ class CampaignsScreen(CampaignActionsScreen):
         if not (row := self.selected()):
             return
 
-        def send(address) -> None:
+        def send(address: str | None) -> None:
             if not address:
                 return
 
-            def done(result) -> None:
-                if result.outcome == "sent":
+            def done(result: SendResult) -> None:
+                if result.outcome == Outcome.SENT:
                     self.notify(f"test sent to {address} ({result.provider_id})")
                 else:
                     self.notify(f"test to {address} not sent: {result.reason}", severity="error")
-            self.app.perform("test send", lambda: delivery.send_test(self.app.settings, row.id,
+            self.hub.perform("test send", lambda: delivery.send_test(self.hub.settings, row.id,
                                                                     address), done)
         self.app.push_screen(PromptDialog(f"Send a test of campaign {row.id} to:",
                                           "an email address or phone number", _required), send)
@@ -215,14 +217,15 @@ class CampaignsScreen(CampaignActionsScreen):
         self.query_one(DataTable).focus()
 
 
-UNSCHEDULE = object()  # the schedule prompt's answer that clears the schedule
+class Unschedule:
+    """The schedule prompt's answer that clears the schedule."""
 
 
-def _when(scheduled: bool, text: str):
+def _when(scheduled: bool, text: str) -> datetime | Unschedule:
     """A time to schedule at; an empty answer unschedules a scheduled campaign."""
     if not text:
         if scheduled:
-            return UNSCHEDULE
+            return Unschedule()
         raise MessagehubError("type a time such as +2h or 2026-12-01 09:00")
     return parse_when(text)
 

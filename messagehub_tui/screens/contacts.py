@@ -9,14 +9,15 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
 from textual.suggester import Suggester
 from textual.widgets import DataTable, Footer, Header, Input, Label, Static
 
 from messagehub_tui import contacts
+from messagehub_tui.addresses import channel_of
 from messagehub_tui.contacts import ImportResult
 from messagehub_tui.errors import MessagehubError
-from messagehub_tui.models import db
+from messagehub_tui.models import Channel, db
+from messagehub_tui.screens.base import HubScreen
 from messagehub_tui.screens.dialogs import PromptDialog
 from messagehub_tui.timefmt import local_text
 
@@ -24,7 +25,7 @@ from messagehub_tui.timefmt import local_text
 class PathSuggester(Suggester):
     """Completes a file path from what is on disk: the first match, folders with a slash."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__(use_cache=False, case_sensitive=True)
 
     async def get_suggestion(self, value: str) -> str | None:
@@ -44,13 +45,13 @@ class PathSuggester(Suggester):
         return prefix + match.name + ("/" if match.is_dir() else "")
 
 
-def _address(text: str) -> tuple[str, str]:
+def _address(text: str) -> tuple[Channel, str]:
     if not text:
         raise MessagehubError("type an email address or a phone number")
-    return ("email" if "@" in text else "sms"), text
+    return channel_of(text), text
 
 
-class ContactsScreen(Screen):
+class ContactsScreen(HubScreen):
     """Import contacts, see the lists, and manage who must never be sent to."""
 
     BINDINGS = [Binding("a", "add_suppression", "Suppress"),
@@ -58,9 +59,6 @@ class ContactsScreen(Screen):
                 Binding("escape", "app.pop_screen", "Back"),
                 Binding("question_mark", "app.help", "Help")]
 
-    def __init__(self):
-        super().__init__()
-        self.suppressed: dict[str, tuple[str, str]] = {}  # row key (suppression id) -> its address
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -101,15 +99,14 @@ class ContactsScreen(Screen):
                           for s in contacts.suppressions()]
         self.app.call_from_thread(self.show, lists, suppressed)
 
-    def show(self, lists: list[tuple[str, int]], suppressed: list[tuple]) -> None:
+    def show(self, lists: list[tuple[str, int]],
+             suppressed: list[tuple[int, str, str, str, str]]) -> None:
         table = self.query_one("#lists", DataTable)
         table.clear()
         for name, members in lists:
             table.add_row(Text(name), str(members), key=name)
         table = self.query_one("#suppressions", DataTable)
         table.clear()
-        self.suppressed = {str(row_id): (channel, address)
-                           for row_id, channel, address, *_ in suppressed}
         for row_id, *cells in suppressed:
             table.add_row(*map(Text, cells), key=str(row_id))
 
@@ -119,9 +116,9 @@ class ContactsScreen(Screen):
             self.query_one("#path", Input).focus()
             return
         list_name = self.query_one("#list-name", Input).value.strip() or None
-        settings = self.app.settings
+        settings = self.hub.settings
         self.query_one("#import-result", Static).update(f"importing {path} …")
-        self.app.perform("import", lambda: contacts.import_csv(
+        self.hub.perform("import", lambda: contacts.import_csv(
             Path(path).expanduser(), settings.home, list_name, settings.sms.default_region),
             self.imported,
             failed=lambda exc: self.query_one("#import-result", Static).update(str(exc)))
@@ -140,12 +137,12 @@ class ContactsScreen(Screen):
         self.load()
 
     def action_add_suppression(self) -> None:
-        settings = self.app.settings
+        settings = self.hub.settings
 
-        def add(answer) -> None:
+        def add(answer: tuple[Channel, str] | None) -> None:
             if answer:
                 channel, address = answer
-                self.app.perform("suppress", lambda: contacts.suppress(
+                self.hub.perform("suppress", lambda: contacts.suppress(
                     [address], channel, "added by hand", settings.sms.default_region),
                     lambda _: self.load())
         self.app.push_screen(PromptDialog("Never send to:", "an email address or phone number",
@@ -156,7 +153,6 @@ class ContactsScreen(Screen):
         if not table.row_count:
             return
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        channel, address = self.suppressed[key]
-        settings = self.app.settings
-        self.app.perform("unsuppress", lambda: contacts.unsuppress(
-            [address], channel, settings.sms.default_region), lambda _: self.load())
+        if key is not None:  # the row key is the suppression's id
+            self.hub.perform("unsuppress", lambda: contacts.unsuppress_ids([int(key)]),
+                             lambda _: self.load())

@@ -17,13 +17,13 @@ SHOWN = 500
 SLOWER = 10
 
 
-class DeliveriesScreen(PollingScreen):
+class DeliveriesScreen(PollingScreen[list[DeliveryRow]]):
     """Failed and unknown deliveries first: address, state, attempts and the last reason."""
 
     BINDINGS = [Binding("g", "refresh", "Refresh"), Binding("escape", "app.pop_screen", "Back"),
                 Binding("question_mark", "app.help", "Help")]
 
-    def __init__(self, campaign_id: int):
+    def __init__(self, campaign_id: int) -> None:
         super().__init__()
         self.campaign_id = campaign_id
         self.rows: list[DeliveryRow] | None = None

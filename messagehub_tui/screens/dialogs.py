@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -13,6 +14,8 @@ from textual.widgets import Button, Input, Label, Static
 
 from messagehub_tui.errors import MessagehubError
 
+Answer = TypeVar("Answer")
+
 
 class ConfirmDialog(ModalScreen[bool]):
     """A yes/no question: `y` confirms, `n` or `escape` backs out."""
@@ -20,7 +23,7 @@ class ConfirmDialog(ModalScreen[bool]):
     BINDINGS = [Binding("y", "answer(True)", "Yes"), Binding("n", "answer(False)", "No"),
                 Binding("escape", "answer(False)", "Back")]
 
-    def __init__(self, question: str):
+    def __init__(self, question: str) -> None:
         super().__init__()
         self.question = question
 
@@ -33,13 +36,13 @@ class ConfirmDialog(ModalScreen[bool]):
         self.dismiss(yes)
 
 
-class PromptDialog(ModalScreen[object]):
-    """Ask for one value; `check` turns the text into a value or raises MessagehubError."""
+class PromptDialog(ModalScreen[Answer]):
+    """Ask for one value; `check` turns the text into a value or raises MessagehubError; escape
+    answers None."""
 
     BINDINGS = [Binding("escape", "back", "Back")]
 
-    def __init__(self, title: str, placeholder: str = "",
-                 check: Callable[[str], object] = lambda text: text):
+    def __init__(self, title: str, placeholder: str, check: Callable[[str], Answer]) -> None:
         super().__init__()
         self.title_text, self.placeholder, self.check = title, placeholder, check
 
@@ -69,7 +72,7 @@ class QuitDialog(ModalScreen[str]):
                 Binding("p", "choose('pause')", "Pause them"),
                 Binding("escape", "choose('stay')", "Stay"), Binding("s", "choose('stay')", "Stay")]
 
-    def __init__(self, running: int):
+    def __init__(self, running: int) -> None:
         super().__init__()
         self.running = running
 

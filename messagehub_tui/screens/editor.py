@@ -8,13 +8,14 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Collapsible, Footer, Header, Input, Label, Select, Static, TextArea
 
 from messagehub_tui import campaigns, contacts
 from messagehub_tui.errors import MessagehubError
 from messagehub_tui.models import Campaign, Channel, db
 from messagehub_tui.preview import ReadablePreview, preview_draft
+from messagehub_tui.screens.base import HubScreen
 
 PREVIEW_DELAY = 0.3
 
@@ -58,7 +59,7 @@ def _read_html(path: str, kept: str | None) -> str | None:
         raise MessagehubError(f"cannot read the HTML file {path}: {exc.strerror}") from None
 
 
-class EditorScreen(Screen):
+class EditorScreen(HubScreen):
     """Create a campaign, or edit one that has not been launched."""
 
     BINDINGS = [Binding("ctrl+s", "save", "Save"),
@@ -66,10 +67,10 @@ class EditorScreen(Screen):
                 Binding("escape", "app.pop_screen", "Back")]
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
 
-    def __init__(self, campaign_id: int | None = None):
+    def __init__(self, campaign_id: int | None = None) -> None:
         super().__init__()
         self.campaign_id = campaign_id
-        self._preview_timer = None
+        self._preview_timer: Timer | None = None
         self.html: str | None = None  # the campaign's stored HTML part, kept unless replaced
         self.html_removed = False
 
@@ -120,8 +121,8 @@ class EditorScreen(Screen):
         with db.connection_context():
             names = [name for name, _ in contacts.lists()]
             campaign = campaigns.get(self.campaign_id) if self.campaign_id else None
-            list_name = (campaign.contact_list.name
-                         if campaign and campaign.contact_list_id else None)
+            chosen = campaign.contact_list if campaign is not None else None
+            list_name = chosen.name if chosen is not None else None
         self.app.call_from_thread(self.fill, names, campaign, list_name)
 
     def fill(self, names: list[str], campaign: Campaign | None, list_name: str | None) -> None:
@@ -189,7 +190,7 @@ class EditorScreen(Screen):
         try:
             with db.connection_context():
                 preview = preview_draft(
-                    self.app.settings, values["channel"], values["list_name"], values["body"],
+                    self.hub.settings, values["channel"], values["list_name"], values["body"],
                     values["subject"], _read_html(values["html_path"], values["html_kept"]),
                     values["sender"], _rate(values["rate"]), self.campaign_id)
         except MessagehubError as exc:
@@ -224,7 +225,7 @@ class EditorScreen(Screen):
 
     def action_save(self) -> None:
         values = self.fields()
-        settings = self.app.settings
+        settings = self.hub.settings
 
         def save() -> Campaign:
             html = _read_html(values.pop("html_path"), values.pop("html_kept"))
@@ -243,5 +244,5 @@ class EditorScreen(Screen):
             self.notify(f"saved campaign {campaign.id}")
             self.app.pop_screen()
 
-        self.app.perform("save", save, saved, failed=lambda exc: self.show_preview(None, str(exc)))
+        self.hub.perform("save", save, saved, failed=lambda exc: self.show_preview(None, str(exc)))
 

@@ -15,7 +15,7 @@ from messagehub_tui.progress import RateMeter, duration
 from messagehub_tui.screens.actions import CampaignActionsScreen
 from messagehub_tui.screens.deliveries import DeliveriesScreen
 from messagehub_tui.screens.polling import PollingScreen
-from messagehub_tui.screens.widgets.monitor_panels import CountsPanel, RatePanel
+from messagehub_tui.screens.widgets.monitor_panels import CountsPanel, FeedbackPanel, RatePanel
 from messagehub_tui.state import CampaignState
 from messagehub_tui.timefmt import countdown, local_text, to_local
 from messagehub_tui.views import MonitorData
@@ -44,7 +44,7 @@ def unknown_hint(campaign_id: int, unknown: int) -> str:
             f"retry {campaign_id} --unknown`), d lists them.")
 
 
-class MonitorScreen(CampaignActionsScreen):
+class MonitorScreen(CampaignActionsScreen[MonitorData]):
     """One campaign, live: progress, counts, rate, ETA, errors and its event log."""
 
     BINDINGS = [Binding("p", "pause", "Pause"), Binding("r", "resume", "Resume"),
@@ -53,7 +53,7 @@ class MonitorScreen(CampaignActionsScreen):
                 Binding("escape", "app.pop_screen", "Back"),
                 Binding("question_mark", "app.help", "Help")]
 
-    def __init__(self, campaign_id: int):
+    def __init__(self, campaign_id: int) -> None:
         super().__init__()
         self.campaign_id = campaign_id
         self.meter = RateMeter()
@@ -66,6 +66,7 @@ class MonitorScreen(CampaignActionsScreen):
             yield Static("", id="headline")
             yield ProgressBar(id="progress", show_eta=False)
             yield CountsPanel(id="counts")
+            yield FeedbackPanel(id="feedback", markup=False)
             yield RatePanel(id="rate-panel")
             yield Static("", id="timing")
             yield Static("", id="hints", markup=False)
@@ -97,6 +98,7 @@ class MonitorScreen(CampaignActionsScreen):
             status=row.status, error=f"  error: {row.last_error}" if row.last_error else ""))
         self.query_one(ProgressBar).update(total=max(counts.deliverable, 1), progress=counts.done)
         self.query_one(CountsPanel).show(counts.to_json())
+        self.query_one(FeedbackPanel).show(row)
         rate = self.meter.update(counts.sent)
         self.query_one(RatePanel).show(rate, self.meter.history)
         self.query_one("#timing", Static).update(self.timing(data))
@@ -114,7 +116,7 @@ class MonitorScreen(CampaignActionsScreen):
                 self.last_event = event.id
 
     def timing(self, data: MonitorData) -> str:
-        now, state = self.app.clock(), data.state
+        now, state = self.hub.clock(), data.state
         if state.status == CampaignStatus.SCHEDULED and state.scheduled_at:
             at = state.scheduled_at
             return f"starts {local_text(at)} ({countdown(at, now)})"
@@ -142,7 +144,7 @@ class MonitorScreen(CampaignActionsScreen):
         self.app.push_screen(DeliveriesScreen(self.campaign_id))
 
 
-class OverviewScreen(PollingScreen):
+class OverviewScreen(PollingScreen[list[CampaignState]]):
     """Every running, queued, paused and scheduled campaign at once."""
 
     BINDINGS = [Binding("enter", "open", "Monitor"), Binding("escape", "app.pop_screen", "Back"),
@@ -150,7 +152,7 @@ class OverviewScreen(PollingScreen):
     COLUMNS = (("id", "ID"), ("name", "Name"), ("status", "Status"), ("progress", "Progress"),
                ("rate", "Rate"), ("when", "When"))
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.meters: dict[str, RateMeter] = {}
 
@@ -174,7 +176,7 @@ class OverviewScreen(PollingScreen):
 
     def apply(self, rows: list[CampaignState]) -> None:
         table = self.query_one(DataTable)
-        now = self.app.clock()
+        now = self.hub.clock()
         keys = {str(row.id) for row in rows}
         self.query_one("#overview-empty").display = not rows
         for key in [key for key in self.meters if key not in keys]:
@@ -184,11 +186,11 @@ class OverviewScreen(PollingScreen):
             key = str(row.id)
             share = row.counts.progress
             bar = ("█" * int(share * 12)).ljust(12, "·")
-            when = countdown(row.scheduled_at, now) if row.status == CampaignStatus.SCHEDULED \
-                else "-"
+            when = countdown(row.scheduled_at, now) \
+                if row.status == CampaignStatus.SCHEDULED and row.scheduled_at else "-"
             is_new = key not in self.meters
             meter = self.meters.setdefault(key, RateMeter())
-            cells = (key, row.name[:24], row.status, f"{bar} {share:4.0%}",
+            cells = (key, row.name[:24], row.status.value, f"{bar} {share:4.0%}",
                      f"{meter.update(row.counts.sent):,.0f}/s", when)
             if is_new:
                 table.add_row(*map(Text, cells), key=key)
@@ -203,4 +205,5 @@ class OverviewScreen(PollingScreen):
         table = self.query_one(DataTable)
         if self.meters:
             key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-            self.app.push_screen(MonitorScreen(int(key)))
+            if key is not None:
+                self.app.push_screen(MonitorScreen(int(key)))

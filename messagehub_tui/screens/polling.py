@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from textual.screen import Screen
+from typing import Generic, TypeVar
 
 from messagehub_tui.models import db
+from messagehub_tui.screens.base import HubScreen
+
+Data = TypeVar("Data")
 
 
-class PollingScreen(Screen):
+class PollingScreen(HubScreen, Generic[Data]):
     """Subclasses give `fetch()` (runs in a thread, no widgets) and `apply(data)` (UI thread)."""
 
     def start_polling(self, slower: float = 1) -> None:
         """Refresh now and every `slower` × `app.refresh_every` seconds while this screen is on
         top."""
-        self.set_interval(self.app.refresh_every * slower, self.poll)
+        self.set_interval(self.hub.refresh_every * slower, self.poll)
         self.poll()
 
     def on_screen_resume(self) -> None:
@@ -30,8 +33,8 @@ class PollingScreen(Screen):
             data = self.fetch()
         self.app.call_from_thread(self.apply, data)
 
-    def fetch(self):
+    def fetch(self) -> Data:
         raise NotImplementedError
 
-    def apply(self, data) -> None:
+    def apply(self, data: Data) -> None:
         raise NotImplementedError

@@ -14,9 +14,11 @@ from messagehub_tui import control
 from messagehub_tui.bounces.poller import start_polling
 from messagehub_tui.config import Settings
 from messagehub_tui.errors import MessagehubError
+from messagehub_tui.follow import wait_until
 from messagehub_tui.models import Campaign, CampaignStatus, db
+from messagehub_tui.sms.poller import start_status_poll
 from messagehub_tui.workers.scheduler import CampaignScheduler
-from messagehub_tui.workers.supervisor import leave, wait_until
+from messagehub_tui.workers.supervisor import leave
 
 STOP_TIMEOUT = 30.0
 log = logging.getLogger("messagehub.daemon")
@@ -39,6 +41,28 @@ def acquire_lock(settings: Settings):
     handle.write(str(os.getpid()))
     handle.flush()
     return handle
+
+
+def daemon_pid(settings: Settings) -> int | None:
+    """The pid of the daemon running for this home, or None.
+
+    Read from the lock file, which the daemon writes its pid into and empties on its way out;
+    a pid left by a daemon that was killed names no live process (a reused pid errs on the side
+    of "a daemon runs").
+    """
+    try:
+        text = (settings.home / "daemon.lock").read_text().strip()
+    except OSError:
+        return None
+    if not text.isdigit() or int(text) == os.getpid():
+        return None
+    try:
+        os.kill(int(text), 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass  # alive, someone else's
+    return int(text)
 
 
 def log_path(settings: Settings) -> Path:
@@ -108,16 +132,23 @@ def run_daemon(settings: Settings, runners: bool = True) -> int:
           f"(pid {os.getpid()}): logging to {log_path(settings)}; stop it with Ctrl-C or "
           "SIGTERM", flush=True)
     scheduler = CampaignScheduler(settings, supervise=True, runners=runners, join=runners)
+    from messagehub_tui.web.serving import start_endpoint  # aiohttp only in the daemon
+    endpoint = start_endpoint(settings)  # the daemon serves [web] listen, if set
     try:
         resume_left_over(settings, runners)
         scheduler.start()
         start_polling(settings, stopping)
+        start_status_poll(settings, stopping)
         while not stopping.wait(1.0):
             pass
         scheduler.shutdown()
         stop_sending(settings)
     finally:
+        if endpoint is not None:
+            endpoint.stop()
         db.close()
         log.info("daemon stopped")
+        lock.seek(0)
+        lock.truncate()  # no pid: daemon_pid() sees no daemon
         lock.close()
     return 0

@@ -101,18 +101,22 @@ class Lease:
                 await asyncio.wait_for(self.stop.wait(), WATCH_EVERY)
 
     async def hand_off(self, channel: Transport, lane: int, item: Claimed,
-                       message: Outgoing) -> SendResult:
-        """Journal the hand-off, send, journal the answer: what recovery trusts after a kill."""
-        if not self.alive():
+                       message: Outgoing, then: Outgoing | None = None) -> SendResult:
+        """Journal the hand-off, send, journal the answer: what recovery trusts after a kill.
+
+        `then`, the lane's next message, may have its envelope sent along (never its content):
+        it is handed off, and journaled, when its own turn comes."""
+        kept = self.journal
+        if kept is None or not self.alive():  # no journal, no hand-off
             return NOT_SENT
         try:
-            self.journal.handed(item.id, item.attempts)
+            kept.handed(item.id, item.attempts)
         except OSError as exc:
             self.stop_for_disk(exc)
             return NOT_SENT
-        result = await channel.send(lane, message)
+        result = await channel.send(lane, message, then)
         try:
-            self.journal.outcome(item.id, item.attempts, result.outcome)
+            kept.outcome(item.id, item.attempts, result.outcome)
         except OSError as exc:
             self.stop_for_disk(exc)
         return result

@@ -6,12 +6,12 @@ import random
 import time
 from dataclasses import dataclass
 
+from messagehub_tui import feedback
 from messagehub_tui.channels.base import Outcome, SendResult
 from messagehub_tui.config import DeliverySettings
 from messagehub_tui.models import (
     DeliveryStatus,
     StopRequest,
-    bump_audience_version,
     concurrent_transaction,
     db,
     executemany,
@@ -107,7 +107,7 @@ def record(campaign_id: int, runner_id: int, results: list[tuple[Claimed, SendRe
         elif outcome == Outcome.FAILED:
             failed.append((FAILED, result.reason, stamp, item.id, runner_id))
             if result.suppress:
-                suppress.append((channel, item.address, result.reason, stamp))
+                suppress.append((item.address, result.reason))
         elif outcome == Outcome.UNKNOWN:
             unknown.append((UNKNOWN, result.reason, stamp, item.id, runner_id))
         elif outcome == Outcome.RETRY and item.attempts >= settings.max_attempts:
@@ -136,11 +136,8 @@ def record(campaign_id: int, runner_id: int, results: list[tuple[Claimed, SendRe
         executemany(
             f"UPDATE delivery SET status = ?, attempts = attempts - 1, updated_at = ? {mine}",
             release)
-        if suppress:
-            executemany(
-                "INSERT INTO suppression (channel, address, reason, created_at) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING", suppress)
-            bump_audience_version()
+        for address, reason in suppress:
+            feedback.suppress(channel, address, reason, campaign_id)
         if finals:  # a stop requested with its reason (a pause for a streak, say) keeps it
             db.execute_sql("UPDATE campaign SET last_error = ? WHERE id = ? AND control = ?",
                            (finals[-1], campaign_id, StopRequest.NONE.value))

@@ -11,15 +11,17 @@ import signal
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from email.utils import parseaddr
 
 from peewee import DatabaseError
 
-from messagehub_tui import render_limits
+from messagehub_tui import feedback, render_limits
 from messagehub_tui.bounces import verp
-from messagehub_tui.campaigns import effective_sender, make_composer
+from messagehub_tui.campaign_compose import effective_sender, make_composer
+from messagehub_tui.campaigns import delivery_counts
 from messagehub_tui.channels import make_transport
-from messagehub_tui.channels.base import ChannelStopped, Outcome, Outgoing, SendResult
+from messagehub_tui.channels.base import ChannelStopped, Outcome, Outgoing, SendResult, Transport
 from messagehub_tui.compose import RenderError
 from messagehub_tui.config import Settings, load_settings
 from messagehub_tui.config_checks import MAX_BATCH
@@ -55,11 +57,12 @@ class CampaignRunner:
         self.settings = settings
         self.campaign_id = campaign_id
         self.stop = asyncio.Event()
-        self.runner_id: int | None = None
         self.streak = 0
         self.unrecorded: list = []
         self.flushed_at = time.monotonic()
-        self.lease: Lease | None = None
+        # set by run() once the runner is registered, before anything reads them
+        self.runner_id: int
+        self.lease: Lease
         self.claims, self.claim_seconds = 0, 0.0
         self.leaving = False
 
@@ -78,7 +81,8 @@ class CampaignRunner:
         if self.campaign.channel == Channel.EMAIL:
             message_id = f"{self.campaign_id}.{item.id}.{item.attempts}"
             return Outgoing(item.id, item.address,
-                            self.composer.email_bytes(item.variables, item.address, message_id),
+                            self.composer.email_bytes(item.variables, item.address, message_id,
+                                                      delivery_id=item.id),
                             verp.envelope_sender(self.settings, item.id))
         return Outgoing(item.id, item.address, self.composer.sms_text(item.variables))
 
@@ -110,20 +114,39 @@ class CampaignRunner:
             self._event(f"{number} {outcome}: {reason} (e.g. {example})",
                         "warning" if outcome == Outcome.RETRY else "error")
 
-    async def _lane(self, lane: int, items) -> None:
-        for item in items:
+    def _message(self, item: queue.Claimed) -> Outgoing | SendResult:
+        """The item's message, or the result that stands for it when it cannot be rendered."""
+        try:
+            return self._render(item)
+        except render_limits.RenderInterrupted:  # a signal, pause or cancel came mid-render
+            if not self.stop.is_set():  # a runner declared dead stops without pausing
+                self._halt()
+            return NOT_SENT
+        except RenderError as exc:
+            return SendResult(Outcome.FAILED, reason=str(exc))
+
+    async def _lane(self, lane: int, items: Iterator[queue.Claimed]) -> None:
+        # A transport that looks ahead gets each message with the lane's next one, rendered
+        # already (SMTP sends its envelope along with this body); not under a rate limit, where
+        # the next message waits for its slot.
+        ahead = self.transport.looks_ahead and self.limiter.rate <= 0
+        item = next(items, None)
+        message: Outgoing | SendResult | None = None  # the item's, when rendered ahead
+        while item is not None:
+            upcoming = next(items, None) if ahead else None
+            upcoming_message: Outgoing | SendResult | None = None
             if self.stop.is_set() or not await self.limiter.wait(self.stop):
-                self.unrecorded.append((item, NOT_SENT))
-                continue
-            try:
-                message = self._render(item)
-                result = await self.lease.hand_off(self.transport, lane, item, message)
-            except render_limits.RenderInterrupted:  # a signal, pause or cancel came mid-render
                 result = NOT_SENT
-                if not self.stop.is_set():  # a runner declared dead stops without pausing
-                    self._halt()
-            except RenderError as exc:
-                result = SendResult(Outcome.FAILED, reason=str(exc))
+            else:
+                if message is None:
+                    message = self._message(item)
+                if isinstance(message, SendResult):
+                    result = message
+                else:
+                    if upcoming is not None and not self.stop.is_set():
+                        upcoming_message = self._message(upcoming)
+                    then = upcoming_message if isinstance(upcoming_message, Outgoing) else None
+                    result = await self.lease.hand_off(self.transport, lane, item, message, then)
             self.unrecorded.append((item, result))
             if time.monotonic() - self.flushed_at >= FLUSH_EVERY:
                 self._flush()
@@ -133,6 +156,7 @@ class CampaignRunner:
                     self._halt(result.reason)
             else:
                 self._note(result)
+            item, message = (upcoming, upcoming_message) if ahead else (next(items, None), None)
 
     def _note(self, result: SendResult) -> None:
         """Track consecutive failures; a run of failure_streak pauses the campaign."""
@@ -210,9 +234,21 @@ class CampaignRunner:
             started = time.monotonic()
             await self._run_lanes(batch)
             self._flush()
-            if not self.unrecorded:
+            if not self.unrecorded and self.lease.journal is not None:
                 self.lease.journal.reset()
+            self._check_feedback()
             limit = self._claim_size(len(batch), time.monotonic() - started)
+
+    def _check_feedback(self) -> None:
+        """Pause when bounces or complaints passed their limit. Checked here, between batches,
+        rather than where feedback is recorded: the runner has the settings and reads its counts
+        anyway, a campaign that is not sending needs no pause, and a report recorded by any
+        process (mailbox poll, webhook) is seen within a batch."""
+        sent = delivery_counts(self.campaign_id).sent
+        reason = feedback.over_limit(self.campaign_id, sent, self.settings)
+        if reason and not self.stop.is_set():
+            self._event(f"paused: {reason}", "error")
+            self._halt(reason)
 
     def _on_signal(self, name: str) -> None:
         self._event(f"runner {self.runner_id} got {name}; pausing")
@@ -221,7 +257,8 @@ class CampaignRunner:
     def _on_leave(self) -> None:
         """The host's daemon stops: finish what is in flight and leave the campaign to the
         runners of the other hosts (the last one out pauses it, to resume later)."""
-        self._event(f"runner {self.runner_id} on {self.settings.host} is leaving with its "
+        # (the row may not exist yet: the handler is set before registering)
+        self._event(f"runner pid {os.getpid()} on {self.settings.host} is leaving with its "
                     "host's daemon; other hosts go on")
         self.leaving = True
         self.stop.set()
@@ -246,9 +283,10 @@ class CampaignRunner:
         loop = asyncio.get_running_loop()
         # before the row exists: a stopping daemon signals the runners it finds registered
         loop.add_signal_handler(registry.LEAVE_SIGNAL, self._on_leave)
-        self.runner_id = registry.register(self.campaign_id, self.settings.host)
-        if self.runner_id is None:
+        runner_id = registry.register(self.campaign_id, self.settings.host)
+        if runner_id is None:
             return None
+        self.runner_id = runner_id
         self.lease = Lease(self.campaign_id, self.runner_id, self.stop, self._event)
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.add_signal_handler(sig, self._on_signal, sig.name)
@@ -256,12 +294,13 @@ class CampaignRunner:
         render_limits.stop_rendering_when(
             lambda: self.stop.is_set() or registry.stop_requested(self.campaign_id),
             (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, registry.LEAVE_SIGNAL))
-        self.transport = None
+        opened: Transport | None = None
         watcher = asyncio.create_task(self.lease.watch())
         try:
             self.lease.journal = journal.Journal(
                 journal.path_for(self.settings.home, self.runner_id))
             self._prepare()
+            opened = self.transport
             self._event(f"runner {self.runner_id} started (pid {os.getpid()})")
             await self.transport.open()
             await self._loop()
@@ -281,9 +320,9 @@ class CampaignRunner:
             if self.claims:  # how much the runners of a campaign wait on each other
                 self._event(f"runner {self.runner_id} on {self.settings.host}: {self.claims} "
                             f"claims, {1000 * self.claim_seconds / self.claims:.1f} ms each")
-            if self.transport is not None:
+            if opened is not None:
                 try:
-                    await self.transport.close()
+                    await opened.close()
                 except Exception:
                     log.exception("closing the channel of campaign %s failed", self.campaign_id)
             status = self._settle()

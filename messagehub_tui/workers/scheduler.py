@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from datetime import UTC
+from datetime import UTC, datetime
 
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -39,14 +39,14 @@ class CampaignScheduler:
     """
 
     def __init__(self, settings: Settings, supervise: bool = False, runners: bool = True,
-                 join: bool = False, leader: Leadership | None = None):
+                 join: bool = False, leader: Leadership | None = None) -> None:
         self.settings = settings
         self.supervise = supervise
         self.runners = runners
         self.join = join
         self.leader = leader or for_settings(settings)
         self.scheduler = BackgroundScheduler(timezone=UTC)
-        self.known: dict[int, object] = {}
+        self.known: dict[int, datetime] = {}  # campaign id -> the time its job is set for
         self.launched: list[int] = []
         self.deaths: dict[int, int] = {}
         self.restart_at: dict[int, float] = {}
@@ -70,7 +70,7 @@ class CampaignScheduler:
         try:
             campaign = Campaign.get_or_none(Campaign.id == campaign_id)
             if campaign is None or campaign.status != CampaignStatus.SCHEDULED \
-                    or not self.leader.held():
+                    or campaign.scheduled_at is None or not self.leader.held():
                 return
             late = (utcnow() - campaign.scheduled_at).total_seconds()
             if late < -1:
@@ -99,7 +99,8 @@ class CampaignScheduler:
                 return
             wanted = {c.id: c.scheduled_at
                       for c in Campaign.select(Campaign.id, Campaign.scheduled_at)
-                      .where(Campaign.status == CampaignStatus.SCHEDULED)}
+                      .where(Campaign.status == CampaignStatus.SCHEDULED)
+                      if c.scheduled_at is not None}
             for campaign_id in set(self.known) - set(wanted):
                 self._remove(campaign_id)
                 log.info("campaign %s unscheduled", campaign_id)
@@ -166,8 +167,8 @@ class CampaignScheduler:
         if not self.deaths:
             return
         live = {CampaignStatus.QUEUED, CampaignStatus.RUNNING, CampaignStatus.INTERRUPTED}
-        for campaign_id, status in (Campaign.select(Campaign.id, Campaign.status)
-                                    .where(Campaign.id.in_(list(self.deaths))).tuples()):
-            if status not in live:
-                self.deaths.pop(campaign_id, None)
-                self.restart_at.pop(campaign_id, None)
+        for campaign in (Campaign.select(Campaign.id, Campaign.status)
+                         .where(Campaign.id.in_(list(self.deaths)))):
+            if campaign.status not in live:
+                self.deaths.pop(campaign.id, None)
+                self.restart_at.pop(campaign.id, None)

@@ -8,14 +8,13 @@ import os
 import subprocess
 import sys
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from peewee import DatabaseError
+from peewee import DatabaseError, ModelSelect
 
 from messagehub_tui.config import Settings
 from messagehub_tui.errors import is_disk_full
 from messagehub_tui.events import campaign_log_path, record_event
-from messagehub_tui.follow import wait_until  # noqa: F401  (daemon.py's import, until it moves)
 from messagehub_tui.models import Campaign, CampaignStatus, Runner, StopRequest, db, utcnow
 from messagehub_tui.workers import journal, queue, registry
 from messagehub_tui.workers.registry import RUNNER_MODULE
@@ -107,7 +106,7 @@ def leave(settings: Settings, timeout: float) -> int:
     return len(asked)
 
 
-def _orphaned(now):
+def _orphaned(now: datetime) -> ModelSelect[Campaign]:
     """Running campaigns without a runner, and queued ones nobody picked up in time."""
     return Campaign.select().where(
         ((Campaign.status == CampaignStatus.RUNNING)

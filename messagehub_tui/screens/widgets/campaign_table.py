@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from rich.text import Text
 from textual.binding import Binding
@@ -23,7 +24,7 @@ def row_cells(row: CampaignState, now: datetime) -> tuple[str, ...]:
         when = short_local(row.scheduled_at, now)
         if row.status == CampaignStatus.SCHEDULED:
             when += f" {countdown(row.scheduled_at, now)}"
-    return (str(row.id), row.name[:28], row.channel, row.status,
+    return (str(row.id), row.name[:28], row.channel.value, row.status.value,
             f"{row.counts.sent}/{row.total}", when)
 
 
@@ -33,7 +34,7 @@ class CampaignTable(DataTable):
     DEFAULT_CSS = "CampaignTable { height: 1fr; }"
     BINDINGS = [Binding("enter", "select_cursor", "Open", show=False, tooltip="Monitor")]
 
-    def __init__(self, **options):
+    def __init__(self, **options: Any) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **options)
         self.campaign_rows: dict[str, CampaignState] = {}
         # What each row shows now: compared with the new cells, not with the old row rendered

@@ -1,4 +1,5 @@
-"""The monitor's panels: delivery counts by state, and the send rate with its sparkline."""
+"""The monitor's panels: delivery counts by state, what was heard back, and the send rate with
+its sparkline."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from textual.containers import Horizontal
 from textual.widgets import Sparkline, Static
 
 from messagehub_tui.models import DeliveryStatus
+from messagehub_tui.state import CampaignState
 
 
 class CountsPanel(Static):
@@ -19,6 +21,16 @@ class CountsPanel(Static):
     def show(self, counts: Mapping[str, int]) -> None:
         self.update("  ".join(f"{state.value} [b]{counts.get(state.value, 0)}[/b]"
                               for state in DeliveryStatus))
+
+
+class FeedbackPanel(Static):
+    """What was heard back (bounces, complaints, unsubscribes, …) with rates; shown once any."""
+
+    DEFAULT_CSS = "FeedbackPanel { height: auto; }"
+
+    def show(self, state: CampaignState) -> None:
+        self.display = state.feedback.total > 0
+        self.update(state.feedback_summary())
 
 
 class RatePanel(Horizontal):

@@ -1,0 +1,265 @@
+"""Hearing back: the one service that records every signal about a delivery (delivered,
+undelivered, bounced, complained, unsubscribed, replied) and the one home of suppress-with-reason.
+
+Transports, the bounce mailbox and the web endpoint only parse and verify; they call this. Every
+signal carries an idempotency key (a bounce report's Message-ID, a Twilio MessageSid with its
+status, "unsubscribe:<delivery>"): a report polled twice, a callback retried, a button pressed
+again is recorded once. Per-campaign counts are kept in the same transaction (feedback_count), so
+a rate is one cheap read.
+
+A soft bounce is its own kind, `soft_bounced`: it counts (and is shown) separately and never
+enters the bounce rate, which is about hard bounces only (mailbox providers judge senders by
+those); repeated soft bounces that end in a suppression are still recorded as `soft_bounced`,
+the suppression's reason says why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields
+from datetime import datetime
+from enum import StrEnum
+
+from peewee import chunked
+
+from messagehub_tui.config import Settings
+from messagehub_tui.events import record_event
+from messagehub_tui.models import (
+    Campaign,
+    Delivery,
+    DeliveryStatus,
+    Feedback,
+    FeedbackCount,
+    Suppression,
+    bump_audience_version,
+    db,
+    iso_utc,
+    utcnow,
+)
+
+MAX_DETAIL = 500
+_CHUNK = 500  # addresses per statement: well under SQLite's bound-parameter limit
+
+
+class FeedbackKind(StrEnum):
+    """What was heard back about a delivery."""
+
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    BOUNCED = "bounced"  # a hard bounce
+    SOFT_BOUNCED = "soft_bounced"
+    COMPLAINED = "complained"
+    UNSUBSCRIBED = "unsubscribed"
+    REPLIED = "replied"
+
+
+@dataclass(frozen=True)
+class FeedbackCounts:
+    """How many signals of each kind a campaign got (one field per `FeedbackKind`)."""
+
+    delivered: int = 0
+    undelivered: int = 0
+    bounced: int = 0
+    soft_bounced: int = 0
+    complained: int = 0
+    unsubscribed: int = 0
+    replied: int = 0
+
+    @classmethod
+    def of(cls, by_kind: Mapping[str, int]) -> FeedbackCounts:
+        return cls(**{kind.value: by_kind.get(kind.value, 0) for kind in FeedbackKind})
+
+    def __getitem__(self, kind: FeedbackKind) -> int:
+        return int(getattr(self, FeedbackKind(kind).value))
+
+    @property
+    def total(self) -> int:
+        return sum(getattr(self, field.name) for field in fields(self))
+
+    def rate(self, kind: FeedbackKind, sent: int) -> float:
+        """The share of `sent` messages that got this kind of signal (0 when none was sent)."""
+        return self[kind] / sent if sent else 0.0
+
+    def to_json(self) -> dict[str, int]:
+        """Counts by kind, in `FeedbackKind` order (as `status --json` prints them)."""
+        return {kind.value: self[kind] for kind in FeedbackKind}
+
+
+@dataclass(frozen=True)
+class Target:
+    """The delivery a signal is about, with what suppressing its recipient needs."""
+
+    delivery_id: int
+    campaign_id: int
+    channel: str
+    address: str
+
+
+def target(delivery_id: int) -> Target | None:
+    """The delivery with this id, or None when it no longer exists."""
+    row = (Delivery.select(Delivery.id, Delivery.campaign, Delivery.address, Campaign.channel)
+           .join(Campaign).where(Delivery.id == delivery_id).tuples().first())
+    if row is None:
+        return None
+    return Target(row[0], row[1], row[3], row[2])
+
+
+def record(delivery_id: int | None, campaign_id: int | None, kind: FeedbackKind, detail: str,
+           key: str) -> bool:
+    """Record one signal; False when its key was recorded before (nothing changes then).
+
+    The campaign is taken from the delivery when not given.
+    """
+    kind = FeedbackKind(kind)
+    with db.atomic():
+        if campaign_id is None and delivery_id is not None:
+            campaign_id = (Delivery.select(Delivery.campaign).where(Delivery.id == delivery_id)
+                           .scalar())
+        added = (Feedback.insert(key=key, delivery=delivery_id, campaign=campaign_id,
+                                 kind=kind.value, detail=detail[:MAX_DETAIL], at=utcnow())
+                 .on_conflict_ignore().as_rowcount().execute())
+        if added and campaign_id is not None:
+            (FeedbackCount.insert(campaign=campaign_id, kind=kind.value, n=1)
+             .on_conflict(conflict_target=[FeedbackCount.campaign, FeedbackCount.kind],
+                          update={FeedbackCount.n: FeedbackCount.n + 1})
+             .execute())
+    return bool(added)
+
+
+def suppress(channel: str, address: str, reason: str, campaign_id: int | None = None) -> bool:
+    """Never send to this (normalised) address on channel again; False if it already was."""
+    return suppress_many(channel, [address], reason, campaign_id) > 0
+
+
+def suppress_many(channel: str, addresses: Iterable[str], reason: str,
+                  campaign_id: int | None = None) -> int:
+    """Suppress normalised addresses with a reason (and the campaign it came from); returns how
+    many were newly suppressed.
+
+    In the same transaction, the addresses' pending deliveries on this channel become skipped,
+    so a running campaign (whose runners claim pending rows only) never sends to them, and the
+    audience version is bumped so every cached audience count is recomputed.
+    """
+    now, added = utcnow(), 0
+    with db.atomic():
+        for chunk in chunked(dict.fromkeys(addresses), _CHUNK):
+            added += (Suppression.insert_many(
+                [{"channel": channel, "address": address, "reason": reason,
+                  "campaign": campaign_id, "created_at": now} for address in chunk])
+                .on_conflict_ignore().as_rowcount().execute())
+            campaigns = Campaign.select(Campaign.id).where(Campaign.channel == channel)
+            (Delivery.update(status=DeliveryStatus.SKIPPED.value, error="suppressed",
+                             updated_at=now)
+             .where((Delivery.status == DeliveryStatus.PENDING.value)
+                    & Delivery.address.in_(chunk) & Delivery.campaign.in_(campaigns))
+             .execute())
+        bump_audience_version()
+    return added
+
+
+def unsuppress_many(channel: str, addresses: Iterable[str],
+                    only_reason: str | None = None) -> int:
+    """Allow normalised addresses again (only suppressions with exactly `only_reason`, when
+    given: a START lifts what a STOP did, never a bounce); returns how many were removed.
+    Deliveries skipped meanwhile stay skipped."""
+    removed = 0
+    with db.atomic():
+        for chunk in chunked(dict.fromkeys(addresses), _CHUNK):
+            condition = (Suppression.channel == channel) & Suppression.address.in_(chunk)
+            if only_reason is not None:
+                condition &= Suppression.reason == only_reason
+            removed += Suppression.delete().where(condition).execute()
+        bump_audience_version()
+    return removed
+
+
+UNSUBSCRIBED_REASON = "unsubscribed"
+
+
+def unsubscribe(settings: Settings, delivery_id: int, how: str) -> Target | None:
+    """The recipient of a delivery asked to stop (a one-click POST, a STOP reply): record it
+    once, suppress the address on the campaign's channel (again, if someone lifted it since),
+    tell the campaign. None when the delivery no longer exists."""
+    found = target(delivery_id)
+    if found is None:
+        return None
+    with db.atomic():
+        first = record(found.delivery_id, found.campaign_id, FeedbackKind.UNSUBSCRIBED, how,
+                       f"unsubscribe:{found.delivery_id}")
+        added = suppress(found.channel, found.address, UNSUBSCRIBED_REASON, found.campaign_id)
+    if first or added:
+        record_event(settings.logs_dir, found.campaign_id,
+                     f"unsubscribed: {found.address} ({how})")
+    return found
+
+
+def latest_delivery(channel: str, address: str) -> Target | None:
+    """The most recent delivery to a (normalised) address on a channel, for reports that carry
+    no token."""
+    row = (Delivery.select(Delivery.id).join(Campaign)
+           .where((Delivery.address == address) & (Campaign.channel == channel))
+           .order_by(Delivery.updated_at.desc(), Delivery.id.desc()).first())
+    return target(row.id) if row else None
+
+
+def report(settings: Settings, found: Target, kind: FeedbackKind, detail: str, key: str,
+           suppress_reason: str | None) -> bool:
+    """A provider's report about a delivery: record it once, suppress with `suppress_reason`
+    when given, tell the campaign; False when the key was recorded before."""
+    with db.atomic():
+        first = record(found.delivery_id, found.campaign_id, kind, detail, key)
+        added = first and suppress_reason is not None and suppress(
+            found.channel, found.address, suppress_reason, found.campaign_id)
+    if first:
+        suppressed = "; address suppressed" if added else ""
+        record_event(settings.logs_dir, found.campaign_id,
+                     f"{kind.value.replace('_', ' ')} for {found.address}: {detail}{suppressed}",
+                     "warning")
+    return first
+
+
+def over_limit(campaign_id: int, sent: int, settings: Settings) -> str | None:
+    """Why a campaign must pause for its feedback, or None: its hard-bounce or complaint rate
+    passed [delivery] max_bounce_rate / max_complaint_rate once it sent rates_after messages."""
+    delivery = settings.delivery
+    if sent < delivery.rates_after:
+        return None
+    found = counts(campaign_id)
+    for kind, limit, key in ((FeedbackKind.BOUNCED, delivery.max_bounce_rate, "max_bounce_rate"),
+                             (FeedbackKind.COMPLAINED, delivery.max_complaint_rate,
+                              "max_complaint_rate")):
+        if found.rate(kind, sent) > limit:
+            what = "bounce" if kind == FeedbackKind.BOUNCED else "complaint"
+            return (f"{what} rate {found.rate(kind, sent):.1%} ({found[kind]} of {sent} sent) "
+                    f"passed [delivery] {key} = {limit:g}")
+    return None
+
+
+def counts(campaign_id: int) -> FeedbackCounts:
+    """A campaign's feedback by kind: one read of its few feedback_count rows."""
+    rows = (FeedbackCount.select(FeedbackCount.kind, FeedbackCount.n)
+            .where(FeedbackCount.campaign == campaign_id))
+    return FeedbackCounts.of({row.kind: row.n for row in rows})
+
+
+@dataclass(frozen=True)
+class Signal:
+    """One recorded signal, as `deliveries ID` shows it."""
+
+    kind: str
+    detail: str
+    at: datetime
+
+    def to_json(self) -> dict:
+        return {"kind": self.kind, "detail": self.detail, "at": iso_utc(self.at)}
+
+
+def of_deliveries(delivery_ids: list[int]) -> dict[int | None, list[Signal]]:
+    """The signals recorded about each of these deliveries, oldest first."""
+    found: dict[int | None, list[Signal]] = {}
+    for chunk in chunked(delivery_ids, _CHUNK):
+        rows = (Feedback.select(Feedback.delivery, Feedback.kind, Feedback.detail, Feedback.at)
+                .where(Feedback.delivery.in_(chunk)).order_by(Feedback.at, Feedback.id))
+        for row in rows:
+            found.setdefault(row.delivery_id, []).append(Signal(row.kind, row.detail, row.at))
+    return found

@@ -1,0 +1,72 @@
+"""`doctor`'s web checks: does `[web] listen` answer (or could it be bound), and does
+`public_url` reach the endpoint through the reverse proxy (a GET of /healthz)."""
+
+from __future__ import annotations
+
+import socket
+import urllib.error
+import urllib.request
+
+from messagehub_tui.config import Settings
+from messagehub_tui.web import HEALTH_TEXT
+from messagehub_tui.workers.daemon import daemon_pid
+
+TIMEOUT = 10.0
+
+
+def _get(url: str) -> tuple[bool, str]:
+    """(answered as the endpoint does, what happened)."""
+    try:
+        with urllib.request.urlopen(url, timeout=TIMEOUT) as response:
+            body = response.read(200).decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        return False, f"answered HTTP {exc.code}"
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return False, f"no answer ({reason})"
+    if body != HEALTH_TEXT:
+        return False, "answered, but not as messagehub-tui does"
+    return True, "answers"
+
+
+def _bindable(host: str, port: int) -> str | None:
+    """None when the address can be listened on now, else why not."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
+
+
+def web_checks(settings: Settings) -> list:
+    """The listener and the public URL, when [web] sets them; none otherwise."""
+    from messagehub_tui.doctor import Check  # doctor imports this module: import Check late
+    web = settings.web
+    checks = []
+    if web.listen is not None:
+        host, port = web.listen
+        where = web.listen_text
+        answered, what = _get(f"http://{where}/healthz")
+        pid = daemon_pid(settings)
+        if answered:
+            by = f"the daemon (pid {pid})" if pid else "the app"
+            checks.append(Check("web listen", True, f"{where} answers: served by {by}"))
+        elif "not as messagehub-tui" in what or "HTTP" in what:
+            checks.append(Check("web listen", False, f"{where} {what}: another program uses "
+                                                     "that port; choose another [web] listen"))
+        else:
+            problem = _bindable(host, port)
+            checks.append(Check("web listen", problem is None, (
+                f"{where} is free: the daemon (or the app while no daemon runs) serves it"
+                if problem is None else f"{where} cannot be listened on ({problem}); choose "
+                                        "another [web] listen")))
+    if web.public_url is not None:
+        answered, what = _get(f"{web.public_url}/healthz")
+        checks.append(Check("web public_url", answered, (
+            f"{web.public_url}/healthz answers: links and callbacks reach the endpoint"
+            if answered else f"{web.public_url}/healthz {what}: is the endpoint running and "
+                             "does the reverse proxy pass public_url to [web] listen?")))
+    return checks

@@ -1,0 +1,103 @@
+"""What a user sees of the feedback: the monitor's counts and rates, `deliveries ID` with each
+delivery's feedback, the unsubscribe event; and the app serving [web] listen while open."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from messagehub_tui import control, feedback
+from messagehub_tui.feedback import FeedbackKind
+from messagehub_tui.models import Delivery
+from messagehub_tui.screens.monitor import MonitorScreen
+from tests.tui import make_app, opens, screen_text, seed, settle, until
+from tests.webtools import answers, free_port, web_toml
+
+# Storage-touching: every test with a home runs on SQLite and on PostgreSQL.
+BOTH_ENGINES = True
+
+
+@pytest.fixture
+def heard(home):
+    """Campaign 1 sent to its 3 recipients: ada unsubscribed, grace hard-bounced."""
+    settings = seed(home)
+    control.launch(settings, 1, start=False)
+    Delivery.update(status="sent").execute()
+    control.pause(settings, 1)
+    ids = {d.address: d.id for d in Delivery.select()}
+    feedback.unsubscribe(settings, ids["ada@example.com"], "one-click unsubscribe")
+    feedback.record(ids["grace@example.com"], None, FeedbackKind.BOUNCED, "550 5.1.1 gone",
+                    "bounce:<r1@mx>")
+    return settings
+
+
+async def test_the_monitor_shows_counts_rates_and_the_unsubscribe_event(heard):
+    app = make_app(heard)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await opens(pilot, "enter", MonitorScreen)
+        line = ("heard back: bounced 1 (33.3%)  complained 0 (0.0%)  unsubscribed 1 (33.3%)")
+        await until(pilot, lambda: line in screen_text(app), what="feedback line")
+        log = app.screen.query_one("#events")
+        assert any("unsubscribed: ada@example.com (one-click unsubscribe)" in str(strip.text)
+                   for strip in log.lines)
+
+
+def test_deliveries_shows_each_deliverys_feedback(heard, cli):
+    code, out, _ = cli("deliveries", "1", "--json")
+    rows = {row["address"]: row for row in json.loads(out)}
+    assert [(f["kind"], f["detail"]) for f in rows["grace@example.com"]["feedback"]] == [
+        ("bounced", "550 5.1.1 gone")]
+    assert rows["zoe@example.com"]["feedback"] == []
+    code, out, _ = cli("deliveries", "1")
+    table = {line.split()[0]: line.split() for line in out.splitlines()[1:]}
+    assert "unsubscribed" in table["ada@example.com"] and "bounced" in table["grace@example.com"]
+
+
+async def test_the_app_serves_the_endpoint_while_no_daemon_runs(home):
+    port = free_port()
+    settings = seed(home, web_toml(port))
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.endpoint is not None and app.endpoint.serving.is_set(),
+                    what="the app serving")
+        assert answers(f"http://127.0.0.1:{port}/healthz")
+    assert not answers(f"http://127.0.0.1:{port}/healthz"), "closed with the app"
+
+
+def test_doctor_checks_the_listener_and_the_public_url(home, cli):
+    port, dead = free_port(), free_port()
+    settings = seed(home, web_toml(port))
+    code, out, _ = cli("doctor")
+    lines = {line.split()[1] + " " + line.split()[2]: line for line in out.splitlines()
+             if "web" in line.split()[1:2]}
+    assert lines["web listen"].startswith("ok") and "is free" in lines["web listen"]
+    assert lines["web public_url"].startswith("FAIL") and code == 1
+    from tests.webtools import serve
+    endpoint = serve(settings)
+    try:
+        code, out, _ = cli("doctor")
+        assert f"127.0.0.1:{port} answers: served by the app" in out
+        assert f"http://127.0.0.1:{port}/healthz answers" in out and code == 0
+        (home / "messagehub.toml").write_text(web_toml(port, f"http://127.0.0.1:{dead}/mh"))
+        code, out, _ = cli("doctor")
+        assert f"http://127.0.0.1:{dead}/mh/healthz no answer" in out and code == 1
+    finally:
+        endpoint.stop()
+
+
+@pytest.mark.parametrize("toml, line", [
+    ('[web]\nlisten = "8080"', '[web] listen must be host:port such as "127.0.0.1:8080", '
+                               "not '8080'"),
+    ('[web]\nlisten = "127.0.0.1:70000"', "[web] listen must be host:port"),
+    ('[web]\npublic_url = "news.example.com"', "[web] public_url must be an http:// or https://"),
+    ('[web]\npublic_url = "https://x.org/?a=1"', "[web] public_url must be an http:// or "
+                                                 "https:// URL without ? or #"),
+    ("[delivery]\nmax_bounce_rate = 5", "[delivery] max_bounce_rate must be a fraction from 0 "
+                                        "to 1 (0.05 is 5 %), not 5"),
+])
+def test_a_bad_web_or_rate_setting_is_one_clear_line(home, cli, toml, line):
+    (home / "messagehub.toml").write_text(toml + "\n")
+    code, out, err = cli("doctor")
+    assert code != 0 and line in err and err.count("\n") == 1, err
