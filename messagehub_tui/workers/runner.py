@@ -255,7 +255,8 @@ class CampaignRunner:
     def _on_leave(self) -> None:
         """The host's daemon stops: finish what is in flight and leave the campaign to the
         runners of the other hosts (the last one out pauses it, to resume later)."""
-        self._event(f"runner {self.runner_id} on {self.settings.host} is leaving with its "
+        # (the row may not exist yet: the handler is set before registering)
+        self._event(f"runner pid {os.getpid()} on {self.settings.host} is leaving with its "
                     "host's daemon; other hosts go on")
         self.leaving = True
         self.stop.set()
