@@ -234,7 +234,10 @@ def main(argv: list[str] | None = None) -> int:
     except DatabaseError as exc:
         url = bound_url()
         if url:
-            print(f"messagehub-tui: database error in {url}: {one_line(str(exc))}; "
+            # libpq's messages take two lines ("…failed: Connection refused\n\tIs the server
+            # running…"): one sentence here, not escapes
+            said = " ".join(str(exc).split())
+            print(f"messagehub-tui: database error in {url}: {one_line(said)}; "
                   f"{POSTGRES_HINT}", file=sys.stderr)
             return ExitCode.ERROR
         home = resolve_home(args.home)

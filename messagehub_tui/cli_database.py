@@ -10,6 +10,7 @@ from messagehub_tui.config import CONFIG_NAME, Settings
 from messagehub_tui.dbcopy import migrate
 from messagehub_tui.engines import url_problem
 from messagehub_tui.errors import MessagehubError
+from messagehub_tui.workers.daemonlock import daemon_pid
 
 
 def cmd_migrate_db(args: argparse.Namespace, settings: Settings) -> int:
@@ -19,6 +20,13 @@ def cmd_migrate_db(args: argparse.Namespace, settings: Settings) -> int:
     problem = url_problem(args.to)
     if problem:
         raise MessagehubError(f"--to {problem}")
+    serving = daemon_pid(settings)
+    if serving is not None:
+        # it would go on with the SQLite file, firing its schedules from there, while the home
+        # moves on: a scheduled campaign would go out from both databases
+        raise MessagehubError(f"the daemon (pid {serving}) serves this home from its SQLite "
+                              "database: stop it before migrate-db, and start it again once "
+                              "[database] url is set (close the app on this home too)")
     report = migrate(settings.db_path, args.to)
     print(f"copied {settings.db_path} into {args.to}; rows per table (equal on both sides):")
     for line in report.lines():

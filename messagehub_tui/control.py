@@ -51,6 +51,17 @@ def _claim_status(campaign_id: int, from_status: str, to_status: str,
     return bool(Campaign.update(status=to_status, **values).where(condition).execute())
 
 
+def _instead_of_launch(campaign_id: int, status: CampaignStatus) -> str:
+    """What to do with a campaign that ran, when asked to launch it (only drafts, scheduled and
+    missed ones launch)."""
+    if status in RESUMABLE:
+        return "use resume"
+    if status == CampaignStatus.COMPLETED:
+        return (f"`retry {campaign_id}` sends its failed deliveries again (`--unknown`: the "
+                "unknown ones)")
+    return "it does not send again: create a new campaign"
+
+
 def launch(settings: Settings, campaign_id: int, scheduled_only: bool = False,
            start: bool = True) -> LaunchResult:
     """Materialise the recipients once, move the campaign to queued and start its runners."""
@@ -63,8 +74,8 @@ def launch(settings: Settings, campaign_id: int, scheduled_only: bool = False,
     if scheduled_only and due is not None and due > utcnow() + timedelta(seconds=1):
         return LaunchResult(False, f"campaign {campaign_id} is not due yet")
     if campaign.status not in PRE_LAUNCH:
-        hint = "; use resume" if campaign.status in RESUMABLE else ""
-        raise InvalidState(f"campaign {campaign_id} is {campaign.status}{hint}")
+        raise InvalidState(f"campaign {campaign_id} is {campaign.status}; "
+                           + _instead_of_launch(campaign_id, CampaignStatus(campaign.status)))
     campaigns.validate(settings, campaign.channel, campaign.contact_list, campaign.body,
                        campaign.subject, campaign.html, campaign.sender, campaign.rate)
     with db.atomic():

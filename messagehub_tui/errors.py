@@ -36,3 +36,22 @@ def is_disk_full(exc: BaseException | None) -> bool:
             return True
         exc = exc.__cause__ or exc.__context__
     return False
+
+
+def is_connection_lost(exc: BaseException | None) -> bool:
+    """PostgreSQL ended this connection or cannot be reached (a restart, an administrator's
+    pg_terminate_backend, a failover, the network): SQLSTATE classes 08 and 57P, or psycopg's
+    own connection errors, which carry no SQLSTATE. Never true on SQLite: a file has no
+    connection to lose. Looks through the chain, as peewee wraps the driver's error."""
+    try:
+        from psycopg import OperationalError as PgOperationalError
+    except ImportError:  # psycopg is the postgres extra: without it no connection can be lost
+        return False
+    while exc is not None:
+        state = getattr(exc, "sqlstate", None)
+        if isinstance(state, str) and state.startswith(("08", "57P")):
+            return True
+        if isinstance(exc, PgOperationalError) and state is None:
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False

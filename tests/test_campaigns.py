@@ -144,3 +144,20 @@ def test_campaigns_listing_and_json(cli, settings, people):
     assert code == 0 and "First" in out and "0/3" in out
     code, out, _ = cli("campaigns", "--json")
     assert [row["name"] for row in json.loads(out)] == ["First"]
+
+
+@pytest.mark.parametrize("state, hint", [
+    ("completed", "`retry {id}` sends its failed deliveries again"),
+    ("cancelled", "a new campaign"),
+    ("paused", "use resume"),
+])
+def test_launching_a_campaign_that_ran_says_what_to_do_instead(settings, people, state, hint):
+    from messagehub_tui import control
+    campaign = campaigns.create(settings, "ran", "email", people, "b", subject="s")
+    campaign.status = state
+    campaign.save()
+    with pytest.raises(InvalidState) as refused:
+        control.launch(settings, campaign.id, start=False)
+    assert str(refused.value).startswith(f"campaign {campaign.id} is {state}; ")
+    assert hint.format(id=campaign.id) in str(refused.value)
+

@@ -92,6 +92,18 @@ def test_server_faults_land_in_the_right_state(home, sinks, option, state, reaso
         assert all(n == 1 for n in sink.recipients().values())
 
 
+def test_replies_out_of_order_fail_nobody_and_the_lane_stops_pipelining(home, sinks):
+    """smtp-sink -W answers a pipelined DATA (503 need RCPT) before the RCPT it holds back, so
+    RCPT seems refused with a 5xx and DATA answered 250. RFC 2920 keeps replies in order: no
+    recipient fails for this server's disorder; the lane sends one command at a time instead."""
+    sink = sinks("-W", "rcpt:1")
+    settings, cid = make_home(home, smtp_toml(sink.port, connections=2), count=6)
+    control.launch(settings, cid)
+    wait_status(cid, "completed", "paused", timeout=90)
+    assert counts_add_up(cid)["sent"] == 6, counts_add_up(cid)
+    assert sink.recipients() == {f"user{i}@example.com": 1 for i in range(6)}
+
+
 def test_421_reconnects_and_retries(home):
     server = ScriptedSmtp(faults={1: "421"})
     try:

@@ -4,6 +4,8 @@ and the home then works on it; a non-empty target or a running campaign is refus
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from datetime import datetime
 
 import pytest
@@ -15,7 +17,7 @@ from messagehub_tui.events import record_event
 from messagehub_tui.message_id import home_token
 from messagehub_tui.models import Contact, Runner, close_db, open_db
 from messagehub_tui.workers import queue, ratelimit, registry
-from tests.engine import make_home
+from tests.engine import make_home, poll
 from tests.pgcluster import PgCluster, require_postgres
 
 TABLES = ["meta", "contact", "contact_list", "list_member", "suppression", "campaign",
@@ -114,6 +116,31 @@ def test_a_running_campaign_is_refused_and_the_target_stays_empty(home, pg_clust
                           database=name) == [(0,)]
     code, out, err = cli("migrate-db", "--to", "postgresql://u:pw@h/db")
     assert code == 1 and "--to holds a password" in err and "u:pw" not in err
+    pg_cluster.drop_database(name)
+
+
+def test_a_home_its_daemon_serves_is_refused_and_the_target_stays_empty(home, pg_cluster, cli):
+    """The daemon would go on with the SQLite file (and fire its schedules from it) while the
+    home moves on to PostgreSQL: the same scheduled campaign would go out twice."""
+    make_home(home, count=3)
+    close_db()
+    daemon = subprocess.Popen([sys.executable, "-m", "messagehub_tui", "--home", str(home),
+                               "daemon"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        poll(lambda: (home / "daemon.lock").exists()
+             and (home / "daemon.lock").read_text().strip() == str(daemon.pid),
+             what="the daemon holds its lock")
+        name = pg_cluster.create_database()
+        code, out, err = cli("migrate-db", "--to", pg_cluster.url(name))
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=60)
+    assert code == 1 and err.count("\n") == 1, err
+    assert f"the daemon (pid {daemon.pid}) serves this home" in err and "stop it" in err
+    assert pg_cluster.sql("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'",
+                          database=name) == [(0,)]
+    code, out, err = cli("migrate-db", "--to", pg_cluster.url(name))  # once it has stopped
+    assert code == 0, err
     pg_cluster.drop_database(name)
 
 

@@ -45,6 +45,8 @@ def test_an_unreachable_server_is_one_line_naming_it(tmp_path):
     done = run(tmp_path, "lists")
     assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
     assert f"database error in {url}" in done.stderr and "PGPASSWORD" in done.stderr
+    # libpq's two-line message reads as one sentence, not with its line break escaped
+    assert "\\n" not in done.stderr and "\\t" not in done.stderr, done.stderr
 
 
 def test_the_password_comes_from_pgpassword(pg_cluster: PgCluster, tmp_path, monkeypatch):

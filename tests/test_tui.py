@@ -54,6 +54,20 @@ async def test_create_a_campaign_in_the_editor(settings):
         await until(pilot, lambda: "Launch day" in screen_text(app), what="new row")
 
 
+async def test_the_list_chooser_asks_for_an_import_only_when_there_is_no_list(settings):
+    from textual.widgets import OptionList, Select
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(app.screen, EditorScreen)
+                    and app.screen.query_one("#list", Select).value == "people", what="lists")
+        # what the chooser offers when opened: its blank choice first, then the lists
+        offered = app.screen.query_one("#list", Select).query_one("SelectOverlay", OptionList)
+        shown = [str(offered.get_option_at_index(i).prompt) for i in range(offered.option_count)]
+        assert shown == ["choose a list", "people"]
+
+
 async def test_template_errors_show_inline_and_block_saving(settings):
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:

@@ -54,6 +54,16 @@ def _refusal(code: int, text: str, stage: str) -> None:
     raise SmtpProtocolError(f"{stage}: unexpected reply {code} {text}")
 
 
+def _out_of_order(replies: list[Reply]) -> bool:
+    """Replies to a pipelined MAIL, RCPT, DATA that cannot have come in order (RFC 2920 keeps
+    them in order): a 354 to MAIL or RCPT, or DATA answered 2xx after a refusal before it.
+    smtp-sink -W gives these: it answers the commands after the one it holds back first (DATA's
+    "503 need RCPT", then the RCPT's 250), which read in order would fail the recipient."""
+    codes = [code for code, _ in replies]
+    return 354 in codes[:2] or (len(codes) == 3 and 200 <= codes[2] < 300
+                                and any(code >= 400 for code in codes[:2]))
+
+
 def dot_stuff(data: bytes) -> bytes:
     """The DATA payload: leading dots doubled, CRLF at the end, then the terminating dot."""
     if data.startswith(b"."):
@@ -94,10 +104,18 @@ class SmtpClient:
         self.data_sent = False
         self.stage = "connect"  # what connect() was doing, to say where it failed or timed out
         self._in_sync = False  # no command is waiting for a reply and no transaction is open
+        # False once the server answered a pipelined group out of order: from then on (across
+        # reconnections) this lane sends one command at a time
+        self.pipelining_trusted = True
         self._announced: _Announced | None = None
         self._reader: asyncio.StreamReader | None = None
         self._buffer = bytearray()  # received, not parsed yet
         self._writer: asyncio.StreamWriter | None = None
+
+    @property
+    def pipelining(self) -> bool:
+        """The server offers PIPELINING and has kept its replies in order so far."""
+        return "PIPELINING" in self.extensions and self.pipelining_trusted
 
     @property
     def connected(self) -> bool:
@@ -264,9 +282,9 @@ class SmtpClient:
         if announced is not None and announced.envelope != envelope:
             self._drop()  # the server may be waiting for that message's content
             raise SmtpOutOfStep("the connection was prepared for another message")
-        if "CHUNKING" in self.extensions and "PIPELINING" in self.extensions:
+        if "CHUNKING" in self.extensions and self.pipelining:
             return await self._send_chunked(envelope, data)
-        pipelining = "PIPELINING" in self.extensions
+        pipelining = self.pipelining
         if announced is not None:
             replies = self._judge(announced)
         else:
@@ -279,6 +297,12 @@ class SmtpClient:
         # refused MAIL or RCPT is followed by replies to the commands after it (DATA answered
         # 503/554, or even 354). The first wrong reply says why; all of them say what the server
         # now expects, which is what `_abandon` needs to get back in step.
+        if pipelining and _out_of_order(replies):
+            self.pipelining_trusted = False
+            self._drop()  # nothing of this message was sent: again, one command at a time
+            raise SmtpOutOfStep("replies out of order: "
+                                + ", ".join(f"{code} to {stage}" for (code, _), stage
+                                            in zip(replies, ENVELOPE_STAGES, strict=False)))
         wrong = [i for i, (code, _) in enumerate(replies) if code != ENVELOPE_EXPECTS[i]]
         if wrong:
             # a 354 after a refusal counts too: the server would take RSET for the message
@@ -332,6 +356,7 @@ class SmtpClient:
         while len(replies) < 4 and (not replies or replies[-1].code != 421):
             replies.append(await self._reply())
             if replies[-1].code == 354 and len(replies) < 4:
+                self.pipelining_trusted = False
                 self._drop()
                 raise SmtpProtocolError("replies out of order: 354 to a command before DATA")
 

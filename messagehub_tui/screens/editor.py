@@ -141,6 +141,8 @@ class EditorScreen(HubScreen):
 
     def fill(self, names: list[str], campaign: Campaign | None, list_name: str | None) -> None:
         chooser = self.query_one("#list", Select)
+        # the blank choice says what to do: pick one of the lists, or make the first one
+        chooser.prompt = "choose a list" if names else "import contacts first (i)"
         chooser.set_options([(name, name) for name in names])
         if campaign is None:
             if names:

@@ -24,7 +24,7 @@ from messagehub_tui.channels.base import ChannelStopped, Outcome, Outgoing, Send
 from messagehub_tui.compose import RenderError
 from messagehub_tui.config import Settings, load_settings
 from messagehub_tui.config_checks import MAX_BATCH
-from messagehub_tui.errors import is_disk_full
+from messagehub_tui.errors import is_connection_lost, is_disk_full
 from messagehub_tui.events import record_event
 from messagehub_tui.homefs import private_umask
 from messagehub_tui.models import Campaign, Channel, StopRequest, open_db
@@ -64,6 +64,7 @@ class CampaignRunner:
         self.lease: Lease
         self.claims, self.claim_seconds = 0, 0.0
         self.leaving = False
+        self.database_lost = False
 
     def _event(self, message: str, level: str = "info") -> None:
         try:
@@ -75,6 +76,21 @@ class CampaignRunner:
         """Pause the campaign (every runner of it stops), keeping `error` as its last error."""
         registry.request_stop(self.campaign_id, StopRequest.PAUSE, error)
         self.stop.set()
+
+    def _lost_database(self, exc: BaseException) -> None:
+        """PostgreSQL ended the connection: nothing more can be recorded, so stop, in one line.
+        The journal keeps what was sent (and the reason); recovery records it, once, and leaves
+        the campaign interrupted, which the daemon (or the app) resumes."""
+        self.stop.set()
+        if self.database_lost:
+            return
+        self.database_lost = True
+        reason = f"lost its database connection: {' '.join(str(exc).split())}"  # libpq: 2 lines
+        self.lease.keep_reason(reason)
+        log.error("runner %s of campaign %s %s; it stops, what it sent is kept in its journal "
+                  "and recorded when the campaign is resumed (`resume %s`; the daemon and the "
+                  "app resume it on their own once the database answers)",
+                  self.runner_id, self.campaign_id, reason, self.campaign_id)
 
     def _render(self, item: queue.Claimed) -> Outgoing:
         if self.campaign.channel == Channel.EMAIL:
@@ -308,6 +324,8 @@ class CampaignRunner:
         except Exception as exc:
             if is_disk_full(exc):
                 self.lease.stop_for_disk(exc)
+            elif is_connection_lost(exc):
+                self._lost_database(exc)
             else:
                 log.exception("runner %s of campaign %s crashed", self.runner_id, self.campaign_id)
                 self._event(f"paused: runner crashed: {type(exc).__name__}: {exc}", "error")
@@ -315,7 +333,7 @@ class CampaignRunner:
         finally:
             self.stop.set()
             await watcher
-            if self.claims:  # how much the runners of a campaign wait on each other
+            if self.claims and not self.database_lost:  # how long runners wait on each other
                 self._event(f"runner {self.runner_id} on {self.settings.host}: {self.claims} "
                             f"claims, {1000 * self.claim_seconds / self.claims:.1f} ms each")
             if opened is not None:
@@ -343,6 +361,9 @@ class CampaignRunner:
                                 "the runner stopped while sending")
             status = registry.settle(self.runner_id, self.campaign_id, self.leaving)
         except DatabaseError as exc:
+            if is_connection_lost(exc):
+                self._lost_database(exc)
+                return None
             if not is_disk_full(exc):
                 raise
             self.lease.keep_reason(f"disk full: {exc}")
