@@ -152,6 +152,16 @@ def test_a_callback_without_its_fields_is_a_bad_request(served):
     assert feedback.counts(served.cid).total == 0
 
 
+@pytest.mark.parametrize("content_type", [
+    "multipart/form-data", "application/x-www-form-urlencoded; charset=bogus"])
+def test_an_unreadable_form_is_a_bad_request_not_a_crash(served, content_type):
+    answer = served.post("/twilio/inbound", {"From": "+14155550001", "Body": "STOP"},
+                         headers={"Content-Type": content_type})
+    assert answer[0] == 400 and "unreadable form body" in answer[2], answer
+    assert answer[2].count("\n") == 1
+    assert not Suppression.select().exists()
+
+
 def test_inbound_stop_and_start_change_the_suppression(served):
     answer = served.text("+14155550001", "stop ")
     assert answer == (200, "text/xml", '<?xml version="1.0" encoding="UTF-8"?><Response/>')
