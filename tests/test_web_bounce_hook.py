@@ -74,6 +74,12 @@ def test_without_the_token_configured_the_webhook_is_off(home, monkeypatch):
     (json.dumps({**HARD, "type": "bounce"}).encode(), '"type" must be "hard", "soft"'),
     (json.dumps({**HARD, "extra": 1}).encode(), "unknown field 'extra'"),
     (json.dumps({"phone": "12", "type": "hard"}).encode(), '"phone": '),
+    # each of these was a 500 and a traceback
+    pytest.param(b"[" * 30000, "nested too deeply", id="deep"),
+    pytest.param(json.dumps({**HARD, "reason": "\ud800"}).encode(),
+                 '"reason" holds a NUL or a lone', id="surrogate"),
+    pytest.param(json.dumps({**HARD, "email": "a\x00@example.com"}).encode(),
+                 '"email" holds a NUL', id="nul"),
 ])
 def test_a_bad_body_is_400_with_one_line(hook, raw, line):
     _, url = hook
