@@ -80,6 +80,7 @@ def test_doctor_checks_the_listener_and_the_public_url(home, cli):
         code, out, _ = cli("doctor")
         assert f"127.0.0.1:{port} answers: served by the app" in out
         assert f"http://127.0.0.1:{port}/healthz answers" in out and code == 0
+        assert "http://, so messages carry no List-Unsubscribe-Post" in out
         (home / "messagehub.toml").write_text(web_toml(port, f"http://127.0.0.1:{dead}/mh"))
         code, out, _ = cli("doctor")
         assert f"http://127.0.0.1:{dead}/mh/healthz no answer" in out and code == 1
