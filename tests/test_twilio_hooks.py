@@ -180,6 +180,13 @@ def test_an_inbound_reply_shows_in_the_campaign_that_texted_the_number(served):
     assert feedback.counts(served.cid).replied == 1
 
 
+def test_a_reply_with_a_nul_is_recorded_without_it(served):
+    """PostgreSQL stores no NUL in text: the reply was a 500 there, and Twilio retried it."""
+    assert served.text("+14155550002", "See\x00 you")[0] == 200
+    messages = [e.message for e in Event.select().where(Event.campaign == served.cid)]
+    assert "reply from +14155550002: See you" in messages
+
+
 def test_without_a_public_url_nothing_can_be_verified(home, fake):
     served = Served(home, fake, public_url=None)
     try:
