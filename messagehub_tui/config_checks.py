@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 from email.utils import parseaddr
 from typing import Any
+from urllib.parse import urlsplit
 
 from messagehub_tui.compose import check_syntax
 from messagehub_tui.engines import url_problem
@@ -206,6 +207,15 @@ def base_url(value: Any) -> str:
     if "?" in value or "#" in value or " " in value:
         raise ValueError("must be an http:// or https:// URL without ? or #, such as "
                          "\"https://news.example.com/mh\"")
+    parts = urlsplit(value)
+    host = parts.netloc
+    if "@" in host:  # it would be in every email's link; urllib also fails on it
+        raise ValueError("must not name a user or password: every message's unsubscribe link "
+                         "is built from it")
+    try:
+        _ = parts.port  # reading it checks it
+    except ValueError:
+        raise ValueError(f"has a bad port in {host!r}") from None
     return value
 
 

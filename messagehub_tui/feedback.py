@@ -54,6 +54,13 @@ class FeedbackKind(StrEnum):
     REPLIED = "replied"
 
 
+# A delivery bounces or is complained about once, however many reports say so (the provider's
+# webhook and the DSN in the bounce mailbox, a provider posting twice with another reason): each
+# report is kept, but the counts, and so the rates that pause a campaign, count deliveries.
+# Soft bounces and replies can truly happen again; the others have one key per delivery anyway.
+ONCE_PER_DELIVERY = frozenset({FeedbackKind.BOUNCED, FeedbackKind.COMPLAINED})
+
+
 @dataclass(frozen=True)
 class FeedbackCounts:
     """How many signals of each kind a campaign got (one field per `FeedbackKind`)."""
@@ -119,12 +126,22 @@ def record(delivery_id: int | None, campaign_id: int | None, kind: FeedbackKind,
         added = (Feedback.insert(key=key, delivery=delivery_id, campaign=campaign_id,
                                  kind=kind.value, detail=detail[:MAX_DETAIL], at=utcnow())
                  .on_conflict_ignore().as_rowcount().execute())
-        if added and campaign_id is not None:
+        if added and campaign_id is not None and not _counted_before(delivery_id, kind, key):
             (FeedbackCount.insert(campaign=campaign_id, kind=kind.value, n=1)
              .on_conflict(conflict_target=[FeedbackCount.campaign, FeedbackCount.kind],
                           update={FeedbackCount.n: FeedbackCount.n + 1})
              .execute())
     return bool(added)
+
+
+def _counted_before(delivery_id: int | None, kind: FeedbackKind, key: str) -> bool:
+    """Whether another signal of this kind about this delivery already counts (see
+    ONCE_PER_DELIVERY)."""
+    if kind not in ONCE_PER_DELIVERY or delivery_id is None:
+        return False
+    return (Feedback.select().where((Feedback.delivery == delivery_id)
+                                    & (Feedback.kind == kind.value) & (Feedback.key != key))
+            .exists())
 
 
 def suppress(channel: str, address: str, reason: str, campaign_id: int | None = None) -> bool:

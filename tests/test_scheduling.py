@@ -14,6 +14,7 @@ from messagehub_tui.config import load_settings
 from messagehub_tui.errors import MessagehubError
 from messagehub_tui.models import Campaign, Event, utcnow
 from messagehub_tui.timefmt import parse_when
+from messagehub_tui.workers.daemonlock import daemon_pid
 from messagehub_tui.workers.scheduler import CampaignScheduler
 from tests.engine import counts_add_up, make_home, poll, wait_status
 from tests.test_engine_smtp import smtp_toml
@@ -209,6 +210,16 @@ def test_sigterm_to_the_daemon_pauses_then_restart_resumes(home, smtp_server):
         assert Campaign.get_by_id(cid).auto_resume == 0
     finally:
         stop_daemon(daemon)
+
+
+def test_a_hangup_stops_the_daemon_cleanly(home):
+    """Closing the tmux window the daemon runs in sends SIGHUP: a clean stop, as SIGTERM."""
+    make_home(home, "", count=1)
+    daemon = start_daemon(home)
+    daemon.send_signal(signal.SIGHUP)
+    assert daemon.wait(timeout=60) == 0
+    assert "daemon stopped" in daemon_log(home)
+    assert daemon_pid(load_settings(home)) is None
 
 
 @pytest.mark.parametrize("resume, expected", [(True, "completed"), (False, "interrupted")])

@@ -152,6 +152,16 @@ def test_a_callback_without_its_fields_is_a_bad_request(served):
     assert feedback.counts(served.cid).total == 0
 
 
+@pytest.mark.parametrize("content_type", [
+    "multipart/form-data", "application/x-www-form-urlencoded; charset=bogus"])
+def test_an_unreadable_form_is_a_bad_request_not_a_crash(served, content_type):
+    answer = served.post("/twilio/inbound", {"From": "+14155550001", "Body": "STOP"},
+                         headers={"Content-Type": content_type})
+    assert answer[0] == 400 and "unreadable form body" in answer[2], answer
+    assert answer[2].count("\n") == 1
+    assert not Suppression.select().exists()
+
+
 def test_inbound_stop_and_start_change_the_suppression(served):
     answer = served.text("+14155550001", "stop ")
     assert answer == (200, "text/xml", '<?xml version="1.0" encoding="UTF-8"?><Response/>')
@@ -168,6 +178,13 @@ def test_an_inbound_reply_shows_in_the_campaign_that_texted_the_number(served):
     messages = [e.message for e in Event.select().where(Event.campaign == served.cid)]
     assert "reply from +14155550002: See you there" in messages
     assert feedback.counts(served.cid).replied == 1
+
+
+def test_a_reply_with_a_nul_is_recorded_without_it(served):
+    """PostgreSQL stores no NUL in text: the reply was a 500 there, and Twilio retried it."""
+    assert served.text("+14155550002", "See\x00 you")[0] == 200
+    messages = [e.message for e in Event.select().where(Event.campaign == served.cid)]
+    assert "reply from +14155550002: See you" in messages
 
 
 def test_without_a_public_url_nothing_can_be_verified(home, fake):

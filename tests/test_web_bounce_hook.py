@@ -10,7 +10,7 @@ import pytest
 from messagehub_tui import feedback
 from messagehub_tui.config import WEBHOOK_TOKEN_ENV
 from messagehub_tui.control import launch
-from messagehub_tui.models import Delivery, Suppression
+from messagehub_tui.models import Delivery, Feedback, Suppression
 from tests.engine import make_home
 from tests.webtools import free_port, request, serve, web_toml
 
@@ -74,6 +74,12 @@ def test_without_the_token_configured_the_webhook_is_off(home, monkeypatch):
     (json.dumps({**HARD, "type": "bounce"}).encode(), '"type" must be "hard", "soft"'),
     (json.dumps({**HARD, "extra": 1}).encode(), "unknown field 'extra'"),
     (json.dumps({"phone": "12", "type": "hard"}).encode(), '"phone": '),
+    # each of these was a 500 and a traceback
+    pytest.param(b"[" * 30000, "nested too deeply", id="deep"),
+    pytest.param(json.dumps({**HARD, "reason": "\ud800"}).encode(),
+                 '"reason" holds a NUL or a lone', id="surrogate"),
+    pytest.param(json.dumps({**HARD, "email": "a\x00@example.com"}).encode(),
+                 '"email" holds a NUL', id="nul"),
 ])
 def test_a_bad_body_is_400_with_one_line(hook, raw, line):
     _, url = hook
@@ -93,6 +99,19 @@ def test_a_hard_bounce_suppresses_once_and_counts(hook):
     assert [(s.address, s.reason) for s in Suppression.select()] == [
         ("user1@example.com", "bounced: 550 5.1.1 no such user")]
     assert feedback.counts(email_id).bounced == 1
+
+
+def test_two_reports_of_one_bounce_count_one_bounced_delivery(hook):
+    (email_id, _), url = hook
+    assert json.loads(post(url, HARD).body)["recorded"] is True
+    # the same bounce told again in other words (another provider, the DSN's own text)
+    again = json.loads(post(url, {**HARD, "reason": "5.1.1 mailbox unknown"}).body)
+    assert again["delivery_id"] is not None
+    for reason in ("spam report", "another spam report"):
+        post(url, {**HARD, "type": "complaint", "reason": reason})
+    counts = feedback.counts(email_id)
+    assert (counts.bounced, counts.complained) == (1, 1)  # one delivery, 3 messages sent
+    assert Feedback.select().where(Feedback.kind == "bounced").count() == 2  # both kept
 
 
 def test_a_complaint_and_a_soft_bounce_by_phone(hook):

@@ -93,6 +93,24 @@ def test_a_bad_token_or_body_is_refused_and_changes_nothing(web, tamper):
     assert Delivery.get_by_id(delivery.id).status == "pending"
 
 
+UNREADABLE = {  # bodies aiohttp cannot parse as a form: each was a 500 and a traceback
+    "multipart without boundary": (ONE_CLICK, {"Content-Type": "multipart/form-data"}),
+    "bad multipart": (b"xx", {"Content-Type": "multipart/form-data; boundary=zz"}),
+    "unknown charset": (ONE_CLICK, {"Content-Type": FORM["Content-Type"] + "; charset=bogus"}),
+    "not utf-8": (ONE_CLICK + b"&\xff\xfe=%ff", FORM),
+}
+
+
+@pytest.mark.parametrize("body, headers", UNREADABLE.values(), ids=UNREADABLE.keys())
+def test_an_unreadable_form_is_400_and_changes_nothing(web, body, headers):
+    settings, campaign_id, _ = web
+    delivery, link = _link(settings, campaign_id, "user1@example.com")
+    refused = request(link, body, headers)
+    assert refused.status == 400 and "List-Unsubscribe=One-Click" in refused.body
+    assert Suppression.select().count() == 0 and Feedback.select().count() == 0
+    assert Delivery.get_by_id(delivery.id).status == "pending"
+
+
 def test_the_pages_button_form_unsubscribes_like_a_mail_client(web):
     settings, campaign_id, _ = web
     _, link = _link(settings, campaign_id, "user2@example.com")
@@ -108,3 +126,21 @@ def test_the_pages_button_form_unsubscribes_like_a_mail_client(web):
 def test_healthz_answers(web):
     _, _, base = web
     assert request(f"{base}/healthz").body == "messagehub-tui ok\n"
+
+
+def test_an_unexpected_failure_is_one_line_in_the_log_and_a_plain_500(web, monkeypatch,
+                                                                      caplog):
+    """A failure no handler expected (here the database going away) is one line in the daemon's
+    log naming the route, never the token, and a 500; not a traceback on stderr."""
+    settings, campaign_id, _ = web
+    _, link = _link(settings, campaign_id, "user1@example.com")
+
+    def gone(delivery_id):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(feedback, "target", gone)
+    with caplog.at_level("ERROR", logger="messagehub.web"):
+        failed = request(link)
+    assert failed.status == 500 and failed.body.count("\n") == 1
+    lines = [(r.getMessage(), r.exc_info) for r in caplog.records if r.name == "messagehub.web"]
+    assert lines == [("GET /u/{token} failed: RuntimeError: database went away", None)]

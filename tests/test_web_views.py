@@ -80,6 +80,7 @@ def test_doctor_checks_the_listener_and_the_public_url(home, cli):
         code, out, _ = cli("doctor")
         assert f"127.0.0.1:{port} answers: served by the app" in out
         assert f"http://127.0.0.1:{port}/healthz answers" in out and code == 0
+        assert "http://, so messages carry no List-Unsubscribe-Post" in out
         (home / "messagehub.toml").write_text(web_toml(port, f"http://127.0.0.1:{dead}/mh"))
         code, out, _ = cli("doctor")
         assert f"http://127.0.0.1:{dead}/mh/healthz no answer" in out and code == 1
@@ -94,6 +95,9 @@ def test_doctor_checks_the_listener_and_the_public_url(home, cli):
     ('[web]\npublic_url = "news.example.com"', "[web] public_url must be an http:// or https://"),
     ('[web]\npublic_url = "https://x.org/?a=1"', "[web] public_url must be an http:// or "
                                                  "https:// URL without ? or #"),
+    # these two were tracebacks in doctor's GET of public_url/healthz
+    ('[web]\npublic_url = "https://user:pw@x.org/mh"', "[web] public_url must not name a user"),
+    ('[web]\npublic_url = "https://x.org:80a/mh"', "[web] public_url has a bad port"),
     ("[delivery]\nmax_bounce_rate = 5", "[delivery] max_bounce_rate must be a fraction from 0 "
                                         "to 1 (0.05 is 5 %), not 5"),
 ])

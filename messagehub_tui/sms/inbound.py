@@ -43,7 +43,9 @@ def parse(params: Mapping[str, Any]) -> Inbound | None:
         number = normalise_phone(sender, None)
     except InvalidAddress:
         return None
-    return Inbound(sid, number, str(params.get("Body") or ""), str(params.get("OptOutType") or ""))
+    # a NUL is no text PostgreSQL stores (the reply became a 500 that Twilio retried)
+    body = str(params.get("Body") or "").replace("\x00", "")
+    return Inbound(sid, number, body, str(params.get("OptOutType") or ""))
 
 
 @dataclass(frozen=True)

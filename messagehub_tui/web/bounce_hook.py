@@ -43,7 +43,18 @@ def _text(body: dict, name: str, required: bool) -> str | None:
         return None
     if not isinstance(value, str) or (required and not value.strip()):
         raise BadReport(f'"{name}" must be a non-empty string; {SHAPE}')
+    # JSON can spell a NUL or a lone surrogate (\u0000, \ud800): no database stores either
+    if "\x00" in value or _unencodable(value):
+        raise BadReport(f'"{name}" holds a NUL or a lone surrogate, which is not text; {SHAPE}')
     return value.strip()
+
+
+def _unencodable(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def parse(raw: bytes, settings: Settings) -> Report:
@@ -52,6 +63,8 @@ def parse(raw: bytes, settings: Settings) -> Report:
         body = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BadReport(f"not JSON ({exc}); {SHAPE}") from None
+    except RecursionError:  # "[[[[…" nested deeper than the parser goes
+        raise BadReport(f"JSON nested too deeply; {SHAPE}") from None
     if not isinstance(body, dict):
         raise BadReport(SHAPE)
     unknown = sorted(set(body) - {"email", "phone", "type", "reason", "message_id"})

@@ -65,8 +65,13 @@ def web_checks(settings: Settings) -> list:
                                         "another [web] listen")))
     if web.public_url is not None:
         answered, what = _get(f"{web.public_url}/healthz")
+        # compose adds List-Unsubscribe-Post only to an https link: say so, or a user on http
+        # wonders why mail clients show no unsubscribe button
+        plain = ("; but it is http://, so messages carry no List-Unsubscribe-Post: mail clients "
+                 "offer one-click unsubscribe only over https (RFC 8058)"
+                 if web.public_url.startswith("http://") else "")
         checks.append(Check("web public_url", answered, (
-            f"{web.public_url}/healthz answers: links and callbacks reach the endpoint"
+            f"{web.public_url}/healthz answers: links and callbacks reach the endpoint{plain}"
             if answered else f"{web.public_url}/healthz {what}: is the endpoint running and "
                              "does the reverse proxy pass public_url to [web] listen?")))
     return checks

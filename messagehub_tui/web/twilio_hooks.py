@@ -22,6 +22,7 @@ from messagehub_tui.channels.twilio_feedback import (
     signature_valid,
 )
 from messagehub_tui.sms import inbound, status
+from messagehub_tui.web.forms import BadForm, read_form
 from messagehub_tui.web.keys import DB, SETTINGS
 
 log = logging.getLogger("messagehub.web")
@@ -37,7 +38,10 @@ UNKNOWN_EVERY = 0.25
 async def _verified_form(request: web.Request, path: str) -> Any:
     """The posted form when Twilio signed it; raises 403 (and logs one line) when not."""
     settings = request.app[SETTINGS]
-    form = await request.post()
+    try:
+        form = await read_form(request)
+    except BadForm as exc:
+        raise web.HTTPBadRequest(text=f"{exc}\n") from None
     if not settings.web.public_url:
         log.warning("%s refused: no [web] public_url to check Twilio's signature against", path)
         raise web.HTTPForbidden(text=NO_PUBLIC_URL)

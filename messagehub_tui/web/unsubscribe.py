@@ -12,6 +12,7 @@ from aiohttp import web
 
 from messagehub_tui import feedback, signing
 from messagehub_tui.web import pages
+from messagehub_tui.web.forms import BadForm, read_form
 from messagehub_tui.web.keys import DB, SETTINGS
 
 BAD_LINK = "This unsubscribe link is not valid. Please use the link from the message itself."
@@ -44,8 +45,11 @@ async def unsubscribe(request: web.Request) -> web.Response:
     delivery_id = _delivery_id(request)
     if delivery_id is None:
         return _html(pages.refused("Invalid link", BAD_LINK), 400)
-    form = await request.post()
-    if form.get(ONE_CLICK[0]) != ONE_CLICK[1]:
+    try:
+        form = await read_form(request)
+    except BadForm:
+        form = None
+    if form is None or form.get(ONE_CLICK[0]) != ONE_CLICK[1]:
         return _html(pages.refused("Nothing changed",
                                    "Expected the form field List-Unsubscribe=One-Click."), 400)
     found = await request.app[DB](feedback.unsubscribe, request.app[SETTINGS], delivery_id,

@@ -72,7 +72,7 @@ def stop_sending(settings: Settings) -> None:
 
 
 def run_daemon(settings: Settings, runners: bool = True) -> int:
-    """Run until SIGTERM or SIGINT, then stop sending cleanly and return 0.
+    """Run until SIGTERM, SIGINT or SIGHUP, then stop sending cleanly and return 0.
 
     With `runners` False (--no-runners) this host only schedules and supervises: the campaigns
     it launches or resumes get their runners from the other hosts' daemons. With several hosts
@@ -81,7 +81,9 @@ def run_daemon(settings: Settings, runners: bool = True) -> int:
     lock = acquire_lock(settings)
     configure_logging(settings)
     stopping = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    # SIGHUP too: closing the tmux window (or killing its server) hangs up the daemon's
+    # terminal, which otherwise killed it mid-batch, without pausing or a line in its log
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, lambda number, frame: stopping.set())
     log.info("daemon started for %s on host %s (pid %s)%s", settings.home, settings.host,
              os.getpid(), "" if runners else ", without runners")
