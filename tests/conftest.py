@@ -107,3 +107,22 @@ def people_csv(home: Path) -> Path:
                  "ann@example.com,Ann,Lee,+14155550101,Paris\n"
                  "bob@example.com,Bob,Stone,+14155550102,Rome\n"
                  "cy@example.com,Cy,Young,,Oslo\n")
+
+
+@pytest.fixture
+def fake():
+    """The fake Twilio API on loopback."""
+    from tests.peers import FakeTwilio
+    server = FakeTwilio()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def twilio_token(home, monkeypatch) -> str:
+    """TWILIO_AUTH_TOKEN set (it also signs the webhooks), no webhook shared key; a module of
+    Twilio tests uses it for every test with `pytestmark = pytest.mark.usefixtures(...)`."""
+    from tests.peers import TWILIO_TOKEN
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", TWILIO_TOKEN)
+    monkeypatch.delenv("TWILIO_WEBHOOK_SHARED_KEY", raising=False)
+    return TWILIO_TOKEN

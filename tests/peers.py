@@ -256,3 +256,5 @@ class Prism:
         self.process.terminate()
         self.process.wait(timeout=10)
 
+
+TWILIO_TOKEN = "test-token-not-secret"  # the fake API's auth token, which signs the webhooks too

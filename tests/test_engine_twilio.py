@@ -6,7 +6,9 @@ import pytest
 from messagehub_tui import contacts, control
 from messagehub_tui.models import Delivery, Suppression
 from tests.engine import counts_add_up, make_home, poll, wait_status
-from tests.peers import ACCOUNT_SID, FakeTwilio, Prism
+from tests.peers import ACCOUNT_SID, Prism
+
+pytestmark = pytest.mark.usefixtures("twilio_token")
 
 # Storage-touching: every test with a home runs on SQLite and on PostgreSQL.
 BOTH_ENGINES = True
@@ -20,16 +22,6 @@ def twilio_toml(url: str, sender: str = "+15005550006", **extra) -> str:
     return "\n".join(lines) + "\n"
 
 
-@pytest.fixture
-def fake():
-    server = FakeTwilio()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(autouse=True)
-def token(home, monkeypatch):
-    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "test-token-not-secret")
 
 
 def by_phone(campaign_id):

@@ -13,25 +13,14 @@ from messagehub_tui.channels.twilio_feedback import STOP_REASON, Keyword, status
 from messagehub_tui.models import Delivery, Event, RateSlot, Suppression, utcnow
 from messagehub_tui.sms import inbound, poller, status
 from tests.engine import make_home, poll, wait_status
-from tests.peers import FakeTwilio, Prism
+from tests.peers import Prism
 from tests.test_engine_twilio import twilio_toml
+
+pytestmark = pytest.mark.usefixtures("twilio_token")
 
 # Storage-touching: every test with a home runs on SQLite and on PostgreSQL.
 BOTH_ENGINES = True
 
-TOKEN = "test-token-not-secret"
-
-
-@pytest.fixture
-def fake():
-    server = FakeTwilio()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(autouse=True)
-def token(home, monkeypatch):
-    monkeypatch.setenv("TWILIO_AUTH_TOKEN", TOKEN)
 
 
 def send(home, fake, count=3, **extra):

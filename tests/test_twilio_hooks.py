@@ -18,13 +18,15 @@ from messagehub_tui.channels.twilio_feedback import STOP_REASON
 from messagehub_tui.models import Delivery, Event, Suppression
 from messagehub_tui.web.serving import start_endpoint
 from tests.engine import counts_add_up, make_home, poll, wait_status
-from tests.peers import FakeTwilio, Prism, free_port
+from tests.peers import TWILIO_TOKEN as TOKEN
+from tests.peers import Prism, free_port
 from tests.test_engine_twilio import twilio_toml
+
+pytestmark = pytest.mark.usefixtures("twilio_token")
 
 # Storage-touching: every test with a home runs on SQLite and on PostgreSQL.
 BOTH_ENGINES = True
 
-TOKEN = "test-token-not-secret"
 PUBLIC = "https://news.example.com/mh"
 
 
@@ -35,17 +37,6 @@ def web_toml(port: int, public_url: str | None = PUBLIC) -> str:
     return "\n".join(lines) + "\n"
 
 
-@pytest.fixture
-def fake():
-    server = FakeTwilio()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(autouse=True)
-def token(home, monkeypatch):
-    monkeypatch.setenv("TWILIO_AUTH_TOKEN", TOKEN)
-    monkeypatch.delenv("TWILIO_WEBHOOK_SHARED_KEY", raising=False)
 
 
 class Served:
