@@ -99,7 +99,8 @@ def record(campaign_id: int, runner_id: int, results: list[tuple[Claimed, SendRe
     the batch's last final failure (failed, unknown, or a retry given up).
     """
     now, stamp = time.time(), utcnow()
-    sent, failed, unknown, retry, release, suppress = [], [], [], [], [], []
+    sent, failed, unknown, retry, release = [], [], [], [], []
+    suppress: dict[str, list[str]] = {}  # addresses by reason: one suppress_many per reason
     for item, result in results:
         outcome = result.outcome
         if outcome == Outcome.SENT:
@@ -107,7 +108,7 @@ def record(campaign_id: int, runner_id: int, results: list[tuple[Claimed, SendRe
         elif outcome == Outcome.FAILED:
             failed.append((FAILED, result.reason, stamp, item.id, runner_id))
             if result.suppress:
-                suppress.append((item.address, result.reason))
+                suppress.setdefault(result.reason, []).append(item.address)
         elif outcome == Outcome.UNKNOWN:
             unknown.append((UNKNOWN, result.reason, stamp, item.id, runner_id))
         elif outcome == Outcome.RETRY and item.attempts >= settings.max_attempts:
@@ -136,8 +137,8 @@ def record(campaign_id: int, runner_id: int, results: list[tuple[Claimed, SendRe
         executemany(
             f"UPDATE delivery SET status = ?, attempts = attempts - 1, updated_at = ? {mine}",
             release)
-        for address, reason in suppress:
-            feedback.suppress(channel, address, reason, campaign_id)
+        for reason, addresses in suppress.items():
+            feedback.suppress_many(channel, addresses, reason, campaign_id)
         if finals:  # a stop requested with its reason (a pause for a streak, say) keeps it
             db.execute_sql("UPDATE campaign SET last_error = ? WHERE id = ? AND control = ?",
                            (finals[-1], campaign_id, StopRequest.NONE.value))
