@@ -15,7 +15,9 @@ import os
 import re
 import secrets
 import tempfile
+from collections.abc import Callable
 from enum import StrEnum
+from functools import partial
 from pathlib import Path
 
 from messagehub_tui.config import Settings
@@ -89,6 +91,17 @@ def same(first: str | bytes, second: str | bytes) -> bool:
     return hmac.compare_digest(first, second)
 
 
+def read_signed_id(shape: re.Pattern[str], token: str,
+                   mac: Callable[[int], str]) -> int | None:
+    """The delivery id of a `<id>.<mac>` token (`shape` captures both), or None when the token
+    does not fit the shape or its mac is not `mac(id)`: one reader for every token kind."""
+    match = shape.match(token)
+    if not match:
+        return None
+    delivery_id = int(match.group(1))
+    return delivery_id if same(match.group(2), mac(delivery_id)) else None
+
+
 # An unsubscribe token: `<delivery id>.<22 URL-safe base64 characters: 128 bits of the HMAC>`.
 _UNSUBSCRIBE = re.compile(r"^([0-9]{1,18})\.([A-Za-z0-9_-]{22})$")
 
@@ -105,13 +118,7 @@ def unsubscribe_token(key: bytes, delivery_id: int) -> str:
 
 def read_unsubscribe_token(key: bytes, token: str) -> int | None:
     """The delivery id an unsubscribe token names, or None when malformed or forged."""
-    match = _UNSUBSCRIBE.match(token)
-    if not match:
-        return None
-    delivery_id = int(match.group(1))
-    if not same(match.group(2), _unsubscribe_mac(key, delivery_id)):
-        return None
-    return delivery_id
+    return read_signed_id(_UNSUBSCRIBE, token, partial(_unsubscribe_mac, key))
 
 
 # What a message shows where no delivery exists yet (preview, test send, dry run): a link that

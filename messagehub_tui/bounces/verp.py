@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import base64
 import re
+from functools import partial
 
 from messagehub_tui.config import Settings
-from messagehub_tui.signing import KEY_ENV, Purpose, same, secret_key, signature
+from messagehub_tui.signing import KEY_ENV, Purpose, read_signed_id, secret_key, signature
 
 __all__ = ["KEY_ENV", "envelope_sender", "make_token", "read_token", "return_path", "secret_key",
            "token_in"]
@@ -30,13 +31,7 @@ def make_token(key: bytes, delivery_id: int) -> str:
 
 def read_token(key: bytes, token: str) -> int | None:
     """The delivery id a token names, or None when it is malformed or its signature is wrong."""
-    match = _TOKEN.match(token.lower())
-    if not match:
-        return None
-    delivery_id = int(match.group(1))
-    if not same(match.group(2), _signature(key, delivery_id)):
-        return None
-    return delivery_id
+    return read_signed_id(_TOKEN, token.lower(), partial(_signature, key))
 
 
 def return_path(template: str, key: bytes, delivery_id: int) -> str:
