@@ -32,8 +32,12 @@ from messagehub_tui.config import Settings
 from messagehub_tui.feedback import FeedbackKind
 from messagehub_tui.models import Campaign, Channel, Delivery, DeliveryStatus, Feedback, db, utcnow
 from messagehub_tui.sms import status
-from messagehub_tui.workers.ratelimit import effective_rate, reserve_slots
-from messagehub_tui.workers.runner import sender_key
+from messagehub_tui.workers.ratelimit import (
+    campaign_rate,
+    effective_rate,
+    reserve_slots,
+    sender_key,
+)
 
 POLL_EVERY = 60.0
 WINDOW = timedelta(hours=72)  # Twilio's status of an older message will not change any more
@@ -96,7 +100,7 @@ class Pace:
             campaign = Campaign.get_or_none(Campaign.id == campaign_id)
             if campaign is None:  # deleted since: its deliveries went with it
                 return "", 0.0
-            rate = campaign.rate if campaign.rate is not None else self.settings.sms.rate
+            rate = campaign_rate(self.settings, campaign)
             key = sender_key(self.settings, Channel.SMS.value,
                              effective_sender(campaign, self.settings))
             self.senders[campaign_id] = (key, effective_rate(rate))

@@ -7,8 +7,10 @@ import contextlib
 import math
 import time
 from collections import deque
+from email.utils import parseaddr
 
-from messagehub_tui.models import concurrent_transaction, db
+from messagehub_tui.config import Settings
+from messagehub_tui.models import Campaign, Channel, concurrent_transaction, db
 
 # Far above what one sender can push through (about 2,000 msg/s over SMTP on 2 cores): any rate
 # above it, or one that is not a finite positive number, means no limit, rather than slot lists
@@ -21,6 +23,22 @@ def effective_rate(rate: float | None) -> float:
     if rate is None or not math.isfinite(rate) or rate <= 0 or rate > MAX_RATE:
         return 0.0
     return rate
+
+
+def sender_key(settings: Settings, channel: str, sender: str) -> str:
+    """Campaigns that share this key share one rate: same SMTP account, same From number."""
+    if channel == Channel.EMAIL and settings.email.transport == "smtp":
+        email = settings.email
+        return f"smtp:{email.host}:{email.effective_port}:{email.username or parseaddr(sender)[1]}"
+    transport = settings.email.transport if channel == Channel.EMAIL else settings.sms.transport
+    return f"{transport}:{channel}:{sender}"
+
+
+def campaign_rate(settings: Settings, campaign: Campaign) -> float:
+    """The rate a campaign sends at: its own, else its channel's [email] or [sms] rate."""
+    if campaign.rate is not None:
+        return float(campaign.rate)
+    return settings.email.rate if campaign.channel == Channel.EMAIL else settings.sms.rate
 
 
 def reserve_slots(sender_key: str, rate: float, count: int,

@@ -12,7 +12,6 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
-from email.utils import parseaddr
 
 from peewee import DatabaseError
 
@@ -30,7 +29,7 @@ from messagehub_tui.homefs import private_umask
 from messagehub_tui.models import Campaign, Channel, StopRequest, open_db
 from messagehub_tui.workers import journal, queue, registry
 from messagehub_tui.workers.lease import NOT_SENT, Lease
-from messagehub_tui.workers.ratelimit import RateLimiter
+from messagehub_tui.workers.ratelimit import RateLimiter, campaign_rate, sender_key
 
 PROBLEMS = frozenset({Outcome.FAILED, Outcome.UNKNOWN, Outcome.RETRY})
 FLUSH_EVERY = 0.5
@@ -38,15 +37,6 @@ FLUSH_EVERY = 0.5
 # the runners of one campaign finish within about that of each other.
 CLAIM_SECONDS = 0.5
 log = logging.getLogger("messagehub.runner")
-
-
-def sender_key(settings: Settings, channel: str, sender: str) -> str:
-    """Campaigns that share this key share one rate: same SMTP account, same From number."""
-    if channel == Channel.EMAIL and settings.email.transport == "smtp":
-        email = settings.email
-        return f"smtp:{email.host}:{email.effective_port}:{email.username or parseaddr(sender)[1]}"
-    transport = settings.email.transport if channel == Channel.EMAIL else settings.sms.transport
-    return f"{transport}:{channel}:{sender}"
 
 
 class CampaignRunner:
@@ -280,9 +270,7 @@ class CampaignRunner:
     def _prepare(self) -> None:
         self.campaign = Campaign.get_by_id(self.campaign_id)
         sender = effective_sender(self.campaign, self.settings)
-        default_rate = (self.settings.email.rate if self.campaign.channel == Channel.EMAIL
-                        else self.settings.sms.rate)
-        self.rate = self.campaign.rate if self.campaign.rate is not None else default_rate
+        self.rate = campaign_rate(self.settings, self.campaign)
         self.limiter = RateLimiter(sender_key(self.settings, self.campaign.channel, sender),
                                    self.rate)
         self.timeout = (self.settings.email.timeout if self.campaign.channel == Channel.EMAIL
