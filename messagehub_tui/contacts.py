@@ -76,9 +76,7 @@ def unsuppress(addresses: list[str], channel: str, region: str | None = None) ->
 
 def unsuppress_ids(ids: list[int]) -> int:
     """Allow the addresses of these suppression rows again; returns how many were removed."""
-    with db.atomic():
-        bump_audience_version()
-        return Suppression.delete().where(Suppression.id.in_(ids)).execute()
+    return feedback.unsuppress_ids(ids)
 
 
 def suppressions(channel: str | None = None) -> list[Suppression]:

@@ -191,6 +191,13 @@ def unsuppress_many(channel: str, addresses: Iterable[str],
     return removed
 
 
+def unsuppress_ids(ids: list[int]) -> int:
+    """Allow the addresses of these suppression rows again; returns how many were removed."""
+    with db.atomic():
+        bump_audience_version()
+        return Suppression.delete().where(Suppression.id.in_(ids)).execute()
+
+
 UNSUBSCRIBED_REASON = "unsubscribed"
 
 
