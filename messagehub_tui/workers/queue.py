@@ -137,11 +137,15 @@ def record(campaign_id: int, runner_id: int, results: list[tuple[Claimed, SendRe
         executemany(
             f"UPDATE delivery SET status = ?, attempts = attempts - 1, updated_at = ? {mine}",
             release)
-        for reason, addresses in suppress.items():
-            feedback.suppress_many(channel, addresses, reason, campaign_id)
         if finals:  # a stop requested with its reason (a pause for a streak, say) keeps it
             db.execute_sql("UPDATE campaign SET last_error = ? WHERE id = ? AND control = ?",
                            (finals[-1], campaign_id, StopRequest.NONE.value))
+    # After the runner's own transaction, in an ordinary one: a suppression also skips other
+    # campaigns' pending deliveries, whose counters this concurrent transaction must not lock
+    # (two runners doing so in opposite orders deadlock on PostgreSQL). A runner killed between
+    # the two leaves the delivery failed with its reason but the address unsuppressed.
+    for reason, addresses in suppress.items():
+        feedback.suppress_many(channel, addresses, reason, campaign_id)
 
 
 def settle_claims(runner_id: int, entries: Entries | None, reason: str) -> dict[str, int]:
