@@ -34,20 +34,19 @@ def acquire_lock(settings: Settings) -> TextIO:
 def daemon_pid(settings: Settings) -> int | None:
     """The pid of the daemon running for this home, or None.
 
-    Read from the lock file, which the daemon writes its pid into and empties on its way out;
-    a pid left by a daemon that was killed names no live process (a reused pid errs on the side
-    of "a daemon runs").
+    Asked of the lock itself: only a live daemon holds it (the kernel lets go when its process
+    ends, however it ends), so a pid left in the file by a killed daemon, even one some other
+    process reuses now, names no daemon. The pid is read from the file the daemon wrote it into.
     """
     try:
-        text = (settings.home / "daemon.lock").read_text().strip()
+        handle = (settings.home / "daemon.lock").open()
     except OSError:
         return None
-    if not text.isdigit() or int(text) == os.getpid():
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:  # held: a daemon runs
+            text = handle.read().strip()
+            return int(text) if text.isdigit() and int(text) != os.getpid() else None
+        fcntl.flock(handle, fcntl.LOCK_UN)
         return None
-    try:
-        os.kill(int(text), 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        pass  # alive, someone else's
-    return int(text)
