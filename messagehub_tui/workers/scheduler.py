@@ -13,9 +13,11 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from messagehub_tui import control
 from messagehub_tui.config import Settings
+from messagehub_tui.events import record_event
 from messagehub_tui.models import Campaign, CampaignStatus, db, utcnow
 from messagehub_tui.workers.leader import Leadership, for_settings
 from messagehub_tui.workers.supervisor import (
+    NOT_PICKED_UP,
     interrupt_unstarted,
     recover,
     start_runners,
@@ -93,6 +95,7 @@ class CampaignScheduler:
             if result.started:
                 self.launched.append(campaign_id)
                 self._started(campaign_id, result.runners)
+                self._say_no_runners(campaign_id)
         except Exception:
             log.exception("firing campaign %s failed", campaign_id)
         finally:
@@ -164,16 +167,31 @@ class CampaignScheduler:
         for campaign in Campaign.select().where(Campaign.status == CampaignStatus.INTERRUPTED):
             deaths = self.deaths.get(campaign.id, 0)
             if deaths > len(RESTART_DELAYS):
-                last = f" (the last time: {campaign.last_error})" if campaign.last_error else ""
-                reason = (f"its runners died {deaths} times in a row, so the daemon stopped "
-                          f"restarting it{last}; see logs/campaign-{campaign.id}.log, then "
-                          "resume it")
+                reason = self._why_given_up(campaign, deaths)
                 if control.give_up(self.settings, campaign.id, reason):
                     log.error("campaign %s paused: %s", campaign.id, reason)
             elif time.monotonic() >= self.restart_at.get(campaign.id, 0.0):
                 result = control.resume(self.settings, campaign.id, start=self.runners)
                 self._started(campaign.id, result.runners)
+                if result.started:
+                    self._say_no_runners(campaign.id)
                 log.info("campaign %s: %s", campaign.id, result.message)
+
+    def _say_no_runners(self, campaign_id: int) -> None:
+        """What a daemon with --no-runners launched waits for, in the campaign's events."""
+        if not self.runners:
+            record_event(self.settings.logs_dir, campaign_id,
+                         "this daemon runs with --no-runners: the campaign waits for a runner "
+                         "of another host (a daemon without --no-runners)")
+
+    def _why_given_up(self, campaign: Campaign, deaths: int) -> str:
+        if campaign.last_error == NOT_PICKED_UP and not self.runners:
+            return (f"no runner took it up {deaths} times in a row: this daemon runs with "
+                    "--no-runners and no other host runs runners for this home; start a daemon "
+                    "without --no-runners, or `resume` it from a host that sends")
+        last = f" (the last time: {campaign.last_error})" if campaign.last_error else ""
+        return (f"its runners died {deaths} times in a row, so the daemon stopped restarting "
+                f"it{last}; see logs/campaign-{campaign.id}.log, then resume it")
 
     def _started(self, campaign_id: int, runners: list[subprocess.Popen[bytes]]) -> None:
         if runners:
