@@ -42,7 +42,7 @@ HOME_ACCESS = {
     "suppress": HomeAccess.CREATE, "demo": HomeAccess.CREATE,
     "campaigns": HomeAccess.READ, "status": HomeAccess.READ, "lists": HomeAccess.READ,
     "preview": HomeAccess.READ, "suppressions": HomeAccess.READ, "deliveries": HomeAccess.READ,
-    "export": HomeAccess.READ, "doctor": HomeAccess.READ, "migrate-db": HomeAccess.READ,
+    "export": HomeAccess.READ, "doctor": HomeAccess.CHECK, "migrate-db": HomeAccess.READ,
 }
 
 SHOWN_REJECTS = 20  # rows listed on stderr; the rejects file has every one
@@ -197,6 +197,8 @@ def open_home(home: str | None, access: HomeAccess = HomeAccess.WRITE) -> Settin
         require_home(settings.home, shared)
     for warning in exposure_warnings(settings.home):
         print(f"messagehub-tui: {warning}", file=sys.stderr)
+    if access is HomeAccess.CHECK:
+        return settings
     if access is HomeAccess.READ:
         open_for_reading(settings.db_location)
     else:
