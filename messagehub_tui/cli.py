@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from peewee import DatabaseError
 
@@ -19,6 +20,7 @@ from messagehub_tui import (
 from messagehub_tui.cli_args import Handler, Parser, one_line
 from messagehub_tui.cli_help import ExitCode, epilog
 from messagehub_tui.config import Settings, load_settings, resolve_home
+from messagehub_tui.csvread import check_header
 from messagehub_tui.engines import POSTGRES_HINT
 from messagehub_tui.errors import MessagehubError
 from messagehub_tui.homefs import (
@@ -222,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     previous_umask = private_umask()
     try:
+        if args.command == "import":
+            check_header(Path(args.file))
         settings = open_home(args.home, HOME_ACCESS.get(args.command, HomeAccess.WRITE))
         if args.command is None:
             return run_app(settings)
