@@ -1,0 +1,35 @@
+"""What a process pays before its first message: a SQLite process imports no database driver."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.peers import require
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_a_sqlite_process_imports_no_database_driver(tmp_path):
+    # peewee imports psycopg whenever it is installed (about 0.1 s of CPU per process); the CLI
+    # and a runner on a SQLite home must not, and PostgreSQL must still work after them
+    require(importlib.util.find_spec("psycopg") is not None, "psycopg (the postgres extra)")
+    script = (
+        "import sys\n"
+        "import messagehub_tui.cli, messagehub_tui.workers.runner\n"
+        "from messagehub_tui.config import load_settings\n"
+        "from messagehub_tui.models import close_db, open_db\n"
+        f"settings = load_settings({str(tmp_path)!r})\n"
+        "open_db(settings.db_location)\n"
+        "close_db()\n"
+        "print(sorted(m for m in ('psycopg', 'psycopg2', 'pymysql') if m in sys.modules))\n"
+        "from messagehub_tui.engines import make_postgres\n"
+        "adapter = make_postgres('postgresql://u@127.0.0.1:1/x')._adapter\n"
+        "print(adapter.txn_idle == sys.modules['psycopg'].pq.TransactionStatus.IDLE)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:2] == ["[]", "True"]
