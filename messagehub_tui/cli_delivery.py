@@ -12,7 +12,7 @@ from messagehub_tui.cli_args import AddCommand, add_id, wait_seconds
 from messagehub_tui.cli_help import ExitCode
 from messagehub_tui.config import Settings
 from messagehub_tui.doctor import run_checks
-from messagehub_tui.follow import follow, wait_until
+from messagehub_tui.follow import Runners, follow, settle_if_orphaned, wait_until
 from messagehub_tui.models import ACTIVE, RESUMABLE, Campaign, CampaignStatus
 from messagehub_tui.state import CampaignState
 
@@ -47,11 +47,17 @@ def _not_reached(campaign_id: int, goal: str, seconds: float) -> int:
 
 def cmd_resume(args: argparse.Namespace, settings: Settings) -> int:
     unsent = campaigns.delivery_counts(args.id).unsent
-    print(control.resume(settings, args.id).message)
+    result = control.resume(settings, args.id)
+    print(result.message)
+
+    def started(campaign: Campaign) -> bool:
+        settle_if_orphaned(settings, campaign, result.runners)  # runners that cannot start
+        return campaign.status != CampaignStatus.QUEUED
+
     # A runner marks the campaign running before it connects; one refused at once (a server
     # that turns it away) pauses it again. So running counts once a delivery got settled, or
     # after RESUME_GRACE seconds of running without being stopped.
-    campaign = wait_until(args.id, lambda c: c.status != CampaignStatus.QUEUED, args.wait)
+    campaign = wait_until(args.id, started, args.wait)
     if campaign.status == CampaignStatus.RUNNING:
         campaign = wait_until(
             args.id, lambda c: c.status != CampaignStatus.RUNNING
@@ -111,8 +117,10 @@ def _progress_line(state: CampaignState, rate: float, tty: bool) -> str:
             f"unknown {counts.unknown} · {rate:,.0f}/s").strip()
 
 
-def _follow(settings: Settings, campaign_id: int) -> tuple[CampaignState, bool]:
-    """Print progress until the campaign leaves queued/running; Ctrl-C pauses it cleanly.
+def _follow(settings: Settings, campaign_id: int, runners: Runners
+            ) -> tuple[CampaignState, bool]:
+    """Print progress until the campaign leaves queued/running (or the `runners` started for it
+    all exit without settling it); Ctrl-C pauses it cleanly.
 
     Returns the final state and whether the user interrupted."""
     tty = sys.stdout.isatty()
@@ -122,7 +130,8 @@ def _follow(settings: Settings, campaign_id: int) -> tuple[CampaignState, bool]:
         print(f"\r{line}", end="", flush=True) if tty else print(line, flush=True)
 
     try:
-        state = follow(campaign_id, show, every=0.5 if tty else 5.0)
+        state = follow(campaign_id, show, every=0.5 if tty else 5.0, settings=settings,
+                       runners=runners)
         if tty:
             print()
         return state, False
@@ -159,7 +168,7 @@ def cmd_send(args: argparse.Namespace, settings: Settings) -> int:
         print(f"messagehub-tui: {result.message}", file=sys.stderr)
         return ExitCode.ERROR
     print(result.message)
-    state, interrupted = _follow(settings, args.id)
+    state, interrupted = _follow(settings, args.id, result.runners)
     counts = state.counts
     print(f"campaign {args.id} {state.status}: sent {counts.sent}, failed {counts.failed}, "
           f"unknown {counts.unknown}, skipped {counts.skipped}, "

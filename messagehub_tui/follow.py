@@ -9,10 +9,10 @@ from collections.abc import Callable, Sequence
 
 from messagehub_tui import campaigns
 from messagehub_tui.config import Settings
-from messagehub_tui.models import ACTIVE, Campaign
+from messagehub_tui.models import ACTIVE, Campaign, CampaignStatus
 from messagehub_tui.progress import RateMeter
 from messagehub_tui.state import CampaignState
-from messagehub_tui.workers.supervisor import recover
+from messagehub_tui.workers.supervisor import interrupt_unstarted, recover
 
 # Seconds between two looks at the campaign's status: a waiter returns at most this long after
 # the campaign settles, whatever the progress interval is.
@@ -33,12 +33,30 @@ def wait_until(campaign_id: int, done: Callable[[Campaign], bool], timeout: floa
         time.sleep(poll)
 
 
+Runners = Sequence[subprocess.Popen[bytes]]
+
+
+def settle_if_orphaned(settings: Settings, campaign: Campaign, runners: Runners) -> None:
+    """`runners` are the ones this process started: once all have exited and the campaign is
+    still active, nobody will settle it. Queued (none of them got as far as registering):
+    interrupted now, with why; running: `recover` settles the dead runners' rows. Either way
+    the wait on it ends."""
+    if campaign.status not in ACTIVE or not runners \
+            or any(runner.poll() is None for runner in runners):
+        return
+    if campaign.status != CampaignStatus.QUEUED \
+            or not interrupt_unstarted(settings, campaign.id, runners):
+        recover(settings)
+
+
 def follow(campaign_id: int, on_progress: Progress | None = None, every: float = 5.0,
-           poll: float = POLL) -> CampaignState:
+           poll: float = POLL, settings: Settings | None = None,
+           runners: Runners = ()) -> CampaignState:
     """Wait until the campaign leaves queued/running and return its final `campaigns.status`.
 
     `on_progress(state, rate)` is called every `every` seconds and once more at the end, with the
-    send rate in messages per second as the monitor measures it (`progress.RateMeter`).
+    send rate in messages per second as the monitor measures it (`progress.RateMeter`). With
+    `settings`, the `runners` this process started are watched (`settle_if_orphaned`).
     """
     state = campaigns.status(campaign_id)
     meter = RateMeter()
@@ -49,6 +67,8 @@ def follow(campaign_id: int, on_progress: Progress | None = None, every: float =
     def report(campaign: Campaign) -> bool:
         nonlocal state, next_report
         settled = campaign.status not in ACTIVE
+        if not settled and settings is not None:
+            settle_if_orphaned(settings, campaign, runners)
         now = time.monotonic()
         if settled or now >= next_report:
             state = campaigns.state_of(campaign)
@@ -64,17 +84,12 @@ def follow(campaign_id: int, on_progress: Progress | None = None, every: float =
     return state
 
 
-def follow_runners(settings: Settings, campaign_id: int,
-                   runners: Sequence[subprocess.Popen[bytes]], cancelled: Callable[[], bool],
-                   poll: float = POLL) -> Campaign:
+def follow_runners(settings: Settings, campaign_id: int, runners: Runners,
+                   cancelled: Callable[[], bool], poll: float = POLL) -> Campaign:
     """Wait until the campaign leaves queued/running, or `cancelled()`; returns it as last read.
-
-    `runners` are the ones this process started: once all have exited and the campaign is still
-    active, nobody will settle it, so `recover` marks it interrupted (and the wait ends)."""
+    The `runners` this process started are watched (`settle_if_orphaned`)."""
     def stopped(campaign: Campaign) -> bool:
-        if campaign.status in ACTIVE and runners \
-                and all(runner.poll() is not None for runner in runners):
-            recover(settings)
+        settle_if_orphaned(settings, campaign, runners)
         return campaign.status not in ACTIVE or cancelled()
 
     return wait_until(campaign_id, stopped, poll=poll)

@@ -73,3 +73,35 @@ def test_send_exit_codes_for_errors_and_usage(tmp_path):
     again = run(tmp_path, "send", campaign_id)
     assert again.returncode == 1 and "completed" in again.stderr and "Traceback" not in again.stderr
     assert run(tmp_path, "send").returncode == 2
+
+
+def test_send_and_resume_say_at_once_when_the_runners_cannot_start(tmp_path):
+    """A runner that dies before it registers (here: a stray `messagehub_tui.py` in the home, its
+    working directory, shadows the package: what a broken install looks like) leaves the
+    campaign queued with nobody to send it: `send` says so in one line and exits non-zero instead
+    of waiting at 0% for ever, and the campaign is interrupted, resumable once repaired."""
+    campaign_id = campaign_with(tmp_path, [f"b{i}@example.com" for i in range(20)])
+    shadow = tmp_path / "messagehub_tui.py"
+    shadow.write_text("")
+    done = run(tmp_path, "send", campaign_id, timeout=60)
+    assert done.returncode == 4, (done.stdout, done.stderr)
+    assert f"campaign {campaign_id} interrupted: sent 0" in done.stdout
+    said = [line for line in done.stderr.splitlines() if "before sending" in line]
+    assert len(said) == 1, done.stderr
+    assert "its runner exited with status 1 before sending: " in said[0]
+    assert "No module named 'messagehub_tui.workers'; 'messagehub_tui' is not a package" \
+        in said[0]
+    assert f"campaign-{campaign_id}.log" in said[0]
+    assert "Traceback" not in done.stderr
+    assert db_value(tmp_path, "SELECT status FROM campaign WHERE id = ?",
+                    campaign_id) == "interrupted"
+
+    resumed = run(tmp_path, "resume", campaign_id, "--wait", "60", timeout=50)
+    assert resumed.returncode == 1, (resumed.stdout, resumed.stderr)
+    assert "did not resume: it is interrupted: its runner exited with status 1 before " \
+           "sending" in resumed.stderr
+
+    shadow.unlink()
+    again = run(tmp_path, "send", campaign_id)
+    assert again.returncode == 0, (again.stdout, again.stderr)
+    assert f"campaign {campaign_id} completed: sent 20" in again.stdout

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from peewee import DatabaseError, ModelSelect
@@ -21,6 +22,8 @@ from messagehub_tui.workers.registry import RUNNER_MODULE
 
 log = logging.getLogger("messagehub.supervisor")
 JOIN_QUEUED_AFTER = 5.0
+LOG_TAIL = 4096
+LOG_LINE_MAX = 300
 
 
 def start_runners(settings: Settings, campaign_id: int, processes: int | None = None
@@ -42,6 +45,54 @@ def start_runners(settings: Settings, campaign_id: int, processes: int | None = 
                 start_new_session=True, close_fds=True, cwd=str(settings.home),
                 env={**os.environ, "PYTHONUNBUFFERED": "1"}))
     return started
+
+
+def _last_log_line(settings: Settings, campaign_id: int) -> str:
+    """The campaign log's last non-blank line (a runner that could not start writes its error
+    there: its stdout and stderr go to that file), cut to a readable length."""
+    try:
+        with campaign_log_path(settings.logs_dir, campaign_id).open("rb") as handle:
+            handle.seek(max(0, handle.seek(0, os.SEEK_END) - LOG_TAIL))
+            lines = handle.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return ""
+    last = next((line.strip() for line in reversed(lines) if line.strip()), "")
+    return last if len(last) <= LOG_LINE_MAX else last[:LOG_LINE_MAX - 1] + "…"
+
+
+def _how_they_ended(runners: Sequence[subprocess.Popen[bytes]]) -> str:
+    codes = sorted({runner.returncode for runner in runners})
+    said = [f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
+            for code in codes]
+    return " or ".join(said)
+
+
+def interrupt_unstarted(settings: Settings, campaign_id: int,
+                        runners: Sequence[subprocess.Popen[bytes]]) -> bool:
+    """Once every runner this process started for a queued campaign has exited without any
+    runner registering for it (here or on another host), nobody will send it: mark it interrupted
+    now, saying how they ended and the log's last line, instead of leaving it queued until
+    recovery calls it orphaned after STALE_AFTER. A runner that could not even start (a broken
+    install: "No module named messagehub_tui") otherwise leaves `send` waiting at 0%. True if
+    it marked the campaign."""
+    if not runners or any(runner.poll() is None for runner in runners) \
+            or local_runner_pids(settings, campaign_id):
+        return False
+    where = campaign_log_path(settings.logs_dir, campaign_id)
+    last = _last_log_line(settings, campaign_id)
+    reason = (f"its runner {_how_they_ended(runners)} before sending"
+              + (f": {last}" if last else "") + f" (see {where})")
+    with db.atomic():
+        marked = Campaign.update(
+            status=CampaignStatus.INTERRUPTED, stop_request=StopRequest.NONE, updated_at=utcnow(),
+            last_error=reason).where(
+            (Campaign.id == campaign_id) & (Campaign.status == CampaignStatus.QUEUED)
+            & ~Campaign.id.in_(Runner.select(Runner.campaign))
+        ).execute()
+    if marked:
+        record_event(settings.logs_dir, campaign_id, f"interrupted: {reason}; resume to continue",
+                     "error")
+    return bool(marked)
 
 
 def local_runner_pids(settings: Settings, campaign_id: int) -> list[int]:
