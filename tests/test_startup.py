@@ -33,3 +33,16 @@ def test_a_sqlite_process_imports_no_database_driver(tmp_path):
                           cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split("\n")[:2] == ["[]", "True"]
+
+
+def test_the_cli_starts_without_what_only_some_commands_use():
+    # the importer, address checks (email_validator, phonenumbers), doctor and the channels are
+    # imported by the commands that use them: `send` and the others start without them
+    script = ("import sys, messagehub_tui.cli\n"
+              "print(sorted(m for m in ('messagehub_tui.importer', 'email_validator', "
+              "'phonenumbers', 'messagehub_tui.doctor', 'messagehub_tui.delivery', "
+              "'messagehub_tui.preview', 'psycopg') if m in sys.modules))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
