@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from peewee import DatabaseError
 
@@ -15,7 +16,6 @@ from messagehub_tui import (
     cli_database,
     cli_delivery,
     cli_report,
-    contacts,
 )
 from messagehub_tui.cli_args import Handler, Parser, one_line
 from messagehub_tui.cli_help import ExitCode, epilog
@@ -36,6 +36,9 @@ from messagehub_tui.models import bound_url, open_db
 from messagehub_tui.timefmt import local_text
 from messagehub_tui.workers.supervisor import recover
 
+if TYPE_CHECKING:
+    from messagehub_tui.importer import ImportResult
+
 # What each command needs of its home; any command not named here needs an existing home and
 # recovers dead runners first. Only commands that add data may make a new home (`create` needs a
 # list, so a new home could not serve it); read-only commands never take the write lock.
@@ -47,10 +50,12 @@ HOME_ACCESS = {
     "export": HomeAccess.READ, "doctor": HomeAccess.CHECK, "migrate-db": HomeAccess.READ,
 }
 
+# CONTACTS_LATE: the contact commands import contacts (the importer, email_validator and
+# phonenumbers: about a fifth of the CLI's start-up) when they run, not every command.
 SHOWN_REJECTS = 20  # rows listed on stderr; the rejects file has every one
 
 
-def _print_import_problems(result: contacts.ImportResult) -> None:
+def _print_import_problems(result: ImportResult) -> None:
     problems = result.problems
     for reject in problems[:SHOWN_REJECTS]:
         print(f"line {reject.line}: {reject.reason}", file=sys.stderr)
@@ -69,6 +74,7 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    from messagehub_tui import contacts  # see CONTACTS_LATE
     try:
         result = contacts.import_csv(args.file, settings.home, args.list,
                                      settings.sms.default_region)
@@ -84,6 +90,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_suppress(args: argparse.Namespace, settings: Settings) -> int:
+    from messagehub_tui import contacts  # see CONTACTS_LATE
     added = contacts.suppress(args.addresses, args.channel, args.reason or "",
                               settings.sms.default_region)
     print(f"suppressed {added} new address{'es' if added != 1 else ''} on {args.channel}")
@@ -91,18 +98,21 @@ def cmd_suppress(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_unsuppress(args: argparse.Namespace, settings: Settings) -> int:
+    from messagehub_tui import contacts  # see CONTACTS_LATE
     removed = contacts.unsuppress(args.addresses, args.channel, settings.sms.default_region)
     print(f"removed {removed} suppression{'s' if removed != 1 else ''} on {args.channel}")
     return 0
 
 
 def cmd_suppressions(args: argparse.Namespace, settings: Settings) -> int:
+    from messagehub_tui import contacts  # see CONTACTS_LATE
     for row in contacts.suppressions(args.channel):
         print(f"{row.channel}\t{row.address}\t{local_text(row.created_at)}\t{row.reason}")
     return 0
 
 
 def cmd_lists(args: argparse.Namespace, settings: Settings) -> int:
+    from messagehub_tui import contacts  # see CONTACTS_LATE
     if args.delete:
         members = contacts.delete_list(args.delete)
         print(f"deleted list {args.delete} ({members} member{'s' if members != 1 else ''}; "

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from messagehub_tui import campaigns, control, preview
+from messagehub_tui import campaigns, control
 from messagehub_tui.cli_args import AddCommand, add_id, rate
 from messagehub_tui.cli_help import WHEN_HELP, ExitCode
 from messagehub_tui.config import Settings
@@ -72,6 +72,8 @@ def cmd_campaigns(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_preview(args: argparse.Namespace, settings: Settings) -> int:
+    # imported here: preview loads contacts and address checks, which other commands need not
+    from messagehub_tui import preview
     text = preview.preview(settings, args.id, args.contact, raw=args.raw)
     print(text, end="" if text.endswith("\n") else "\n")
     return ExitCode.OK

@@ -6,16 +6,17 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from messagehub_tui import campaigns, control, delivery
+from messagehub_tui import campaigns, control
 from messagehub_tui.channels.base import Outcome
 from messagehub_tui.cli_args import AddCommand, add_id, wait_seconds
 from messagehub_tui.cli_help import ExitCode
 from messagehub_tui.config import Settings
-from messagehub_tui.doctor import run_checks
 from messagehub_tui.follow import Runners, follow, settle_if_orphaned, wait_until
 from messagehub_tui.models import ACTIVE, RESUMABLE, Campaign, CampaignStatus
 from messagehub_tui.state import CampaignState
 
+# LATE: doctor and delivery (address checks, every channel) are imported by the commands that
+# use them, so that `send` and the others start without them.
 SETTLE_TIMEOUT = 10.0
 RESUME_GRACE = 2.0
 STOPPED = frozenset({CampaignStatus.PAUSED, CampaignStatus.CANCELLED,
@@ -95,6 +96,7 @@ def cmd_retry(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_send_test(args: argparse.Namespace, settings: Settings) -> int:
+    from messagehub_tui import delivery  # see LATE
     result = delivery.send_test(settings, args.id, args.to, prefix=not args.no_test_prefix)
     if result.outcome == Outcome.SENT:
         print(f"test message sent to {args.to} ({result.provider_id})")
@@ -104,6 +106,7 @@ def cmd_send_test(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
+    from messagehub_tui.doctor import run_checks  # see LATE
     checks = run_checks(settings)
     for check in checks:
         print(f"{'ok  ' if check.ok else 'FAIL'}  {check.name:10} {check.detail}")
@@ -156,6 +159,7 @@ def send_exit_code(state: CampaignState) -> ExitCode:
 
 def cmd_send(args: argparse.Namespace, settings: Settings) -> int:
     if args.dry_run:
+        from messagehub_tui import delivery  # see LATE
         rendered, problems = delivery.dry_run(settings, args.id)
         for address, problem in problems:
             print(f"{address}: {problem}", file=sys.stderr)

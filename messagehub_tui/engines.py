@@ -6,12 +6,13 @@ from __future__ import annotations
 import functools
 import re
 import threading
+import uuid
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from peewee import Database, PostgresqlDatabase, SqliteDatabase
+from peewee import Database, PostgresqlDatabase, Psycopg3Adapter, SqliteDatabase
 
 from messagehub_tui.errors import MessagehubError
 
@@ -61,6 +62,42 @@ POSTGRES_HINT = ("check [database] url (or $MESSAGEHUB_DATABASE_URL), that the s
                  "connections from this host, and the password in PGPASSWORD or ~/.pgpass")
 
 
+class _Psycopg3(Psycopg3Adapter):
+    """peewee's psycopg 3 adapter, importing psycopg when a PostgreSQL database is made instead
+    of with peewee: messagehub_tui/__init__ imports peewee with the drivers hidden, so a SQLite
+    process never pays for psycopg (about 0.1 s of CPU). These are the adapter's methods that
+    read peewee's module-level `psycopg` (None then), reading ours instead."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        import psycopg
+        from psycopg.pq import TransactionStatus
+        from psycopg.types.json import Json, Jsonb
+
+        self.psycopg, self.status = psycopg, TransactionStatus
+        self.txn_idle = TransactionStatus.IDLE
+        self.txn_inerror = TransactionStatus.INERROR
+        self.txn_unknown = TransactionStatus.UNKNOWN
+        self.json_type, self.jsonb_type = Json, Jsonb
+
+    def check_driver(self) -> None:
+        """__init__ imported it (make_postgres says what to install when it is missing)."""
+
+    def get_binary_type(self) -> Any:
+        return self.psycopg.Binary
+
+    def connect(self, db: Any, **params: Any) -> Any:
+        if db._encoding:
+            params.setdefault("client_encoding", db._encoding)
+        params.setdefault("conninfo" if db.database.startswith("postgresql://") else "dbname",
+                          db.database)
+        return self.psycopg.connect(**params)
+
+    def server_side_cursor(self, conn: Any) -> Any:
+        in_transaction = self.txn_status(conn) == self.status.INTRANS
+        return conn.cursor(name=str(uuid.uuid1()), withhold=not in_transaction)
+
+
 class PgDatabase(PostgresqlDatabase):
     """PostgreSQL through psycopg 3, speaking the project's `?` placeholders, and serialising
     write transactions as SQLite does (one writer at a time, through an advisory lock) except
@@ -68,6 +105,8 @@ class PgDatabase(PostgresqlDatabase):
 
     # Peewee's FloatField is REAL (4 bytes) on PostgreSQL: a time.time() in it is 2 minutes off.
     field_types = {**PostgresqlDatabase.field_types, "FLOAT": "DOUBLE PRECISION"}
+    # whichever driver peewee found at import (none: see _Psycopg3), psycopg 3 it is
+    psycopg2_adapter = psycopg3_adapter = _Psycopg3
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -1,6 +1,7 @@
 """Error types every layer raises; the CLI prints them as one line, the TUI as a notification."""
 
 import errno
+import sys
 
 
 class MessagehubError(Exception):
@@ -43,15 +44,15 @@ def is_connection_lost(exc: BaseException | None) -> bool:
     pg_terminate_backend, a failover, the network): SQLSTATE classes 08 and 57P, or psycopg's
     own connection errors, which carry no SQLSTATE. Never true on SQLite: a file has no
     connection to lose. Looks through the chain, as peewee wraps the driver's error."""
-    try:
-        from psycopg import OperationalError as PgOperationalError
-    except ImportError:  # psycopg is the postgres extra: without it no connection can be lost
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is None:  # imported with the first PostgreSQL database: without one, nothing to lose
         return False
+    pg_operational_error = psycopg.OperationalError
     while exc is not None:
         state = getattr(exc, "sqlstate", None)
         if isinstance(state, str) and state.startswith(("08", "57P")):
             return True
-        if isinstance(exc, PgOperationalError) and state is None:
+        if isinstance(exc, pg_operational_error) and state is None:
             return True
         exc = exc.__cause__ or exc.__context__
     return False

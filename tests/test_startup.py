@@ -1,0 +1,69 @@
+"""What `send` pays around its messages: what a process imports before its first message, and
+how soon the waiter sees the campaign settled."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from messagehub_tui import control
+from messagehub_tui.config import load_settings
+from messagehub_tui.follow import follow
+from messagehub_tui.models import CampaignStatus, open_db
+from tests.clitools import campaign_with
+from tests.peers import require
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_a_sqlite_process_imports_no_database_driver(tmp_path):
+    # peewee imports psycopg whenever it is installed (about 0.1 s of CPU per process); the CLI
+    # and a runner on a SQLite home must not, and PostgreSQL must still work after them
+    require(importlib.util.find_spec("psycopg") is not None, "psycopg (the postgres extra)")
+    script = (
+        "import sys\n"
+        "import messagehub_tui.cli, messagehub_tui.workers.runner\n"
+        "from messagehub_tui.config import load_settings\n"
+        "from messagehub_tui.models import close_db, open_db\n"
+        f"settings = load_settings({str(tmp_path)!r})\n"
+        "open_db(settings.db_location)\n"
+        "close_db()\n"
+        "print(sorted(m for m in ('psycopg', 'psycopg2', 'pymysql') if m in sys.modules))\n"
+        "from messagehub_tui.engines import make_postgres\n"
+        "adapter = make_postgres('postgresql://u@127.0.0.1:1/x')._adapter\n"
+        "print(adapter.txn_idle == sys.modules['psycopg'].pq.TransactionStatus.IDLE)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:2] == ["[]", "True"]
+
+
+def test_the_cli_starts_without_what_only_some_commands_use():
+    # the importer, address checks (email_validator, phonenumbers), doctor and the channels are
+    # imported by the commands that use them: `send` and the others start without them
+    script = ("import sys, messagehub_tui.cli\n"
+              "print(sorted(m for m in ('messagehub_tui.importer', 'email_validator', "
+              "'phonenumbers', 'messagehub_tui.doctor', 'messagehub_tui.delivery', "
+              "'messagehub_tui.preview', 'psycopg') if m in sys.modules))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_the_waiter_wakes_when_its_last_runner_exits(home):
+    # the last runner settles the campaign just before it exits: the waiter sees that at once,
+    # however long its poll (here far longer than the whole send)
+    poll = 120.0
+    campaign_id = int(campaign_with(home, [f"w{i}@example.com" for i in range(5)]))
+    settings = load_settings(home)
+    open_db(settings.db_location)
+    started = time.monotonic()
+    result = control.launch(settings, campaign_id)
+    state = follow(campaign_id, poll=poll, settings=settings, runners=result.runners)
+    assert state.status == CampaignStatus.COMPLETED and state.counts.sent == 5
+    assert time.monotonic() - started < poll / 2
