@@ -104,6 +104,25 @@ def test_replies_out_of_order_fail_nobody_and_the_lane_stops_pipelining(home, si
     assert sink.recipients() == {f"user{i}@example.com": 1 for i in range(6)}
 
 
+def test_a_held_back_rset_costs_one_unknown_per_lane_then_the_lane_stops_pipelining(
+        home, sinks):
+    """smtp-sink -W rset answers MAIL, RCPT and DATA of the envelope sent with a body before the
+    RSET it holds back: 250 250 250 354, then 250. The body's 250 came first, but -W . (the end
+    of DATA held back) gives the same five replies with the RSET's 250 first: the client cannot
+    tell whose 250 it read, so that message is unknown, not sent. The lane then sends one
+    command at a time: one unknown per lane, never more."""
+    sink = sinks("-W", "rset:2")
+    settings, cid = make_home(home, smtp_toml(sink.port, connections=2), count=8)
+    control.launch(settings, cid)
+    wait_status(cid, "completed", timeout=90)
+    counts = counts_add_up(cid)
+    assert 1 <= counts["unknown"] <= 2 and counts["sent"] == 8 - counts["unknown"], counts
+    from messagehub_tui.models import Delivery
+    unknown = Delivery.select().where((Delivery.campaign == cid) & (Delivery.status == "unknown"))
+    assert all("replies out of order" in d.error for d in unknown), [d.error for d in unknown]
+    assert sink.recipients() == {f"user{i}@example.com": 1 for i in range(8)}
+
+
 def test_421_reconnects_and_retries(home):
     server = ScriptedSmtp(faults={1: "421"})
     try:

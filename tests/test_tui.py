@@ -434,3 +434,32 @@ async def test_the_app_says_at_once_when_a_campaigns_runners_cannot_start(settin
                            timeout=20, what="the failed start noticed")
     assert "its runner exited with status 1 before sending" in said[0], said
     assert Campaign.get_by_id(1).status == "interrupted"
+
+
+async def test_a_steady_rate_with_a_little_jitter_draws_a_level_sparkline():
+    """Scaled from 0 to the highest reading: 10 msg/s give or take 2 % is a level graph near the
+    top, not a saw from floor to ceiling (as a min..max scale drew it)."""
+    from textual.app import App
+
+    from messagehub_tui.screens.widgets.monitor_panels import RatePanel, RateSparkline
+
+    class Panel(App):
+        def compose(self):
+            yield RatePanel()
+
+    jitter = [10.0, 10.2, 9.8, 10.1, 9.9, 10.0, 9.85, 10.15] * 4
+    app = Panel()
+    async with app.run_test(size=(60, 3)) as pilot:
+        app.query_one(RatePanel).show(10.0, jitter)
+        await pilot.pause()
+        spark = app.query_one(RateSparkline)
+        rows = [spark.render_line(y).text for y in range(3)]
+        assert all(len(row) == spark.size.width for row in rows), rows
+        columns = rows[0][-len(jitter):]
+        assert set(rows[1][-len(jitter):]) == set(rows[2][-len(jitter):]) == {"█"}, rows
+        assert set(columns) <= set("▆▇█"), rows  # the top line: every reading within an eighth
+        # half the rate halves the bars
+        app.query_one(RatePanel).show(5.0, [5.0] * 10 + [10.0])
+        await pilot.pause()
+        rows = [spark.render_line(y).text for y in range(3)]
+        assert rows[0][-11:] == " " * 10 + "█" and rows[1][-11:] == "▄" * 10 + "█", rows

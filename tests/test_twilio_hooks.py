@@ -5,7 +5,6 @@ StatusCallback every message is created with, checked by Prism against Twilio's 
 from __future__ import annotations
 
 import threading
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -16,6 +15,7 @@ from twilio.request_validator import RequestValidator
 from messagehub_tui import control, feedback
 from messagehub_tui.channels.twilio_feedback import STOP_REASON
 from messagehub_tui.models import Delivery, Event, Suppression
+from messagehub_tui.sms import status
 from messagehub_tui.web.serving import start_endpoint
 from tests.engine import counts_add_up, make_home, poll, wait_status
 from tests.peers import TWILIO_TOKEN as TOKEN
@@ -235,15 +235,26 @@ def test_a_webhook_rule_signing_with_a_shared_key(home, fake, monkeypatch):
         served.stop()
 
 
-def test_a_final_status_that_comes_before_its_sid_is_recorded_still_counts(served):
+def test_a_final_status_that_comes_before_its_sid_is_recorded_still_counts(served, monkeypatch):
     """A runner records MessageSids after its batch: a fast failure can be called back first."""
     number = "+14155550000"
     Delivery.update(provider_id=None).where(Delivery.address == number).execute()
+    # the state the ordering means: the endpoint looked the sid up and found no delivery (a spy
+    # on the real lookup, which still does the work)
+    missed = threading.Event()
+    lookup = status.apply
+
+    def spied(settings, report):
+        applied = lookup(settings, report)
+        if applied is None:
+            missed.set()
+        return applied
+    monkeypatch.setattr(status, "apply", spied)
     answers = []
     caller = threading.Thread(target=lambda: answers.append(
         served.status(number, "failed", "30001")))
     caller.start()
-    time.sleep(1)  # the callback arrives while its sid is unknown (a sleep to order, not wait)
+    assert missed.wait(30), "the callback never looked its sid up"
     Delivery.update(provider_id=served.sids[number]).where(Delivery.address == number).execute()
     caller.join(30)
     assert answers and answers[0][0] == 200

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from peewee import DatabaseError
 
 from messagehub_tui.config import Settings
-from messagehub_tui.models import db
+from messagehub_tui.workers.leader import while_leading
 
 log = logging.getLogger("messagehub.bounces")
 
@@ -48,23 +48,14 @@ def _session(settings: Settings, stopping: threading.Event) -> None:
         close_mailbox(box)
 
 
-def _loop(settings: Settings, stopping: threading.Event, leading: Callable[[], bool]) -> None:
+def _round(settings: Settings, stopping: threading.Event) -> None:
     from messagehub_tui.bounces.mailbox import MailboxProblem
     try:
-        while not stopping.is_set():
-            # problems are logged, never raised: a mailbox that is down for a while must not
-            # stop the daemon's schedules
-            try:
-                if leading():
-                    _session(settings, stopping)
-            except MailboxProblem as exc:
-                log.warning("bounce poll: %s", exc)
-            except DatabaseError as exc:
-                log.error("bounce poll: database error: %s", exc)
-            if stopping.wait(settings.bounces.poll_every):
-                return
-    finally:
-        db.close()  # this thread's own connection
+        _session(settings, stopping)
+    except MailboxProblem as exc:
+        log.warning("bounce poll: %s", exc)
+    except DatabaseError as exc:
+        log.error("bounce poll: database error: %s", exc)
 
 
 def start_polling(settings: Settings, stopping: threading.Event,
@@ -76,8 +67,9 @@ def start_polling(settings: Settings, stopping: threading.Event,
         return None
     # not a daemon thread: at exit Python waits for a poll in flight to finish its moves, so a
     # report recorded in the database never stays behind in the inbox
-    thread = threading.Thread(target=_loop, args=(settings, stopping, leading),
-                              name="bounce-poll")
+    thread = threading.Thread(
+        target=while_leading, name="bounce-poll",
+        args=(stopping, settings.bounces.poll_every, leading, lambda: _round(settings, stopping)))
     thread.start()
     log.info("polling the bounce mailbox every %g s (at once on news where it offers IDLE)",
              settings.bounces.poll_every)

@@ -30,8 +30,9 @@ from peewee import DatabaseError, fn
 from messagehub_tui.campaign_compose import effective_sender
 from messagehub_tui.config import Settings
 from messagehub_tui.feedback import FeedbackKind
-from messagehub_tui.models import Campaign, Channel, Delivery, DeliveryStatus, Feedback, db, utcnow
+from messagehub_tui.models import Campaign, Channel, Delivery, DeliveryStatus, Feedback, utcnow
 from messagehub_tui.sms import status
+from messagehub_tui.workers.leader import while_leading
 from messagehub_tui.workers.ratelimit import (
     campaign_rate,
     effective_rate,
@@ -151,20 +152,21 @@ def poll_once(settings: Settings, stopping: threading.Event, since: datetime | N
     return recorded
 
 
-def _loop(settings: Settings, stopping: threading.Event, leading: Callable[[], bool]) -> None:
-    # without callbacks the first round catches up with everything not final; with them, the
-    # callbacks did (the poll only catches what they lost)
-    since = utcnow() - timedelta(seconds=POLL_EVERY) if settings.web.public_url else None
-    try:
-        while True:
-            now = utcnow()
-            if leading():  # a daemon that does not lead keeps `since`: it catches up once it does
-                poll_once(settings, stopping, since, now)
-                since = now
-            if stopping.wait(POLL_EVERY):
-                return
-    finally:
-        db.close()  # this thread's own connection
+class _Rounds:
+    """The poll's rounds, each asking about the texts whose age passed a step since the last."""
+
+    def __init__(self, settings: Settings, stopping: threading.Event):
+        self.settings, self.stopping = settings, stopping
+        # without callbacks the first round catches up with everything not final; with them,
+        # the callbacks did (the poll only catches what they lost). A daemon that does not lead
+        # keeps `since`: it catches up once it does.
+        self.since = utcnow() - timedelta(seconds=POLL_EVERY) if settings.web.public_url \
+            else None
+
+    def __call__(self) -> None:
+        now = utcnow()
+        poll_once(self.settings, self.stopping, self.since, now)
+        self.since = now
 
 
 def start_status_poll(settings: Settings, stopping: threading.Event,
@@ -173,9 +175,9 @@ def start_status_poll(settings: Settings, stopping: threading.Event,
     `stopping` is set. With several hosts on one database only the leading daemon polls."""
     if settings.sms.transport != "twilio":
         return None
-    thread = threading.Thread(target=_loop, args=(settings, stopping, leading),
-                              name="sms-status-poll",
-                              daemon=True)
+    thread = threading.Thread(
+        target=while_leading, name="sms-status-poll", daemon=True,
+        args=(stopping, POLL_EVERY, leading, _Rounds(settings, stopping)))
     thread.start()
     if settings.web.public_url:
         log.info("polling Twilio for statuses its callbacks did not bring, %s after sending",

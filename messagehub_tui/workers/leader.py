@@ -18,10 +18,12 @@ import hashlib
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from messagehub_tui.config import Settings
+from messagehub_tui.models import db
 from messagehub_tui.workers import registry
 
 if TYPE_CHECKING:
@@ -156,3 +158,19 @@ def for_settings(settings: Settings) -> Leadership:
     if settings.database.url:
         return AdvisoryLock(settings.database.url, settings.host)
     return Always()
+
+
+def while_leading(stopping: threading.Event, every: float, leading: Callable[[], bool],
+                  round_: Callable[[], None]) -> None:
+    """A daemon thread's loop of polls that one daemon of all hosts does (the bounce mailbox,
+    Twilio's statuses): `round_` every `every` seconds while `leading()` says this daemon leads,
+    until `stopping` is set. `round_` logs its problems rather than raising them: a mailbox or
+    an API that is down for a while must not stop the daemon's schedules."""
+    try:
+        while not stopping.is_set():
+            if leading():
+                round_()
+            if stopping.wait(every):
+                return
+    finally:
+        db.close()  # this thread's own connection

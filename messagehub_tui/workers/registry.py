@@ -92,6 +92,11 @@ def live_runners(campaign_id: int) -> int:
     return Runner.select().where(Runner.campaign == campaign_id).count()
 
 
+def other_hosts_run(campaign_id: int, host: str) -> bool:
+    """Whether runners of hosts other than `host` are on the campaign now."""
+    return Runner.select().where((Runner.campaign == campaign_id) & (Runner.host != host)).exists()
+
+
 def settle(runner_id: int, campaign_id: int, leaving: bool = False) -> str | None:
     """Remove this runner; the last one out sets the campaign's state. Returns it, or None.
 

@@ -24,7 +24,7 @@ from messagehub_tui.compose import RenderError
 from messagehub_tui.config import Settings, load_settings
 from messagehub_tui.config_checks import MAX_BATCH
 from messagehub_tui.errors import is_connection_lost, is_disk_full
-from messagehub_tui.events import record_event
+from messagehub_tui.events import log_line, record_event
 from messagehub_tui.homefs import private_umask
 from messagehub_tui.models import Campaign, Channel, StopRequest, open_db
 from messagehub_tui.workers import journal, queue, registry
@@ -37,6 +37,8 @@ FLUSH_EVERY = 0.5
 # the runners of one campaign finish within about that of each other.
 CLAIM_SECONDS = 0.5
 log = logging.getLogger("messagehub.runner")
+# A claim that takes this long on average (seconds) means runners wait on each other.
+SLOW_CLAIM = 0.05
 
 
 class CampaignRunner:
@@ -56,9 +58,13 @@ class CampaignRunner:
         self.leaving = False
         self.database_lost = False
 
-    def _event(self, message: str, level: str = "info") -> None:
+    def _event(self, message: str, level: str = "info", shown: bool = True) -> None:
+        """An event the monitor shows and the campaign's log keeps; `shown` False: the log only."""
         try:
-            record_event(self.settings.logs_dir, self.campaign_id, message, level)
+            if shown:
+                record_event(self.settings.logs_dir, self.campaign_id, message, level)
+            else:
+                log_line(self.settings.logs_dir, self.campaign_id, message, level)
         except (DatabaseError, OSError) as exc:
             log.error("campaign %s: %s (not recorded: %s)", self.campaign_id, message, exc)
 
@@ -321,9 +327,8 @@ class CampaignRunner:
         finally:
             self.stop.set()
             await watcher
-            if self.claims and not self.database_lost:  # how long runners wait on each other
-                self._event(f"runner {self.runner_id} on {self.settings.host}: {self.claims} "
-                            f"claims, {1000 * self.claim_seconds / self.claims:.1f} ms each")
+            if self.claims and not self.database_lost:
+                self._report_claims()
             if opened is not None:
                 try:
                     await opened.close()
@@ -333,6 +338,19 @@ class CampaignRunner:
         if status:
             self._event(f"campaign {status}")
         return status
+
+    def _report_claims(self) -> None:
+        """How long runners waited on each other for their claims. The monitor shows it where it
+        tells something (slow claims, or runners of several hosts to compare); one host's quick
+        claims, the usual case, go to the campaign's log only."""
+        each = self.claim_seconds / self.claims
+        try:
+            telling = each >= SLOW_CLAIM or registry.other_hosts_run(self.campaign_id,
+                                                                     self.settings.host)
+        except DatabaseError:  # a full disk, say: _event says what it could not record
+            telling = True
+        self._event(f"runner {self.runner_id} on {self.settings.host}: {self.claims} claims, "
+                    f"{1000 * each:.1f} ms each", shown=telling)
 
     def _settle(self) -> str | None:
         """Record the rest, settle this runner's claims from its journal, and leave.

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from textual.app import ComposeResult
+from rich.text import Text
+from textual.app import ComposeResult, RenderResult
 from textual.containers import Horizontal
 from textual.widgets import Sparkline, Static
 
@@ -33,22 +34,41 @@ class FeedbackPanel(Static):
         self.update(state.feedback_summary())
 
 
+class RateSparkline(Sparkline):
+    """Recent rates, one column per reading (the latest that fit, newest on the right), scaled
+    from 0 to the highest. Textual's own scales from the lowest to the highest, so a steady
+    rate with a little jitter drew a saw from floor to ceiling."""
+
+    EIGHTHS = " ▁▂▃▄▅▆▇█"
+
+    def render(self) -> RenderResult:
+        width, height = self.size.width, self.size.height
+        points = list(self.data or [])[-width:] if width else []
+        top = max(points, default=0.0) or 1.0
+        # in eighths of a line, a reading above 0 at least one: never drawn as nothing
+        levels = [max(round(8 * height * point / top), 1 if point > 0 else 0)
+                  for point in points]
+        rows = ["".join(self.EIGHTHS[min(8, max(0, level - 8 * row))] for level in levels)
+                .rjust(width) for row in reversed(range(height))]
+        return Text("\n".join(rows), style=self.get_component_rich_style("sparkline--max-color"))
+
+
 class RatePanel(Horizontal):
     """The current send rate in figures, and its recent history as a sparkline."""
 
     DEFAULT_CSS = """
     RatePanel { height: 3; }
     RatePanel > #figure { width: 16; padding: 1 0; }
-    RatePanel > Sparkline { width: 1fr; height: 3; }
+    RatePanel > RateSparkline { width: 1fr; height: 3; }
     """
 
     def compose(self) -> ComposeResult:
         yield Static("", id="figure")
-        yield Sparkline([0])
+        yield RateSparkline([0])
 
     def show(self, rate: float, history: Iterable[float]) -> None:
         self.query_one("#figure", Static).update(f"{rate:,.1f} msg/s")
         points = list(history)
-        spark = self.query_one(Sparkline)
+        spark = self.query_one(RateSparkline)
         spark.display = any(points)
         spark.data = points
