@@ -353,3 +353,17 @@ async def test_the_sms_editor_hides_subject_and_html(settings):
             assert not app.screen.query_one(field).display, field
         assert "HTML" not in " ".join(str(k) for k in footer_keys(app))
         assert "ctrl+r" not in footer_keys(app)
+
+
+async def test_the_schedule_prompts_example_time_is_one_that_is_accepted(settings):
+    # The walk: the placeholder said "2026-12-01 09:00", a date already past, so typing the
+    # example was refused as "in the past".
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await settle(pilot)
+        await opens(pilot, "s", PromptDialog)
+        placeholder = str(app.screen.query_one(Input).placeholder)
+        example = re.search(r"\d{4}-\d\d-\d\d 09:00", placeholder).group()
+        await pilot.press(*example)
+        await pilot.press("enter")
+        await until(pilot, lambda: status_of(1) == "scheduled", what="scheduled at the example")

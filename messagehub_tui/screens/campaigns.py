@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 
 from textual import events
@@ -165,10 +165,13 @@ class CampaignsScreen(CampaignActionsScreen[list[CampaignState]]):
                 f"campaign {row.id} scheduled for "
                 f"{local_text(control.schedule(settings, row.id, at).scheduled_at)}"))
         scheduled = row.status == CampaignStatus.SCHEDULED
+        # an example that is valid now: tomorrow 09:00 local time (a fixed date goes stale)
+        tomorrow = self.hub.clock().replace(tzinfo=UTC).astimezone() + timedelta(days=1)
+        example = f"{tomorrow:%Y-%m-%d} 09:00"
         self.app.push_screen(PromptDialog(
             f"Schedule campaign {row.id} “{row.name}” for:",
-            "+2h, 2026-12-01 09:00, or ISO-8601" + ("; empty to unschedule" if scheduled else ""),
-            partial(_when, scheduled)), chosen)
+            f"+2h, {example}, or ISO-8601" + ("; empty to unschedule" if scheduled else ""),
+            partial(_when, scheduled, example)), chosen)
 
     def action_test(self) -> None:
         if not (row := self.selected()):
@@ -221,12 +224,12 @@ class Unschedule:
     """The schedule prompt's answer that clears the schedule."""
 
 
-def _when(scheduled: bool, text: str) -> datetime | Unschedule:
+def _when(scheduled: bool, example: str, text: str) -> datetime | Unschedule:
     """A time to schedule at; an empty answer unschedules a scheduled campaign."""
     if not text:
         if scheduled:
             return Unschedule()
-        raise MessagehubError("type a time such as +2h or 2026-12-01 09:00")
+        raise MessagehubError(f"type a time such as +2h or {example}")
     return parse_when(text)
 
 
