@@ -14,7 +14,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 from messagehub_tui import campaigns, confirmations, contacts, control, delivery, views
 from messagehub_tui.delivery import Outcome, SendResult
 from messagehub_tui.errors import MessagehubError
-from messagehub_tui.models import EDITABLE, CampaignStatus
+from messagehub_tui.models import EDITABLE, CampaignStatus, Channel
 from messagehub_tui.screens.actions import CampaignActionsScreen
 from messagehub_tui.screens.contacts import ContactsScreen
 from messagehub_tui.screens.dialogs import ConfirmDialog, PromptDialog
@@ -188,8 +188,10 @@ class CampaignsScreen(CampaignActionsScreen[list[CampaignState]]):
                     self.notify(f"test to {address} not sent: {result.reason}", severity="error")
             self.hub.perform("test send", lambda: delivery.send_test(self.hub.settings, row.id,
                                                                     address), done)
-        self.app.push_screen(PromptDialog(f"Send a test of campaign {row.id} to:",
-                                          "an email address or phone number", _required), send)
+        wanted = "an email address" if row.channel == Channel.EMAIL else \
+            "a phone number (+CC… or national with [sms] default_region)"
+        self.app.push_screen(PromptDialog(f"Send a test of campaign {row.id} to:", wanted,
+                                          _required), send)
 
     def action_delete(self) -> None:
         if not (row := self.selected()):
