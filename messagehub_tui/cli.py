@@ -133,6 +133,12 @@ def run_app(settings: Settings) -> int:
     """Open the terminal UI on this home."""
     from messagehub_tui.app import create_app
     create_app(settings).run()
+    # the app fired schedules while it was open; say which ones nothing will fire now
+    if rows := cli_campaigns.unwatched_schedules(settings):
+        print("messagehub-tui: still scheduled: " + ", ".join(
+            f"campaign {row.id} at {local_text(row.scheduled_at) if row.scheduled_at else '-'}"
+            for row in rows), file=sys.stderr)
+        print(f"messagehub-tui: note: {cli_campaigns.watch_hint(settings)}", file=sys.stderr)
     return 0
 
 

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 
-from messagehub_tui import campaigns, control
+from messagehub_tui import campaigns, control, views
 from messagehub_tui.cli_args import AddCommand, add_id, rate
 from messagehub_tui.cli_help import WHEN_HELP, ExitCode
 from messagehub_tui.config import Settings
 from messagehub_tui.errors import MessagehubError
-from messagehub_tui.models import Channel
+from messagehub_tui.models import CampaignStatus, Channel
+from messagehub_tui.state import CampaignState
 from messagehub_tui.timefmt import countdown, local_text, parse_when
+from messagehub_tui.workers.daemonlock import daemon_pid
 
 
 def _read_text(path: str, what: str) -> str:
@@ -35,7 +38,32 @@ def cmd_create(args: argparse.Namespace, settings: Settings) -> int:
         subject=args.subject or "", html=_read_text(args.html, "HTML") if args.html else None,
         sender=args.sender, rate=args.rate, scheduled_at=parse_when(args.at) if args.at else None)
     print(campaign.id)
+    if campaign.status == CampaignStatus.SCHEDULED:
+        _warn_unwatched(settings, campaign.id)
     return ExitCode.OK
+
+
+def unwatched_schedules(settings: Settings) -> list[CampaignState]:
+    """Scheduled campaigns that nothing on this machine is sure to launch: no daemon runs for
+    this home, and the app fires nothing once closed. None on PostgreSQL, where a daemon on
+    another host may fire them."""
+    if settings.database.url or daemon_pid(settings) is not None:
+        return []
+    return views.campaign_rows([CampaignStatus.SCHEDULED])
+
+
+def watch_hint(settings: Settings) -> str:
+    """What to run so that scheduled campaigns go out while the app is closed."""
+    return (f"a scheduled campaign goes out only while the app is open or a daemon runs for "
+            f"this home; start one "
+            f"with `messagehub-tui --home {shlex.quote(str(settings.home))} daemon` "
+            "(in tmux or under systemd)")
+
+
+def _warn_unwatched(settings: Settings, campaign_id: int) -> None:
+    """On stderr: a schedule set while no daemon runs fires only while the app is open."""
+    if any(row.id == campaign_id for row in unwatched_schedules(settings)):
+        print(f"messagehub-tui: note: {watch_hint(settings)}", file=sys.stderr)
 
 
 def cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
@@ -48,6 +76,7 @@ def cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
     at = parse_when(args.at)
     control.schedule(settings, args.id, at)
     print(f"campaign {args.id} scheduled for {local_text(at)} ({countdown(at)})")
+    _warn_unwatched(settings, args.id)
     return ExitCode.OK
 
 

@@ -72,6 +72,7 @@ def check_template(source: str, field: str, available: set[str] | frozenset[str]
     """Reject a template that does not compile or needs a variable outside `available`."""
     tree = _parse(source, field, _html_env if html else _text_env)
     _compile(source, field, html)
+    _check_fixed_text(tree, field)
     missing = meta.find_undeclared_variables(tree) - set(available)
     if not missing:
         return
@@ -81,6 +82,16 @@ def check_template(source: str, field: str, available: set[str] | frozenset[str]
     also = f" (also: {', '.join(others)})" if others else ""
     raise TemplateProblem(f"{field}: line {first[0]}: no recipient can supply the variable "
                           f"'{first[1]}'{also}{_HINTS.get(first[1], '')}")
+
+
+def _check_fixed_text(tree: nodes.Template, field: str) -> None:
+    """Reject a template whose own text, written out for every recipient, is already over the
+    output limit: each message would fail at send time, so say so at create instead."""
+    fixed = sum(len(data.data) for output in tree.body if isinstance(output, nodes.Output)
+                for data in output.nodes if isinstance(data, nodes.TemplateData))
+    if fixed > MAX_CHARS:
+        raise TemplateProblem(f"{field}: its text is {fixed:,} characters, over the limit of "
+                              f"{MAX_CHARS:,} for one message")
 
 
 class _Compiled:

@@ -88,7 +88,7 @@ class ImportStopped(MessagehubError):
         self.interrupted = interrupted
 
 
-def _check_text(values: dict[str, str]) -> None:
+def _check_text(values: dict[str, str], row: Row) -> None:
     if "\x00" in "".join(values.values()):
         key = next(key for key, value in values.items() if "\x00" in value)
         raise InvalidAddress(f"{key} contains a NUL byte")
@@ -97,7 +97,11 @@ def _check_text(values: dict[str, str]) -> None:
         if bad:  # names reach the To: header: no line breaks or other control characters
             what = "a line break" if bad.group() in "\r\n" else \
                 f"a control character (U+{ord(bad.group()):04X})"
-            raise InvalidAddress(f"{key} contains {what}")
+            # A quote left open in a name swallows the lines after it into this record: say
+            # which, or those people vanish from the import with no line of their own.
+            span = f" (lines {row.line}-{row.last_line}; an unclosed quote?)" \
+                if what == "a line break" and row.last_line > row.line else ""
+            raise InvalidAddress(f"{key} contains {what}{span}")
 
 
 @dataclass(frozen=True)
@@ -125,7 +129,7 @@ class _Columns:
         if self.export_only:  # what `export` adds about the delivery, not the person
             for key in EXPORT_ONLY_COLUMNS:
                 values.pop(key, None)
-        _check_text(values)
+        _check_text(values, row)
         raw_email, raw_phone = values.pop("email", ""), values.pop("phone", "")
         if not raw_email and not raw_phone:
             raise InvalidAddress("has neither an email nor a phone")

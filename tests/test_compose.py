@@ -216,3 +216,15 @@ def test_header_encoding_is_exactly_what_email_header_makes(value, name):
     expected = value if value.isascii() and len(value) + len(name) + 2 <= 998 else \
         Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
     assert encode_header(name, value) == expected
+
+
+def test_a_template_whose_own_text_passes_the_output_limit_is_refused():
+    # Every recipient's message would fail at send time ("the output is larger than the
+    # limit"): the walk found such a body accepted by create and all 30 deliveries failed.
+    line = "y" * 70 + "\n"
+    with pytest.raises(TemplateProblem, match=r"^body: its text is 2,130,004 characters, over "
+                                              r"the limit of 2,000,000 for one message$"):
+        check_template("Hi {{ first_name }}\n" + line * 30_000, "body", {"first_name"})
+    # text that only some recipients get, and text just under the limit, are not refused here
+    check_template("{% if first_name %}" + line * 30_000 + "{% endif %}", "body", {"first_name"})
+    check_template("{{ first_name }}" + line * 28_000, "body", {"first_name"})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from messagehub_tui.cli_campaigns import unwatched_schedules
 from messagehub_tui.workers.daemonlock import daemon_pid
 from tests.engine import make_home
 from tests.test_scheduling import start_daemon, stop_daemon
@@ -25,3 +26,22 @@ def test_a_running_daemon_is_named_by_its_pid(home):
     finally:
         stop_daemon(daemon)
     assert daemon_pid(settings) is None
+
+
+def test_a_schedule_that_nothing_will_fire_says_what_to_run(cli, home):
+    """The walk: a campaign scheduled from the CLI (or left scheduled when the app closed) with
+    no daemon running went out never, and nothing said so: it became "missed" hours later."""
+    settings, cid = make_home(home, count=2)
+    hint = ("a scheduled campaign goes out only while the app is open or a daemon runs for this "
+            "home; start one "
+            f"with `messagehub-tui --home {home} daemon` (in tmux or under systemd)")
+    code, out, err = cli("schedule", str(cid), "--at", "+2h")
+    assert (code, err) == (0, f"messagehub-tui: note: {hint}\n")
+    assert [row.id for row in unwatched_schedules(settings)] == [cid]  # what the app's exit says
+    daemon = start_daemon(home)
+    try:
+        code, out, err = cli("schedule", str(cid), "--at", "+3h")
+        assert (code, err) == (0, "")
+        assert unwatched_schedules(settings) == []
+    finally:
+        stop_daemon(daemon)

@@ -12,7 +12,7 @@ from messagehub_tui import control, delivery
 from messagehub_tui.channels.base import Outcome
 from messagehub_tui.doctor import run_checks
 from messagehub_tui.models import Event
-from tests.engine import counts_add_up, make_home, wait_status
+from tests.engine import counts_add_up, make_home, poll, wait_status
 from tests.peers import RecordingHandler, free_port, require
 from tests.scripted_smtp import ScriptedSmtp
 
@@ -142,3 +142,21 @@ def test_doctor_explains_an_untrusted_certificate(home, tls_server):
     assert "TLS certificate of 127.0.0.1 is not trusted" in check.detail
     assert "verify = false" in check.detail
     assert "firewall" not in check.detail
+
+
+def test_a_pause_before_the_server_greets_takes_effect_at_once(home, silent_server):
+    # The walk: Ctrl-C in `send` while the server had not greeted yet waited out the whole
+    # [email] timeout, then paused with "cannot connect" instead of the user's pause.
+    toml = (f'[email]\ntransport = "smtp"\nhost = "127.0.0.1"\nport = {silent_server.port}\n'
+            'security = "none"\nfrom = "a@example.com"\ntimeout = "30s"\n')
+    settings, cid = make_home(home, toml, count=4)
+    control.launch(settings, cid)
+    poll(lambda: Event.select().where((Event.campaign == cid)
+                                      & Event.message.contains("started")).exists(),
+         30, what="runner started")
+    asked = time.monotonic()
+    control.pause(settings, cid)
+    campaign = wait_status(cid, "paused", timeout=25)
+    assert time.monotonic() - asked < 10  # not the 30 s greeting timeout
+    assert campaign.last_error is None, campaign.last_error
+    assert counts_add_up(cid)["pending"] == 4

@@ -118,3 +118,16 @@ def test_rejects_file_neutralises_formulas(settings, home):
         ["'@SUM(A1)", "'\tx", "'\rx"],
         ["plain", "a=b", "ok"]]
     assert all(not row[1].startswith(("=", "+", "-", "@")) for row in rows[1:])
+
+
+def test_a_quote_left_open_in_a_name_names_the_lines_it_swallowed(settings, home):
+    # The walk: `Frank,"unclosed,,` ate the next person's line into its last_name; the reason
+    # said only "last_name contains a line break", and gina was nowhere in the summary.
+    path = write(home / "open.csv", "email,first_name,last_name\n"
+                                    "frank@example.com,Frank,\"unclosed,\n"
+                                    "gina@example.com,Gina,G\n"
+                                    "hal@example.com,Hal,\"H\"\n")
+    result = contacts.import_csv(path, home, "open")
+    assert [(r.line, r.reason) for r in result.rejected] == [
+        (2, "last_name contains a line break (lines 2-4; an unclosed quote?)")]
+    assert result.summary() == "imported 0, updated 0, rejected 1"

@@ -2,6 +2,7 @@
 
 
 import pytest
+from textual.widgets import Input
 
 from messagehub_tui import control
 from messagehub_tui.models import Campaign, Suppression
@@ -165,6 +166,9 @@ async def test_send_a_test_message(settings, home):
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         await opens(pilot, "t", PromptDialog)
+        # an email campaign asks for an email address (the walk: it offered a phone number too,
+        # which was then refused as an invalid email)
+        assert str(app.screen.query_one(Input).placeholder) == "an email address"
         await pilot.press(*"qa@example.com", "enter")
         await until(pilot, lambda: list((home / "outbox" / "1").glob("test-*.eml")),
                     what="test message in the outbox")

@@ -116,7 +116,9 @@ async def test_after_a_recovered_crash_the_monitor_shows_the_current_state(setti
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
         await open_monitor(pilot, campaign_id)
         assert "its runner stopped without finishing; r resumes" in text_of(app, "#hints")
-        assert "1 unknown: a runner stopped while sending them" in text_of(app, "#hints")
+        # the walk: unknowns from a server that timed out were blamed on a stopped runner
+        assert ("1 unknown: no answer came after sending (a timeout, a drop, a runner that "
+                "stopped), so they may or may not have arrived") in text_of(app, "#hints")
         assert "retry 1 --unknown" in text_of(app, "#hints")
         await pilot.press("r")
         await until(pilot, lambda: status_of(campaign_id) == "completed", what="resumed run")
@@ -351,3 +353,17 @@ async def test_the_sms_editor_hides_subject_and_html(settings):
             assert not app.screen.query_one(field).display, field
         assert "HTML" not in " ".join(str(k) for k in footer_keys(app))
         assert "ctrl+r" not in footer_keys(app)
+
+
+async def test_the_schedule_prompts_example_time_is_one_that_is_accepted(settings):
+    # The walk: the placeholder said "2026-12-01 09:00", a date already past, so typing the
+    # example was refused as "in the past".
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await settle(pilot)
+        await opens(pilot, "s", PromptDialog)
+        placeholder = str(app.screen.query_one(Input).placeholder)
+        example = re.search(r"\d{4}-\d\d-\d\d 09:00", placeholder).group()
+        await pilot.press(*example)
+        await pilot.press("enter")
+        await until(pilot, lambda: status_of(1) == "scheduled", what="scheduled at the example")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 
 from textual import events
@@ -14,7 +14,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 from messagehub_tui import campaigns, confirmations, contacts, control, delivery, views
 from messagehub_tui.delivery import Outcome, SendResult
 from messagehub_tui.errors import MessagehubError
-from messagehub_tui.models import EDITABLE, CampaignStatus
+from messagehub_tui.models import EDITABLE, CampaignStatus, Channel
 from messagehub_tui.screens.actions import CampaignActionsScreen
 from messagehub_tui.screens.contacts import ContactsScreen
 from messagehub_tui.screens.dialogs import ConfirmDialog, PromptDialog
@@ -165,10 +165,13 @@ class CampaignsScreen(CampaignActionsScreen[list[CampaignState]]):
                 f"campaign {row.id} scheduled for "
                 f"{local_text(control.schedule(settings, row.id, at).scheduled_at)}"))
         scheduled = row.status == CampaignStatus.SCHEDULED
+        # an example that is valid now: tomorrow 09:00 local time (a fixed date goes stale)
+        tomorrow = self.hub.clock().replace(tzinfo=UTC).astimezone() + timedelta(days=1)
+        example = f"{tomorrow:%Y-%m-%d} 09:00"
         self.app.push_screen(PromptDialog(
             f"Schedule campaign {row.id} “{row.name}” for:",
-            "+2h, 2026-12-01 09:00, or ISO-8601" + ("; empty to unschedule" if scheduled else ""),
-            partial(_when, scheduled)), chosen)
+            f"+2h, {example}, or ISO-8601" + ("; empty to unschedule" if scheduled else ""),
+            partial(_when, scheduled, example)), chosen)
 
     def action_test(self) -> None:
         if not (row := self.selected()):
@@ -185,8 +188,10 @@ class CampaignsScreen(CampaignActionsScreen[list[CampaignState]]):
                     self.notify(f"test to {address} not sent: {result.reason}", severity="error")
             self.hub.perform("test send", lambda: delivery.send_test(self.hub.settings, row.id,
                                                                     address), done)
-        self.app.push_screen(PromptDialog(f"Send a test of campaign {row.id} to:",
-                                          "an email address or phone number", _required), send)
+        wanted = "an email address" if row.channel == Channel.EMAIL else \
+            "a phone number (+CC… or national with [sms] default_region)"
+        self.app.push_screen(PromptDialog(f"Send a test of campaign {row.id} to:", wanted,
+                                          _required), send)
 
     def action_delete(self) -> None:
         if not (row := self.selected()):
@@ -221,12 +226,12 @@ class Unschedule:
     """The schedule prompt's answer that clears the schedule."""
 
 
-def _when(scheduled: bool, text: str) -> datetime | Unschedule:
+def _when(scheduled: bool, example: str, text: str) -> datetime | Unschedule:
     """A time to schedule at; an empty answer unschedules a scheduled campaign."""
     if not text:
         if scheduled:
             return Unschedule()
-        raise MessagehubError("type a time such as +2h or 2026-12-01 09:00")
+        raise MessagehubError(f"type a time such as +2h or {example}")
     return parse_when(text)
 
 

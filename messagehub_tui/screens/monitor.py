@@ -39,9 +39,11 @@ APPLIES = {
 
 def unknown_hint(campaign_id: int, unknown: int) -> str:
     """Why some deliveries are unknown and how to decide about them."""
-    return (f"{unknown} unknown: a runner stopped while sending them, so they may or may not have "
-            f"arrived. u sends them again (some people may get it twice; also `messagehub-tui "
-            f"retry {campaign_id} --unknown`), d lists them.")
+    # the cause may be the server (a timeout or a drop after the message) as much as a runner
+    return (f"{unknown} unknown: no answer came after sending (a timeout, a drop, a runner that "
+            f"stopped), so they may or may not have arrived. u sends them again (some people "
+            f"may get it twice; also `messagehub-tui retry {campaign_id} --unknown`), d lists "
+            "them.")
 
 
 class MonitorScreen(CampaignActionsScreen[MonitorData]):

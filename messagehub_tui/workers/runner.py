@@ -310,8 +310,8 @@ class CampaignRunner:
             self._prepare()
             opened = self.transport
             self._event(f"runner {self.runner_id} started (pid {os.getpid()})")
-            await self.transport.open()
-            await self._loop()
+            if await self._open():
+                await self._loop()
         except ChannelStopped as exc:
             self._event(f"paused: {exc}", "error")
             self._halt(str(exc))
@@ -351,6 +351,23 @@ class CampaignRunner:
             telling = True
         self._event(f"runner {self.runner_id} on {self.settings.host}: {self.claims} claims, "
                     f"{1000 * each:.1f} ms each", shown=telling)
+
+    async def _open(self) -> bool:
+        """Open the channel, unless a stop (pause, cancel, a signal) comes first: False then.
+        A connection still being set up has sent nothing, so a stop need not wait out a server
+        that is slow to greet (up to [email] timeout) the way an in-flight message is awaited."""
+        opening = asyncio.ensure_future(self.transport.open())
+        stopping = asyncio.ensure_future(self.stop.wait())
+        try:
+            await asyncio.wait({opening, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+        if not opening.done():
+            opening.cancel()
+            await asyncio.gather(opening, return_exceptions=True)
+            return False
+        opening.result()  # ChannelStopped: the caller pauses with the reason
+        return True
 
     def _settle(self) -> str | None:
         """Record the rest, settle this runner's claims from its journal, and leave.
