@@ -45,7 +45,6 @@ from messagehub_tui.channels.base import Outcome, Outgoing
 from messagehub_tui.channels.smtp import SmtpChannel
 from messagehub_tui.config import EmailSettings, load_settings
 from messagehub_tui.models import close_db, open_db
-from messagehub_tui.workers import latency
 from tests.peers import start_sink, wait_for_port
 
 OURS_ROUND_TRIPS, CHUNKED_ROUND_TRIPS, SMTPLIB_ROUND_TRIPS = 2, 1, 4
@@ -198,7 +197,6 @@ def main() -> None:
     parser.add_argument("--per-connection", type=int, default=100,
                         help="timed messages on each connection")
     args = parser.parse_args()
-    latency.ask_short_slice()  # as a runner does; every client here (smtplib too) gets it
     sink, sink_port = start_sink()
     with contextlib.suppress(PermissionError):  # it stands for a relay on its own machine
         os.setpriority(os.PRIO_PROCESS, sink.pid, -10)

@@ -27,7 +27,7 @@ from messagehub_tui.errors import is_connection_lost, is_disk_full
 from messagehub_tui.events import record_event
 from messagehub_tui.homefs import private_umask
 from messagehub_tui.models import Campaign, Channel, StopRequest, open_db
-from messagehub_tui.workers import journal, latency, queue, registry
+from messagehub_tui.workers import journal, queue, registry
 from messagehub_tui.workers.lease import NOT_SENT, Lease
 from messagehub_tui.workers.ratelimit import RateLimiter, campaign_rate, sender_key
 
@@ -405,7 +405,6 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = load_settings(args.home)
     open_db(settings.db_location)
-    latency.ask_short_slice()
     asyncio.run(CampaignRunner(settings, args.campaign_id).run())
     return 0
 
