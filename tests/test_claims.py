@@ -1,16 +1,21 @@
-"""Throughput levers that change behaviour: claims sized by the measured pace, and one runner
-process per core by default."""
+"""Throughput levers that change behaviour: claims sized by the measured pace, lanes fed across
+claims, and one runner process per core by default."""
 
 from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from messagehub_tui import control, render_limits
 from messagehub_tui.config_checks import auto_processes
 from messagehub_tui.models import Delivery, close_db
 from messagehub_tui.workers import queue
+from messagehub_tui.workers import runner as runner_module
 from messagehub_tui.workers.runner import CLAIM_SECONDS, CampaignRunner
 from tests.engine import counts_add_up, make_home, wait_status
+from tests.scripted_smtp import ScriptedSmtp
+from tests.test_engine_smtp import smtp_toml
 
 BOTH_ENGINES = True
 
@@ -41,6 +46,40 @@ def test_a_fast_runner_claims_more_than_batch_size(home, monkeypatch):
     assert runner._claim_size(10_000, 1.0) == 7
     runner.rate = 0
     assert runner._claim_size(10_000, 1.0) == int(CLAIM_SECONDS * 10_000)
+
+
+@pytest.mark.parametrize("drain_after", [runner_module.DRAIN_AFTER, 1], ids=["fed", "drained"])
+def test_a_lane_sends_the_next_envelope_with_each_body_across_claims(home, monkeypatch,
+                                                                      drain_after):
+    """The next batch is claimed while the lanes still send, so a lane goes on sending each body
+    with the next message's envelope across claims: only its first message waits for a round
+    trip of its own (over a far relay, every claim used to cost each lane one more). Once the
+    journal holds DRAIN_AFTER bytes the lanes drain so it can be forgotten: then every claim
+    starts afresh."""
+    monkeypatch.setattr(runner_module, "DRAIN_AFTER", drain_after)
+    server = ScriptedSmtp()
+    try:
+        settings, cid = make_home(home, smtp_toml(server.port, connections=1), count=60)
+        control.launch(settings, cid, start=False)
+        sizes = []
+        real_claim = queue.claim
+
+        def claim(campaign_id, runner_id, limit, now=None):
+            sizes.append(len(batch := real_claim(campaign_id, runner_id, limit, now)))
+            return batch
+
+        monkeypatch.setattr(queue, "claim", claim)
+        monkeypatch.setattr(render_limits, "_stop_check", None)  # as above
+        assert asyncio.run(CampaignRunner(settings, cid).run()) == "completed"
+        assert len([size for size in sizes if size]) >= 2, sizes  # a claim's end was crossed
+        assert counts_add_up(cid)["sent"] == 60
+        commands = [command.split(" ", 1)[0].upper() for command in server.commands]
+        alone = [i for i, verb in enumerate(commands)
+                 if verb == "MAIL" and commands[i - 1] != "RSET"]
+        claims = len([size for size in sizes if size])
+        assert len(alone) == (1 if drain_after > 1 else claims), (sizes, commands)
+    finally:
+        server.stop()
 
 
 def test_default_settings_start_one_runner_per_core(home):

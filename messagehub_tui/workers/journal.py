@@ -11,8 +11,8 @@ been lost, so a journal from another boot is not trusted (its rows become unknow
 The file is preallocated in chunks and written in place rather than appended, each line
 followed by a NUL that the next line overwrites (a reader stops at the first NUL). So a full disk
 is noticed only when a chunk is added, before a hand-off, never while recording an outcome; the
-last RESERVE bytes are kept for the stop reason; and forgetting everything (after each recorded
-batch) is one NUL at the start, which needs no space.
+last RESERVE bytes are kept for the stop reason; and forgetting everything (once the lanes
+drained and all is recorded) is one NUL at the start, which needs no space.
 """
 
 from __future__ import annotations
@@ -116,6 +116,11 @@ class Journal:
     def stopped(self, reason: str) -> None:
         """Keep the reason the runner stopped for recovery, in the space kept for it."""
         self._put(f"r {reason[:RESERVE // 2 - 8]}", reserve=0)
+
+    @property
+    def written(self) -> int:
+        """Bytes of marks since the journal was last forgotten."""
+        return self._offset - self._start
 
     def reset(self) -> None:
         """Forget every mark: all of them are recorded in the database now."""

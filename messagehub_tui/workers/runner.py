@@ -36,6 +36,12 @@ FLUSH_EVERY = 0.5
 # Half a second of work per claim: rare enough that claiming costs little, short enough that
 # the runners of one campaign finish within about that of each other.
 CLAIM_SECONDS = 0.5
+# The lanes are fed across claims: the next batch is claimed as soon as the last item of this
+# one is taken, so no lane waits for the slowest at a batch's end and each goes on sending its
+# next envelope with its body (over a relay 40 ms away, a drain costs every lane about two round
+# trips). They drain, so that the journal can be forgotten, once it holds this much (~40,000
+# messages), or when nothing is due.
+DRAIN_AFTER = 1 << 20
 log = logging.getLogger("messagehub.runner")
 # A claim that takes this long on average (seconds) means runners wait on each other.
 SLOW_CLAIM = 0.05
@@ -55,6 +61,8 @@ class CampaignRunner:
         self.runner_id: int
         self.lease: Lease
         self.claims, self.claim_seconds = 0, 0.0
+        self.limit = 0  # the next claim's size
+        self.done = 0  # messages this runner has an outcome for, to measure its pace
         self.leaving = False
         self.database_lost = False
 
@@ -159,6 +167,7 @@ class CampaignRunner:
                     then = upcoming_message if isinstance(upcoming_message, Outgoing) else None
                     result = await self.lease.hand_off(self.transport, lane, item, message, then)
             self.unrecorded.append((item, result))
+            self.done += 1
             if time.monotonic() - self.flushed_at >= FLUSH_EVERY:
                 self._flush()
             if result.outcome == Outcome.STOP:
@@ -206,11 +215,10 @@ class CampaignRunner:
         paced = int(CLAIM_SECONDS * sent / seconds)
         return max(min(self.transport.lanes, ceiling), min(ceiling, paced))
 
-    async def _run_lanes(self, batch: list[queue.Claimed]) -> None:
-        """Send a batch over every lane. If one lane raises, the others finish the message in
-        hand (bounded by the channel timeout), are cancelled and awaited, then it re-raises:
-        nothing is left sending when the channel closes."""
-        items = iter(batch)
+    async def _run_lanes(self, items: Iterator[queue.Claimed]) -> None:
+        """Send what `items` yields over every lane. If one lane raises, the others finish the
+        message in hand (bounded by the channel timeout), are cancelled and awaited, then it
+        re-raises: nothing is left sending when the channel closes."""
         lanes = [asyncio.create_task(self._lane(lane, items))
                  for lane in range(self.transport.lanes)]
         try:
@@ -227,28 +235,52 @@ class CampaignRunner:
         if failure is not None:
             raise failure
 
-    async def _loop(self) -> None:
-        limit = min(self._claim_size(0, 0), self.transport.lanes * 4)
-        while not self.stop.is_set():
-            asked = time.monotonic()
-            try:
-                batch = queue.claim(self.campaign_id, self.runner_id, limit)
-            except queue.RunnerGone:
-                self.lease.declare_dead()
+    def _claim(self) -> list[queue.Claimed] | None:
+        """The next batch of `self.limit`; None when this runner was declared dead."""
+        asked = time.monotonic()
+        try:
+            batch = queue.claim(self.campaign_id, self.runner_id, self.limit)
+        except queue.RunnerGone:
+            self.lease.declare_dead()
+            return None
+        self.claims += 1
+        self.claim_seconds += time.monotonic() - asked
+        return batch
+
+    def _feed(self, batch: list[queue.Claimed]) -> Iterator[queue.Claimed]:
+        """The batch's items, then the next batch's, claimed (between a flush and the feedback
+        check, as between drained batches) when a lane asks past the last one while the others
+        still send: until nothing is due, the runner stops, or the journal is to be forgotten.
+        Lanes only take items between awaits, so this never runs twice at once."""
+        while batch:
+            started, done = time.monotonic(), self.done
+            yield from batch
+            journal_kept = self.lease.journal
+            if self.stop.is_set() or journal_kept is None or journal_kept.written >= DRAIN_AFTER:
                 return
-            self.claims += 1
-            self.claim_seconds += time.monotonic() - asked
+            self._flush()
+            self._check_feedback()
+            if self.stop.is_set():
+                return
+            if self.done > done:  # else the lanes took it all at once: no pace to go by
+                self.limit = self._claim_size(self.done - done, time.monotonic() - started)
+            batch = self._claim() or []
+
+    async def _loop(self) -> None:
+        self.limit = min(self._claim_size(0, 0), self.transport.lanes * 4)
+        while not self.stop.is_set():
+            batch = self._claim()
+            if batch is None:
+                return
             if not batch:
                 if not await self._idle():
                     return
                 continue
-            started = time.monotonic()
-            await self._run_lanes(batch)
+            await self._run_lanes(self._feed(batch))
             self._flush()
             if not self.unrecorded and self.lease.journal is not None:
                 self.lease.journal.reset()
             self._check_feedback()
-            limit = self._claim_size(len(batch), time.monotonic() - started)
 
     def _check_feedback(self) -> None:
         """Pause when bounces or complaints passed their limit. Checked here, between batches,
