@@ -76,6 +76,9 @@ class MessagehubApp(App[None]):
         # [web] listen is served here only while no daemon runs for this home
         self.endpoint = start_endpoint(self.settings,
                                        lambda: daemon_pid(self.settings) is None)
+        if self.endpoint is not None and self.settings.web.listen_warning:
+            self.notify(self.settings.web.listen_warning, severity="warning",
+                        timeout=2 * NOTIFY_SECONDS)
 
     def on_unmount(self) -> None:
         if self.scheduler is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from peewee import DatabaseError
@@ -19,6 +20,7 @@ from messagehub_tui import (
 from messagehub_tui.cli_args import Handler, Parser, one_line
 from messagehub_tui.cli_help import ExitCode, epilog
 from messagehub_tui.config import Settings, load_settings, resolve_home
+from messagehub_tui.csvread import check_header
 from messagehub_tui.engines import POSTGRES_HINT
 from messagehub_tui.errors import MessagehubError
 from messagehub_tui.homefs import (
@@ -45,7 +47,7 @@ HOME_ACCESS = {
     "suppress": HomeAccess.CREATE, "demo": HomeAccess.CREATE,
     "campaigns": HomeAccess.READ, "status": HomeAccess.READ, "lists": HomeAccess.READ,
     "preview": HomeAccess.READ, "suppressions": HomeAccess.READ, "deliveries": HomeAccess.READ,
-    "export": HomeAccess.READ, "doctor": HomeAccess.READ, "migrate-db": HomeAccess.READ,
+    "export": HomeAccess.READ, "doctor": HomeAccess.CHECK, "migrate-db": HomeAccess.READ,
 }
 
 # CONTACTS_LATE: the contact commands import contacts (the importer, email_validator and
@@ -207,6 +209,8 @@ def open_home(home: str | None, access: HomeAccess = HomeAccess.WRITE) -> Settin
         require_home(settings.home, shared)
     for warning in exposure_warnings(settings.home):
         print(f"messagehub-tui: {warning}", file=sys.stderr)
+    if access is HomeAccess.CHECK:
+        return settings
     if access is HomeAccess.READ:
         open_for_reading(settings.db_location)
     else:
@@ -230,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     previous_umask = private_umask()
     try:
+        if args.command == "import":
+            check_header(Path(args.file))
         settings = open_home(args.home, HOME_ACCESS.get(args.command, HomeAccess.WRITE))
         if args.command is None:
             return run_app(settings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 import tomllib
@@ -140,6 +141,26 @@ class WebSettings:
             return ""
         host, port_number = self.listen
         return f"[{host}]:{port_number}" if ":" in host else f"{host}:{port_number}"
+
+    @property
+    def listen_warning(self) -> str | None:
+        """Why a `listen` off loopback deserves a word: the endpoint is then reachable from other
+        hosts directly, past the reverse proxy's TLS (it is accepted: a proxy in another container
+        may need it)."""
+        if self.listen is None or _loopback(self.listen[0]):
+            return None
+        return (f"warning: [web] listen = \"{self.listen_text}\" is reachable from other hosts, "
+                "not only through your reverse proxy (and without its TLS); unless that is what "
+                "you want, listen on 127.0.0.1 and let the proxy forward to it")
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: whatever it resolves to may be reached from elsewhere
+        return False
 
 
 @dataclass(frozen=True)

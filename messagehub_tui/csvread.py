@@ -69,7 +69,26 @@ def _encoding(path: Path) -> tuple[str, str]:
             return "utf-16-le", "replace"
         if even > pairs * 0.8 and odd < pairs * 0.05:
             return "utf-16-be", "replace"
+    _refuse_binary(path, head)
     return "utf-8", _FALLBACK
+
+
+# Binary files people pick by mistake, by their first bytes: what to say about them.
+_SIGNATURES = ((b"PK\x03\x04", "a ZIP archive, such as an Excel .xlsx workbook"),
+               (b"\xd0\xcf\x11\xe0", "an old Excel .xls workbook"))
+
+
+def _refuse_binary(path: Path, head: bytes) -> None:
+    """A file that is neither UTF-16 nor has a BOM and holds a NUL byte in its first line is not
+    text: refuse it in one line rather than reading its bytes as a header row. (A NUL further
+    down is one bad row, rejected with its line number.)"""
+    at = head.split(b"\n", 1)[0].find(b"\0")
+    if at < 0:
+        return
+    what = next((said for magic, said in _SIGNATURES if head.startswith(magic)), None)
+    kind = f"it is {what}: save it as CSV first" if what else \
+        f"it holds binary data (a NUL byte at byte {at + 1})"
+    raise MessagehubError(f"{path}: not a CSV file: {kind}")
 
 
 @dataclass(slots=True)
@@ -95,15 +114,15 @@ class CsvFile:
         except OSError as exc:
             raise MessagehubError(f"{path}: cannot read: {exc.strerror}") from None
         self.encoding = encoding
+        if not first.strip():  # empty, or blank lines only where the header should be
+            self._handle.close()
+            raise MessagehubError(f"{path}: not a CSV file: it is empty (no header row)")
         counts = {d: first.count(d) for d in _DELIMITERS}
         self.delimiter = max(counts, key=counts.__getitem__) if any(counts.values()) else ","
         self._reader = csv.reader(itertools.chain([first], self._handle),
                                   delimiter=self.delimiter)
         try:
             self.header = next(self._reader)
-        except StopIteration:
-            self._handle.close()
-            raise MessagehubError(f"{path}: the file is empty") from None
         except csv.Error as exc:
             self._handle.close()
             raise MessagehubError(f"{path}: the header line cannot be read: {exc}") from None
@@ -165,3 +184,10 @@ def header_keys(path: Path, header: list[str]) -> list[str]:
         shown = ", ".join(cells[:10]) + (f", … ({len(cells)} columns)" if len(cells) > 10 else "")
         raise MessagehubError(f"{path}: the header has no email or phone column (found: {shown})")
     return keys
+
+
+def check_header(path: Path) -> None:
+    """Refuse, in one line, a file whose header cannot be imported (not a CSV, no header row, no
+    email or phone column), before anything is written for it: not even a new home."""
+    with CsvFile(path) as source:
+        header_keys(path, source.header)

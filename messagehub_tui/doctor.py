@@ -16,7 +16,8 @@ from messagehub_tui.bounces.doctor_check import mailbox_checks
 from messagehub_tui.channels.smtp import CONNECT_ERRORS, client_for, connect_problem
 from messagehub_tui.config import SMTP_PASSWORD_ENV, TWILIO_TOKEN_ENV, Settings
 from messagehub_tui.engines import POSTGRES_HINT
-from messagehub_tui.homefs import free_bytes
+from messagehub_tui.errors import MessagehubError
+from messagehub_tui.homefs import free_bytes, open_for_reading
 from messagehub_tui.models import db
 from messagehub_tui.schema import SCHEMA_VERSION
 from messagehub_tui.web.doctor_check import web_checks
@@ -34,9 +35,19 @@ class Check:
 
 
 def _database(settings: Settings) -> Check:
-    """The database answers (the command opened it already: a server that refuses stops every
-    command with its reason), and on PostgreSQL which server and how quickly."""
+    """The database opens and answers, and on PostgreSQL which server and how quickly. Opened
+    here, not by the command: a server that is down fails this check, and the checks that do
+    not need the database still run."""
     url = settings.database.url
+    try:
+        open_for_reading(settings.db_location)
+    except DatabaseError as exc:
+        said = " ".join(str(exc).split())  # libpq's messages take two lines
+        where = url or str(settings.db_path)
+        return Check("database", False, f"{where}: {said}"
+                                        + (f"; {POSTGRES_HINT}" if url else ""))
+    except MessagehubError as exc:  # a schema newer than this version, say
+        return Check("database", False, " ".join(str(exc).split()))
     if url is None:
         return Check("database", True, f"{settings.db_path} (SQLite, schema {SCHEMA_VERSION})")
     try:

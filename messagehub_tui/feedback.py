@@ -119,6 +119,10 @@ def record(delivery_id: int | None, campaign_id: int | None, kind: FeedbackKind,
     The campaign is taken from the delivery when not given.
     """
     kind = FeedbackKind(kind)
+    # A serialised write transaction (db.atomic, not concurrent_transaction): on PostgreSQL
+    # too, a second report about the same delivery waits for this one to commit, so its
+    # _counted_before sees this row and counts the delivery once (test_feedback, at the same
+    # moment).
     with db.atomic():
         if campaign_id is None and delivery_id is not None:
             campaign_id = (Delivery.select(Delivery.campaign).where(Delivery.id == delivery_id)

@@ -27,6 +27,8 @@ class HomeAccess(Enum):
     CREATE = "create"  # adds data: makes the home when it does not exist yet
     WRITE = "write"    # changes campaigns: needs an existing home, recovers dead runners first
     READ = "read"      # only looks: needs an existing home, never waits for the write lock
+    CHECK = "check"    # doctor: needs an existing home and opens the database itself, so a
+                       # database that is down is one failed check among the others
 
 
 def private_umask() -> int:

@@ -103,6 +103,28 @@ def test_doctor_in_outbox_mode_and_with_an_unreachable_server(tmp_path):
                for line in failing.stdout.splitlines()), failing.stdout
 
 
+def test_doctor_reports_a_stopped_database_server_and_runs_the_other_checks(tmp_path):
+    """A [database] url whose server is down (nothing listens on its port) is one FAIL line;
+    the checks that need no database (config, outbox, smtp) still run."""
+    tmp_path.chmod(0o700)
+    smtp_config(tmp_path, free_port())  # nothing listens there either
+    url = f"postgresql://messagehub@127.0.0.1:{free_port()}/messagehub"
+    with (tmp_path / "messagehub.toml").open("a") as toml:
+        toml.write(f'\n[database]\nurl = "{url}"\n')
+    done = run(tmp_path, "doctor", timeout=60)
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    lines = done.stdout.splitlines()
+    failed = [line for line in lines if line.startswith("FAIL  database")]
+    assert len(failed) == 1, done.stdout
+    assert url in failed[0] and "Connection refused" in failed[0], failed[0]
+    assert "check [database] url" in failed[0]
+    assert [line.split()[1] for line in lines] == ["config", "database", "outbox", "smtp",
+                                                  "sms"], lines
+    assert lines[2].startswith("ok    outbox")
+    assert lines[3].startswith("FAIL  smtp") and "cannot connect" in lines[3]
+    assert done.stderr == "" and "Traceback" not in done.stdout
+
+
 def test_demo_fills_the_home_once(tmp_path):
     filled = run(tmp_path, "demo", "--no-app")
     assert filled.returncode == 0, filled.stderr

@@ -99,3 +99,48 @@ def test_a_bounce_report_is_recorded_as_feedback_once(launched):
     counts = feedback.counts(campaign_id)
     assert (counts.bounced, counts.soft_bounced) == (1, 1)
     assert Suppression.get().campaign_id == campaign_id
+
+
+def test_two_reports_of_one_bounce_at_the_same_moment_count_once(launched):
+    """The DSN and the provider's webhook about one delivery, recorded by two processes at once
+    (other keys, same delivery and kind): both kept, counted once. The first recorder's
+    transaction stays open while the second one records; on PostgreSQL (read committed) the
+    second one did not see the first one's row and counted it again."""
+    import threading
+
+    from messagehub_tui.models import Feedback, db
+    _, campaign_id = launched
+    delivery = _delivery(campaign_id, "user2@example.com").id
+    first_recorded, second_done = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def first() -> None:
+        try:
+            with db.connection_context(), db.atomic():
+                feedback.record(delivery, None, FeedbackKind.BOUNCED, "550 (the DSN)", "dsn:1")
+                first_recorded.set()
+                # held open until the second recorder is through, or it waits on this one
+                second_done.wait(2.0)
+        except BaseException as exc:  # reported below, on the test's thread
+            errors.append(exc)
+            first_recorded.set()
+
+    def second() -> None:
+        try:
+            first_recorded.wait(30)
+            with db.connection_context():
+                feedback.record(delivery, None, FeedbackKind.BOUNCED, "550 (the webhook)",
+                                "hook:1")
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            second_done.set()
+
+    recorders = [threading.Thread(target=first), threading.Thread(target=second)]
+    for recorder in recorders:
+        recorder.start()
+    for recorder in recorders:
+        recorder.join(60)
+    assert not errors, errors
+    assert Feedback.select().where(Feedback.delivery == delivery).count() == 2
+    assert feedback.counts(campaign_id).bounced == 1

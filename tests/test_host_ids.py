@@ -134,6 +134,36 @@ def test_a_daemon_without_runners_fires_a_schedule_and_starts_no_runner(home, sm
         stop_daemon(daemon)
 
 
+def test_a_daemon_without_runners_alone_says_no_host_runs_runners(home, smtp_server,
+                                                                   monkeypatch):
+    """Alone, a --no-runners daemon's campaign is never picked up: its events and the pause
+    after three tries say so, not that runners died."""
+    monkeypatch.setenv(registry.STALE_ENV, "2")
+    port, handler = smtp_server
+    toml = smtp_toml(port) + "[schedule]\nresume_interrupted = true\n"
+    settings, cid = make_home(home, toml, count=5)
+    control.schedule(settings, cid, utcnow() + timedelta(seconds=1))
+    daemon = start_daemon(home, "--no-runners")
+    try:
+        campaign = poll(lambda: (c := Campaign.get_by_id(cid)).status == "paused" and c, 90,
+                        what="campaign paused")
+    finally:
+        stop_daemon(daemon)
+    assert campaign.last_error == (
+        "no runner took it up 3 times in a row: this daemon runs with --no-runners and no other "
+        "host runs runners for this home; start a daemon without --no-runners, or `resume` it "
+        "from a host that sends")
+    said = [e.message for e in Event.select().where(Event.campaign == cid).order_by(Event.id)]
+    assert "this daemon runs with --no-runners: the campaign waits for a runner of another " \
+           "host (a daemon without --no-runners)" in said
+    interruptions = [m for m in said if m.startswith("interrupted")]
+    assert len(interruptions) == 3 and all(
+        m.startswith("interrupted: no runner took it up within 2 s: no host runs runners for "
+                     "this home") for m in interruptions), interruptions
+    assert not [m for m in said if "runner(s) found dead" in m]
+    assert handler.recipients() == {}
+
+
 def test_a_runner_leaving_with_its_hosts_daemon_leaves_the_campaign_running(home, smtp_server):
     port, handler = smtp_server
     settings, cid = make_home(home, smtp_toml(port, rate=50), count=300)

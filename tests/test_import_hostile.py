@@ -79,6 +79,31 @@ def test_nul_bytes_and_control_characters_never_reach_a_contact(settings, home):
                for c in Contact.select())
 
 
+def test_a_binary_or_empty_file_is_not_a_csv_in_one_line_and_nothing_is_written(tmp_path):
+    """An executable, a workbook saved as .xlsx, an empty file: one line saying it is not a CSV,
+    exit 1, and not even the home is made for it."""
+    import zipfile
+    with open(sys.executable, "rb") as program:
+        (tmp_path / "program.csv").write_bytes(program.read(4096))
+    with zipfile.ZipFile(tmp_path / "book.csv", "w") as book:
+        book.writestr("[Content_Types].xml", "<Types/>")
+        book.writestr("xl/worksheets/sheet1.xml", "<worksheet/>")
+    (tmp_path / "empty.csv").write_bytes(b"")
+    (tmp_path / "blank.csv").write_bytes(b"\r\n\r\n")
+    home = tmp_path / "home"
+    for name, said in (("program", "it holds binary data (a NUL byte at byte "),
+                       ("book", "it is a ZIP archive, such as an Excel .xlsx workbook: save it "
+                                "as CSV first"),
+                       ("empty", "it is empty (no header row)"),
+                       ("blank", "it is empty (no header row)")):
+        done = run(home, "import", str(tmp_path / f"{name}.csv"))
+        assert done.returncode == 1, (name, done.stderr)
+        assert done.stderr.startswith(
+            f"messagehub-tui: {tmp_path / name}.csv: not a CSV file: {said}"), done.stderr
+        assert done.stderr.count("\n") == 1 and done.stdout == "", done.stderr
+        assert not home.exists(), name
+
+
 def test_rejects_file_neutralises_formulas(settings, home):
     path = write(home / "f.csv", "email,=cmd,note\n"
                                  "=HYPERLINK(\"http://x\"),+1,-2\n"

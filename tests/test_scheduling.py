@@ -247,6 +247,29 @@ def test_daemon_recovers_interrupted_campaigns_at_start(home, smtp_server, resum
         stop_daemon(daemon)
 
 
+def test_a_daemon_whose_runners_cannot_start_pauses_the_campaign_saying_why(home, smtp_server):
+    """Runners that die before registering (a stray `messagehub_tui.py` in the home, their
+    working directory, shadows the package) are noticed at the daemon's next sync, not after
+    STALE_AFTER, and the pause after the third death says why they died."""
+    from messagehub_tui.workers.scheduler import RESTART_DELAYS
+    port, handler = smtp_server
+    toml = smtp_toml(port) + "[schedule]\nresume_interrupted = true\n"
+    settings, cid = make_home(home, toml, count=5)
+    (home / "messagehub_tui.py").write_text("")
+    control.schedule(settings, cid, utcnow() + timedelta(seconds=1))
+    daemon = start_daemon(home)
+    try:
+        campaign = poll(lambda: (c := Campaign.get_by_id(cid)).status == "paused" and c,
+                        sum(RESTART_DELAYS) + 30, what="campaign paused")
+        assert campaign.last_error.startswith(
+            "its runners died 3 times in a row, so the daemon stopped restarting it (the last "
+            "time: its runner exited with status 1 before sending: ")
+        assert "'messagehub_tui' is not a package" in campaign.last_error
+        assert handler.recipients() == {}
+    finally:
+        stop_daemon(daemon)
+
+
 def test_daemon_backs_off_then_pauses_a_campaign_whose_runners_keep_dying(home, smtp_server):
     import os
 

@@ -419,3 +419,18 @@ async def test_the_app_notices_the_end_of_a_campaign_at_once(settings):
         noticed = utcnow()
     finished = Campaign.get_by_id(1).finished_at
     assert finished is not None and (noticed - finished).total_seconds() < 1.0
+
+
+async def test_the_app_says_at_once_when_a_campaigns_runners_cannot_start(settings):
+    """Runners that die before registering (a stray messagehub_tui.py in the home, their working
+    directory, shadows the package) make the campaign interrupted with why within seconds, not
+    after the 30 s a queued campaign without runners takes to count as orphaned."""
+    (settings.home / "messagehub_tui.py").write_text("")
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await settle(pilot)
+        app.start_campaign(1)
+        said = await until(pilot, lambda: [t for t in toasts(app) if "campaign 1 interrupted" in t],
+                           timeout=20, what="the failed start noticed")
+    assert "its runner exited with status 1 before sending" in said[0], said
+    assert Campaign.get_by_id(1).status == "interrupted"

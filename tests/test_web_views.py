@@ -88,6 +88,27 @@ def test_doctor_checks_the_listener_and_the_public_url(home, cli):
         endpoint.stop()
 
 
+def test_a_listen_off_loopback_is_served_with_a_warning_at_start_and_in_doctor(home, cli):
+    """[web] listen = "0.0.0.0:…" is accepted (a proxy in another container may need it), but
+    doctor and the daemon's start say it is reachable from other hosts; loopback gets no word."""
+    from tests.test_scheduling import start_daemon, stop_daemon
+    port = free_port()
+    seed(home, web_toml(port).replace("127.0.0.1", "0.0.0.0"))
+    code, out, _ = cli("doctor")
+    listen = [line for line in out.splitlines() if line.split()[1:2] == ["web"]][0]
+    assert listen.startswith("ok") and f"0.0.0.0:{port} is free" in listen, listen
+    warning = (f'warning: [web] listen = "0.0.0.0:{port}" is reachable from other hosts, not '
+               "only through your reverse proxy (and without its TLS); unless that is what you "
+               "want, listen on 127.0.0.1 and let the proxy forward to it")
+    assert listen.endswith(f"; {warning}"), listen
+    daemon = start_daemon(home)
+    stop_daemon(daemon)
+    assert f"messagehub-tui: {warning}\n" in daemon.stderr.read()
+    (home / "messagehub.toml").write_text(web_toml(port))
+    code, out, _ = cli("doctor")
+    assert "is free" in out and "warning" not in out
+
+
 @pytest.mark.parametrize("toml, line", [
     ('[web]\nlisten = "8080"', '[web] listen must be host:port such as "127.0.0.1:8080", '
                                "not '8080'"),

@@ -49,18 +49,19 @@ def web_checks(settings: Settings) -> list:
     if web.listen is not None:
         host, port = web.listen
         where = web.listen_text
+        warning = f"; {web.listen_warning}" if web.listen_warning else ""
         answered, what = _get(f"http://{where}/healthz")
         pid = daemon_pid(settings)
         if answered:
             by = f"the daemon (pid {pid})" if pid else "the app"
-            checks.append(Check("web listen", True, f"{where} answers: served by {by}"))
+            checks.append(Check("web listen", True, f"{where} answers: served by {by}{warning}"))
         elif "not as messagehub-tui" in what or "HTTP" in what:
             checks.append(Check("web listen", False, f"{where} {what}: another program uses "
                                                      "that port; choose another [web] listen"))
         else:
             problem = _bindable(host, port)
             checks.append(Check("web listen", problem is None, (
-                f"{where} is free: the daemon (or the app while no daemon runs) serves it"
+                f"{where} is free: the daemon (or the app while no daemon runs) serves it{warning}"
                 if problem is None else f"{where} cannot be listened on ({problem}); choose "
                                         "another [web] listen")))
     if web.public_url is not None:

@@ -134,4 +134,6 @@ def start_endpoint(settings: Settings, may_serve: Callable[[], bool] = lambda: T
     """Start serving [web] listen from a thread of this process; None when [web] is off."""
     if settings.web.listen is None:
         return None
+    if settings.web.listen_warning:
+        log.warning("%s", settings.web.listen_warning)
     return Endpoint(settings, may_serve).start()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 import threading
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
@@ -94,6 +95,8 @@ def run_daemon(settings: Settings, runners: bool = True) -> int:
     scheduler = CampaignScheduler(settings, supervise=True, runners=runners, join=runners)
     from messagehub_tui.web.serving import start_endpoint  # aiohttp only in the daemon
     endpoint = start_endpoint(settings)  # the daemon serves [web] listen, if set
+    if endpoint is not None and settings.web.listen_warning:
+        print(f"messagehub-tui: {settings.web.listen_warning}", file=sys.stderr, flush=True)
     try:
         resume_left_over(settings, runners)
         scheduler.start()

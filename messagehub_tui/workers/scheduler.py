@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import subprocess
 import time
 from datetime import UTC, datetime
 
@@ -12,9 +13,16 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from messagehub_tui import control
 from messagehub_tui.config import Settings
+from messagehub_tui.events import record_event
 from messagehub_tui.models import Campaign, CampaignStatus, db, utcnow
 from messagehub_tui.workers.leader import Leadership, for_settings
-from messagehub_tui.workers.supervisor import recover, start_runners, to_join
+from messagehub_tui.workers.supervisor import (
+    NOT_PICKED_UP,
+    interrupt_unstarted,
+    recover,
+    start_runners,
+    to_join,
+)
 
 SYNC_EVERY = 2.0
 # A campaign whose runners die is restarted after 5 s, then after 20 s; the third death in a row
@@ -51,6 +59,9 @@ class CampaignScheduler:
         self.deaths: dict[int, int] = {}
         self.restart_at: dict[int, float] = {}
         self.joined_at: dict[int, float] = {}
+        # the runner processes this process started, per campaign, until they all exit: one
+        # that could not start is noticed at the next sync, not after STALE_AFTER
+        self.started: dict[int, list[subprocess.Popen[bytes]]] = {}
 
     def start(self) -> None:
         """Load the schedule now and keep it in step with the database."""
@@ -83,6 +94,8 @@ class CampaignScheduler:
             log.info("campaign %s: %s", campaign_id, result.message)
             if result.started:
                 self.launched.append(campaign_id)
+                self._started(campaign_id, result.runners)
+                self._say_no_runners(campaign_id)
         except Exception:
             log.exception("firing campaign %s failed", campaign_id)
         finally:
@@ -128,7 +141,7 @@ class CampaignScheduler:
     def _supervise(self) -> None:
         """Recover dead runners and, when configured, resume what they left interrupted, backing
         off while a campaign's runners keep dying and pausing it when they die once too often."""
-        for campaign_id in recover(self.settings):
+        for campaign_id in self._unstarted() + recover(self.settings):
             deaths = self.deaths[campaign_id] = self.deaths.get(campaign_id, 0) + 1
             log.warning("campaign %s interrupted: its runner died (%d in a row)", campaign_id,
                         deaths)
@@ -146,7 +159,7 @@ class CampaignScheduler:
         for campaign_id in to_join(self.settings):
             if now - self.joined_at.get(campaign_id, -REJOIN_AFTER) >= REJOIN_AFTER:
                 self.joined_at[campaign_id] = now
-                start_runners(self.settings, campaign_id)
+                self._started(campaign_id, start_runners(self.settings, campaign_id))
                 log.info("campaign %s: started this host's runners", campaign_id)
 
     def _resume_interrupted(self) -> None:
@@ -154,13 +167,48 @@ class CampaignScheduler:
         for campaign in Campaign.select().where(Campaign.status == CampaignStatus.INTERRUPTED):
             deaths = self.deaths.get(campaign.id, 0)
             if deaths > len(RESTART_DELAYS):
-                reason = (f"its runners died {deaths} times in a row, so the daemon stopped "
-                          f"restarting it; see logs/campaign-{campaign.id}.log, then resume it")
+                reason = self._why_given_up(campaign, deaths)
                 if control.give_up(self.settings, campaign.id, reason):
                     log.error("campaign %s paused: %s", campaign.id, reason)
             elif time.monotonic() >= self.restart_at.get(campaign.id, 0.0):
-                log.info("campaign %s: %s", campaign.id, control.resume(
-                    self.settings, campaign.id, start=self.runners).message)
+                result = control.resume(self.settings, campaign.id, start=self.runners)
+                self._started(campaign.id, result.runners)
+                if result.started:
+                    self._say_no_runners(campaign.id)
+                log.info("campaign %s: %s", campaign.id, result.message)
+
+    def _say_no_runners(self, campaign_id: int) -> None:
+        """What a daemon with --no-runners launched waits for, in the campaign's events."""
+        if not self.runners:
+            record_event(self.settings.logs_dir, campaign_id,
+                         "this daemon runs with --no-runners: the campaign waits for a runner "
+                         "of another host (a daemon without --no-runners)")
+
+    def _why_given_up(self, campaign: Campaign, deaths: int) -> str:
+        if campaign.last_error == NOT_PICKED_UP and not self.runners:
+            return (f"no runner took it up {deaths} times in a row: this daemon runs with "
+                    "--no-runners and no other host runs runners for this home; start a daemon "
+                    "without --no-runners, or `resume` it from a host that sends")
+        last = f" (the last time: {campaign.last_error})" if campaign.last_error else ""
+        return (f"its runners died {deaths} times in a row, so the daemon stopped restarting "
+                f"it{last}; see logs/campaign-{campaign.id}.log, then resume it")
+
+    def _started(self, campaign_id: int, runners: list[subprocess.Popen[bytes]]) -> None:
+        if runners:
+            self.started.setdefault(campaign_id, []).extend(runners)
+
+    def _unstarted(self) -> list[int]:
+        """Campaigns left queued by runners of ours that all exited before registering, now
+        interrupted with why (the exited ones are reaped: no zombies)."""
+        found = []
+        for campaign_id, runners in list(self.started.items()):
+            if all(runner.poll() is not None for runner in runners):
+                del self.started[campaign_id]
+                if interrupt_unstarted(self.settings, campaign_id, runners):
+                    log.warning("campaign %s interrupted: %s", campaign_id,
+                                Campaign.get_by_id(campaign_id).last_error)
+                    found.append(campaign_id)
+        return found
 
     def _forget_settled(self) -> None:
         """A campaign that finished, was paused or cancelled starts again from zero deaths."""

@@ -23,6 +23,10 @@ from messagehub_tui.workers.registry import RUNNER_MODULE
 log = logging.getLogger("messagehub.supervisor")
 JOIN_QUEUED_AFTER = 5.0
 LOG_TAIL = 4096
+# Why a queued campaign that no runner ever joined is interrupted (a daemon with --no-runners
+# launched it, and no host's daemon sends for this database).
+NOT_PICKED_UP = (f"no runner took it up within {registry.STALE_AFTER:g} s: no host runs runners "
+                 "for this home (a daemon without --no-runners, `send` or `resume` does)")
 LOG_LINE_MAX = 300
 
 
@@ -197,6 +201,9 @@ def recover(settings: Settings) -> list[int]:
             if dead:
                 Runner.delete().where(Runner.id.in_([runner.id for runner in dead])).execute()
             for campaign in _orphaned(now):
+                if campaign.status == CampaignStatus.QUEUED \
+                        and campaign.id not in campaign_of.values():
+                    reasons[campaign.id] = NOT_PICKED_UP  # no runner of it died: none came
                 Campaign.update(status=CampaignStatus.INTERRUPTED, stop_request=StopRequest.NONE,
                                 updated_at=now,
                                 last_error=reasons.get(campaign.id, campaign.last_error)) \
@@ -215,10 +222,11 @@ def recover(settings: Settings) -> list[int]:
     for campaign_id in interrupted:
         lost = sum(1 for runner in dead if runner.campaign_id == campaign_id)
         why = f": {reasons[campaign_id]}" if campaign_id in reasons else ""
+        said = (f"interrupted{why}" if reasons.get(campaign_id) == NOT_PICKED_UP else
+                f"interrupted: its runner stopped without finishing{why} "
+                f"({lost} runner(s) found dead)")
         try:
-            record_event(settings.logs_dir, campaign_id,
-                         f"interrupted: its runner stopped without finishing{why} "
-                         f"({lost} runner(s) found dead); resume to continue", "error")
+            record_event(settings.logs_dir, campaign_id, f"{said}; resume to continue", "error")
         except (DatabaseError, OSError) as exc:
             if not is_disk_full(exc):
                 raise
