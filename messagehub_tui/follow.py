@@ -3,9 +3,6 @@ the app's follow worker and the daemon's shutdown, and `follow` with progress on
 
 from __future__ import annotations
 
-import contextlib
-import os
-import select
 import subprocess
 import time
 from collections.abc import Callable, Sequence
@@ -24,38 +21,19 @@ POLL = 0.1
 Progress = Callable[[CampaignState, float], None]
 
 
-Runners = Sequence[subprocess.Popen[bytes]]
-
-
-def _nap(seconds: float, runners: Runners) -> None:
-    """Sleep `seconds`, or less: until one of `runners` exits. The last runner settles the
-    campaign just before it exits, so a waiter sees that at once, not up to a poll later."""
-    fds: list[int] = []
-    try:
-        for runner in runners:
-            if runner.poll() is None and hasattr(os, "pidfd_open"):  # Linux 5.3
-                with contextlib.suppress(OSError):
-                    fds.append(os.pidfd_open(runner.pid))
-        if fds:
-            select.select(fds, [], [], seconds)  # a pidfd reads ready once its process exits
-        else:
-            time.sleep(seconds)
-    finally:
-        for fd in fds:
-            os.close(fd)
-
-
 def wait_until(campaign_id: int, done: Callable[[Campaign], bool], timeout: float | None = None,
-               poll: float = POLL, runners: Runners = ()) -> Campaign:
-    """Read the campaign every `poll` seconds (and whenever one of `runners` exits) until
-    `done(campaign)` is true or `timeout` seconds have passed (never, if None); returns the
-    campaign as last read."""
+               poll: float = POLL) -> Campaign:
+    """Read the campaign every `poll` seconds until `done(campaign)` is true or `timeout` seconds
+    have passed (never, if None); returns the campaign as last read."""
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
         campaign = Campaign.get_by_id(campaign_id)
         if done(campaign) or (deadline is not None and time.monotonic() >= deadline):
             return campaign
-        _nap(poll, runners)
+        time.sleep(poll)
+
+
+Runners = Sequence[subprocess.Popen[bytes]]
 
 
 def settle_if_orphaned(settings: Settings, campaign: Campaign, runners: Runners) -> None:
@@ -101,8 +79,8 @@ def follow(campaign_id: int, on_progress: Progress | None = None, every: float =
         return settled
 
     if state.status in ACTIVE:
-        _nap(poll, runners)
-        wait_until(campaign_id, report, poll=poll, runners=runners)
+        time.sleep(poll)
+        wait_until(campaign_id, report, poll=poll)
     return state
 
 
@@ -114,4 +92,4 @@ def follow_runners(settings: Settings, campaign_id: int, runners: Runners,
         settle_if_orphaned(settings, campaign, runners)
         return campaign.status not in ACTIVE or cancelled()
 
-    return wait_until(campaign_id, stopped, poll=poll, runners=runners)
+    return wait_until(campaign_id, stopped, poll=poll)
