@@ -115,9 +115,12 @@ def test_the_daemon_runs_runners_for_a_campaign_launched_without_them(home, smtp
                     if text in e.message]
         wait_status(cid, "completed", timeout=120)
         assert not events("interrupted:"), events("interrupted:")
-        assert len([m for m in events(" started (pid ") if m.startswith("runner ")]) == 2
+        # Two runners are started; with both cores busy the first may send all 200 before the
+        # second registers (it then finds nothing to do and reports nothing), so: one or two.
+        started = [m for m in events(" started (pid ") if m.startswith("runner ")]
         ended = [line for line in campaign_log(home, cid) if " claims, " in line]
-        assert len(ended) == 2 and all(" on host-c: " in line for line in ended), ended
+        assert 1 <= len(started) <= 2, started
+        assert len(ended) == len(started) and all(" on host-c: " in line for line in ended), ended
         assert len(handler.recipients()) == 200
     finally:
         stop_daemon(daemon)
