@@ -423,3 +423,25 @@ async def test_the_app_notices_the_end_of_a_campaign_at_once(settings):
         noticed = utcnow()
     finished = Campaign.get_by_id(1).finished_at
     assert finished is not None and (noticed - finished).total_seconds() < 1.0
+
+
+async def test_escape_in_the_editor_asks_before_losing_what_was_typed(settings):
+    # The walk: a body typed in the editor was gone after one escape, without a question.
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await opens(pilot, "n", EditorScreen)
+        await settle(pilot)
+        await pilot.press("escape")  # nothing typed: back at once
+        await until(pilot, lambda: not isinstance(app.screen, EditorScreen), what="back")
+        await fill_new_campaign(pilot, "Typed", "Subject", *"A long body")
+        await opens(pilot, "escape", ConfirmDialog)
+        assert "without saving" in screen_text(app)
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(app.screen, EditorScreen), what="still editing")
+        assert app.screen.query_one("#body").text == "A long body"
+        await opens(pilot, "escape", ConfirmDialog)
+        await pilot.press("y")
+        await until(pilot, lambda: not isinstance(app.screen, (EditorScreen, ConfirmDialog)),
+                    what="left")
+        assert not Campaign.select().where(Campaign.name == "Typed").exists()
