@@ -218,7 +218,15 @@ async def test_import_contacts_and_suppressions(settings, home):
         await until(pilot, lambda: Suppression.select().count() == 1, what="suppressed")
         await until(pilot, lambda: "spam@example.com" in screen_text(app), what="row")
         app.screen.query_one("#suppressions").focus()
-        await pilot.press("x")
+        # the walk: one x undid a suppression ("asked to stop") without a question
+        await opens(pilot, "x", ConfirmDialog)
+        assert "Send email to spam@example.com again? It was suppressed: added by hand" \
+            in screen_text(app)
+        await pilot.press("n")
+        await settle(pilot)
+        assert Suppression.select().count() == 1
+        await opens(pilot, "x", ConfirmDialog)
+        await pilot.press("y")
         await until(pilot, lambda: Suppression.select().count() == 0, what="unsuppressed")
 
 
@@ -406,7 +414,8 @@ async def test_unsuppress_removes_the_selected_row_only(settings):
         row = next(i for i in range(table.row_count)
                    if str(table.get_row_at(i)[1]) == "+14155550109")
         table.move_cursor(row=row)
-        await pilot.press("x")
+        await opens(pilot, "x", ConfirmDialog)
+        await pilot.press("y")
         await until(pilot, lambda: Suppression.select().count() == 1, what="unsuppressed")
     assert Suppression.get().address == "first@example.com"
 
