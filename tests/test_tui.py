@@ -218,7 +218,15 @@ async def test_import_contacts_and_suppressions(settings, home):
         await until(pilot, lambda: Suppression.select().count() == 1, what="suppressed")
         await until(pilot, lambda: "spam@example.com" in screen_text(app), what="row")
         app.screen.query_one("#suppressions").focus()
-        await pilot.press("x")
+        # the walk: one x undid a suppression ("asked to stop") without a question
+        await opens(pilot, "x", ConfirmDialog)
+        assert "Send email to spam@example.com again? It was suppressed: added by hand" \
+            in screen_text(app)
+        await pilot.press("n")
+        await settle(pilot)
+        assert Suppression.select().count() == 1
+        await opens(pilot, "x", ConfirmDialog)
+        await pilot.press("y")
         await until(pilot, lambda: Suppression.select().count() == 0, what="unsuppressed")
 
 
@@ -406,7 +414,8 @@ async def test_unsuppress_removes_the_selected_row_only(settings):
         row = next(i for i in range(table.row_count)
                    if str(table.get_row_at(i)[1]) == "+14155550109")
         table.move_cursor(row=row)
-        await pilot.press("x")
+        await opens(pilot, "x", ConfirmDialog)
+        await pilot.press("y")
         await until(pilot, lambda: Suppression.select().count() == 1, what="unsuppressed")
     assert Suppression.get().address == "first@example.com"
 
@@ -469,3 +478,25 @@ async def test_a_steady_rate_with_a_little_jitter_draws_a_level_sparkline():
         await pilot.pause()
         rows = [spark.render_line(y).text for y in range(3)]
         assert rows[0][-11:] == " " * 10 + "█" and rows[1][-11:] == "▄" * 10 + "█", rows
+
+
+async def test_escape_in_the_editor_asks_before_losing_what_was_typed(settings):
+    # The walk: a body typed in the editor was gone after one escape, without a question.
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await opens(pilot, "n", EditorScreen)
+        await settle(pilot)
+        await pilot.press("escape")  # nothing typed: back at once
+        await until(pilot, lambda: not isinstance(app.screen, EditorScreen), what="back")
+        await fill_new_campaign(pilot, "Typed", "Subject", *"A long body")
+        await opens(pilot, "escape", ConfirmDialog)
+        assert "without saving" in screen_text(app)
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(app.screen, EditorScreen), what="still editing")
+        assert app.screen.query_one("#body").text == "A long body"
+        await opens(pilot, "escape", ConfirmDialog)
+        await pilot.press("y")
+        await until(pilot, lambda: not isinstance(app.screen, (EditorScreen, ConfirmDialog)),
+                    what="left")
+        assert not Campaign.select().where(Campaign.name == "Typed").exists()

@@ -18,7 +18,7 @@ from messagehub_tui.contacts import ImportResult
 from messagehub_tui.errors import MessagehubError
 from messagehub_tui.models import Channel
 from messagehub_tui.screens.base import HubScreen
-from messagehub_tui.screens.dialogs import PromptDialog
+from messagehub_tui.screens.dialogs import ConfirmDialog, PromptDialog
 from messagehub_tui.timefmt import local_text
 
 
@@ -161,7 +161,16 @@ class ContactsScreen(HubScreen):
         table = self.query_one("#suppressions", DataTable)
         if not table.row_count:
             return
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        if key is not None:  # the row key is the suppression's id
-            self.hub.perform("unsuppress", lambda: contacts.unsuppress_ids([int(key)]),
-                             lambda _: self.load())
+        row_key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
+        if row_key.value is None:
+            return
+        key = int(row_key.value)  # the row key is the suppression's id
+        channel, address, reason = (str(cell) for cell in table.get_row(row_key)[:3])
+
+        def chosen(allow: bool | None) -> None:
+            if allow:
+                self.hub.perform("unsuppress", lambda: contacts.unsuppress_ids([key]),
+                                 lambda _: self.load())
+        # one key must not undo someone's request to stop: ask, with the reason it was kept
+        self.app.push_screen(ConfirmDialog(f"Send {channel} to {address} again? It was "
+                                           f"suppressed: {reason}."), chosen)

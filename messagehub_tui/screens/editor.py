@@ -16,6 +16,7 @@ from messagehub_tui.errors import MessagehubError
 from messagehub_tui.models import Campaign, Channel
 from messagehub_tui.preview import ReadablePreview, preview_draft
 from messagehub_tui.screens.base import HubScreen
+from messagehub_tui.screens.dialogs import ConfirmDialog
 
 PREVIEW_DELAY = 0.3
 
@@ -79,7 +80,7 @@ class EditorScreen(HubScreen):
 
     BINDINGS = [Binding("ctrl+s", "save", "Save"),
                 Binding("ctrl+r", "toggle_html", "Remove/keep HTML"),
-                Binding("escape", "app.pop_screen", "Back")]
+                Binding("escape", "back", "Back")]
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
 
     def __init__(self, campaign_id: int | None = None) -> None:
@@ -88,6 +89,7 @@ class EditorScreen(HubScreen):
         self._preview_timer: Timer | None = None
         self.html: str | None = None  # the campaign's stored HTML part, kept unless replaced
         self.html_removed = False
+        self.loaded: Form | None = None  # the form as filled in, to tell unsaved changes
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -147,6 +149,7 @@ class EditorScreen(HubScreen):
         if campaign is None:
             if names:
                 chooser.value = names[0]
+            self.loaded = self.fields()
             self.query_one("#name", Input).focus()
             self.schedule_preview()
             return
@@ -161,6 +164,7 @@ class EditorScreen(HubScreen):
         self.query_one("#rate", Input).value = _rate_text(campaign.rate)
         self.html = campaign.html
         self.show_html_info()
+        self.loaded = self.fields()
         self.query_one("#name", Input).focus()
         self.schedule_preview()
 
@@ -238,6 +242,17 @@ class EditorScreen(HubScreen):
         self.html_removed = not self.html_removed
         self.show_html_info()
         self.schedule_preview()
+
+    def action_back(self) -> None:
+        """Leave; with unsaved changes, only once the user agrees to lose them."""
+        if self.loaded is None or self.fields() == self.loaded:
+            self.app.pop_screen()
+            return
+        def chosen(leave: bool | None) -> None:
+            if leave:
+                self.app.pop_screen()
+        self.app.push_screen(ConfirmDialog("Leave the editor without saving? Your changes are "
+                                           "lost."), chosen)
 
     def action_save(self) -> None:
         form = self.fields()
