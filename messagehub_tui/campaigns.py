@@ -25,6 +25,7 @@ from messagehub_tui.models import (
     utcnow,
 )
 from messagehub_tui.state import CampaignState, DeliveryCounts
+from messagehub_tui.workers import registry
 
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
@@ -164,19 +165,23 @@ def counts(campaign: Campaign) -> DeliveryCounts:
     return delivery_counts(campaign.id)
 
 
-def state_of(campaign: Campaign) -> CampaignState:
-    """A campaign read with its counts (its list read too, unless selected with it)."""
+def state_of(campaign: Campaign, host: str | None = None) -> CampaignState:
+    """A campaign read with its counts (its list read too, unless selected with it). Given the
+    reader's `host`, a running campaign also says whether its runners are all gone."""
+    status_now = CampaignStatus(campaign.status)
     return CampaignState(
         id=campaign.id, name=campaign.name, channel=Channel(campaign.channel),
-        status=CampaignStatus(campaign.status),
+        status=status_now,
         list_name=campaign.contact_list.name if campaign.contact_list is not None else None,
         counts=counts(campaign), scheduled_at=campaign.scheduled_at,
         started_at=campaign.started_at, finished_at=campaign.finished_at,
         last_error=campaign.last_error,
         feedback=(FeedbackCounts() if campaign.status in PRE_LAUNCH
-                  else feedback.counts(campaign.id)))
+                  else feedback.counts(campaign.id)),
+        runners_gone=(host is not None and status_now == CampaignStatus.RUNNING
+                      and registry.runners_gone(campaign.id, host)))
 
 
-def status(campaign_id: int) -> CampaignState:
+def status(campaign_id: int, host: str | None = None) -> CampaignState:
     """The campaign's state; `to_json()` is what `status --json` prints."""
-    return state_of(get(campaign_id))
+    return state_of(get(campaign_id), host)

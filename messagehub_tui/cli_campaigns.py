@@ -87,7 +87,7 @@ def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_campaigns(args: argparse.Namespace, settings: Settings) -> int:
-    rows = [campaigns.state_of(c) for c in campaigns.all_campaigns()]
+    rows = [campaigns.state_of(c, settings.host) for c in campaigns.all_campaigns()]
     if args.json:
         print(json.dumps([row.to_json() for row in rows], indent=2))
         return ExitCode.OK
@@ -95,9 +95,19 @@ def cmd_campaigns(args: argparse.Namespace, settings: Settings) -> int:
     for row in rows:
         sent = f"{row.counts.sent}/{row.total}"
         when = local_text(row.scheduled_at) if row.scheduled_at else "-"
-        print(f"{row.id:>4}  {row.name[:24]:24}  {row.channel:7}  {row.status:11}  "
+        # "running*": the note below the table says its runners are gone (status column width)
+        shown = f"{row.status}*" if row.runners_gone else row.status
+        print(f"{row.id:>4}  {row.name[:24]:24}  {row.channel:7}  {shown:11}  "
               f"{sent:>13}  {when}")
+    _print_notes(rows)
     return ExitCode.OK
+
+
+def _print_notes(rows: list[CampaignState]) -> None:
+    """Below the output, on stderr: why a campaign said running is not sending."""
+    for row in rows:
+        if note := row.runners_gone_note():
+            print(f"messagehub-tui: note: {note}", file=sys.stderr)
 
 
 def cmd_preview(args: argparse.Namespace, settings: Settings) -> int:
@@ -109,7 +119,9 @@ def cmd_preview(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
-    print(json.dumps(campaigns.status(args.id).to_json(), indent=2 if not args.json else None))
+    state = campaigns.status(args.id, settings.host)
+    print(json.dumps(state.to_json(), indent=2 if not args.json else None))
+    _print_notes([state])
     return ExitCode.OK
 
 

@@ -79,6 +79,17 @@ class CampaignState:
     finished_at: datetime | None
     last_error: str | None
     feedback: FeedbackCounts = FeedbackCounts()
+    # Running, but no runner row is alive (killed, or its machine died): nothing sends until a
+    # writing command, the app or the daemon recovers it. Read-only commands never recover, so
+    # they say this instead of a bare "running" (workers.registry.runners_gone decides it).
+    runners_gone: bool = False
+
+    def runners_gone_note(self) -> str | None:
+        """The line a reader adds when the campaign says running but its runners are gone."""
+        if not self.runners_gone:
+            return None
+        return (f"campaign {self.id} is running, but its runners are gone: a writing command, "
+                f"the app or the daemon will mark it interrupted; `resume {self.id}` continues")
 
     @property
     def total(self) -> int:
@@ -121,4 +132,5 @@ class CampaignState:
             "finished_at": iso_utc(self.finished_at),
             "last_error": self.last_error,
             "feedback": self.feedback.to_json(),
+            "runners_gone": self.runners_gone,
         }

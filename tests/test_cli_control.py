@@ -1,12 +1,15 @@
-"""pause, cancel and resume say whether the campaign got there, and exit 1 when it did not."""
+"""pause, cancel and resume say whether the campaign got there, and exit 1 when it did not;
+status and campaigns say when a running campaign's runners are gone."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
 
 from messagehub_tui.config import load_settings
+from messagehub_tui.workers.registry import process_alive
 from tests.clitools import (
     campaign_with,
     db_value,
@@ -14,6 +17,7 @@ from tests.clitools import (
     run,
     smtp_config,
 )
+from tests.engine import poll
 from tests.test_crash import freeze_outside_a_write
 
 
@@ -61,3 +65,36 @@ def test_resume_exits_1_when_the_campaign_pauses_again_at_once(tmp_path, refusin
     assert resumed.stdout == f"campaign {campaign_id} resumed\n"
     assert resumed.stderr.startswith(f"messagehub-tui: campaign {campaign_id} did not resume: it "
                                      "is paused: the SMTP server refuses this client")
+
+
+def test_status_and_campaigns_say_when_a_running_campaigns_runners_are_gone(tmp_path):
+    campaign_id = campaign_with(tmp_path, [f"r{i}@example.com" for i in range(60)], rate=1)
+    # one runner, so that killing the one registered leaves none to register later
+    (tmp_path / "messagehub.toml").write_text("[delivery]\nprocesses = 1\n")
+    ok(tmp_path, "launch", campaign_id)
+    wait_status(tmp_path, campaign_id, "running")
+    alive = json.loads(ok(tmp_path, "status", campaign_id, "--json"))
+    assert alive["status"] == "running" and alive["runners_gone"] is False
+    pid = db_value(tmp_path, "SELECT pid FROM runner WHERE campaign_id = ?", campaign_id)
+    os.kill(pid, signal.SIGKILL)
+    poll(lambda: not process_alive(pid), what="the killed runner gone")
+    note = (f"messagehub-tui: note: campaign {campaign_id} is running, but its runners are gone: "
+            f"a writing command, the app or the daemon will mark it interrupted; "
+            f"`resume {campaign_id}` continues\n")
+    for args in (["status", campaign_id], ["status", campaign_id, "--json"]):
+        done = run(tmp_path, *args)
+        assert done.returncode == 0, done.stderr
+        state = json.loads(done.stdout)
+        assert state["status"] == "running" and state["runners_gone"] is True
+        assert done.stderr == note
+    listed = run(tmp_path, "campaigns")
+    assert listed.returncode == 0 and listed.stderr == note
+    row = listed.stdout.splitlines()[1].split()
+    assert row[0] == campaign_id and row[3] == "running*", listed.stdout
+    as_json = json.loads(ok(tmp_path, "campaigns", "--json"))
+    assert [c["runners_gone"] for c in as_json] == [True]
+    # the readers stayed readers: the campaign is still marked running until a writer recovers
+    assert db_value(tmp_path, "SELECT status FROM campaign WHERE id = ?", campaign_id) == "running"
+    ok(tmp_path, "resume", campaign_id)  # a writer: recovery settles the dead runner first
+    assert json.loads(ok(tmp_path, "status", campaign_id, "--json"))["runners_gone"] is False
+    run(tmp_path, "cancel", campaign_id)

@@ -160,6 +160,18 @@ def dead_runners(host: str, now: float | None = None) -> list[Runner]:
     # PostgreSQL: lock the rows, so a claim in flight (it share-locks its runner) commits first
     # and is settled with the rest, and no claim starts for a runner being declared dead.
     query = Runner.select().for_update() if on_postgres() else Runner.select()
-    return [runner for runner in query
-            if now - runner.heartbeat_at > STALE_AFTER
-            or (runner.host == host and not process_alive(runner.pid))]
+    return [runner for runner in query if _dead(runner, host, now)]
+
+
+def _dead(runner: Runner, host: str, now: float) -> bool:
+    """The liveness rule: a stale heartbeat, or a pid of this host that no longer runs a runner."""
+    return now - runner.heartbeat_at > STALE_AFTER \
+        or (runner.host == host and not process_alive(runner.pid))
+
+
+def runners_gone(campaign_id: int, host: str) -> bool:
+    """Whether none of the campaign's runner rows is alive by the rule recovery applies, as
+    seen from `host`: a read, for the read-only commands that must not run recovery."""
+    now = time.time()
+    runners = Runner.select().where(Runner.campaign == campaign_id)
+    return all(_dead(runner, host, now) for runner in runners)
