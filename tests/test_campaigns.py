@@ -27,7 +27,8 @@ def test_create_via_cli_prints_only_the_id(cli, people, home):
     code, out, _ = cli("status", "1")
     status = json.loads(out)
     assert set(status) == {"id", "name", "channel", "status", "list", "total", "counts",
-                           "scheduled_at", "started_at", "finished_at", "last_error", "feedback"}
+                           "scheduled_at", "started_at", "finished_at", "last_error", "feedback",
+                           "runners_gone"}
     assert status["feedback"] == {"delivered": 0, "undelivered": 0, "bounced": 0,
                                   "soft_bounced": 0, "complained": 0, "unsubscribed": 0,
                                   "replied": 0}
