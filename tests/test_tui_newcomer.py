@@ -411,3 +411,8 @@ async def test_a_paused_campaign_shows_no_rate_and_the_time_it_ran(settings):
         assert text_of(app, "#rate-panel #figure") == "— msg/s"
         assert not spark.display
         assert text_of(app, "#timing").startswith("elapsed 2s ")
+        await pilot.press("escape")
+        await opens(pilot, "o", OverviewScreen)
+        table = app.screen.query_one("DataTable")
+        await until(pilot, lambda: table.row_count == 1, what="overview row")
+        assert str(table.get_cell("1", "rate")) == "—"

@@ -194,9 +194,12 @@ class OverviewScreen(PollingScreen[list[CampaignState]]):
             when = countdown(row.scheduled_at, now) \
                 if row.status == CampaignStatus.SCHEDULED and row.scheduled_at else "-"
             is_new = key not in self.meters
-            meter = self.meters.setdefault(key, RateMeter())
-            cells = (key, row.name[:24], row.status.value, f"{bar} {share:4.0%}",
-                     f"{meter.update(row.counts.sent):,.0f}/s", when)
+            if row.status == CampaignStatus.RUNNING:
+                rate = f"{self.meters.setdefault(key, RateMeter()).update(row.counts.sent):,.0f}/s"
+            else:
+                # Not sending, as in the monitor: no rate, and a resumed run measures afresh.
+                self.meters[key], rate = RateMeter(), "—"
+            cells = (key, row.name[:24], row.status.value, f"{bar} {share:4.0%}", rate, when)
             if is_new:
                 table.add_row(*map(Text, cells), key=key)
             else:
