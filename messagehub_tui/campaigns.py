@@ -15,6 +15,7 @@ from messagehub_tui.config import Settings
 from messagehub_tui.errors import InvalidState, MessagehubError, NotFound
 from messagehub_tui.feedback import FeedbackCounts
 from messagehub_tui.models import (
+    ACTIVE,
     EDITABLE,
     PRE_LAUNCH,
     Campaign,
@@ -176,6 +177,9 @@ def state_of(campaign: Campaign, host: str | None = None) -> CampaignState:
         counts=counts(campaign), scheduled_at=campaign.scheduled_at,
         started_at=campaign.started_at, finished_at=campaign.finished_at,
         last_error=campaign.last_error,
+        # A status change stamps updated_at, and a campaign that stopped sending changes no more.
+        stopped_at=(None if campaign.status in ACTIVE
+                    else campaign.finished_at or campaign.updated_at),
         feedback=(FeedbackCounts() if campaign.status in PRE_LAUNCH
                   else feedback.counts(campaign.id)),
         runners_gone=(host is not None and status_now == CampaignStatus.RUNNING

@@ -91,14 +91,14 @@ def cmd_campaigns(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print(json.dumps([row.to_json() for row in rows], indent=2))
         return ExitCode.OK
-    print(f"{'ID':>4}  {'NAME':24}  {'CHANNEL':7}  {'STATUS':11}  {'SENT/TOTAL':>13}  SCHEDULED")
+    print(f"{'ID':>4}  {'NAME':24}  {'CHANNEL':7}  {'STATUS':11}  {'SENT/TOTAL':>17}  SCHEDULED")
     for row in rows:
-        sent = f"{row.counts.sent}/{row.total}"
+        sent = row.counts.sent_of_total()
         when = local_text(row.scheduled_at) if row.scheduled_at else "-"
         # "running*": the note below the table says its runners are gone (status column width)
         shown = f"{row.status}*" if row.runners_gone else row.status
         print(f"{row.id:>4}  {row.name[:24]:24}  {row.channel:7}  {shown:11}  "
-              f"{sent:>13}  {when}")
+              f"{sent:>17}  {when}")
     _print_notes(rows)
     return ExitCode.OK
 

@@ -59,6 +59,13 @@ class DeliveryCounts:
         """How far the campaign has got, 0 to 1: `done` out of `deliverable` (0 when none is)."""
         return self.done / self.deliverable if self.deliverable else 0.0
 
+    def sent_of_total(self) -> str:
+        """`sent/deliverable`, the launcher's Sent/Total: suppressed (skipped) recipients count
+        on neither side, as in the monitor's progress, and are named apart, so a completed
+        campaign never reads as one message missing."""
+        shown = f"{self.sent}/{self.deliverable}"
+        return f"{shown} ({self.skipped} skipped)" if self.skipped else shown
+
     def to_json(self) -> dict[str, int]:
         """Counts by state name, in the state machine's order (as `status --json` prints them)."""
         return {state.value: self[state] for state in DeliveryStatus}
@@ -79,6 +86,8 @@ class CampaignState:
     finished_at: datetime | None
     last_error: str | None
     feedback: FeedbackCounts = FeedbackCounts()
+    # When it stopped sending: its finish, or its pause or interruption; None while it goes on.
+    stopped_at: datetime | None = None
     # Running, but no runner row is alive (killed, or its machine died): nothing sends until a
     # writing command, the app or the daemon recovers it. Read-only commands never recover, so
     # they say this instead of a bare "running" (workers.registry.runners_gone decides it).
@@ -94,6 +103,14 @@ class CampaignState:
     @property
     def total(self) -> int:
         return self.counts.total
+
+    def elapsed(self, now: datetime) -> float | None:
+        """Seconds from its first start to its stop (frozen there while paused or interrupted,
+        counting on again from the first start once resumed), or to `now` while it goes on;
+        None before it started."""
+        if self.started_at is None:
+            return None
+        return ((self.stopped_at or now) - self.started_at).total_seconds()
 
     def feedback_rates(self) -> dict[str, float]:
         """Bounce (hard), complaint and unsubscribe rates, each a share of the messages sent."""

@@ -145,6 +145,10 @@ def test_campaigns_listing_and_json(cli, settings, people):
     assert code == 0 and "First" in out and "0/3" in out
     code, out, _ = cli("campaigns", "--json")
     assert [row["name"] for row in json.loads(out)] == ["First"]
+    # as the launcher and the monitor: suppressed recipients on neither side, named apart
+    contacts.suppress(["bob@example.com"], "email")
+    code, out, _ = cli("campaigns")
+    assert code == 0 and "0/2 (1 skipped)" in out
 
 
 @pytest.mark.parametrize("state, hint", [

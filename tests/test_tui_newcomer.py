@@ -367,3 +367,52 @@ async def test_the_schedule_prompts_example_time_is_one_that_is_accepted(setting
         await pilot.press(*example)
         await pilot.press("enter")
         await until(pilot, lambda: status_of(1) == "scheduled", what="scheduled at the example")
+
+
+# --- the 02:00 walk: a launcher that agrees with the monitor, a monitor that stops with the run --
+
+async def test_the_launcher_counts_suppressed_recipients_as_the_monitor_does(settings):
+    """A completed campaign with one suppressed recipient read 2/3 in the launcher (one message
+    missing?) while the monitor's progress counted it on neither side."""
+    from messagehub_tui import contacts
+    contacts.suppress(["zoe@example.com"], "email", "asked to stop")
+    control.launch(settings, 1, start=False)
+    db.execute_sql("UPDATE delivery SET status = 'sent', attempts = 1 WHERE status = 'pending'")
+    Campaign.update(status="completed").where(Campaign.id == 1).execute()
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        table = app.screen.query_one("CampaignTable")
+        await until(pilot, lambda: table.row_count == 1, what="launcher row")
+        assert str(table.get_cell("1", "sent")) == "2/2 (1 skipped)"
+        await open_monitor(pilot, 1)
+        bar = app.screen.query_one(ProgressBar)
+        assert (bar.progress, bar.total) == (2, 2)
+
+
+async def test_a_paused_campaign_shows_no_rate_and_the_time_it_ran(settings):
+    """Paused 14 minutes after sending for 2 seconds, the monitor read `elapsed 14m 29s` and
+    went on showing the last rate and its sparkline."""
+    clock = Clock()
+    control.launch(settings, 1, start=False)
+    Campaign.update(status="running", started_at=clock.now).where(Campaign.id == 1).execute()
+    app = make_app(settings, clock=clock)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await open_monitor(pilot, 1)
+        spark = app.screen.query_one("RateSparkline")
+        db.execute_sql("UPDATE delivery SET status = 'sent', attempts = 1 "
+                       "WHERE address LIKE 'ada%'")
+        await until(pilot, lambda: spark.display, what="a rate while running")
+        assert not text_of(app, "#rate-panel #figure").startswith("0.0")
+        clock.advance(2)
+        Campaign.update(status="paused", updated_at=clock.now).where(Campaign.id == 1).execute()
+        clock.advance(14 * 60 + 27)
+        await until(pilot, lambda: "paused" in text_of(app, "#headline"), what="paused")
+        await settle(pilot)
+        assert text_of(app, "#rate-panel #figure") == "— msg/s"
+        assert not spark.display
+        assert text_of(app, "#timing").startswith("elapsed 2s ")
+        await pilot.press("escape")
+        await opens(pilot, "o", OverviewScreen)
+        table = app.screen.query_one("DataTable")
+        await until(pilot, lambda: table.row_count == 1, what="overview row")
+        assert str(table.get_cell("1", "rate")) == "—"

@@ -101,8 +101,12 @@ class MonitorScreen(CampaignActionsScreen[MonitorData]):
         self.query_one(ProgressBar).update(total=max(counts.deliverable, 1), progress=counts.done)
         self.query_one(CountsPanel).show(counts.to_json())
         self.query_one(FeedbackPanel).show(row)
-        rate = self.meter.update(counts.sent)
-        self.query_one(RatePanel).show(rate, self.meter.history)
+        if row.status == CampaignStatus.RUNNING:
+            self.query_one(RatePanel).show(self.meter.update(counts.sent), self.meter.history)
+        else:
+            # Not sending: no rate to show, and a resumed run measures afresh.
+            self.meter = RateMeter()
+            self.query_one(RatePanel).show(None, ())
         self.query_one("#timing", Static).update(self.timing(data))
         hints = [STATE_HINTS[row.status]] if row.status in STATE_HINTS else []
         if counts.unknown:
@@ -124,8 +128,7 @@ class MonitorScreen(CampaignActionsScreen[MonitorData]):
             return f"starts {local_text(at)} ({countdown(at, now)})"
         if state.started_at is None:
             return "not started"
-        end = state.finished_at or now
-        elapsed = (end - state.started_at).total_seconds()
+        elapsed = state.elapsed(now)
         remaining = state.counts.unsent
         eta = self.meter.eta(remaining) if state.status == CampaignStatus.RUNNING else None
         return f"elapsed {duration(elapsed)}   ETA {duration(eta) if remaining else 'done'}"
@@ -191,9 +194,12 @@ class OverviewScreen(PollingScreen[list[CampaignState]]):
             when = countdown(row.scheduled_at, now) \
                 if row.status == CampaignStatus.SCHEDULED and row.scheduled_at else "-"
             is_new = key not in self.meters
-            meter = self.meters.setdefault(key, RateMeter())
-            cells = (key, row.name[:24], row.status.value, f"{bar} {share:4.0%}",
-                     f"{meter.update(row.counts.sent):,.0f}/s", when)
+            if row.status == CampaignStatus.RUNNING:
+                rate = f"{self.meters.setdefault(key, RateMeter()).update(row.counts.sent):,.0f}/s"
+            else:
+                # Not sending, as in the monitor: no rate, and a resumed run measures afresh.
+                self.meters[key], rate = RateMeter(), "—"
+            cells = (key, row.name[:24], row.status.value, f"{bar} {share:4.0%}", rate, when)
             if is_new:
                 table.add_row(*map(Text, cells), key=key)
             else:

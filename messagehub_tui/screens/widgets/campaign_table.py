@@ -25,7 +25,7 @@ def row_cells(row: CampaignState, now: datetime) -> tuple[str, ...]:
         if row.status == CampaignStatus.SCHEDULED:
             when += f" {countdown(row.scheduled_at, now)}"
     return (str(row.id), row.name[:28], row.channel.value, row.status.value,
-            f"{row.counts.sent}/{row.total}", when)
+            row.counts.sent_of_total(), when)
 
 
 class CampaignTable(DataTable):

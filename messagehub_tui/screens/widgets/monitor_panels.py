@@ -66,8 +66,10 @@ class RatePanel(Horizontal):
         yield Static("", id="figure")
         yield RateSparkline([0])
 
-    def show(self, rate: float, history: Iterable[float]) -> None:
-        self.query_one("#figure", Static).update(f"{rate:,.1f} msg/s")
+    def show(self, rate: float | None, history: Iterable[float]) -> None:
+        """`rate` None: the campaign is not sending (shown as "— msg/s", with no sparkline)."""
+        figure = "—" if rate is None else f"{rate:,.1f}"
+        self.query_one("#figure", Static).update(f"{figure} msg/s")
         points = list(history)
         spark = self.query_one(RateSparkline)
         spark.display = any(points)
