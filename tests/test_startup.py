@@ -13,6 +13,14 @@ from tests.peers import require
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _python(script: str, cwd: Path) -> str:
+    """A fresh interpreter's stdout running `script` with this tree's package (it must succeed)."""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          cwd=cwd, env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 def test_a_sqlite_process_imports_no_database_driver(tmp_path):
     # peewee imports psycopg whenever it is installed (about 0.1 s of CPU per process); the CLI
     # and a runner on a SQLite home must not, and PostgreSQL must still work after them
@@ -29,10 +37,7 @@ def test_a_sqlite_process_imports_no_database_driver(tmp_path):
         "from messagehub_tui.engines import make_postgres\n"
         "adapter = make_postgres('postgresql://u@127.0.0.1:1/x')._adapter\n"
         "print(adapter.txn_idle == sys.modules['psycopg'].pq.TransactionStatus.IDLE)\n")
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split("\n")[:2] == ["[]", "True"]
+    assert _python(script, tmp_path).split("\n")[:2] == ["[]", "True"]
 
 
 def test_the_cli_starts_without_what_only_some_commands_use():
@@ -42,7 +47,4 @@ def test_the_cli_starts_without_what_only_some_commands_use():
               "print(sorted(m for m in ('messagehub_tui.importer', 'email_validator', "
               "'phonenumbers', 'messagehub_tui.doctor', 'messagehub_tui.delivery', "
               "'messagehub_tui.preview', 'psycopg') if m in sys.modules))\n")
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[]"
+    assert _python(script, ROOT).strip() == "[]"
