@@ -11,7 +11,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -20,8 +19,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 from _table import print_table  # noqa: E402
 from bench_send import make_home  # noqa: E402
 
-from messagehub_tui import campaigns, control  # noqa: E402
+from messagehub_tui import control  # noqa: E402
 from messagehub_tui.config import load_settings  # noqa: E402
+from messagehub_tui.follow import wait_until  # noqa: E402
 from messagehub_tui.models import ACTIVE, close_db, open_db  # noqa: E402
 from tests.peers import start_sink  # noqa: E402
 
@@ -43,8 +43,7 @@ def wait_settled(home: Path, campaign_id: int) -> None:
     settings = load_settings(home)
     open_db(settings.db_location)
     try:
-        while campaigns.get(campaign_id).status in ACTIVE:
-            time.sleep(0.2)
+        wait_until(campaign_id, lambda campaign: campaign.status not in ACTIVE, poll=0.2)
     finally:
         close_db()
 
