@@ -139,9 +139,9 @@ def run_campaign(port: int, connections: int, recipients: int) -> tuple[float, f
                  str(campaign_id)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
             samples = []
             while sender.poll() is None:
-                samples.append((time.perf_counter(), campaigns.status(campaign_id).counts.sent))
+                samples.append((time.perf_counter(), campaigns.delivery_counts(campaign_id).sent))
                 time.sleep(0.02)
-            samples.append((time.perf_counter(), campaigns.status(campaign_id).counts.sent))
+            samples.append((time.perf_counter(), campaigns.delivery_counts(campaign_id).sent))
         finally:
             close_db()
         if samples[-1][1] < recipients:
