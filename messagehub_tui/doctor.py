@@ -42,10 +42,7 @@ def _database(settings: Settings) -> Check:
     try:
         open_for_reading(settings.db_location)
     except DatabaseError as exc:
-        said = " ".join(str(exc).split())  # libpq's messages take two lines
-        where = url or str(settings.db_path)
-        return Check("database", False, f"{where}: {said}"
-                                        + (f"; {POSTGRES_HINT}" if url else ""))
+        return _unreachable(url or str(settings.db_path), exc, url is not None)
     except MessagehubError as exc:  # a schema newer than this version, say
         return Check("database", False, " ".join(str(exc).split()))
     if url is None:
@@ -56,12 +53,18 @@ def _database(settings: Settings) -> Check:
         elapsed = (time.monotonic() - started) * 1000
         writable = db.execute_sql("SELECT pg_is_in_recovery()").fetchone()[0] is False
     except DatabaseError as exc:
-        return Check("database", False, f"{url}: {' '.join(str(exc).split())}; {POSTGRES_HINT}")
+        return _unreachable(url, exc, True)
     if not writable:
         return Check("database", False, f"{url}: PostgreSQL {version} is a read-only standby; "
                                         "point [database] url at the primary")
     return Check("database", True, f"{url}: PostgreSQL {version}, schema {SCHEMA_VERSION}, "
                                    f"round trip {elapsed:.1f} ms")
+
+
+def _unreachable(where: str, exc: DatabaseError, postgres: bool) -> Check:
+    """The database check failed with `exc`, in one line (libpq's messages take two)."""
+    said = " ".join(str(exc).split())
+    return Check("database", False, f"{where}: {said}" + (f"; {POSTGRES_HINT}" if postgres else ""))
 
 
 def _size(count: float) -> str:
