@@ -204,9 +204,8 @@ class CampaignScheduler:
         for campaign_id, runners in list(self.started.items()):
             if all(runner.poll() is not None for runner in runners):
                 del self.started[campaign_id]
-                if interrupt_unstarted(self.settings, campaign_id, runners):
-                    log.warning("campaign %s interrupted: %s", campaign_id,
-                                Campaign.get_by_id(campaign_id).last_error)
+                if reason := interrupt_unstarted(self.settings, campaign_id, runners):
+                    log.warning("campaign %s interrupted: %s", campaign_id, reason)
                     found.append(campaign_id)
         return found
 

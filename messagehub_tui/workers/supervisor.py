@@ -72,16 +72,16 @@ def _how_they_ended(runners: Sequence[subprocess.Popen[bytes]]) -> str:
 
 
 def interrupt_unstarted(settings: Settings, campaign_id: int,
-                        runners: Sequence[subprocess.Popen[bytes]]) -> bool:
+                        runners: Sequence[subprocess.Popen[bytes]]) -> str | None:
     """Once every runner this process started for a queued campaign has exited without any
     runner registering for it (here or on another host), nobody will send it: mark it interrupted
     now, saying how they ended and the log's last line, instead of leaving it queued until
     recovery calls it orphaned after STALE_AFTER. A runner that could not even start (a broken
-    install: "No module named messagehub_tui") otherwise leaves `send` waiting at 0%. True if
-    it marked the campaign."""
+    install: "No module named messagehub_tui") otherwise leaves `send` waiting at 0%. Returns
+    the reason if it marked the campaign, else None."""
     if not runners or any(runner.poll() is None for runner in runners) \
             or local_runner_pids(settings, campaign_id):
-        return False
+        return None
     where = campaign_log_path(settings.logs_dir, campaign_id)
     last = _last_log_line(settings, campaign_id)
     reason = (f"its runner {_how_they_ended(runners)} before sending"
@@ -96,7 +96,7 @@ def interrupt_unstarted(settings: Settings, campaign_id: int,
     if marked:
         record_event(settings.logs_dir, campaign_id, f"interrupted: {reason}; resume to continue",
                      "error")
-    return bool(marked)
+    return reason if marked else None
 
 
 def local_runner_pids(settings: Settings, campaign_id: int) -> list[int]:
