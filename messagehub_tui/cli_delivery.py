@@ -116,7 +116,7 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
 def _progress_line(state: CampaignState, rate: float, tty: bool) -> str:
     counts, share = state.counts, state.counts.progress
     bar = ("#" * int(share * 30)).ljust(30, ".") if tty else ""
-    return (f"{bar} {share:4.0%} sent {counts.sent}/{state.total} failed {counts.failed} "
+    return (f"{bar} {share:4.0%} sent {counts.sent_of_total()} failed {counts.failed} "
             f"unknown {counts.unknown} · {rate:,.0f}/s").strip()
 
 
