@@ -11,7 +11,7 @@ from messagehub_tui.channels.base import Outcome
 from messagehub_tui.cli_args import AddCommand, add_id, wait_seconds
 from messagehub_tui.cli_help import ExitCode
 from messagehub_tui.config import Settings
-from messagehub_tui.follow import Runners, follow, settle_if_orphaned, wait_until
+from messagehub_tui.follow import Runners, RunnerWatch, follow, wait_until
 from messagehub_tui.models import ACTIVE, RESUMABLE, Campaign, CampaignStatus
 from messagehub_tui.state import CampaignState
 
@@ -50,9 +50,10 @@ def cmd_resume(args: argparse.Namespace, settings: Settings) -> int:
     unsent = campaigns.delivery_counts(args.id).unsent
     result = control.resume(settings, args.id)
     print(result.message)
+    watch = RunnerWatch(settings, result.runners)
 
     def started(campaign: Campaign) -> bool:
-        settle_if_orphaned(settings, campaign, result.runners)  # runners that cannot start
+        watch.check(campaign)  # runners that cannot start
         return campaign.status != CampaignStatus.QUEUED
 
     # A runner marks the campaign running before it connects; one refused at once (a server

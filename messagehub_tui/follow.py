@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from messagehub_tui import campaigns
 from messagehub_tui.config import Settings
@@ -36,17 +37,32 @@ def wait_until(campaign_id: int, done: Callable[[Campaign], bool], timeout: floa
 Runners = Sequence[subprocess.Popen[bytes]]
 
 
-def settle_if_orphaned(settings: Settings, campaign: Campaign, runners: Runners) -> None:
-    """`runners` are the ones this process started: once all have exited and the campaign is
-    still active, nobody will settle it. Queued (none of them got as far as registering):
-    interrupted now, with why; running: `recover` settles the dead runners' rows. Either way
-    the wait on it ends."""
-    if campaign.status not in ACTIVE or not runners \
-            or any(runner.poll() is None for runner in runners):
-        return
-    if campaign.status != CampaignStatus.QUEUED \
-            or not interrupt_unstarted(settings, campaign.id, runners):
-        recover(settings)
+# Seconds between two recoveries while this process's runners are gone and the campaign is still
+# running (on other hosts' runners, say): each one reads, and on PostgreSQL locks, the runner rows.
+RECOVER_EVERY = 1.0
+
+
+@dataclass
+class RunnerWatch:
+    """The runners this process started for a campaign, watched while it is followed: once all
+    have exited and the campaign is still active, nobody here will settle it. Queued (none of
+    them got as far as registering): interrupted now, with why; running: `recover` settles dead
+    runners' rows (at most every RECOVER_EVERY). Either way a wait on it ends."""
+    settings: Settings
+    runners: Runners
+    next_recovery: float = 0.0
+
+    def check(self, campaign: Campaign) -> None:
+        if campaign.status not in ACTIVE or not self.runners \
+                or any(runner.poll() is None for runner in self.runners):
+            return
+        if campaign.status == CampaignStatus.QUEUED \
+                and interrupt_unstarted(self.settings, campaign.id, self.runners):
+            return
+        now = time.monotonic()
+        if now >= self.next_recovery:
+            self.next_recovery = now + RECOVER_EVERY
+            recover(self.settings)
 
 
 def follow(campaign_id: int, on_progress: Progress | None = None, every: float = 5.0,
@@ -56,8 +72,9 @@ def follow(campaign_id: int, on_progress: Progress | None = None, every: float =
 
     `on_progress(state, rate)` is called every `every` seconds and once more at the end, with the
     send rate in messages per second as the monitor measures it (`progress.RateMeter`). With
-    `settings`, the `runners` this process started are watched (`settle_if_orphaned`).
+    `settings`, the `runners` this process started are watched (`RunnerWatch`).
     """
+    watch = RunnerWatch(settings, runners) if settings is not None else None
     state = campaigns.status(campaign_id)
     meter = RateMeter()
     now = time.monotonic()
@@ -67,8 +84,8 @@ def follow(campaign_id: int, on_progress: Progress | None = None, every: float =
     def report(campaign: Campaign) -> bool:
         nonlocal state, next_report
         settled = campaign.status not in ACTIVE
-        if not settled and settings is not None:
-            settle_if_orphaned(settings, campaign, runners)
+        if not settled and watch is not None:
+            watch.check(campaign)
         now = time.monotonic()
         if settled or now >= next_report:
             state = campaigns.state_of(campaign)
@@ -87,9 +104,11 @@ def follow(campaign_id: int, on_progress: Progress | None = None, every: float =
 def follow_runners(settings: Settings, campaign_id: int, runners: Runners,
                    cancelled: Callable[[], bool], poll: float = POLL) -> Campaign:
     """Wait until the campaign leaves queued/running, or `cancelled()`; returns it as last read.
-    The `runners` this process started are watched (`settle_if_orphaned`)."""
+    The `runners` this process started are watched (`RunnerWatch`)."""
+    watch = RunnerWatch(settings, runners)
+
     def stopped(campaign: Campaign) -> bool:
-        settle_if_orphaned(settings, campaign, runners)
+        watch.check(campaign)
         return campaign.status not in ACTIVE or cancelled()
 
     return wait_until(campaign_id, stopped, poll=poll)
