@@ -13,7 +13,8 @@ class ScriptedSmtp:
     `faults` maps a transaction number (1 for the first MAIL the server sees, counted across
     connections) to what goes wrong in it: "mail", "rcpt", "data" or "end" (a 5xx at that stage),
     "unexpected" (250 to DATA instead of 354), "drop" (half a reply to RCPT, then the connection
-    closes), "421" (421 to MAIL, then the connection closes). Like the server of issue 8 it keeps
+    closes), "421" (421 to MAIL, then the connection closes), "hang" (the message is read, its
+    end of DATA never answered). Like the server of issue 8 it keeps
     a failed transaction open until RSET, so a client that does not reset gets "503 nested MAIL".
     `broken_rset` answers RSET with 502 and never resets; `silent` accepts connections and never
     says a word; `refuse_ehlo` answers EHLO with 550; `chunking` offers BDAT (RFC 3030); `auth`
@@ -100,6 +101,10 @@ class ScriptedSmtp:
                         break
                     body, buffer = view[2:end + 2], view[end + 5:]
                     fault = self.faults.get(self.transactions)
+                    if fault == "hang":
+                        while await reader.read(65536):
+                            pass
+                        return
                     if fault == "end":
                         writer.write(b"554 5.7.1 message refused at end of DATA\r\n")
                     else:

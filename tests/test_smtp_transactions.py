@@ -1,6 +1,7 @@
 """One SMTP connection, many transactions: a failure in one never costs another recipient."""
 
 import asyncio
+import dataclasses
 
 import pytest
 
@@ -199,3 +200,11 @@ def test_a_message_other_than_the_announced_one_goes_on_a_new_connection(scripte
     assert [r.outcome for r in results] == [Outcome.SENT, Outcome.SENT], results
     assert server.recipients() == {RECIPIENTS[0]: 1, RECIPIENTS[2]: 1}
     assert server.connections == 2
+
+
+def test_a_server_that_never_answers_a_message_leaves_it_unknown_after_the_timeout(scripted):
+    server = scripted(faults={2: "hang"})
+    settings = dataclasses.replace(email_settings(server.port), timeout=1.0)
+    results = send_all(settings, ["a@example.com", "b@example.com"], ahead=True)
+    assert [result.outcome for result in results] == [Outcome.SENT, Outcome.UNKNOWN]
+    assert results[1].reason == "no reply after the message was sent: no answer within 1 s"

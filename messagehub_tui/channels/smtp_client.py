@@ -7,6 +7,7 @@ import ssl
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from messagehub_tui.channels.deadline import Deadline
 from messagehub_tui.channels.smtp_secrets import b64, credential_forms, scrub
 
 
@@ -111,6 +112,7 @@ class SmtpClient:
         self._reader: asyncio.StreamReader | None = None
         self._buffer = bytearray()  # received, not parsed yet
         self._writer: asyncio.StreamWriter | None = None
+        self._deadline = Deadline(timeout)  # each message's exchanges
 
     @property
     def pipelining(self) -> bool:
@@ -288,7 +290,7 @@ class SmtpClient:
         if announced is not None:
             replies = self._judge(announced)
         else:
-            async with asyncio.timeout(self.timeout):
+            with self._deadline:
                 if pipelining:
                     replies = await self._pipelined((*envelope, b"DATA\r\n"))
                 else:
@@ -319,7 +321,7 @@ class SmtpClient:
         next_replies: list[Reply] = []
         try:
             # one deadline for the message and the replies to what came with it
-            async with asyncio.timeout(self.timeout):
+            with self._deadline:
                 self._stream().write(payload)
                 self.data_sent = True
                 answer = await self._reply()
@@ -384,7 +386,7 @@ class SmtpClient:
         """
         if not data.endswith(b"\r\n"):
             data += b"\r\n"
-        async with asyncio.timeout(self.timeout):
+        with self._deadline:
             self.data_sent = True
             replies = await self._pipelined((*envelope, b"BDAT %d LAST\r\n" % len(data) + data))
         wrong = [i for i, (code, _) in enumerate(replies)
