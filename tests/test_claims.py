@@ -12,7 +12,7 @@ from messagehub_tui.config_checks import auto_processes
 from messagehub_tui.models import Delivery, close_db
 from messagehub_tui.workers import queue
 from messagehub_tui.workers import runner as runner_module
-from messagehub_tui.workers.runner import CLAIM_SECONDS, CampaignRunner
+from messagehub_tui.workers.runner import CLAIM_SECONDS, CampaignRunner, tapered
 from tests.engine import counts_add_up, make_home, wait_status
 from tests.scripted_smtp import ScriptedSmtp
 from tests.test_engine_smtp import smtp_toml
@@ -46,6 +46,34 @@ def test_a_fast_runner_claims_more_than_batch_size(home, monkeypatch):
     assert runner._claim_size(10_000, 1.0) == 7
     runner.rate = 0
     assert runner._claim_size(10_000, 1.0) == int(CLAIM_SECONDS * 10_000)
+
+
+def test_claims_taper_near_the_end_so_runners_run_out_together(home, monkeypatch):
+    """Near the end a runner claims at most half of its share of what is left, so the runners
+    of a campaign finish together; untapered, a fast runner's last claim (half a second of its
+    pace) took all there was while another runner had nothing left to send."""
+    settings, cid = make_home(home, "[delivery]\nprocesses = 1\nbatch_size = 1000\n",
+                              count=1500)
+    control.launch(settings, cid, start=False)
+    claims = []
+    real_claim = queue.claim
+
+    def claim(campaign_id, runner_id, limit, now=None):
+        claims.append((limit, queue.open_work(campaign_id)[0]))
+        return real_claim(campaign_id, runner_id, limit, now)
+
+    monkeypatch.setattr(queue, "claim", claim)
+    monkeypatch.setattr(render_limits, "_stop_check", None)  # as above
+    runner = CampaignRunner(settings, cid)
+    assert asyncio.run(runner.run()) == "completed"
+    lanes = runner.transport.lanes
+    assert all(limit <= max(lanes, -(-pending // 2)) for limit, pending in claims[1:]), claims
+    assert counts_add_up(cid)["sent"] == 1500
+    # the rule: half of this runner's share, one per lane at least, never more than asked
+    assert tapered(2700, 20_000, 2, 8) == 2700
+    assert tapered(2700, 4000, 2, 8) == 1000
+    assert tapered(2700, 10, 2, 8) == 8
+    assert tapered(5, 10_000, 1, 8) == 5
 
 
 @pytest.mark.parametrize("drain_after", [runner_module.DRAIN_AFTER, 1], ids=["fed", "drained"])

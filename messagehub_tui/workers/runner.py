@@ -43,6 +43,18 @@ CLAIM_SECONDS = 0.5
 # messages), or when nothing is due.
 DRAIN_AFTER = 1 << 20
 log = logging.getLogger("messagehub.runner")
+
+
+def tapered(size: int, pending: int, runners: int, lanes: int) -> int:
+    """A claim of `size`, but near the campaign's end at most half of this runner's share of
+    the `pending` left (one per lane at least): the runners of a campaign then run out of work
+    together. Untapered, the last claim (half a second of work) left one runner sending alone
+    while the others had nothing: with two runners on two cores, a fifth of a 20,000-message
+    send at half speed."""
+    share = -(-pending // (2 * max(1, runners)))
+    return max(min(size, lanes), min(size, share))
+
+
 # A claim that takes this long on average (seconds) means runners wait on each other.
 SLOW_CLAIM = 0.05
 
@@ -236,10 +248,14 @@ class CampaignRunner:
             raise failure
 
     def _claim(self) -> list[queue.Claimed] | None:
-        """The next batch of `self.limit`; None when this runner was declared dead."""
+        """The next batch of `self.limit`, tapered near the end; None when this runner was
+        declared dead."""
         asked = time.monotonic()
         try:
-            batch = queue.claim(self.campaign_id, self.runner_id, self.limit)
+            pending, _ = queue.open_work(self.campaign_id)
+            limit = tapered(self.limit, pending, registry.live_runners(self.campaign_id),
+                            self.transport.lanes)
+            batch = queue.claim(self.campaign_id, self.runner_id, limit)
         except queue.RunnerGone:
             self.lease.declare_dead()
             return None
