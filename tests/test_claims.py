@@ -104,8 +104,12 @@ def test_a_lane_sends_the_next_envelope_with_each_body_across_claims(home, monke
         commands = [command.split(" ", 1)[0].upper() for command in server.commands]
         alone = [i for i, verb in enumerate(commands)
                  if verb == "MAIL" and commands[i - 1] != "RSET"]
-        claims = len([size for size in sizes if size])
-        assert len(alone) == (1 if drain_after > 1 else claims), (sizes, commands)
+        batches = [size for size in sizes if size]
+        # drained, a claim starts afresh, unless the batch before it was of one message (the
+        # tapered end): the lane asked past it before handing it off, with nothing in the
+        # journal yet, so that claim was fed
+        fresh = 1 + len([before for before in batches[:-1] if before > 1])
+        assert len(alone) == (1 if drain_after > 1 else fresh), (sizes, alone)
     finally:
         server.stop()
 
