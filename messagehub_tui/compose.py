@@ -5,6 +5,7 @@ from __future__ import annotations
 import binascii
 import functools
 import math
+import re
 import secrets
 import time
 from collections.abc import Callable
@@ -27,6 +28,8 @@ BASE_VARIABLES = frozenset({"first_name", "last_name", "email", "phone"})
 MAX_LINE = 998
 HEADER_LINE = 78
 _UTF8 = Charset("utf-8")
+# email.utils' specials (not in its typed API): formataddr quotes a display name with one
+_SPECIALS = re.compile(r'[][\\()<>@,:;".]')
 
 _text_env = BoundedEnvironment(autoescape=False)
 _html_env = BoundedEnvironment(autoescape=True)
@@ -204,6 +207,9 @@ def encode_address(name: str, address: str, header: str) -> str:
         # speaks: this recipient fails alone instead of formataddr crashing the runner.
         raise RenderError(f"{header} address {address!r} has non-ASCII characters "
                           "(an internationalised address), which cannot be sent")
+    if name.isascii() and not _SPECIALS.search(name):
+        # formataddr's own output for a name it would not quote, without its escaping pass
+        return f"{name} <{address}>" if name else address
     return formataddr((name, address), charset="utf-8")
 
 
@@ -213,14 +219,24 @@ def _date(second: int) -> str:
     return formatdate(second, usegmt=True)
 
 
+def _lines_fit(text: str) -> bool:
+    """No line of `text` is longer than MAX_LINE. A longer line holds a whole aligned block of
+    MAX_LINE // 2 characters without a newline, so a newline found in every such block (a
+    search in C, no copy) proves it; a block without one is looked at line by line."""
+    block = MAX_LINE // 2
+    for start in range(0, len(text) - block + 1, block):
+        if text.find("\n", start, start + block) < 0:
+            return max(map(len, text.split("\n"))) <= MAX_LINE
+    return True
+
+
 def encode_body(text: str) -> tuple[str, bytes]:
     """A body part's transfer encoding and CRLF bytes: 7bit when ASCII, else quoted-printable."""
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     if not text.endswith("\n"):
         text += "\n"
-    if text.isascii() and (len(text) <= MAX_LINE or
-                           max(map(len, text.split("\n"))) <= MAX_LINE):
+    if text.isascii() and _lines_fit(text):
         return "7bit", text.replace("\n", "\r\n").encode("ascii")
     encoded = binascii.b2a_qp(text.encode("utf-8"), quotetabs=False, istext=True, header=False)
     return "quoted-printable", encoded.replace(b"\n", b"\r\n")

@@ -228,3 +228,21 @@ def test_a_template_whose_own_text_passes_the_output_limit_is_refused():
     # text that only some recipients get, and text just under the limit, are not refused here
     check_template("{% if first_name %}" + line * 30_000 + "{% endif %}", "body", {"first_name"})
     check_template("{{ first_name }}" + line * 28_000, "body", {"first_name"})
+
+
+@hsettings(max_examples=300)
+@given(name=st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=40))
+def test_an_address_header_is_exactly_what_formataddr_makes(name):
+    from email.utils import formataddr
+
+    from messagehub_tui.compose import encode_address
+    assert encode_address(name, "zoe@example.com", "To") == \
+        formataddr((name, "zoe@example.com"), charset="utf-8")
+
+
+@hsettings(max_examples=300)
+@given(lines=st.lists(st.integers(min_value=0, max_value=1500), max_size=8))
+def test_the_long_line_check_agrees_with_measuring_every_line(lines):
+    from messagehub_tui.compose import MAX_LINE, _lines_fit
+    text = "\n".join("x" * length for length in lines)
+    assert _lines_fit(text) == (max(map(len, text.split("\n"))) <= MAX_LINE)
