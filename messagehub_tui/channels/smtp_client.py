@@ -135,15 +135,6 @@ class SmtpClient:
             raise ConnectionResetError("the connection is closed")
         return self._writer
 
-    def _take_line(self) -> bytes | None:
-        """The next whole line the server sent, if it has arrived."""
-        end = self._buffer.find(b"\n")
-        if end < 0:
-            return None
-        line = bytes(self._buffer[:end + 1])
-        del self._buffer[:end + 1]
-        return line
-
     async def _receive(self) -> None:
         """Whatever the server sent next, into the buffer: a pipelined group's replies usually
         arrive in one read, and are then parsed without waiting again."""
@@ -158,19 +149,27 @@ class SmtpClient:
         self._buffer += chunk
 
     async def _reply_lines(self) -> tuple[int, str, list[str]]:
+        """The next reply, its lines' texts joined, and each line's (five replies a message: this
+        is kept to one search and one cut of the buffer per line)."""
         lines = []
+        buffer = self._buffer
         while True:
-            line = self._take_line()
-            while line is None:
+            end = buffer.find(b"\n")
+            while end < 0:
                 await self._receive()
-                line = self._take_line()
-            lines.append(scrub(line[4:].strip().decode("utf-8", "replace"), self._secrets))
+                buffer = self._buffer
+                end = buffer.find(b"\n")
+            line = buffer[:end + 1]
+            del buffer[:end + 1]
+            text = line[4:].strip().decode("utf-8", "replace")
+            lines.append(scrub(text, self._secrets) if self._secrets else text)
             if line[3:4] != b"-":
                 try:
                     return int(line[:3]), " ".join(lines), lines
                 except ValueError:
                     raise SmtpProtocolError(
-                        f"not an SMTP reply: {scrub(repr(line[:60]), self._secrets)}") from None
+                        f"not an SMTP reply: {scrub(repr(bytes(line[:60])), self._secrets)}"
+                    ) from None
 
     async def _reply(self) -> Reply:
         code, text, _ = await self._reply_lines()
