@@ -28,7 +28,7 @@ from messagehub_tui.models import (
     utcnow,
 )
 from messagehub_tui.workers import queue, registry
-from messagehub_tui.workers.supervisor import start_runners
+from messagehub_tui.workers.supervisor import open_gate, start_runners
 
 
 @dataclass
@@ -78,21 +78,29 @@ def launch(settings: Settings, campaign_id: int, scheduled_only: bool = False,
                            + _instead_of_launch(campaign_id, CampaignStatus(campaign.status)))
     campaigns.validate(settings, campaign.channel, campaign.contact_list, campaign.body,
                        campaign.subject, campaign.html, campaign.sender, campaign.rate)
-    with db.atomic():
-        now = utcnow()
-        same_time = (Campaign.scheduled_at == campaign.scheduled_at) if scheduled_only else None
-        if not _claim_status(campaign_id, campaign.status, CampaignStatus.QUEUED, same_time,
-                             stop_request=StopRequest.NONE, started_at=None, finished_at=None,
-                             last_error=None):
-            return LaunchResult(False, f"campaign {campaign_id} was launched or changed by another "
-                                  "process")
-        sql, params = audience.materialise_sql(campaign, now)
-        db.execute_sql(sql, params)
-        store_home_token()
-    counts = campaigns.counts(Campaign.get_by_id(campaign_id))
-    record_event(settings.logs_dir, campaign_id,
-                 f"launched: {counts.total} recipients, {counts.skipped} suppressed")
-    runners = start_runners(settings, campaign_id) if start else []
+    # started before the deliveries are materialised, to load their code meanwhile; they wait
+    # for the go, which comes once the launch is committed (and never if it is not)
+    runners = start_runners(settings, campaign_id, gated=True) if start else []
+    launched = False
+    try:
+        with db.atomic():
+            now = utcnow()
+            same_time = (Campaign.scheduled_at == campaign.scheduled_at) if scheduled_only \
+                else None
+            if not _claim_status(campaign_id, campaign.status, CampaignStatus.QUEUED, same_time,
+                                 stop_request=StopRequest.NONE, started_at=None,
+                                 finished_at=None, last_error=None):
+                return LaunchResult(False, f"campaign {campaign_id} was launched or changed by "
+                                    "another process")
+            sql, params = audience.materialise_sql(campaign, now)
+            db.execute_sql(sql, params)
+            store_home_token()
+        launched = True
+        counts = campaigns.counts(Campaign.get_by_id(campaign_id))
+        record_event(settings.logs_dir, campaign_id,
+                     f"launched: {counts.total} recipients, {counts.skipped} suppressed")
+    finally:
+        open_gate(runners, go=launched)
     return LaunchResult(True, f"campaign {campaign_id} launched: {counts.pending} to send", runners)
 
 

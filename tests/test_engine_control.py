@@ -210,3 +210,41 @@ async def test_a_late_process_does_not_burst(home, settings):
     gaps = [b - a for a, b in zip(planned, planned[1:], strict=False)]
     assert min(gaps) >= 0.05 - 1e-6, gaps
     assert clock.time() - started >= 4 * 0.05 - 0.01
+
+
+@pytest.mark.parametrize("fails", [False, True], ids=["launched", "launch-fails"])
+def test_a_launch_starts_its_runners_first_and_they_wait_for_its_commit(home, monkeypatch,
+                                                                         fails):
+    """`launch` starts its runners before it materialises the deliveries (their start-up
+    overlaps that work) and lets them go once it has committed; when the launch fails, they
+    exit without touching the campaign."""
+    from messagehub_tui import audience
+    from messagehub_tui.workers import supervisor
+    settings, cid = make_home(home, count=30)
+    started, seen_while_materialising = [], []
+    real_start, real_sql = supervisor.start_runners, audience.materialise_sql
+
+    def start_runners(*args, **kwargs):
+        started.extend(real_start(*args, **kwargs))
+        return started
+
+    def materialise_sql(*args):
+        seen_while_materialising.extend(supervisor.local_runner_pids(settings, cid))
+        if fails:
+            raise RuntimeError("the disk vanished")
+        return real_sql(*args)
+
+    monkeypatch.setattr(control, "start_runners", start_runners)
+    monkeypatch.setattr(audience, "materialise_sql", materialise_sql)
+    if fails:
+        with pytest.raises(RuntimeError):
+            control.launch(settings, cid)
+        assert [runner.wait(timeout=60) for runner in started] == [0] * len(started)
+        assert Campaign.get_by_id(cid).status == "draft"
+        assert Runner.select().count() == 0 and Delivery.select().count() == 0
+    else:
+        control.launch(settings, cid)
+        wait_status(cid, "completed")
+        assert counts_add_up(cid)["sent"] == 30
+        assert Delivery.select().where(Delivery.attempts != 1).count() == 0
+    assert started and sorted(seen_while_materialising) == sorted(r.pid for r in started)

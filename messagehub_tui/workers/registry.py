@@ -37,6 +37,10 @@ HEARTBEAT_EVERY = min(2.0, STALE_AFTER / 10)
 # checks its row before handing over another message (a frozen process wakes up past it).
 TRUST_FOR = STALE_AFTER / 2
 RUNNER_MODULE = b"messagehub_tui.workers.runner"
+# A runner started with this option waits for GO on its standard input before it starts
+# (supervisor.open_gate); the end of its input without GO means the launch did not happen.
+GATE_OPTION = "--wait-for-go"
+GO = b"go\n"
 # What a stopping daemon sends its host's runners when other hosts may go on with the campaign:
 # finish what is in flight and leave, without pausing the campaign for every host.
 LEAVE_SIGNAL = signal.SIGUSR1

@@ -450,11 +450,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="run one campaign runner")
     parser.add_argument("--home", required=True)
     parser.add_argument("campaign_id", type=int)
+    parser.add_argument(registry.GATE_OPTION, action="store_true", dest="gated",
+                        help="wait for the launch that started it to say go on standard input")
     args = parser.parse_args(argv)
     private_umask()
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = load_settings(args.home)
+    if args.gated and sys.stdin.buffer.read(len(registry.GO)) != registry.GO:
+        return 0  # the launch did not happen (or its process died): nothing to do
     open_db(settings.db_location)
     asyncio.run(CampaignRunner(settings, args.campaign_id).run())
     return 0

@@ -18,7 +18,7 @@ from messagehub_tui.errors import is_disk_full
 from messagehub_tui.events import campaign_log_path, record_event
 from messagehub_tui.models import Campaign, CampaignStatus, Runner, StopRequest, db, utcnow
 from messagehub_tui.workers import journal, queue, registry
-from messagehub_tui.workers.registry import RUNNER_MODULE
+from messagehub_tui.workers.registry import GATE_OPTION, GO, RUNNER_MODULE
 
 log = logging.getLogger("messagehub.supervisor")
 JOIN_QUEUED_AFTER = 5.0
@@ -30,25 +30,40 @@ NOT_PICKED_UP = (f"no runner took it up within {registry.STALE_AFTER:g} s: no ho
 LOG_LINE_MAX = 300
 
 
-def start_runners(settings: Settings, campaign_id: int, processes: int | None = None
-                  ) -> list[subprocess.Popen]:
+def start_runners(settings: Settings, campaign_id: int, processes: int | None = None,
+                  gated: bool = False) -> list[subprocess.Popen]:
     """Start the campaign's runner processes: fresh interpreters, detached from this terminal.
 
     A new session keeps them sending when the SSH connection that started them drops, and a
     fresh interpreter (spawn semantics) shares nothing with the caller but the database.
+    `gated` runners load their code and then wait until `open_gate` says go: a launch starts
+    them before it materialises the deliveries, so their start-up (a tenth of a second of
+    imports) overlaps its own work instead of following it.
     """
     settings.logs_dir.mkdir(parents=True, exist_ok=True)
     count = processes or settings.delivery.processes
     command = [sys.executable, "-m", RUNNER_MODULE.decode(), "--home", str(settings.home),
-               str(campaign_id)]
+               str(campaign_id), *([GATE_OPTION] if gated else [])]
     started = []
     with campaign_log_path(settings.logs_dir, campaign_id).open("ab") as log:
         for _ in range(count):
             started.append(subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                start_new_session=True, close_fds=True, cwd=str(settings.home),
+                command, stdin=subprocess.PIPE if gated else subprocess.DEVNULL, stdout=log,
+                stderr=log, start_new_session=True, close_fds=True, cwd=str(settings.home),
                 env={**os.environ, "PYTHONUNBUFFERED": "1"}))
     return started
+
+
+def open_gate(runners: Sequence[subprocess.Popen[bytes]], go: bool) -> None:
+    """Let gated runners start (`go`), or have them exit without touching the campaign: a
+    runner reads GO on its standard input, or its end (this process gone, or `go` False)."""
+    for runner in runners:
+        if runner.stdin is None:
+            continue
+        with contextlib.suppress(OSError):  # it ended already (a broken install, say)
+            if go:
+                runner.stdin.write(GO)
+            runner.stdin.close()
 
 
 def _last_log_line(settings: Settings, campaign_id: int) -> str:
