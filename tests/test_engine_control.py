@@ -229,7 +229,10 @@ def test_a_launch_starts_its_runners_first_and_they_wait_for_its_commit(home, mo
         return started
 
     def materialise_sql(*args):
-        seen_while_materialising.extend(supervisor.local_runner_pids(settings, cid))
+        # started, and waiting (not one has exited, not one has registered)
+        seen_while_materialising.extend(runner.pid for runner in started
+                                        if runner.poll() is None)
+        assert Runner.select().count() == 0
         if fails:
             raise RuntimeError("the disk vanished")
         return real_sql(*args)

@@ -77,6 +77,7 @@ class CampaignRunner:
         self.done = 0  # messages this runner has an outcome for, to measure its pace
         self.leaving = False
         self.database_lost = False
+        self.ran_dry = False  # the feed's last claim found nothing due
 
     def _event(self, message: str, level: str = "info", shown: bool = True) -> None:
         """An event the monitor shows and the campaign's log keeps; `shown` False: the log only."""
@@ -281,11 +282,14 @@ class CampaignRunner:
             if self.done > done:  # else the lanes took it all at once: no pace to go by
                 self.limit = self._claim_size(self.done - done, time.monotonic() - started)
             batch = self._claim() or []
+            self.ran_dry = not batch  # (None: declared dead, and stopping)
 
     async def _loop(self) -> None:
         self.limit = min(self._claim_size(0, 0), self.transport.lanes * 4)
         while not self.stop.is_set():
-            batch = self._claim()
+            # a feed that ran dry has just claimed in vain: no second claim before idling
+            batch = [] if self.ran_dry else self._claim()
+            self.ran_dry = False
             if batch is None:
                 return
             if not batch:
