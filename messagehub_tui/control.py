@@ -76,13 +76,14 @@ def launch(settings: Settings, campaign_id: int, scheduled_only: bool = False,
     if campaign.status not in PRE_LAUNCH:
         raise InvalidState(f"campaign {campaign_id} is {campaign.status}; "
                            + _instead_of_launch(campaign_id, CampaignStatus(campaign.status)))
-    campaigns.validate(settings, campaign.channel, campaign.contact_list, campaign.body,
-                       campaign.subject, campaign.html, campaign.sender, campaign.rate)
-    # started before the deliveries are materialised, to load their code meanwhile; they wait
-    # for the go, which comes once the launch is committed (and never if it is not)
+    # started before the campaign is validated and its deliveries materialised, to load their
+    # code meanwhile; they wait for the go, which comes once the launch is committed (and never
+    # if it is not)
     runners = start_runners(settings, campaign_id, gated=True) if start else []
     launched = False
     try:
+        campaigns.validate(settings, campaign.channel, campaign.contact_list, campaign.body,
+                           campaign.subject, campaign.html, campaign.sender, campaign.rate)
         with db.atomic():
             now = utcnow()
             same_time = (Campaign.scheduled_at == campaign.scheduled_at) if scheduled_only \

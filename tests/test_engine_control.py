@@ -215,7 +215,7 @@ async def test_a_late_process_does_not_burst(home, settings):
 @pytest.mark.parametrize("fails", [False, True], ids=["launched", "launch-fails"])
 def test_a_launch_starts_its_runners_first_and_they_wait_for_its_commit(home, monkeypatch,
                                                                          fails):
-    """`launch` starts its runners before it materialises the deliveries (their start-up
+    """`launch` starts its runners before it validates and materialises (their start-up
     overlaps that work) and lets them go once it has committed; when the launch fails, they
     exit without touching the campaign."""
     from messagehub_tui import audience
