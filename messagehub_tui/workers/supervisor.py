@@ -37,8 +37,8 @@ def start_runners(settings: Settings, campaign_id: int, processes: int | None = 
     A new session keeps them sending when the SSH connection that started them drops, and a
     fresh interpreter (spawn semantics) shares nothing with the caller but the database.
     `gated` runners load their code and then wait until `open_gate` says go: a launch starts
-    them before it materialises the deliveries, so their start-up (a tenth of a second of
-    imports) overlaps its own work instead of following it.
+    them before it validates the campaign and materialises its deliveries, so their start-up (a
+    tenth of a second of imports) overlaps that work instead of following it.
     """
     settings.logs_dir.mkdir(parents=True, exist_ok=True)
     count = processes or settings.delivery.processes
