@@ -70,3 +70,41 @@ async def test_an_empty_overview_says_why_it_is_empty(settings):
         note = app.screen.query_one("#overview-empty", Static)
         await until(pilot, lambda: note.display, what="the empty note shown")
         assert "nothing is running" in screen_text(app).lower()
+
+
+async def test_a_launcher_cell_that_grows_is_shown_whole(settings):
+    # Opened while a campaign was "queued" (or "draft"), the Status column kept that width:
+    # once it completed the launcher read "comple" at 80x24.
+    from messagehub_tui.models import Campaign
+    from messagehub_tui.screens.widgets.campaign_table import CampaignTable
+
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one(CampaignTable)
+        await until(pilot, lambda: table.row_count == 1, what="the draft listed")
+        Campaign.update(status="completed").execute()  # as another process would
+        await until(pilot, lambda: "completed" in str(table.get_row_at(0)[3]),
+                    what="the new status in the table")
+        await settle(pilot)
+        line = table.render_line(1).text  # row 0, under the header
+        assert "completed" in line, line
+
+
+async def test_an_overview_cell_that_grows_is_shown_whole(settings):
+    # A campaign first seen "queued" kept a 6-column Status: "runnin" once it ran.
+    from messagehub_tui.models import Campaign
+    from messagehub_tui.screens.monitor import OverviewScreen
+
+    Campaign.update(status="queued").execute()
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("o")
+        await until(pilot, lambda: isinstance(app.screen, OverviewScreen), what="overview")
+        table = app.screen.query_one(DataTable)
+        await until(pilot, lambda: table.row_count == 1, what="the queued campaign listed")
+        Campaign.update(status="running").execute()  # as its runner would
+        await until(pilot, lambda: str(table.get_row_at(0)[2]) == "running", what="running")
+        await settle(pilot)
+        assert "running" in table.render_line(1).text, table.render_line(1).text

@@ -204,7 +204,7 @@ class OverviewScreen(PollingScreen[list[CampaignState]]):
                 table.add_row(*map(Text, cells), key=key)
             else:
                 for (column, _), value in zip(self.COLUMNS, cells, strict=True):
-                    table.update_cell(key, column, Text(value))
+                    table.update_cell(key, column, Text(value), update_width=True)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.action_open()
