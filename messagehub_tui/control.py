@@ -163,17 +163,22 @@ def retry(settings: Settings, campaign_id: int, failed: bool = True, unknown: bo
         campaign = campaigns.get(campaign_id)
         if campaign.status in PRE_LAUNCH or campaign.status == CampaignStatus.CANCELLED:
             raise InvalidState(f"campaign {campaign_id} is {campaign.status}; nothing to retry")
-        count = queue.requeue(campaign_id, states)
+        count, skipped = queue.requeue(campaign_id, campaign.channel, states)
         if count and campaign.status not in ACTIVE:
             _claim_status(campaign_id, campaign.status, CampaignStatus.QUEUED,
                           stop_request=StopRequest.NONE, finished_at=None, last_error=None)
+    kept_out = f", {skipped} skipped (suppressed since)" if skipped else ""
+    if skipped:
+        record_event(settings.logs_dir, campaign_id,
+                     f"retry skipped {skipped} {'/'.join(states)} deliveries: suppressed since")
     if not count:
-        return LaunchResult(False,
-                            f"campaign {campaign_id} has no {' or '.join(states)} deliveries")
+        message = (f"campaign {campaign_id}: 0 deliveries back to pending{kept_out}" if skipped
+                   else f"campaign {campaign_id} has no {' or '.join(states)} deliveries")
+        return LaunchResult(False, message)
     record_event(settings.logs_dir, campaign_id, f"retrying {count} {'/'.join(states)} deliveries")
     runners = [] if campaign.status in ACTIVE else start_runners(settings, campaign_id)
-    return LaunchResult(True, f"campaign {campaign_id}: {count} deliveries back to pending",
-                        runners)
+    return LaunchResult(True, f"campaign {campaign_id}: {count} deliveries back to pending"
+                        f"{kept_out}", runners)
 
 
 def schedule(settings: Settings, campaign_id: int, at: datetime) -> Campaign:
