@@ -108,3 +108,30 @@ async def test_an_overview_cell_that_grows_is_shown_whole(settings):
         await until(pilot, lambda: str(table.get_row_at(0)[2]) == "running", what="running")
         await settle(pilot)
         assert "running" in table.render_line(1).text, table.render_line(1).text
+
+
+async def test_a_long_event_wraps_inside_the_monitor_at_80_columns(settings):
+    # RichLog renders lines at least 78 columns wide (its min_width); inside the bordered log at
+    # 80x24, with its scrollbar, it has 76: "passed more than" read "passed more th" and the log
+    # scrolled sideways.
+    from textual.widgets import RichLog
+
+    from messagehub_tui.events import record_event
+    from messagehub_tui.screens.monitor import MonitorScreen
+    from tests.tui import opens
+
+    words = ("missed: its time 2026-12-02T03:49:14.710335Z passed more than 5 s ago while "
+             "nothing was running; launch it by hand")
+    from messagehub_tui.models import Campaign
+    Campaign.update(status="missed", last_error=words).execute()
+    record_event(settings.logs_dir, 1, words, "error")
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await opens(pilot, "enter", MonitorScreen)
+        log = app.screen.query_one("#events", RichLog)
+        await until(pilot, lambda: log.lines, what="the event written")
+        await settle(pilot)
+        assert log.virtual_size.width <= log.scrollable_content_region.width
+        shown = " ".join(strip.text.strip() for strip in log.lines)
+        assert words in shown, shown
