@@ -27,6 +27,8 @@ from messagehub_tui.models import (
     db,
     utcnow,
 )
+from messagehub_tui.progress import duration
+from messagehub_tui.timefmt import local_text
 from messagehub_tui.workers import queue, registry
 from messagehub_tui.workers.supervisor import start_runners
 
@@ -189,7 +191,7 @@ def schedule(settings: Settings, campaign_id: int, at: datetime) -> Campaign:
             raise InvalidState(f"campaign {campaign_id} is {campaign.status}; only a draft, "
                                "missed or scheduled campaign can be scheduled")
         _claim_status(campaign_id, campaign.status, CampaignStatus.SCHEDULED, scheduled_at=at)
-    record_event(settings.logs_dir, campaign_id, f"scheduled for {at.isoformat()}Z")
+    record_event(settings.logs_dir, campaign_id, f"scheduled for {local_text(at)}")
     return campaigns.get(campaign_id)
 
 
@@ -211,8 +213,8 @@ def mark_missed(settings: Settings, campaign_id: int, scheduled_at: datetime) ->
                                Campaign.scheduled_at == scheduled_at)
     if missed:
         record_event(settings.logs_dir, campaign_id,
-                     f"missed: its time {scheduled_at.isoformat()}Z passed more than "
-                     f"{settings.schedule.misfire_grace:.0f} s ago while nothing was running; "
+                     f"missed: its time {local_text(scheduled_at)} passed more than "
+                     f"{duration(settings.schedule.misfire_grace)} ago while nothing was running; "
                      "launch it by hand", "error")
     return missed
 

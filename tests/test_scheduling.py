@@ -306,3 +306,18 @@ def test_daemon_backs_off_then_pauses_a_campaign_whose_runners_keep_dying(home, 
     finally:
         stop_daemon(daemon)
     assert Campaign.get_by_id(cid).auto_resume == 0
+
+
+def test_schedule_and_miss_events_name_the_time_as_everywhere_else(home, new_york):
+    # The monitor's events read "scheduled for 2026-12-02T03:43:49.642043Z" and "missed: its
+    # time 2026-12-02T03:49:14.710335Z passed more than 900 s ago": raw UTC with microseconds,
+    # where every other place shows local time with its zone.
+    settings, cid = make_home(home, "", count=1)
+    at = datetime(2030, 7, 1, 13, 0, 0, 123456)  # stored naive UTC: 09:00 in New York
+    control.schedule(settings, cid, at)
+    assert control.mark_missed(settings, cid, at)
+    messages = [e.message for e in Event.select().where(Event.campaign == cid).order_by(Event.id)]
+    assert messages[-2:] == [
+        "scheduled for 2030-07-01 09:00 EDT",
+        "missed: its time 2030-07-01 09:00 EDT passed more than 15m 00s ago while nothing was "
+        "running; launch it by hand"]
