@@ -93,7 +93,7 @@ def launch(settings: Settings, campaign_id: int, scheduled_only: bool = False,
         store_home_token()
     counts = campaigns.counts(Campaign.get_by_id(campaign_id))
     record_event(settings.logs_dir, campaign_id,
-                 f"launched: {counts.total} recipients, {counts.skipped} suppressed")
+                 f"launched: {counts.pending} to send, {counts.skipped} suppressed")
     runners = start_runners(settings, campaign_id) if start else []
     return LaunchResult(True, f"campaign {campaign_id} launched: {counts.pending} to send", runners)
 

@@ -72,3 +72,16 @@ def test_export_to_dash_writes_the_csv_to_stdout(tmp_path):
     assert lines[0].startswith("email,phone,first_name") and len(lines) == 3
     assert "b@example.com,,'=B," in exported.stdout  # as safe as the file
     assert exported.stderr == f"exported 2 sent deliveries of campaign {campaign} to stdout\n"
+
+
+def test_the_launch_event_counts_as_the_launch_question_and_the_cli_do(tmp_path):
+    # With 1 of 3 suppressed the question said "to 2 recipients (1 suppressed)", the CLI
+    # "launched: 2 to send", and the monitor's event "launched: 3 recipients, 1 suppressed".
+    campaign = _campaign(tmp_path, "email,first_name\na@example.com,A\nb@example.com,B\n"
+                                   "c@example.com,C\n")
+    assert run(tmp_path, "suppress", "c@example.com", "--channel", "email").returncode == 0
+    launched = run(tmp_path, "send", campaign)
+    assert launched.returncode == 0, launched.stderr
+    assert launched.stdout.startswith(f"campaign {campaign} launched: 2 to send\n")
+    log = (tmp_path / "logs" / f"campaign-{campaign}.log").read_text()
+    assert "launched: 2 to send, 1 suppressed\n" in log, log
