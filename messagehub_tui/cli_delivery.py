@@ -98,11 +98,12 @@ def cmd_retry(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_send_test(args: argparse.Namespace, settings: Settings) -> int:
     from messagehub_tui import delivery  # see LATE
-    result = delivery.send_test(settings, args.id, args.to, prefix=not args.no_test_prefix)
-    if result.outcome == Outcome.SENT:
-        print(f"test message sent to {args.to} ({result.provider_id})")
+    sent = delivery.send_test(settings, args.id, args.to, prefix=not args.no_test_prefix)
+    if sent.result.outcome == Outcome.SENT:
+        print(f"test message sent to {sent.address} ({sent.result.provider_id})")
         return ExitCode.OK
-    print(f"messagehub-tui: test message to {args.to} not sent: {result.reason}", file=sys.stderr)
+    print(f"messagehub-tui: test message to {sent.address} not sent: {sent.result.reason}",
+          file=sys.stderr)
     return ExitCode.ERROR
 
 
