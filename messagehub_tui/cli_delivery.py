@@ -207,7 +207,8 @@ def register(add: AddCommand) -> None:
         add_id(p)
         p.add_argument("--wait", type=wait_seconds, default=SETTLE_TIMEOUT, metavar="SECONDS",
                        help=f"how long to wait for it (default: {SETTLE_TIMEOUT:g} s; 90s, 2m)")
-    p = add("retry", cmd_retry, "send failed and/or unknown deliveries again")
+    p = add("retry", cmd_retry, "send failed and/or unknown deliveries again (an address "
+            "suppressed since is skipped)")
     add_id(p)
     p.add_argument("--failed", action="store_true", help="retry failed deliveries (the default)")
     p.add_argument("--unknown", action="store_true",
