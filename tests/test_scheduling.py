@@ -321,3 +321,17 @@ def test_schedule_and_miss_events_name_the_time_as_everywhere_else(home, new_yor
         "scheduled for 2030-07-01 09:00 EDT",
         "missed: its time 2030-07-01 09:00 EDT passed more than 15m 00s ago while nothing was "
         "running; launch it by hand"]
+
+
+def test_a_missed_campaign_scheduled_again_no_longer_shows_the_miss_as_its_error(home):
+    # The monitor said "scheduled: it launches by itself…" above a red "missed: … launch it by
+    # hand" once the campaign had been given a new time.
+    from messagehub_tui import views
+
+    settings, cid = make_home(home, "", count=1)
+    at = utcnow() + timedelta(hours=1)
+    control.schedule(settings, cid, at)
+    assert control.mark_missed(settings, cid, at)
+    assert [e.message[:7] for e in views.monitor_data(cid).errors] == ["missed:"]
+    control.schedule(settings, cid, utcnow() + timedelta(hours=2))
+    assert views.monitor_data(cid).errors == []
