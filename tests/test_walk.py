@@ -85,3 +85,26 @@ def test_the_launch_event_counts_as_the_launch_question_and_the_cli_do(tmp_path)
     assert launched.stdout.startswith(f"campaign {campaign} launched: 2 to send\n")
     log = (tmp_path / "logs" / f"campaign-{campaign}.log").read_text()
     assert "launched: 2 to send, 1 suppressed\n" in log, log
+
+
+def test_json_outputs_print_non_ascii_text_as_itself(tmp_path):
+    # `status` (meant for people too) printed the campaign "Grüße" as "Gr\u00fc\u00dfe".
+    import json
+
+    (tmp_path / "people.csv").write_text("email,first_name\nzoë@example.com,Zoë\n",
+                                         encoding="utf-8")
+    (tmp_path / "body.txt").write_text("Hallo {{ first_name }}\n")
+    assert run(tmp_path, "import", str(tmp_path / "people.csv")).returncode == 0
+    created = run(tmp_path, "create", "--name", "Grüße 東京", "--channel", "email", "--list",
+                  "people", "--subject", "s", "--body", str(tmp_path / "body.txt"))
+    campaign = created.stdout.strip()
+    assert run(tmp_path, "send", campaign).returncode == 3  # the address cannot be sent yet
+    for command in (["status", campaign], ["status", campaign, "--json"],
+                    ["campaigns", "--json"], ["deliveries", campaign, "--json"]):
+        done = run(tmp_path, *command)
+        assert done.returncode == 0, done.stderr
+        assert "\\u" not in done.stdout, (command, done.stdout)
+        json.loads(done.stdout)
+    assert '"name": "Grüße 東京"' in run(tmp_path, "status", campaign).stdout
+    assert '"address": "zoë@example.com"' in run(tmp_path, "deliveries", campaign,
+                                                   "--json").stdout
