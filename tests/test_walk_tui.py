@@ -135,3 +135,27 @@ async def test_a_long_event_wraps_inside_the_monitor_at_80_columns(settings):
         assert log.virtual_size.width <= log.scrollable_content_region.width
         shown = " ".join(strip.text.strip() for strip in log.lines)
         assert words in shown, shown
+
+
+async def test_long_errors_leave_the_monitor_room_for_its_event_log_at_80x24(settings):
+    # Three errors of a few lines each (Twilio's reasons are long) above the log pushed it off
+    # the screen at 80x24: only its top border was left.
+    from textual.widgets import RichLog
+
+    from messagehub_tui.events import record_event
+    from messagehub_tui.screens.monitor import MonitorScreen
+    from tests.tui import opens
+
+    for number in range(3):
+        record_event(settings.logs_dir, 1, f"text to +1415555010{number} undelivered: Twilio "
+                     "error 30003: unreachable destination handset (off, out of coverage, or "
+                     "cannot receive SMS); the carrier said so after the message had been "
+                     "accepted, which is why it counts as sent and heard back", "error")
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await opens(pilot, "enter", MonitorScreen)
+        log = app.screen.query_one("#events", RichLog)
+        await until(pilot, lambda: log.lines, what="the events written")
+        await settle(pilot)
+        assert log.scrollable_content_region.height >= 3, log.region
