@@ -159,3 +159,30 @@ async def test_long_errors_leave_the_monitor_room_for_its_event_log_at_80x24(set
         await until(pilot, lambda: log.lines, what="the events written")
         await settle(pilot)
         assert log.scrollable_content_region.height >= 3, log.region
+
+
+async def test_the_deliveries_screen_shows_each_whole_reason_at_80x24(settings):
+    # "Twilio error 21211: Unable to create record: The 'To' number is not a valid phone
+    # number." was cut at 80 columns ("... The"), the rest only by scrolling sideways.
+    from messagehub_tui import control
+    from messagehub_tui.models import db
+    from messagehub_tui.screens.deliveries import DeliveriesScreen
+    from messagehub_tui.screens.monitor import MonitorScreen
+    from tests.tui import opens
+
+    reason = ("Twilio error 21211: Unable to create record: The 'To' number is not a valid "
+              "phone number.")
+    control.launch(settings, 1, start=False)
+    db.execute_sql("UPDATE delivery SET status = 'failed', attempts = 1, error = ?", (reason,))
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await opens(pilot, "enter", MonitorScreen)
+        await opens(pilot, "d", DeliveriesScreen)
+        table = app.screen.query_one(DataTable)
+        await until(pilot, lambda: table.row_count == 3, what="the deliveries listed")
+        await settle(pilot)
+        shown = [table.render_line(y).text for y in range(table.size.height)]
+        assert table.virtual_size.width <= table.size.width, shown
+        words = " ".join(" ".join(shown).split())
+        assert words.count("not a valid phone number.") == 3, shown
