@@ -108,3 +108,32 @@ def test_json_outputs_print_non_ascii_text_as_itself(tmp_path):
     assert '"name": "Grüße 東京"' in run(tmp_path, "status", campaign).stdout
     assert '"address": "zoë@example.com"' in run(tmp_path, "deliveries", campaign,
                                                    "--json").stdout
+
+
+def test_ctrl_c_during_an_export_leaves_no_half_written_file(tmp_path):
+    # Only a write error removed the file: after Ctrl-C half a CSV stayed, and the same export
+    # again said "already exists; export never overwrites a file".
+    import os
+    import signal
+    import sqlite3
+    import time
+
+    campaign = _campaign(tmp_path, "email,first_name\na@example.com,A\n")
+    with sqlite3.connect(tmp_path / "messagehub.db") as connection:
+        connection.executemany(
+            "INSERT INTO delivery (campaign_id, address, status, attempts, next_attempt_at, "
+            "error, updated_at) VALUES (?, ?, 'failed', 1, 0, ?, '2026-01-01')",
+            [(int(campaign), f"p{i}@example.com", "550 5.1.1 no such user " + "x" * 200)
+             for i in range(200_000)])
+    target = tmp_path / "failed.csv"
+    export = subprocess.Popen([sys.executable, "-m", "messagehub_tui", "--home", str(tmp_path),
+                               "export", campaign, str(target)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (target.exists() and target.stat().st_size > 0):  # writing has begun
+        assert export.poll() is None and time.monotonic() < deadline, export.communicate()
+        time.sleep(0.002)
+    export.send_signal(signal.SIGINT)
+    out, err = export.communicate(timeout=60)
+    assert export.returncode == 130, (out, err)
+    assert not os.path.exists(target), target.stat().st_size
