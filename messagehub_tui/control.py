@@ -191,7 +191,7 @@ def schedule(settings: Settings, campaign_id: int, at: datetime) -> Campaign:
             raise InvalidState(f"campaign {campaign_id} is {campaign.status}; only a draft, "
                                "missed or scheduled campaign can be scheduled")
         _claim_status(campaign_id, campaign.status, CampaignStatus.SCHEDULED, scheduled_at=at)
-    record_event(settings.logs_dir, campaign_id, f"scheduled for {local_text(at)}")
+    record_event(settings.logs_dir, campaign_id, campaigns.scheduled_event(at))
     return campaigns.get(campaign_id)
 
 

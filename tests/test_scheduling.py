@@ -335,3 +335,15 @@ def test_a_missed_campaign_scheduled_again_no_longer_shows_the_miss_as_its_error
     assert [e.message[:7] for e in views.monitor_data(cid).errors] == ["missed:"]
     control.schedule(settings, cid, utcnow() + timedelta(hours=2))
     assert views.monitor_data(cid).errors == []
+
+
+def test_a_campaign_created_with_a_time_logs_it_as_schedule_does(home, new_york):
+    # `create --at` left no "scheduled for" event: its log began with "missed" or "launched".
+    settings, _ = make_home(home, "", count=1)
+    at = datetime(2030, 7, 1, 13, 0)
+    created = campaigns.create(settings, "later", "email", "people", "Hi", subject="s",
+                               scheduled_at=at)
+    assert [e.message for e in Event.select().where(Event.campaign == created.id)] == [
+        "scheduled for 2030-07-01 09:00 EDT"]
+    assert "scheduled for 2030-07-01 09:00 EDT" in (
+        home / "logs" / f"campaign-{created.id}.log").read_text()
