@@ -58,7 +58,8 @@ def _instead_of_launch(campaign_id: int, status: CampaignStatus) -> str:
     missed ones launch)."""
     if status in RESUMABLE:
         return "use resume"
-    if status == CampaignStatus.COMPLETED:
+    counts = campaigns.delivery_counts(campaign_id)
+    if status == CampaignStatus.COMPLETED and (counts.failed or counts.unknown):
         return (f"`retry {campaign_id}` sends its failed deliveries again (`--unknown`: the "
                 "unknown ones)")
     return "it does not send again: create a new campaign"

@@ -165,14 +165,22 @@ def test_campaigns_listing_and_json(cli, settings, people):
     assert code == 0 and "0/2 (1 skipped)" in out
 
 
-@pytest.mark.parametrize("state, hint", [
-    ("completed", "`retry {id}` sends its failed deliveries again"),
-    ("cancelled", "a new campaign"),
-    ("paused", "use resume"),
+@pytest.mark.parametrize("state, failed, hint", [
+    ("completed", True, "`retry {id}` sends its failed deliveries again"),
+    # it said "`retry` sends its failed deliveries again" when none had failed
+    ("completed", False, "it does not send again: create a new campaign"),
+    ("cancelled", False, "a new campaign"),
+    ("paused", False, "use resume"),
 ])
-def test_launching_a_campaign_that_ran_says_what_to_do_instead(settings, people, state, hint):
+def test_launching_a_campaign_that_ran_says_what_to_do_instead(settings, people, state, failed,
+                                                               hint):
     from messagehub_tui import control
+    from messagehub_tui.models import db
     campaign = campaigns.create(settings, "ran", "email", people, "b", subject="s")
+    control.launch(settings, campaign.id, start=False)
+    db.execute_sql("UPDATE delivery SET status = ? WHERE campaign_id = ?",
+                   ("failed" if failed else "sent", campaign.id))
+    campaign = campaigns.get(campaign.id)
     campaign.status = state
     campaign.save()
     with pytest.raises(InvalidState) as refused:
