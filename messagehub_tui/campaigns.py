@@ -13,6 +13,7 @@ from messagehub_tui import audience, config_checks, feedback
 from messagehub_tui.compose import Composer, check_template
 from messagehub_tui.config import Settings
 from messagehub_tui.errors import InvalidState, MessagehubError, NotFound
+from messagehub_tui.events import record_event
 from messagehub_tui.feedback import FeedbackCounts
 from messagehub_tui.models import (
     ACTIVE,
@@ -26,6 +27,7 @@ from messagehub_tui.models import (
     utcnow,
 )
 from messagehub_tui.state import CampaignState, DeliveryCounts
+from messagehub_tui.timefmt import local_text
 from messagehub_tui.workers import registry
 
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
@@ -113,11 +115,19 @@ def create(settings: Settings, name: str, channel: str, list_name: str, body: st
     contact_list = _list_named(list_name)
     validate(settings, channel, contact_list, body, subject, html, sender, rate)
     with db.atomic():
-        return Campaign.create(
+        campaign = Campaign.create(
             name=name.strip(), channel=channel, contact_list=contact_list, subject=subject,
             body=body, html=html or None, sender=sender or None, rate=rate,
             scheduled_at=scheduled_at,
             status=CampaignStatus.SCHEDULED if scheduled_at else CampaignStatus.DRAFT)
+    if scheduled_at:
+        record_event(settings.logs_dir, campaign.id, scheduled_event(scheduled_at))
+    return campaign
+
+
+def scheduled_event(at: datetime) -> str:
+    """The event a campaign's log shows when it is given a time (at create or later)."""
+    return f"scheduled for {local_text(at)}"
 
 
 def update(settings: Settings, campaign_id: int, **changes: Any) -> Campaign:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -225,13 +226,32 @@ def open_home(home: str | None, access: HomeAccess = HomeAccess.WRITE) -> Settin
     return settings
 
 
-def _reader_gone() -> int:
-    """The reader of stdout (`| head`) stopped reading: exit quietly, as a Unix tool killed by
-    SIGPIPE does (status 141), with stdout pointed at /dev/null so nothing flushes into the pipe."""
+def _stdout_to_devnull() -> None:
+    """Point stdout at /dev/null, so the interpreter's exit flush writes nowhere and cannot fail."""
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
     os.close(devnull)
+
+
+def _reader_gone() -> int:
+    """The reader of stdout (`| head`) stopped reading: exit quietly, as a Unix tool killed by
+    SIGPIPE does (status 141), with nothing more flushed into the pipe."""
+    _stdout_to_devnull()
     return ExitCode.BROKEN_PIPE
+
+
+def _write_failed(exc: OSError) -> int:
+    """An OSError no command turned into a MessagehubError: most often the output itself could
+    not be written (`> file` on a full disk, a terminal gone), which names no file. One line,
+    never a traceback."""
+    if exc.filename is not None:
+        print(f"messagehub-tui: {exc.strerror or exc}: {exc.filename}", file=sys.stderr)
+        return ExitCode.ERROR
+    with contextlib.suppress(OSError):
+        sys.stdout.flush()  # what can still be written goes out
+    _stdout_to_devnull()
+    print(f"messagehub-tui: cannot write: {exc.strerror or exc}", file=sys.stderr)
+    return ExitCode.ERROR
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -270,5 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("messagehub-tui: interrupted", file=sys.stderr)
         return ExitCode.INTERRUPTED
+    except OSError as exc:
+        return _write_failed(exc)
     finally:
         os.umask(previous_umask)  # for callers that run main() in-process, such as the tests

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import math
 from collections.abc import Callable
 from typing import NoReturn
@@ -19,6 +20,12 @@ ID_HELP = "the campaign's id (the ID column of `messagehub-tui campaigns`)"
 SQLITE_MAX_INTEGER = 2**63 - 1
 _SHOWN = 40  # characters of a bad value quoted back in an error
 MAX_WAIT = 3600.0
+
+
+def print_json(value: object, indent: int | None = 2) -> None:
+    """A command's JSON on stdout, non-ASCII text as itself ("Grüße", not "Gr\\u00fc\\u00dfe"),
+    as the tables print it."""
+    print(json.dumps(value, indent=indent, ensure_ascii=False))
 
 
 def one_line(text: str) -> str:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 from pathlib import Path
 
 from messagehub_tui import campaigns, control, views
-from messagehub_tui.cli_args import AddCommand, add_id, rate
+from messagehub_tui.cli_args import AddCommand, add_id, print_json, rate
 from messagehub_tui.cli_help import WHEN_HELP, ExitCode
 from messagehub_tui.config import Settings
 from messagehub_tui.errors import MessagehubError
@@ -89,7 +88,7 @@ def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_campaigns(args: argparse.Namespace, settings: Settings) -> int:
     rows = [campaigns.state_of(c, settings.host) for c in campaigns.all_campaigns()]
     if args.json:
-        print(json.dumps([row.to_json() for row in rows], indent=2))
+        print_json([row.to_json() for row in rows])
         return ExitCode.OK
     print(f"{'ID':>4}  {'NAME':24}  {'CHANNEL':7}  {'STATUS':11}  {'SENT/TOTAL':>17}  SCHEDULED")
     for row in rows:
@@ -120,7 +119,7 @@ def cmd_preview(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     state = campaigns.status(args.id, settings.host)
-    print(json.dumps(state.to_json(), indent=2 if not args.json else None))
+    print_json(state.to_json(), indent=2 if not args.json else None)
     _print_notes([state])
     return ExitCode.OK
 

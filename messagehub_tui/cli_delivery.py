@@ -101,11 +101,12 @@ def cmd_retry(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_send_test(args: argparse.Namespace, settings: Settings) -> int:
     from messagehub_tui import delivery  # see LATE
-    result = delivery.send_test(settings, args.id, args.to, prefix=not args.no_test_prefix)
-    if result.outcome == Outcome.SENT:
-        print(f"test message sent to {args.to} ({result.provider_id})")
+    sent = delivery.send_test(settings, args.id, args.to, prefix=not args.no_test_prefix)
+    if sent.result.outcome == Outcome.SENT:
+        print(f"test message sent to {sent.address} ({sent.result.provider_id})")
         return ExitCode.OK
-    print(f"messagehub-tui: test message to {args.to} not sent: {result.reason}", file=sys.stderr)
+    print(f"messagehub-tui: test message to {sent.address} not sent: {sent.result.reason}",
+          file=sys.stderr)
     return ExitCode.ERROR
 
 
@@ -209,7 +210,8 @@ def register(add: AddCommand) -> None:
         add_id(p)
         p.add_argument("--wait", type=wait_seconds, default=SETTLE_TIMEOUT, metavar="SECONDS",
                        help=f"how long to wait for it (default: {SETTLE_TIMEOUT:g} s; 90s, 2m)")
-    p = add("retry", cmd_retry, "send failed and/or unknown deliveries again")
+    p = add("retry", cmd_retry, "send failed and/or unknown deliveries again (an address "
+            "suppressed since is skipped)")
     add_id(p)
     p.add_argument("--failed", action="store_true", help="retry failed deliveries (the default)")
     p.add_argument("--unknown", action="store_true",

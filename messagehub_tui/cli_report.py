@@ -4,12 +4,11 @@ fix)."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from messagehub_tui import campaigns
-from messagehub_tui.cli_args import AddCommand, add_id
+from messagehub_tui.cli_args import AddCommand, add_id, print_json
 from messagehub_tui.cli_help import ExitCode
 from messagehub_tui.config import Settings
 from messagehub_tui.deliveries import export_table, list_deliveries, write_csv, write_export
@@ -25,11 +24,11 @@ def cmd_deliveries(args: argparse.Namespace, settings: Settings) -> int:
     status = DeliveryStatus(args.status) if args.status else None
     rows = list_deliveries(campaign.id, status)
     if args.json:
-        print(json.dumps([{"address": row.address, "status": row.status.value,
-                           "attempts": row.attempts, "reason": row.reason,
-                           "updated_at": iso_utc(row.updated_at),
-                           "feedback": [signal.to_json() for signal in row.feedback]}
-                          for row in rows], indent=2))
+        print_json([{"address": row.address, "status": row.status.value,
+                     "attempts": row.attempts, "reason": row.reason,
+                     "updated_at": iso_utc(row.updated_at),
+                     "feedback": [signal.to_json() for signal in row.feedback]}
+                    for row in rows])
         return ExitCode.OK
     if not rows:
         which = f"{args.status} " if args.status else ""

@@ -22,7 +22,8 @@ def launch_question(campaign_id: int) -> str:
     if not counts.pending:
         raise InvalidState(f"campaign {campaign_id} has nobody to send to: its list is empty "
                            "or every address is suppressed")
-    return (f"Launch {_label(campaign)} to {counts.pending} recipients "
+    plural = "" if counts.pending == 1 else "s"
+    return (f"Launch {_label(campaign)} to {counts.pending} recipient{plural} "
             f"({counts.skipped} suppressed)?")
 
 

@@ -27,6 +27,8 @@ from messagehub_tui.models import (
     db,
     utcnow,
 )
+from messagehub_tui.progress import duration
+from messagehub_tui.timefmt import local_text
 from messagehub_tui.workers import queue, registry
 from messagehub_tui.workers.supervisor import open_gate, start_runners
 
@@ -56,7 +58,8 @@ def _instead_of_launch(campaign_id: int, status: CampaignStatus) -> str:
     missed ones launch)."""
     if status in RESUMABLE:
         return "use resume"
-    if status == CampaignStatus.COMPLETED:
+    counts = campaigns.delivery_counts(campaign_id)
+    if status == CampaignStatus.COMPLETED and (counts.failed or counts.unknown):
         return (f"`retry {campaign_id}` sends its failed deliveries again (`--unknown`: the "
                 "unknown ones)")
     return "it does not send again: create a new campaign"
@@ -99,7 +102,7 @@ def launch(settings: Settings, campaign_id: int, scheduled_only: bool = False,
         launched = True
         counts = campaigns.counts(Campaign.get_by_id(campaign_id))
         record_event(settings.logs_dir, campaign_id,
-                     f"launched: {counts.total} recipients, {counts.skipped} suppressed")
+                     f"launched: {counts.pending} to send, {counts.skipped} suppressed")
     finally:
         open_gate(runners, go=launched)
     return LaunchResult(True, f"campaign {campaign_id} launched: {counts.pending} to send", runners)
@@ -172,17 +175,22 @@ def retry(settings: Settings, campaign_id: int, failed: bool = True, unknown: bo
         campaign = campaigns.get(campaign_id)
         if campaign.status in PRE_LAUNCH or campaign.status == CampaignStatus.CANCELLED:
             raise InvalidState(f"campaign {campaign_id} is {campaign.status}; nothing to retry")
-        count = queue.requeue(campaign_id, states)
+        count, skipped = queue.requeue(campaign_id, campaign.channel, states)
         if count and campaign.status not in ACTIVE:
             _claim_status(campaign_id, campaign.status, CampaignStatus.QUEUED,
                           stop_request=StopRequest.NONE, finished_at=None, last_error=None)
+    kept_out = f", {skipped} skipped (suppressed since)" if skipped else ""
+    if skipped:
+        record_event(settings.logs_dir, campaign_id,
+                     f"retry skipped {skipped} {'/'.join(states)} deliveries: suppressed since")
     if not count:
-        return LaunchResult(False,
-                            f"campaign {campaign_id} has no {' or '.join(states)} deliveries")
+        message = (f"campaign {campaign_id}: 0 deliveries back to pending{kept_out}" if skipped
+                   else f"campaign {campaign_id} has no {' or '.join(states)} deliveries")
+        return LaunchResult(False, message)
     record_event(settings.logs_dir, campaign_id, f"retrying {count} {'/'.join(states)} deliveries")
     runners = [] if campaign.status in ACTIVE else start_runners(settings, campaign_id)
-    return LaunchResult(True, f"campaign {campaign_id}: {count} deliveries back to pending",
-                        runners)
+    return LaunchResult(True, f"campaign {campaign_id}: {count} deliveries back to pending"
+                        f"{kept_out}", runners)
 
 
 def schedule(settings: Settings, campaign_id: int, at: datetime) -> Campaign:
@@ -193,7 +201,7 @@ def schedule(settings: Settings, campaign_id: int, at: datetime) -> Campaign:
             raise InvalidState(f"campaign {campaign_id} is {campaign.status}; only a draft, "
                                "missed or scheduled campaign can be scheduled")
         _claim_status(campaign_id, campaign.status, CampaignStatus.SCHEDULED, scheduled_at=at)
-    record_event(settings.logs_dir, campaign_id, f"scheduled for {at.isoformat()}Z")
+    record_event(settings.logs_dir, campaign_id, campaigns.scheduled_event(at))
     return campaigns.get(campaign_id)
 
 
@@ -215,8 +223,8 @@ def mark_missed(settings: Settings, campaign_id: int, scheduled_at: datetime) ->
                                Campaign.scheduled_at == scheduled_at)
     if missed:
         record_event(settings.logs_dir, campaign_id,
-                     f"missed: its time {scheduled_at.isoformat()}Z passed more than "
-                     f"{settings.schedule.misfire_grace:.0f} s ago while nothing was running; "
+                     f"missed: its time {local_text(scheduled_at)} passed more than "
+                     f"{duration(settings.schedule.misfire_grace)} ago while nothing was running; "
                      "launch it by hand", "error")
     return missed
 

@@ -116,7 +116,7 @@ def write_csv(out: TextIO, header: list[str], rows: list[list[str]]) -> None:
 def write_export(campaign_id: int, status: DeliveryStatus, path: Path) -> int:
     """Write the export to a new file readable by its owner only; returns the number of rows.
 
-    Refuses an existing file, and removes its own file again if writing fails half way."""
+    Refuses an existing file, and removes its own file again if writing stops half way."""
     header, rows = export_table(campaign_id, status)
     try:
         handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -127,7 +127,12 @@ def write_export(campaign_id: int, status: DeliveryStatus, path: Path) -> int:
     try:
         with open(handle, "w", encoding="utf-8", newline="") as out:
             write_csv(out, header, rows)
-    except OSError as exc:
+    except BaseException as exc:
+        # Whatever stopped it (a full disk, Ctrl-C), no half-written file stays behind for the
+        # next export to refuse.
         path.unlink(missing_ok=True)
-        raise MessagehubError(f"cannot write {path}: {exc.strerror}; nothing exported") from None
+        if isinstance(exc, OSError):
+            raise MessagehubError(f"cannot write {path}: {exc.strerror}; nothing exported") \
+                from None
+        raise
     return len(rows)

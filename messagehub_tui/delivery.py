@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 
 from messagehub_tui import audience, campaigns
 from messagehub_tui.addresses import InvalidAddress, normalise
@@ -21,6 +22,15 @@ TEST_PREFIX = "[test] "
 TEST_MARKER = "test"
 
 
+@dataclass(frozen=True)
+class TestSend:
+    """What a test send did, and the address it went to in normal form (`415 555 0188` typed,
+    `+14155550188` texted): the one to check."""
+
+    address: str
+    result: SendResult
+
+
 def _first_recipient_vars(campaign: Campaign) -> dict:
     contact = audience.first_member(campaign.contact_list_id, campaign.channel)
     if contact is None:
@@ -35,7 +45,7 @@ def _neutral_unsubscribe_vars(variables: dict, tester: str) -> dict:
     return {**{key: TEST_MARKER for key in variables}, "email": tester, "phone": ""}
 
 
-def send_test(settings: Settings, campaign_id: int, to: str, prefix: bool = True) -> SendResult:
+def send_test(settings: Settings, campaign_id: int, to: str, prefix: bool = True) -> TestSend:
     """Send one message to `to`, rendered with the first recipient's data but unsubscribe links
     that name only the tester, its subject (an SMS: its text) starting with "[test] " unless
     `prefix` is false; the campaign is untouched."""
@@ -71,7 +81,7 @@ def send_test(settings: Settings, campaign_id: int, to: str, prefix: bool = True
         finally:
             await transport.close()
 
-    return asyncio.run(deliver())
+    return TestSend(address, asyncio.run(deliver()))
 
 
 def dry_run(settings: Settings, campaign_id: int) -> tuple[int, list[tuple[str, str]]]:

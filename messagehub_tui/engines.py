@@ -165,8 +165,8 @@ def make_postgres(url: str) -> PgDatabase:
         import psycopg  # noqa: F401
     except ImportError:
         raise MessagehubError(
-            "[database] url names PostgreSQL, but its driver is not installed: "
-            "pip install 'messagehub-tui[postgres]'") from None
+            "PostgreSQL needs the psycopg driver, which is not installed: run "
+            "python3 -m pip install -e '.[postgres]' in the messagehub-tui checkout") from None
     parts = urlsplit(url)
     database = PgDatabase(unquote(parts.path.lstrip("/")), host=parts.hostname,
                           port=parts.port or 5432, user=unquote(parts.username or "") or None,

@@ -179,6 +179,18 @@ def suppress_many(channel: str, addresses: Iterable[str], reason: str,
     return added
 
 
+def skip_suppressed(campaign_id: int, channel: str, states: list[str]) -> int:
+    """The campaign's deliveries in these states whose address is suppressed on its channel
+    become skipped, as suppress_many does to pending ones: a retry never sends to an address
+    suppressed since (a STOP, a hard bounce). Returns how many."""
+    suppressed = Suppression.select(Suppression.address).where(Suppression.channel == channel)
+    return (Delivery.update(status=DeliveryStatus.SKIPPED.value, error="suppressed",
+                            updated_at=utcnow())
+            .where((Delivery.campaign == campaign_id) & Delivery.status.in_(states)
+                   & Delivery.address.in_(suppressed))
+            .execute())
+
+
 def unsuppress_many(channel: str, addresses: Iterable[str],
                     only_reason: str | None = None) -> int:
     """Allow normalised addresses again (only suppressions with exactly `only_reason`, when

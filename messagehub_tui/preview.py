@@ -17,6 +17,8 @@ from messagehub_tui.contacts import get_list
 from messagehub_tui.errors import MessagehubError, NotFound
 from messagehub_tui.models import Campaign, Channel, Contact
 
+# Twilio's limit on one text's body, in characters (longer ones fail with error 21617).
+SMS_MAX_CHARS = 1600
 # Transfer plumbing a reader does not need; `--raw` shows it.
 _WIRE_HEADERS = frozenset({"mime-version", "content-type", "content-transfer-encoding"})
 
@@ -33,9 +35,12 @@ def render_for(campaign: Campaign, settings: Settings, variables: dict, address:
         raise MessagehubError(f"cannot render the message for {address}: {exc}") from None
     info = sms_info(text)
     plural = "" if info.segments == 1 else "s"
+    # On the Encoding line, which the editor shows first: such a text fails for every recipient.
+    too_long = (f"; too long: Twilio refuses texts over {SMS_MAX_CHARS:,} characters "
+                "(error 21617)") if len(text) > SMS_MAX_CHARS else ""
     return (f"To: {address}\nFrom: {effective_sender(campaign, settings) or '(outbox)'}\n"
-            f"Encoding: {info.encoding}, {info.units} units, {info.segments} segment{plural}\n\n"
-            f"{text}")
+            f"Encoding: {info.encoding}, {info.units} units, {info.segments} segment{plural}"
+            f"{too_long}\n\n{text}")
 
 
 def _address(contact: Contact, channel: str) -> str:

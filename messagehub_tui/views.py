@@ -22,9 +22,10 @@ from messagehub_tui.models import (
 )
 from messagehub_tui.state import CampaignState
 
-# The events control.py records when runners start; problems before the latest one are history
-# (an "interrupted… resume to continue" must not stay on show once the campaign was resumed).
-RUN_STARTS = ("resumed", "launched:%", "retrying %")
+# The events control.py records when runners start, or when a campaign is given a new time;
+# problems before the latest one are history (an "interrupted… resume to continue" must not stay
+# on show once the campaign was resumed, nor a "missed" once it was scheduled again).
+RUN_STARTS = ("resumed", "launched:%", "retrying %", "scheduled for %", "schedule cleared")
 
 
 @dataclass(frozen=True)

@@ -107,6 +107,20 @@ def test_preview_email_and_sms(settings, people):
         preview.preview(settings, email.id, "nobody@example.com")
 
 
+def test_an_sms_preview_warns_of_a_text_twilio_refuses(settings, people):
+    # A 2,000-character text previewed as "30 segments" and nothing more; Twilio refuses every
+    # text over 1,600 characters (error 21617), so each recipient would fail.
+    fits = campaigns.create(settings, "fits", "sms", people, "x" * 1590 + " {{ first_name }}")
+    assert "too long" not in preview.preview(settings, fits.id)
+    sms = campaigns.create(settings, "long", "sms", people, "x" * 1600 + " {{ first_name }}")
+    text = preview.preview(settings, sms.id)
+    assert ("Encoding: GSM-7, 1604 units, 11 segments; too long: Twilio refuses texts over "
+            "1,600 characters (error 21617)\n") in text
+    shown = preview.preview_draft(settings, "sms", people, "x" * 1600 + " {{ first_name }}")
+    assert shown.summary.endswith("too long: Twilio refuses texts over 1,600 characters "
+                                  "(error 21617)")
+
+
 def test_the_editor_and_the_cli_read_the_same_decoded_email(settings, people):
     """One decode serves both: the editor's body is the CLI's text/plain part, word for word,
     and an HTML part is noted in one and shown in the other."""
@@ -151,14 +165,22 @@ def test_campaigns_listing_and_json(cli, settings, people):
     assert code == 0 and "0/2 (1 skipped)" in out
 
 
-@pytest.mark.parametrize("state, hint", [
-    ("completed", "`retry {id}` sends its failed deliveries again"),
-    ("cancelled", "a new campaign"),
-    ("paused", "use resume"),
+@pytest.mark.parametrize("state, failed, hint", [
+    ("completed", True, "`retry {id}` sends its failed deliveries again"),
+    # it said "`retry` sends its failed deliveries again" when none had failed
+    ("completed", False, "it does not send again: create a new campaign"),
+    ("cancelled", False, "a new campaign"),
+    ("paused", False, "use resume"),
 ])
-def test_launching_a_campaign_that_ran_says_what_to_do_instead(settings, people, state, hint):
+def test_launching_a_campaign_that_ran_says_what_to_do_instead(settings, people, state, failed,
+                                                               hint):
     from messagehub_tui import control
+    from messagehub_tui.models import db
     campaign = campaigns.create(settings, "ran", "email", people, "b", subject="s")
+    control.launch(settings, campaign.id, start=False)
+    db.execute_sql("UPDATE delivery SET status = ? WHERE campaign_id = ?",
+                   ("failed" if failed else "sent", campaign.id))
+    campaign = campaigns.get(campaign.id)
     campaign.status = state
     campaign.save()
     with pytest.raises(InvalidState) as refused:

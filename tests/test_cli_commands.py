@@ -90,6 +90,32 @@ def test_retry_failed_and_send_test(tmp_path, rejecting_smtp):
                                      "sent: ") and "no such user" in refused.stderr
 
 
+def test_retry_skips_an_address_suppressed_since_it_failed(tmp_path, rejecting_smtp):
+    # A number that replied STOP (Twilio 21610) fails and is suppressed; `retry` sent to it
+    # again. Same for an email address suppressed after it failed.
+    smtp_config(tmp_path, rejecting_smtp)
+    campaign_id = campaign_with(tmp_path, ["good@example.com", "bad1@example.com",
+                                           "bad2@example.com"])
+    assert run(tmp_path, "send", campaign_id).returncode == 3
+    ok(tmp_path, "suppress", "bad1@example.com", "--channel", "email")
+    retried = run(tmp_path, "retry", campaign_id)
+    assert (retried.returncode, retried.stdout) == (
+        0, f"campaign {campaign_id}: 1 deliveries back to pending, 1 skipped (suppressed "
+           "since)\n"), retried.stderr
+    wait_status(tmp_path, campaign_id, "completed")
+    rows = db_value(tmp_path, "SELECT group_concat(address || ' ' || status || ' ' || attempts, "
+                              "', ') FROM (SELECT * FROM delivery WHERE campaign_id = ? "
+                              "AND address LIKE 'bad%' ORDER BY address)", campaign_id)
+    assert rows == "bad1@example.com skipped 1, bad2@example.com failed 1"  # not tried again
+    only = run(tmp_path, "suppress", "bad2@example.com", "--channel", "email")
+    assert only.returncode == 0
+    nothing = run(tmp_path, "retry", campaign_id)
+    assert (nothing.returncode, nothing.stdout) == (
+        0, f"campaign {campaign_id}: 0 deliveries back to pending, 1 skipped (suppressed "
+           "since)\n")
+    assert json.loads(ok(tmp_path, "status", campaign_id, "--json"))["counts"]["skipped"] == 2
+
+
 def test_doctor_in_outbox_mode_and_with_an_unreachable_server(tmp_path):
     assert run(tmp_path, "init").returncode == 0
     fine = run(tmp_path, "doctor")

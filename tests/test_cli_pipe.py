@@ -51,3 +51,17 @@ def test_a_reader_that_stops_early_ends_the_command_quietly(big_home, command):
     assert writer.wait(timeout=120) == 141, errors
     assert errors == ""
     assert first.strip()
+
+
+@pytest.mark.parametrize("command", [["campaigns"], ["status", "1"], ["export", "2", "--status",
+                                                                     "cancelled", "-"]])
+def test_output_that_cannot_be_written_is_one_line_not_a_traceback(big_home, command):
+    # `> file` on a full disk (here /dev/full), or a terminal gone: every command printed
+    # "OSError: [Errno 28] No space left on device" under a traceback.
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([*COMMAND, "--home", str(big_home), *command], stdout=full,
+                              stderr=subprocess.PIPE, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.splitlines()[-1:] == [
+        "messagehub-tui: cannot write: No space left on device"], done.stderr
+    assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr

@@ -212,7 +212,7 @@ def test_a_failure_streak_pauses_the_campaign(home, sinks):
 def test_send_test_and_doctor(home, smtp_server):
     port, handler = smtp_server
     settings, cid = make_home(home, smtp_toml(port), count=3)
-    result = delivery.send_test(settings, cid, "qa@example.com")
+    result = delivery.send_test(settings, cid, "qa@example.com").result
     assert result.outcome == Outcome.SENT
     assert handler.recipients() == {"qa@example.com": 1}
     assert b"Hi \xc3\x9cser0" in email.message_from_bytes(

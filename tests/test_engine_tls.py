@@ -91,7 +91,7 @@ def test_send_test_and_doctor_wait_one_timeout_for_a_server_that_never_answers(
             f'security = "{security}"\nfrom = "a@example.com"\ntimeout = "2s"\n')
     settings, cid = make_home(home, toml, count=1)
     started = time.monotonic()
-    result = delivery.send_test(settings, cid, "qa@example.com")
+    result = delivery.send_test(settings, cid, "qa@example.com").result
     elapsed = time.monotonic() - started
     assert result.outcome == Outcome.STOP
     assert f"no answer during {stage} within 2 s" in result.reason

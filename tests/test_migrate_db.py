@@ -147,3 +147,23 @@ def test_a_home_its_daemon_serves_is_refused_and_the_target_stays_empty(home, pg
 @pytest.fixture(autouse=True)
 def _postgres():
     require_postgres()
+
+
+def test_without_the_driver_migrate_db_says_how_to_install_it(tmp_path):
+    # It said "[database] url names PostgreSQL" (the user had typed --to) and "pip install
+    # 'messagehub-tui[postgres]'", a name the package index does not hold for this project.
+    (tmp_path / "messagehub.toml").write_text("")
+    tmp_path.chmod(0o700)
+    script = ("import sys; sys.modules['psycopg'] = None\n"  # an install without the extra
+              "from messagehub_tui.cli import main\n"
+              "sys.exit(main(sys.argv[1:]))\n")
+    done = subprocess.run([sys.executable, "-c", script, "--home", str(tmp_path), "init"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    done = subprocess.run([sys.executable, "-c", script, "--home", str(tmp_path), "migrate-db",
+                           "--to", "postgresql://u@127.0.0.1:1/x"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr == (
+        "messagehub-tui: PostgreSQL needs the psycopg driver, which is not installed: run "
+        "python3 -m pip install -e '.[postgres]' in the messagehub-tui checkout\n")

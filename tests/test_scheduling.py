@@ -306,3 +306,44 @@ def test_daemon_backs_off_then_pauses_a_campaign_whose_runners_keep_dying(home, 
     finally:
         stop_daemon(daemon)
     assert Campaign.get_by_id(cid).auto_resume == 0
+
+
+def test_schedule_and_miss_events_name_the_time_as_everywhere_else(home, new_york):
+    # The monitor's events read "scheduled for 2026-12-02T03:43:49.642043Z" and "missed: its
+    # time 2026-12-02T03:49:14.710335Z passed more than 900 s ago": raw UTC with microseconds,
+    # where every other place shows local time with its zone.
+    settings, cid = make_home(home, "", count=1)
+    at = datetime(2030, 7, 1, 13, 0, 0, 123456)  # stored naive UTC: 09:00 in New York
+    control.schedule(settings, cid, at)
+    assert control.mark_missed(settings, cid, at)
+    messages = [e.message for e in Event.select().where(Event.campaign == cid).order_by(Event.id)]
+    assert messages[-2:] == [
+        "scheduled for 2030-07-01 09:00 EDT",
+        "missed: its time 2030-07-01 09:00 EDT passed more than 15m 00s ago while nothing was "
+        "running; launch it by hand"]
+
+
+def test_a_missed_campaign_scheduled_again_no_longer_shows_the_miss_as_its_error(home):
+    # The monitor said "scheduled: it launches by itself…" above a red "missed: … launch it by
+    # hand" once the campaign had been given a new time.
+    from messagehub_tui import views
+
+    settings, cid = make_home(home, "", count=1)
+    at = utcnow() + timedelta(hours=1)
+    control.schedule(settings, cid, at)
+    assert control.mark_missed(settings, cid, at)
+    assert [e.message[:7] for e in views.monitor_data(cid).errors] == ["missed:"]
+    control.schedule(settings, cid, utcnow() + timedelta(hours=2))
+    assert views.monitor_data(cid).errors == []
+
+
+def test_a_campaign_created_with_a_time_logs_it_as_schedule_does(home, new_york):
+    # `create --at` left no "scheduled for" event: its log began with "missed" or "launched".
+    settings, _ = make_home(home, "", count=1)
+    at = datetime(2030, 7, 1, 13, 0)
+    created = campaigns.create(settings, "later", "email", "people", "Hi", subject="s",
+                               scheduled_at=at)
+    assert [e.message for e in Event.select().where(Event.campaign == created.id)] == [
+        "scheduled for 2030-07-01 09:00 EDT"]
+    assert "scheduled for 2030-07-01 09:00 EDT" in (
+        home / "logs" / f"campaign-{created.id}.log").read_text()

@@ -83,3 +83,15 @@ def test_a_test_sms_is_marked_too(tmp_path):
     assert plain.returncode == 0, plain.stderr
     bodies = sorted(json.loads(path.read_text())["body"] for path in home.rglob("test-*.json"))
     assert bodies == ["Dear Ann", "[test] Dear Ann"]
+
+
+def test_a_test_sms_names_the_number_it_went_to(tmp_path):
+    # "test message sent to 415 555 0199": the number as typed, not the one texted.
+    home = tmp_path / "home"
+    campaign_id = make_campaign(home, "sms")
+    (home / "messagehub.toml").write_text('[sms]\ndefault_region = "US"\n')
+    sent = run(home, "send-test", campaign_id, "--to", "(415) 555-0199")
+    assert sent.returncode == 0, sent.stderr
+    assert sent.stdout.startswith("test message sent to +14155550199 ("), sent.stdout
+    [path] = home.rglob("test-*.json")
+    assert json.loads(path.read_text())["to"] == "+14155550199"

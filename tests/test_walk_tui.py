@@ -70,3 +70,119 @@ async def test_an_empty_overview_says_why_it_is_empty(settings):
         note = app.screen.query_one("#overview-empty", Static)
         await until(pilot, lambda: note.display, what="the empty note shown")
         assert "nothing is running" in screen_text(app).lower()
+
+
+async def test_a_launcher_cell_that_grows_is_shown_whole(settings):
+    # Opened while a campaign was "queued" (or "draft"), the Status column kept that width:
+    # once it completed the launcher read "comple" at 80x24.
+    from messagehub_tui.models import Campaign
+    from messagehub_tui.screens.widgets.campaign_table import CampaignTable
+
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one(CampaignTable)
+        await until(pilot, lambda: table.row_count == 1, what="the draft listed")
+        Campaign.update(status="completed").execute()  # as another process would
+        await until(pilot, lambda: "completed" in str(table.get_row_at(0)[3]),
+                    what="the new status in the table")
+        await settle(pilot)
+        line = table.render_line(1).text  # row 0, under the header
+        assert "completed" in line, line
+
+
+async def test_an_overview_cell_that_grows_is_shown_whole(settings):
+    # A campaign first seen "queued" kept a 6-column Status: "runnin" once it ran.
+    from messagehub_tui.models import Campaign
+    from messagehub_tui.screens.monitor import OverviewScreen
+
+    Campaign.update(status="queued").execute()
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("o")
+        await until(pilot, lambda: isinstance(app.screen, OverviewScreen), what="overview")
+        table = app.screen.query_one(DataTable)
+        await until(pilot, lambda: table.row_count == 1, what="the queued campaign listed")
+        Campaign.update(status="running").execute()  # as its runner would
+        await until(pilot, lambda: str(table.get_row_at(0)[2]) == "running", what="running")
+        await settle(pilot)
+        assert "running" in table.render_line(1).text, table.render_line(1).text
+
+
+async def test_a_long_event_wraps_inside_the_monitor_at_80_columns(settings):
+    # RichLog renders lines at least 78 columns wide (its min_width); inside the bordered log at
+    # 80x24, with its scrollbar, it has 76: "passed more than" read "passed more th" and the log
+    # scrolled sideways.
+    from textual.widgets import RichLog
+
+    from messagehub_tui.events import record_event
+    from messagehub_tui.screens.monitor import MonitorScreen
+    from tests.tui import opens
+
+    words = ("missed: its time 2026-12-02T03:49:14.710335Z passed more than 5 s ago while "
+             "nothing was running; launch it by hand")
+    from messagehub_tui.models import Campaign
+    Campaign.update(status="missed", last_error=words).execute()
+    record_event(settings.logs_dir, 1, words, "error")
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await opens(pilot, "enter", MonitorScreen)
+        log = app.screen.query_one("#events", RichLog)
+        await until(pilot, lambda: log.lines, what="the event written")
+        await settle(pilot)
+        assert log.virtual_size.width <= log.scrollable_content_region.width
+        shown = " ".join(strip.text.strip() for strip in log.lines)
+        assert words in shown, shown
+
+
+async def test_long_errors_leave_the_monitor_room_for_its_event_log_at_80x24(settings):
+    # Three errors of a few lines each (Twilio's reasons are long) above the log pushed it off
+    # the screen at 80x24: only its top border was left.
+    from textual.widgets import RichLog
+
+    from messagehub_tui.events import record_event
+    from messagehub_tui.screens.monitor import MonitorScreen
+    from tests.tui import opens
+
+    for number in range(3):
+        record_event(settings.logs_dir, 1, f"text to +1415555010{number} undelivered: Twilio "
+                     "error 30003: unreachable destination handset (off, out of coverage, or "
+                     "cannot receive SMS); the carrier said so after the message had been "
+                     "accepted, which is why it counts as sent and heard back", "error")
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await opens(pilot, "enter", MonitorScreen)
+        log = app.screen.query_one("#events", RichLog)
+        await until(pilot, lambda: log.lines, what="the events written")
+        await settle(pilot)
+        assert log.scrollable_content_region.height >= 3, log.region
+
+
+async def test_the_deliveries_screen_shows_each_whole_reason_at_80x24(settings):
+    # "Twilio error 21211: Unable to create record: The 'To' number is not a valid phone
+    # number." was cut at 80 columns ("... The"), the rest only by scrolling sideways.
+    from messagehub_tui import control
+    from messagehub_tui.models import db
+    from messagehub_tui.screens.deliveries import DeliveriesScreen
+    from messagehub_tui.screens.monitor import MonitorScreen
+    from tests.tui import opens
+
+    reason = ("Twilio error 21211: Unable to create record: The 'To' number is not a valid "
+              "phone number.")
+    control.launch(settings, 1, start=False)
+    db.execute_sql("UPDATE delivery SET status = 'failed', attempts = 1, error = ?", (reason,))
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await opens(pilot, "enter", MonitorScreen)
+        await opens(pilot, "d", DeliveriesScreen)
+        table = app.screen.query_one(DataTable)
+        await until(pilot, lambda: table.row_count == 3, what="the deliveries listed")
+        await settle(pilot)
+        shown = [table.render_line(y).text for y in range(table.size.height)]
+        assert table.virtual_size.width <= table.size.width, shown
+        words = " ".join(" ".join(shown).split())
+        assert words.count("not a valid phone number.") == 3, shown

@@ -12,7 +12,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from messagehub_tui import campaigns, confirmations, contacts, control, delivery, views
-from messagehub_tui.delivery import Outcome, SendResult
+from messagehub_tui.delivery import Outcome, TestSend
 from messagehub_tui.errors import MessagehubError
 from messagehub_tui.models import EDITABLE, CampaignStatus, Channel
 from messagehub_tui.screens.actions import CampaignActionsScreen
@@ -181,11 +181,12 @@ class CampaignsScreen(CampaignActionsScreen[list[CampaignState]]):
             if not address:
                 return
 
-            def done(result: SendResult) -> None:
-                if result.outcome == Outcome.SENT:
-                    self.notify(f"test sent to {address} ({result.provider_id})")
+            def done(sent: TestSend) -> None:
+                if sent.result.outcome == Outcome.SENT:
+                    self.notify(f"test sent to {sent.address} ({sent.result.provider_id})")
                 else:
-                    self.notify(f"test to {address} not sent: {result.reason}", severity="error")
+                    self.notify(f"test to {sent.address} not sent: {sent.result.reason}",
+                                severity="error")
             self.hub.perform("test send", lambda: delivery.send_test(self.hub.settings, row.id,
                                                                     address), done)
         wanted = "an email address" if row.channel == Channel.EMAIL else \

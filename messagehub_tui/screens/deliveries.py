@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Static
@@ -12,6 +13,9 @@ from messagehub_tui.deliveries import DeliveryRow
 from messagehub_tui.screens.polling import PollingScreen
 
 SHOWN = 500
+# Beside the Reason column: each column's cell padding (1 + 1) and the vertical scrollbar (2).
+TABLE_CHROME = 4 * 2 + 2
+FIXED_WIDTHS = (len("cancelled"), len("Tries"))  # the Status and Tries columns
 # Ordering a 100k-recipient campaign's deliveries by time takes about 0.5 s: refresh ten times
 # less often than the other screens, and on g.
 SLOWER = 10
@@ -36,12 +40,34 @@ class DeliveriesScreen(PollingScreen[list[DeliveryRow]]):
 
     def on_mount(self) -> None:
         self.sub_title = f"campaign {self.campaign_id}: deliveries"
-        self.query_one(DataTable).add_columns("Address", "Status", "Tries", "Reason")
         self.query_one(DataTable).focus()
         self.start_polling(SLOWER)
 
     def action_refresh(self) -> None:
         self.poll()
+
+    def show_rows(self) -> None:
+        """Each delivery with its whole reason, wrapped to the screen's width: Twilio's and SMTP
+        servers' reasons ("Twilio error 21211: Unable to create record: The 'To' number is not a
+        valid phone number.") were cut at 80 columns."""
+        table = self.query_one(DataTable)
+        cursor = table.cursor_row
+        table.clear(columns=True)
+        rows = self.rows or []
+        address = max(len("Address"), *(len(row.address) for row in rows))
+        table.add_column("Address", width=address)
+        table.add_column("Status", width=FIXED_WIDTHS[0])
+        table.add_column("Tries", width=FIXED_WIDTHS[1])
+        room = self.size.width - address - sum(FIXED_WIDTHS) - TABLE_CHROME
+        table.add_column("Reason", width=max(20, room))
+        for row in rows:
+            table.add_row(Text(row.address), row.status.value, str(row.attempts),
+                          Text(row.reason or ""), key=str(row.id), height=None)
+        table.move_cursor(row=min(cursor, max(table.row_count - 1, 0)))
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self.rows:  # the reasons wrap anew to the new width
+            self.show_rows()
 
     def fetch(self) -> list[DeliveryRow]:
         return views.delivery_rows(self.campaign_id, SHOWN)
@@ -50,13 +76,7 @@ class DeliveriesScreen(PollingScreen[list[DeliveryRow]]):
         if rows == self.rows:
             return
         self.rows = rows
-        table = self.query_one(DataTable)
-        cursor = table.cursor_row
-        table.clear()
-        for row in rows:
-            table.add_row(Text(row.address), row.status.value, str(row.attempts),
-                          Text(row.reason or ""), key=str(row.id))
-        table.move_cursor(row=min(cursor, max(table.row_count - 1, 0)))
+        self.show_rows()
         self.query_one("#summary", Static).update(
             f"{len(rows)} shown, failed and unknown first; all: messagehub-tui deliveries "
             f"{self.campaign_id}" if rows else "no deliveries yet")

@@ -73,7 +73,9 @@ class MonitorScreen(CampaignActionsScreen[MonitorData]):
             yield Static("", id="timing")
             yield Static("", id="hints", markup=False)
             yield Static("", id="errors", classes="error", markup=False)
-            yield RichLog(id="events", max_lines=500, wrap=True)
+            # min_width 1: RichLog renders at least 78 columns wide by default, which at 80x24
+            # (a border, a scrollbar) cut the end of long events and scrolled them sideways.
+            yield RichLog(id="events", max_lines=500, wrap=True, min_width=1)
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -204,7 +206,7 @@ class OverviewScreen(PollingScreen[list[CampaignState]]):
                 table.add_row(*map(Text, cells), key=key)
             else:
                 for (column, _), value in zip(self.COLUMNS, cells, strict=True):
-                    table.update_cell(key, column, Text(value))
+                    table.update_cell(key, column, Text(value), update_width=True)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.action_open()

@@ -188,13 +188,15 @@ def cancel_pending(campaign_id: int) -> int:
         (CANCELLED, utcnow(), campaign_id, PENDING)).rowcount
 
 
-def requeue(campaign_id: int, states: list[str]) -> int:
-    """Failed and/or unknown deliveries go back to pending with a fresh attempt count."""
+def requeue(campaign_id: int, channel: str, states: list[str]) -> tuple[int, int]:
+    """Failed and/or unknown deliveries go back to pending with a fresh attempt count, except
+    those whose address was suppressed meanwhile: they become skipped. (pending, skipped)."""
+    skipped = feedback.skip_suppressed(campaign_id, channel, states)
     marks = ",".join("?" * len(states))
     return db.execute_sql(
         "UPDATE delivery SET status = ?, attempts = 0, next_attempt_at = 0, error = NULL, "
         f"updated_at = ? WHERE campaign_id = ? AND status IN ({marks})",
-        (PENDING, utcnow(), campaign_id, *states)).rowcount
+        (PENDING, utcnow(), campaign_id, *states)).rowcount, skipped
 
 
 def open_work(campaign_id: int) -> tuple[int, int]:

@@ -62,7 +62,9 @@ class CampaignTable(DataTable):
                     changed = zip(COLUMNS, cells, self.shown[key], strict=True)
                     for (column, _), value, old in changed:
                         if value != old:
-                            self.update_cell(key, column, Text(value))
+                            # update_width: a value longer than its column (draft → completed)
+                            # widens it instead of being cut.
+                            self.update_cell(key, column, Text(value), update_width=True)
                 self.shown[key] = cells
         self.campaign_rows = wanted
 
