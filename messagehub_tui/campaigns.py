@@ -82,7 +82,7 @@ def validate(settings: Settings, channel: str, contact_list: ContactList | None,
     one_click = channel == Channel.EMAIL and settings.web.public_url is not None
     available = Composer.available(unsubscribe, one_click) | audience.attribute_names(
         contact_list.id if contact_list else None)
-    check_template(body, "body", available)
+    check_template(body, "body", available, sms=channel == Channel.SMS)
     for part in config_checks.unsubscribe_parts(unsubscribe or ""):
         check_template(part, "[email] unsubscribe", available - {"unsubscribe_url"})
     if channel == Channel.EMAIL:

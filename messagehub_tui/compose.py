@@ -25,6 +25,8 @@ from messagehub_tui.render_limits import MAX_CHARS, MAX_SECONDS, RenderTimeout, 
 from messagehub_tui.sandbox import BoundedEnvironment, TooBig
 
 BASE_VARIABLES = frozenset({"first_name", "last_name", "email", "phone"})
+# Twilio's limit on one text's body, in characters (longer ones fail with error 21617).
+SMS_MAX_CHARS = 1600
 MAX_LINE = 998
 HEADER_LINE = 78
 _UTF8 = Charset("utf-8")
@@ -71,11 +73,13 @@ def check_syntax(source: str, field: str) -> None:
 
 
 def check_template(source: str, field: str, available: set[str] | frozenset[str],
-                   html: bool = False) -> None:
-    """Reject a template that does not compile or needs a variable outside `available`."""
+                   html: bool = False, sms: bool = False) -> None:
+    """Reject a template that does not compile or needs a variable outside `available` (or, as
+    an `sms` body, whose own text is already longer than a text can be)."""
     tree = _parse(source, field, _html_env if html else _text_env)
     _compile(source, field, html)
-    _check_fixed_text(tree, field)
+    _check_fixed_text(tree, field, SMS_MAX_CHARS if sms else MAX_CHARS,
+                      "Twilio takes in one text (error 21617)" if sms else "for one message")
     missing = meta.find_undeclared_variables(tree) - set(available)
     if not missing:
         return
@@ -87,14 +91,14 @@ def check_template(source: str, field: str, available: set[str] | frozenset[str]
                           f"'{first[1]}'{also}{_HINTS.get(first[1], '')}")
 
 
-def _check_fixed_text(tree: nodes.Template, field: str) -> None:
-    """Reject a template whose own text, written out for every recipient, is already over the
-    output limit: each message would fail at send time, so say so at create instead."""
+def _check_fixed_text(tree: nodes.Template, field: str, limit: int, of_what: str) -> None:
+    """Reject a template whose own text, written out for every recipient, is already over
+    `limit`: each message would fail at send time, so say so at create instead."""
     fixed = sum(len(data.data) for output in tree.body if isinstance(output, nodes.Output)
                 for data in output.nodes if isinstance(data, nodes.TemplateData))
-    if fixed > MAX_CHARS:
+    if fixed > limit:
         raise TemplateProblem(f"{field}: its text is {fixed:,} characters, over the limit of "
-                              f"{MAX_CHARS:,} for one message")
+                              f"{limit:,} {of_what}")
 
 
 class _Compiled:

@@ -11,14 +11,12 @@ from messagehub_tui import audience
 from messagehub_tui.addresses import InvalidAddress, normalise
 from messagehub_tui.campaign_compose import effective_sender, make_composer
 from messagehub_tui.campaigns import get, validate
-from messagehub_tui.compose import RenderError, sms_info
+from messagehub_tui.compose import SMS_MAX_CHARS, RenderError, sms_info
 from messagehub_tui.config import Settings
 from messagehub_tui.contacts import get_list
 from messagehub_tui.errors import MessagehubError, NotFound
 from messagehub_tui.models import Campaign, Channel, Contact
 
-# Twilio's limit on one text's body, in characters (longer ones fail with error 21617).
-SMS_MAX_CHARS = 1600
 # Transfer plumbing a reader does not need; `--raw` shows it.
 _WIRE_HEADERS = frozenset({"mime-version", "content-type", "content-transfer-encoding"})
 

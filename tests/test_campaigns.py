@@ -112,13 +112,24 @@ def test_an_sms_preview_warns_of_a_text_twilio_refuses(settings, people):
     # text over 1,600 characters (error 21617), so each recipient would fail.
     fits = campaigns.create(settings, "fits", "sms", people, "x" * 1590 + " {{ first_name }}")
     assert "too long" not in preview.preview(settings, fits.id)
-    sms = campaigns.create(settings, "long", "sms", people, "x" * 1600 + " {{ first_name }}")
+    # its own text fits; with the name it does not
+    sms = campaigns.create(settings, "long", "sms", people, "x" * 1599 + " {{ first_name }}")
     text = preview.preview(settings, sms.id)
-    assert ("Encoding: GSM-7, 1604 units, 11 segments; too long: Twilio refuses texts over "
+    assert ("Encoding: GSM-7, 1603 units, 11 segments; too long: Twilio refuses texts over "
             "1,600 characters (error 21617)\n") in text
-    shown = preview.preview_draft(settings, "sms", people, "x" * 1600 + " {{ first_name }}")
+    shown = preview.preview_draft(settings, "sms", people, "x" * 1599 + " {{ first_name }}")
     assert shown.summary.endswith("too long: Twilio refuses texts over 1,600 characters "
                                   "(error 21617)")
+
+
+def test_an_sms_body_whose_own_text_is_too_long_is_refused_at_create(settings, people):
+    # accepted before, every recipient then failed with 21617 until failure_streak paused it
+    with pytest.raises(TemplateProblem, match=r"^body: its text is 1,601 characters, over the "
+                       r"limit of 1,600 Twilio takes in one text \(error 21617\)$"):
+        campaigns.create(settings, "long", "sms", people, "x" * 1600 + " {{ first_name }}")
+    # an email body of that length is nothing unusual
+    campaigns.create(settings, "mail", "email", people, "x" * 1600 + " {{ first_name }}",
+                     subject="s")
 
 
 def test_the_editor_and_the_cli_read_the_same_decoded_email(settings, people):
