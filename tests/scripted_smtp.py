@@ -17,16 +17,19 @@ class ScriptedSmtp:
     end of DATA never answered). Like the server of issue 8 it keeps
     a failed transaction open until RSET, so a client that does not reset gets "503 nested MAIL".
     `broken_rset` answers RSET with 502 and never resets; `silent` accepts connections and never
-    says a word; `refuse_ehlo` answers EHLO with 550; `chunking` offers BDAT (RFC 3030); `auth`
-    is the AUTH mechanisms to offer (None: no AUTH); `echo` refuses AUTH with 535 quoting the
-    last line it got ("garbage": quotes it in a line that is not an SMTP reply). Every chunk the
-    server reads is kept in `reads`, to prove what arrived together.
+    says a word; `greeted` (with `silent`) is how many connections are served normally before
+    the silence (as a server whose later connections wait for a greeting); `refuse_ehlo`
+    answers EHLO with 550; `chunking` offers BDAT (RFC 3030); `auth` is the AUTH mechanisms to
+    offer (None: no AUTH); `echo` refuses AUTH with 535 quoting the last line it got
+    ("garbage": quotes it in a line that is not an SMTP reply). Every chunk the server reads is
+    kept in `reads`, to prove what arrived together.
     """
 
     def __init__(self, pipelining: bool = True, faults: dict[int, str] | None = None,
                  broken_rset: bool = False, silent: bool = False, auth: str | None = None,
                  echo: bool | str = False, starttls: bool = False, refuse_ehlo: bool = False,
-                 chunking: bool = False):
+                 chunking: bool = False, greeted: int = 0):
+        self.greeted = greeted
         self.pipelining, self.faults, self.broken_rset = pipelining, dict(faults or {}), broken_rset
         self.silent, self.auth, self.echo, self.starttls = silent, auth, echo, starttls
         self.refuse_ehlo, self.chunking = refuse_ehlo, chunking
@@ -57,15 +60,16 @@ class ScriptedSmtp:
     async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with self.lock:
             self.connections += 1
+            silent = self.silent and self.connections > self.greeted
         try:
-            await self._converse(reader, writer)
+            await self._converse(reader, writer, silent)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
             writer.close()
 
-    async def _converse(self, reader, writer) -> None:
-        if self.silent:
+    async def _converse(self, reader, writer, silent: bool) -> None:
+        if silent:
             while await reader.read(65536):
                 pass
             return

@@ -245,6 +245,9 @@ class BuggyChannel:
         self.sent.append(message.recipient)
         return SendResult(Outcome.SENT, provider_id="ok")
 
+    def abandon(self):
+        return None
+
     async def close(self):
         self.closed_while_busy = self.busy > 0
 

@@ -1,6 +1,7 @@
 """SMTP over STARTTLS and implicit TLS against aiosmtpd with a certificate made for the test."""
 
 import shutil
+import signal
 import ssl
 import subprocess
 import time
@@ -11,7 +12,7 @@ from aiosmtpd.controller import Controller
 from messagehub_tui import control, delivery
 from messagehub_tui.channels.base import Outcome
 from messagehub_tui.doctor import run_checks
-from messagehub_tui.models import Event
+from messagehub_tui.models import Delivery, Event
 from tests.engine import counts_add_up, make_home, poll, wait_status
 from tests.peers import RecordingHandler, free_port, require
 from tests.scripted_smtp import ScriptedSmtp
@@ -160,3 +161,36 @@ def test_a_pause_before_the_server_greets_takes_effect_at_once(home, silent_serv
     assert time.monotonic() - asked < 10  # not the 30 s greeting timeout
     assert campaign.last_error is None, campaign.last_error
     assert counts_add_up(cid)["pending"] == 4
+
+
+@pytest.mark.parametrize("stop", ["pause", "SIGTERM"])
+def test_a_stop_while_a_later_lane_waits_for_its_greeting_takes_effect_at_once(home, stop):
+    # Lane 0 connects when the runner starts; lane 1 on its first message, here to a server
+    # that never greets it (Postfix postscreen holds its greeting ~6 s, an overloaded server
+    # may say nothing). The stop waited out the whole [email] timeout (300 s here, so the
+    # 60 s poll of wait_status fails) for a connection that had sent nothing.
+    server = ScriptedSmtp(silent=True, greeted=1)
+    try:
+        toml = (f'[email]\ntransport = "smtp"\nhost = "127.0.0.1"\nport = {server.port}\n'
+                'security = "none"\nfrom = "a@example.com"\ntimeout = "300s"\nconnections = 2\n'
+                '[delivery]\nprocesses = 1\n')
+        settings, cid = make_home(home, toml, count=6)
+        runners = control.launch(settings, cid).runners
+        # everything claimed, and lane 1 connected to the server that does not greet it
+        poll(lambda: counts_add_up(cid)["pending"] == 0 and server.connections == 2,
+             what="lane 1 waiting for its greeting")
+        if stop == "pause":
+            control.pause(settings, cid)
+        else:
+            runners[0].send_signal(signal.SIGTERM)
+        campaign = wait_status(cid, "paused")
+        assert campaign.last_error is None, campaign.last_error
+        counts = counts_add_up(cid)
+        assert counts["sending"] == counts["unknown"] == counts["failed"] == 0, counts
+        assert counts["sent"] == len(server.messages) and counts["pending"] > 0, counts
+        # what lane 1 held was never tried: its attempt is given back
+        held = Delivery.select().where((Delivery.campaign == cid) & (Delivery.status == "pending"))
+        assert [d.attempts for d in held] == [0] * counts["pending"]
+        assert runners[0].wait(timeout=10) == 0
+    finally:
+        server.stop()

@@ -2,11 +2,12 @@
 
 import asyncio
 import dataclasses
+import time
 
 import pytest
 
 from messagehub_tui import control
-from messagehub_tui.channels.base import Outcome, Outgoing, SendResult
+from messagehub_tui.channels.base import NOT_SENT, Outcome, Outgoing, SendResult
 from messagehub_tui.channels.smtp import SmtpChannel
 from messagehub_tui.config import EmailSettings
 from messagehub_tui.models import Delivery, DeliveryStatus
@@ -208,3 +209,30 @@ def test_a_server_that_never_answers_a_message_leaves_it_unknown_after_the_timeo
     results = send_all(settings, ["a@example.com", "b@example.com"], ahead=True)
     assert [result.outcome for result in results] == [Outcome.SENT, Outcome.UNKNOWN]
     assert results[1].reason == "no reply after the message was sent: no answer within 1 s"
+
+
+def test_abandon_drops_a_connect_under_way_but_not_a_connected_lane(scripted):
+    """Lane 1's server never greets it: abandon() (a stop) ends that wait with NOT_SENT, at
+    once rather than after the timeout, and no new connection starts; lane 0 still sends."""
+    server = scripted(silent=True, greeted=1)
+    settings = dataclasses.replace(email_settings(server.port), connections=2, timeout=300.0)
+    channel = SmtpChannel(settings, "team@example.com")
+    first, second, third = (Outgoing(i, rcpt, BODY) for i, rcpt in enumerate(RECIPIENTS[:3]))
+
+    async def run():
+        await channel.open()
+        try:
+            waiting = asyncio.create_task(channel.send(1, first))
+            deadline = time.monotonic() + 60
+            while server.connections < 2 and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+            assert server.connections == 2 and not waiting.done()
+            channel.abandon()
+            return (await asyncio.wait_for(waiting, 60), await channel.send(1, second),
+                    await channel.send(0, third))
+        finally:
+            await channel.close()
+    abandoned, after, connected = asyncio.run(run())
+    assert abandoned is NOT_SENT and after is NOT_SENT
+    assert connected.outcome == Outcome.SENT, connected
+    assert server.recipients() == {RECIPIENTS[2]: 1} and server.connections == 2

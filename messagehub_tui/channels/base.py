@@ -27,6 +27,9 @@ class SendResult:
     suppress: bool = False
 
 
+# A message not sent because the campaign stops: back to pending, its attempt not counted.
+NOT_SENT = SendResult(Outcome.STOP, reason="stopped before sending")
+
 
 @dataclass(frozen=True, slots=True)
 class Outgoing:
@@ -53,6 +56,11 @@ class Transport(Protocol):
                    ) -> SendResult:
         """Send one message on one lane; never raises for a per-message problem. `then` is the
         message this lane sends next, if it is known and ready."""
+
+    def abandon(self) -> None:
+        """The campaign stops: drop what is being set up (connections still connecting have
+        sent nothing), so that a stop never waits for it; a send waiting for it, or needing a
+        new one, returns NOT_SENT. Messages already on the wire are finished."""
 
     async def close(self) -> None:
         """Release connections and files."""

@@ -33,5 +33,8 @@ class OutboxChannel:
                             encoding="utf-8")
         return SendResult(Outcome.SENT, provider_id=path.name)
 
+    def abandon(self) -> None:
+        return None  # a file write is never left half set up
+
     async def close(self) -> None:
         return None

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import ssl
 
-from messagehub_tui.channels.base import ChannelStopped, Outcome, Outgoing, SendResult
+from messagehub_tui.channels.base import NOT_SENT, ChannelStopped, Outcome, Outgoing, SendResult
 from messagehub_tui.channels.smtp_client import (
     SmtpClient,
     SmtpOutOfStep,
@@ -84,19 +85,49 @@ class SmtpChannel:
         self.looks_ahead = True
         self._clients = [client_for(settings) for _ in range(self.lanes)]
         self._refusals = 0
+        # the connects under way, each its own task, so that abandon() can drop them without
+        # cancelling the sends that wait for them (a send always returns its result)
+        self._connecting: set[asyncio.Task[SendResult | None]] = set()
+        self._abandoned = False
 
     async def open(self) -> None:
         """Connect the first lane now, so bad credentials or a dead server show at once: any
-        failure here stops (one timeout costs one timeout, not one per retry)."""
+        failure here stops (one timeout costs one timeout, not one per retry). Abandoned while
+        connecting, it returns: the caller is stopping."""
         result = await self._ensure(self._clients[0])
-        if result is not None:
+        if result is not None and result is not NOT_SENT:
             raise ChannelStopped(result.reason)
 
+    def abandon(self) -> None:
+        """Drop the connects under way and start no other: the campaign stops, and a server slow
+        to greet (Postfix postscreen waits ~6 s, a busy one may say nothing until the timeout)
+        must not hold up a stop for a lane that has sent nothing on that connection."""
+        self._abandoned = True
+        for task in self._connecting:
+            task.cancel()
+
     async def _ensure(self, client: SmtpClient) -> SendResult | None:
+        """None when the client is connected (now), else what the message gets instead: the
+        failed connect's result, or NOT_SENT when the connect was abandoned."""
         if client.connected:
             return None
+        if self._abandoned:
+            return NOT_SENT
+        connecting = asyncio.create_task(self._connect(client))
+        self._connecting.add(connecting)
+        try:
+            await asyncio.wait({connecting})  # abandon() cancels the connect, not this wait
+        finally:
+            self._connecting.discard(connecting)
+            connecting.cancel()  # (done already, unless this send itself was cancelled)
+        return NOT_SENT if connecting.cancelled() else connecting.result()
+
+    async def _connect(self, client: SmtpClient) -> SendResult | None:
         try:
             await client.connect()
+        except asyncio.CancelledError:
+            await client.close()  # half set up: aborted, no QUIT
+            raise
         except CONNECT_ERRORS as exc:
             await client.close()
             result = connect_problem(exc, self.settings, client.stage)
@@ -151,5 +182,7 @@ class SmtpChannel:
         return SendResult(Outcome.SENT, provider_id=reply[:200])
 
     async def close(self) -> None:
+        self.abandon()
+        await asyncio.gather(*self._connecting, return_exceptions=True)
         for client in self._clients:
             await client.close()

@@ -92,6 +92,9 @@ class TwilioChannel:
                                                       f"{type(exc).__name__} {exc}".strip())
         return SendResult(Outcome.SENT, provider_id=created.sid)
 
+    def abandon(self) -> None:
+        """Nothing to drop: a request under way may have reached Twilio, so it is awaited."""
+
     async def close(self) -> None:
         if self._http is not None:
             await self._http.close()

@@ -11,13 +11,12 @@ from collections.abc import Callable
 
 from peewee import DatabaseError
 
-from messagehub_tui.channels.base import Outcome, Outgoing, SendResult, Transport
+from messagehub_tui.channels.base import NOT_SENT, Outgoing, SendResult, Transport
 from messagehub_tui.errors import is_disk_full
 from messagehub_tui.models import StopRequest
 from messagehub_tui.workers import journal, registry
 from messagehub_tui.workers.queue import Claimed
 
-NOT_SENT = SendResult(Outcome.STOP, reason="stopped before sending")
 WATCH_EVERY = 0.2
 log = logging.getLogger("messagehub.runner")
 

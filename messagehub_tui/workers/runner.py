@@ -19,7 +19,14 @@ from messagehub_tui import feedback, render_limits
 from messagehub_tui.bounces import verp
 from messagehub_tui.campaign_compose import effective_sender, make_composer
 from messagehub_tui.channels import make_transport
-from messagehub_tui.channels.base import ChannelStopped, Outcome, Outgoing, SendResult, Transport
+from messagehub_tui.channels.base import (
+    NOT_SENT,
+    ChannelStopped,
+    Outcome,
+    Outgoing,
+    SendResult,
+    Transport,
+)
 from messagehub_tui.compose import RenderError
 from messagehub_tui.config import Settings, load_settings
 from messagehub_tui.config_checks import MAX_BATCH
@@ -28,7 +35,7 @@ from messagehub_tui.events import log_line, record_event
 from messagehub_tui.homefs import private_umask
 from messagehub_tui.models import Campaign, Channel, StopRequest, open_db
 from messagehub_tui.workers import journal, queue, registry
-from messagehub_tui.workers.lease import NOT_SENT, Lease
+from messagehub_tui.workers.lease import Lease
 from messagehub_tui.workers.ratelimit import RateLimiter, campaign_rate, sender_key
 
 PROBLEMS = frozenset({Outcome.FAILED, Outcome.UNKNOWN, Outcome.RETRY})
@@ -355,15 +362,17 @@ class CampaignRunner:
             lambda: self.stop.is_set() or registry.stop_requested(self.campaign_id),
             (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, registry.LEAVE_SIGNAL))
         opened: Transport | None = None
+        abandoning: asyncio.Task[None] | None = None
         watcher = asyncio.create_task(self.lease.watch())
         try:
             self.lease.journal = journal.Journal(
                 journal.path_for(self.settings.home, self.runner_id))
             self._prepare()
             opened = self.transport
+            abandoning = asyncio.create_task(self._abandon_when_stopped(opened))
             self._event(f"runner {self.runner_id} started (pid {os.getpid()})")
-            if await self._open():
-                await self._loop()
+            await opened.open()
+            await self._loop()
         except ChannelStopped as exc:
             self._event(f"paused: {exc}", "error")
             self._halt(str(exc))
@@ -379,6 +388,8 @@ class CampaignRunner:
         finally:
             self.stop.set()
             await watcher
+            if abandoning is not None:
+                await abandoning
             if self.claims and not self.database_lost:
                 self._report_claims()
             if opened is not None:
@@ -404,22 +415,13 @@ class CampaignRunner:
         self._event(f"runner {self.runner_id} on {self.settings.host}: {self.claims} claims, "
                     f"{1000 * each:.1f} ms each", shown=telling)
 
-    async def _open(self) -> bool:
-        """Open the channel, unless a stop (pause, cancel, a signal) comes first: False then.
-        A connection still being set up has sent nothing, so a stop need not wait out a server
-        that is slow to greet (up to [email] timeout) the way an in-flight message is awaited."""
-        opening = asyncio.ensure_future(self.transport.open())
-        stopping = asyncio.ensure_future(self.stop.wait())
-        try:
-            await asyncio.wait({opening, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stopping.cancel()
-        if not opening.done():
-            opening.cancel()
-            await asyncio.gather(opening, return_exceptions=True)
-            return False
-        opening.result()  # ChannelStopped: the caller pauses with the reason
-        return True
+    async def _abandon_when_stopped(self, transport: Transport) -> None:
+        """On a stop (pause, cancel, a signal, ...) the channel drops the connections still
+        being set up, at open or for a lane's first message or a reconnect: they have sent
+        nothing, so a stop need not wait out a server slow to greet (up to [email] timeout) the
+        way an in-flight message is awaited. The sends that waited for them return NOT_SENT."""
+        await self.stop.wait()
+        transport.abandon()
 
     def _settle(self) -> str | None:
         """Record the rest, settle this runner's claims from its journal, and leave.
