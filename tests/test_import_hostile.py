@@ -104,6 +104,21 @@ def test_a_binary_or_empty_file_is_not_a_csv_in_one_line_and_nothing_is_written(
         assert not home.exists(), name
 
 
+def test_a_csv_from_a_pipe_is_read_once_and_imports_whole(tmp_path):
+    """`import <(zcat people.csv.gz)`: the file is opened once, its header checked before the
+    home is made, then imported from that same open file. Read twice (checked, then reopened to
+    import), the pipe was empty the second time: "not a CSV file: it is empty"."""
+    home = tmp_path / "home"
+    rows = "email,first_name\n" + "".join(f"p{i}@example.com,P{i}\n" for i in range(3000))
+    (tmp_path / "rows.csv").write_text(rows, encoding="utf-8")
+    done = subprocess.run(
+        ["bash", "-c", 'exec "$0" -m messagehub_tui --home "$1" import <(cat "$2") --list piped',
+         sys.executable, str(home), str(tmp_path / "rows.csv")],
+        capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "imported 3000, updated 0, rejected 0 (list piped)\n", done.stdout
+
+
 def test_rejects_file_neutralises_formulas(settings, home):
     path = write(home / "f.csv", "email,=cmd,note\n"
                                  "=HYPERLINK(\"http://x\"),+1,-2\n"
