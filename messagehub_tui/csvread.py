@@ -85,7 +85,8 @@ def _refuse_binary(path: Path, head: bytes) -> None:
     """A file that is neither UTF-16 nor has a BOM and holds a NUL byte in its first line is not
     text: refuse it in one line rather than reading its bytes as a header row. (A NUL further
     down is one bad row, rejected with its line number.)"""
-    at = head.split(b"\n", 1)[0].find(b"\0")
+    # the first line ends at CR too: files saved with CR line ends (old Mac) have no LF at all
+    at = re.split(rb"[\r\n]", head, maxsplit=1)[0].find(b"\0")
     if at < 0:
         return
     what = next((said for magic, said in _SIGNATURES if head.startswith(magic)), None)

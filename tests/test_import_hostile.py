@@ -79,6 +79,18 @@ def test_nul_bytes_and_control_characters_never_reach_a_contact(settings, home):
                for c in Contact.select())
 
 
+def test_a_nul_in_a_row_of_a_file_with_cr_line_ends_rejects_that_row_only(settings, home):
+    """With CR line ends (no LF anywhere) the first line is the header alone: a NUL further down
+    is one bad row, not "not a CSV file: it holds binary data" (the suite's property test found
+    it)."""
+    path = home / "cr.csv"
+    path.write_bytes(b"email,first_name\ra@example.com,A\x00nn\rb@example.com,Bob\r")
+    result = contacts.import_csv(path, home, "cr")
+    assert [(r.line, r.reason) for r in result.rejected] == [
+        (2, "first_name contains a NUL byte")]
+    assert [c.email for c in Contact.select()] == ["b@example.com"]
+
+
 def test_a_binary_or_empty_file_is_not_a_csv_in_one_line_and_nothing_is_written(tmp_path):
     """An executable, a workbook saved as .xlsx, an empty file: one line saying it is not a CSV,
     exit 1, and not even the home is made for it."""
