@@ -237,7 +237,7 @@ async def test_at_60x20_the_launchers_footer_shows_the_keys_a_session_needs_whol
         await settle(pilot)
         shown = {key.key: key.region for key in app.screen.query_one(Footer).query(FooterKey)}
         assert set(shown) == {"n", "l", "p", "r", "c", "question_mark", "q"}
-        assert all(0 < region.width and region.right <= 60 for region in shown.values()), shown
+        assert all(region.width > 0 and region.right <= 60 for region in shown.values()), shown
         await pilot.resize_terminal(80, 24)
         await settle(pilot)
         assert {"e", "s"} <= footer_keys(app)
