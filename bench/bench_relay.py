@@ -28,7 +28,6 @@ import shutil
 import smtplib
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -37,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 from _table import print_table
-from bench_send import make_home
+from bench_send import send_home, watch_send
 from delay_proxy import _seconds
 
 from messagehub_tui import campaigns
@@ -125,23 +124,14 @@ def run_campaign(port: int, connections: int, recipients: int) -> tuple[float, f
     `connections` is every connection), through the proxy. Returns the steady rate, from 10 % to
     90 % sent (read from the database every 20 ms: start-up and the last lanes' tail are not the
     point here, bench_send counts them), and the seconds until the first message was recorded."""
-    home = Path(tempfile.mkdtemp(prefix="bench-relay-"))
+    home, campaign_id = send_home(port, connections, recipients, processes=1)
     try:
-        campaign_id = make_home(home, (
-            f'[email]\ntransport = "smtp"\nhost = "127.0.0.1"\nport = {port}\n'
-            f'security = "none"\nfrom = "Bench <bench@example.com>"\n'
-            f"connections = {connections}\n[delivery]\nprocesses = 1\n"), recipients, "email")
         open_db(load_settings(home).db_location)
+        samples: list[tuple[float, int]] = []
         try:
             started = time.perf_counter()
-            sender = subprocess.Popen(
-                [sys.executable, "-m", "messagehub_tui", "--home", str(home), "send",
-                 str(campaign_id)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-            samples = []
-            while sender.poll() is None:
-                samples.append((time.perf_counter(), campaigns.delivery_counts(campaign_id).sent))
-                time.sleep(0.02)
-            samples.append((time.perf_counter(), campaigns.delivery_counts(campaign_id).sent))
+            watch_send(home, campaign_id, 0.02, lambda: samples.append(
+                (time.perf_counter(), campaigns.delivery_counts(campaign_id).sent)))
         finally:
             close_db()
         if samples[-1][1] < recipients:

@@ -106,32 +106,51 @@ def child_env(bytecode: Path | None) -> dict[str, str]:
     return env
 
 
+def send_home(port: int, connections: int, recipients: int, processes: int | None = None
+              ) -> tuple[Path, int]:
+    """A fresh home that sends to 127.0.0.1:`port` with default settings but connections (and
+    processes when given), with one personalised text+HTML campaign; (home, campaign id)."""
+    home = Path(tempfile.mkdtemp(prefix="bench-send-"))
+    toml = (f'[email]\ntransport = "smtp"\nhost = "127.0.0.1"\nport = {port}\n'
+            f'security = "none"\nfrom = "Bench <bench@example.com>"\n'
+            f"connections = {connections}\n")
+    if processes is not None:
+        toml += f"[delivery]\nprocesses = {processes}\n"
+    return home, make_home(home, toml, recipients, "email")
+
+
+def watch_send(home: Path, campaign_id: int, every: float, tick, out=subprocess.DEVNULL,
+               env: dict[str, str] | None = None) -> float:
+    """Run `messagehub-tui send` of the campaign, calling `tick()` every `every` seconds while it
+    runs and once when it has ended; returns its wall time, start-up included."""
+    started = time.perf_counter()
+    sender = subprocess.Popen(
+        [sys.executable, "-m", "messagehub_tui", "--home", str(home), "send", str(campaign_id)],
+        stdout=out, stderr=subprocess.STDOUT, env=env)
+    while sender.poll() is None:
+        tick()
+        time.sleep(every)
+    elapsed = time.perf_counter() - started
+    tick()
+    return elapsed
+
+
 def run_send(recipients: int, connections: int, processes: int | None, port: int,
              bytecode: Path | None = None) -> dict:
     """`messagehub-tui send` in a fresh home with default settings but host, port, connections
     (and processes when given); wall time including start-up."""
-    home = Path(tempfile.mkdtemp(prefix="bench-send-"))
+    home, campaign_id = send_home(port, connections, recipients, processes)
     try:
-        toml = (f'[email]\ntransport = "smtp"\nhost = "127.0.0.1"\nport = {port}\n'
-                f'security = "none"\nfrom = "Bench <bench@example.com>"\n'
-                f"connections = {connections}\n")
-        if processes is not None:
-            toml += f"[delivery]\nprocesses = {processes}\n"
-        campaign_id = make_home(home, toml, recipients, "email")
         size = message_size(home, campaign_id)
         rss: dict[int, int] = {}
         cpu: dict[int, float] = {}
+
+        def sample() -> None:
+            for pid in runner_pids(home):
+                rss.setdefault(pid, 0)
+            peak_rss(rss, cpu)
         with open(home / "send.out", "w") as out:
-            started = time.perf_counter()
-            sender = subprocess.Popen(
-                [sys.executable, "-m", "messagehub_tui", "--home", str(home), "send",
-                 str(campaign_id)], stdout=out, stderr=subprocess.STDOUT, env=child_env(bytecode))
-            while sender.poll() is None:
-                for pid in runner_pids(home):
-                    rss.setdefault(pid, 0)
-                peak_rss(rss, cpu)
-                time.sleep(0.05)
-            elapsed = time.perf_counter() - started
+            elapsed = watch_send(home, campaign_id, 0.05, sample, out, child_env(bytecode))
         settings = load_settings(home)
         open_db(settings.db_location)
         try:

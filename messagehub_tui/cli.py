@@ -21,7 +21,7 @@ from messagehub_tui import (
 from messagehub_tui.cli_args import Handler, Parser, one_line
 from messagehub_tui.cli_help import ExitCode, epilog
 from messagehub_tui.config import Settings, load_settings, resolve_home
-from messagehub_tui.csvread import check_header
+from messagehub_tui.csvread import ContactsCsv
 from messagehub_tui.engines import POSTGRES_HINT
 from messagehub_tui.errors import MessagehubError
 from messagehub_tui.homefs import (
@@ -77,7 +77,7 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     from messagehub_tui import contacts  # see CONTACTS_LATE
     try:
-        result = contacts.import_csv(args.file, settings.home, args.list,
+        result = contacts.import_csv(args.source, settings.home, args.list,
                                      settings.sms.default_region)
     except contacts.ImportStopped as exc:
         _print_import_problems(exc.result)
@@ -260,14 +260,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     previous_umask = private_umask()
     try:
-        if args.command == "import":
-            check_header(Path(args.file))
-        settings = open_home(args.home, HOME_ACCESS.get(args.command, HomeAccess.WRITE))
-        if args.command is None:
-            return run_app(settings)
-        code = args.handler(args, settings)
-        sys.stdout.flush()  # a reader gone away shows here, not in the interpreter's exit
-        return code
+        with contextlib.ExitStack() as opened:
+            if args.command == "import":
+                # Opened (its header checked) before the home: a file that is not a CSV writes
+                # nothing, not even a new home; cmd_import imports from this same open file.
+                args.source = opened.enter_context(ContactsCsv(Path(args.file)))
+            settings = open_home(args.home, HOME_ACCESS.get(args.command, HomeAccess.WRITE))
+            if args.command is None:
+                return run_app(settings)
+            code = args.handler(args, settings)
+            sys.stdout.flush()  # a reader gone away shows here, not in the interpreter's exit
+            return code
     except BrokenPipeError:
         return _reader_gone()
     except MessagehubError as exc:

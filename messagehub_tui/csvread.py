@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 import itertools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Self
 
 from messagehub_tui.errors import MessagehubError
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 _ALIASES = {
     "email": "email", "e_mail": "email", "email_address": "email", "mail": "email",
@@ -54,10 +59,8 @@ def column_key(name: str) -> str:
     return _ALIASES.get(key, key)
 
 
-def _encoding(path: Path) -> tuple[str, str]:
+def _encoding(path: Path, head: bytes) -> tuple[str, str]:
     """The codec and error handler for a file, from its BOM or its first bytes."""
-    with path.open("rb") as handle:
-        head = handle.read(4096)
     for bom, name in _BOMS:
         if head.startswith(bom):
             return name, "replace"
@@ -82,13 +85,40 @@ def _refuse_binary(path: Path, head: bytes) -> None:
     """A file that is neither UTF-16 nor has a BOM and holds a NUL byte in its first line is not
     text: refuse it in one line rather than reading its bytes as a header row. (A NUL further
     down is one bad row, rejected with its line number.)"""
-    at = head.split(b"\n", 1)[0].find(b"\0")
+    # the first line ends at CR too: files saved with CR line ends (old Mac) have no LF at all
+    at = re.split(rb"[\r\n]", head, maxsplit=1)[0].find(b"\0")
     if at < 0:
         return
     what = next((said for magic, said in _SIGNATURES if head.startswith(magic)), None)
     kind = f"it is {what}: save it as CSV first" if what else \
         f"it holds binary data (a NUL byte at byte {at + 1})"
     raise MessagehubError(f"{path}: not a CSV file: {kind}")
+
+
+class _Replayed(io.RawIOBase):
+    """The first bytes, read already to tell the encoding, then the rest of the same open file:
+    a file is opened and read once, so a pipe (`import <(zcat people.csv.gz)`) reads whole."""
+
+    def __init__(self, head: bytes, rest: io.BufferedReader) -> None:
+        super().__init__()
+        self._head = head
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        if not self._head:
+            return self._rest.readinto(buffer)
+        view = memoryview(buffer).cast("B")
+        taken = self._head[:len(view)]
+        view[:len(taken)] = taken
+        self._head = self._head[len(taken):]
+        return len(taken)
+
+    def close(self) -> None:
+        self._rest.close()
+        super().close()
 
 
 @dataclass(slots=True)
@@ -108,11 +138,21 @@ class CsvFile:
     def __init__(self, path: Path):
         self.path = path
         try:
-            encoding, errors = _encoding(path)
-            self._handle = path.open(encoding=encoding, errors=errors, newline="")
-            first = self._handle.readline()
+            raw = path.open("rb")
         except OSError as exc:
             raise MessagehubError(f"{path}: cannot read: {exc.strerror}") from None
+        try:
+            head = raw.read(4096)
+            encoding, errors = _encoding(path, head)
+            self._handle = io.TextIOWrapper(io.BufferedReader(_Replayed(head, raw)),
+                                            encoding=encoding, errors=errors, newline="")
+            first = self._handle.readline()
+        except OSError as exc:
+            raw.close()
+            raise MessagehubError(f"{path}: cannot read: {exc.strerror}") from None
+        except MessagehubError:
+            raw.close()
+            raise
         self.encoding = encoding
         if not first.strip():  # empty, or blank lines only where the header should be
             self._handle.close()
@@ -127,7 +167,7 @@ class CsvFile:
             self._handle.close()
             raise MessagehubError(f"{path}: the header line cannot be read: {exc}") from None
 
-    def __enter__(self) -> CsvFile:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -186,8 +226,16 @@ def header_keys(path: Path, header: list[str]) -> list[str]:
     return keys
 
 
-def check_header(path: Path) -> None:
-    """Refuse, in one line, a file whose header cannot be imported (not a CSV, no header row, no
-    email or phone column), before anything is written for it: not even a new home."""
-    with CsvFile(path) as source:
-        header_keys(path, source.header)
+class ContactsCsv(CsvFile):
+    """A CSV file whose header can be imported: `keys`, each column's template variable name.
+    Opening it refuses, in one line, a file that is not a CSV, has no header row or no email or
+    phone column: `import` opens it before anything is written for it (not even a new home),
+    then imports from the same open file."""
+
+    def __init__(self, path: Path):
+        super().__init__(path)
+        try:
+            self.keys = header_keys(path, self.header)
+        except MessagehubError:
+            self._handle.close()
+            raise

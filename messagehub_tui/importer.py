@@ -22,7 +22,7 @@ from pathlib import Path
 from peewee import DatabaseError
 
 from messagehub_tui.addresses import InvalidAddress, normalise_email, normalise_phone
-from messagehub_tui.csvread import CsvFile, Row, header_keys
+from messagehub_tui.csvread import ContactsCsv, Row
 from messagehub_tui.csvsafe import plain_cell
 from messagehub_tui.deliveries import EXPORT_ONLY_COLUMNS
 from messagehub_tui.errors import MessagehubError
@@ -225,21 +225,21 @@ def _stopped(path: Path, home: Path, result: ImportResult, exc: BaseException) -
             "the same import again: rows already saved are updated, not duplicated")
 
 
-def import_csv(path: str | Path, home: Path, list_name: str | None = None,
+def import_csv(source: str | Path | ContactsCsv, home: Path, list_name: str | None = None,
                region: str | None = None) -> ImportResult:
-    """Import a CSV file into a list (named after the file by default); bad rows are reported.
+    """Import a CSV file (a path, or one opened already) into a list (named after the file by
+    default); bad rows are reported.
 
     Chunks of CHUNK rows commit one by one, so a long import never blocks sending for long; if it
     stops part-way (disk full, Ctrl-C) ImportStopped says exactly which lines were saved.
     """
-    path = Path(path)
-    with CsvFile(path) as source:
-        keys = header_keys(path, source.header)
+    with source if isinstance(source, ContactsCsv) else ContactsCsv(Path(source)) as opened:
+        path, keys = opened.path, opened.keys
         columns = _Columns(keys, region, any(key in EXPORT_ONLY_COLUMNS for key in keys))
         result = ImportResult(list_name=list_name or path.stem)
         store = Store(result.list_name)
-        rejects = RejectsFile(home, path.stem, source.header)
-        rows = source.rows()
+        rejects = RejectsFile(home, path.stem, opened.header)
+        rows = opened.rows()
         try:
             with _interrupt_between_chunks() as interrupted:
                 while chunk := list(itertools.islice(rows, CHUNK)):

@@ -72,6 +72,15 @@ class StopRequest(StrEnum):
     CANCEL = "cancel"
 
 
+class InterruptCause(StrEnum):
+    """Why recovery marked a campaign interrupted, stored beside the reason's words so a rule
+    (the scheduler's "nobody runs runners") reads the cause, not the text."""
+
+    RUNNER_DIED = "runner_died"  # its runners died or went silent while it ran
+    RUNNER_EXITED = "runner_exited"  # the runners started for it all exited before registering
+    NOT_PICKED_UP = "not_picked_up"  # queued, and no runner of any host ever took it up
+
+
 class DeliveryStatus(StrEnum):
     """One recipient's state: pending, sending once a runner claimed it, then sent, failed or
     unknown (handed over without an answer; a retry puts failed and unknown back to pending);
@@ -186,6 +195,7 @@ class Campaign(BaseModel):
     started_at = DateTimeField(null=True)
     finished_at = DateTimeField(null=True)
     last_error = TextField(null=True)
+    interrupt_cause = TextField(null=True)  # an InterruptCause, written with status interrupted
     # Written by control.pause/cancel, read by runners; the column keeps its first name.
     stop_request = TextField(default=StopRequest.NONE.value, column_name="control")
     auto_resume = IntegerField(default=0)

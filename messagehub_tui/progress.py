@@ -60,6 +60,16 @@ class RateMeter:
         self.history.append(self.rate)
         return self.rate
 
+    def follow(self, sent: int, sending: bool, now: float | None = None) -> float | None:
+        """The rate while the campaign sends (`update`); None while it does not, and the meter
+        starts afresh then, so a resumed run is measured from its own start, not averaged with
+        the pause."""
+        if not sending:
+            self.first = self.last = self.rate = None
+            self.history.clear()
+            return None
+        return self.update(sent, now)
+
     def eta(self, remaining: int) -> float | None:
         """Seconds until `remaining` more are sent at the current rate, or None if unknown."""
         if not self.rate:

@@ -8,7 +8,7 @@ import re
 
 from messagehub_tui.engines import Engine
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 # PostgreSQL support arrived with schema 4: only the migrations after it ever run on a PostgreSQL
 # database. Those before it are SQLite's history (3 rebuilds a table for AUTOINCREMENT, which
 # PostgreSQL's sequences give anyway).
@@ -163,6 +163,14 @@ MIGRATIONS: dict[int, list[str]] = {
         "GROUP BY campaign_id, kind "
         'ON CONFLICT ("campaign_id", "kind") DO UPDATE SET n = excluded.n',
         'DROP TABLE IF EXISTS "bounce"',
+    ],
+    # models.InterruptCause: why a campaign is interrupted, typed. The one cause a rule reads
+    # (nobody took it up) is recovered from the words recovery wrote for it until v6.
+    7: [
+        'ALTER TABLE "campaign" ADD COLUMN "interrupt_cause" TEXT',
+        "UPDATE campaign SET interrupt_cause = 'not_picked_up' WHERE status = 'interrupted' "
+        # substr, not LIKE: psycopg reads a % in a statement as a placeholder
+        "AND substr(last_error, 1, 28) = 'no runner took it up within '",
     ],
 }
 

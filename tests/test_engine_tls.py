@@ -147,18 +147,18 @@ def test_doctor_explains_an_untrusted_certificate(home, tls_server):
 
 def test_a_pause_before_the_server_greets_takes_effect_at_once(home, silent_server):
     # The walk: Ctrl-C in `send` while the server had not greeted yet waited out the whole
-    # [email] timeout, then paused with "cannot connect" instead of the user's pause.
+    # [email] timeout, then paused with "cannot connect" instead of the user's pause. With a
+    # timeout far longer than the wait below, only the pause can end the greeting's wait: the
+    # campaign is paused by the user (no error), not by the server's silence.
     toml = (f'[email]\ntransport = "smtp"\nhost = "127.0.0.1"\nport = {silent_server.port}\n'
-            'security = "none"\nfrom = "a@example.com"\ntimeout = "30s"\n')
+            'security = "none"\nfrom = "a@example.com"\ntimeout = "3600s"\n')
     settings, cid = make_home(home, toml, count=4)
     control.launch(settings, cid)
     poll(lambda: Event.select().where((Event.campaign == cid)
                                       & Event.message.contains("started")).exists(),
          30, what="runner started")
-    asked = time.monotonic()
     control.pause(settings, cid)
-    campaign = wait_status(cid, "paused", timeout=25)
-    assert time.monotonic() - asked < 10  # not the 30 s greeting timeout
+    campaign = wait_status(cid, "paused", timeout=120)
     assert campaign.last_error is None, campaign.last_error
     assert counts_add_up(cid)["pending"] == 4
 

@@ -17,9 +17,11 @@ from messagehub_tui import campaigns, control
 from messagehub_tui.config import HOST_ENV, load_settings
 from messagehub_tui.errors import ConfigError
 from messagehub_tui.events import campaign_log_path
-from messagehub_tui.models import Campaign, Delivery, Event, Runner, utcnow
+from messagehub_tui.models import Campaign, Delivery, Event, InterruptCause, Runner, utcnow
 from messagehub_tui.workers import queue, registry
+from messagehub_tui.workers.leader import Always
 from messagehub_tui.workers.runner import SLOW_CLAIM
+from messagehub_tui.workers.scheduler import CampaignScheduler
 from messagehub_tui.workers.supervisor import (
     JOIN_QUEUED_AFTER,
     leave,
@@ -73,6 +75,29 @@ def test_this_hosts_runner_with_a_dead_pid_is_recovered_at_once(home):
     settings, cid, runner = running_with_claims(home, load_settings(home).host, time.time())
     assert recover(settings) == [cid]
     assert Runner.get_or_none(Runner.id == runner.id) is None
+
+
+def test_recovery_stores_why_typed_and_the_give_up_reason_reads_the_cause_not_the_words(home):
+    """A queued campaign nobody took up and a running one whose runner died are interrupted
+    with their InterruptCause; the scheduler's "no host runs runners" reads that cause. The words
+    name STALE_AFTER, which the process that recovered may have read differently (its
+    environment): compared as text, they gave "its runners died" instead."""
+    settings, died, _ = running_with_claims(home, load_settings(home).host, time.time())
+    queued = campaigns.create(settings, "never taken up", "email", "people", "Hi",
+                              subject="Hi").id
+    control.launch(settings, queued, start=False)
+    Campaign.update(updated_at=utcnow() - timedelta(seconds=registry.STALE_AFTER + 1)) \
+        .where(Campaign.id == queued).execute()
+    assert sorted(recover(settings)) == sorted([died, queued])
+    assert Campaign.get_by_id(died).interrupt_cause == InterruptCause.RUNNER_DIED
+    assert Campaign.get_by_id(queued).interrupt_cause == InterruptCause.NOT_PICKED_UP
+    Campaign.update(last_error="no runner took it up within 999 s: no host runs runners for "
+                    "this home").where(Campaign.id == queued).execute()
+    daemon = CampaignScheduler(settings, runners=False, leader=Always())
+    assert daemon._why_given_up(Campaign.get_by_id(queued), 3).startswith(
+        "no runner took it up 3 times in a row: this daemon runs with --no-runners")
+    assert daemon._why_given_up(Campaign.get_by_id(died), 3).startswith(
+        "its runners died 3 times in a row")
 
 
 def test_a_runner_records_the_host_id_of_its_environment_and_only_that_host_judges_its_pid(

@@ -79,6 +79,18 @@ def test_nul_bytes_and_control_characters_never_reach_a_contact(settings, home):
                for c in Contact.select())
 
 
+def test_a_nul_in_a_row_of_a_file_with_cr_line_ends_rejects_that_row_only(settings, home):
+    """With CR line ends (no LF anywhere) the first line is the header alone: a NUL further down
+    is one bad row, not "not a CSV file: it holds binary data" (the suite's property test found
+    it)."""
+    path = home / "cr.csv"
+    path.write_bytes(b"email,first_name\ra@example.com,A\x00nn\rb@example.com,Bob\r")
+    result = contacts.import_csv(path, home, "cr")
+    assert [(r.line, r.reason) for r in result.rejected] == [
+        (2, "first_name contains a NUL byte")]
+    assert [c.email for c in Contact.select()] == ["b@example.com"]
+
+
 def test_a_binary_or_empty_file_is_not_a_csv_in_one_line_and_nothing_is_written(tmp_path):
     """An executable, a workbook saved as .xlsx, an empty file: one line saying it is not a CSV,
     exit 1, and not even the home is made for it."""
@@ -102,6 +114,21 @@ def test_a_binary_or_empty_file_is_not_a_csv_in_one_line_and_nothing_is_written(
             f"messagehub-tui: {tmp_path / name}.csv: not a CSV file: {said}"), done.stderr
         assert done.stderr.count("\n") == 1 and done.stdout == "", done.stderr
         assert not home.exists(), name
+
+
+def test_a_csv_from_a_pipe_is_read_once_and_imports_whole(tmp_path):
+    """`import <(zcat people.csv.gz)`: the file is opened once, its header checked before the
+    home is made, then imported from that same open file. Read twice (checked, then reopened to
+    import), the pipe was empty the second time: "not a CSV file: it is empty"."""
+    home = tmp_path / "home"
+    rows = "email,first_name\n" + "".join(f"p{i}@example.com,P{i}\n" for i in range(3000))
+    (tmp_path / "rows.csv").write_text(rows, encoding="utf-8")
+    done = subprocess.run(
+        ["bash", "-c", 'exec "$0" -m messagehub_tui --home "$1" import <(cat "$2") --list piped',
+         sys.executable, str(home), str(tmp_path / "rows.csv")],
+        capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "imported 3000, updated 0, rejected 0 (list piped)\n", done.stdout
 
 
 def test_rejects_file_neutralises_formulas(settings, home):

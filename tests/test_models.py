@@ -83,3 +83,25 @@ def test_a_version_2_database_gets_runner_ids_that_are_never_reused(tmp_path):
     assert "AUTOINCREMENT" in db.execute_sql(
         "SELECT sql FROM sqlite_master WHERE name = 'runner'").fetchone()[0]
     close_db()
+
+
+def test_a_version_6_database_keeps_knowing_which_interruptions_nobody_took_up(tmp_path):
+    """v7 stores InterruptCause; a campaign interrupted before, whose words say nobody took it up,
+    keeps that cause (the scheduler's give-up reason reads it); another interruption has none."""
+    from messagehub_tui.models import Campaign, InterruptCause
+
+    path = tmp_path / "v6.db"
+    open_db(path)
+    for number, error in ((1, "no runner took it up within 30 s: no host runs runners for this "
+                              "home (a daemon without --no-runners, `send` or `resume` does)"),
+                          (2, "disk full: no space left on device")):
+        Campaign.insert(id=number, name=f"c{number}", channel="email", body="b",
+                        status="interrupted", last_error=error).execute()
+    db.execute_sql('ALTER TABLE "campaign" DROP COLUMN "interrupt_cause"')
+    Meta.update(value="6").where(Meta.key == "schema_version").execute()
+    close_db()
+    open_db(path)
+    assert Campaign.get_by_id(1).interrupt_cause == InterruptCause.NOT_PICKED_UP
+    assert Campaign.get_by_id(2).interrupt_cause is None
+    assert Meta.get(Meta.key == "schema_version").value == str(SCHEMA_VERSION)
+    close_db()

@@ -86,3 +86,17 @@ def test_a_second_read_later_than_the_window_gives_the_average_instead_of_crashi
     meter.update(0, now=0.0)
     assert meter.update(20, now=20.0) == 1.0
     assert meter.update(40, now=40.0) == 1.0
+
+
+def test_a_meter_that_is_not_sending_shows_no_rate_and_a_resumed_run_measures_afresh():
+    """The monitor and the overview share this rule (`RateMeter.follow`): paused, the rate is
+    None with no sparkline; resumed, the first read starts a new measure (it is not averaged
+    with the pause)."""
+    meter = RateMeter()
+    for second in range(5):
+        assert meter.follow(second * 10, sending=True, now=float(second)) is not None
+    assert meter.rate == 10.0 and meter.history
+    assert meter.follow(40, sending=False, now=20.0) is None
+    assert not meter.history and meter.eta(10) is None
+    assert meter.follow(40, sending=True, now=30.0) == 0.0
+    assert meter.follow(45, sending=True, now=31.0) == 5.0

@@ -107,6 +107,20 @@ def wait_through(campaign_id: int, expected: str, passing: set[str], timeout: fl
     return poll(check, timeout, what=f"campaign {campaign_id} {expected}")
 
 
+def a_whole_daemon_sync(settings) -> None:
+    """Wait until the running daemon has made a whole sync (supervision, then schedules) that
+    began after this call. A sync marks missed a campaign scheduled an hour ago (past the grace),
+    in its schedules part: the first probe shows a sync that may have supervised before the call,
+    the second one a sync begun after the first probe was missed."""
+    for probe in range(2):
+        probe_id = campaigns.create(settings, f"sync probe {probe}", "email", "people",
+                                    "probe", subject="probe").id
+        Campaign.update(status="scheduled", scheduled_at=utcnow() - timedelta(hours=1)) \
+            .where(Campaign.id == probe_id).execute()
+        poll(lambda probe_id=probe_id: Campaign.get_by_id(probe_id).status == "missed", 60,
+             what=f"sync probe {probe} missed")
+
+
 def stop_daemon(process) -> None:
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=60) == 0
@@ -298,7 +312,7 @@ def test_daemon_backs_off_then_pauses_a_campaign_whose_runners_keep_dying(home, 
         assert campaign.last_error == (
             f"its runners died 3 times in a row, so the daemon stopped restarting it; "
             f"see logs/campaign-{cid}.log, then resume it")
-        time.sleep(3)  # two syncs: nothing restarts it
+        a_whole_daemon_sync(settings)  # whose supervision did not restart it
         assert Campaign.get_by_id(cid).status == "paused" and Runner.select().count() == 0
         paused = f"paused: {campaign.last_error}"
         assert Event.select().where((Event.campaign == cid)

@@ -40,6 +40,11 @@ def test_launcher(snap_compare, showcase):
     assert snap_compare(app_for(showcase), terminal_size=(80, 24), run_before=after())
 
 
+def test_launcher_narrow(snap_compare, showcase):
+    """At 60x20 the footer keeps new, launch, pause, resume, cancel, help and quit whole."""
+    assert snap_compare(app_for(showcase), terminal_size=(60, 20), run_before=after())
+
+
 def test_launcher_large(snap_compare, showcase):
     assert snap_compare(app_for(showcase), terminal_size=(200, 60), run_before=after())
 

@@ -186,3 +186,25 @@ async def test_the_deliveries_screen_shows_each_whole_reason_at_80x24(settings):
         assert table.virtual_size.width <= table.size.width, shown
         words = " ".join(" ".join(shown).split())
         assert words.count("not a valid phone number.") == 3, shown
+
+
+async def test_a_long_import_reason_wraps_whole_on_the_contacts_screen_at_80x24(settings, home):
+    # "imported without its phone: phone '+1415' is not a valid number (check its digits and
+    # country code)" was cut at the screen's edge: the end of the reason was not readable.
+    (home / "long.csv").write_text("email,phone,first_name\n"
+                                   "five@example.com,+1415,Five\n", encoding="utf-8")
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("i")
+        await until(pilot, lambda: isinstance(app.screen, ContactsScreen), what="contacts")
+        await pilot.press(*str(home / "long.csv"), "enter")
+        table = app.screen.query_one("#rejects", DataTable)
+        await until(pilot, lambda: table.row_count > 0, what="the problem row listed")
+        await settle(pilot)
+        reason = str(table.get_row_at(0)[1])
+        assert len(reason) > 80, reason
+        drawn = [strip.text for strip in table.render_lines(table.region.reset_offset)]
+        problem = " ".join(" ".join(line[7:].split()) for line in drawn[1:])  # after "Line"
+        assert reason in problem, drawn
+        assert table.region.right <= 80

@@ -24,9 +24,14 @@ from messagehub_tui.screens.widgets.campaign_table import CampaignTable
 from messagehub_tui.state import CampaignState
 from messagehub_tui.timefmt import local_text, parse_when
 
-# Keys the footer shows only when the terminal is at least this wide; help lists them always.
+# Keys the footer shows only when the terminal is at least this wide; help (?) and the command
+# palette list them always, and they work at any width.
 WIDE_FOOTER = 120
 SECONDARY_KEYS = ("t", "d", "slash", "i", "o", "enter")
+# Below 80 columns the footer keeps what a session needs (new, launch, pause, resume, cancel,
+# help, quit): with edit and schedule too, help and quit fell off its end at 60 columns.
+NARROW_FOOTER = 80
+NARROW_HIDDEN_KEYS = ("e", "s")
 
 
 class CampaignsScreen(CampaignActionsScreen[list[CampaignState]]):
@@ -86,14 +91,16 @@ class CampaignsScreen(CampaignActionsScreen[list[CampaignState]]):
         self.query_one(CampaignTable).select(campaign_id)
 
     def on_resize(self, event: events.Resize) -> None:
-        """Show the secondary keys in the footer when there is room for them."""
-        wide = event.size.width >= WIDE_FOOTER
+        """Show in the footer the keys there is room for."""
+        width = event.size.width
+        shown = {key: width >= WIDE_FOOTER for key in SECONDARY_KEYS} \
+            | {key: width >= NARROW_FOOTER for key in NARROW_HIDDEN_KEYS}
         # The table's own enter binding is the one in force while it has focus.
         for bindings in (self._bindings, self.query_one(CampaignTable)._bindings):
-            for key in SECONDARY_KEYS:
+            for key, show in shown.items():
                 if key in bindings.key_to_bindings:
                     bindings.key_to_bindings[key] = [
-                        replace(binding, show=wide) for binding in bindings.key_to_bindings[key]]
+                        replace(binding, show=show) for binding in bindings.key_to_bindings[key]]
         self.refresh_bindings()
 
     def action_new(self) -> None:

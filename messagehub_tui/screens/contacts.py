@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -14,12 +15,16 @@ from textual.widgets import DataTable, Footer, Header, Input, Label, Static
 
 from messagehub_tui import contacts
 from messagehub_tui.addresses import channel_of
-from messagehub_tui.contacts import ImportResult
+from messagehub_tui.contacts import ImportResult, Rejected
 from messagehub_tui.errors import MessagehubError
 from messagehub_tui.models import Channel
 from messagehub_tui.screens.base import HubScreen
 from messagehub_tui.screens.dialogs import ConfirmDialog, PromptDialog
 from messagehub_tui.timefmt import local_text
+
+SHOWN_PROBLEMS = 200  # rows listed on the screen; the rejects file has every one
+# Beside the Problem column: each column's cell padding (1 + 1) and the vertical scrollbar (2).
+TABLE_CHROME = 2 * 2 + 2
 
 
 class PathSuggester(Suggester):
@@ -73,6 +78,9 @@ class ContactsScreen(HubScreen):
                 Binding("escape", "app.pop_screen", "Back"),
                 Binding("question_mark", "app.help", "Help")]
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.problems: list[Rejected] = []
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -96,7 +104,6 @@ class ContactsScreen(HubScreen):
     def on_mount(self) -> None:
         self.sub_title = "contacts"
         self.query_one("#lists", DataTable).add_columns("List", "Members")
-        self.query_one("#rejects", DataTable).add_columns("Line", "Problem")
         self.query_one("#rejects").display = False
         suppressions = self.query_one("#suppressions", DataTable)
         for key, label in (("channel", "Channel"), ("address", "Address"), ("reason", "Reason"),
@@ -136,14 +143,31 @@ class ContactsScreen(HubScreen):
         where = f"; rejected rows saved to {result.rejects_path}" if result.rejects_path else ""
         self.query_one("#import-result", Static).update(
             f"{result.summary()} (list {result.list_name}){where}")
-        rejects = self.query_one("#rejects", DataTable)
-        rejects.clear()
-        for reject in result.problems[:200]:
-            rejects.add_row(str(reject.line), Text(reject.reason))
-        rejects.display = bool(result.problems)
+        self.problems = result.problems[:SHOWN_PROBLEMS]
+        self.show_problems()
         self.query_one("#lists", DataTable).focus()
         self.notify(result.summary())
         self.load()
+
+    def show_problems(self) -> None:
+        """Each problem row with its whole reason, wrapped to the screen's width: a reason such
+        as "imported without its phone: phone '+1415' is not a valid number (check its digits
+        and country code)" was cut at 80 columns."""
+        rejects = self.query_one("#rejects", DataTable)
+        rejects.clear(columns=True)
+        rejects.display = bool(self.problems)
+        if not self.problems:
+            return
+        line = max(len("Line"), *(len(str(problem.line)) for problem in self.problems))
+        room = self.query_one("#contacts").content_size.width or self.size.width
+        rejects.add_column("Line", width=line)
+        rejects.add_column("Problem", width=max(20, room - line - TABLE_CHROME))
+        for problem in self.problems:
+            rejects.add_row(str(problem.line), Text(problem.reason), height=None)
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self.problems:  # the reasons wrap anew to the new width
+            self.show_problems()
 
     def action_add_suppression(self) -> None:
         settings = self.hub.settings

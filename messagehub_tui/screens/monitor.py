@@ -103,12 +103,8 @@ class MonitorScreen(CampaignActionsScreen[MonitorData]):
         self.query_one(ProgressBar).update(total=max(counts.deliverable, 1), progress=counts.done)
         self.query_one(CountsPanel).show(counts.to_json())
         self.query_one(FeedbackPanel).show(row)
-        if row.status == CampaignStatus.RUNNING:
-            self.query_one(RatePanel).show(self.meter.update(counts.sent), self.meter.history)
-        else:
-            # Not sending: no rate to show, and a resumed run measures afresh.
-            self.meter = RateMeter()
-            self.query_one(RatePanel).show(None, ())
+        rate = self.meter.follow(counts.sent, sending=row.status == CampaignStatus.RUNNING)
+        self.query_one(RatePanel).show(rate, self.meter.history)
         self.query_one("#timing", Static).update(self.timing(data))
         hints = [STATE_HINTS[row.status]] if row.status in STATE_HINTS else []
         if counts.unknown:
@@ -196,12 +192,10 @@ class OverviewScreen(PollingScreen[list[CampaignState]]):
             when = countdown(row.scheduled_at, now) \
                 if row.status == CampaignStatus.SCHEDULED and row.scheduled_at else "-"
             is_new = key not in self.meters
-            if row.status == CampaignStatus.RUNNING:
-                rate = f"{self.meters.setdefault(key, RateMeter()).update(row.counts.sent):,.0f}/s"
-            else:
-                # Not sending, as in the monitor: no rate, and a resumed run measures afresh.
-                self.meters[key], rate = RateMeter(), "—"
-            cells = (key, row.name[:24], row.status.value, f"{bar} {share:4.0%}", rate, when)
+            rate = self.meters.setdefault(key, RateMeter()).follow(
+                row.counts.sent, sending=row.status == CampaignStatus.RUNNING)
+            cells = (key, row.name[:24], row.status.value, f"{bar} {share:4.0%}",
+                     "—" if rate is None else f"{rate:,.0f}/s", when)
             if is_new:
                 table.add_row(*map(Text, cells), key=key)
             else:

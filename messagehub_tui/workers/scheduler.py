@@ -14,10 +14,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from messagehub_tui import control
 from messagehub_tui.config import Settings
 from messagehub_tui.events import record_event
-from messagehub_tui.models import Campaign, CampaignStatus, db, utcnow
+from messagehub_tui.models import Campaign, CampaignStatus, InterruptCause, db, utcnow
 from messagehub_tui.workers.leader import Leadership, for_settings
 from messagehub_tui.workers.supervisor import (
-    NOT_PICKED_UP,
     interrupt_unstarted,
     recover,
     start_runners,
@@ -185,7 +184,7 @@ class CampaignScheduler:
                          "of another host (a daemon without --no-runners)")
 
     def _why_given_up(self, campaign: Campaign, deaths: int) -> str:
-        if campaign.last_error == NOT_PICKED_UP and not self.runners:
+        if campaign.interrupt_cause == InterruptCause.NOT_PICKED_UP and not self.runners:
             return (f"no runner took it up {deaths} times in a row: this daemon runs with "
                     "--no-runners and no other host runs runners for this home; start a daemon "
                     "without --no-runners, or `resume` it from a host that sends")

@@ -16,7 +16,15 @@ from peewee import DatabaseError, ModelSelect
 from messagehub_tui.config import Settings
 from messagehub_tui.errors import is_disk_full
 from messagehub_tui.events import campaign_log_path, record_event
-from messagehub_tui.models import Campaign, CampaignStatus, Runner, StopRequest, db, utcnow
+from messagehub_tui.models import (
+    Campaign,
+    CampaignStatus,
+    InterruptCause,
+    Runner,
+    StopRequest,
+    db,
+    utcnow,
+)
 from messagehub_tui.workers import journal, queue, registry
 from messagehub_tui.workers.registry import GATE_OPTION, GO, RUNNER_MODULE
 
@@ -104,7 +112,7 @@ def interrupt_unstarted(settings: Settings, campaign_id: int,
     with db.atomic():
         marked = Campaign.update(
             status=CampaignStatus.INTERRUPTED, stop_request=StopRequest.NONE, updated_at=utcnow(),
-            last_error=reason).where(
+            last_error=reason, interrupt_cause=InterruptCause.RUNNER_EXITED).where(
             (Campaign.id == campaign_id) & (Campaign.status == CampaignStatus.QUEUED)
             & ~Campaign.id.in_(Runner.select(Runner.campaign))
         ).execute()
@@ -204,6 +212,7 @@ def recover(settings: Settings) -> list[int]:
             and not _stray_journals(settings):
         return []
     interrupted, reasons, dead = [], {}, []
+    causes: dict[int, InterruptCause] = {}
     try:
         with db.atomic():
             dead = registry.dead_runners(settings.host)
@@ -216,11 +225,14 @@ def recover(settings: Settings) -> list[int]:
             if dead:
                 Runner.delete().where(Runner.id.in_([runner.id for runner in dead])).execute()
             for campaign in _orphaned(now):
+                causes[campaign.id] = InterruptCause.RUNNER_DIED
                 if campaign.status == CampaignStatus.QUEUED \
                         and campaign.id not in campaign_of.values():
-                    reasons[campaign.id] = NOT_PICKED_UP  # no runner of it died: none came
+                    # no runner of it died: none came
+                    causes[campaign.id], reasons[campaign.id] = (InterruptCause.NOT_PICKED_UP,
+                                                                 NOT_PICKED_UP)
                 Campaign.update(status=CampaignStatus.INTERRUPTED, stop_request=StopRequest.NONE,
-                                updated_at=now,
+                                updated_at=now, interrupt_cause=causes[campaign.id],
                                 last_error=reasons.get(campaign.id, campaign.last_error)) \
                     .where(Campaign.id == campaign.id).execute()
                 interrupted.append(campaign.id)
@@ -237,7 +249,7 @@ def recover(settings: Settings) -> list[int]:
     for campaign_id in interrupted:
         lost = sum(1 for runner in dead if runner.campaign_id == campaign_id)
         why = f": {reasons[campaign_id]}" if campaign_id in reasons else ""
-        said = (f"interrupted{why}" if reasons.get(campaign_id) == NOT_PICKED_UP else
+        said = (f"interrupted{why}" if causes[campaign_id] == InterruptCause.NOT_PICKED_UP else
                 f"interrupted: its runner stopped without finishing{why} "
                 f"({lost} runner(s) found dead)")
         try:
