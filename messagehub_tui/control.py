@@ -137,8 +137,10 @@ def pause(settings: Settings, campaign_id: int) -> str:
         if campaign.status == CampaignStatus.PAUSED:
             return f"campaign {campaign_id} is already paused"
         if campaign.status not in ACTIVE:
+            hint = (f"; clearing its schedule (`schedule {campaign_id} --clear`) takes it back "
+                    "to a draft") if campaign.status == CampaignStatus.SCHEDULED else ""
             raise InvalidState(f"campaign {campaign_id} is {campaign.status}; only a queued or "
-                               "running campaign can be paused")
+                               f"running campaign can be paused{hint}")
         if campaign.status == CampaignStatus.QUEUED and not registry.live_runners(campaign_id):
             _claim_status(campaign_id, CampaignStatus.QUEUED, CampaignStatus.PAUSED)
         else:

@@ -195,11 +195,13 @@ class CsvFile:
 
 
 def _csv_error(exc: csv.Error, start: int, end: int) -> str:
-    where = f"lines {start}-{end}" if end > start else f"line {start}"
+    """Why a row cannot be read; the reason follows "line START:", so only a span of several
+    lines is named again."""
+    span = f"lines {start}-{end}; " if end > start else ""
     if "field larger than field limit" in str(exc):
-        return (f"has a field longer than {csv.field_size_limit() // 1024} KiB ({where}; "
+        return (f"has a field longer than {csv.field_size_limit() // 1024} KiB ({span}"
                 "an unclosed quote?)")
-    return f"cannot be read as CSV ({where}): {exc}"
+    return f"cannot be read as CSV{f' ({span[:-2]})' if span else ''}: {exc}"
 
 
 def header_keys(path: Path, header: list[str]) -> list[str]:

@@ -98,3 +98,15 @@ def test_status_and_campaigns_say_when_a_running_campaigns_runners_are_gone(tmp_
     ok(tmp_path, "resume", campaign_id)  # a writer: recovery settles the dead runner first
     assert json.loads(ok(tmp_path, "status", campaign_id, "--json"))["runners_gone"] is False
     run(tmp_path, "cancel", campaign_id)
+
+
+def test_pausing_a_scheduled_campaign_says_how_to_take_it_back(tmp_path):
+    campaign_id = campaign_with(tmp_path, ["a@example.com"])
+    ok(tmp_path, "schedule", campaign_id, "--at", "+1d")
+    done = run(tmp_path, "pause", campaign_id)
+    assert done.returncode == 1
+    assert done.stderr.strip().endswith(
+        f"only a queued or running campaign can be paused; clearing its schedule "
+        f"(`schedule {campaign_id} --clear`) takes it back to a draft"), done.stderr
+    ok(tmp_path, "schedule", campaign_id, "--clear")
+    assert db_value(tmp_path, "SELECT status FROM campaign WHERE id = ?", campaign_id) == "draft"

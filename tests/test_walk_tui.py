@@ -208,3 +208,21 @@ async def test_a_long_import_reason_wraps_whole_on_the_contacts_screen_at_80x24(
         problem = " ".join(" ".join(line[7:].split()) for line in drawn[1:])  # after "Line"
         assert reason in problem, drawn
         assert table.region.right <= 80
+
+
+async def test_the_editors_body_label_names_the_channels_address_variable(settings):
+    # An SMS body was labelled "{{ first_name }}, {{ email }}, any CSV column": an SMS
+    # recipient's address is {{ phone }}.
+    from textual.widgets import Label, Select
+
+    from messagehub_tui.screens.editor import EditorScreen
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(app.screen, EditorScreen), what="the editor")
+        label = app.screen.query_one("#body-label", Label)
+        assert "{{ email }}" in str(label.render())
+        app.screen.query_one("#channel", Select).value = "sms"
+        await until(pilot, lambda: "{{ phone }}" in str(label.render()), what="the SMS label")
+        assert "{{ email }}" not in str(label.render())

@@ -60,6 +60,12 @@ def _read_html(path: str, kept: str | None) -> str | None:
         raise MessagehubError(f"cannot read the HTML file {path}: {exc.strerror}") from None
 
 
+def body_label(channel: str) -> str:
+    """The body's label, naming the address variable of what the channel sends to."""
+    address = "email" if channel == Channel.EMAIL else "phone"
+    return f"Body (Jinja2: {{{{ first_name }}}}, {{{{ {address} }}}}, any CSV column)"
+
+
 @dataclass(frozen=True)
 class Form:
     """The editor's fields as typed (the rate as text, the HTML part as a path or the one kept)."""
@@ -107,7 +113,7 @@ class EditorScreen(HubScreen):
             with Horizontal(classes="row", id="subject-row"):
                 yield Label("Subject", classes="field")
                 yield Input(compact=True, id="subject", placeholder="Hello {{ first_name }}")
-            yield Label("Body (Jinja2: {{ first_name }}, {{ email }}, any CSV column)")
+            yield Label(body_label(Channel.EMAIL), id="body-label")
             yield TextArea(id="body")
             with Horizontal(classes="row", id="html-row"):
                 yield Label("HTML file", classes="field")
@@ -194,6 +200,8 @@ class EditorScreen(HubScreen):
         email = self.query_one("#channel", Select).value == Channel.EMAIL
         for field in ("#subject-row", "#html-row", "#html-info"):
             self.query_one(field).display = email
+        self.query_one("#body-label", Label).update(
+            body_label(Channel.EMAIL if email else Channel.SMS))
         self.refresh_bindings()
         self.schedule_preview()
 
