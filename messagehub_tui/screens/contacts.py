@@ -20,11 +20,10 @@ from messagehub_tui.errors import MessagehubError
 from messagehub_tui.models import Channel
 from messagehub_tui.screens.base import HubScreen
 from messagehub_tui.screens.dialogs import ConfirmDialog, PromptDialog
+from messagehub_tui.screens.widgets.columns import wrapped_width
 from messagehub_tui.timefmt import local_text
 
 SHOWN_PROBLEMS = 200  # rows listed on the screen; the rejects file has every one
-# Beside the Problem column: each column's cell padding (1 + 1) and the vertical scrollbar (2).
-TABLE_CHROME = 2 * 2 + 2
 
 
 class PathSuggester(Suggester):
@@ -161,7 +160,7 @@ class ContactsScreen(HubScreen):
         line = max(len("Line"), *(len(str(problem.line)) for problem in self.problems))
         room = self.query_one("#contacts").content_size.width or self.size.width
         rejects.add_column("Line", width=line)
-        rejects.add_column("Problem", width=max(20, room - line - TABLE_CHROME))
+        rejects.add_column("Problem", width=wrapped_width(room, [line]))
         for problem in self.problems:
             rejects.add_row(str(problem.line), Text(problem.reason), height=None)
 

@@ -11,10 +11,9 @@ from textual.widgets import DataTable, Footer, Header, Static
 from messagehub_tui import views
 from messagehub_tui.deliveries import DeliveryRow
 from messagehub_tui.screens.polling import PollingScreen
+from messagehub_tui.screens.widgets.columns import wrapped_width
 
 SHOWN = 500
-# Beside the Reason column: each column's cell padding (1 + 1) and the vertical scrollbar (2).
-TABLE_CHROME = 4 * 2 + 2
 FIXED_WIDTHS = (len("cancelled"), len("Tries"))  # the Status and Tries columns
 # Ordering a 100k-recipient campaign's deliveries by time takes about 0.5 s: refresh ten times
 # less often than the other screens, and on g.
@@ -58,8 +57,8 @@ class DeliveriesScreen(PollingScreen[list[DeliveryRow]]):
         table.add_column("Address", width=address)
         table.add_column("Status", width=FIXED_WIDTHS[0])
         table.add_column("Tries", width=FIXED_WIDTHS[1])
-        room = self.size.width - address - sum(FIXED_WIDTHS) - TABLE_CHROME
-        table.add_column("Reason", width=max(20, room))
+        table.add_column("Reason", width=wrapped_width(self.size.width,
+                                                       [address, *FIXED_WIDTHS]))
         for row in rows:
             table.add_row(Text(row.address), row.status.value, str(row.attempts),
                           Text(row.reason or ""), key=str(row.id), height=None)
