@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import binascii
 import functools
 import math
 import re
@@ -21,13 +20,13 @@ from jinja2.exceptions import TemplateError, UndefinedError
 
 from messagehub_tui.errors import MessagehubError, TemplateProblem
 from messagehub_tui.fastrender import Fallback, FastTemplate, plan
+from messagehub_tui.mime import MAX_LINE, encode_body, lines_fit
 from messagehub_tui.render_limits import MAX_CHARS, MAX_SECONDS, RenderTimeout, bounded
 from messagehub_tui.sandbox import BoundedEnvironment, TooBig
 
 BASE_VARIABLES = frozenset({"first_name", "last_name", "email", "phone"})
 # Twilio's limit on one text's body, in characters (longer ones fail with error 21617).
 SMS_MAX_CHARS = 1600
-MAX_LINE = 998
 HEADER_LINE = 78
 _UTF8 = Charset("utf-8")
 # email.utils' specials (not in its typed API): formataddr quotes a display name with one
@@ -223,27 +222,36 @@ def _date(second: int) -> str:
     return formatdate(second, usegmt=True)
 
 
-def _lines_fit(text: str) -> bool:
-    """No line of `text` is longer than MAX_LINE. A longer line holds a whole aligned block of
-    MAX_LINE // 2 characters without a newline, so a newline found in every such block (a
-    search in C, no copy) proves it; a block without one is looked at line by line."""
-    block = MAX_LINE // 2
-    for start in range(0, len(text) - block + 1, block):
-        if text.find("\n", start, start + block) < 0:
-            return max(map(len, text.split("\n"))) <= MAX_LINE
-    return True
+def _body_part(template: _Compiled, variables: dict, field: str) -> tuple[str, bytes, bool]:
+    """encode_body of the rendered template, and whether a line of it may begin with a dot.
+
+    A fast template whose values hold no line break is rendered with CRLF line ends and known
+    to have no such line (the common case): its output is sent as it is, with no pass over it
+    to convert line ends or to double leading dots (together a third of composing a message).
+    Anything else takes the general way, whose output is the same.
+    """
+    if template.fast is not None:
+        try:
+            wire, length, dotted = template.fast.render_wire(variables)
+        except Fallback:
+            pass
+        else:
+            if not wire.endswith("\n"):
+                wire += "\r\n"
+            # a line of `wire` has its CR in it: one character longer than encode_body's count
+            if length <= MAX_CHARS and wire.isascii() and lines_fit(wire, MAX_LINE + 1):
+                return "7bit", wire.encode("ascii"), dotted
+    cte, data = encode_body(_render(template, variables, field))
+    return cte, data, True
 
 
-def encode_body(text: str) -> tuple[str, bytes]:
-    """A body part's transfer encoding and CRLF bytes: 7bit when ASCII, else quoted-printable."""
-    if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if not text.endswith("\n"):
-        text += "\n"
-    if text.isascii() and _lines_fit(text):
-        return "7bit", text.replace("\n", "\r\n").encode("ascii")
-    encoded = binascii.b2a_qp(text.encode("utf-8"), quotetabs=False, istext=True, header=False)
-    return "quoted-printable", encoded.replace(b"\n", b"\r\n")
+@dataclass(frozen=True, slots=True)
+class Email:
+    """A composed message: its bytes, and whether a line of them may begin with a dot (which
+    SMTP's DATA doubles); False when none does."""
+
+    data: bytes
+    dotted: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,10 +353,15 @@ class Composer:
         """The SMS body for one recipient."""
         return _render(self._body, variables, "body")
 
-    @_limited
     def email_bytes(self, variables: dict, recipient: str, message_id: str,
                     unsubscribe_vars: dict | None = None, delivery_id: int | None = None
                     ) -> bytes:
+        """The bytes of `email`'s message."""
+        return self.email(variables, recipient, message_id, unsubscribe_vars, delivery_id).data
+
+    @_limited
+    def email(self, variables: dict, recipient: str, message_id: str,
+              unsubscribe_vars: dict | None = None, delivery_id: int | None = None) -> Email:
         """The complete RFC 5322 message for one recipient, CRLF line ends, ready for DATA;
         its Message-ID is `message_id` (stable for one attempt) plus the composer's id_token;
         `unsubscribe_vars`, when given, fill the unsubscribe links instead of `variables`; the
@@ -373,12 +386,13 @@ class Composer:
                 f"<{_no_line_break('List-Unsubscribe', link)}>" for link in links))
             if any(link.startswith("https://") for link in links):
                 lines.append("List-Unsubscribe-Post: List-Unsubscribe=One-Click")
-        text_cte, text = encode_body(_render(self._body, variables, "body"))
+        # no header line begins with a dot: only a body's line can
+        text_cte, text, dotted = _body_part(self._body, variables, "body")
         if self._html is None:
             lines += ['Content-Type: text/plain; charset="utf-8"',
                       f"Content-Transfer-Encoding: {text_cte}"]
-            return ("\r\n".join(lines) + "\r\n\r\n").encode("ascii") + text
-        html_cte, html = encode_body(_render(self._html, variables, "html"))
+            return Email(("\r\n".join(lines) + "\r\n\r\n").encode("ascii") + text, dotted)
+        html_cte, html, html_dotted = _body_part(self._html, variables, "html")
         boundary = self._boundary
         while boundary.encode() in text or boundary.encode() in html:
             boundary = "=_" + secrets.token_hex(16)
@@ -386,9 +400,9 @@ class Composer:
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("ascii")
         part = (f"--{boundary}\r\nContent-Type: text/%s; charset=\"utf-8\"\r\n"
                 f"Content-Transfer-Encoding: %s\r\n\r\n")
-        return b"".join((
+        return Email(b"".join((
             head,
             (part % ("plain", text_cte)).encode("ascii"), text,
             b"\r\n", (part % ("html", html_cte)).encode("ascii"), html,
             f"\r\n--{boundary}--\r\n".encode("ascii"),
-        ))
+        )), dotted or html_dotted)

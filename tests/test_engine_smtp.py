@@ -6,7 +6,7 @@ from email import policy
 import pytest
 from aiosmtpd.controller import Controller
 
-from messagehub_tui import campaigns, control, delivery
+from messagehub_tui import campaigns, contacts, control, delivery
 from messagehub_tui.channels.base import Outcome
 from messagehub_tui.doctor import run_checks
 from tests.engine import counts_add_up, make_home, wait_status
@@ -61,6 +61,31 @@ def test_content_one_message_per_recipient_over_reused_connections(home, smtp_se
     text = parsed.get_body(("plain",)).get_content().replace("\r\n", "\n")
     assert text == "Hello Üser7 from Zürich\n.a dotted line\n"
     assert parsed.get_body(("html",)).get_content().strip() == "<p>Hi Üser7</p>"
+
+
+def test_lines_beginning_with_a_dot_arrive_as_written_whichever_way_composed(home,
+                                                                              smtp_server):
+    """An ASCII body is composed straight into its wire form, which knows whether a line
+    begins with a dot and then skips DATA's search for one: a dot from the template's text,
+    from a value that begins a line, or none at all, every message arrives as written."""
+    port, handler = smtp_server
+    settings, _ = make_home(home, smtp_toml(port, connections=2), count=0, body="Hello\n")
+    (home / "notes.csv").write_text("email,note\na@example.com,plain\nb@example.com,.hidden\n"
+                                    "c@example.com,..two\n", encoding="utf-8")
+    contacts.import_csv(home / "notes.csv", home, "notes")
+    plain = campaigns.create(settings, "plain", "email", "notes",
+                             "Hi {{ email }}\n{{ note }} and so on\n", subject="s")
+    dotted = campaigns.create(settings, "dots", "email", "notes",
+                              "Hi {{ email }}\n.sig {{ note }}\n", subject="s")
+    for campaign_id in (plain.id, dotted.id):
+        control.launch(settings, campaign_id)
+        wait_status(campaign_id, "completed")
+    bodies = sorted(email.message_from_bytes(data, policy=policy.default).get_content()
+                    .replace("\r\n", "\n") for _, data in handler.messages)
+    assert bodies == sorted([
+        "Hi a@example.com\nplain and so on\n", "Hi b@example.com\n.hidden and so on\n",
+        "Hi c@example.com\n..two and so on\n", "Hi a@example.com\n.sig plain\n",
+        "Hi b@example.com\n.sig .hidden\n", "Hi c@example.com\n.sig ..two\n"])
 
 
 def test_pooled_pipelined_sending_into_smtp_sink(home, sinks):

@@ -1,5 +1,7 @@
 """The fast render path gives the Jinja2 sandbox's output byte for byte, or leaves it to Jinja."""
 
+import re
+
 import pytest
 from hypothesis import given
 from hypothesis import settings as hsettings
@@ -8,7 +10,9 @@ from jinja2 import StrictUndefined
 from jinja2.exceptions import UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
 
-from messagehub_tui.compose import Composer, RenderError, _compile, _render
+from messagehub_tui.compose import Composer, RenderError, _body_part, _compile, _render
+from messagehub_tui.fastrender import Fallback
+from messagehub_tui.mime import encode_body
 
 NAMES = ["first_name", "last_name", "city", "email", "code"]
 FAST_FILTERS = ["upper", "lower", "title", "capitalize", "trim", "e", "escape", "string",
@@ -92,3 +96,49 @@ def test_a_whole_email_is_the_same_on_either_path():
 
 def _without_date(data: bytes) -> bytes:
     return b"\r\n".join(line for line in data.split(b"\r\n") if not line.startswith(b"Date: "))
+
+
+# lines that begin with a dot, line breaks in values and texts, long lines, non-ASCII
+WIRE_VALUES = values | st.sampled_from([".", ".hidden", "a\nb", "x\r", "\n.", "é", "x" * 1200])
+WIRE_LITERALS = literal | st.sampled_from(["\n", "\n.", ".", "\r\n", "\r", "a\n\n", "." * 3])
+
+
+@st.composite
+def wire_template(draw) -> str:
+    return "".join(draw(st.lists(WIRE_LITERALS | variable(), max_size=8)))
+
+
+@hsettings(max_examples=400, deadline=None)
+@given(source=wire_template(), contact=st.dictionaries(st.sampled_from(NAMES), WIRE_VALUES),
+       html=st.booleans())
+def test_a_body_rendered_straight_to_the_wire_is_encode_body_of_the_render(source, contact,
+                                                                           html):
+    """The wire path (CRLF texts, no pass over the output) gives exactly encode_body's bytes,
+    and when it says no line begins with a dot, none does: DATA then skips dot-stuffing."""
+    compiled = _compile(source, "body", html)
+    try:
+        expected = encode_body(_render(compiled, contact, "body"))
+    except RenderError as exc:
+        with pytest.raises(RenderError, match=re.escape(str(exc))):
+            _body_part(compiled, contact, "body")
+        return
+    cte, data, dotted = _body_part(compiled, contact, "body")
+    assert (cte, data) == expected
+    if not dotted:
+        assert not data.startswith(b".") and b"\n." not in data
+
+
+def test_the_wire_path_is_taken_for_plain_values_and_knows_dot_lines():
+    compiled = _compile("Hi {{ first_name }},\n{{ city }}\n.sig\n", "body")
+    assert compiled.fast is not None
+    assert compiled.fast.render_wire({"first_name": "Zoe", "city": "Oslo"})[2]  # ".sig"
+    plain = _compile("Hi {{ first_name }},\n{{ city }} and more\n", "body").fast
+    assert plain is not None
+    wire, length, dotted = plain.render_wire({"first_name": "Zoe", "city": "Oslo"})
+    assert wire == "Hi Zoe,\r\nOslo and more\r\n" and length == len(wire) - 2 and not dotted
+    # a value that begins a line: a dot there, or an empty one (the next text may begin with
+    # a dot), may make a dot line
+    assert plain.render_wire({"first_name": "Zoe", "city": ".Oslo"})[2]
+    assert plain.render_wire({"first_name": "Zoe", "city": ""})[2]
+    with pytest.raises(Fallback):  # a line break in a value: the general way
+        plain.render_wire({"first_name": "Zoe", "city": "Os\nlo"})

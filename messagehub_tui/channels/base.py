@@ -39,6 +39,9 @@ class Outgoing:
     recipient: str
     payload: bytes | str
     envelope_from: str | None = None  # this message's own MAIL FROM (VERP); else the channel's
+    # whether a line of an email payload may begin with a dot (SMTP's DATA doubles it); False
+    # only when its composer knows that none does, which spares a search through it
+    dotted: bool = True
 
 
 class Transport(Protocol):

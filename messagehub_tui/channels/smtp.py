@@ -165,7 +165,7 @@ class SmtpChannel:
             payload = payload.encode("utf-8")
         try:
             reply = await client.send(message.envelope_from or self.envelope_from,
-                                     message.recipient, payload, following)
+                                     message.recipient, payload, following, message.dotted)
         except SmtpReplyError as exc:
             return classify_reply(exc)
         except (OSError, TimeoutError, SmtpProtocolError) as exc:

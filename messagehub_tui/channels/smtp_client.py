@@ -65,11 +65,13 @@ def _out_of_order(replies: list[Reply]) -> bool:
                                 and any(code >= 400 for code in codes[:2]))
 
 
-def dot_stuff(data: bytes) -> bytes:
-    """The DATA payload: leading dots doubled, CRLF at the end, then the terminating dot."""
-    if data.startswith(b"."):
-        data = b"." + data
-    data = data.replace(b"\r\n.", b"\r\n..")
+def dot_stuff(data: bytes, dotted: bool = True) -> bytes:
+    """The DATA payload: leading dots doubled (unless `dotted` is False: no line begins with
+    one), CRLF at the end, then the terminating dot."""
+    if dotted:
+        if data.startswith(b"."):
+            data = b"." + data
+        data = data.replace(b"\r\n.", b"\r\n..")
     if not data.endswith(b"\r\n"):
         data += b"\r\n"
     return data + b".\r\n"
@@ -262,13 +264,14 @@ class SmtpClient:
                 b"RCPT TO:<" + _address(recipient) + b">\r\n")
 
     async def send(self, sender: str, recipient: str, data: bytes,
-                   then: tuple[str, str] | None = None) -> str:
+                   then: tuple[str, str] | None = None, dotted: bool = True) -> str:
         """Send one message; returns the server's final reply text.
 
         `then` (sender, recipient) is the message this connection sends next: with PIPELINING
         its envelope goes in the same write as this message's body (RFC 2920 allows the body
         first in a group), so a message costs one write and one read instead of two. The next
-        send must be that message, else the connection is dropped (SmtpOutOfStep).
+        send must be that message, else the connection is dropped (SmtpOutOfStep). `dotted`
+        False says no line of `data` begins with a dot: DATA then need not look for one.
 
         Raises SmtpReplyError (the server refused), SmtpProtocolError (a reply that does not fit),
         SmtpOutOfStep (the previous transaction left the connection unusable; nothing of this
@@ -310,7 +313,7 @@ class SmtpClient:
             await self._abandon([code for i, (code, _) in enumerate(replies)
                                  if i in wrong or code == 354])
             _refusal(*replies[wrong[0]], ENVELOPE_STAGES[wrong[0]])
-        payload = dot_stuff(data)
+        payload = dot_stuff(data, dotted)
         following = self._envelope(*then) if then is not None and pipelining else None
         if following is not None:
             # RSET first: a server that keeps a refused transaction open (issue 8) is back in

@@ -119,10 +119,10 @@ class CampaignRunner:
     def _render(self, item: queue.Claimed) -> Outgoing:
         if self.campaign.channel == Channel.EMAIL:
             message_id = f"{self.campaign_id}.{item.id}.{item.attempts}"
-            return Outgoing(item.id, item.address,
-                            self.composer.email_bytes(item.variables, item.address, message_id,
-                                                      delivery_id=item.id),
-                            verp.envelope_sender(self.settings, item.id))
+            email = self.composer.email(item.variables, item.address, message_id,
+                                        delivery_id=item.id)
+            return Outgoing(item.id, item.address, email.data,
+                            verp.envelope_sender(self.settings, item.id), email.dotted)
         return Outgoing(item.id, item.address, self.composer.sms_text(item.variables))
 
     def _flush(self) -> None:
