@@ -76,7 +76,7 @@ def check_template(source: str, field: str, available: set[str] | frozenset[str]
     """Reject a template that does not compile or needs a variable outside `available` (or, as
     an `sms` body, whose own text is already longer than a text can be)."""
     tree = _parse(source, field, _html_env if html else _text_env)
-    _compile(source, field, html)
+    _compile(source, field, html, check=True)
     _check_fixed_text(tree, field, SMS_MAX_CHARS if sms else MAX_CHARS,
                       "Twilio takes in one text (error 21617)" if sms else "for one message")
     missing = meta.find_undeclared_variables(tree) - set(available)
@@ -101,24 +101,40 @@ def _check_fixed_text(tree: nodes.Template, field: str, limit: int, of_what: str
 
 
 class _Compiled:
-    """A template compiled once per campaign: Jinja's, and the fast plan when there is one."""
+    """A template compiled once per campaign: the fast plan when there is one, and Jinja's.
 
-    __slots__ = ("jinja", "fast")
+    Jinja's is compiled when first needed when there is a fast plan (a value the plan cannot
+    take: rare): generating and compiling its Python code was a third of a runner's start
+    before its first message, for templates the plan renders alone."""
 
-    def __init__(self, jinja: Template, fast: FastTemplate | None) -> None:
-        self.jinja = jinja
+    __slots__ = ("fast", "_tree", "_env", "_jinja")
+
+    def __init__(self, tree: nodes.Template, env: BoundedEnvironment,
+                 fast: FastTemplate | None) -> None:
         self.fast = fast
+        self._tree, self._env = tree, env
+        self._jinja: Template | None = None
+
+    def jinja(self) -> Template:
+        """Jinja's template, compiled the first time it is asked for."""
+        if self._jinja is None:
+            self._jinja = self._env.from_string(self._tree)
+        return self._jinja
 
 
-def _compile(source: str, field: str, html: bool = False) -> _Compiled:
+def _compile(source: str, field: str, html: bool = False, check: bool = False) -> _Compiled:
+    """The template of `field`; Jinja's code is generated now only without a fast plan, or to
+    `check` that it compiles (a plan's text and variables always do)."""
     env = _html_env if html else _text_env
     tree = _parse(source, field, env)
-    try:
-        jinja = env.from_string(tree)
-    except (RecursionError, SyntaxError, MemoryError):
-        # Python's own limits on the generated code, e.g. more than 20 nested blocks
-        raise TemplateProblem(f"{field}: the template nests too deeply") from None
-    return _Compiled(jinja, plan(tree, env.filters, html))
+    compiled = _Compiled(tree, env, plan(tree, env.filters, html))
+    if compiled.fast is None or check:
+        try:
+            compiled.jinja()
+        except (RecursionError, SyntaxError, MemoryError):
+            # Python's own limits on the generated code, e.g. more than 20 nested blocks
+            raise TemplateProblem(f"{field}: the template nests too deeply") from None
+    return compiled
 
 
 def _output(template: Template, variables: dict) -> str:
@@ -144,7 +160,7 @@ def _render(template: _Compiled, variables: dict, field: str) -> str:
         except Fallback:
             pass  # Jinja renders it, or says exactly what is wrong
     try:
-        return _output(template.jinja, variables)
+        return _output(template.jinja(), variables)
     except UndefinedError as exc:
         hint = next((text for name, text in _HINTS.items()
                      if exc.message == f"'{name}' is undefined"), "")

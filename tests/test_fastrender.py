@@ -142,3 +142,15 @@ def test_the_wire_path_is_taken_for_plain_values_and_knows_dot_lines():
     assert plain.render_wire({"first_name": "Zoe", "city": ""})[2]
     with pytest.raises(Fallback):  # a line break in a value: the general way
         plain.render_wire({"first_name": "Zoe", "city": "Os\nlo"})
+
+
+def test_jinja_compiles_a_planned_template_only_when_a_render_falls_back():
+    """A runner starts without generating Jinja's code for templates the plan renders; a value
+    the plan cannot take still gets Jinja's own output or error."""
+    compiled = _compile("Hi {{ first_name }}", "body")
+    assert _render(compiled, {"first_name": "Zoe"}, "body") == "Hi Zoe"
+    assert compiled._jinja is None
+    with pytest.raises(RenderError, match="'first_name' is undefined"):
+        _render(compiled, {}, "body")
+    assert compiled._jinja is not None
+    assert _compile("{% if x %}{% endif %}", "body")._jinja is not None  # no plan: at once
