@@ -248,14 +248,15 @@ def _body_part(template: _Compiled, variables: dict, field: str) -> tuple[str, b
     """
     if template.fast is not None:
         try:
-            wire, length, dotted = template.fast.render_wire(variables)
+            wire, length, dotted, longest = template.fast.render_wire(variables)
         except Fallback:
             pass
         else:
             if not wire.endswith("\n"):
                 wire += "\r\n"
             # a line of `wire` has its CR in it: one character longer than encode_body's count
-            if length <= MAX_CHARS and wire.isascii() and lines_fit(wire, MAX_LINE + 1):
+            if length <= MAX_CHARS and wire.isascii() and \
+                    (longest <= MAX_LINE or lines_fit(wire, MAX_LINE + 1)):
                 return "7bit", wire.encode("ascii"), dotted
     cte, data = encode_body(_render(template, variables, field))
     return cte, data, True

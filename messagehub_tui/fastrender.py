@@ -59,6 +59,19 @@ class FastTemplate:
         self._dotted_text = texts[0].startswith(".") or any("\n." in text for text in texts)
         self._line_starts = sorted({slot for slot, before in zip(slots, texts, strict=False)
                                     if before == "" or before.endswith("\n")})
+        # The most text and the most slots a line has: with values of at most m characters and
+        # no line break, no line is longer than widest + most_slots * m (no need to measure).
+        shapes, text_on_line, slots_on_line = [], 0, 0
+        for index, text in enumerate(texts):
+            first, *rest = text.split("\n")
+            text_on_line += len(first)
+            for piece in rest:
+                shapes.append((text_on_line, slots_on_line))
+                text_on_line, slots_on_line = len(piece), 0
+            slots_on_line += index < len(slots)
+        shapes.append((text_on_line, slots_on_line))
+        self._widest = max(text for text, _ in shapes)
+        self._most_slots = max(count for _, count in shapes)
 
     def _fill(self, variables: dict) -> list[str]:
         """Each distinct value's text; Fallback (to Jinja) on anything but plain success."""
@@ -89,10 +102,10 @@ class FastTemplate:
         """The output; Fallback (to Jinja) on anything that is not plain success."""
         return self._join(self._texts, self._fill(variables))
 
-    def render_wire(self, variables: dict) -> tuple[str, int, bool]:
-        """The output with CRLF line ends, the length `render` gives, and whether a line may
-        begin with a dot (False: none does). Fallback when a value holds a line break or a
-        text a CR: then `render` is the way."""
+    def render_wire(self, variables: dict) -> tuple[str, int, bool, int]:
+        """The output with CRLF line ends, the length `render` gives, whether a line may begin
+        with a dot (False: none does), and a bound on its longest line (its CR aside). Fallback
+        when a value holds a line break or a text a CR: then `render` is the way."""
         filled = self._fill(variables)
         values = "".join(filled)  # two searches in C rather than a Python step per value
         if self._wire_texts is None or "\n" in values or "\r" in values:
@@ -101,7 +114,8 @@ class FastTemplate:
         if self._line_starts and not dotted:
             dotted = any(not filled[slot] or filled[slot][0] == "." for slot in self._line_starts)
         wire = self._join(self._wire_texts, filled)
-        return wire, len(wire) - self._newlines, dotted
+        longest = self._widest + self._most_slots * max(map(len, filled), default=0)
+        return wire, len(wire) - self._newlines, dotted, longest
 
 
 def plan(tree: nodes.Template, filters: dict, html: bool) -> FastTemplate | None:

@@ -99,8 +99,10 @@ def _without_date(data: bytes) -> bytes:
 
 
 # lines that begin with a dot, line breaks in values and texts, long lines, non-ASCII
-WIRE_VALUES = values | st.sampled_from([".", ".hidden", "a\nb", "x\r", "\n.", "é", "x" * 1200])
-WIRE_LITERALS = literal | st.sampled_from(["\n", "\n.", ".", "\r\n", "\r", "a\n\n", "." * 3])
+WIRE_VALUES = values | st.sampled_from([".", ".hidden", "a\nb", "x\r", "\n.", "é", "x" * 1200,
+                                        "w" * 300])
+WIRE_LITERALS = literal | st.sampled_from(["\n", "\n.", ".", "\r\n", "\r", "a\n\n", "." * 3,
+                                           "y" * 500, "\n" + "z" * 700])
 
 
 @st.composite
@@ -134,8 +136,9 @@ def test_the_wire_path_is_taken_for_plain_values_and_knows_dot_lines():
     assert compiled.fast.render_wire({"first_name": "Zoe", "city": "Oslo"})[2]  # ".sig"
     plain = _compile("Hi {{ first_name }},\n{{ city }} and more\n", "body").fast
     assert plain is not None
-    wire, length, dotted = plain.render_wire({"first_name": "Zoe", "city": "Oslo"})
+    wire, length, dotted, longest = plain.render_wire({"first_name": "Zoe", "city": "Oslo"})
     assert wire == "Hi Zoe,\r\nOslo and more\r\n" and length == len(wire) - 2 and not dotted
+    assert longest == len(" and more") + len("Oslo")  # the most text, the most slots: line 2
     # a value that begins a line: a dot there, or an empty one (the next text may begin with
     # a dot), may make a dot line
     assert plain.render_wire({"first_name": "Zoe", "city": ".Oslo"})[2]
