@@ -21,6 +21,8 @@ SETTLE_TIMEOUT = 10.0
 # How often `send` and `resume` look whether the campaign has settled: their exit is the user's
 # wall time, which the default 0.1-s poll lengthened by 50 ms on average (a look is one read).
 FOLLOW_POLL = 0.02
+# Seconds between `send`'s progress lines: on a terminal (one line, redrawn) and without one.
+PROGRESS_EVERY_TTY, PROGRESS_EVERY = 0.5, 5.0
 RESUME_GRACE = 2.0
 STOPPED = frozenset({CampaignStatus.PAUSED, CampaignStatus.CANCELLED,
                      CampaignStatus.INTERRUPTED})
@@ -138,8 +140,8 @@ def _follow(settings: Settings, campaign_id: int, runners: Runners
         print(f"\r{line}", end="", flush=True) if tty else print(line, flush=True)
 
     try:
-        state = follow(campaign_id, show, every=0.5 if tty else 5.0, poll=FOLLOW_POLL,
-                       settings=settings, runners=runners)
+        state = follow(campaign_id, show, every=PROGRESS_EVERY_TTY if tty else PROGRESS_EVERY,
+                       poll=FOLLOW_POLL, settings=settings, runners=runners)
         if tty:
             print()
         return state, False

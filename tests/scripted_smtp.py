@@ -70,8 +70,9 @@ class ScriptedSmtp:
 
     async def _converse(self, reader, writer, silent: bool) -> None:
         if silent:
-            while await reader.read(65536):
-                pass
+            while chunk := await reader.read(65536):
+                with self.lock:
+                    self.reads.append(chunk)
             return
         writer.write(b"220 scripted ESMTP\r\n")
         buffer, mail, rcpt, data, login, bdat = b"", False, None, None, 0, None

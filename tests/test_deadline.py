@@ -37,12 +37,14 @@ def test_a_later_exchange_gets_its_whole_time_from_its_own_start():
 def test_a_cancellation_from_outside_stays_a_cancellation():
     async def run():
         deadline = Deadline(30)
+        inside = asyncio.Event()
 
         async def exchange():
             with deadline:
+                inside.set()
                 await asyncio.sleep(30)
         task = asyncio.create_task(exchange())
-        await asyncio.sleep(0.05)
+        await inside.wait()  # cancelled inside the deadline, not before the task ran
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

@@ -125,6 +125,22 @@ def test_a_bad_host_id_is_refused_in_one_line_naming_it(home, cli, monkeypatch):
     assert "Traceback" not in err
 
 
+def test_a_runner_shows_in_local_runner_pids_as_soon_as_its_start_returns(tmp_path):
+    """The daemon's join and `send`'s check for another process's runners read /proc: a runner
+    in the middle of its exec (its command line still empty, though Popen has returned) must
+    count, and a runner that exited (a zombie, then gone) must not. The window is microseconds;
+    straight after the start it was hit about one time in two on a busy machine."""
+    settings = load_settings(tmp_path)
+    for _ in range(30):
+        runner = start_runners(settings, 7, processes=1, gated=True)[0]
+        try:
+            assert local_runner_pids(settings, 7) == [runner.pid]
+        finally:
+            runner.kill()
+        poll(lambda: not local_runner_pids(settings, 7), what="the killed runner unlisted")
+        runner.wait(timeout=30)
+
+
 def test_the_daemon_runs_runners_for_a_campaign_launched_without_them(home, smtp_server):
     """What another host's daemon does for a campaign launched elsewhere."""
     port, handler = smtp_server

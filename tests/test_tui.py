@@ -349,7 +349,10 @@ async def test_the_import_path_completes_from_disk(settings, home):
         await pilot.press("i")
         await settle(pilot)
         await pilot.press(*str(home / "subscr"))
-        await pilot.pause(0.2)
+        # the suggester works in a worker: "right" takes the suggestion only once it is there
+        path = app.screen.query_one("#path")
+        await until(pilot, lambda: path._suggestion == str(home / "subscribers-2026.csv"),
+                    what="the suggestion")
         await pilot.press("right")
         await until(pilot, lambda: app.screen.query_one("#path").value
                     == str(home / "subscribers-2026.csv"), what="completion")

@@ -122,6 +122,38 @@ def interrupt_unstarted(settings: Settings, campaign_id: int,
     return reason if marked else None
 
 
+# A process in the middle of exec(2) shows an empty command line: the kernel swaps in the new
+# program's memory, closing the descriptors whose end makes the spawner's Popen return, before it
+# copies in the new arguments. Microseconds, but a runner just started looked absent (nearly one
+# check in two straight after start_runners, on a busy machine): its command line is read again
+# for up to this long.
+EXEC_SETTLE = 0.05
+# /proc/PID/stat flags of processes whose command line is empty for good: a kernel thread, and
+# one exiting (a zombie too)
+PF_EXITING, PF_KTHREAD = 0x4, 0x00200000
+
+
+def _arguments(pid: str) -> list[bytes]:
+    """A process's arguments, waiting out an exec under way; [] for one that ended or is
+    ending, a kernel thread, or one whose command line stays empty."""
+    deadline = None
+    while True:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                arguments = handle.read()
+            if arguments:
+                return arguments.split(b"\0")
+            with open(f"/proc/{pid}/stat", "rb") as handle:
+                flags = int(handle.read().rsplit(b")", 1)[1].split()[6])
+        except OSError:  # it ended while we looked
+            return []
+        now = time.monotonic()
+        deadline = deadline if deadline is not None else now + EXEC_SETTLE
+        if flags & (PF_EXITING | PF_KTHREAD) or now >= deadline:
+            return []
+        time.sleep(0.001)
+
+
 def local_runner_pids(settings: Settings, campaign_id: int) -> list[int]:
     """This machine's live runner processes of this home for the campaign, starting or not.
 
@@ -130,21 +162,8 @@ def local_runner_pids(settings: Settings, campaign_id: int) -> list[int]:
     """
     wanted = [b"-m", RUNNER_MODULE, b"--home", str(settings.home).encode(),
               str(campaign_id).encode()]
-    found = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/cmdline", "rb") as handle:
-                if handle.read().split(b"\0")[1:6] != wanted:
-                    continue
-            with open(f"/proc/{entry.name}/stat", "rb") as handle:
-                if handle.read().rsplit(b")", 1)[1].split()[0] == b"Z":
-                    continue
-        except OSError:  # it ended while we looked
-            continue
-        found.append(int(entry.name))
-    return found
+    return [int(entry.name) for entry in os.scandir("/proc")
+            if entry.name.isdigit() and _arguments(entry.name)[1:6] == wanted]
 
 
 def to_join(settings: Settings) -> list[int]:
