@@ -11,7 +11,7 @@ from messagehub_tui.channels.base import NOT_SENT, Outcome, Outgoing, SendResult
 from messagehub_tui.channels.smtp import SmtpChannel
 from messagehub_tui.config import EmailSettings
 from messagehub_tui.models import Delivery, DeliveryStatus
-from tests.engine import counts_add_up, make_home, wait_status
+from tests.engine import counts_add_up, make_home, poll, wait_status
 from tests.scripted_smtp import ScriptedSmtp
 
 # Storage-touching: every test with a home runs on SQLite and on PostgreSQL.
@@ -236,3 +236,13 @@ def test_abandon_drops_a_connect_under_way_but_not_a_connected_lane(scripted):
     assert abandoned is NOT_SENT and after is NOT_SENT
     assert connected.outcome == Outcome.SENT, connected
     assert server.recipients() == {RECIPIENTS[2]: 1} and server.connections == 2
+
+
+def test_a_clean_close_says_quit(scripted):
+    """QUIT goes out on a connection whose every message was answered (its reply is not
+    awaited: nothing depends on it)."""
+    server = scripted(pipelining=True)
+    results = send_all(email_settings(server.port), RECIPIENTS[:2], ahead=True)
+    assert all(r.outcome == Outcome.SENT for r in results), results
+    poll(lambda: "QUIT" in server.commands, what="QUIT at the server")
+    assert server.commands[-1] == "QUIT" and server.connections == 1
