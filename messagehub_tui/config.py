@@ -327,6 +327,11 @@ def _check_consistency(path: Path, settings: Settings) -> None:
     email, sms = settings.email, settings.sms
     if email.transport == "smtp" and not email.sender:
         raise ConfigError(f"{path}: [email] from is required when transport = \"smtp\"")
+    if sms.sender and sms.messaging_service_sid:
+        # Twilio takes either; which one a campaign sent from would otherwise be unsaid.
+        raise ConfigError(f"{path}: [sms] from and messaging_service_sid are both set: keep "
+                          "one (from: that number sends; messaging_service_sid: the service "
+                          "picks a number from its pool)")
     if sms.transport == "twilio":
         if not sms.account_sid:
             raise ConfigError(f"{path}: [sms] account_sid is required when transport = \"twilio\"")
