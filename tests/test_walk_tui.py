@@ -226,3 +226,34 @@ async def test_the_editors_body_label_names_the_channels_address_variable(settin
         app.screen.query_one("#channel", Select).value = "sms"
         await until(pilot, lambda: "{{ phone }}" in str(label.render()), what="the SMS label")
         assert "{{ email }}" not in str(label.render())
+
+
+@pytest.mark.parametrize("size", [(100, 30), (80, 24)])
+async def test_the_suppressions_table_wraps_a_long_reason_within_the_screen(settings, size):
+    # A STOP's reason ran the table past the screen's edge: "Since" was cut to "2026-12-02 03:4".
+    from messagehub_tui import contacts
+    from messagehub_tui.channels.twilio_feedback import STOP_REASON
+    contacts.suppress(["+14155550109"], "sms", STOP_REASON, "US")
+    contacts.suppress(["someone.with.a.long.name@example.com"], "email",
+                      "hard bounce: 550 5.1.1 Recipient address rejected: User unknown in "
+                      "virtual mailbox table")
+    app = make_app(settings)
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        await pilot.press("i")
+        await until(pilot, lambda: isinstance(app.screen, ContactsScreen), what="contacts")
+        table = app.screen.query_one("#suppressions", DataTable)
+        await until(pilot, lambda: table.row_count == 2, what="the suppressions listed")
+        for width, height in (size, (120, 30), size):  # and anew after a resize
+            await pilot.resize_terminal(width, height)
+            await settle(pilot)
+            assert table.virtual_size.width <= table.size.width
+            drawn = " ".join(strip.text for strip in table.render_lines(
+                table.region.reset_offset))
+            words = drawn.split()
+            assert "Since" in words, drawn
+            for row in range(2):  # whole, not cut at the edge
+                assert str(table.get_row_at(row)[3]) in drawn, drawn
+            # (the second row's reason may run below the table's view)
+            first_reason = str(table.get_row_at(0)[2])
+            assert all(word in words for word in first_reason.split()), drawn
