@@ -257,3 +257,22 @@ async def test_the_suppressions_table_wraps_a_long_reason_within_the_screen(sett
             # (the second row's reason may run below the table's view)
             first_reason = str(table.get_row_at(0)[2])
             assert all(word in words for word in first_reason.split()), drawn
+
+
+async def test_the_editors_placeholders_cannot_be_taken_for_values(settings):
+    # Without colour (TERM=xterm-mono, NO_COLOR) the Name field's placeholder "December
+    # newsletter" read as a name already typed; ctrl+s then said "the campaign needs a name".
+    from textual.widgets import Input
+
+    from messagehub_tui.screens.editor import EditorScreen
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(app.screen, EditorScreen), what="the editor")
+        await settle(pilot)
+        for field in app.screen.query(Input):
+            assert field.value == ""
+            assert field.placeholder.startswith(("e.g. ", "optional", "default")), field.id
+        drawn = app.screen.query_one("#name", Input).render_line(0).text
+        assert drawn.strip() == "e.g. December newsletter"
