@@ -276,3 +276,33 @@ async def test_the_editors_placeholders_cannot_be_taken_for_values(settings):
             assert field.placeholder.startswith(("e.g. ", "optional", "default")), field.id
         drawn = app.screen.query_one("#name", Input).render_line(0).text
         assert drawn.strip() == "e.g. December newsletter"
+
+
+async def test_the_monitors_event_log_wraps_anew_on_a_resize(settings):
+    # RichLog keeps the lines rendered at the width of their writing: events written at 80
+    # columns stayed 80 wide (wrapped early) at 120x30, and cut again at 80 after that.
+    from textual.widgets import RichLog
+
+    from messagehub_tui.events import record_event
+    from messagehub_tui.screens.monitor import MonitorScreen
+    from tests.tui import opens
+
+    words = ("text to +14155550100 undelivered: Twilio error 30003: unreachable destination "
+             "handset (off, out of coverage, or cannot receive SMS)")
+    record_event(settings.logs_dir, 1, words, "error")
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await opens(pilot, "enter", MonitorScreen)
+        log = app.screen.query_one("#events", RichLog)
+        await until(pilot, lambda: log.lines, what="the event written")
+        # the event is 148 characters with its time and level: 3 lines in the 76 columns the
+        # log has at 80x24, 2 in its 116 at 120x30 (the first over 76 wide)
+        for width, height, lines in ((120, 30, 2), (80, 24, 3), (120, 30, 2)):
+            await pilot.resize_terminal(width, height)
+            await until(pilot, lambda: len(log.lines) == lines  # noqa: B023 (awaited here)
+                        and log.virtual_size.width <= log.scrollable_content_region.width,
+                        what=f"the event wrapped anew at {width} columns")
+            shown = " ".join(strip.text.strip() for strip in log.lines)
+            assert words in " ".join(shown.split()), shown
+        assert log.lines[0].text.rstrip().__len__() > 76
