@@ -54,8 +54,8 @@ class Parser(argparse.ArgumentParser):
         action" names a variable, not what to type ("bounces needs an action: check"), and
         "one of the arguments --at --clear is required" reads as a list of one."""
         command = self.prog.split()[-1]
-        missing = message.removeprefix(_REQUIRED).split(", ")
         if message.startswith(_REQUIRED):
+            missing = message.removeprefix(_REQUIRED).split(", ")
             for action in self._actions:
                 name = action.metavar or action.dest
                 if not action.option_strings and action.choices and name == missing[0]:

@@ -90,9 +90,9 @@ async def test_the_monitor_lists_failed_and_unknown_deliveries_first(settings):
         await until(pilot, lambda: app.screen.query_one("DataTable").row_count == 3, what="rows")
         table = app.screen.query_one("DataTable")
         rows = [[str(cell) for cell in table.get_row_at(i)] for i in range(3)]
-        assert rows == [["zoe@example.com", "failed", "3", "550 mailbox unavailable"],
-                        ["grace@example.com", "unknown", "1", "runner died mid-send"],
-                        ["ada@example.com", "sent", "1", ""]]
+        assert rows == [["zoe@example.com", "failed", "3", "-", "550 mailbox unavailable"],
+                        ["grace@example.com", "unknown", "1", "-", "runner died mid-send"],
+                        ["ada@example.com", "sent", "1", "-", ""]]
         await pilot.press("escape")
         await until(pilot, lambda: isinstance(app.screen, MonitorScreen), what="back")
 
