@@ -93,6 +93,11 @@ def normalise_phone(raw: str, region: str | None) -> str:
     if not phonenumbers.is_valid_number(number):
         raise InvalidAddress(f"phone {_shown(raw)} is not a valid number (check its digits "
                              "and country code)")
+    if number.extension:
+        # A text reaches the line, never its extension: without the extension it would reach
+        # a switchboard or a colleague, so the number is refused rather than cut short.
+        raise InvalidAddress(f"phone {_shown(raw)} has an extension ({number.extension}), "
+                             "which a text cannot reach: give the person's own number")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 

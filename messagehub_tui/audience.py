@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import NamedTuple
 
+from messagehub_tui.errors import NotFound
 from messagehub_tui.models import (
     Campaign,
     Channel,
@@ -79,6 +80,16 @@ def attribute_names(contact_list_id: int | None) -> set[str]:
         "SELECT DISTINCT j.key FROM list_member m JOIN contact c ON c.id = m.contact_id, "
         f"{keys} WHERE m.contact_list_id = ?", (contact_list_id,))
     return {row[0] for row in cursor}
+
+
+def campaign_member(campaign: Campaign, address: str | None = None) -> Contact | None:
+    """`first_member` of a campaign's list. A finished campaign's list may have been deleted
+    (`lists --delete`; the campaign keeps its deliveries): NotFound says so, where an empty
+    answer would read as a list without addresses."""
+    if campaign.contact_list_id is None:
+        raise NotFound(f"campaign {campaign.id}'s list was deleted (lists --delete): it has no "
+                       "contacts to take a message's data from any more")
+    return first_member(campaign.contact_list_id, campaign.channel, address)
 
 
 def first_member(contact_list_id: int | None, channel: str, address: str | None = None) -> Contact:

@@ -20,7 +20,7 @@ from messagehub_tui import (
 )
 from messagehub_tui.cli_args import Handler, Parser, one_line
 from messagehub_tui.cli_help import ExitCode, epilog
-from messagehub_tui.config import Settings, load_settings, resolve_home
+from messagehub_tui.config import Settings, home_origin, load_settings, resolve_home
 from messagehub_tui.csvread import ContactsCsv
 from messagehub_tui.engines import POSTGRES_HINT
 from messagehub_tui.errors import MessagehubError
@@ -213,7 +213,7 @@ def open_home(home: str | None, access: HomeAccess = HomeAccess.WRITE) -> Settin
     if access is HomeAccess.CREATE and create_home(settings.home, shared):
         print(f"messagehub-tui: created home {settings.home}", file=sys.stderr)
     else:
-        require_home(settings.home, shared)
+        require_home(settings.home, shared, home_origin(home))
     for warning in exposure_warnings(settings.home):
         print(f"messagehub-tui: {warning}", file=sys.stderr)
     if access is HomeAccess.CHECK:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 from collections.abc import Callable
 from typing import NoReturn
 
@@ -20,6 +21,9 @@ ID_HELP = "the campaign's id (the ID column of `messagehub-tui campaigns`)"
 SQLITE_MAX_INTEGER = 2**63 - 1
 _SHOWN = 40  # characters of a bad value quoted back in an error
 MAX_WAIT = 3600.0
+# argparse's own words for a missing argument, reworded by Parser._needed
+_REQUIRED = "the following arguments are required: "
+_ONE_OF = re.compile(r"one of the arguments (.+) is required")
 
 
 def print_json(value: object, indent: int | None = 2) -> None:
@@ -42,7 +46,26 @@ class Parser(argparse.ArgumentParser):
     """argparse whose usage errors are one line (subcommand parsers are of the same class)."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: {one_line(message)} (usage: {self.prog} --help)\n")
+        said = self._needed(message) or message
+        self.exit(2, f"{self.prog}: {one_line(said)} (usage: {self.prog} --help)\n")
+
+    def _needed(self, message: str) -> str | None:
+        """A missing action in our words: argparse's "the following arguments are required:
+        action" names a variable, not what to type ("bounces needs an action: check"), and
+        "one of the arguments --at --clear is required" reads as a list of one."""
+        command = self.prog.split()[-1]
+        if message.startswith(_REQUIRED):
+            missing = message.removeprefix(_REQUIRED).split(", ")
+            for action in self._actions:
+                name = action.metavar or action.dest
+                if not action.option_strings and action.choices and name == missing[0]:
+                    choices = " or ".join(map(str, action.choices))
+                    article = "an" if str(name)[:1] in "aeiou" else "a"
+                    return f"{command} needs {article} {name}: {choices}"
+        group = _ONE_OF.fullmatch(message)
+        if group:
+            return f"{command} needs {' or '.join(group.group(1).split())}"
+        return None
 
 
 def campaign_id(text: str) -> int:

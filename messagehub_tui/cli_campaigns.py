@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from datetime import datetime
 from pathlib import Path
 
 from messagehub_tui import campaigns, control, views
@@ -48,7 +49,9 @@ def unwatched_schedules(settings: Settings) -> list[CampaignState]:
     another host may fire them."""
     if settings.database.url or daemon_pid(settings) is not None:
         return []
-    return views.campaign_rows([CampaignStatus.SCHEDULED])
+    # in the order they would go out (a scheduled campaign has a time; the id breaks a tie)
+    return sorted(views.campaign_rows([CampaignStatus.SCHEDULED]),
+                  key=lambda row: (row.scheduled_at or datetime.max, row.id))
 
 
 def watch_hint(settings: Settings) -> str:

@@ -26,7 +26,7 @@ def cmd_deliveries(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print_json([{"address": row.address, "status": row.status.value,
                      "attempts": row.attempts, "reason": row.reason,
-                     "updated_at": iso_utc(row.updated_at),
+                     "updated_at": iso_utc(row.updated_at), "provider_id": row.provider_id,
                      "feedback": [signal.to_json() for signal in row.feedback]}
                     for row in rows])
         return ExitCode.OK

@@ -8,6 +8,7 @@ import socket
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,7 @@ TWILIO_WEBHOOK_KEY_ENV = "TWILIO_WEBHOOK_SHARED_KEY"
 IMAP_PASSWORD_ENV = "MESSAGEHUB_IMAP_PASSWORD"
 WEBHOOK_TOKEN_ENV = "MESSAGEHUB_WEBHOOK_TOKEN"
 HOST_ENV = "MESSAGEHUB_HOST_ID"
+HOME_ENV = "MESSAGEHUB_HOME"
 HOST_ID_MAX = 255
 # Overrides [database] url: one home's configuration shared by hosts, or the tests' engine.
 DATABASE_URL_ENV = "MESSAGEHUB_DATABASE_URL"
@@ -300,10 +302,24 @@ _SCHEMA: dict[str, tuple[type, dict[str, tuple[str, Callable[[Any], Any]]]]] = {
 }
 
 
+class HomeOrigin(Enum):
+    """Where the home's path came from, so a message about it names what to fix."""
+
+    OPTION = "--home"
+    ENVIRONMENT = "$MESSAGEHUB_HOME"
+    CURRENT = "the current folder"
+
+
+def home_origin(home: str | os.PathLike[str] | None = None) -> HomeOrigin:
+    """Which of `--home`, $MESSAGEHUB_HOME and the current directory `resolve_home` takes."""
+    if home:
+        return HomeOrigin.OPTION
+    return HomeOrigin.ENVIRONMENT if os.environ.get(HOME_ENV) else HomeOrigin.CURRENT
+
+
 def resolve_home(home: str | os.PathLike[str] | None = None) -> Path:
     """`--home`, else $MESSAGEHUB_HOME, else the current directory."""
-    chosen = home or os.environ.get("MESSAGEHUB_HOME") or os.getcwd()
-    return Path(chosen).expanduser().resolve()
+    return Path(home or os.environ.get(HOME_ENV) or os.getcwd()).expanduser().resolve()
 
 
 def _section(path: Path, name: str, raw: Any) -> Any:
@@ -327,6 +343,11 @@ def _check_consistency(path: Path, settings: Settings) -> None:
     email, sms = settings.email, settings.sms
     if email.transport == "smtp" and not email.sender:
         raise ConfigError(f"{path}: [email] from is required when transport = \"smtp\"")
+    if sms.sender and sms.messaging_service_sid:
+        # Twilio takes either; which one a campaign sent from would otherwise be unsaid.
+        raise ConfigError(f"{path}: [sms] from and messaging_service_sid are both set: keep "
+                          "one (from: that number sends; messaging_service_sid: the service "
+                          "picks a number from its pool)")
     if sms.transport == "twilio":
         if not sms.account_sid:
             raise ConfigError(f"{path}: [sms] account_sid is required when transport = \"twilio\"")

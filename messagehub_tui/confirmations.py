@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from messagehub_tui import campaigns
 from messagehub_tui.errors import InvalidState
-from messagehub_tui.models import FINISHED, PRE_LAUNCH, RESUMABLE, Campaign, CampaignStatus
+from messagehub_tui.feedback import count_suppressed_since
+from messagehub_tui.models import (
+    FINISHED,
+    PRE_LAUNCH,
+    RESUMABLE,
+    Campaign,
+    CampaignStatus,
+    DeliveryStatus,
+)
 
 
 def _label(campaign: Campaign) -> str:
@@ -46,9 +54,15 @@ def delete_question(campaign_id: int) -> str:
 
 
 def retry_unknown_question(campaign_id: int) -> str:
+    """Counts what the retry will send: not the deliveries to an address suppressed since."""
     campaign = campaigns.get(campaign_id)
     unknown = campaigns.counts(campaign).unknown
     if not unknown:
         raise InvalidState(f"campaign {campaign_id} has no unknown deliveries")
-    return (f"Send {unknown} unknown deliveries of {_label(campaign)} again? Some may have "
-            "arrived already; those people would get it twice.")
+    skipped = count_suppressed_since(campaign_id, campaign.channel, [DeliveryStatus.UNKNOWN])
+    if skipped == unknown:
+        return (f"Mark the {unknown} unknown deliveries of {_label(campaign)} skipped? Their "
+                "addresses were suppressed since; nothing will be sent.")
+    kept_out = f" ({skipped} suppressed since will be skipped)" if skipped else ""
+    return (f"Send {unknown - skipped} unknown deliveries of {_label(campaign)} again{kept_out}? "
+            "Some may have arrived already; those people would get it twice.")

@@ -29,19 +29,29 @@ class DeliveryRow:
     reason: str | None
     updated_at: datetime
     contact_id: int | None
+    # What the transport answered on sending (None until sent): Twilio's MessageSid, the SMTP
+    # server's reply to the message ("2.0.0 Ok: queued as 4F9…": its queue id), the
+    # outbox's file name. What one looks up in the provider's console or the mail log.
+    provider_id: str | None = None
     feedback: tuple[Signal, ...] = ()  # what was heard back about it, oldest first
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The kinds heard back, each once, in the order first heard."""
+        return tuple(dict.fromkeys(signal.kind for signal in self.feedback))
 
     @property
     def heard(self) -> str:
         """The kinds heard back, in order, for a table cell ("-" when none)."""
-        return ",".join(dict.fromkeys(signal.kind for signal in self.feedback)) or "-"
+        return ",".join(self.kinds) or "-"
 
 
 def list_deliveries(campaign_id: int, status: DeliveryStatus | None = None,
                     limit: int | None = None) -> list[DeliveryRow]:
     """A campaign's deliveries, optionally of one state, most recently changed first."""
     query = (Delivery.select(Delivery.id, Delivery.address, Delivery.status, Delivery.attempts,
-                             Delivery.error, Delivery.updated_at, Delivery.contact)
+                             Delivery.error, Delivery.updated_at, Delivery.contact,
+                             Delivery.provider_id)
              .where(Delivery.campaign == campaign_id)
              .order_by(Delivery.updated_at.desc(), Delivery.id.desc()))
     if status is not None:
@@ -51,7 +61,8 @@ def list_deliveries(campaign_id: int, status: DeliveryStatus | None = None,
     rows = list(query)
     heard = of_deliveries([row.id for row in rows])
     return [DeliveryRow(row.id, row.address, DeliveryStatus(row.status), row.attempts, row.error,
-                        row.updated_at, row.contact_id, tuple(heard.get(row.id, ())))
+                        row.updated_at, row.contact_id, row.provider_id,
+                        tuple(heard.get(row.id, ())))
             for row in rows]
 
 

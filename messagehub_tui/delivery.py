@@ -32,7 +32,7 @@ class TestSend:
 
 
 def _first_recipient_vars(campaign: Campaign) -> dict:
-    contact = audience.first_member(campaign.contact_list_id, campaign.channel)
+    contact = audience.campaign_member(campaign)
     if contact is None:
         raise MessagehubError(f"campaign {campaign.id}'s list has no contact to take data from")
     return contact.template_vars()

@@ -20,7 +20,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from enum import StrEnum
 
-from peewee import chunked
+from peewee import Expression, chunked
 
 from messagehub_tui.config import Settings
 from messagehub_tui.events import record_event
@@ -179,15 +179,26 @@ def suppress_many(channel: str, addresses: Iterable[str], reason: str,
     return added
 
 
+def _suppressed_since(campaign_id: int, channel: str, states: list[str]) -> Expression:
+    """The campaign's deliveries in these states whose address is suppressed on its channel:
+    what a retry skips (the one home of that rule, for the retry and the question before it)."""
+    suppressed = Suppression.select(Suppression.address).where(Suppression.channel == channel)
+    return ((Delivery.campaign == campaign_id) & Delivery.status.in_(states)
+            & Delivery.address.in_(suppressed))
+
+
+def count_suppressed_since(campaign_id: int, channel: str, states: list[str]) -> int:
+    """How many of the campaign's deliveries in these states a retry would skip."""
+    return Delivery.select().where(_suppressed_since(campaign_id, channel, states)).count()
+
+
 def skip_suppressed(campaign_id: int, channel: str, states: list[str]) -> int:
     """The campaign's deliveries in these states whose address is suppressed on its channel
     become skipped, as suppress_many does to pending ones: a retry never sends to an address
     suppressed since (a STOP, a hard bounce). Returns how many."""
-    suppressed = Suppression.select(Suppression.address).where(Suppression.channel == channel)
     return (Delivery.update(status=DeliveryStatus.SKIPPED.value, error="suppressed",
                             updated_at=utcnow())
-            .where((Delivery.campaign == campaign_id) & Delivery.status.in_(states)
-                   & Delivery.address.in_(suppressed))
+            .where(_suppressed_since(campaign_id, channel, states))
             .execute())
 
 

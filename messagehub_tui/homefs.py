@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 from peewee import OperationalError, SqliteDatabase
 
-from messagehub_tui.config import CONFIG_NAME, DB_NAME
+from messagehub_tui.config import CONFIG_NAME, DB_NAME, HOME_ENV, HomeOrigin
 from messagehub_tui.errors import MessagehubError
 from messagehub_tui.models import close_db, db, open_db
 
@@ -42,14 +42,21 @@ def is_home(home: Path, shared_database: bool = False) -> bool:
     return home.is_dir() if shared_database else (home / DB_NAME).is_file()
 
 
-def require_home(home: Path, shared_database: bool = False) -> None:
-    """Refuse to work on a folder that is not a home, saying which folder and what to do."""
+def require_home(home: Path, shared_database: bool = False,
+                 origin: HomeOrigin = HomeOrigin.OPTION) -> None:
+    """Refuse to work on a folder that is not a home, saying which folder, where its path came
+    from (a $MESSAGEHUB_HOME set long ago is easy to forget) and what to do."""
     if is_home(home, shared_database):
         return
     what = "does not exist" if not home.exists() else f"has no {DB_NAME}, so it is not a home"
-    raise MessagehubError(
-        f"{home} {what}; pass --home (or set MESSAGEHUB_HOME) to your home, or start one with "
-        f"`messagehub-tui --home {home} init` or by importing contacts")
+    if origin is HomeOrigin.ENVIRONMENT:
+        said, fix = f"${HOME_ENV} names {home}, which {what}", \
+            f"set {HOME_ENV} (or pass --home) to your home"
+    else:
+        said = f"{home} {what}" if origin is HomeOrigin.OPTION else f"{origin.value} {home} {what}"
+        fix = f"pass --home (or set {HOME_ENV}) to your home"
+    raise MessagehubError(f"{said}; {fix}, or start one with `messagehub-tui --home {home} init` "
+                          "or by importing contacts")
 
 
 def create_home(home: Path, shared_database: bool = False) -> bool:

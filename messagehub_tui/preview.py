@@ -87,7 +87,7 @@ def preview(settings: Settings, campaign_id: int, contact_address: str | None = 
             address = normalise(campaign.channel, contact_address, settings.sms.default_region)
         except InvalidAddress as exc:
             raise MessagehubError(str(exc)) from None
-    contact = audience.first_member(campaign.contact_list_id, campaign.channel, address)
+    contact = audience.campaign_member(campaign, address)
     if contact is None:
         where = f"with address {contact_address}" if contact_address else "with an address"
         raise NotFound(f"no contact {where} on campaign {campaign_id}'s list")

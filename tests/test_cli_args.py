@@ -167,3 +167,13 @@ def test_fuzz_wait_durations(fuzz_home, command, wait):
     code, err = _cli(fuzz_home, command, "1", f"--wait={wait}")
     _clear_or_refused(code, err)
     assert code != 0  # campaign 1 does not exist
+
+
+@pytest.mark.parametrize("command, needs", [
+    (["bounces"], "bounces needs an action: check"),
+    (["schedule", "1"], "schedule needs --at or --clear"),
+])
+def test_a_missing_action_names_the_actions(tmp_path, command, needs):
+    refused = run(tmp_path, *command)
+    assert (refused.returncode, refused.stderr) == (
+        2, f"messagehub-tui {command[0]}: {needs} (usage: messagehub-tui {command[0]} --help)\n")

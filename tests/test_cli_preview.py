@@ -45,3 +45,14 @@ def test_sms_campaign_refuses_a_subject(tmp_path):
     sms_id = ok(tmp_path, "create", "--name", "n", "--channel", "sms", "--list", "people",
                 "--body", str(tmp_path / "body.txt")).strip()
     assert ok(tmp_path, "preview", sms_id).endswith("\n\nhi\n")
+
+
+def test_preview_and_send_test_say_the_list_was_deleted(tmp_path):
+    campaign_id = _unicode_campaign(tmp_path)
+    ok(tmp_path, "cancel", campaign_id)
+    ok(tmp_path, "lists", "--delete", "people")
+    gone = (f"messagehub-tui: campaign {campaign_id}'s list was deleted (lists --delete): it has "
+            "no contacts to take a message's data from any more\n")
+    for command in (["preview", campaign_id], ["send-test", campaign_id, "--to", "me@example.com"]):
+        done = run(tmp_path, *command)
+        assert (done.returncode, done.stderr) == (1, gone)

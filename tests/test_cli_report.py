@@ -53,7 +53,11 @@ def test_deliveries_lists_who_failed_and_why_and_export_imports_back(tmp_path, r
     assert sorted(row["address"] for row in failed) == [
         "bad1@example.com", "bad2@example.com", "bad3@example.com"]
     assert all(row["status"] == "failed" and "no such user" in row["reason"]
-               and row["updated_at"].endswith("Z") for row in failed)
+               and row["updated_at"].endswith("Z") and row["provider_id"] is None
+               for row in failed)
+    # what the server answered to the message: what one looks up in its mail log
+    sent = json.loads(ok(tmp_path, "deliveries", campaign_id, "--status", "sent", "--json"))
+    assert [row["provider_id"] for row in sent] == ["2.0.0 Ok: queued"]
 
     before = _contacts(tmp_path)
     target = tmp_path / "failed.csv"

@@ -55,6 +55,9 @@ misfire_grace = "5m"
     ("[schedule]\nmisfire_grace = \"soon\"\n", "[schedule] misfire_grace expected a duration"),
     ("[email]\ntransport = \"smtp\"\n", "[email] from is required"),
     ("[sms]\ntransport = \"twilio\"\n", "[sms] account_sid is required"),
+    ("[sms]\nfrom = \"+15005550006\"\nmessaging_service_sid = \"MG" + "0" * 32 + "\"\n",
+     "[sms] from and messaging_service_sid are both set: keep one (from: that number sends; "
+     "messaging_service_sid: the service picks a number from its pool)"),
     ("[email\n", "not valid TOML"),
     ("[email]\npassword = \"secret\"\n", "unknown key [email] password"),
     ("[email]\nfrom = \"newsletter\"\n", "[email] from must be an email address"),
@@ -73,6 +76,17 @@ def test_bad_config_stops_the_cli_with_its_name(cli, home):
     code, out, err = cli("lists")
     assert code == 1
     assert "unknown key [email] conections" in err and "Traceback" not in err
+
+
+def test_doctor_refuses_both_sms_senders_in_one_line(cli, home):
+    write(home / "messagehub.toml", '[sms]\nfrom = "+15005550006"\n'
+                                    'messaging_service_sid = "MG' + "0" * 32 + '"\n')
+    code, out, err = cli("doctor")
+    assert code == 1 and out == ""
+    assert err.strip().splitlines() == [
+        f"messagehub-tui: {home / 'messagehub.toml'}: [sms] from and messaging_service_sid are "
+        "both set: keep one (from: that number sends; messaging_service_sid: the service picks "
+        "a number from its pool)"]
 
 
 @pytest.mark.parametrize("text, seconds", [("90", 90), ("90s", 90), ("15m", 900), ("2h", 7200),

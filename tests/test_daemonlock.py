@@ -45,3 +45,17 @@ def test_a_schedule_that_nothing_will_fire_says_what_to_run(cli, home):
         assert unwatched_schedules(settings) == []
     finally:
         stop_daemon(daemon)
+
+
+def test_the_apps_quit_note_lists_schedules_in_time_order(cli, home):
+    settings, first = make_home(home, count=1)
+    code, out, _ = cli("create", "--name", "second", "--channel", "email", "--list", "people",
+                       "--subject", "s", "--body", str(home / "people.csv"))
+    assert code == 0
+    second = int(out)
+    third = int(cli("create", "--name", "third", "--channel", "email", "--list", "people",
+                    "--subject", "s", "--body", str(home / "people.csv"))[1])
+    for campaign, when in ((first, "+2h"), (second, "+3h"), (third, "+1h")):
+        assert cli("schedule", str(campaign), "--at", when)[0] == 0
+    # newest id first before: third, second, first
+    assert [row.id for row in unwatched_schedules(settings)] == [third, first, second]

@@ -1,6 +1,10 @@
 """SMS through the official twilio client: a fake API for error codes, Prism for the published
 schema."""
 
+import contextlib
+import io
+import json
+
 import pytest
 
 from messagehub_tui import contacts, control
@@ -92,6 +96,13 @@ def test_messaging_service_sid(home, fake):
     wait_status(cid, "completed")
     assert fake.requests[0]["MessagingServiceSid"] == service
     assert "From" not in fake.requests[0]
+    # `deliveries --json` gives the MessageSid: what one looks up in Twilio's console
+    from messagehub_tui.cli import main
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["--home", str(home), "deliveries", str(cid), "--json"]) == 0
+    [row] = json.loads(out.getvalue())
+    assert row["provider_id"] in fake.statuses and row["provider_id"].startswith("SM")
 
 
 def test_requests_match_twilios_published_spec(home):

@@ -60,6 +60,26 @@ def test_a_folder_without_a_database_is_not_a_home(tmp_path, args):
     assert list(folder.iterdir()) == []
 
 
+def test_a_missing_home_names_where_its_path_came_from(tmp_path):
+    missing, here = tmp_path / "missing", tmp_path / "here"
+    here.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "MESSAGEHUB_HOME"}
+    command = [sys.executable, "-m", "messagehub_tui", "lists"]
+    from_env = subprocess.run(command, capture_output=True, text=True, timeout=60,
+                              env={**env, "MESSAGEHUB_HOME": str(missing)})
+    assert from_env.returncode == 1
+    assert from_env.stderr == (
+        f"messagehub-tui: $MESSAGEHUB_HOME names {missing}, which does not exist; set "
+        f"MESSAGEHUB_HOME (or pass --home) to your home, or start one with `messagehub-tui "
+        f"--home {missing} init` or by importing contacts\n")
+    from_cwd = subprocess.run(command, capture_output=True, text=True, timeout=60, env=env,
+                              cwd=here)
+    assert from_cwd.returncode == 1
+    assert from_cwd.stderr.startswith(
+        f"messagehub-tui: the current folder {here} has no messagehub.db, so it is not a home; "
+        "pass --home (or set MESSAGEHUB_HOME) to your home")
+
+
 def test_the_current_folder_is_left_alone_by_read_only_commands(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "MESSAGEHUB_HOME"}
     result = subprocess.run([sys.executable, "-m", "messagehub_tui", "campaigns"], cwd=tmp_path,

@@ -71,6 +71,30 @@ def test_cli_reports_the_dropped_phone_with_its_line(home, engine):
         "line 2: imported without its phone: phone '555-0101' has no country code")
 
 
+@pytest.mark.parametrize("raw", ["+1 (415) 555-0107 ext. 12", "+14155550107 x12",
+                                 "+14155550107;ext=12", "(415) 555-0107 #12"])
+def test_a_phone_with_an_extension_is_refused_by_name(raw):
+    with pytest.raises(InvalidAddress) as caught:
+        normalise_phone(raw, "US")
+    assert str(caught.value) == (f"phone {raw!r} has an extension (12), which a text cannot "
+                                 "reach: give the person's own number")
+
+
+def test_an_extension_drops_the_phone_with_a_warning_or_the_row_without_an_email(settings, home):
+    path = write(home / "x.csv", "email,phone,first_name\n"
+                                 "ann@example.com,+1 (415) 555-0107 ext. 12,Ann\n"
+                                 ",+1 415 555 0108 x3,Bob\n")
+    result = contacts.import_csv(path, home, "x")
+    assert result.summary() == ("imported 1, updated 0, rejected 1, "
+                                "1 saved without an invalid phone or email")
+    assert [(c.email, c.phone) for c in Contact.select()] == [("ann@example.com", None)]
+    assert [(p.line, p.reason) for p in result.problems] == [
+        (2, "imported without its phone: phone '+1 (415) 555-0107 ext. 12' has an extension "
+            "(12), which a text cannot reach: give the person's own number"),
+        (3, "phone '+1 415 555 0108 x3' has an extension (3), which a text cannot reach: give "
+            "the person's own number")]
+
+
 def test_an_import_that_stores_nothing_leaves_no_list(settings, home):
     path = write(home / "bad.csv", "email,phone\nnope,\n,12\n")
     result = contacts.import_csv(path, home, "bad", region="US")

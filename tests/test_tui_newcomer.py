@@ -90,9 +90,9 @@ async def test_the_monitor_lists_failed_and_unknown_deliveries_first(settings):
         await until(pilot, lambda: app.screen.query_one("DataTable").row_count == 3, what="rows")
         table = app.screen.query_one("DataTable")
         rows = [[str(cell) for cell in table.get_row_at(i)] for i in range(3)]
-        assert rows == [["zoe@example.com", "failed", "3", "550 mailbox unavailable"],
-                        ["grace@example.com", "unknown", "1", "runner died mid-send"],
-                        ["ada@example.com", "sent", "1", ""]]
+        assert rows == [["zoe@example.com", "failed", "3", "-", "550 mailbox unavailable"],
+                        ["grace@example.com", "unknown", "1", "-", "runner died mid-send"],
+                        ["ada@example.com", "sent", "1", "-", ""]]
         await pilot.press("escape")
         await until(pilot, lambda: isinstance(app.screen, MonitorScreen), what="back")
 
@@ -431,3 +431,38 @@ async def test_a_paused_campaign_shows_no_rate_and_the_time_it_ran(settings):
         table = app.screen.query_one("DataTable")
         await until(pilot, lambda: table.row_count == 1, what="overview row")
         assert str(table.get_cell("1", "rate")) == "—"
+
+
+async def test_the_retry_unknown_question_counts_what_the_retry_will_send(settings):
+    # The question counted an unknown delivery whose address was suppressed since; the retry
+    # skips it, so it sent fewer than the question said.
+    from messagehub_tui import contacts
+    control.launch(settings, 1, start=False)
+    db.execute_sql("UPDATE delivery SET status = 'sent', attempts = 1 WHERE address LIKE 'ada%'")
+    db.execute_sql("UPDATE delivery SET status = 'unknown', attempts = 1 "
+                   "WHERE address LIKE 'grace%' OR address LIKE 'zoe%'")
+    Campaign.update(status="completed").where(Campaign.id == 1).execute()
+    contacts.suppress(["zoe@example.com"], "email", "asked to stop")
+    app = make_app(settings)
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        await open_monitor(pilot, 1)
+        await opens(pilot, "u", ConfirmDialog)
+        assert "Send 1 unknown deliveries" in screen_text(app)
+        assert "(1 suppressed since will be skipped)" in screen_text(app)
+        await pilot.press("y")
+        await until(pilot, lambda: Delivery.get(Delivery.address == "grace@example.com").status
+                    == "sent", what="the unknown one sent again")
+        assert Delivery.get(Delivery.address == "zoe@example.com").status == "skipped"
+
+
+def test_the_retry_unknown_question_when_every_unknown_address_is_suppressed(settings):
+    from messagehub_tui import confirmations, contacts
+    control.launch(settings, 1, start=False)
+    db.execute_sql("UPDATE delivery SET status = 'sent', attempts = 1")
+    db.execute_sql("UPDATE delivery SET status = 'unknown' WHERE address LIKE 'zoe%'")
+    Campaign.update(status="completed").where(Campaign.id == 1).execute()
+    contacts.suppress(["zoe@example.com"], "email", "asked to stop")
+    name = Campaign.get_by_id(1).name
+    assert confirmations.retry_unknown_question(1) == (
+        f"Mark the 1 unknown deliveries of campaign 1 “{name}” skipped? Their addresses were "
+        "suppressed since; nothing will be sent.")

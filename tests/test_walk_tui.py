@@ -226,3 +226,83 @@ async def test_the_editors_body_label_names_the_channels_address_variable(settin
         app.screen.query_one("#channel", Select).value = "sms"
         await until(pilot, lambda: "{{ phone }}" in str(label.render()), what="the SMS label")
         assert "{{ email }}" not in str(label.render())
+
+
+@pytest.mark.parametrize("size", [(100, 30), (80, 24)])
+async def test_the_suppressions_table_wraps_a_long_reason_within_the_screen(settings, size):
+    # A STOP's reason ran the table past the screen's edge: "Since" was cut to "2026-12-02 03:4".
+    from messagehub_tui import contacts
+    from messagehub_tui.channels.twilio_feedback import STOP_REASON
+    contacts.suppress(["+14155550109"], "sms", STOP_REASON, "US")
+    contacts.suppress(["someone.with.a.long.name@example.com"], "email",
+                      "hard bounce: 550 5.1.1 Recipient address rejected: User unknown in "
+                      "virtual mailbox table")
+    app = make_app(settings)
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        await pilot.press("i")
+        await until(pilot, lambda: isinstance(app.screen, ContactsScreen), what="contacts")
+        table = app.screen.query_one("#suppressions", DataTable)
+        await until(pilot, lambda: table.row_count == 2, what="the suppressions listed")
+        for width, height in (size, (120, 30), size):  # and anew after a resize
+            await pilot.resize_terminal(width, height)
+            await settle(pilot)
+            assert table.virtual_size.width <= table.size.width
+            drawn = " ".join(strip.text for strip in table.render_lines(
+                table.region.reset_offset))
+            words = drawn.split()
+            assert "Since" in words, drawn
+            for row in range(2):  # whole, not cut at the edge
+                assert str(table.get_row_at(row)[3]) in drawn, drawn
+            # (the second row's reason may run below the table's view)
+            first_reason = str(table.get_row_at(0)[2])
+            assert all(word in words for word in first_reason.split()), drawn
+
+
+async def test_the_editors_placeholders_cannot_be_taken_for_values(settings):
+    # Without colour (TERM=xterm-mono, NO_COLOR) the Name field's placeholder "December
+    # newsletter" read as a name already typed; ctrl+s then said "the campaign needs a name".
+    from textual.widgets import Input
+
+    from messagehub_tui.screens.editor import EditorScreen
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(app.screen, EditorScreen), what="the editor")
+        await settle(pilot)
+        for field in app.screen.query(Input):
+            assert field.value == ""
+            assert field.placeholder.startswith(("e.g. ", "optional", "default")), field.id
+        drawn = app.screen.query_one("#name", Input).render_line(0).text
+        assert drawn.strip() == "e.g. December newsletter"
+
+
+async def test_the_monitors_event_log_wraps_anew_on_a_resize(settings):
+    # RichLog keeps the lines rendered at the width of their writing: events written at 80
+    # columns stayed 80 wide (wrapped early) at 120x30, and cut again at 80 after that.
+    from textual.widgets import RichLog
+
+    from messagehub_tui.events import record_event
+    from messagehub_tui.screens.monitor import MonitorScreen
+    from tests.tui import opens
+
+    words = ("text to +14155550100 undelivered: Twilio error 30003: unreachable destination "
+             "handset (off, out of coverage, or cannot receive SMS)")
+    record_event(settings.logs_dir, 1, words, "error")
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await opens(pilot, "enter", MonitorScreen)
+        log = app.screen.query_one("#events", RichLog)
+        await until(pilot, lambda: log.lines, what="the event written")
+        # the event is 148 characters with its time and level: 3 lines in the 76 columns the
+        # log has at 80x24, 2 in its 116 at 120x30 (the first over 76 wide)
+        for width, height, lines in ((120, 30, 2), (80, 24, 3), (120, 30, 2)):
+            await pilot.resize_terminal(width, height)
+            await until(pilot, lambda: len(log.lines) == lines  # noqa: B023 (awaited here)
+                        and log.virtual_size.width <= log.scrollable_content_region.width,
+                        what=f"the event wrapped anew at {width} columns")
+            shown = " ".join(strip.text.strip() for strip in log.lines)
+            assert words in " ".join(shown.split()), shown
+        assert log.lines[0].text.rstrip().__len__() > 76

@@ -55,6 +55,31 @@ def test_deliveries_shows_each_deliverys_feedback(heard, cli):
     assert "unsubscribed" in table["ada@example.com"] and "bounced" in table["grace@example.com"]
 
 
+@pytest.mark.parametrize("size", [(80, 24), (100, 30)])
+async def test_the_deliveries_screen_has_the_clis_feedback_column(heard, size):
+    from textual.widgets import DataTable
+
+    from messagehub_tui.screens.deliveries import DeliveriesScreen
+    feedback.record(Delivery.get(Delivery.address == "grace@example.com").id, None,
+                    FeedbackKind.COMPLAINED, "abuse report", "arf:<c1@mx>")
+    app = make_app(heard)
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        await opens(pilot, "enter", MonitorScreen)
+        await opens(pilot, "d", DeliveriesScreen)
+        table = app.screen.query_one(DataTable)
+        await until(pilot, lambda: table.row_count == 3, what="the deliveries listed")
+        await settle(pilot)
+        assert [str(column.label) for column in table.columns.values()] == [
+            "Address", "Status", "Tries", "Feedback", "Reason"]
+        cells = {str(table.get_row_at(i)[0]): str(table.get_row_at(i)[3]) for i in range(3)}
+        assert cells == {"ada@example.com": "unsubscribed", "grace@example.com":
+                         "bounced\ncomplained", "zoe@example.com": "-"}
+        assert table.virtual_size.width <= table.size.width
+        drawn = " ".join(strip.text for strip in table.render_lines(table.region.reset_offset))
+        assert all(word in drawn.split() for word in ("unsubscribed", "bounced", "complained"))
+
+
 async def test_the_app_serves_the_endpoint_while_no_daemon_runs(home):
     port = free_port()
     settings = seed(home, web_toml(port))

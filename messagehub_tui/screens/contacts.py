@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
@@ -20,7 +21,12 @@ from messagehub_tui.errors import MessagehubError
 from messagehub_tui.models import Channel
 from messagehub_tui.screens.base import HubScreen
 from messagehub_tui.screens.dialogs import ConfirmDialog, PromptDialog
-from messagehub_tui.screens.widgets.columns import wrapped_width
+from messagehub_tui.screens.widgets.columns import (
+    CELL_PADDING,
+    MIN_WRAPPED,
+    SCROLLBAR,
+    wrapped_width,
+)
 from messagehub_tui.timefmt import local_text
 
 SHOWN_PROBLEMS = 200  # rows listed on the screen; the rejects file has every one
@@ -63,6 +69,12 @@ class SuppressionRow:
     cells: tuple[str, str, str, str]  # channel, address, reason, since
 
 
+# The suppression table's columns: (key, label); the reason wraps, the others fit their text.
+SUPPRESSION_COLUMNS = (("channel", "Channel"), ("address", "Address"), ("reason", "Reason"),
+                       ("when", "Since"))
+_ADDRESS, _REASON = 1, 2
+
+
 def _lists_and_suppressions() -> tuple[list[tuple[str, int]], list[SuppressionRow]]:
     return contacts.lists(), [
         SuppressionRow(s.id, (s.channel, s.address, s.reason, local_text(s.created_at)))
@@ -80,6 +92,7 @@ class ContactsScreen(HubScreen):
     def __init__(self) -> None:
         super().__init__()
         self.problems: list[Rejected] = []
+        self.suppressed: list[SuppressionRow] = []
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -104,10 +117,6 @@ class ContactsScreen(HubScreen):
         self.sub_title = "contacts"
         self.query_one("#lists", DataTable).add_columns("List", "Members")
         self.query_one("#rejects").display = False
-        suppressions = self.query_one("#suppressions", DataTable)
-        for key, label in (("channel", "Channel"), ("address", "Address"), ("reason", "Reason"),
-                           ("when", "Since")):
-            suppressions.add_column(label, key=key)
         self.query_one("#path", Input).focus()
         self.load()
 
@@ -120,10 +129,30 @@ class ContactsScreen(HubScreen):
         table.clear()
         for name, members in lists:
             table.add_row(Text(name), str(members), key=name)
+        self.suppressed = suppressed
+        self.show_suppressions()
+
+    def _room(self) -> int:
+        return self.query_one("#contacts").content_size.width or self.size.width
+
+    def show_suppressions(self) -> None:
+        """Each suppression with its whole reason wrapped in its column: a STOP's reason ran
+        the table past the screen's edge, cutting off "Since"."""
         table = self.query_one("#suppressions", DataTable)
-        table.clear()
-        for row in suppressed:
-            table.add_row(*map(Text, row.cells), key=str(row.id))
+        cursor = table.cursor_row
+        table.clear(columns=True)
+        widths = [max([cell_len(label), *(cell_len(row.cells[i]) for row in self.suppressed)])
+                  for i, (_, label) in enumerate(SUPPRESSION_COLUMNS)]
+        # A long address wraps too, once it would take more than half the room the two share.
+        share = self._room() - CELL_PADDING * len(widths) - SCROLLBAR - widths[0] - widths[3]
+        widths[_ADDRESS] = min(widths[_ADDRESS], max(MIN_WRAPPED, share // 2))
+        widths[_REASON] = wrapped_width(self._room(), widths[:_REASON] + widths[_REASON + 1:])
+        for (key, label), width in zip(SUPPRESSION_COLUMNS, widths, strict=True):
+            table.add_column(label, key=key, width=width)
+        for row in self.suppressed:
+            table.add_row(*map(Text, row.cells), key=str(row.id), height=None)
+        if self.suppressed:
+            table.move_cursor(row=min(cursor, len(self.suppressed) - 1))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         path = self.query_one("#path", Input).value.strip()
@@ -158,15 +187,17 @@ class ContactsScreen(HubScreen):
         if not self.problems:
             return
         line = max(len("Line"), *(len(str(problem.line)) for problem in self.problems))
-        room = self.query_one("#contacts").content_size.width or self.size.width
+        room = self._room()
         rejects.add_column("Line", width=line)
         rejects.add_column("Problem", width=wrapped_width(room, [line]))
         for problem in self.problems:
             rejects.add_row(str(problem.line), Text(problem.reason), height=None)
 
     def on_resize(self, event: events.Resize) -> None:
-        if self.problems:  # the reasons wrap anew to the new width
+        # the reasons wrap anew to the new width
+        if self.problems:
             self.show_problems()
+        self.show_suppressions()
 
     def action_add_suppression(self) -> None:
         settings = self.hub.settings

@@ -21,7 +21,8 @@ SLOWER = 10
 
 
 class DeliveriesScreen(PollingScreen[list[DeliveryRow]]):
-    """Failed and unknown deliveries first: address, state, attempts and the last reason."""
+    """Failed and unknown deliveries first: address, state, attempts, what was heard back and
+    the last reason."""
 
     BINDINGS = [Binding("g", "refresh", "Refresh"), Binding("escape", "app.pop_screen", "Back"),
                 Binding("question_mark", "app.help", "Help")]
@@ -54,14 +55,18 @@ class DeliveriesScreen(PollingScreen[list[DeliveryRow]]):
         table.clear(columns=True)
         rows = self.rows or []
         address = max(len("Address"), *(len(row.address) for row in rows))
+        # what was heard back, as the CLI's FEEDBACK column: one kind a line when several
+        heard = max([len("Feedback"), *(len(kind) for row in rows for kind in row.kinds)])
         table.add_column("Address", width=address)
         table.add_column("Status", width=FIXED_WIDTHS[0])
         table.add_column("Tries", width=FIXED_WIDTHS[1])
+        table.add_column("Feedback", width=heard)
         table.add_column("Reason", width=wrapped_width(self.size.width,
-                                                       [address, *FIXED_WIDTHS]))
+                                                       [address, *FIXED_WIDTHS, heard]))
         for row in rows:
             table.add_row(Text(row.address), row.status.value, str(row.attempts),
-                          Text(row.reason or ""), key=str(row.id), height=None)
+                          Text("\n".join(row.kinds) or "-"), Text(row.reason or ""),
+                          key=str(row.id), height=None)
         table.move_cursor(row=min(cursor, max(table.row_count - 1, 0)))
 
     def on_resize(self, event: events.Resize) -> None:

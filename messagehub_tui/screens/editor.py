@@ -102,7 +102,7 @@ class EditorScreen(HubScreen):
         with VerticalScroll(id="form"):
             with Horizontal(classes="row"):
                 yield Label("Name", classes="field")
-                yield Input(compact=True, id="name", placeholder="December newsletter")
+                yield Input(compact=True, id="name", placeholder="e.g. December newsletter")
             with Horizontal(classes="row"):
                 yield Label("Channel", classes="field")
                 yield Select([("email", "email"), ("sms", "sms")], value="email", id="channel",
@@ -112,7 +112,7 @@ class EditorScreen(HubScreen):
                 yield Select([], id="list", prompt="import contacts first (i)", compact=True)
             with Horizontal(classes="row", id="subject-row"):
                 yield Label("Subject", classes="field")
-                yield Input(compact=True, id="subject", placeholder="Hello {{ first_name }}")
+                yield Input(compact=True, id="subject", placeholder="e.g. Hello {{ first_name }}")
             yield Label(body_label(Channel.EMAIL), id="body-label")
             yield TextArea(id="body")
             with Horizontal(classes="row", id="html-row"):

@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.content import Content
-from textual.widgets import DataTable, Footer, Header, ProgressBar, RichLog, Static
+from textual.widgets import DataTable, Footer, Header, ProgressBar, Static
 
 from messagehub_tui import views
 from messagehub_tui.models import ACTIVE, FINISHED, RESUMABLE, CampaignStatus
@@ -15,7 +15,12 @@ from messagehub_tui.progress import RateMeter, duration
 from messagehub_tui.screens.actions import CampaignActionsScreen
 from messagehub_tui.screens.deliveries import DeliveriesScreen
 from messagehub_tui.screens.polling import PollingScreen
-from messagehub_tui.screens.widgets.monitor_panels import CountsPanel, FeedbackPanel, RatePanel
+from messagehub_tui.screens.widgets.monitor_panels import (
+    CountsPanel,
+    EventLog,
+    FeedbackPanel,
+    RatePanel,
+)
 from messagehub_tui.state import CampaignState
 from messagehub_tui.timefmt import countdown, local_text, to_local
 from messagehub_tui.views import MonitorData
@@ -73,9 +78,7 @@ class MonitorScreen(CampaignActionsScreen[MonitorData]):
             yield Static("", id="timing")
             yield Static("", id="hints", markup=False)
             yield Static("", id="errors", classes="error", markup=False)
-            # min_width 1: RichLog renders at least 78 columns wide by default, which at 80x24
-            # (a border, a scrollbar) cut the end of long events and scrolled them sideways.
-            yield RichLog(id="events", max_lines=500, wrap=True, min_width=1)
+            yield EventLog(id="events")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -113,10 +116,10 @@ class MonitorScreen(CampaignActionsScreen[MonitorData]):
         self.query_one("#hints").display = bool(hints)
         self.query_one("#errors", Static).update("\n".join(
             f"{to_local(error.at):%H:%M:%S} {error.message}" for error in data.errors[:3]))
-        log = self.query_one(RichLog)
+        log = self.query_one(EventLog)
         for event in data.events:
             if event.id > self.last_event:
-                log.write(f"{to_local(event.at):%H:%M:%S} {event.level:7} {event.message}")
+                log.add(f"{to_local(event.at):%H:%M:%S} {event.level:7} {event.message}")
                 self.last_event = event.id
 
     def timing(self, data: MonitorData) -> str:

@@ -1,14 +1,17 @@
-"""The monitor's panels: delivery counts by state, what was heard back, and the send rate with
-its sparkline."""
+"""The monitor's panels: delivery counts by state, what was heard back, the send rate with
+its sparkline, and the event log."""
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Mapping
 
+from rich.cells import cell_len
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult, RenderResult
 from textual.containers import Horizontal
-from textual.widgets import Sparkline, Static
+from textual.widgets import RichLog, Sparkline, Static
 
 from messagehub_tui.models import DeliveryStatus
 from messagehub_tui.state import CampaignState
@@ -74,3 +77,42 @@ class RatePanel(Horizontal):
         spark = self.query_one(RateSparkline)
         spark.display = any(points)
         spark.data = points
+
+
+class EventLog(RichLog):
+    """The campaign's events, wrapped to the log's width, and wrapped anew when that changes:
+    a RichLog keeps only lines rendered at the width of their writing (written at 80 columns,
+    they stayed 80 wide at 120), so the events' own text is kept to render again."""
+
+    KEPT = 500
+
+    def __init__(self, *, id: str | None = None) -> None:
+        # min_width 1: RichLog renders at least 78 columns wide by default, which at 80x24
+        # (a border, a scrollbar) cut the end of long events and scrolled them sideways.
+        super().__init__(id=id, max_lines=self.KEPT, wrap=True, min_width=1)
+        self.events: deque[str] = deque(maxlen=self.KEPT)
+        self.wrapped_at: int | None = None  # the width the lines were rendered at
+
+    def add(self, text: str) -> None:
+        self.events.append(text)
+        self._write(text)
+
+    def _write(self, text: str) -> None:
+        # The width given: RichLog measures a text against the app's console, whose width is
+        # the terminal's at start, so in a terminal widened since it would wrap at the old one.
+        room = self.scrollable_content_region.width
+        self.write(text, width=min(cell_len(text), room) if room else None)
+
+    def on_resize(self, event: events.Resize) -> None:
+        # RichLog's own handler (called after this one) renders the writes made before the
+        # first size was known; a later change of width renders every event again, once the
+        # new layout is in place.
+        width = event.size.width
+        if self.wrapped_at is not None and width != self.wrapped_at:
+            self.call_after_refresh(self.rewrap)
+        self.wrapped_at = width
+
+    def rewrap(self) -> None:
+        self.clear()
+        for text in self.events:
+            self._write(text)
