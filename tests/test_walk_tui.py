@@ -226,3 +226,34 @@ async def test_the_editors_body_label_names_the_channels_address_variable(settin
         app.screen.query_one("#channel", Select).value = "sms"
         await until(pilot, lambda: "{{ phone }}" in str(label.render()), what="the SMS label")
         assert "{{ email }}" not in str(label.render())
+
+
+async def test_the_deliveries_screen_fits_60_columns_with_long_addresses(settings):
+    # At 60x20 the Reason column kept its 20-column minimum beside a 25-column address: the
+    # table ran 11 columns past the screen, cutting "X-Postfix; unknown user: …" to
+    # "X-Postfix; unk" and "ghost@loop.ex" (seen with a real Postfix DSN).
+    from messagehub_tui import control
+    from messagehub_tui.models import db
+    from messagehub_tui.screens.deliveries import DeliveriesScreen
+    from messagehub_tui.screens.monitor import MonitorScreen
+    from tests.tui import opens
+
+    reason = 'X-Postfix; unknown user: "ghost@loop.example.net"'
+    control.launch(settings, 1, start=False)
+    db.execute_sql("UPDATE delivery SET address = 'someone.long@loop.example.net', "
+                   "status = 'failed', attempts = 1, error = ? WHERE id = 1", (reason,))
+    app = make_app(settings)
+    async with app.run_test(size=(60, 20)) as pilot:
+        await settle(pilot)
+        await opens(pilot, "enter", MonitorScreen)
+        await opens(pilot, "d", DeliveriesScreen)
+        table = app.screen.query_one(DataTable)
+        await until(pilot, lambda: table.row_count == 3, what="the deliveries listed")
+        await settle(pilot)
+        assert table.virtual_size.width <= table.size.width, table.virtual_size
+        shown = [table.render_line(y).text for y in range(table.size.height)]
+        start = shown[0].index("Reason")
+        reasons = "".join(line[start:].strip() for line in shown)  # its wrapped lines joined
+        assert reason.replace(" ", "") in reasons.replace(" ", ""), shown
+        addresses = "".join(line[:start].split("  ")[0].strip() for line in shown)
+        assert "someone.long@loop.example.net" in addresses, shown
