@@ -257,3 +257,34 @@ async def test_the_deliveries_screen_fits_60_columns_with_long_addresses(setting
         assert reason.replace(" ", "") in reasons.replace(" ", ""), shown
         addresses = "".join(line[:start].split("  ")[0].strip() for line in shown)
         assert "someone.long@loop.example.net" in addresses, shown
+
+
+async def test_the_monitor_keeps_its_event_log_readable_at_60x20(settings):
+    # At 60x20 the three latest errors took three lines above the log, which was left one line
+    # between its borders: an event took a keypress per line to read. Below 24 rows the errors
+    # are hidden (each is in the log too).
+    from textual.widgets import RichLog
+
+    from messagehub_tui import control, feedback
+    from messagehub_tui.events import record_event
+    from messagehub_tui.models import db
+    from messagehub_tui.screens.monitor import MonitorScreen
+    from tests.tui import opens
+
+    control.launch(settings, 1, start=False)  # completed, with what was heard back
+    db.execute_sql("UPDATE delivery SET status = 'sent', attempts = 1")
+    db.execute_sql("UPDATE campaign SET status = 'completed'")
+    for delivery_id, kind in ((1, "bounced"), (2, "complained"), (3, "unsubscribed")):
+        feedback.record(delivery_id, None, feedback.FeedbackKind(kind), "seen", f"k{kind}")
+    for number in range(3):
+        record_event(settings.logs_dir, 1, f"bounced for ghost{number}@loop.example.net: "
+                     "X-Postfix; unknown user; address suppressed", "error")
+    app = make_app(settings)
+    async with app.run_test(size=(60, 20)) as pilot:
+        await settle(pilot)
+        await opens(pilot, "enter", MonitorScreen)
+        log = app.screen.query_one("#events", RichLog)
+        await until(pilot, lambda: log.lines, what="the events written")
+        await settle(pilot)
+        assert log.scrollable_content_region.height >= 3, log.region
+        assert log.region.bottom <= 19  # above the footer
