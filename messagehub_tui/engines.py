@@ -10,7 +10,7 @@ import uuid
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from peewee import Database, PostgresqlDatabase, Psycopg3Adapter, SqliteDatabase
 
@@ -42,7 +42,7 @@ def url_problem(url: object) -> str | None:
         parts.port  # noqa: B018 (raises on a bad port)
     except ValueError as exc:
         return f"is not a valid URL ({exc})"
-    if parts.password is not None:
+    if parts.password is not None or "password" in dict(parse_qsl(parts.query)):
         return ("holds a password: remove it from the URL and give it through PGPASSWORD or "
                 "~/.pgpass")
     if not parts.hostname or not parts.path.strip("/"):
@@ -168,9 +168,12 @@ def make_postgres(url: str) -> PgDatabase:
             "PostgreSQL needs the psycopg driver, which is not installed: run "
             "python3 -m pip install -e '.[postgres]' in the messagehub-tui checkout") from None
     parts = urlsplit(url)
+    # The URL's query holds libpq's parameters (?sslmode=verify-full&sslrootcert=…): they were
+    # dropped without a word, so a URL asking for TLS connected as libpq's default allows.
     database = PgDatabase(unquote(parts.path.lstrip("/")), host=parts.hostname,
                           port=parts.port or 5432, user=unquote(parts.username or "") or None,
-                          connect_timeout=10, application_name="messagehub-tui",
+                          **{"connect_timeout": 10, "application_name": "messagehub-tui",
+                             **dict(parse_qsl(parts.query))},
                           prefer_psycopg3=True)
     database.url = url
     return database
