@@ -91,3 +91,23 @@ def test_deliveries_and_export_refuse_what_they_cannot_do(tmp_path):
     assert run(tmp_path, "deliveries", "1", "--status", "lost").returncode == 2
     unwritable = run(tmp_path, "export", "9", str(tmp_path / "no" / "such" / "dir.csv"))
     assert unwritable.returncode == 1 and "Traceback" not in unwritable.stderr
+
+
+def test_the_deliveries_table_keeps_its_columns_with_several_kinds_heard_back(home, cli):
+    # A text heard back as "delivered,replied,unsubscribed" pushed its REASON 18 columns to the
+    # right of the others' (FEEDBACK was 12 wide whatever it held).
+    from messagehub_tui import control, feedback
+    from messagehub_tui.models import db
+    from tests.engine import make_home
+
+    settings, cid = make_home(home, count=3, channel="sms")
+    control.launch(settings, cid, start=False)
+    db.execute_sql("UPDATE delivery SET status = 'sent', attempts = 1, error = 'why'")
+    for kind in ("delivered", "replied", "unsubscribed"):
+        feedback.record(1, None, feedback.FeedbackKind(kind), "seen", f"k{kind}")
+    code, out, err = cli("deliveries", str(cid))
+    assert code == 0, err
+    lines = out.splitlines()
+    column = lines[0].index("REASON")
+    assert "delivered,replied,unsubscribed" in out
+    assert all(line[column:] == "why" for line in lines[1:]), lines
