@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 import subprocess
 import time
 
@@ -35,6 +36,22 @@ def test_suppress_unsuppress_and_suppressions(tmp_path):
                                                 "email").splitlines()] == ["bob@example.com"]
     bad = run(tmp_path, "suppress", "not-an-address", "--channel", "email")
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
+
+
+def test_a_suppression_reason_is_one_line_and_suppressions_one_a_line(tmp_path):
+    # --reason $'asked\tby phone\nand mail' was kept as typed: `suppressions` then printed a
+    # row of five tab-separated fields and a line "and mail" that read as a row of its own.
+    refused = run(tmp_path, "suppress", "zed@example.com", "--channel", "email", "--reason",
+                  "asked\tby phone\nand mail")
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
+    assert "--reason: must be one line" in refused.stderr
+    assert not (tmp_path / "messagehub.db").exists()  # checked before anything happens
+    # a reason heard from a server (a DSN's diagnostic) may hold one: shown escaped
+    ok(tmp_path, "suppress", "zed@example.com", "--channel", "email")
+    with sqlite3.connect(tmp_path / "messagehub.db") as connection:
+        connection.execute("UPDATE suppression SET reason = 'bounced: 550\tno such\nuser'")
+    lines = ok(tmp_path, "suppressions").splitlines()
+    assert len(lines) == 1 and lines[0].split("\t")[3] == "bounced: 550\\tno such\\nuser", lines
 
 
 def test_launch_pause_resume_cancel_delete(tmp_path):
