@@ -204,3 +204,22 @@ def test_demo_opens_the_app_in_tmux(tmp_path):
             time.sleep(0.2)
     finally:
         subprocess.run([*tmux, "kill-server"], capture_output=True)
+
+
+def test_doctor_says_whether_a_daemon_fires_the_schedules(tmp_path):
+    # "Nothing went out" is most often no daemon: doctor checked everything but that.
+    campaign_id = campaign_with(tmp_path, ["d1@example.com"])
+    ok(tmp_path, "schedule", campaign_id, "--at", "+1d")
+    line = next(line for line in ok(tmp_path, "doctor").splitlines() if " daemon " in line)
+    assert line.startswith("ok") and "1 scheduled campaign(s) go out only while the app is " \
+        f"open; start one with `messagehub-tui --home {tmp_path} daemon`" in line, line
+    daemon = subprocess.Popen([*COMMAND, "--home", str(tmp_path), "daemon"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while f"pid {daemon.pid} serves this home" not in ok(tmp_path, "doctor"):
+            assert time.monotonic() < deadline and daemon.poll() is None, "no daemon seen"
+            time.sleep(0.2)
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=60)
