@@ -116,7 +116,7 @@ def cmd_suppressions(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_lists(args: argparse.Namespace, settings: Settings) -> int:
     from messagehub_tui import contacts  # see CONTACTS_LATE
-    if args.delete:
+    if args.delete is not None:  # --delete "" names no list: said, not a listing
         members = contacts.delete_list(args.delete)
         print(f"deleted list {args.delete} ({members} member{'s' if members != 1 else ''}; "
               "their contacts are kept)")
