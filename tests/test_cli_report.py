@@ -73,6 +73,10 @@ def test_deliveries_lists_who_failed_and_why_and_export_imports_back(tmp_path, r
 
     again = run(tmp_path, "export", campaign_id, str(target))
     assert again.returncode == 1 and "already exists" in again.stderr
+    # a folder (or an empty name, which is the current folder) is not "a file that exists"
+    folder = run(tmp_path, "export", campaign_id, str(tmp_path))
+    assert folder.returncode == 1 and folder.stderr.count("\n") == 1, folder.stderr
+    assert f"{tmp_path} is a folder: name a new file in it" in folder.stderr
     assert len(target.read_text().splitlines()) == 4
 
     # Round trip: the file imports back to the same contacts; the apostrophe that made a cell
