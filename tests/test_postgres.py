@@ -229,3 +229,11 @@ def test_the_urls_libpq_parameters_are_used_and_a_password_there_refused(tmp_pat
     done = run(tmp_path, "lists")
     assert done.returncode == 1 and "s3cret" not in done.stderr, done.stderr
     assert "[database] url holds a password" in done.stderr
+    for query, said in (("?autoconnect=0", "'autoconnect' is not a libpq connection parameter"),
+                        ("?dbname=other", "names its database in the path"),
+                        # ?host= (a socket folder) takes the place of the URL's host
+                        ("?host=/nonexistent-socket-dir", "/nonexistent-socket-dir/.s.PGSQL")):
+        (tmp_path / "messagehub.toml").write_text(_toml(f"postgresql://ann@db.example/mh{query}"))
+        done = run(tmp_path, "lists")
+        assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+        assert said in done.stderr and "Traceback" not in done.stderr, done.stderr
