@@ -87,7 +87,7 @@ def check_empty(url: str) -> None:
         try:
             target.connect()
         except DatabaseError as exc:
-            # said here: main's own line would name the home's SQLite file, which is fine
+            # said here: main's own line would name the home's SQLite file, not at fault
             raise MessagehubError(f"cannot connect to {url}: {' '.join(str(exc).split())}; "
                                   f"{TARGET_HINT}") from None
         tables = [row[0] for row in target.execute_sql(
