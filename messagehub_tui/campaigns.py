@@ -4,7 +4,6 @@ state and counts (what a message looks like is preview.py)."""
 from __future__ import annotations
 
 import re
-import unicodedata
 from datetime import datetime
 from email.utils import parseaddr
 from typing import Any
@@ -95,7 +94,7 @@ def _check_name(name: str) -> None:
     """A campaign name is one line of text: it goes into tables, logs and one-line messages."""
     if not name.strip():
         raise MessagehubError("the campaign needs a name")
-    if any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in name):
+    if not config_checks.is_one_line(name):
         raise MessagehubError("the campaign name must be one line, without line breaks or "
                               "control characters")
 

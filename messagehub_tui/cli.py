@@ -18,7 +18,7 @@ from messagehub_tui import (
     cli_delivery,
     cli_report,
 )
-from messagehub_tui.cli_args import Handler, Parser, one_line
+from messagehub_tui.cli_args import Handler, Parser, one_line, one_line_note
 from messagehub_tui.cli_help import ExitCode, epilog
 from messagehub_tui.config import Settings, home_origin, load_settings, resolve_home
 from messagehub_tui.csvread import ContactsCsv
@@ -108,13 +108,15 @@ def cmd_unsuppress(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_suppressions(args: argparse.Namespace, settings: Settings) -> int:
     from messagehub_tui import contacts  # see CONTACTS_LATE
     for row in contacts.suppressions(args.channel):
-        print(f"{row.channel}\t{row.address}\t{local_text(row.created_at)}\t{row.reason}")
+        # one_line: a reason heard from a server (a bounce's diagnostic) may hold a tab
+        print(f"{row.channel}\t{row.address}\t{local_text(row.created_at)}\t"
+              f"{one_line(row.reason)}")
     return 0
 
 
 def cmd_lists(args: argparse.Namespace, settings: Settings) -> int:
     from messagehub_tui import contacts  # see CONTACTS_LATE
-    if args.delete:
+    if args.delete is not None:  # --delete "" names no list: said, not a listing
         members = contacts.delete_list(args.delete)
         print(f"deleted list {args.delete} ({members} member{'s' if members != 1 else ''}; "
               "their contacts are kept)")
@@ -183,7 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--channel", choices=["email", "sms"], required=True,
                        help="which kind of address they are")
         if name == "suppress":
-            p.add_argument("--reason", default="", help="a note kept with the suppression")
+            p.add_argument("--reason", default="", type=one_line_note,
+                           help="a note kept with the suppression (one line)")
     p = _add(sub, "suppressions", cmd_suppressions, "show the suppression list")
     p.add_argument("--channel", choices=["email", "sms"], help="only this channel's")
     p = _add(sub, "lists", cmd_lists, "show the lists with their member counts, or delete one")

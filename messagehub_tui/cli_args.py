@@ -79,6 +79,14 @@ def campaign_id(text: str) -> int:
         f"a campaign id is a whole number from 1 to {SQLITE_MAX_INTEGER}, not {shown(text)}")
 
 
+def one_line_note(text: str) -> str:
+    """A note kept and shown on one line (a suppression's reason)."""
+    if not config_checks.is_one_line(text):
+        raise argparse.ArgumentTypeError("must be one line, without line breaks or control "
+                                         "characters")
+    return text
+
+
 def rate(text: str) -> float:
     """Messages per second, by the one rule of config_checks.rate (0 for unlimited)."""
     try:

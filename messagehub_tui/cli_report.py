@@ -36,11 +36,13 @@ def cmd_deliveries(args: argparse.Namespace, settings: Settings) -> int:
               file=sys.stderr)
         return ExitCode.OK
     width = min(max(len("ADDRESS"), *(len(row.address) for row in rows)), ADDRESS_WIDTH)
+    # as wide as what was heard: "delivered,replied,unsubscribed" pushed its reason aside
+    heard = max(len("FEEDBACK"), *(len(row.heard) for row in rows))
     print(f"{'ADDRESS':{width}}  {'STATUS':9}  {'ATTEMPTS':>8}  {'UPDATED':20}  "
-          f"{'FEEDBACK':12}  REASON")
+          f"{'FEEDBACK':{heard}}  REASON")
     for row in rows:
         print(f"{row.address:{width}}  {row.status.value:9}  {row.attempts:>8}  "
-              f"{local_text(row.updated_at):20}  {row.heard:12}  {row.reason or '-'}")
+              f"{local_text(row.updated_at):20}  {row.heard:{heard}}  {row.reason or '-'}")
     return ExitCode.OK
 
 

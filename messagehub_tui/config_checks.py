@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import unicodedata
 from collections.abc import Callable
 from email.utils import parseaddr
 from typing import Any
@@ -119,6 +120,12 @@ def choice(*options: str) -> Callable[[Any], str]:
             raise ValueError(f"must be one of {', '.join(options)}")
         return value
     return check
+
+
+def is_one_line(value: str) -> bool:
+    """No line break or control character: the text goes into tables, logs and one-line
+    messages (a campaign's name, a suppression's reason)."""
+    return not any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in value)
 
 
 def text(value: Any) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from messagehub_tui import feedback
+from messagehub_tui import config_checks, feedback
 from messagehub_tui.addresses import normalise
 from messagehub_tui.errors import MessagehubError, NotFound
 from messagehub_tui.importer import ImportResult, ImportStopped, Rejected, import_csv
@@ -64,6 +64,9 @@ def delete_list(name: str) -> int:
 def suppress(addresses: list[str], channel: str, reason: str = "",
              region: str | None = None) -> int:
     """Never send to these addresses on channel again; returns how many were newly added."""
+    if not config_checks.is_one_line(reason):
+        raise MessagehubError("the reason must be one line, without line breaks or control "
+                              "characters: `suppressions` shows one suppression a line")
     normal = [normalise(channel, address, region) for address in addresses]
     return feedback.suppress_many(channel, normal, reason)
 

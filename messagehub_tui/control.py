@@ -195,13 +195,20 @@ def retry(settings: Settings, campaign_id: int, failed: bool = True, unknown: bo
                         f"{kept_out}", runners)
 
 
+def unschedulable(campaign_id: int, status: CampaignStatus) -> str | None:
+    """Why a campaign in `status` cannot be scheduled, or None: the app asks before a time."""
+    if status in PRE_LAUNCH:
+        return None
+    return (f"campaign {campaign_id} is {status}; only a draft, missed or scheduled campaign "
+            "can be scheduled")
+
+
 def schedule(settings: Settings, campaign_id: int, at: datetime) -> Campaign:
     """Set a draft, missed or scheduled campaign to launch at `at` (naive UTC, in the future)."""
     with db.atomic():
         campaign = campaigns.get(campaign_id)
-        if campaign.status not in PRE_LAUNCH:
-            raise InvalidState(f"campaign {campaign_id} is {campaign.status}; only a draft, "
-                               "missed or scheduled campaign can be scheduled")
+        if why := unschedulable(campaign_id, CampaignStatus(campaign.status)):
+            raise InvalidState(why)
         _claim_status(campaign_id, campaign.status, CampaignStatus.SCHEDULED, scheduled_at=at)
     record_event(settings.logs_dir, campaign_id, campaigns.scheduled_event(at))
     return campaigns.get(campaign_id)

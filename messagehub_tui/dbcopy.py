@@ -76,11 +76,20 @@ def _columns_pg(table: str) -> list[str]:
         "current_schema() AND table_name = ? ORDER BY ordinal_position", (table,))]
 
 
+TARGET_HINT = ("check --to, that the database exists and the server accepts connections from "
+               "this host, and the password in PGPASSWORD or ~/.pgpass")
+
+
 def check_empty(url: str) -> None:
     """Refuse a target that holds any table: migrate-db never merges into existing data."""
     target = make_postgres(url)
     try:
-        target.connect()
+        try:
+            target.connect()
+        except DatabaseError as exc:
+            # said here: main's own line would name the home's SQLite file, not at fault
+            raise MessagehubError(f"cannot connect to {url}: {' '.join(str(exc).split())}; "
+                                  f"{TARGET_HINT}") from None
         tables = [row[0] for row in target.execute_sql(
             "SELECT tablename FROM pg_tables WHERE schemaname NOT IN "
             "('pg_catalog', 'information_schema') ORDER BY tablename")]

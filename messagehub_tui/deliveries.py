@@ -132,6 +132,9 @@ def write_export(campaign_id: int, status: DeliveryStatus, path: Path) -> int:
     try:
         handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
+        if path.is_dir():  # '' reaches here as '.'
+            raise MessagehubError(f"{path} is a folder: name a new file in it, as in "
+                                  f"{path / 'export.csv'}") from None
         raise MessagehubError(f"{path} already exists; export never overwrites a file") from None
     except OSError as exc:
         raise MessagehubError(f"cannot create {path}: {exc.strerror}") from None

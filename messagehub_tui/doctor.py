@@ -18,9 +18,10 @@ from messagehub_tui.config import SMTP_PASSWORD_ENV, TWILIO_TOKEN_ENV, Settings
 from messagehub_tui.engines import POSTGRES_HINT
 from messagehub_tui.errors import MessagehubError
 from messagehub_tui.homefs import free_bytes, open_for_reading
-from messagehub_tui.models import db
+from messagehub_tui.models import Campaign, CampaignStatus, db
 from messagehub_tui.schema import SCHEMA_VERSION
 from messagehub_tui.web.doctor_check import web_checks
+from messagehub_tui.workers.daemonlock import daemon_pid
 
 PROBE_BYTES = 64 * 1024
 
@@ -150,11 +151,30 @@ async def _twilio(settings: Settings) -> list[Check]:
     return [Check("twilio", True, f"credentials accepted (account status: {account.status})")]
 
 
+def _daemon(settings: Settings) -> Check:
+    """Who fires the schedules: "nothing went out" is most often no daemon. Never a failure:
+    the app, while open, fires them too, and doctor cannot see an open app."""
+    pid = daemon_pid(settings)
+    if pid is not None:
+        return Check("daemon", True, f"pid {pid} serves this home: it fires the schedules and "
+                                     "watches the runners")
+    start = f"start one with `messagehub-tui --home {settings.home} daemon` (in tmux or systemd)"
+    if settings.database.url:
+        return Check("daemon", True, "none on this host: another host's daemon may fire the "
+                                     f"schedules; {start}")
+    scheduled = Campaign.select().where(Campaign.status == CampaignStatus.SCHEDULED).count()
+    if not scheduled:
+        return Check("daemon", True, f"none runs for this home (nothing is scheduled); {start}")
+    return Check("daemon", True, f"none runs for this home: {scheduled} scheduled campaign(s) go "
+                                 f"out only while the app is open; {start}")
+
+
 def run_checks(settings: Settings) -> list[Check]:
     """Every check that applies to this configuration."""
     found = "is valid" if settings.config_path.exists() else "absent: defaults"
-    checks = [Check("config", True, f"{settings.config_path} {found}"), _database(settings),
-              _outbox(settings)]
+    database = _database(settings)
+    checks = [Check("config", True, f"{settings.config_path} {found}"), database,
+              *([_daemon(settings)] if database.ok else []), _outbox(settings)]
     if settings.email.transport == "smtp":
         checks += asyncio.run(_smtp(settings))
     else:

@@ -10,7 +10,7 @@ import uuid
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from peewee import Database, PostgresqlDatabase, Psycopg3Adapter, SqliteDatabase
 
@@ -42,9 +42,12 @@ def url_problem(url: object) -> str | None:
         parts.port  # noqa: B018 (raises on a bad port)
     except ValueError as exc:
         return f"is not a valid URL ({exc})"
-    if parts.password is not None:
+    query = dict(parse_qsl(parts.query))
+    if parts.password is not None or "password" in query:
         return ("holds a password: remove it from the URL and give it through PGPASSWORD or "
                 "~/.pgpass")
+    if "dbname" in query:
+        return "names its database in the path, not as ?dbname="
     if not parts.hostname or not parts.path.strip("/"):
         return ("needs a host and a database name, as in "
                 "postgresql://user@db.example.com:5432/messagehub")
@@ -162,16 +165,25 @@ def make_postgres(url: str) -> PgDatabase:
     if problem:
         raise MessagehubError(f"[database] url {problem}")
     try:
-        import psycopg  # noqa: F401
+        import psycopg
     except ImportError:
         raise MessagehubError(
             "PostgreSQL needs the psycopg driver, which is not installed: run "
             "python3 -m pip install -e '.[postgres]' in the messagehub-tui checkout") from None
     parts = urlsplit(url)
-    database = PgDatabase(unquote(parts.path.lstrip("/")), host=parts.hostname,
-                          port=parts.port or 5432, user=unquote(parts.username or "") or None,
-                          connect_timeout=10, application_name="messagehub-tui",
-                          prefer_psycopg3=True)
+    # The URL's query holds libpq's parameters (?sslmode=verify-full&sslrootcert=…, or
+    # ?host=/run/postgresql for a socket): they were dropped without a word, so a URL asking
+    # for TLS connected as libpq's default allows. Only libpq's own names: the rest would be
+    # taken by peewee as its settings.
+    asked = dict(parse_qsl(parts.query))
+    libpq = {option.keyword.decode() for option in psycopg.pq.Conninfo.get_defaults()}
+    if unknown := sorted(asked.keys() - libpq):
+        raise MessagehubError(f"[database] url: {unknown[0]!r} is not a libpq connection "
+                              "parameter (such as sslmode, sslrootcert, options)")
+    database = PgDatabase(unquote(parts.path.lstrip("/")), **{
+        "host": parts.hostname, "port": parts.port or 5432,
+        "user": unquote(parts.username or "") or None, "connect_timeout": 10,
+        "application_name": "messagehub-tui", **asked}, prefer_psycopg3=True)
     database.url = url
     return database
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 import subprocess
 import time
 
@@ -35,6 +36,22 @@ def test_suppress_unsuppress_and_suppressions(tmp_path):
                                                 "email").splitlines()] == ["bob@example.com"]
     bad = run(tmp_path, "suppress", "not-an-address", "--channel", "email")
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
+
+
+def test_a_suppression_reason_is_one_line_and_suppressions_one_a_line(tmp_path):
+    # --reason $'asked\tby phone\nand mail' was kept as typed: `suppressions` then printed a
+    # row of five tab-separated fields and a line "and mail" that read as a row of its own.
+    refused = run(tmp_path, "suppress", "zed@example.com", "--channel", "email", "--reason",
+                  "asked\tby phone\nand mail")
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
+    assert "--reason: must be one line" in refused.stderr
+    assert not (tmp_path / "messagehub.db").exists()  # checked before anything happens
+    # a reason heard from a server (a DSN's diagnostic) may hold one: shown escaped
+    ok(tmp_path, "suppress", "zed@example.com", "--channel", "email")
+    with sqlite3.connect(tmp_path / "messagehub.db") as connection:
+        connection.execute("UPDATE suppression SET reason = 'bounced: 550\tno such\nuser'")
+    lines = ok(tmp_path, "suppressions").splitlines()
+    assert len(lines) == 1 and lines[0].split("\t")[3] == "bounced: 550\\tno such\\nuser", lines
 
 
 def test_launch_pause_resume_cancel_delete(tmp_path):
@@ -187,3 +204,22 @@ def test_demo_opens_the_app_in_tmux(tmp_path):
             time.sleep(0.2)
     finally:
         subprocess.run([*tmux, "kill-server"], capture_output=True)
+
+
+def test_doctor_says_whether_a_daemon_fires_the_schedules(tmp_path):
+    # "Nothing went out" is most often no daemon: doctor checked everything but that.
+    campaign_id = campaign_with(tmp_path, ["d1@example.com"])
+    ok(tmp_path, "schedule", campaign_id, "--at", "+1d")
+    line = next(line for line in ok(tmp_path, "doctor").splitlines() if " daemon " in line)
+    assert line.startswith("ok") and "1 scheduled campaign(s) go out only while the app is " \
+        f"open; start one with `messagehub-tui --home {tmp_path} daemon`" in line, line
+    daemon = subprocess.Popen([*COMMAND, "--home", str(tmp_path), "daemon"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while f"pid {daemon.pid} serves this home" not in ok(tmp_path, "doctor"):
+            assert time.monotonic() < deadline and daemon.poll() is None, "no daemon seen"
+            time.sleep(0.2)
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=60)

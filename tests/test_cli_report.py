@@ -77,6 +77,10 @@ def test_deliveries_lists_who_failed_and_why_and_export_imports_back(tmp_path, r
 
     again = run(tmp_path, "export", campaign_id, str(target))
     assert again.returncode == 1 and "already exists" in again.stderr
+    # a folder (or an empty name, which is the current folder) is not "a file that exists"
+    folder = run(tmp_path, "export", campaign_id, str(tmp_path))
+    assert folder.returncode == 1 and folder.stderr.count("\n") == 1, folder.stderr
+    assert f"{tmp_path} is a folder: name a new file in it" in folder.stderr
     assert len(target.read_text().splitlines()) == 4
 
     # Round trip: the file imports back to the same contacts; the apostrophe that made a cell
@@ -95,3 +99,23 @@ def test_deliveries_and_export_refuse_what_they_cannot_do(tmp_path):
     assert run(tmp_path, "deliveries", "1", "--status", "lost").returncode == 2
     unwritable = run(tmp_path, "export", "9", str(tmp_path / "no" / "such" / "dir.csv"))
     assert unwritable.returncode == 1 and "Traceback" not in unwritable.stderr
+
+
+def test_the_deliveries_table_keeps_its_columns_with_several_kinds_heard_back(home, cli):
+    # A text heard back as "delivered,replied,unsubscribed" pushed its REASON 18 columns to the
+    # right of the others' (FEEDBACK was 12 wide whatever it held).
+    from messagehub_tui import control, feedback
+    from messagehub_tui.models import db
+    from tests.engine import make_home
+
+    settings, cid = make_home(home, count=3, channel="sms")
+    control.launch(settings, cid, start=False)
+    db.execute_sql("UPDATE delivery SET status = 'sent', attempts = 1, error = 'why'")
+    for kind in ("delivered", "replied", "unsubscribed"):
+        feedback.record(1, None, feedback.FeedbackKind(kind), "seen", f"k{kind}")
+    code, out, err = cli("deliveries", str(cid))
+    assert code == 0, err
+    lines = out.splitlines()
+    column = lines[0].index("REASON")
+    assert "delivered,replied,unsubscribed" in out
+    assert all(line[column:] == "why" for line in lines[1:]), lines

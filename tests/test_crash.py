@@ -107,6 +107,41 @@ def test_recovery_reads_the_journal_of_a_dead_runner(home):
     assert not journal.path_for(home, runner.id).exists()
 
 
+def test_a_host_back_confirms_from_its_journal_what_another_host_settled_as_unknown(home):
+    """Another host judges a dead host's runner by its heartbeat and, without its journal,
+    settles every claim as unknown. Seen with two hosts on PostgreSQL and kill -9: 11 unknown,
+    8 of them in smtp-sink's mailbox, and the host back at start dropped its journal, which
+    knew; `retry --unknown` would have sent those 8 twice."""
+    from messagehub_tui.channels.base import Outcome
+    from messagehub_tui.models import Runner
+    from messagehub_tui.workers import queue
+    settings, cid = make_home(home, "", count=5)
+    control.launch(settings, cid, start=False)
+    Campaign.update(status="running").where(Campaign.id == cid).execute()
+    runner = Runner.create(campaign=cid, pid=2 ** 22 + 1, host="the-other-host",
+                           heartbeat_at=0)
+    claimed = queue.claim(cid, runner.id, 5)
+    assert recover(settings) == [cid]  # as the other host: no journal here yet
+    assert {d.status for d in Delivery.select()} == {"unknown"}
+    retried = claimed[3]  # retry --unknown sent this one again since: not this runner's now
+    Delivery.update(status="sent", runner_id=None, attempts=2).where(
+        Delivery.id == retried.id).execute()
+    kept = journal.Journal(journal.path_for(home, runner.id))  # the journal on the host back
+    for number, outcome in ((0, Outcome.SENT), (1, None), (2, Outcome.RETRY), (3, Outcome.SENT)):
+        kept.handed(claimed[number].id, claimed[number].attempts)
+        if outcome is not None:
+            kept.outcome(claimed[number].id, claimed[number].attempts, outcome)
+    kept.close()
+    recover(settings)
+    states = {d.address: (d.status, d.attempts, d.error) for d in Delivery.select()}
+    assert states[claimed[0].address] == ("sent", 1, None)
+    assert [states[claimed[n].address][0] for n in (1, 2, 4)] == ["unknown"] * 3
+    assert states[retried.address][:2] == ("sent", 2)
+    counts = counts_add_up(cid)
+    assert (counts["sent"], counts["unknown"]) == (2, 3), counts
+    assert not journal.path_for(home, runner.id).exists()
+
+
 def _no_write_in_flight(settings) -> bool:
     """SQLite: the write lock is free. PostgreSQL: no other session of this database is inside
     a transaction (this test's own connection is idle between statements)."""

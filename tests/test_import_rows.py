@@ -114,6 +114,10 @@ def test_lists_delete_keeps_the_contacts_and_their_other_lists(home, people_csv)
     assert run(home, "lists").stdout == "b\t3\n"
     missing = run(home, "lists", "--delete", "a")
     assert (missing.returncode, missing.stderr) == (1, "messagehub-tui: no list named 'a'\n")
+    # an empty name (a variable unset in a script) listed the lists and exited 0
+    empty = run(home, "lists", "--delete", "")
+    assert (empty.returncode, empty.stdout) == (1, ""), empty.stdout
+    assert empty.stderr == "messagehub-tui: no list named ''\n"
 
 
 def test_a_list_an_unfinished_campaign_uses_is_not_deleted(home, people_csv):

@@ -167,3 +167,18 @@ def test_without_the_driver_migrate_db_says_how_to_install_it(tmp_path):
     assert done.stderr == (
         "messagehub-tui: PostgreSQL needs the psycopg driver, which is not installed: run "
         "python3 -m pip install -e '.[postgres]' in the messagehub-tui checkout\n")
+
+
+def test_a_target_it_cannot_reach_is_one_line_naming_the_target(home, cli):
+    # It said "database error in <the home>: … Connection refused\n\tIs the server running …":
+    # the home's SQLite file was not at fault, and libpq's line break came out as "\n\t".
+    from tests.peers import free_port
+
+    make_home(home, count=1)
+    close_db()
+    url = f"postgresql://messagehub@127.0.0.1:{free_port()}/mh"
+    code, out, err = cli("migrate-db", "--to", url)
+    assert code == 1 and err.count("\n") == 1, err
+    assert err.startswith(f"messagehub-tui: cannot connect to {url}: "), err
+    assert "Connection refused Is the server running" in err and "PGPASSWORD" in err
+    assert "\\n" not in err and str(home) not in err

@@ -214,3 +214,26 @@ def test_the_bounce_mailbox_read_mark_is_replaced(settings, engine):
     save_mark("INBOX", ReadMark(7, 10))
     save_mark("INBOX", ReadMark(7, 12))
     assert read_mark("INBOX") == ReadMark(7, 12)
+
+
+def test_the_urls_libpq_parameters_are_used_and_a_password_there_refused(tmp_path):
+    # ?sslmode=… was dropped without a word: a URL asking for verify-full connected as libpq's
+    # default allows. Passed on, a value libpq does not know is refused before any connection.
+    url = f"postgresql://messagehub@127.0.0.1:{free_port()}/mh?sslmode=bogus"
+    (tmp_path / "messagehub.toml").write_text(_toml(url))
+    done = run(tmp_path, "lists")
+    assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+    assert 'invalid sslmode value: "bogus"' in done.stderr, done.stderr
+    (tmp_path / "messagehub.toml").write_text(
+        _toml("postgresql://ann@db.example/mh?sslmode=require&password=s3cret"))
+    done = run(tmp_path, "lists")
+    assert done.returncode == 1 and "s3cret" not in done.stderr, done.stderr
+    assert "[database] url holds a password" in done.stderr
+    for query, said in (("?autoconnect=0", "'autoconnect' is not a libpq connection parameter"),
+                        ("?dbname=other", "names its database in the path"),
+                        # ?host= (a socket folder) takes the place of the URL's host
+                        ("?host=/nonexistent-socket-dir", "/nonexistent-socket-dir/.s.PGSQL")):
+        (tmp_path / "messagehub.toml").write_text(_toml(f"postgresql://ann@db.example/mh{query}"))
+        done = run(tmp_path, "lists")
+        assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+        assert said in done.stderr and "Traceback" not in done.stderr, done.stderr

@@ -256,6 +256,20 @@ async def test_delete_on_a_scheduled_campaign_does_not_ask(settings):
         assert status_of(1) == "scheduled"
 
 
+async def test_schedule_on_a_finished_campaign_does_not_ask_for_a_time(settings):
+    # s on a completed campaign asked for a time, then refused whatever was typed.
+    control.launch(settings, 1, start=False)
+    control.cancel(settings, 1)
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await settle(pilot)
+        await pilot.press("s")
+        refusal = "only a draft, missed or scheduled campaign can be scheduled"
+        await until(pilot, lambda: any(refusal in t for t in toasts(app)), what=refusal)
+        assert not isinstance(app.screen, PromptDialog)
+        assert status_of(1) == "cancelled"
+
+
 async def test_launch_and_cancel_on_a_finished_campaign_do_not_ask(settings):
     control.launch(settings, 1, start=False)
     control.cancel(settings, 1)

@@ -306,3 +306,65 @@ async def test_the_monitors_event_log_wraps_anew_on_a_resize(settings):
             shown = " ".join(strip.text.strip() for strip in log.lines)
             assert words in " ".join(shown.split()), shown
         assert log.lines[0].text.rstrip().__len__() > 76
+
+
+async def test_the_deliveries_screen_fits_60_columns_with_long_addresses(settings):
+    # At 60x20 the Reason column kept its 20-column minimum beside a 25-column address: the
+    # table ran 11 columns past the screen, cutting "X-Postfix; unknown user: …" to
+    # "X-Postfix; unk" and "ghost@loop.ex" (seen with a real Postfix DSN).
+    from messagehub_tui import control
+    from messagehub_tui.models import db
+    from messagehub_tui.screens.deliveries import DeliveriesScreen
+    from messagehub_tui.screens.monitor import MonitorScreen
+    from tests.tui import opens
+
+    reason = 'X-Postfix; unknown user: "ghost@loop.example.net"'
+    control.launch(settings, 1, start=False)
+    db.execute_sql("UPDATE delivery SET address = 'someone.long@loop.example.net', "
+                   "status = 'failed', attempts = 1, error = ? WHERE id = 1", (reason,))
+    app = make_app(settings)
+    async with app.run_test(size=(60, 20)) as pilot:
+        await settle(pilot)
+        await opens(pilot, "enter", MonitorScreen)
+        await opens(pilot, "d", DeliveriesScreen)
+        table = app.screen.query_one(DataTable)
+        await until(pilot, lambda: table.row_count == 3, what="the deliveries listed")
+        await settle(pilot)
+        assert table.virtual_size.width <= table.size.width, table.virtual_size
+        shown = [table.render_line(y).text for y in range(table.size.height)]
+        start = shown[0].index("Reason")
+        reasons = "".join(line[start:].strip() for line in shown)  # its wrapped lines joined
+        assert reason.replace(" ", "") in reasons.replace(" ", ""), shown
+        addresses = "".join(line[:start].split("  ")[0].strip() for line in shown)
+        assert "someone.long@loop.example.net" in addresses, shown
+
+
+async def test_the_monitor_keeps_its_event_log_readable_at_60x20(settings):
+    # At 60x20 the three latest errors took three lines above the log, which was left one line
+    # between its borders: an event took a keypress per line to read. Below 24 rows the errors
+    # are hidden (each is in the log too).
+    from textual.widgets import RichLog
+
+    from messagehub_tui import control, feedback
+    from messagehub_tui.events import record_event
+    from messagehub_tui.models import db
+    from messagehub_tui.screens.monitor import MonitorScreen
+    from tests.tui import opens
+
+    control.launch(settings, 1, start=False)  # completed, with what was heard back
+    db.execute_sql("UPDATE delivery SET status = 'sent', attempts = 1")
+    db.execute_sql("UPDATE campaign SET status = 'completed'")
+    for delivery_id, kind in ((1, "bounced"), (2, "complained"), (3, "unsubscribed")):
+        feedback.record(delivery_id, None, feedback.FeedbackKind(kind), "seen", f"k{kind}")
+    for number in range(3):
+        record_event(settings.logs_dir, 1, f"bounced for ghost{number}@loop.example.net: "
+                     "X-Postfix; unknown user; address suppressed", "error")
+    app = make_app(settings)
+    async with app.run_test(size=(60, 20)) as pilot:
+        await settle(pilot)
+        await opens(pilot, "enter", MonitorScreen)
+        log = app.screen.query_one("#events", RichLog)
+        await until(pilot, lambda: log.lines, what="the events written")
+        await settle(pilot)
+        assert log.scrollable_content_region.height >= 3, log.region
+        assert log.region.bottom <= 19  # above the footer

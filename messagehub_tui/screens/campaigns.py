@@ -158,6 +158,9 @@ class CampaignsScreen(CampaignActionsScreen[list[CampaignState]]):
         """Ask for a time; an empty answer clears the schedule."""
         if not (row := self.selected()):
             return
+        if why := control.unschedulable(row.id, row.status):  # before asking for a time
+            self.notify(why, severity="warning")
+            return
         settings = self.hub.settings
 
         def chosen(at: datetime | Unschedule | None) -> None:

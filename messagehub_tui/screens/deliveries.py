@@ -11,7 +11,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from messagehub_tui import views
 from messagehub_tui.deliveries import DeliveryRow
 from messagehub_tui.screens.polling import PollingScreen
-from messagehub_tui.screens.widgets.columns import wrapped_width
+from messagehub_tui.screens.widgets.columns import fitted_widths
 
 SHOWN = 500
 FIXED_WIDTHS = (len("cancelled"), len("Tries"))  # the Status and Tries columns
@@ -54,15 +54,16 @@ class DeliveriesScreen(PollingScreen[list[DeliveryRow]]):
         cursor = table.cursor_row
         table.clear(columns=True)
         rows = self.rows or []
-        address = max(len("Address"), *(len(row.address) for row in rows))
         # what was heard back, as the CLI's FEEDBACK column: one kind a line when several
         heard = max([len("Feedback"), *(len(kind) for row in rows for kind in row.kinds)])
+        address, reason = fitted_widths(
+            self.size.width, max(len("Address"), *(len(row.address) for row in rows)),
+            [*FIXED_WIDTHS, heard])
         table.add_column("Address", width=address)
         table.add_column("Status", width=FIXED_WIDTHS[0])
         table.add_column("Tries", width=FIXED_WIDTHS[1])
         table.add_column("Feedback", width=heard)
-        table.add_column("Reason", width=wrapped_width(self.size.width,
-                                                       [address, *FIXED_WIDTHS, heard]))
+        table.add_column("Reason", width=reason)
         for row in rows:
             table.add_row(Text(row.address), row.status.value, str(row.attempts),
                           Text("\n".join(row.kinds) or "-"), Text(row.reason or ""),

@@ -59,6 +59,9 @@ class MonitorScreen(CampaignActionsScreen[MonitorData]):
                 Binding("u", "retry_unknown", "Retry unknown"),
                 Binding("escape", "app.pop_screen", "Back"),
                 Binding("question_mark", "app.help", "Help")]
+    # Below 24 rows the latest errors (also in the event log) are hidden: at 60x20 they left the
+    # log one line.
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (24, "-tall")]
 
     def __init__(self, campaign_id: int) -> None:
         super().__init__()

@@ -13,6 +13,7 @@ from pathlib import Path
 from messagehub_tui import control
 from messagehub_tui.bounces.poller import start_polling
 from messagehub_tui.config import Settings
+from messagehub_tui.events import record_event
 from messagehub_tui.follow import wait_until
 from messagehub_tui.models import ACTIVE, Campaign, CampaignStatus, db
 from messagehub_tui.sms.poller import start_status_poll
@@ -54,6 +55,9 @@ def pause_running(settings: Settings) -> None:
     for campaign in active:
         control.pause(settings, campaign.id)
         Campaign.update(auto_resume=1).where(Campaign.id == campaign.id).execute()
+        # the monitor and the log said only "pause requested": by whom, and what comes next
+        record_event(settings.logs_dir, campaign.id,
+                     "the daemon is stopping: paused, to resume at its next start")
     for campaign in active:
         final = wait_until(campaign.id, lambda c: c.status not in ACTIVE, STOP_TIMEOUT)
         log.info("campaign %s is %s", campaign.id, final.status)

@@ -181,6 +181,23 @@ def settle_claims(runner_id: int, entries: Entries | None, reason: str) -> dict[
     return {state: len(rows) for state, rows in changes.items()}
 
 
+def confirm_sent(runner_id: int, entries: Entries) -> int:
+    """Deliveries another host settled as unknown for this runner (it judged it dead by its
+    heartbeat, without the journal, which lives on this host) that the journal shows the server
+    accepted: sent after all, so `retry --unknown` does not send them twice. Returns how many."""
+    stamp = utcnow()
+    accepted = [(SENT, stamp, delivery_id, runner_id, UNKNOWN, attempt)
+                for delivery_id, (attempt, mark) in entries.marks.items() if mark == Mark.SENT]
+    if not accepted:
+        return 0
+    with db.atomic():
+        lock_counters(runner_id=runner_id)
+        # the same attempt, still this runner's: not one `retry --unknown` sent again since
+        return executemany("UPDATE delivery SET status = ?, error = NULL, updated_at = ? "
+                           "WHERE id = ? AND runner_id = ? AND status = ? AND attempts = ?",
+                           accepted)
+
+
 def cancel_pending(campaign_id: int) -> int:
     """Every pending delivery of a campaign becomes cancelled."""
     return db.execute_sql(

@@ -236,9 +236,13 @@ def recover(settings: Settings) -> list[int]:
         with db.atomic():
             dead = registry.dead_runners(settings.host)
             campaign_of = {runner.id: runner.campaign_id for runner in dead}
-            for runner_id in set(campaign_of) | _stray_journals(settings):
+            stray = _stray_journals(settings)
+            for runner_id in set(campaign_of) | stray:
                 entries = journal.read(journal.path_for(settings.home, runner_id))
                 queue.settle_claims(runner_id, entries, "the runner died while sending")
+                if runner_id in stray and entries is not None:
+                    # settled by another host while this one was down (see confirm_sent)
+                    queue.confirm_sent(runner_id, entries)
                 if entries is not None and entries.reason and runner_id in campaign_of:
                     reasons[campaign_of[runner_id]] = entries.reason
             if dead:
