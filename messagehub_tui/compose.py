@@ -232,6 +232,13 @@ def encode_address(name: str, address: str, header: str) -> str:
     return formataddr((name, address), charset="utf-8")
 
 
+@functools.lru_cache(maxsize=8)
+def _part_head(boundary: str, subtype: str, cte: str) -> bytes:
+    """A body part's boundary line and headers (the same for every message of a campaign)."""
+    return (f'--{boundary}\r\nContent-Type: text/{subtype}; charset="utf-8"\r\n'
+            f"Content-Transfer-Encoding: {cte}\r\n\r\n").encode("ascii")
+
+
 @functools.lru_cache(maxsize=2)
 def _date(second: int) -> str:
     """The Date header of this second (formatdate is a tenth of a message's composing time)."""
@@ -352,6 +359,8 @@ class Composer:
 
     def _with_unsubscribe(self, variables: dict, unsubscribe_vars: dict | None,
                           delivery_id: int | None) -> tuple[dict, list[str]]:
+        if not self._unsubscribe and self._one_click is None:
+            return variables, []
         links = [_render(t, variables if unsubscribe_vars is None else unsubscribe_vars,
                          "unsubscribe") for t in self._unsubscribe]
         if self._mailto_token is not None and delivery_id is not None:
@@ -388,8 +397,8 @@ class Composer:
             raise MessagehubError("an SMS campaign has no email to compose")
         variables, links = self._with_unsubscribe(variables, unsubscribe_vars, delivery_id)
         subject = _render(self._subject, variables, "subject").strip()
-        name = " ".join(p for p in (variables.get("first_name", ""), variables.get("last_name", ""))
-                        if p)
+        first, last = variables.get("first_name", ""), variables.get("last_name", "")
+        name = f"{first} {last}" if first and last else first or last
         lines = [
             f"From: {self._from_header}",
             f"To: {encode_address(name, recipient, 'To')}",
@@ -415,11 +424,8 @@ class Composer:
             boundary = "=_" + secrets.token_hex(16)
         lines.append(f'Content-Type: multipart/alternative; boundary="{boundary}"')
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("ascii")
-        part = (f"--{boundary}\r\nContent-Type: text/%s; charset=\"utf-8\"\r\n"
-                f"Content-Transfer-Encoding: %s\r\n\r\n")
         return Email(b"".join((
-            head,
-            (part % ("plain", text_cte)).encode("ascii"), text,
-            b"\r\n", (part % ("html", html_cte)).encode("ascii"), html,
+            head, _part_head(boundary, "plain", text_cte), text,
+            b"\r\n", _part_head(boundary, "html", html_cte), html,
             f"\r\n--{boundary}--\r\n".encode("ascii"),
         )), dotted or html_dotted)
