@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, NoReturn
 
 from messagehub_tui.channels.deadline import Deadline
 from messagehub_tui.channels.smtp_secrets import b64, credential_forms, scrub
@@ -42,13 +42,14 @@ class Reply(NamedTuple):
 
 ENVELOPE_STAGES = ("MAIL FROM", "RCPT TO", "DATA")
 ENVELOPE_EXPECTS = (250, 250, 354)
+EXPECTED_CODES = list(ENVELOPE_EXPECTS)  # compared with a list of the replies' codes
 CHUNKED_STAGES = ("MAIL FROM", "RCPT TO", "BDAT")
 
 
 MAX_LINE = 1 << 20  # a longer reply line is not SMTP
 
 
-def _refusal(code: int, text: str, stage: str) -> None:
+def _refusal(code: int, text: str, stage: str) -> NoReturn:
     """Raise what a reply other than the expected one means: a refusal, or a protocol error."""
     if 400 <= code < 600:
         raise SmtpReplyError(code, text, stage)
@@ -86,7 +87,7 @@ class _Announced:
     """An envelope written with the previous message's body (after an RSET), and the replies
     to the RSET, MAIL, RCPT and DATA, for the next send to judge."""
 
-    envelope: tuple[bytes, bytes]
+    message: tuple[str, str]  # its sender and recipient
     replies: list[Reply]
     after_refusal: bool  # that previous message was refused at its end of DATA
 
@@ -281,44 +282,30 @@ class SmtpClient:
         """
         self.data_sent = False
         self._in_sync = False
-        envelope = self._envelope(sender, recipient)
         announced, self._announced = self._announced, None
-        if announced is not None and announced.envelope != envelope:
+        if announced is not None and announced.message != (sender, recipient):
             self._drop()  # the server may be waiting for that message's content
             raise SmtpOutOfStep("the connection was prepared for another message")
         if "CHUNKING" in self.extensions and self.pipelining:
-            return await self._send_chunked(envelope, data)
+            return await self._send_chunked(self._envelope(sender, recipient), data)
         pipelining = self.pipelining
         if announced is not None:
             replies = self._judge(announced)
         else:
+            envelope = self._envelope(sender, recipient)
             with self._deadline:
                 if pipelining:
                     replies = await self._pipelined((*envelope, b"DATA\r\n"))
                 else:
                     replies = await self._one_by_one((*envelope, b"DATA\r\n"))
-        # Pipelined, MAIL, RCPT and DATA were all on the wire before the first reply came: a
-        # refused MAIL or RCPT is followed by replies to the commands after it (DATA answered
-        # 503/554, or even 354). The first wrong reply says why; all of them say what the server
-        # now expects, which is what `_abandon` needs to get back in step.
-        if pipelining and _out_of_order(replies):
-            self.pipelining_trusted = False
-            self._drop()  # nothing of this message was sent: again, one command at a time
-            raise SmtpOutOfStep("replies out of order: "
-                                + ", ".join(f"{code} to {stage}" for (code, _), stage
-                                            in zip(replies, ENVELOPE_STAGES, strict=False)))
-        wrong = [i for i, (code, _) in enumerate(replies) if code != ENVELOPE_EXPECTS[i]]
-        if wrong:
-            # a 354 after a refusal counts too: the server would take RSET for the message
-            await self._abandon([code for i, (code, _) in enumerate(replies)
-                                 if i in wrong or code == 354])
-            _refusal(*replies[wrong[0]], ENVELOPE_STAGES[wrong[0]])
+        if [code for code, _ in replies] != EXPECTED_CODES:
+            await self._refused_envelope(replies, pipelining)
         payload = dot_stuff(data, dotted)
-        following = self._envelope(*then) if then is not None and pipelining else None
+        following = then if pipelining else None  # the message whose envelope goes along
         if following is not None:
             # RSET first: a server that keeps a refused transaction open (issue 8) is back in
             # step before the next MAIL, whatever this message's end of DATA gets
-            payload += b"RSET\r\n" + b"".join(following) + b"DATA\r\n"
+            payload += b"RSET\r\n" + b"".join(self._envelope(*following)) + b"DATA\r\n"
         answer: Reply | None = None
         next_replies: list[Reply] = []
         try:
@@ -351,6 +338,25 @@ class SmtpClient:
         self._in_sync = self._announced is None
         return text
 
+    async def _refused_envelope(self, replies: list[Reply], pipelining: bool) -> NoReturn:
+        """Raise for an envelope not answered 250 250 354, with the connection back in step.
+
+        Pipelined, MAIL, RCPT and DATA were all on the wire before the first reply came: a
+        refused MAIL or RCPT is followed by replies to the commands after it (DATA answered
+        503/554, or even 354). The first wrong reply says why; all of them say what the server
+        now expects, which is what `_abandon` needs to get back in step."""
+        if pipelining and _out_of_order(replies):
+            self.pipelining_trusted = False
+            self._drop()  # nothing of this message was sent: again, one command at a time
+            raise SmtpOutOfStep("replies out of order: "
+                                + ", ".join(f"{code} to {stage}" for (code, _), stage
+                                            in zip(replies, ENVELOPE_STAGES, strict=False)))
+        wrong = [i for i, (code, _) in enumerate(replies) if code != ENVELOPE_EXPECTS[i]]
+        # a 354 after a refusal counts too: the server would take RSET for the message
+        await self._abandon([code for i, (code, _) in enumerate(replies)
+                             if i in wrong or code == 354])
+        _refusal(*replies[wrong[0]], ENVELOPE_STAGES[wrong[0]])
+
     async def _read_announced(self, replies: list[Reply]) -> None:
         """Read the replies to the RSET and envelope sent with a body, into `replies`.
 
@@ -373,7 +379,7 @@ class SmtpClient:
         """
         rset, *replies = announced.replies
         if rset.code == 250 or not announced.after_refusal or \
-                [code for code, _ in replies] == list(ENVELOPE_EXPECTS):
+                [code for code, _ in replies] == EXPECTED_CODES:
             return replies
         self._drop()
         raise SmtpOutOfStep(f"the server did not reset after a refused message: RSET: "
