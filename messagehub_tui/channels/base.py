@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 
 class Outcome(StrEnum):
@@ -17,8 +16,10 @@ class Outcome(StrEnum):
     STOP = "stop"
 
 
-@dataclass(frozen=True, slots=True)
-class SendResult:
+# SendResult and Outgoing are made for every message: named tuples (immutable, like a frozen
+# dataclass, and a third of the cost to make: a frozen dataclass sets each field through
+# object.__setattr__).
+class SendResult(NamedTuple):
     """The outcome of one send, with the provider's id or the reason."""
 
     outcome: Outcome
@@ -31,8 +32,7 @@ class SendResult:
 NOT_SENT = SendResult(Outcome.STOP, reason="stopped before sending")
 
 
-@dataclass(frozen=True, slots=True)
-class Outgoing:
+class Outgoing(NamedTuple):
     """One rendered message: its delivery key, recipient and payload (email bytes or SMS text)."""
 
     key: int | str
