@@ -13,7 +13,7 @@ from email.charset import Charset
 from email.header import Header
 from email.utils import formataddr, formatdate, parseaddr
 from itertools import islice
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from jinja2 import Template, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import TemplateError, UndefinedError
@@ -269,8 +269,7 @@ def _body_part(template: _Compiled, variables: dict, field: str) -> tuple[str, b
     return cte, data, True
 
 
-@dataclass(frozen=True, slots=True)
-class Email:
+class Email(NamedTuple):  # one a message: a named tuple is the cheapest immutable record
     """A composed message: its bytes, and whether a line of them may begin with a dot (which
     SMTP's DATA doubles); False when none does."""
 
