@@ -174,7 +174,9 @@ class CampaignRunner:
         while item is not None:
             upcoming = next(items, None) if ahead else None
             upcoming_message: Outgoing | SendResult | None = None
-            if self.stop.is_set() or not await self.limiter.wait(self.stop):
+            # no rate limit: no wait to ask for (a coroutine a message)
+            if self.stop.is_set() or self.limiter.rate > 0 and \
+                    not await self.limiter.wait(self.stop):
                 result = NOT_SENT
             else:
                 if message is None:
