@@ -84,10 +84,17 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
         print(f"messagehub-tui: {exc}", file=sys.stderr)
         return 130 if exc.interrupted else 1  # as main() exits on Ctrl-C
     _print_import_problems(result)
-    where = f"nothing added to list {result.list_name}" \
-        if result.rows and result.rows == result.rejected_count else f"list {result.list_name}"
+    refused_all = result.rows > 0 and result.rows == result.rejected_count
+    where = f"nothing added to list {result.list_name}" if refused_all \
+        else f"list {result.list_name}"
     print(f"{result.summary()} ({where})")
-    return 0
+    if refused_all:
+        # ERROR, not OK: a script must tell "every row refused" from an import that saved rows.
+        # A file with some rows saved exits 0 (its rejects are listed); an empty file too.
+        print(f"messagehub-tui: nothing imported: all {result.rejected_count} "
+              f"row{'s' if result.rejected_count != 1 else ''} rejected", file=sys.stderr)
+        return ExitCode.ERROR
+    return ExitCode.OK
 
 
 def cmd_suppress(args: argparse.Namespace, settings: Settings) -> int:
