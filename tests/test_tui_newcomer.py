@@ -322,9 +322,11 @@ async def test_contacts_placeholders_are_readable(settings):
             assert box.size.width >= len(box.placeholder) + 1, box.id
 
 
-async def test_help_never_wraps_an_entry(settings):
+@pytest.mark.parametrize("size", [(80, 24), (60, 20)])
+async def test_help_never_wraps_an_entry(settings, size):
+    # at 60x20 the editor's "^r Remove/keep HTML" was cut to "^r Remove/keep" by the 3 columns
     app = make_app(settings)
-    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+    async with app.run_test(size=size, notifications=True) as pilot:
         await settle(pilot)
         await opens(pilot, "question_mark", HelpScreen)
         await settle(pilot)

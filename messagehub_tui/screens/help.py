@@ -46,8 +46,12 @@ class HelpScreen(ModalScreen):
 
     BINDINGS = [Binding("escape", "dismiss", "Close"), Binding("q", "dismiss", "Close"),
                 Binding("question_mark", "dismiss", "Close"), Binding("f1", "dismiss", "Close")]
+    # Below 80 columns three entries a row cut the longer ones ("^r Remove/keep HTML" at 60x20):
+    # two a row there.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (80, "-wide")]
     DEFAULT_CSS = """
     HelpScreen .keys { layout: grid; grid-size: 3; grid-rows: 1; grid-gutter: 0 1; height: auto; }
+    HelpScreen.-narrow .keys { grid-size: 2; }
     HelpScreen .section { margin-top: 1; }
     """
 
