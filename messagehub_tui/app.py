@@ -54,6 +54,9 @@ class MessagehubApp(App[None]):
 
     CSS_PATH = "app.tcss"
     TITLE = "messagehub"
+    # `?` types a "?" while a field has the focus (the contacts screen opens in one): F1 opens
+    # help from anywhere. Hidden: the footers name `?` already, at no cost to their width.
+    BINDINGS = [Binding("f1", "help", "Help", show=False)]
 
     def __init__(self, settings: Settings, clock: Callable[[], datetime] | None = None,
                  run_scheduler: bool = True, refresh_every: float = 1.0) -> None:

@@ -18,7 +18,7 @@ from messagehub_tui import (
     cli_delivery,
     cli_report,
 )
-from messagehub_tui.cli_args import Handler, Parser, one_line, one_line_note
+from messagehub_tui.cli_args import Handler, Parser, one_line, one_line_note, print_json
 from messagehub_tui.cli_help import ExitCode, epilog
 from messagehub_tui.config import Settings, home_origin, load_settings, resolve_home
 from messagehub_tui.csvread import ContactsCsv
@@ -33,7 +33,7 @@ from messagehub_tui.homefs import (
     private_umask,
     require_home,
 )
-from messagehub_tui.models import bound_url, open_db
+from messagehub_tui.models import bound_url, iso_utc, open_db
 from messagehub_tui.timefmt import local_text
 from messagehub_tui.workers.supervisor import recover
 
@@ -84,10 +84,17 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
         print(f"messagehub-tui: {exc}", file=sys.stderr)
         return 130 if exc.interrupted else 1  # as main() exits on Ctrl-C
     _print_import_problems(result)
-    where = f"nothing added to list {result.list_name}" \
-        if result.rows and result.rows == result.rejected_count else f"list {result.list_name}"
+    refused_all = result.rows > 0 and result.rows == result.rejected_count
+    where = f"nothing added to list {result.list_name}" if refused_all \
+        else f"list {result.list_name}"
     print(f"{result.summary()} ({where})")
-    return 0
+    if refused_all:
+        # ERROR, not OK: a script must tell "every row refused" from an import that saved rows.
+        # A file with some rows saved exits 0 (its rejects are listed); an empty file too.
+        print(f"messagehub-tui: nothing imported: all {result.rejected_count} "
+              f"row{'s' if result.rejected_count != 1 else ''} rejected", file=sys.stderr)
+        return ExitCode.ERROR
+    return ExitCode.OK
 
 
 def cmd_suppress(args: argparse.Namespace, settings: Settings) -> int:
@@ -107,7 +114,13 @@ def cmd_unsuppress(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_suppressions(args: argparse.Namespace, settings: Settings) -> int:
     from messagehub_tui import contacts  # see CONTACTS_LATE
-    for row in contacts.suppressions(args.channel):
+    rows = contacts.suppressions(args.channel)
+    if args.json:  # times as ISO UTC, as deliveries --json prints them
+        print_json([{"channel": row.channel, "address": row.address, "reason": row.reason,
+                     "campaign_id": row.campaign_id, "created_at": iso_utc(row.created_at)}
+                    for row in rows])
+        return ExitCode.OK
+    for row in rows:
         # one_line: a reason heard from a server (a bounce's diagnostic) may hold a tab
         print(f"{row.channel}\t{row.address}\t{local_text(row.created_at)}\t"
               f"{one_line(row.reason)}")
@@ -121,6 +134,9 @@ def cmd_lists(args: argparse.Namespace, settings: Settings) -> int:
         print(f"deleted list {args.delete} ({members} member{'s' if members != 1 else ''}; "
               "their contacts are kept)")
         return 0
+    if args.json:
+        print_json([{"name": name, "members": members} for name, members in contacts.lists()])
+        return ExitCode.OK
     for name, members in contacts.lists():
         print(f"{name}\t{members}")
     return 0
@@ -189,10 +205,15 @@ def build_parser() -> argparse.ArgumentParser:
                            help="a note kept with the suppression (one line)")
     p = _add(sub, "suppressions", cmd_suppressions, "show the suppression list")
     p.add_argument("--channel", choices=["email", "sms"], help="only this channel's")
+    p.add_argument("--json", action="store_true",
+                   help="a JSON array (times in ISO-8601 UTC) instead of tab-separated lines")
     p = _add(sub, "lists", cmd_lists, "show the lists with their member counts, or delete one")
-    p.add_argument("--delete", metavar="NAME",
-                   help="delete this list (its contacts stay, in their other lists too); refused "
-                        "while a campaign that is not completed or cancelled uses it")
+    shown = p.add_mutually_exclusive_group()
+    shown.add_argument("--json", action="store_true",
+                       help="a JSON array of {name, members} instead of tab-separated lines")
+    shown.add_argument("--delete", metavar="NAME",
+                       help="delete this list (its contacts stay, in their other lists too); "
+                            "refused while a campaign that is not completed or cancelled uses it")
 
     p = _add(sub, "demo", cmd_demo,
              "fill this home with sample contacts and campaigns, then open the app")

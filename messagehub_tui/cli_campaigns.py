@@ -13,7 +13,7 @@ from messagehub_tui.cli_args import AddCommand, add_id, print_json, rate
 from messagehub_tui.cli_help import WHEN_HELP, ExitCode
 from messagehub_tui.config import Settings
 from messagehub_tui.errors import MessagehubError
-from messagehub_tui.models import CampaignStatus, Channel
+from messagehub_tui.models import CampaignStatus, Channel, utcnow
 from messagehub_tui.state import CampaignState
 from messagehub_tui.timefmt import countdown, local_text, parse_when
 from messagehub_tui.workers.daemonlock import daemon_pid
@@ -93,23 +93,31 @@ def cmd_campaigns(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print_json([row.to_json() for row in rows])
         return ExitCode.OK
+    now = utcnow()
     print(f"{'ID':>4}  {'NAME':24}  {'CHANNEL':7}  {'STATUS':11}  {'SENT/TOTAL':>17}  SCHEDULED")
     for row in rows:
         sent = row.counts.sent_of_total()
         when = local_text(row.scheduled_at) if row.scheduled_at else "-"
+        if row.overdue(now):
+            when += " (overdue)"  # the note below says what to do
         # "running*": the note below the table says its runners are gone (status column width)
         shown = f"{row.status}*" if row.runners_gone else row.status
         print(f"{row.id:>4}  {row.name[:24]:24}  {row.channel:7}  {shown:11}  "
               f"{sent:>17}  {when}")
-    _print_notes(rows)
+    _print_notes(rows, settings)
     return ExitCode.OK
 
 
-def _print_notes(rows: list[CampaignState]) -> None:
-    """Below the output, on stderr: why a campaign said running is not sending."""
+def _print_notes(rows: list[CampaignState], settings: Settings) -> None:
+    """Below the output, on stderr: why a campaign said running is not sending, why one
+    scheduled did not go out."""
+    now, overdue = utcnow(), False
     for row in rows:
-        if note := row.runners_gone_note():
+        if note := row.runners_gone_note() or row.overdue_note(now):
             print(f"messagehub-tui: note: {note}", file=sys.stderr)
+            overdue = overdue or row.overdue(now)
+    if overdue:
+        print(f"messagehub-tui: note: {watch_hint(settings)}", file=sys.stderr)
 
 
 def cmd_preview(args: argparse.Namespace, settings: Settings) -> int:
@@ -123,7 +131,7 @@ def cmd_preview(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     state = campaigns.status(args.id, settings.host)
     print_json(state.to_json(), indent=2 if not args.json else None)
-    _print_notes([state])
+    _print_notes([state], settings)
     return ExitCode.OK
 
 

@@ -52,8 +52,10 @@ EXAMPLES: dict[str | None, list[str]] = {
                  "messagehub-tui suppress +14155550101 --channel sms"],
     "unsuppress": ["messagehub-tui unsuppress ann@example.com --channel email"],
     "bounces": ["messagehub-tui bounces check"],
-    "suppressions": ["messagehub-tui suppressions", "messagehub-tui suppressions --channel sms"],
-    "lists": ["messagehub-tui lists", "messagehub-tui lists --delete old-newsletter"],
+    "suppressions": ["messagehub-tui suppressions", "messagehub-tui suppressions --channel sms",
+                     "messagehub-tui suppressions --json"],
+    "lists": ["messagehub-tui lists", "messagehub-tui lists --json",
+              "messagehub-tui lists --delete old-newsletter"],
     "create": ["messagehub-tui create --name 'May news' --channel email --list people "
                "--subject 'News for {{ first_name }}' --body may.txt --html may.html",
                "messagehub-tui create --name Reminder --channel sms --list people "

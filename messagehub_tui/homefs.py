@@ -69,7 +69,23 @@ def create_home(home: Path, shared_database: bool = False) -> bool:
         raise MessagehubError(f"cannot create the home {home}: {exc.strerror}") from None
     if not home.is_dir():
         raise MessagehubError(f"cannot create the home {home}: it is a file, not a folder")
+    _make_private_if_empty(home)
     return True
+
+
+def _make_private_if_empty(home: Path) -> None:
+    """An empty folder (made by `mkdir` for this home, under the usual umask 022) becomes private
+    as it becomes a home, as a folder this process makes is. A folder already holding other things
+    (the current folder, say) keeps its mode: it may be shared on purpose, and the exposure warning
+    says how to close it. Only group and other bits go, so nothing is ever loosened."""
+    try:
+        if next(home.iterdir(), None) is not None:
+            return
+        mode = stat.S_IMODE(home.stat().st_mode)
+        if mode & 0o077:
+            home.chmod(mode & ~0o077)
+    except OSError:
+        return  # not ours to change (another owner): the exposure warning still tells
 
 
 def _exposed(path: Path) -> int | None:

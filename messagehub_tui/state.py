@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from messagehub_tui.feedback import FeedbackCounts, FeedbackKind
 from messagehub_tui.models import CampaignStatus, Channel, DeliveryStatus, iso_utc
+
+# A scheduled campaign this late was not fired: a running scheduler (the daemon's or the app's)
+# fires it within seconds (it looks every 2 s), so this late means none runs for its home.
+OVERDUE_AFTER = timedelta(seconds=30)
 
 # The states a delivery ends in; skipped ones were never to be sent, so they count on neither side.
 ENDED = (DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.UNKNOWN,
@@ -99,6 +103,19 @@ class CampaignState:
             return None
         return (f"campaign {self.id} is running, but its runners are gone: a writing command, "
                 f"the app or the daemon will mark it interrupted; `resume {self.id}` continues")
+
+    def overdue(self, now: datetime) -> bool:
+        """Scheduled, and its time passed while nothing ran to fire it."""
+        return (self.status == CampaignStatus.SCHEDULED and self.scheduled_at is not None
+                and now - self.scheduled_at > OVERDUE_AFTER)
+
+    def overdue_note(self, now: datetime) -> str | None:
+        """The line a reader adds for an overdue campaign: why it did not go out, what to do."""
+        if not self.overdue(now):
+            return None
+        return (f"campaign {self.id} is overdue: it waits for a daemon or the app, which send "
+                "it at once (or mark it missed, to launch by hand, once [schedule] misfire_grace "
+                "has passed)")
 
     @property
     def total(self) -> int:

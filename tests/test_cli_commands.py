@@ -38,6 +38,27 @@ def test_suppress_unsuppress_and_suppressions(tmp_path):
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
 
 
+def test_lists_and_suppressions_json(tmp_path):
+    # They had no --json (campaigns, status, deliveries do), and suppressions printed local times.
+    ok(tmp_path, "suppress", "ann@example.com", "--channel", "email", "--reason", "asked")
+    ok(tmp_path, "suppress", "+1 415 555 0101", "--channel", "sms")
+    (tmp_path / "people.csv").write_text("email\np1@example.com\np2@example.com\n")
+    ok(tmp_path, "import", str(tmp_path / "people.csv"), "--list", "people")
+    rows = json.loads(ok(tmp_path, "suppressions", "--json"))
+    created = {row.pop("created_at") for row in rows}
+    assert all(len(at) == 20 and at[10] == "T" and at.endswith("Z") for at in created), created
+    assert sorted(rows, key=lambda row: row["address"]) == [
+        {"channel": "sms", "address": "+14155550101", "reason": "", "campaign_id": None},
+        {"channel": "email", "address": "ann@example.com", "reason": "asked",
+         "campaign_id": None}]
+    assert [row["address"] for row in json.loads(
+        ok(tmp_path, "suppressions", "--channel", "sms", "--json"))] == ["+14155550101"]
+    assert json.loads(ok(tmp_path, "lists", "--json")) == [{"name": "people", "members": 2}]
+    both = run(tmp_path, "lists", "--json", "--delete", "people")
+    assert both.returncode == 2 and both.stderr.count("\n") == 1, both.stderr  # usage line
+    assert "not allowed with argument" in both.stderr
+
+
 def test_a_suppression_reason_is_one_line_and_suppressions_one_a_line(tmp_path):
     # --reason $'asked\tby phone\nand mail' was kept as typed: `suppressions` then printed a
     # row of five tab-separated fields and a line "and mail" that read as a row of its own.

@@ -6,9 +6,12 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import time
+from datetime import UTC, datetime, timedelta
 
 from messagehub_tui.config import load_settings
+from messagehub_tui.models import CampaignStatus
 from messagehub_tui.workers.registry import process_alive
 from tests.clitools import (
     campaign_with,
@@ -110,3 +113,26 @@ def test_pausing_a_scheduled_campaign_says_how_to_take_it_back(tmp_path):
         f"(`schedule {campaign_id} --clear`) takes it back to a draft"), done.stderr
     ok(tmp_path, "schedule", campaign_id, "--clear")
     assert db_value(tmp_path, "SELECT status FROM campaign WHERE id = ?", campaign_id) == "draft"
+
+
+def test_campaigns_and_status_say_a_campaign_is_overdue_and_what_to_do(tmp_path):
+    # Its time passed while nothing ran: it showed a bare `scheduled` with a past time.
+    campaign_id = campaign_with(tmp_path, ["a@example.com"])
+    past = (datetime.now(UTC) - timedelta(hours=1)).replace(tzinfo=None)
+    with sqlite3.connect(tmp_path / "messagehub.db") as connection:
+        connection.execute("UPDATE campaign SET status = ?, scheduled_at = ? WHERE id = ?",
+                           (CampaignStatus.SCHEDULED.value, past, campaign_id))
+    listed = run(tmp_path, "campaigns")
+    assert listed.returncode == 0, listed.stderr
+    row = listed.stdout.splitlines()[1]
+    assert row.split()[3] == "scheduled" and row.endswith(" (overdue)"), listed.stdout
+    for done in (listed, run(tmp_path, "status", campaign_id)):
+        notes = done.stderr.splitlines()
+        assert notes[0] == (f"messagehub-tui: note: campaign {campaign_id} is overdue: it waits "
+                            "for a daemon or the app, which send it at once (or mark it missed, "
+                            "to launch by hand, once [schedule] misfire_grace has passed)")
+        assert "daemon` (in tmux or under systemd)" in notes[1], done.stderr
+    # one a minute ahead is not overdue
+    ok(tmp_path, "schedule", campaign_id, "--at", "+1h")
+    listed = run(tmp_path, "campaigns")
+    assert "overdue" not in listed.stdout + listed.stderr

@@ -102,11 +102,23 @@ def test_commands_that_add_data_create_the_home_and_say_so(tmp_path):
         assert again.returncode == 0 and "created home" not in again.stderr
 
 
-def test_a_shared_folder_made_a_home_is_warned_about(tmp_path):
-    folder = tmp_path / "shared"
+def test_an_empty_folder_made_by_mkdir_becomes_a_private_home(tmp_path):
+    folder = tmp_path / "made"
     folder.mkdir()
     folder.chmod(0o755)
     result = run(folder, "init")
+    assert result.returncode == 0
+    assert result.stderr == f"messagehub-tui: created home {folder}\n"
+    assert mode(folder) == 0o700
+
+
+def test_a_shared_folder_made_a_home_is_warned_about(tmp_path):
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("the team's")
+    folder.chmod(0o755)
+    result = run(folder, "init")
+    assert mode(folder) == 0o755  # a folder holding other things keeps its mode
     assert result.returncode == 0
     assert result.stderr == (f"messagehub-tui: created home {folder}\n"
                              f"messagehub-tui: warning: the home {folder} is accessible by others "

@@ -102,6 +102,9 @@ def test_an_import_that_stores_nothing_leaves_no_list(settings, home):
     assert contacts.lists() == []
     done = run(home, "import", str(path))
     assert done.stdout == "imported 0, updated 0, rejected 2 (nothing added to list bad)\n"
+    # a script can tell: exit 1 with one line saying why, after the rows' own lines
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[-1] == "messagehub-tui: nothing imported: all 2 rows rejected"
     assert run(home, "lists").stdout == ""
 
 

@@ -164,6 +164,21 @@ async def test_the_launcher_countdown_ticks(settings):
         await until(pilot, lambda: "in 44m" in screen_text(app), what="later still")
 
 
+async def test_the_launcher_says_overdue_when_nothing_fired_a_campaign(settings):
+    # A campaign whose time passed while nothing ran showed its time and "due" for ever.
+    clock = Clock()
+    Campaign.update(status="scheduled", scheduled_at=clock.now.replace(hour=9, minute=30)) \
+        .where(Campaign.id == 1).execute()
+    app = make_app(settings, clock=clock)  # no scheduler: nothing fires it
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await until(pilot, lambda: "in 1h30m" in screen_text(app), what="first countdown")
+        clock.advance(90 * 60 + 10)
+        await until(pilot, lambda: "due" in screen_text(app), what="just due")
+        assert "overdue" not in screen_text(app)
+        clock.advance(60)
+        await until(pilot, lambda: "overdue" in screen_text(app), what="overdue")
+
+
 async def test_an_empty_time_unschedules(settings):
     control.schedule(settings, 1, Clock().now.replace(year=2099))
     app = make_app(settings)
@@ -307,9 +322,11 @@ async def test_contacts_placeholders_are_readable(settings):
             assert box.size.width >= len(box.placeholder) + 1, box.id
 
 
-async def test_help_never_wraps_an_entry(settings):
+@pytest.mark.parametrize("size", [(80, 24), (60, 20)])
+async def test_help_never_wraps_an_entry(settings, size):
+    # at 60x20 the editor's "^r Remove/keep HTML" was cut to "^r Remove/keep" by the 3 columns
     app = make_app(settings)
-    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+    async with app.run_test(size=size, notifications=True) as pilot:
         await settle(pilot)
         await opens(pilot, "question_mark", HelpScreen)
         await settle(pilot)

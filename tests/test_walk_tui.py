@@ -368,3 +368,24 @@ async def test_the_monitor_keeps_its_event_log_readable_at_60x20(settings):
         await settle(pilot)
         assert log.scrollable_content_region.height >= 3, log.region
         assert log.region.bottom <= 19  # above the footer
+
+
+async def test_help_opens_from_the_contacts_import_field_with_f1(settings):
+    # Contacts opens with the focus in the path field, where `?` types a "?": help was out of
+    # reach and the footer showed only "esc Back". F1 opens help from any field; the field says so.
+    from textual.widgets import Input
+
+    from messagehub_tui.screens.help import HelpScreen
+    from tests.tui import opens
+
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await opens(pilot, "i", ContactsScreen)
+        path = app.screen.query_one("#path", Input)
+        assert path.has_focus
+        assert "f1: help" in path.placeholder and "tab: tables" in path.placeholder
+        await opens(pilot, "f1", HelpScreen)
+        await pilot.press("f1")
+        await until(pilot, lambda: isinstance(app.screen, ContactsScreen), what="help closed")
+        assert path.value == ""

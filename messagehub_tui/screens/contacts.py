@@ -100,7 +100,8 @@ class ContactsScreen(HubScreen):
             with Horizontal(classes="row"):
                 yield Label("Import CSV", classes="field")
                 yield Input(compact=True, id="path", suggester=PathSuggester(),
-                            placeholder="path/to/contacts.csv  (→ completes a name)")
+                            placeholder="path/to/contacts.csv  (→ completes; "
+                                        "tab: tables; f1: help)")
             with Horizontal(classes="row"):
                 yield Label("Into list", classes="field")
                 yield Input(compact=True, id="list-name",

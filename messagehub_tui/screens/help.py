@@ -10,6 +10,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Label, Static
 
 NOTES = """\
+f1 opens this help from any screen, also while a field has the focus (? types there).
 ctrl+p opens the command palette: every key of the current screen is there too.
 Launch, cancel, delete and retry ask first, and only when they can succeed.
 Quitting while campaigns send asks: keep them sending, pause them, or stay."""
@@ -41,12 +42,16 @@ def documented(screen: type[Screen]) -> list[Binding]:
 
 
 class HelpScreen(ModalScreen):
-    """Keys for every screen; escape, q or ? closes it."""
+    """Keys for every screen; escape, q, ? or f1 closes it."""
 
     BINDINGS = [Binding("escape", "dismiss", "Close"), Binding("q", "dismiss", "Close"),
-                Binding("question_mark", "dismiss", "Close")]
+                Binding("question_mark", "dismiss", "Close"), Binding("f1", "dismiss", "Close")]
+    # Below 80 columns three entries a row cut the longer ones ("^r Remove/keep HTML" at 60x20):
+    # two a row there.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (80, "-wide")]
     DEFAULT_CSS = """
     HelpScreen .keys { layout: grid; grid-size: 3; grid-rows: 1; grid-gutter: 0 1; height: auto; }
+    HelpScreen.-narrow .keys { grid-size: 2; }
     HelpScreen .section { margin-top: 1; }
     """
 

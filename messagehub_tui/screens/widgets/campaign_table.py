@@ -22,7 +22,9 @@ def row_cells(row: CampaignState, now: datetime) -> tuple[str, ...]:
     when = "-"
     if row.scheduled_at is not None:
         when = short_local(row.scheduled_at, now)
-        if row.status == CampaignStatus.SCHEDULED:
+        if row.overdue(now):
+            when += " overdue"  # nothing fired it: help and the README say what to do
+        elif row.status == CampaignStatus.SCHEDULED:
             when += f" {countdown(row.scheduled_at, now)}"
     return (str(row.id), row.name[:28], row.channel.value, row.status.value,
             row.counts.sent_of_total(), when)
