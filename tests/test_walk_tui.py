@@ -4,7 +4,7 @@ import pytest
 from textual.widgets import DataTable
 
 from messagehub_tui.screens.contacts import ContactsScreen
-from tests.tui import make_app, seed, settle, until
+from tests.tui import make_app, open_deliveries, seed, settle, until
 
 
 @pytest.fixture
@@ -166,9 +166,6 @@ async def test_the_deliveries_screen_shows_each_whole_reason_at_80x24(settings):
     # number." was cut at 80 columns ("... The"), the rest only by scrolling sideways.
     from messagehub_tui import control
     from messagehub_tui.models import db
-    from messagehub_tui.screens.deliveries import DeliveriesScreen
-    from messagehub_tui.screens.monitor import MonitorScreen
-    from tests.tui import opens
 
     reason = ("Twilio error 21211: Unable to create record: The 'To' number is not a valid "
               "phone number.")
@@ -176,12 +173,7 @@ async def test_the_deliveries_screen_shows_each_whole_reason_at_80x24(settings):
     db.execute_sql("UPDATE delivery SET status = 'failed', attempts = 1, error = ?", (reason,))
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        await opens(pilot, "enter", MonitorScreen)
-        await opens(pilot, "d", DeliveriesScreen)
-        table = app.screen.query_one(DataTable)
-        await until(pilot, lambda: table.row_count == 3, what="the deliveries listed")
-        await settle(pilot)
+        table = await open_deliveries(pilot, 3)
         shown = [table.render_line(y).text for y in range(table.size.height)]
         assert table.virtual_size.width <= table.size.width, shown
         words = " ".join(" ".join(shown).split())
@@ -314,9 +306,6 @@ async def test_the_deliveries_screen_fits_60_columns_with_long_addresses(setting
     # "X-Postfix; unk" and "ghost@loop.ex" (seen with a real Postfix DSN).
     from messagehub_tui import control
     from messagehub_tui.models import db
-    from messagehub_tui.screens.deliveries import DeliveriesScreen
-    from messagehub_tui.screens.monitor import MonitorScreen
-    from tests.tui import opens
 
     reason = 'X-Postfix; unknown user: "ghost@loop.example.net"'
     control.launch(settings, 1, start=False)
@@ -324,12 +313,7 @@ async def test_the_deliveries_screen_fits_60_columns_with_long_addresses(setting
                    "status = 'failed', attempts = 1, error = ? WHERE id = 1", (reason,))
     app = make_app(settings)
     async with app.run_test(size=(60, 20)) as pilot:
-        await settle(pilot)
-        await opens(pilot, "enter", MonitorScreen)
-        await opens(pilot, "d", DeliveriesScreen)
-        table = app.screen.query_one(DataTable)
-        await until(pilot, lambda: table.row_count == 3, what="the deliveries listed")
-        await settle(pilot)
+        table = await open_deliveries(pilot, 3)
         assert table.virtual_size.width <= table.size.width, table.virtual_size
         shown = [table.render_line(y).text for y in range(table.size.height)]
         start = shown[0].index("Reason")

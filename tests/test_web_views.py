@@ -11,7 +11,7 @@ from messagehub_tui import control, feedback
 from messagehub_tui.feedback import FeedbackKind
 from messagehub_tui.models import Delivery
 from messagehub_tui.screens.monitor import MonitorScreen
-from tests.tui import make_app, opens, screen_text, seed, settle, until
+from tests.tui import make_app, open_deliveries, opens, screen_text, seed, settle, until
 from tests.webtools import answers, free_port, web_toml
 
 # Storage-touching: every test with a home runs on SQLite and on PostgreSQL.
@@ -57,19 +57,12 @@ def test_deliveries_shows_each_deliverys_feedback(heard, cli):
 
 @pytest.mark.parametrize("size", [(80, 24), (100, 30)])
 async def test_the_deliveries_screen_has_the_clis_feedback_column(heard, size):
-    from textual.widgets import DataTable
 
-    from messagehub_tui.screens.deliveries import DeliveriesScreen
     feedback.record(Delivery.get(Delivery.address == "grace@example.com").id, None,
                     FeedbackKind.COMPLAINED, "abuse report", "arf:<c1@mx>")
     app = make_app(heard)
     async with app.run_test(size=size) as pilot:
-        await settle(pilot)
-        await opens(pilot, "enter", MonitorScreen)
-        await opens(pilot, "d", DeliveriesScreen)
-        table = app.screen.query_one(DataTable)
-        await until(pilot, lambda: table.row_count == 3, what="the deliveries listed")
-        await settle(pilot)
+        table = await open_deliveries(pilot, 3)
         assert [str(column.label) for column in table.columns.values()] == [
             "Address", "Status", "Tries", "Feedback", "Reason"]
         cells = {str(table.get_row_at(i)[0]): str(table.get_row_at(i)[3]) for i in range(3)}

@@ -146,3 +146,19 @@ async def opens(pilot, key: str, screen_type) -> None:
     await pilot.press(key)
     await until(pilot, lambda: isinstance(pilot.app.screen, screen_type),
                 what=f"{key} to open {screen_type.__name__}")
+
+
+async def open_deliveries(pilot, rows: int):
+    """From the launcher: the selected campaign's monitor, then its deliveries screen, once it
+    lists `rows` deliveries and has settled; its table."""
+    from textual.widgets import DataTable
+
+    from messagehub_tui.screens.deliveries import DeliveriesScreen
+    from messagehub_tui.screens.monitor import MonitorScreen
+    await settle(pilot)
+    await opens(pilot, "enter", MonitorScreen)
+    await opens(pilot, "d", DeliveriesScreen)
+    table = pilot.app.screen.query_one(DataTable)
+    await until(pilot, lambda: table.row_count == rows, what="the deliveries listed")
+    await settle(pilot)
+    return table
