@@ -1,5 +1,5 @@
 """Entry point for `python -m messagehub_tui`."""
 
-from messagehub_tui.cli import main
+from messagehub_tui.cli import entry
 
-raise SystemExit(main())
+raise SystemExit(entry())

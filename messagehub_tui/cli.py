@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import os
 import sys
 from pathlib import Path
@@ -276,6 +277,16 @@ def _write_failed(exc: OSError) -> int:
     _stdout_to_devnull()
     print(f"messagehub-tui: cannot write: {exc.strerror or exc}", file=sys.stderr)
     return ExitCode.ERROR
+
+
+def entry() -> int:
+    """The `messagehub-tui` command (and `python -m messagehub_tui`): `main` on this process's
+    arguments, once the modules it needs are loaded."""
+    # They live as long as the process: out of the collector's way, its collections during the
+    # command (a launch's validation builds many objects) no longer walk them all. Not in
+    # `main`, which tests call many times in one process: what they leave would never be freed.
+    gc.freeze()
+    return main()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -75,8 +75,7 @@ def check_template(source: str, field: str, available: set[str] | frozenset[str]
                    html: bool = False, sms: bool = False) -> None:
     """Reject a template that does not compile or needs a variable outside `available` (or, as
     an `sms` body, whose own text is already longer than a text can be)."""
-    tree = _parse(source, field, _html_env if html else _text_env)
-    _compile(source, field, html, check=True)
+    tree = _compile(source, field, html).tree
     _check_fixed_text(tree, field, SMS_MAX_CHARS if sms else MAX_CHARS,
                       "Twilio takes in one text (error 21617)" if sms else "for one message")
     missing = meta.find_undeclared_variables(tree) - set(available)
@@ -107,28 +106,29 @@ class _Compiled:
     take: rare): generating and compiling its Python code was a third of a runner's start
     before its first message, for templates the plan renders alone."""
 
-    __slots__ = ("fast", "_tree", "_env", "_jinja")
+    __slots__ = ("fast", "tree", "_env", "_jinja")
 
     def __init__(self, tree: nodes.Template, env: BoundedEnvironment,
                  fast: FastTemplate | None) -> None:
         self.fast = fast
-        self._tree, self._env = tree, env
+        self.tree, self._env = tree, env
         self._jinja: Template | None = None
 
     def jinja(self) -> Template:
         """Jinja's template, compiled the first time it is asked for."""
         if self._jinja is None:
-            self._jinja = self._env.from_string(self._tree)
+            self._jinja = self._env.from_string(self.tree)
         return self._jinja
 
 
-def _compile(source: str, field: str, html: bool = False, check: bool = False) -> _Compiled:
-    """The template of `field`; Jinja's code is generated now only without a fast plan, or to
-    `check` that it compiles (a plan's text and variables always do)."""
+def _compile(source: str, field: str, html: bool = False) -> _Compiled:
+    """The template of `field`, parsed once; Jinja's code is generated now only without a fast
+    plan: a plan's text and variables always compile (fastrender.MAX_FILTERS keeps its filter
+    chains inside Python's nesting limit), so a launch's validation need not build it either."""
     env = _html_env if html else _text_env
     tree = _parse(source, field, env)
     compiled = _Compiled(tree, env, plan(tree, env.filters, html))
-    if compiled.fast is None or check:
+    if compiled.fast is None:
         try:
             compiled.jinja()
         except (RecursionError, SyntaxError, MemoryError):

@@ -13,6 +13,10 @@ from markupsafe import escape
 # filters that depend only on their arguments: no context, no environment, no autoescape state
 PURE_FILTERS = frozenset({"upper", "lower", "title", "capitalize", "trim", "default", "d",
                           "string", "e", "escape"})
+# Filters one variable may pass through in a plan: Jinja compiles a chain into nested calls,
+# and a few hundred exceed Python's nesting limit. A plan always compiles (validation relies on
+# it); a longer chain is Jinja's to compile, or to refuse as nesting too deeply.
+MAX_FILTERS = 32
 # names Jinja's code generator resolves itself rather than from the variables
 _SPECIAL_NAMES = frozenset({"self", "loop", "caller", "varargs", "kwargs", "super"})
 
@@ -30,6 +34,8 @@ def _filters(node: nodes.Node | None) -> tuple[str, list]:
                 or len(args) != len(node.args):
             raise Fallback
         chain.append((node.name, tuple(args)))
+        if len(chain) > MAX_FILTERS:
+            raise Fallback
         node = node.node
     if not isinstance(node, nodes.Name) or node.ctx != "load" or node.name in _SPECIAL_NAMES:
         raise Fallback
