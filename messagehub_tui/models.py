@@ -107,6 +107,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+def utcnow_text() -> str:
+    """`utcnow()` as the text a stored time is (sqlite3's adapter writes isoformat(" ")): bound
+    as text, a batch of result rows skips that adapter, a Python call for every row."""
+    return str(utcnow())
+
+
 def iso_utc(moment: datetime | None) -> str | None:
     """A stored naive-UTC time as ISO-8601 with its Z, or None."""
     if moment is None:
@@ -114,10 +120,13 @@ def iso_utc(moment: datetime | None) -> str | None:
     return moment.replace(microsecond=0).isoformat() + "Z"
 
 
+_decode = json.JSONDecoder().decode
+
+
 def template_vars(email: str | None, phone: str | None, first_name: str | None,
                   last_name: str | None, attributes: str | None) -> dict[str, str]:
     """A contact's template variables: its attribute columns plus the four named fields."""
-    values = json.loads(attributes) if attributes and attributes != "{}" else {}
+    values = _decode(attributes) if attributes and attributes != "{}" else {}
     values.update(first_name=first_name or "", last_name=last_name or "", email=email or "",
                   phone=phone or "")
     return values

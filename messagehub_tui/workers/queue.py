@@ -19,6 +19,7 @@ from messagehub_tui.models import (
     on_postgres,
     template_vars,
     utcnow,
+    utcnow_text,
 )
 from messagehub_tui.workers.journal import Entries, Mark
 
@@ -70,18 +71,18 @@ def claim(campaign_id: int, runner_id: int, limit: int, now: float | None = None
             f"AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?{skip_locked}) "
             "AND status = ? RETURNING id, address, attempts, contact_id",
             (SENDING, runner_id, campaign_id, PENDING, now, limit, PENDING)).fetchall()
-    ids = [contact_id for *_, contact_id in rows if contact_id is not None]
+    rows.sort()  # by id: the order they were queued in
+    ids = [row[3] for row in rows if row[3] is not None]
     contacts = {}
     for start in range(0, len(ids), 900):
         chunk = ids[start:start + 900]
         cursor = db.execute_sql(
             "SELECT id, email, phone, first_name, last_name, attributes FROM contact "
             f"WHERE id IN ({','.join('?' * len(chunk))})", chunk)
-        for contact_id, *fields in cursor:
-            contacts[contact_id] = template_vars(*fields)
-    claimed = [Claimed(delivery_id, address, attempts, contact_id, contacts.get(contact_id, {}))
-               for delivery_id, address, attempts, contact_id in rows]
-    return sorted(claimed, key=lambda item: item.id)
+        for row in cursor:
+            contacts[row[0]] = template_vars(row[1], row[2], row[3], row[4], row[5])
+    return [Claimed(delivery_id, address, attempts, contact_id, contacts.get(contact_id, {}))
+            for delivery_id, address, attempts, contact_id in rows]
 
 
 def backoff(attempts: int, settings: DeliverySettings) -> float:
@@ -98,7 +99,7 @@ def record(campaign_id: int, runner_id: int, results: list[tuple[Claimed, SendRe
     perhaps claimed again by another runner) changes nothing. The campaign's last_error becomes
     the batch's last final failure (failed, unknown, or a retry given up).
     """
-    now, stamp = time.time(), utcnow()
+    now, stamp = time.time(), utcnow_text()
     sent, failed, unknown, retry, release = [], [], [], [], []
     suppress: dict[str, list[str]] = {}  # addresses by reason: one suppress_many per reason
     for item, result in results:
