@@ -75,10 +75,15 @@ def check_template(source: str, field: str, available: set[str] | frozenset[str]
                    html: bool = False, sms: bool = False) -> None:
     """Reject a template that does not compile or needs a variable outside `available` (or, as
     an `sms` body, whose own text is already longer than a text can be)."""
-    tree = _compile(source, field, html).tree
+    compiled = _compile(source, field, html)
+    tree = compiled.tree
     _check_fixed_text(tree, field, SMS_MAX_CHARS if sms else MAX_CHARS,
                       "Twilio takes in one text (error 21617)" if sms else "for one message")
-    missing = meta.find_undeclared_variables(tree) - set(available)
+    # A plan's variables are all its template reads; Jinja's own answer generates the
+    # template's code to find them (most of a launch's validation).
+    needed = compiled.fast.names if compiled.fast is not None else \
+        meta.find_undeclared_variables(tree)
+    missing = needed - set(available)
     if not missing:
         return
     first = min((node.lineno, node.name) for node in tree.find_all(nodes.Name)

@@ -66,6 +66,7 @@ class FastTemplate:
         self._lookup = None if any(chain for _, chain in values) else \
             _getter([name for name, _ in values])
         self._pick = _getter(slots)
+        self.names = frozenset(name for name, _ in values)  # every variable it reads
         self._html = html
         self._parts = 2 * len(slots) + 1
         # The texts with CRLF line ends, for a body rendered straight into its wire form (no

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
-from jinja2 import StrictUndefined
+from jinja2 import StrictUndefined, meta
 from jinja2.exceptions import UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -64,6 +64,16 @@ def ours(source: str, variables: dict, html: bool) -> str:
 def test_fast_path_output_equals_the_sandbox_byte_for_byte(source, contact, html):
     assert _compile(source, "body", html).fast is not None, source
     assert ours(source, contact, html) == reference(source, contact, html)
+
+
+@hsettings(max_examples=200, deadline=None)
+@given(source=template(slow=False), html=st.booleans())
+def test_a_plan_reads_the_variables_jinja_says_the_template_needs(source, html):
+    """Validation takes the plan's variables instead of asking Jinja (which generates the
+    template's code to answer)."""
+    compiled = _compile(source, "body", html)
+    assert compiled.fast is not None, source
+    assert compiled.fast.names == meta.find_undeclared_variables(compiled.tree)
 
 
 @hsettings(max_examples=200, deadline=None)
