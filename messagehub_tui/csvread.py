@@ -63,7 +63,9 @@ def _encoding(path: Path, head: bytes) -> tuple[str, str]:
     """The codec and error handler for a file, from its BOM or its first bytes."""
     for bom, name in _BOMS:
         if head.startswith(bom):
-            return name, "replace"
+            # a UTF-8 BOM heads Excel's "CSV UTF-8" exports, and Windows-1252 lines pasted under
+            # one are as common as in a file without it
+            return name, _FALLBACK if name == "utf-8-sig" else "replace"
     # UTF-16 without a BOM: text that is mostly ASCII has a NUL in every other byte.
     pairs = len(head) // 2
     if pairs >= 2:
