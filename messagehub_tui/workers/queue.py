@@ -90,6 +90,15 @@ def backoff(attempts: int, settings: DeliverySettings) -> float:
     return delay / 2 + random.uniform(0, delay / 2)
 
 
+def as_recorded(item: Claimed, result: SendResult, settings: DeliverySettings) -> SendResult:
+    """The result as `record` stores it: a retry at max_attempts is given up, a failure that
+    says so (the campaign's events must call it that, not another retry)."""
+    if result.outcome == Outcome.RETRY and item.attempts >= settings.max_attempts:
+        return result._replace(outcome=Outcome.FAILED,
+                               reason=f"gave up after {item.attempts} attempts: {result.reason}")
+    return result
+
+
 def record(campaign_id: int, runner_id: int, results: list[tuple[Claimed, SendResult]],
            settings: DeliverySettings, channel: str) -> None:
     """Store a batch's outcomes in one transaction; retries past max_attempts fail.
@@ -101,6 +110,7 @@ def record(campaign_id: int, runner_id: int, results: list[tuple[Claimed, SendRe
     now, stamp = time.time(), utcnow()
     sent, failed, unknown, retry, release = [], [], [], [], []
     suppress: dict[str, list[str]] = {}  # addresses by reason: one suppress_many per reason
+    results = [(item, as_recorded(item, result, settings)) for item, result in results]
     for item, result in results:
         outcome = result.outcome
         if outcome == Outcome.SENT:
@@ -111,16 +121,12 @@ def record(campaign_id: int, runner_id: int, results: list[tuple[Claimed, SendRe
                 suppress.setdefault(result.reason, []).append(item.address)
         elif outcome == Outcome.UNKNOWN:
             unknown.append((UNKNOWN, result.reason, stamp, item.id, runner_id))
-        elif outcome == Outcome.RETRY and item.attempts >= settings.max_attempts:
-            failed.append((FAILED, f"gave up after {item.attempts} attempts: {result.reason}",
-                           stamp, item.id, runner_id))
         elif outcome == Outcome.RETRY:
             retry.append((PENDING, now + backoff(item.attempts, settings), result.reason, stamp,
                           item.id, runner_id))
         else:
             release.append((PENDING, stamp, item.id, runner_id))
-    finals = [result.reason for item, result in results if result.outcome in FINAL_PROBLEMS
-              or result.outcome == Outcome.RETRY and item.attempts >= settings.max_attempts]
+    finals = [result.reason for _, result in results if result.outcome in FINAL_PROBLEMS]
     mine = f"WHERE id = ? AND runner_id = ? AND status = '{SENDING}'"
     with concurrent_transaction():  # only rows this runner holds, plus its campaign's row
         lock_counters(campaign_id)
