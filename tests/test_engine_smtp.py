@@ -205,6 +205,24 @@ def test_a_server_refusing_ehlo_pauses_and_fails_nobody(home):
         server.stop()
 
 
+def test_a_server_capping_connections_pauses_with_what_to_lower(home):
+    # The walk: a relay that serves one connection per client (421 at the greeting of the
+    # others) paused the campaign with only "greeting: 421 4.7.0 …": nothing said that the
+    # lanes were too many, or which settings make them fewer.
+    server = ScriptedSmtp(limit=1)
+    try:
+        settings, cid = make_home(home, smtp_toml(server.port, connections=4), count=20)
+        control.launch(settings, cid)
+        campaign = wait_status(cid, "paused")
+        assert campaign.last_error.startswith("greeting: 421 4.7.0 Error: too many connections")
+        assert "[email] connections (4 per runner) or [delivery] processes" in \
+            campaign.last_error
+        counts = counts_add_up(cid)
+        assert counts["failed"] == counts["unknown"] == 0
+    finally:
+        server.stop()
+
+
 def test_repeated_connection_refusals_pause_the_campaign(home):
     settings, cid = make_home(home, smtp_toml(free_port()), count=5)
     control.launch(settings, cid)
