@@ -106,6 +106,27 @@ def test_doctor_checks_the_listener_and_the_public_url(home, cli):
         endpoint.stop()
 
 
+def test_doctor_tells_another_homes_endpoint_from_this_ones(home, tmp_path, cli):
+    # The walk: a second home given the same [web] listen could not bind it (one line in its
+    # daemon's log), yet its doctor said "answers: served by the app", of the first home's
+    # endpoint, which refuses the second home's unsubscribe links (another key).
+    from messagehub_tui.config import load_settings
+    from tests.webtools import serve
+    port = free_port()
+    seed(home, web_toml(port))
+    other = tmp_path / "other-home"
+    other.mkdir()
+    (other / "messagehub.toml").write_text(web_toml(port))
+    endpoint = serve(load_settings(other))
+    try:
+        code, out, _ = cli("doctor")
+        listen = [line for line in out.splitlines() if line.split()[1:3] == ["web", "listen"]]
+        assert listen[0].startswith("FAIL") and code == 1, listen
+        assert f"127.0.0.1:{port} answers, but no process of this home serves it" in listen[0]
+    finally:
+        endpoint.stop()
+
+
 def test_a_listen_off_loopback_is_served_with_a_warning_at_start_and_in_doctor(home, cli):
     """[web] listen = "0.0.0.0:…" is accepted (a proxy in another container may need it), but
     doctor and the daemon's start say it is reachable from other hosts; loopback gets no word."""
