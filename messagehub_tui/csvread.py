@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 
 _ALIASES = {
     "email": "email", "e_mail": "email", "email_address": "email", "mail": "email",
+    # address books' exports: Outlook's "E-mail Address", Google Contacts' "E-mail 1 - Value"
+    # (their other addresses, "E-mail 2 …", stay attributes)
+    "e_mail_address": "email", "e_mail_1_value": "email",
     "phone": "phone", "phone_number": "phone", "mobile": "phone", "mobile_phone": "phone",
     "cell": "phone", "telephone": "phone",
     "first_name": "first_name", "firstname": "first_name", "given_name": "first_name",

@@ -46,6 +46,24 @@ def test_spreadsheet_export_bom_semicolons_quotes(settings, home):
     assert json.loads(zoe.attributes)["note"] == "a; quoted\r\nnote"
 
 
+@pytest.mark.parametrize("header, row", [
+    # Outlook's "Export to a file" (CSV): the email is "E-mail Address"
+    ('"First Name","Last Name","E-mail Address","Mobile Phone"',
+     '"Ann","Lee","ann@example.com","+14155550101"'),
+    # Google Contacts' export
+    ("Given Name,Family Name,E-mail 1 - Type,E-mail 1 - Value,Phone 1 - Type,Phone 1 - Value",
+     "Ann,Lee,* Home,ann@example.com,Mobile,+14155550101"),
+])
+def test_address_book_exports_import_with_their_email(settings, home, header, row):
+    # The walk: Outlook's export imported its contacts by phone alone, the email kept as an
+    # attribute "e_mail_address", so an email campaign skipped every one of them, silently.
+    path = write(home / "contacts.csv", f"{header}\r\n{row}\r\n")
+    result = contacts.import_csv(path, home, "book")
+    assert result.summary() == "imported 1, updated 0, rejected 0"
+    ann = Contact.get(Contact.email == "ann@example.com")
+    assert (ann.first_name, ann.last_name) == ("Ann", "Lee")
+
+
 def test_bad_rows_are_reported_with_line_and_written_to_rejects(settings, home):
     path = write(home / "mixed.csv",
                  "email,phone,first_name\n"
