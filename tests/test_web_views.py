@@ -127,6 +127,27 @@ def test_doctor_tells_another_homes_endpoint_from_this_ones(home, tmp_path, cli)
         endpoint.stop()
 
 
+def test_a_daemon_that_cannot_listen_says_so_at_start(home):
+    # The walk: a second home's daemon given a port in use said nothing but its usual start
+    # line; "cannot listen" was only in its log, and its links and webhooks went unserved.
+    import socket
+
+    from tests.test_scheduling import start_daemon, stop_daemon
+    port = free_port()
+    seed(home, web_toml(port))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        daemon = start_daemon(home)
+        stop_daemon(daemon)
+    said = [line for line in daemon.stderr.read().splitlines() if "cannot listen" in line]
+    assert len(said) == 1 and said[0].startswith(
+        f"messagehub-tui: cannot listen on 127.0.0.1:{port}: "), said
+    assert said[0].endswith("address already in use; unsubscribe links and webhooks are not "
+                            "served until it can (choose another [web] listen, or stop what "
+                            "uses it)"), said
+
+
 def test_a_listen_off_loopback_is_served_with_a_warning_at_start_and_in_doctor(home, cli):
     """[web] listen = "0.0.0.0:…" is accepted (a proxy in another container may need it), but
     doctor and the daemon's start say it is reachable from other hosts; loopback gets no word."""

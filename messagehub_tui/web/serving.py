@@ -40,6 +40,9 @@ class Endpoint:
         self.may_serve = may_serve
         self.serving = threading.Event()
         self.problem: str | None = None  # why it does not serve, when it should
+        # the first try to serve is over: serving, or `problem` says why not, or another
+        # process of this home serves (it hands over later)
+        self.settled = threading.Event()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="web-endpoint", daemon=True)
         self._lock: IO[str] | None = None
@@ -76,6 +79,7 @@ class Endpoint:
         except Exception as exc:  # the process goes on without its endpoint: say why
             self.problem = f"the endpoint stopped: {type(exc).__name__}: {exc}"
             log.exception("the feedback endpoint stopped")
+            self.settled.set()
         finally:
             database.submit(close_db).result()
             database.shutdown()
@@ -97,6 +101,7 @@ class Endpoint:
                              self.settings.web.listen_text)
                     await self._unbind(runner)
                     runner = None
+                self.settled.set()
                 await asyncio.sleep(CHECK_EVERY)
         finally:
             if runner is not None:

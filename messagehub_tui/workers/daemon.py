@@ -22,6 +22,8 @@ from messagehub_tui.workers.scheduler import CampaignScheduler
 from messagehub_tui.workers.supervisor import leave
 
 STOP_TIMEOUT = 30.0
+# how long the start waits to hear whether [web] listen could be bound (it takes milliseconds)
+SERVE_WAIT = 5.0
 log = logging.getLogger("messagehub.daemon")
 
 
@@ -101,6 +103,12 @@ def run_daemon(settings: Settings, runners: bool = True) -> int:
     endpoint = start_endpoint(settings)  # the daemon serves [web] listen, if set
     if endpoint is not None and settings.web.listen_warning:
         print(f"messagehub-tui: {settings.web.listen_warning}", file=sys.stderr, flush=True)
+    if endpoint is not None and endpoint.settled.wait(SERVE_WAIT) and endpoint.problem:
+        # a port in use (another home's daemon, say) leaves links and webhooks unanswered:
+        # a line beside the start line, not only one in the log
+        print(f"messagehub-tui: {endpoint.problem}; unsubscribe links and webhooks are not "
+              "served until it can (choose another [web] listen, or stop what uses it)",
+              file=sys.stderr, flush=True)
     try:
         resume_left_over(settings, runners)
         scheduler.start()
