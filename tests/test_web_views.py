@@ -84,6 +84,24 @@ async def test_the_app_serves_the_endpoint_while_no_daemon_runs(home):
     assert not answers(f"http://127.0.0.1:{port}/healthz"), "closed with the app"
 
 
+async def test_the_app_says_when_it_cannot_listen(home):
+    # The walk: with [web] listen taken, the app served nothing and said nothing.
+    import socket
+
+    from tests.tui import toasts
+    port = free_port()
+    settings = seed(home, web_toml(port))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        app = make_app(settings)
+        async with app.run_test(size=(80, 24), notifications=True) as pilot:
+            await until(pilot, lambda: any("cannot listen on" in toast for toast in toasts(app)),
+                        what="the app saying it cannot listen")
+            said = next(toast for toast in toasts(app) if "cannot listen on" in toast)
+            assert "links and webhooks are not served" in " ".join(said.split())
+
+
 def test_doctor_checks_the_listener_and_the_public_url(home, cli):
     port, dead = free_port(), free_port()
     settings = seed(home, web_toml(port))

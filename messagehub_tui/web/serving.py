@@ -22,6 +22,8 @@ from messagehub_tui.models import close_db
 from messagehub_tui.web.app import make_app
 
 CHECK_EVERY = 0.5
+# how long a start waits to hear whether [web] listen could be bound (it takes milliseconds)
+SERVE_WAIT = 5.0
 LOCK_NAME = "web.lock"
 log = logging.getLogger("messagehub.web")
 
@@ -132,6 +134,16 @@ class Endpoint:
         self.serving.clear()
         await runner.cleanup()
         self._release_lock()
+
+
+def unserved_warning(endpoint: Endpoint) -> str | None:
+    """After the endpoint's first try to serve: why [web] listen is not served, one line for
+    the user (the daemon's stderr, the app's notice); None when it is served, here or by
+    another process of this home."""
+    if endpoint.settled.wait(SERVE_WAIT) and endpoint.problem:
+        return (f"{endpoint.problem}; unsubscribe links and webhooks are not served until it "
+                "can (choose another [web] listen, or stop what uses it)")
+    return None
 
 
 def start_endpoint(settings: Settings, may_serve: Callable[[], bool] = lambda: True
