@@ -64,6 +64,20 @@ def test_address_book_exports_import_with_their_email(settings, home, header, ro
     assert (ann.first_name, ann.last_name) == ("Ann", "Lee")
 
 
+def test_blank_lines_and_excels_sep_line_before_the_header(settings, home):
+    # The walk: blank lines above the header were refused as "it is empty (no header row)";
+    # Excel's `sep=;` first line (it tells Excel the separator) was taken for the header.
+    path = write(home / "blank.csv", "\r\n\r\nemail,first_name\r\na@example.com,A\r\nbroken@,B\r\n")
+    result = contacts.import_csv(path, home, "blank")
+    assert result.summary() == "imported 1, updated 0, rejected 1"
+    assert [r.line for r in result.rejected] == [5]  # the file's own line numbers
+    path = write(home / "sep.csv", "sep=;\nemail;first_name\nb@example.com;B, Jr\nbroken@;C\n")
+    result = contacts.import_csv(path, home, "sep")
+    assert result.summary() == "imported 1, updated 0, rejected 1"
+    assert [r.line for r in result.rejected] == [4]
+    assert Contact.get(Contact.email == "b@example.com").first_name == "B, Jr"
+
+
 def test_bad_rows_are_reported_with_line_and_written_to_rejects(settings, home):
     path = write(home / "mixed.csv",
                  "email,phone,first_name\n"
