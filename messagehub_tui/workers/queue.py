@@ -26,8 +26,6 @@ PENDING, SENDING, SENT = DeliveryStatus.PENDING.value, DeliveryStatus.SENDING.va
     DeliveryStatus.SENT.value
 FAILED, UNKNOWN = DeliveryStatus.FAILED.value, DeliveryStatus.UNKNOWN.value
 CANCELLED = DeliveryStatus.CANCELLED.value
-# Outcomes that end a delivery without it arriving (a retry is not final until it gives up).
-FINAL_PROBLEMS = frozenset({Outcome.FAILED, Outcome.UNKNOWN})
 
 
 @dataclass(slots=True)
@@ -110,23 +108,27 @@ def record(campaign_id: int, runner_id: int, results: list[tuple[Claimed, SendRe
     now, stamp = time.time(), utcnow()
     sent, failed, unknown, retry, release = [], [], [], [], []
     suppress: dict[str, list[str]] = {}  # addresses by reason: one suppress_many per reason
-    results = [(item, as_recorded(item, result, settings)) for item, result in results]
+    finals = []  # the final failures' reasons, in order: failed, unknown, a retry given up
     for item, result in results:
         outcome = result.outcome
+        if outcome == Outcome.RETRY:
+            result = as_recorded(item, result, settings)
+            outcome = result.outcome
         if outcome == Outcome.SENT:
             sent.append((SENT, result.provider_id, stamp, item.id, runner_id))
         elif outcome == Outcome.FAILED:
             failed.append((FAILED, result.reason, stamp, item.id, runner_id))
+            finals.append(result.reason)
             if result.suppress:
                 suppress.setdefault(result.reason, []).append(item.address)
         elif outcome == Outcome.UNKNOWN:
             unknown.append((UNKNOWN, result.reason, stamp, item.id, runner_id))
+            finals.append(result.reason)
         elif outcome == Outcome.RETRY:
             retry.append((PENDING, now + backoff(item.attempts, settings), result.reason, stamp,
                           item.id, runner_id))
         else:
             release.append((PENDING, stamp, item.id, runner_id))
-    finals = [result.reason for _, result in results if result.outcome in FINAL_PROBLEMS]
     mine = f"WHERE id = ? AND runner_id = ? AND status = '{SENDING}'"
     with concurrent_transaction():  # only rows this runner holds, plus its campaign's row
         lock_counters(campaign_id)
