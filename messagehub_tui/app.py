@@ -23,7 +23,7 @@ from messagehub_tui.models import ACTIVE, CampaignStatus, db
 from messagehub_tui.screens.campaigns import CampaignsScreen
 from messagehub_tui.screens.dialogs import QuitChoice, QuitDialog
 from messagehub_tui.screens.help import HelpScreen
-from messagehub_tui.web.serving import Endpoint, start_endpoint
+from messagehub_tui.web.serving import Endpoint, start_endpoint, unserved_warning
 from messagehub_tui.workers.daemonlock import daemon_pid
 from messagehub_tui.workers.scheduler import CampaignScheduler
 
@@ -82,6 +82,13 @@ class MessagehubApp(App[None]):
         if self.endpoint is not None and self.settings.web.listen_warning:
             self.notify(self.settings.web.listen_warning, severity="warning",
                         timeout=2 * NOTIFY_SECONDS)
+        if self.endpoint is not None:
+            endpoint = self.endpoint
+            self.perform("web", lambda: unserved_warning(endpoint), self._say_unserved)
+
+    def _say_unserved(self, unserved: str | None) -> None:
+        if unserved:
+            self.notify(unserved, severity="warning", timeout=4 * NOTIFY_SECONDS)
 
     def on_unmount(self) -> None:
         if self.scheduler is not None:

@@ -32,6 +32,7 @@ from messagehub_tui.homefs import (
     exposure_warnings,
     open_for_reading,
     private_umask,
+    read_only,
     require_home,
 )
 from messagehub_tui.models import bound_url, iso_utc, open_db
@@ -321,8 +322,10 @@ def main(argv: list[str] | None = None) -> int:
                   f"{POSTGRES_HINT}", file=sys.stderr)
             return ExitCode.ERROR
         home = resolve_home(args.home)
-        full = "; the disk is full: free some space and try again" if disk_full(home) else ""
-        print(f"messagehub-tui: database error in {home}: {one_line(str(exc))}{full}",
+        why = "; the disk is full: free some space and try again" if disk_full(home) else \
+            f"; the home {home} is read-only here (a read-only mount, or another user's " \
+            "folder): only reading commands work" if read_only(home) else ""
+        print(f"messagehub-tui: database error in {home}: {one_line(str(exc))}{why}",
               file=sys.stderr)
         return ExitCode.ERROR
     except KeyboardInterrupt:

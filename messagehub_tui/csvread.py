@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 
 _ALIASES = {
     "email": "email", "e_mail": "email", "email_address": "email", "mail": "email",
+    # address books' exports: Outlook's "E-mail Address", Google Contacts' "E-mail 1 - Value"
+    # (their other addresses, "E-mail 2 …", stay attributes)
+    "e_mail_address": "email", "e_mail_1_value": "email",
     "phone": "phone", "phone_number": "phone", "mobile": "phone", "mobile_phone": "phone",
     "cell": "phone", "telephone": "phone",
     "first_name": "first_name", "firstname": "first_name", "given_name": "first_name",
@@ -33,6 +36,7 @@ _BOMS = (  # UTF-32 first: its little-endian BOM starts with UTF-16's
 _DELIMITERS = (",", ";", "\t", "|")
 _FALLBACK = "messagehub-cp1252"
 _NON_WORD = re.compile(r"\W+")
+_SEP_HINT = re.compile(r"sep=([^\"\r\n])", re.IGNORECASE)  # Excel's first line: `sep=;`
 
 
 def _cp1252_fallback(error: UnicodeError) -> tuple[str, int]:
@@ -63,7 +67,9 @@ def _encoding(path: Path, head: bytes) -> tuple[str, str]:
     """The codec and error handler for a file, from its BOM or its first bytes."""
     for bom, name in _BOMS:
         if head.startswith(bom):
-            return name, "replace"
+            # a UTF-8 BOM heads Excel's "CSV UTF-8" exports, and Windows-1252 lines pasted under
+            # one are as common as in a file without it
+            return name, _FALLBACK if name == "utf-8-sig" else "replace"
     # UTF-16 without a BOM: text that is mostly ASCII has a NUL in every other byte.
     pairs = len(head) // 2
     if pairs >= 2:
@@ -146,7 +152,7 @@ class CsvFile:
             encoding, errors = _encoding(path, head)
             self._handle = io.TextIOWrapper(io.BufferedReader(_Replayed(head, raw)),
                                             encoding=encoding, errors=errors, newline="")
-            first = self._handle.readline()
+            first, self._skipped, hinted = self._header_line()
         except OSError as exc:
             raw.close()
             raise MessagehubError(f"{path}: cannot read: {exc.strerror}") from None
@@ -158,7 +164,8 @@ class CsvFile:
             self._handle.close()
             raise MessagehubError(f"{path}: not a CSV file: it is empty (no header row)")
         counts = {d: first.count(d) for d in _DELIMITERS}
-        self.delimiter = max(counts, key=counts.__getitem__) if any(counts.values()) else ","
+        self.delimiter = hinted or (max(counts, key=counts.__getitem__) if any(counts.values())
+                                    else ",")
         self._reader = csv.reader(itertools.chain([first], self._handle),
                                   delimiter=self.delimiter)
         try:
@@ -166,6 +173,22 @@ class CsvFile:
         except csv.Error as exc:
             self._handle.close()
             raise MessagehubError(f"{path}: the header line cannot be read: {exc}") from None
+
+    def _header_line(self) -> tuple[str, int, str | None]:
+        """The header's line, how many lines came before it, and the separator Excel's
+        `sep=;` first line names (None without one). Blank lines above the header are skipped,
+        as is that hint: both come in real exports."""
+        skipped, hinted = 0, None
+        line = self._handle.readline()
+        while line:
+            hint = _SEP_HINT.fullmatch(line.rstrip("\r\n"))
+            if line.strip() and not (hint and hinted is None and not skipped):
+                break
+            if hint:
+                hinted = hint.group(1)
+            skipped += 1
+            line = self._handle.readline()
+        return line, skipped, hinted
 
     def __enter__(self) -> Self:
         return self
@@ -175,21 +198,21 @@ class CsvFile:
 
     def rows(self) -> Iterator[Row]:
         """Every record that is not blank, with its line numbers; unreadable ones carry `error`."""
-        reader = self._reader
-        previous = reader.line_num
+        reader, skipped = self._reader, self._skipped  # lines above the header, not read by it
+        previous = reader.line_num + skipped
         while True:
             try:
                 cells = next(reader)
             except StopIteration:
                 return
             except csv.Error as exc:
-                start, previous = previous + 1, reader.line_num
+                start, previous = previous + 1, reader.line_num + skipped
                 yield Row(start, previous, [], _csv_error(exc, start, previous))
                 continue
             except OSError as exc:
                 raise MessagehubError(f"{self.path}: cannot read line {previous + 1}: "
                                       f"{exc.strerror}") from None
-            start, previous = previous + 1, reader.line_num
+            start, previous = previous + 1, reader.line_num + skipped
             if "".join(cells).strip():  # not blank: some cell has more than white space
                 yield Row(start, previous, cells)
 

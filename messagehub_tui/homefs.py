@@ -129,9 +129,16 @@ def disk_full(folder: Path) -> bool:
     return room is not None and room < NEARLY_FULL
 
 
+def read_only(folder: Path) -> bool:
+    """Whether this process cannot write in `folder`: a read-only mount (a backup, a snapshot),
+    or another user's folder."""
+    return folder.is_dir() and not os.access(folder, os.W_OK)
+
+
 def open_for_reading(location: Path | str) -> None:
-    """Open the database for a command that only reads; on a full disk, where SQLite cannot make
-    the shared-memory index a WAL reader needs, read the database file as it is instead."""
+    """Open the database for a command that only reads; on a full disk or in a read-only home,
+    where SQLite cannot make the shared-memory index a WAL reader needs, read the database file
+    as it is instead."""
     try:
         open_db(location)
         return
@@ -141,7 +148,8 @@ def open_for_reading(location: Path | str) -> None:
         path = location
         wal = path.with_name(path.name + "-wal")
         # Reading the file alone is exact only while no committed page waits in the WAL.
-        if not disk_full(path.parent) or (wal.exists() and wal.stat().st_size > 0):
+        cannot_write = disk_full(path.parent) or read_only(path.parent)
+        if not cannot_write or (wal.exists() and wal.stat().st_size > 0):
             raise
     close_db()
     database = SqliteDatabase(f"file:{quote(str(path))}?immutable=1", uri=True,

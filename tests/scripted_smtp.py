@@ -21,15 +21,17 @@ class ScriptedSmtp:
     the silence (as a server whose later connections wait for a greeting); `refuse_ehlo`
     answers EHLO with 550; `chunking` offers BDAT (RFC 3030); `auth` is the AUTH mechanisms to
     offer (None: no AUTH); `echo` refuses AUTH with 535 quoting the last line it got
-    ("garbage": quotes it in a line that is not an SMTP reply). Every chunk the server reads is
-    kept in `reads`, to prove what arrived together.
+    ("garbage": quotes it in a line that is not an SMTP reply); `limit` is how many connections
+    it serves at once, greeting any more with 421 and closing them (as relays that cap a
+    client's connections do). Every chunk the server reads is kept in `reads`, to prove what
+    arrived together.
     """
 
     def __init__(self, pipelining: bool = True, faults: dict[int, str] | None = None,
                  broken_rset: bool = False, silent: bool = False, auth: str | None = None,
                  echo: bool | str = False, starttls: bool = False, refuse_ehlo: bool = False,
-                 chunking: bool = False, greeted: int = 0):
-        self.greeted = greeted
+                 chunking: bool = False, greeted: int = 0, limit: int | None = None):
+        self.greeted, self.limit, self.open_sessions = greeted, limit, 0
         self.pipelining, self.faults, self.broken_rset = pipelining, dict(faults or {}), broken_rset
         self.silent, self.auth, self.echo, self.starttls = silent, auth, echo, starttls
         self.refuse_ehlo, self.chunking = refuse_ehlo, chunking
@@ -61,12 +63,20 @@ class ScriptedSmtp:
         with self.lock:
             self.connections += 1
             silent = self.silent and self.connections > self.greeted
+            over = self.limit is not None and self.open_sessions >= self.limit
+            self.open_sessions += not over
+        if over:
+            writer.write(b"421 4.7.0 Error: too many connections from 127.0.0.1\r\n")
+            writer.close()
+            return
         try:
             await self._converse(reader, writer, silent)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
             writer.close()
+            with self.lock:
+                self.open_sessions -= 1
 
     async def _converse(self, reader, writer, silent: bool) -> None:
         if silent:

@@ -46,6 +46,38 @@ def test_spreadsheet_export_bom_semicolons_quotes(settings, home):
     assert json.loads(zoe.attributes)["note"] == "a; quoted\r\nnote"
 
 
+@pytest.mark.parametrize("header, row", [
+    # Outlook's "Export to a file" (CSV): the email is "E-mail Address"
+    ('"First Name","Last Name","E-mail Address","Mobile Phone"',
+     '"Ann","Lee","ann@example.com","+14155550101"'),
+    # Google Contacts' export
+    ("Given Name,Family Name,E-mail 1 - Type,E-mail 1 - Value,Phone 1 - Type,Phone 1 - Value",
+     "Ann,Lee,* Home,ann@example.com,Mobile,+14155550101"),
+])
+def test_address_book_exports_import_with_their_email(settings, home, header, row):
+    # The walk: Outlook's export imported its contacts by phone alone, the email kept as an
+    # attribute "e_mail_address", so an email campaign skipped every one of them, silently.
+    path = write(home / "contacts.csv", f"{header}\r\n{row}\r\n")
+    result = contacts.import_csv(path, home, "book")
+    assert result.summary() == "imported 1, updated 0, rejected 0"
+    ann = Contact.get(Contact.email == "ann@example.com")
+    assert (ann.first_name, ann.last_name) == ("Ann", "Lee")
+
+
+def test_blank_lines_and_excels_sep_line_before_the_header(settings, home):
+    # The walk: blank lines above the header were refused as "it is empty (no header row)";
+    # Excel's `sep=;` first line (it tells Excel the separator) was taken for the header.
+    path = write(home / "blank.csv", "\r\n\r\nemail,first_name\r\na@example.com,A\r\nbroken@,B\r\n")
+    result = contacts.import_csv(path, home, "blank")
+    assert result.summary() == "imported 1, updated 0, rejected 1"
+    assert [r.line for r in result.rejected] == [5]  # the file's own line numbers
+    path = write(home / "sep.csv", "sep=;\nemail;first_name\nb@example.com;B, Jr\nbroken@;C\n")
+    result = contacts.import_csv(path, home, "sep")
+    assert result.summary() == "imported 1, updated 0, rejected 1"
+    assert [r.line for r in result.rejected] == [4]
+    assert Contact.get(Contact.email == "b@example.com").first_name == "B, Jr"
+
+
 def test_bad_rows_are_reported_with_line_and_written_to_rejects(settings, home):
     path = write(home / "mixed.csv",
                  "email,phone,first_name\n"

@@ -313,3 +313,25 @@ def test_a_journal_from_another_boot_is_not_trusted(home, monkeypatch):
     assert journal.read(path).marks == {5: (1, journal.Mark.HANDED)}
     monkeypatch.setattr(journal, "boot_id", lambda: "another-boot")
     assert journal.read(path) is None
+
+
+def test_a_runner_dying_beside_a_live_one_leaves_an_event(home):
+    # The walk: one of a campaign's two runners was killed; the other went on, the dead one's
+    # claims were settled (some unknown), and the campaign's events never said a runner died.
+    import time
+
+    from messagehub_tui.models import Event, Runner
+    from messagehub_tui.workers import queue
+    settings, cid = make_home(home, "", count=5)
+    control.launch(settings, cid, start=False)
+    Campaign.update(status="running").where(Campaign.id == cid).execute()
+    dead = Runner.create(campaign=cid, pid=2 ** 22 + 1, host=settings.host, heartbeat_at=0)
+    Runner.create(campaign=cid, pid=1, host="another-host", heartbeat_at=time.time())
+    claimed = queue.claim(cid, dead.id, 3)
+    kept = journal.Journal(journal.path_for(home, dead.id))
+    kept.handed(claimed[0].id, claimed[0].attempts)
+    kept.close()
+    assert recover(settings) == []  # the campaign goes on with its live runner
+    said = [e.message for e in Event.select().where(Event.campaign == cid)]
+    assert any(f"runner {dead.id} (pid {dead.pid}) stopped without finishing: 1 unknown, "
+               "2 back to pending" in message for message in said), said

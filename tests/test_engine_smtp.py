@@ -177,6 +177,22 @@ def test_a_server_that_always_answers_421_fails_after_the_retries(home, sinks):
         "gave up after 3 attempts: MAIL FROM: 421 4.0.0 Server closing connection"}, errors
 
 
+@pytest.mark.xfail(strict=True, reason="runner._note_errors (runner.py, the lead's) names a "
+                   "retry given up as a retry: the fix is there")
+def test_the_events_say_failed_when_the_last_retry_is_given_up(home, sinks):
+    # The walk: a 450 to every RCPT failed its recipients after max_attempts, yet the monitor's
+    # events said "1 retry: RCPT TO: 450 …" for that last attempt too, never that they failed.
+    from messagehub_tui.models import Event
+    sink = sinks("-Q", "mail")
+    settings, cid = make_home(home, smtp_toml(sink.port, connections=1), count=2)
+    control.launch(settings, cid)
+    wait_status(cid, "completed", timeout=90)
+    assert counts_add_up(cid)["failed"] == 2
+    said = [(e.level, e.message) for e in Event.select().where(Event.campaign == cid)]
+    failed = [message for level, message in said if level == "error" and " failed: " in message]
+    assert failed and all("gave up after 3 attempts" in message for message in failed), said
+
+
 def test_a_server_refusing_ehlo_pauses_and_fails_nobody(home):
     server = ScriptedSmtp(refuse_ehlo=True)
     try:
@@ -185,6 +201,24 @@ def test_a_server_refusing_ehlo_pauses_and_fails_nobody(home):
         campaign = wait_status(cid, "paused")
         assert campaign.last_error == "the SMTP server refuses this client: EHLO: 550 5.7.1 not you"
         assert counts_add_up(cid)["pending"] == 5
+    finally:
+        server.stop()
+
+
+def test_a_server_capping_connections_pauses_with_what_to_lower(home):
+    # The walk: a relay that serves one connection per client (421 at the greeting of the
+    # others) paused the campaign with only "greeting: 421 4.7.0 …": nothing said that the
+    # lanes were too many, or which settings make them fewer.
+    server = ScriptedSmtp(limit=1)
+    try:
+        settings, cid = make_home(home, smtp_toml(server.port, connections=4), count=20)
+        control.launch(settings, cid)
+        campaign = wait_status(cid, "paused")
+        assert campaign.last_error.startswith("greeting: 421 4.7.0 Error: too many connections")
+        assert "[email] connections (4 per runner) or [delivery] processes" in \
+            campaign.last_error
+        counts = counts_add_up(cid)
+        assert counts["failed"] == counts["unknown"] == 0
     finally:
         server.stop()
 

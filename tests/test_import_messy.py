@@ -128,3 +128,16 @@ def test_a_file_mixing_utf8_and_cp1252_lines_reads_both_right(settings, home):
     assert result.summary() == "imported 2, updated 0, rejected 1"
     assert [c.first_name for c in Contact.select().order_by(Contact.email)] == ["Zoë", "Zoë"]
     assert result.rejected[0].reason == "first_name contains a control character (U+0081)"
+
+
+def test_a_file_with_a_utf8_bom_and_cp1252_lines_reads_both_right(settings, home):
+    """Excel's "CSV UTF-8" export with an older Windows-1252 export pasted under it: the BOM
+    says UTF-8, yet the pasted lines are not, and must not become U+FFFD."""
+    from messagehub_tui import contacts
+    from messagehub_tui.models import Contact
+    path = home / "bom-mixed.csv"
+    path.write_bytes(codecs.BOM_UTF8 + b"email;first_name\r\n" + "a@example.com;Zoë\r\n".encode()
+                     + "b@example.com;Bjørn\r\n".encode("cp1252"))
+    result = contacts.import_csv(path, home)
+    assert result.summary() == "imported 2, updated 0, rejected 0"
+    assert [c.first_name for c in Contact.select().order_by(Contact.email)] == ["Zoë", "Bjørn"]

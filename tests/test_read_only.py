@@ -110,3 +110,34 @@ def test_doctor_says_how_much_room_the_outbox_has(tmp_path):
     line = next(line for line in doctor.stdout.splitlines() if line[6:].startswith("outbox "))
     assert line.startswith("ok") and " free)" in line
     assert list((home / "outbox").iterdir()) == []
+
+
+@pytest.fixture
+def read_only_home(tmp_path):
+    """A home seen through a read-only bind mount (a backup, a snapshot, another's share)."""
+    home = tmp_path / "home"
+    make_home(home)
+    view = tmp_path / "view"
+    view.mkdir()
+    mounted = subprocess.run(["mount", "--bind", str(home), str(view)],
+                             capture_output=True).returncode == 0
+    require(mounted, "permission to bind-mount (run as root)")
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(view)], check=True)
+        yield view
+    finally:
+        subprocess.run(["umount", "-l", str(view)], check=False)
+
+
+def test_a_read_only_home_still_answers_reads_and_says_why_writes_fail(read_only_home):
+    # The walk: every command on a read-only home said only "database error in HOME: unable
+    # to open database file", the reading ones too (WAL needs its -shm file beside the database).
+    home = read_only_home
+    for args in READ_ONLY:
+        result = run(home, *args)
+        assert result.returncode == 0, (args, result.stderr)
+        assert "Traceback" not in result.stderr
+    assert '"status": "draft"' in run(home, "status", "1").stdout
+    writing = run(home, "suppress", "x@example.com", "--channel", "email")
+    assert writing.returncode == 1 and writing.stderr.count("\n") == 1, writing.stderr
+    assert f"the home {home} is read-only here" in writing.stderr

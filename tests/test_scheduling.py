@@ -153,6 +153,37 @@ def test_daemon_fires_a_schedule_set_from_the_cli_once_despite_a_racing_schedule
         stop_daemon(daemon)
 
 
+def test_shutting_down_while_a_sync_changes_jobs_does_not_hang(home):
+    # Seen on this walk as a 300 s hang of the racing-scheduler test: APScheduler's shutdown
+    # holds its job-store lock while it waits for running jobs, and a sync under way then
+    # removed a job, waiting for that lock for ever (a daemon hung on SIGTERM, an app on quit).
+    import threading
+    settings, _ = make_home(home, "", count=1)
+    scheduler = CampaignScheduler(settings, supervise=False)
+    scheduler.start()
+    entered, release = threading.Event(), threading.Event()
+
+    def held_up() -> None:
+        entered.set()
+        release.wait()
+    scheduler.known[999] = utcnow()  # a job the next sync removes, as for a cleared schedule
+    scheduler._supervise, scheduler.supervise = held_up, True
+    entered.wait()  # the interval sync is under way
+    stopping = threading.Thread(target=scheduler.shutdown)
+    stopping.start()
+    store_lock = scheduler.scheduler._jobstores_lock  # APScheduler's, held through its shutdown
+
+    def held_by_shutdown() -> bool:
+        if store_lock.acquire(blocking=False):
+            store_lock.release()
+            return False
+        return True
+    poll(held_by_shutdown, what="the shutdown waiting for the sync")
+    release.set()
+    stopping.join()  # (before the fix: never; pytest-timeout fails the test)
+    assert not scheduler.scheduler.running
+
+
 def test_a_schedule_cleared_from_the_cli_does_not_fire(cli, home):
     settings, cid = make_home(home, "", count=2)
     daemon = start_daemon(home)

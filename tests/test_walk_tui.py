@@ -373,3 +373,45 @@ async def test_help_opens_from_the_contacts_import_field_with_f1(settings):
         await pilot.press("f1")
         await until(pilot, lambda: isinstance(app.screen, ContactsScreen), what="help closed")
         assert path.value == ""
+
+
+async def test_an_old_read_never_overwrites_a_newer_one(settings):
+    # The editor showed "the body is empty" under a preview of the typed body: the render of
+    # the form as it was before the body was typed came back last. A cancelled thread worker
+    # runs on (threads cannot be stopped), so its answer must be dropped, not shown.
+    import asyncio
+    import threading
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    class Recording(ThreadPoolExecutor):
+        """Every job handed to a thread, so the test can wait for the old one to end."""
+
+        def __init__(self) -> None:
+            super().__init__(max_workers=4)
+            self.futures: list[Future] = []
+
+        def submit(self, fn, /, *args, **kwargs) -> Future:
+            future = super().submit(fn, *args, **kwargs)
+            self.futures.append(future)
+            return future
+
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        threads = Recording()
+        asyncio.get_running_loop().set_default_executor(threads)
+        started, release, shown = threading.Event(), threading.Event(), []
+
+        def old() -> str:
+            started.set()
+            release.wait()
+            return "old"
+        app.screen.read(old, shown.append, group="walk")
+        await until(pilot, started.is_set, what="the old read running")
+        app.screen.read(lambda: "new", shown.append, group="walk")
+        await until(pilot, lambda: shown == ["new"], what="the newer answer")
+        release.set()
+        await until(pilot, lambda: all(future.done() for future in threads.futures),
+                    what="the old read's thread ended")
+        await pilot.pause()
+        assert shown == ["new"]

@@ -84,6 +84,24 @@ async def test_the_app_serves_the_endpoint_while_no_daemon_runs(home):
     assert not answers(f"http://127.0.0.1:{port}/healthz"), "closed with the app"
 
 
+async def test_the_app_says_when_it_cannot_listen(home):
+    # The walk: with [web] listen taken, the app served nothing and said nothing.
+    import socket
+
+    from tests.tui import toasts
+    port = free_port()
+    settings = seed(home, web_toml(port))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        app = make_app(settings)
+        async with app.run_test(size=(80, 24), notifications=True) as pilot:
+            await until(pilot, lambda: any("cannot listen on" in toast for toast in toasts(app)),
+                        what="the app saying it cannot listen")
+            said = next(toast for toast in toasts(app) if "cannot listen on" in toast)
+            assert "links and webhooks are not served" in " ".join(said.split())
+
+
 def test_doctor_checks_the_listener_and_the_public_url(home, cli):
     port, dead = free_port(), free_port()
     settings = seed(home, web_toml(port))
@@ -104,6 +122,48 @@ def test_doctor_checks_the_listener_and_the_public_url(home, cli):
         assert f"http://127.0.0.1:{dead}/mh/healthz no answer" in out and code == 1
     finally:
         endpoint.stop()
+
+
+def test_doctor_tells_another_homes_endpoint_from_this_ones(home, tmp_path, cli):
+    # The walk: a second home given the same [web] listen could not bind it (one line in its
+    # daemon's log), yet its doctor said "answers: served by the app", of the first home's
+    # endpoint, which refuses the second home's unsubscribe links (another key).
+    from messagehub_tui.config import load_settings
+    from tests.webtools import serve
+    port = free_port()
+    seed(home, web_toml(port))
+    other = tmp_path / "other-home"
+    other.mkdir()
+    (other / "messagehub.toml").write_text(web_toml(port))
+    endpoint = serve(load_settings(other))
+    try:
+        code, out, _ = cli("doctor")
+        listen = [line for line in out.splitlines() if line.split()[1:3] == ["web", "listen"]]
+        assert listen[0].startswith("FAIL") and code == 1, listen
+        assert f"127.0.0.1:{port} answers, but no process of this home serves it" in listen[0]
+    finally:
+        endpoint.stop()
+
+
+def test_a_daemon_that_cannot_listen_says_so_at_start(home):
+    # The walk: a second home's daemon given a port in use said nothing but its usual start
+    # line; "cannot listen" was only in its log, and its links and webhooks went unserved.
+    import socket
+
+    from tests.test_scheduling import start_daemon, stop_daemon
+    port = free_port()
+    seed(home, web_toml(port))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        daemon = start_daemon(home)
+        stop_daemon(daemon)
+    said = [line for line in daemon.stderr.read().splitlines() if "cannot listen" in line]
+    assert len(said) == 1 and said[0].startswith(
+        f"messagehub-tui: cannot listen on 127.0.0.1:{port}: "), said
+    assert said[0].endswith("address already in use; unsubscribe links and webhooks are not "
+                            "served until it can (choose another [web] listen, or stop what "
+                            "uses it)"), said
 
 
 def test_a_listen_off_loopback_is_served_with_a_warning_at_start_and_in_doctor(home, cli):

@@ -18,6 +18,8 @@ from messagehub_tui.config import SMTP_PASSWORD_ENV, EmailSettings
 
 AUTH_CODES = frozenset({530, 534, 535, 538})
 REFUSALS_BEFORE_STOP = 3
+# where a 4xx refuses a connection rather than a message: a server busy or at its cap
+BUSY_STAGES = frozenset({"greeting", "EHLO"})
 CONNECT_ERRORS = (SmtpReplyError, SmtpSetupError, SmtpProtocolError, OSError, TimeoutError)
 
 
@@ -50,7 +52,15 @@ def connect_problem(exc: Exception, email: EmailSettings, stage: str) -> SendRes
     these texts, for campaigns, send-test and doctor."""
     where = f"{email.host}:{email.effective_port}"
     if isinstance(exc, SmtpReplyError):
-        return classify_reply(exc, connecting=True)
+        result = classify_reply(exc, connecting=True)
+        if exc.stage in BUSY_STAGES and 400 <= exc.code < 500:
+            # relays that cap a client's connections refuse the one over the cap so, and every
+            # runner opens `connections` of them: say which settings make them fewer
+            return result._replace(reason=(
+                f"{result.reason}; a server that limits each client's connections answers so: "
+                f"lower [email] connections ({email.connections} per runner) or [delivery] "
+                "processes"))
+        return result
     if isinstance(exc, SmtpSetupError):
         return SendResult(Outcome.STOP, reason=str(exc))
     if isinstance(exc, ssl.SSLCertVerificationError):

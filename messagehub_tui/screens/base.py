@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar, cast
 
 from textual.screen import Screen
-from textual.worker import Worker
+from textual.worker import Worker, get_current_worker
 
 from messagehub_tui.models import db
 
@@ -34,8 +34,15 @@ class HubScreen(Screen[None]):
         one still running, so an old answer never overwrites a newer one. Errors reach the app's
         central handler (app.perform is the same for actions)."""
         def run() -> None:
+            worker = get_current_worker()
             with db.connection_context():
                 data = job()
-            self.app.call_from_thread(then, data)
+            self.app.call_from_thread(deliver, worker, data)
+
+        def deliver(worker: Worker[None], data: Data) -> None:
+            # Cancelling a thread worker cannot stop its thread: a replaced read still ends
+            # here. Checked on the UI thread, where replacing happens, so no answer slips by.
+            if not worker.is_cancelled:
+                then(data)
         return self.run_worker(run, thread=True, exclusive=True, group=group,
                                exit_on_error=False)

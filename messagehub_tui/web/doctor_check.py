@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import socket
 import urllib.error
 import urllib.request
 
 from messagehub_tui.config import Settings
 from messagehub_tui.web import HEALTH_TEXT
+from messagehub_tui.web.serving import LOCK_NAME
 from messagehub_tui.workers.daemonlock import daemon_pid
 
 TIMEOUT = 10.0
@@ -41,6 +43,23 @@ def _bindable(host: str, port: int) -> str | None:
     return None
 
 
+def _served_here(settings: Settings) -> bool:
+    """Whether a process of this home serves [web] listen: it holds `<home>/web.lock` while it
+    does. A file this process cannot read says nothing: taken as served here."""
+    try:
+        with (settings.home / LOCK_NAME).open("r") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            return False
+    except FileNotFoundError:
+        return False  # no process of this home ever served
+    except OSError:
+        return True
+
+
 def web_checks(settings: Settings) -> list:
     """The listener and the public URL, when [web] sets them; none otherwise."""
     from messagehub_tui.doctor import Check  # doctor imports this module: import Check late
@@ -52,7 +71,12 @@ def web_checks(settings: Settings) -> list:
         warning = f"; {web.listen_warning}" if web.listen_warning else ""
         answered, what = _get(f"http://{where}/healthz")
         pid = daemon_pid(settings)
-        if answered:
+        if answered and not _served_here(settings):
+            checks.append(Check("web listen", False, (
+                f"{where} answers, but no process of this home serves it: another home's "
+                "daemon or app listens there (its links and keys are not this home's); give "
+                "each home its own [web] listen")))
+        elif answered:
             by = f"the daemon (pid {pid})" if pid else "the app"
             checks.append(Check("web listen", True, f"{where} answers: served by {by}{warning}"))
         elif "not as messagehub-tui" in what or "HTTP" in what:

@@ -22,6 +22,8 @@ from messagehub_tui.models import close_db
 from messagehub_tui.web.app import make_app
 
 CHECK_EVERY = 0.5
+# how long a start waits to hear whether [web] listen could be bound (it takes milliseconds)
+SERVE_WAIT = 5.0
 LOCK_NAME = "web.lock"
 log = logging.getLogger("messagehub.web")
 
@@ -40,6 +42,9 @@ class Endpoint:
         self.may_serve = may_serve
         self.serving = threading.Event()
         self.problem: str | None = None  # why it does not serve, when it should
+        # the first try to serve is over: serving, or `problem` says why not, or another
+        # process of this home serves (it hands over later)
+        self.settled = threading.Event()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="web-endpoint", daemon=True)
         self._lock: IO[str] | None = None
@@ -76,6 +81,7 @@ class Endpoint:
         except Exception as exc:  # the process goes on without its endpoint: say why
             self.problem = f"the endpoint stopped: {type(exc).__name__}: {exc}"
             log.exception("the feedback endpoint stopped")
+            self.settled.set()
         finally:
             database.submit(close_db).result()
             database.shutdown()
@@ -97,6 +103,7 @@ class Endpoint:
                              self.settings.web.listen_text)
                     await self._unbind(runner)
                     runner = None
+                self.settled.set()
                 await asyncio.sleep(CHECK_EVERY)
         finally:
             if runner is not None:
@@ -127,6 +134,16 @@ class Endpoint:
         self.serving.clear()
         await runner.cleanup()
         self._release_lock()
+
+
+def unserved_warning(endpoint: Endpoint) -> str | None:
+    """After the endpoint's first try to serve: why [web] listen is not served, one line for
+    the user (the daemon's stderr, the app's notice); None when it is served, here or by
+    another process of this home."""
+    if endpoint.settled.wait(SERVE_WAIT) and endpoint.problem:
+        return (f"{endpoint.problem}; unsubscribe links and webhooks are not served until it "
+                "can (choose another [web] listen, or stop what uses it)")
+    return None
 
 
 def start_endpoint(settings: Settings, may_serve: Callable[[], bool] = lambda: True

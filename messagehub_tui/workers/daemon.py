@@ -97,10 +97,14 @@ def run_daemon(settings: Settings, runners: bool = True) -> int:
           f"(pid {os.getpid()}): logging to {log_path(settings)}; stop it with Ctrl-C or "
           "SIGTERM", flush=True)
     scheduler = CampaignScheduler(settings, supervise=True, runners=runners, join=runners)
-    from messagehub_tui.web.serving import start_endpoint  # aiohttp only in the daemon
+    # aiohttp only in the daemon
+    from messagehub_tui.web.serving import start_endpoint, unserved_warning
     endpoint = start_endpoint(settings)  # the daemon serves [web] listen, if set
     if endpoint is not None and settings.web.listen_warning:
         print(f"messagehub-tui: {settings.web.listen_warning}", file=sys.stderr, flush=True)
+    unserved = unserved_warning(endpoint) if endpoint is not None else None
+    if unserved:  # a port in use (another home's daemon, say): not only a line in the log
+        print(f"messagehub-tui: {unserved}", file=sys.stderr, flush=True)
     try:
         resume_left_over(settings, runners)
         scheduler.start()

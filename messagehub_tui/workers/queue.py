@@ -27,8 +27,6 @@ PENDING, SENDING, SENT = DeliveryStatus.PENDING.value, DeliveryStatus.SENDING.va
     DeliveryStatus.SENT.value
 FAILED, UNKNOWN = DeliveryStatus.FAILED.value, DeliveryStatus.UNKNOWN.value
 CANCELLED = DeliveryStatus.CANCELLED.value
-# Outcomes that end a delivery without it arriving (a retry is not final until it gives up).
-FINAL_PROBLEMS = frozenset({Outcome.FAILED, Outcome.UNKNOWN})
 
 
 @dataclass(slots=True)
@@ -91,6 +89,15 @@ def backoff(attempts: int, settings: DeliverySettings) -> float:
     return delay / 2 + random.uniform(0, delay / 2)
 
 
+def as_recorded(item: Claimed, result: SendResult, settings: DeliverySettings) -> SendResult:
+    """The result as `record` stores it: a retry at max_attempts is given up, a failure that
+    says so (the campaign's events must call it that, not another retry)."""
+    if result.outcome == Outcome.RETRY and item.attempts >= settings.max_attempts:
+        return result._replace(outcome=Outcome.FAILED,
+                               reason=f"gave up after {item.attempts} attempts: {result.reason}")
+    return result
+
+
 def record(campaign_id: int, runner_id: int, results: list[tuple[Claimed, SendResult]],
            settings: DeliverySettings, channel: str) -> None:
     """Store a batch's outcomes in one transaction; retries past max_attempts fail.
@@ -102,26 +109,27 @@ def record(campaign_id: int, runner_id: int, results: list[tuple[Claimed, SendRe
     now, stamp = time.time(), utcnow_text()
     sent, failed, unknown, retry, release = [], [], [], [], []
     suppress: dict[str, list[str]] = {}  # addresses by reason: one suppress_many per reason
+    finals = []  # the final failures' reasons, in order: failed, unknown, a retry given up
     for item, result in results:
         outcome = result.outcome
+        if outcome == Outcome.RETRY:
+            result = as_recorded(item, result, settings)
+            outcome = result.outcome
         if outcome == Outcome.SENT:
             sent.append((SENT, result.provider_id, stamp, item.id, runner_id))
         elif outcome == Outcome.FAILED:
             failed.append((FAILED, result.reason, stamp, item.id, runner_id))
+            finals.append(result.reason)
             if result.suppress:
                 suppress.setdefault(result.reason, []).append(item.address)
         elif outcome == Outcome.UNKNOWN:
             unknown.append((UNKNOWN, result.reason, stamp, item.id, runner_id))
-        elif outcome == Outcome.RETRY and item.attempts >= settings.max_attempts:
-            failed.append((FAILED, f"gave up after {item.attempts} attempts: {result.reason}",
-                           stamp, item.id, runner_id))
+            finals.append(result.reason)
         elif outcome == Outcome.RETRY:
             retry.append((PENDING, now + backoff(item.attempts, settings), result.reason, stamp,
                           item.id, runner_id))
         else:
             release.append((PENDING, stamp, item.id, runner_id))
-    finals = [result.reason for item, result in results if result.outcome in FINAL_PROBLEMS
-              or result.outcome == Outcome.RETRY and item.attempts >= settings.max_attempts]
     mine = f"WHERE id = ? AND runner_id = ? AND status = '{SENDING}'"
     with concurrent_transaction():  # only rows this runner holds, plus its campaign's row
         lock_counters(campaign_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import subprocess
+import threading
 import time
 from datetime import UTC, datetime
 
@@ -61,6 +62,11 @@ class CampaignScheduler:
         # the runner processes this process started, per campaign, until they all exit: one
         # that could not start is noticed at the next sync, not after STALE_AFTER
         self.started: dict[int, list[subprocess.Popen[bytes]]] = {}
+        # APScheduler's shutdown holds its job-store lock while it waits for running jobs, so a
+        # sync adding or removing a job then waited for that lock for ever (a daemon hung on
+        # SIGTERM, the app on quit): jobs change under this lock, and not once closing began
+        self._jobs_lock = threading.Lock()
+        self._closing = False
 
     def start(self) -> None:
         """Load the schedule now and keep it in step with the database."""
@@ -70,6 +76,8 @@ class CampaignScheduler:
         self.scheduler.start()
 
     def shutdown(self) -> None:
+        with self._jobs_lock:
+            self._closing = True
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
         self.leader.close()
@@ -122,20 +130,29 @@ class CampaignScheduler:
                     self.fire(campaign_id)
                 elif self.known.get(campaign_id) != at:
                     self._remove(campaign_id)
-                    self.scheduler.add_job(self.fire, "date", args=[campaign_id],
-                                           run_date=at.replace(tzinfo=UTC),
-                                           id=f"campaign-{campaign_id}", misfire_grace_time=None)
-                    self.known[campaign_id] = at
-                    log.info("campaign %s scheduled for %sZ", campaign_id, at.isoformat())
+                    self._add(campaign_id, at)
         except Exception:
             log.exception("schedule sync failed")
         finally:
             db.close()
 
+    def _add(self, campaign_id: int, at: datetime) -> None:
+        with self._jobs_lock:
+            if self._closing:
+                return
+            self.scheduler.add_job(self.fire, "date", args=[campaign_id],
+                                   run_date=at.replace(tzinfo=UTC),
+                                   id=f"campaign-{campaign_id}", misfire_grace_time=None)
+        self.known[campaign_id] = at
+        log.info("campaign %s scheduled for %sZ", campaign_id, at.isoformat())
+
     def _remove(self, campaign_id: int) -> None:
         self.known.pop(campaign_id, None)
-        with contextlib.suppress(JobLookupError):
-            self.scheduler.remove_job(f"campaign-{campaign_id}")
+        with self._jobs_lock:
+            if self._closing:
+                return
+            with contextlib.suppress(JobLookupError):
+                self.scheduler.remove_job(f"campaign-{campaign_id}")
 
     def _supervise(self) -> None:
         """Recover dead runners and, when configured, resume what they left interrupted, backing

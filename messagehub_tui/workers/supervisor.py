@@ -221,6 +221,23 @@ def _stray_journals(settings: Settings) -> set[int]:
     return found - live
 
 
+def _note_one_lost(settings: Settings, runner: Runner, settled: dict[str, int]) -> None:
+    """An event for a dead runner whose campaign goes on with its other runners: the campaign
+    is not interrupted, so nothing else says one died, or why some deliveries are unknown."""
+    unknown = settled.get(queue.UNKNOWN, 0)
+    back = settled.get(queue.PENDING, 0) + settled.get("released", 0)
+    try:
+        record_event(settings.logs_dir, runner.campaign_id,
+                     f"runner {runner.id} (pid {runner.pid}) stopped without finishing: "
+                     f"{unknown} unknown, {back} back to pending; its other runners go on",
+                     "error" if unknown else "warning")
+    except (DatabaseError, OSError) as exc:
+        if not is_disk_full(exc):
+            raise
+        log.warning("runner %s of campaign %s died (event not recorded: %s)", runner.id,
+                    runner.campaign_id, exc)
+
+
 def recover(settings: Settings) -> list[int]:
     """Settle dead runners' claims from their journals and mark their campaigns interrupted.
 
@@ -231,6 +248,7 @@ def recover(settings: Settings) -> list[int]:
             and not _stray_journals(settings):
         return []
     interrupted, reasons, dead = [], {}, []
+    settled: dict[int, dict[str, int]] = {}
     causes: dict[int, InterruptCause] = {}
     try:
         with db.atomic():
@@ -239,7 +257,8 @@ def recover(settings: Settings) -> list[int]:
             stray = _stray_journals(settings)
             for runner_id in set(campaign_of) | stray:
                 entries = journal.read(journal.path_for(settings.home, runner_id))
-                queue.settle_claims(runner_id, entries, "the runner died while sending")
+                settled[runner_id] = queue.settle_claims(runner_id, entries,
+                                                         "the runner died while sending")
                 if runner_id in stray and entries is not None:
                     # settled by another host while this one was down (see confirm_sent)
                     queue.confirm_sent(runner_id, entries)
@@ -269,6 +288,9 @@ def recover(settings: Settings) -> list[int]:
     live = {row.id for row in Runner.select(Runner.id)}
     for runner_id in leftover - live:
         journal.remove(journal.path_for(settings.home, runner_id))
+    for runner in dead:
+        if runner.campaign_id not in interrupted:
+            _note_one_lost(settings, runner, settled.get(runner.id, {}))
     for campaign_id in interrupted:
         lost = sum(1 for runner in dead if runner.campaign_id == campaign_id)
         why = f": {reasons[campaign_id]}" if campaign_id in reasons else ""
