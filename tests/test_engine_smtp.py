@@ -177,8 +177,6 @@ def test_a_server_that_always_answers_421_fails_after_the_retries(home, sinks):
         "gave up after 3 attempts: MAIL FROM: 421 4.0.0 Server closing connection"}, errors
 
 
-@pytest.mark.xfail(strict=True, reason="runner._note_errors (runner.py, the lead's) names a "
-                   "retry given up as a retry: the fix is there")
 def test_the_events_say_failed_when_the_last_retry_is_given_up(home, sinks):
     # The walk: a 450 to every RCPT failed its recipients after max_attempts, yet the monitor's
     # events said "1 retry: RCPT TO: 450 …" for that last attempt too, never that they failed.

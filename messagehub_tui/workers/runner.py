@@ -147,7 +147,10 @@ class CampaignRunner:
         self.flushed_at = time.monotonic()
 
     def _note_errors(self, results: list) -> None:
-        """One event per distinct failure reason in this flush (at most three), with an example."""
+        """One event per distinct failure reason in this flush (at most three), with an example;
+        a retry given up is named as the failure it is recorded as."""
+        results = [(item, queue.as_recorded(item, result, self.settings.delivery))
+                   for item, result in results if result.outcome in PROBLEMS]
         reasons = Counter((r.outcome, r.reason) for _, r in results if r.outcome in PROBLEMS)
         for (outcome, reason), number in reasons.most_common(3):
             example = next(item.address for item, r in results if r.reason == reason)
