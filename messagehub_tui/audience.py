@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import NamedTuple
 
+from messagehub_tui.database import on_postgres
 from messagehub_tui.errors import NotFound
 from messagehub_tui.models import (
     Campaign,
@@ -14,7 +15,6 @@ from messagehub_tui.models import (
     ListMember,
     audience_version,
     db,
-    on_postgres,
 )
 
 _ADDRESS_COLUMN: dict[str, str] = {Channel.EMAIL: "email", Channel.SMS: "phone"}

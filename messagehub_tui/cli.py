@@ -22,6 +22,7 @@ from messagehub_tui.cli_args import Handler, Parser, one_line, one_line_note, pr
 from messagehub_tui.cli_help import ExitCode, epilog
 from messagehub_tui.config import Settings, home_origin, load_settings, resolve_home
 from messagehub_tui.csvread import ContactsCsv
+from messagehub_tui.database import bound_url, open_db
 from messagehub_tui.engines import POSTGRES_HINT
 from messagehub_tui.errors import MessagehubError
 from messagehub_tui.homefs import (
@@ -33,7 +34,7 @@ from messagehub_tui.homefs import (
     private_umask,
     require_home,
 )
-from messagehub_tui.models import bound_url, iso_utc, open_db
+from messagehub_tui.models import iso_utc
 from messagehub_tui.timefmt import local_text
 from messagehub_tui.workers.supervisor import recover
 

@@ -221,7 +221,7 @@ class Settings:
 
     @property
     def db_location(self) -> Path | str:
-        """What models.open_db opens: the PostgreSQL URL, else the SQLite file in the home."""
+        """What database.open_db opens: the PostgreSQL URL, else the SQLite file in the home."""
         return self.database.url or self.db_path
 
     @property

@@ -18,9 +18,10 @@ from urllib.parse import quote
 from peewee import DatabaseError
 from peewee import __exception_wrapper__ as _as_peewee_errors  # type: ignore[attr-defined]
 
+from messagehub_tui.database import close_db, open_db
 from messagehub_tui.engines import make_postgres
 from messagehub_tui.errors import MessagehubError
-from messagehub_tui.models import ACTIVE, close_db, db, open_db
+from messagehub_tui.models import ACTIVE, db
 
 # Kept out of the copy: the target has its own schema version (written by open_db).
 _OWN_META = ("schema_version",)

@@ -11,8 +11,9 @@ from urllib.parse import quote
 from peewee import OperationalError, SqliteDatabase
 
 from messagehub_tui.config import CONFIG_NAME, DB_NAME, HOME_ENV, HomeOrigin
+from messagehub_tui.database import close_db, open_db
 from messagehub_tui.errors import MessagehubError
-from messagehub_tui.models import close_db, db, open_db
+from messagehub_tui.models import db
 
 # Contacts and their messages are personal data: nothing the tool creates is for group or others.
 PRIVATE_UMASK = 0o077

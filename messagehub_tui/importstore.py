@@ -14,7 +14,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from messagehub_tui.models import bump_audience_version, db, executemany, on_postgres, utcnow
+from messagehub_tui.database import executemany, on_postgres
+from messagehub_tui.models import bump_audience_version, db, utcnow
 
 _encode = json.JSONEncoder(ensure_ascii=False).encode  # one encoder, not one per row
 _quote = json.encoder.encode_basestring  # how that encoder writes a str (ensure_ascii=False)

@@ -7,7 +7,7 @@ import sys
 from email import policy
 
 from messagehub_tui import control
-from messagehub_tui.models import close_db
+from messagehub_tui.database import close_db
 from tests.engine import make_home, wait_status
 from tests.test_engine_smtp import smtp_toml
 

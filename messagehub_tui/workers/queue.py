@@ -9,17 +9,8 @@ from dataclasses import dataclass
 from messagehub_tui import feedback
 from messagehub_tui.channels.base import Outcome, SendResult
 from messagehub_tui.config import DeliverySettings
-from messagehub_tui.models import (
-    DeliveryStatus,
-    StopRequest,
-    concurrent_transaction,
-    db,
-    executemany,
-    lock_counters,
-    on_postgres,
-    template_vars,
-    utcnow,
-)
+from messagehub_tui.database import concurrent_transaction, executemany, lock_counters, on_postgres
+from messagehub_tui.models import DeliveryStatus, StopRequest, db, template_vars, utcnow
 from messagehub_tui.workers.journal import Entries, Mark
 
 PENDING, SENDING, SENT = DeliveryStatus.PENDING.value, DeliveryStatus.SENDING.value, \

@@ -10,7 +10,8 @@ from collections import deque
 from email.utils import parseaddr
 
 from messagehub_tui.config import Settings
-from messagehub_tui.models import Campaign, Channel, concurrent_transaction, db
+from messagehub_tui.database import concurrent_transaction
+from messagehub_tui.models import Campaign, Channel, db
 
 # Far above what one sender can push through (about 2,000 msg/s over SMTP on 2 cores): any rate
 # above it, or one that is not a finite positive number, means no limit, rather than slot lists
