@@ -20,7 +20,8 @@ from messagehub_tui import (
 )
 from messagehub_tui.cli_args import Handler, Parser, one_line, one_line_note, print_json
 from messagehub_tui.cli_help import ExitCode, epilog
-from messagehub_tui.config import Settings, home_origin, load_settings, resolve_home
+from messagehub_tui.config import Settings, home_origin, resolve_home
+from messagehub_tui.config_load import load_settings
 from messagehub_tui.csvread import ContactsCsv
 from messagehub_tui.database import bound_url, open_db
 from messagehub_tui.engines import POSTGRES_HINT

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from messagehub_tui import campaigns, contacts
-from messagehub_tui.config import load_settings
+from messagehub_tui.config_load import load_settings
 from messagehub_tui.database import open_db
 from messagehub_tui.models import Campaign, ContactList
 

@@ -14,7 +14,7 @@ import pytest
 from messagehub_tui import contacts, feedback
 from messagehub_tui.bounces import policy, verp
 from messagehub_tui.bounces.parse import Finding, Kind
-from messagehub_tui.config import load_settings
+from messagehub_tui.config_load import load_settings
 from messagehub_tui.database import open_db
 from messagehub_tui.engines import engine_of
 from messagehub_tui.errors import ConfigError

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from messagehub_tui import campaigns, contacts, control
-from messagehub_tui.config import load_settings
+from messagehub_tui.config_load import load_settings
 from messagehub_tui.database import open_db
 from messagehub_tui.models import Campaign, Delivery, Runner
 from messagehub_tui.render_limits import MAX_SECONDS

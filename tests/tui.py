@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from messagehub_tui import campaigns, contacts, control
 from messagehub_tui.app import create_app
-from messagehub_tui.config import load_settings
+from messagehub_tui.config_load import load_settings
 from messagehub_tui.database import open_db
 from messagehub_tui.models import Campaign, Event, Suppression
 

@@ -28,8 +28,9 @@ from messagehub_tui.channels.base import (
     Transport,
 )
 from messagehub_tui.compose import RenderError
-from messagehub_tui.config import Settings, load_settings
+from messagehub_tui.config import Settings
 from messagehub_tui.config_checks import MAX_BATCH
+from messagehub_tui.config_load import load_settings
 from messagehub_tui.database import open_db
 from messagehub_tui.errors import is_connection_lost, is_disk_full
 from messagehub_tui.events import log_line, record_event
