@@ -23,7 +23,7 @@ from messagehub_tui.cli_help import ExitCode, epilog
 from messagehub_tui.config import Settings, home_origin, resolve_home
 from messagehub_tui.config_load import load_settings
 from messagehub_tui.csvread import ContactsCsv
-from messagehub_tui.database import bound_url, open_db
+from messagehub_tui.database import bound_url, open_db, open_for_reading
 from messagehub_tui.engines import POSTGRES_HINT
 from messagehub_tui.errors import MessagehubError
 from messagehub_tui.homefs import (
@@ -31,7 +31,6 @@ from messagehub_tui.homefs import (
     create_home,
     disk_full,
     exposure_warnings,
-    open_for_reading,
     private_umask,
     require_home,
 )

@@ -7,13 +7,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import cast
+from urllib.parse import quote
 
-from peewee import Database
+from peewee import Database, OperationalError, SqliteDatabase
 from peewee import __exception_wrapper__ as _as_peewee_errors  # type: ignore[attr-defined]
 
 from messagehub_tui.engines import Engine, PgDatabase, describe, engine_of, is_url, make_database
 from messagehub_tui.errors import MessagehubError
-from messagehub_tui.models import ALL_MODELS, Meta, db
+from messagehub_tui.homefs import disk_full
+from messagehub_tui.models import ALL_MODELS, SCHEMA_VERSION_KEY, Meta, db
 from messagehub_tui.schema import SCHEMA_VERSION, fresh_statements, upgrade_statements
 
 
@@ -76,12 +78,12 @@ def concurrent_transaction() -> Iterator[None]:
 def _stored_version(database: Database) -> int | None:
     if not database.table_exists("meta"):
         return None
-    row = Meta.get_or_none(Meta.key == "schema_version")
+    row = Meta.get_or_none(Meta.key == SCHEMA_VERSION_KEY)
     return int(row.value) if row else None
 
 
 def _set_version(version: int) -> None:
-    Meta.insert(key="schema_version", value=str(version)).on_conflict(
+    Meta.insert(key=SCHEMA_VERSION_KEY, value=str(version)).on_conflict(
         conflict_target=[Meta.key], update={Meta.value: str(version)}).execute()
 
 
@@ -119,3 +121,24 @@ def close_db() -> None:
     """Close this thread's connection, if the proxy is bound."""
     if db.obj is not None and not db.is_closed():
         db.close()
+
+
+def open_for_reading(location: Path | str) -> None:
+    """Open the database for a command that only reads; on a full disk, where SQLite cannot make
+    the shared-memory index a WAL reader needs, read the database file as it is instead."""
+    try:
+        open_db(location)
+        return
+    except OperationalError:
+        if not isinstance(location, Path):
+            raise  # a PostgreSQL server's trouble: nothing in the home to fall back on
+        path = location
+        wal = path.with_name(path.name + "-wal")
+        # Reading the file alone is exact only while no committed page waits in the WAL.
+        if not disk_full(path.parent) or (wal.exists() and wal.stat().st_size > 0):
+            raise
+    close_db()
+    database = SqliteDatabase(f"file:{quote(str(path))}?immutable=1", uri=True,
+                              pragmas={"foreign_keys": 1})
+    db.initialize(database)
+    database.connect()

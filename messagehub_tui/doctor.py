@@ -15,9 +15,10 @@ from peewee import DatabaseError
 from messagehub_tui.bounces.doctor_check import mailbox_checks
 from messagehub_tui.channels.smtp import CONNECT_ERRORS, client_for, connect_problem
 from messagehub_tui.config import SMTP_PASSWORD_ENV, TWILIO_TOKEN_ENV, Settings
+from messagehub_tui.database import open_for_reading
 from messagehub_tui.engines import POSTGRES_HINT
 from messagehub_tui.errors import MessagehubError
-from messagehub_tui.homefs import free_bytes, open_for_reading
+from messagehub_tui.homefs import free_bytes
 from messagehub_tui.models import Campaign, CampaignStatus, db
 from messagehub_tui.schema import SCHEMA_VERSION
 from messagehub_tui.web.doctor_check import web_checks

@@ -6,14 +6,9 @@ import os
 import stat
 from enum import Enum
 from pathlib import Path
-from urllib.parse import quote
-
-from peewee import OperationalError, SqliteDatabase
 
 from messagehub_tui.config import CONFIG_NAME, DB_NAME, HOME_ENV, HomeOrigin
-from messagehub_tui.database import close_db, open_db
 from messagehub_tui.errors import MessagehubError
-from messagehub_tui.models import db
 
 # Contacts and their messages are personal data: nothing the tool creates is for group or others.
 PRIVATE_UMASK = 0o077
@@ -128,24 +123,3 @@ def disk_full(folder: Path) -> bool:
     """Whether the disk holding `folder` has (next to) no room left."""
     room = free_bytes(folder)
     return room is not None and room < NEARLY_FULL
-
-
-def open_for_reading(location: Path | str) -> None:
-    """Open the database for a command that only reads; on a full disk, where SQLite cannot make
-    the shared-memory index a WAL reader needs, read the database file as it is instead."""
-    try:
-        open_db(location)
-        return
-    except OperationalError:
-        if not isinstance(location, Path):
-            raise  # a PostgreSQL server's trouble: nothing in the home to fall back on
-        path = location
-        wal = path.with_name(path.name + "-wal")
-        # Reading the file alone is exact only while no committed page waits in the WAL.
-        if not disk_full(path.parent) or (wal.exists() and wal.stat().st_size > 0):
-            raise
-    close_db()
-    database = SqliteDatabase(f"file:{quote(str(path))}?immutable=1", uri=True,
-                              pragmas={"foreign_keys": 1})
-    db.initialize(database)
-    database.connect()

@@ -119,6 +119,11 @@ class Meta(BaseModel):
     value = TextField()
 
 
+# Meta's keys (bounces/store.py adds one per mailbox folder it reads).
+SCHEMA_VERSION_KEY = "schema_version"
+AUDIENCE_VERSION_KEY = "audience_version"
+
+
 class Contact(BaseModel):
     """One person: an email address and/or an E.164 phone, names, and extra CSV columns."""
 
@@ -314,11 +319,12 @@ ALL_MODELS = [Meta, Contact, ContactList, ListMember, Suppression, Campaign, Del
 
 def bump_audience_version() -> None:
     """Say, inside the writing transaction, that contacts, memberships or suppressions changed."""
-    db.execute_sql("INSERT INTO meta (key, value) VALUES ('audience_version', '1') "
-                   "ON CONFLICT (key) DO UPDATE SET value = CAST(meta.value AS INTEGER) + 1")
+    db.execute_sql("INSERT INTO meta (key, value) VALUES (?, '1') "
+                   "ON CONFLICT (key) DO UPDATE SET value = CAST(meta.value AS INTEGER) + 1",
+                   (AUDIENCE_VERSION_KEY,))
 
 
 def audience_version() -> str:
     """Changes whenever any process changed who a list would reach."""
-    row = db.execute_sql("SELECT value FROM meta WHERE key = 'audience_version'").fetchone()
+    row = db.execute_sql("SELECT value FROM meta WHERE key = ?", (AUDIENCE_VERSION_KEY,)).fetchone()
     return row[0] if row else "0"
