@@ -10,13 +10,17 @@ from collections.abc import Callable
 from typing import NoReturn
 
 from messagehub_tui import config_checks
+from messagehub_tui.cli_help import ExitCode
 from messagehub_tui.config import Settings
 from messagehub_tui.config_checks import parse_duration
+from messagehub_tui.models import Channel
 
 # A subcommand's handler, and what each cli_* module's `register(add)` is given to add one.
 Handler = Callable[[argparse.Namespace, Settings], int]
 AddCommand = Callable[[str, Handler, str], argparse.ArgumentParser]
 
+# --channel's choices: every channel, by the name it is stored under
+CHANNELS = [channel.value for channel in Channel]
 ID_HELP = "the campaign's id (the ID column of `messagehub-tui campaigns`)"
 SQLITE_MAX_INTEGER = 2**63 - 1
 _SHOWN = 40  # characters of a bad value quoted back in an error
@@ -47,7 +51,7 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         said = self._needed(message) or message
-        self.exit(2, f"{self.prog}: {one_line(said)} (usage: {self.prog} --help)\n")
+        self.exit(ExitCode.USAGE, f"{self.prog}: {one_line(said)} (usage: {self.prog} --help)\n")
 
     def _needed(self, message: str) -> str | None:
         """A missing action in our words: argparse's "the following arguments are required:

@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 from messagehub_tui import campaigns, control, views
-from messagehub_tui.cli_args import AddCommand, add_id, print_json, rate
+from messagehub_tui.cli_args import CHANNELS, AddCommand, add_id, print_json, rate
 from messagehub_tui.cli_help import WHEN_HELP, ExitCode
 from messagehub_tui.config import Settings
 from messagehub_tui.errors import MessagehubError
@@ -140,7 +140,7 @@ def register(add: AddCommand) -> None:
     p = add("create", cmd_create, "create a campaign (a draft, or scheduled with --at); prints "
                                   "its id")
     p.add_argument("--name", required=True, help="a name to recognise it by (one line)")
-    p.add_argument("--channel", choices=["email", "sms"], required=True, help="how it is sent")
+    p.add_argument("--channel", choices=CHANNELS, required=True, help="how it is sent")
     p.add_argument("--list", required=True, help="the contact list it goes to (see: lists)")
     p.add_argument("--subject", help="the email subject, a template like the body (email only)")
     p.add_argument("--body", required=True, metavar="FILE",
