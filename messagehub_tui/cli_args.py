@@ -13,6 +13,7 @@ from messagehub_tui import config_checks
 from messagehub_tui.cli_help import ExitCode
 from messagehub_tui.config import Settings
 from messagehub_tui.config_checks import parse_duration
+from messagehub_tui.errors import shown
 from messagehub_tui.models import Channel
 
 # A subcommand's handler, and what each cli_* module's `register(add)` is given to add one.
@@ -23,7 +24,6 @@ AddCommand = Callable[[str, Handler, str], argparse.ArgumentParser]
 CHANNELS = [channel.value for channel in Channel]
 ID_HELP = "the campaign's id (the ID column of `messagehub-tui campaigns`)"
 SQLITE_MAX_INTEGER = 2**63 - 1
-_SHOWN = 40  # characters of a bad value quoted back in an error
 MAX_WAIT = 3600.0
 # argparse's own words for a missing argument, reworded by Parser._needed
 _REQUIRED = "the following arguments are required: "
@@ -39,11 +39,6 @@ def print_json(value: object, indent: int | None = 2) -> None:
 def one_line(text: str) -> str:
     """Text for a one-line message: line breaks and other control characters escaped."""
     return "".join(ch if ch.isprintable() or ch == " " else repr(ch)[1:-1] for ch in text)
-
-
-def shown(value: str) -> str:
-    """A user's value quoted back, cut short when it is long."""
-    return repr(value if len(value) <= _SHOWN else value[:_SHOWN] + "…")
 
 
 class Parser(argparse.ArgumentParser):

@@ -10,12 +10,12 @@ from pathlib import Path
 
 from messagehub_tui import campaigns, control, views
 from messagehub_tui.cli_args import CHANNELS, AddCommand, add_id, print_json, rate
-from messagehub_tui.cli_help import WHEN_HELP, ExitCode
+from messagehub_tui.cli_help import ExitCode
 from messagehub_tui.config import Settings
 from messagehub_tui.errors import MessagehubError
 from messagehub_tui.models import CampaignStatus, Channel, utcnow
 from messagehub_tui.state import CampaignState
-from messagehub_tui.timefmt import countdown, local_text, parse_when
+from messagehub_tui.timefmt import WHEN_FORMS, countdown, local_text, parse_when
 from messagehub_tui.workers.daemonlock import daemon_pid
 
 
@@ -151,11 +151,11 @@ def register(add: AddCommand) -> None:
                         "E.164 number or messaging service SID for SMS")
     p.add_argument("--rate", type=rate, help="messages per second, 0 for unlimited (default: "
                                               "the configured rate)")
-    p.add_argument("--at", metavar="WHEN", help=f"schedule it: {WHEN_HELP}")
+    p.add_argument("--at", metavar="WHEN", help=f"schedule it: {WHEN_FORMS}")
     p = add("schedule", cmd_schedule, "schedule a campaign, or clear its schedule")
     add_id(p)
     group = p.add_mutually_exclusive_group(required=True)
-    group.add_argument("--at", metavar="WHEN", help=WHEN_HELP)
+    group.add_argument("--at", metavar="WHEN", help=WHEN_FORMS)
     group.add_argument("--clear", action="store_true", help="back to draft")
     p = add("delete", cmd_delete, "delete a draft campaign")
     add_id(p)

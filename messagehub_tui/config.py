@@ -12,7 +12,7 @@ from enum import Enum
 from pathlib import Path
 
 from messagehub_tui.config_checks import auto_processes
-from messagehub_tui.errors import ConfigError
+from messagehub_tui.errors import ConfigError, shown
 
 CONFIG_NAME = "messagehub.toml"
 DB_NAME = "messagehub.db"
@@ -235,5 +235,5 @@ def host_id(environ: Mapping[str, str]) -> str:
         return socket.gethostname()
     if len(chosen) > HOST_ID_MAX or not chosen.isprintable():
         raise ConfigError(f"{HOST_ENV}: a host id is printable text of at most {HOST_ID_MAX} "
-                          f"characters, not {chosen[:40]!r}")
+                          f"characters, not {shown(chosen)}")
     return chosen
