@@ -8,7 +8,7 @@ import os
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import Enum, StrEnum
 from pathlib import Path
 
 from messagehub_tui.config_checks import auto_processes
@@ -29,14 +29,36 @@ HOST_ID_MAX = 255
 DATABASE_URL_ENV = "MESSAGEHUB_DATABASE_URL"
 
 
+class EmailTransport(StrEnum):
+    """Where email goes: files in the outbox, or an SMTP server."""
+
+    OUTBOX = "outbox"
+    SMTP = "smtp"
+
+
+class SmsTransport(StrEnum):
+    """Where SMS go: files in the outbox, or Twilio."""
+
+    OUTBOX = "outbox"
+    TWILIO = "twilio"
+
+
+class Security(StrEnum):
+    """How a connection to a mail server (SMTP, IMAP) is protected."""
+
+    TLS = "tls"            # TLS from the first byte (ports 465, 993)
+    STARTTLS = "starttls"  # upgraded by STARTTLS before anything else is said (587, 143)
+    NONE = "none"          # never encrypted
+
+
 @dataclass(frozen=True)
 class EmailSettings:
     """The [email] section: SMTP server, sender and sending pace."""
 
-    transport: str = "outbox"
+    transport: EmailTransport = EmailTransport.OUTBOX
     host: str = "localhost"
     port: int | None = None
-    security: str = "starttls"
+    security: Security = Security.STARTTLS
     username: str | None = None
     sender: str | None = None
     connections: int = 4
@@ -53,14 +75,14 @@ class EmailSettings:
         """The configured port, else the usual one for the security mode."""
         if self.port:
             return self.port
-        return {"tls": 465, "starttls": 587, "none": 25}[self.security]
+        return {Security.TLS: 465, Security.STARTTLS: 587, Security.NONE: 25}[self.security]
 
 
 @dataclass(frozen=True)
 class SmsSettings:
     """The [sms] section: Twilio account, sender and sending pace."""
 
-    transport: str = "outbox"
+    transport: SmsTransport = SmsTransport.OUTBOX
     account_sid: str | None = None
     sender: str | None = None
     messaging_service_sid: str | None = None
@@ -145,7 +167,7 @@ class BounceSettings:
     imap_user: str | None = None
     imap_folder: str = "INBOX"
     imap_processed_folder: str = "messagehub-processed"
-    security: str = "tls"
+    security: Security = Security.TLS
     ca_file: str | None = None  # PEM CA(s) trusted for the mailbox instead of the system's
     poll_every: float = 60.0
     soft_limit: int = 3
@@ -159,7 +181,8 @@ class BounceSettings:
     @property
     def effective_port(self) -> int:
         """The configured port, else the usual one for the security mode."""
-        return self.imap_port or {"tls": 993, "starttls": 143, "none": 143}[self.security]
+        return self.imap_port or {Security.TLS: 993, Security.STARTTLS: 143,
+                                  Security.NONE: 143}[self.security]
 
 
 @dataclass(frozen=True)

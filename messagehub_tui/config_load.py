@@ -22,9 +22,12 @@ from messagehub_tui.config import (
     DatabaseSettings,
     DeliverySettings,
     EmailSettings,
+    EmailTransport,
     ScheduleSettings,
+    Security,
     Settings,
     SmsSettings,
+    SmsTransport,
     WebSettings,
     host_id,
     resolve_home,
@@ -62,10 +65,10 @@ from messagehub_tui.errors import ConfigError
 
 _SCHEMA: dict[str, tuple[type, dict[str, tuple[str, Callable[[Any], Any]]]]] = {
     "email": (EmailSettings, {
-        "transport": ("transport", choice("outbox", "smtp")),
+        "transport": ("transport", choice(EmailTransport)),
         "host": ("host", text),
         "port": ("port", port),
-        "security": ("security", choice("starttls", "tls", "none")),
+        "security": ("security", choice(Security)),
         "username": ("username", text),
         "from": ("sender", sender),
         "connections": ("connections", whole(MAX_CONNECTIONS)),
@@ -76,7 +79,7 @@ _SCHEMA: dict[str, tuple[type, dict[str, tuple[str, Callable[[Any], Any]]]]] = {
         "allow_plaintext_auth": ("allow_plaintext_auth", bool_value),
     }),
     "sms": (SmsSettings, {
-        "transport": ("transport", choice("outbox", "twilio")),
+        "transport": ("transport", choice(SmsTransport)),
         "account_sid": ("account_sid", pattern(ACCOUNT_SID, "\"AC\" followed by 32 hex digits")),
         "from": ("sender", pattern(E164, "an E.164 number such as \"+15005550006\"")),
         "messaging_service_sid": ("messaging_service_sid",
@@ -113,7 +116,7 @@ _SCHEMA: dict[str, tuple[type, dict[str, tuple[str, Callable[[Any], Any]]]]] = {
         "imap_user": ("imap_user", text),
         "imap_folder": ("imap_folder", text),
         "imap_processed_folder": ("imap_processed_folder", text),
-        "security": ("security", choice("tls", "starttls", "none")),
+        "security": ("security", choice(Security)),
         "ca_file": ("ca_file", pem_file),
         "poll_every": ("poll_every", timeout),
         "soft_limit": ("soft_limit", whole(MAX_ATTEMPTS)),
@@ -145,14 +148,14 @@ def _section(path: Path, name: str, raw: Any) -> Any:
 
 def _check_consistency(path: Path, settings: Settings) -> None:
     email, sms = settings.email, settings.sms
-    if email.transport == "smtp" and not email.sender:
+    if email.transport == EmailTransport.SMTP and not email.sender:
         raise ConfigError(f"{path}: [email] from is required when transport = \"smtp\"")
     if sms.sender and sms.messaging_service_sid:
         # Twilio takes either; which one a campaign sent from would otherwise be unsaid.
         raise ConfigError(f"{path}: [sms] from and messaging_service_sid are both set: keep "
                           "one (from: that number sends; messaging_service_sid: the service "
                           "picks a number from its pool)")
-    if sms.transport == "twilio":
+    if sms.transport == SmsTransport.TWILIO:
         if not sms.account_sid:
             raise ConfigError(f"{path}: [sms] account_sid is required when transport = \"twilio\"")
         if not (sms.sender or sms.messaging_service_sid):
