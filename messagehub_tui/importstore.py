@@ -32,6 +32,8 @@ def _to_json(attributes: dict[str, str]) -> str:
                                 for key, value in attributes.items()]) + "}"
     except TypeError:  # _quote takes only str
         return _encode(attributes)
+
+
 # A temporary table is private to its connection (SQLite and PostgreSQL alike).
 _SCHEMA = ("CREATE TEMP TABLE IF NOT EXISTS import_given (contact_id INTEGER PRIMARY KEY, "
            "line INTEGER NOT NULL, email TEXT, phone TEXT, first_name TEXT, last_name TEXT, "
