@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from email.utils import parseaddr
+from pathlib import Path
 from typing import Any
 
 from messagehub_tui import audience, config_checks, feedback
@@ -27,6 +28,17 @@ from messagehub_tui.models import (
 from messagehub_tui.state import CampaignState, DeliveryCounts
 from messagehub_tui.timefmt import local_text
 from messagehub_tui.workers import registry
+
+
+def read_template(path: Path, what: str) -> str:
+    """A template file's text (the body, the HTML part), for the CLI and the editor alike; one
+    line naming the file when it cannot be read or is not UTF-8."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise MessagehubError(f"cannot read the {what} file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise MessagehubError(f"the {what} file {path} is not UTF-8 text") from None
 
 
 def get(campaign_id: int) -> Campaign:

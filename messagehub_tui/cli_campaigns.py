@@ -22,12 +22,7 @@ from messagehub_tui.workers.daemonlock import daemon_pid
 def _read_text(path: str, what: str) -> str:
     if path == "-":
         return sys.stdin.read()
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise MessagehubError(f"cannot read the {what} file {path}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise MessagehubError(f"the {what} file {path} is not UTF-8 text") from None
+    return campaigns.read_template(Path(path), what)
 
 
 def cmd_create(args: argparse.Namespace, settings: Settings) -> int:
