@@ -20,8 +20,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 from _table import print_table  # noqa: E402
 
 from messagehub_tui import campaigns, contacts, control  # noqa: E402
-from messagehub_tui.config import load_settings  # noqa: E402
-from messagehub_tui.models import Campaign, Event, Runner, close_db, open_db  # noqa: E402
+from messagehub_tui.config_load import load_settings
+from messagehub_tui.database import close_db, open_db
+from messagehub_tui.models import Campaign, Event, Runner
 from tests.netns import (  # noqa: E402
     host_toml,
     leader_of,

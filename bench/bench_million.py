@@ -22,8 +22,8 @@ from bench_monitor import timed  # noqa: E402
 from bench_send import HTML, TEXT, peak_rss, runner_pids, start_sink  # noqa: E402
 
 from messagehub_tui import campaigns, views  # noqa: E402
-from messagehub_tui.config import load_settings  # noqa: E402
-from messagehub_tui.models import close_db, open_db  # noqa: E402
+from messagehub_tui.config_load import load_settings
+from messagehub_tui.database import close_db, open_db
 
 
 def cli(home: Path, *args: str, check: bool = True) -> float:

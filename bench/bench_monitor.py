@@ -12,7 +12,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _table import print_table  # noqa: E402
 
 from messagehub_tui import views  # noqa: E402
-from messagehub_tui.models import Campaign, ContactList, Event, db, open_db, utcnow  # noqa: E402
+from messagehub_tui.database import open_db
+from messagehub_tui.models import Campaign, ContactList, Event, db, utcnow
 
 
 def fill(deliveries: int) -> int:

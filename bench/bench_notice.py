@@ -16,8 +16,9 @@ from _table import print_table  # noqa: E402
 
 from messagehub_tui import campaigns, contacts  # noqa: E402
 from messagehub_tui.app import FOLLOW_EVERY, create_app  # noqa: E402
-from messagehub_tui.config import load_settings  # noqa: E402
-from messagehub_tui.models import Campaign, close_db, open_db, utcnow  # noqa: E402
+from messagehub_tui.config_load import load_settings
+from messagehub_tui.database import close_db, open_db
+from messagehub_tui.models import Campaign, utcnow
 
 
 async def one_run(home: Path) -> float:

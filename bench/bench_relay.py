@@ -42,8 +42,9 @@ from delay_proxy import _seconds
 from messagehub_tui import campaigns
 from messagehub_tui.channels.base import Outcome, Outgoing
 from messagehub_tui.channels.smtp import SmtpChannel
-from messagehub_tui.config import EmailSettings, load_settings
-from messagehub_tui.models import close_db, open_db
+from messagehub_tui.config import EmailSettings
+from messagehub_tui.config_load import load_settings
+from messagehub_tui.database import close_db, open_db
 from tests.peers import start_sink, wait_for_port
 
 OURS_ROUND_TRIPS, CHUNKED_ROUND_TRIPS, SMTPLIB_ROUND_TRIPS = 2, 1, 4

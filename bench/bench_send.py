@@ -18,8 +18,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 from _table import print_table  # noqa: E402
 
 from messagehub_tui import campaigns, contacts, control, preview  # noqa: E402
-from messagehub_tui.config import load_settings  # noqa: E402
-from messagehub_tui.models import close_db, open_db  # noqa: E402
+from messagehub_tui.config_load import load_settings
+from messagehub_tui.database import close_db, open_db
 from tests.peers import FakeTwilio, start_sink  # noqa: E402
 
 TEXT = ("Dear {{ first_name }} {{ last_name }},\n\n" + "Your plan {{ plan }} in {{ city }} "

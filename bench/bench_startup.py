@@ -20,9 +20,10 @@ from _table import print_table  # noqa: E402
 from bench_send import make_home  # noqa: E402
 
 from messagehub_tui import control  # noqa: E402
-from messagehub_tui.config import load_settings  # noqa: E402
+from messagehub_tui.config_load import load_settings
+from messagehub_tui.database import close_db, open_db
 from messagehub_tui.follow import wait_until  # noqa: E402
-from messagehub_tui.models import ACTIVE, close_db, open_db  # noqa: E402
+from messagehub_tui.models import ACTIVE
 from tests.peers import start_sink  # noqa: E402
 
 REFS = re.compile(r"I\s+refs:\s+([\d,]+)")

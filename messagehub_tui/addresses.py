@@ -9,7 +9,7 @@ from email_validator import EmailNotValidError, validate_email
 from email_validator.rfc_constants import DOT_ATOM_TEXT, EMAIL_MAX_LENGTH
 
 from messagehub_tui.e164 import fast_e164
-from messagehub_tui.errors import MessagehubError
+from messagehub_tui.errors import MessagehubError, shown
 from messagehub_tui.models import Channel
 
 _PARSE_ERRORS = {
@@ -22,12 +22,6 @@ _PARSE_ERRORS = {
 
 class InvalidAddress(MessagehubError):
     """An email address or phone number that cannot be used."""
-
-
-def _shown(raw: str) -> str:
-    """The value as a message quotes it: stripped, and cut if it is long."""
-    text = raw.strip()
-    return repr(text if len(text) <= 40 else text[:40] + "…")
 
 
 @lru_cache(maxsize=4096)
@@ -71,7 +65,7 @@ def normalise_email(raw: str) -> str:
     try:
         result = validate_email(text, check_deliverability=False)
     except EmailNotValidError as exc:
-        raise InvalidAddress(f"email {_shown(raw)} is not valid: {exc}") from None
+        raise InvalidAddress(f"email {shown(text)} is not valid: {exc}") from None
     return result.normalized.lower()
 
 
@@ -85,18 +79,18 @@ def normalise_phone(raw: str, region: str | None) -> str:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as exc:
         if exc.error_type != phonenumbers.NumberParseException.INVALID_COUNTRY_CODE:
-            raise InvalidAddress(f"phone {_shown(raw)} {_PARSE_ERRORS[exc.error_type]}") from None
+            raise InvalidAddress(f"phone {shown(text)} {_PARSE_ERRORS[exc.error_type]}") from None
         if text.startswith("+") or region:
-            raise InvalidAddress(f"phone {_shown(raw)} has an unknown country code") from None
-        raise InvalidAddress(f"phone {_shown(raw)} has no country code: write it as +CC… "
+            raise InvalidAddress(f"phone {shown(text)} has an unknown country code") from None
+        raise InvalidAddress(f"phone {shown(text)} has no country code: write it as +CC… "
                              "or set [sms] default_region for national numbers") from None
     if not phonenumbers.is_valid_number(number):
-        raise InvalidAddress(f"phone {_shown(raw)} is not a valid number (check its digits "
+        raise InvalidAddress(f"phone {shown(text)} is not a valid number (check its digits "
                              "and country code)")
     if number.extension:
         # A text reaches the line, never its extension: without the extension it would reach
         # a switchboard or a colleague, so the number is refused rather than cut short.
-        raise InvalidAddress(f"phone {_shown(raw)} has an extension ({number.extension}), "
+        raise InvalidAddress(f"phone {shown(text)} has an extension ({number.extension}), "
                              "which a text cannot reach: give the person's own number")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 

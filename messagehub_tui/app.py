@@ -65,7 +65,6 @@ class MessagehubApp(App[None]):
         self.clock = clock or (lambda: datetime.now(UTC).replace(tzinfo=None))
         self.refresh_every = refresh_every
         self.scheduler = CampaignScheduler(settings, supervise=True) if run_scheduler else None
-        self.active_count = 0
         self.endpoint: Endpoint | None = None
 
     @property

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import NamedTuple
 
+from messagehub_tui.database import on_postgres
 from messagehub_tui.errors import NotFound
+from messagehub_tui.feedback import SUPPRESSED_ERROR
 from messagehub_tui.models import (
     Campaign,
     Channel,
@@ -14,7 +16,6 @@ from messagehub_tui.models import (
     ListMember,
     audience_version,
     db,
-    on_postgres,
 )
 
 _ADDRESS_COLUMN: dict[str, str] = {Channel.EMAIL: "email", Channel.SMS: "phone"}
@@ -63,11 +64,11 @@ def materialise_sql(campaign: Campaign, now: datetime) -> tuple[str, tuple[objec
         "INSERT INTO delivery (campaign_id, contact_id, address, status, attempts, "
         "next_attempt_at, error, updated_at) "
         f"SELECT ?, c.id, c.{column}, CASE WHEN s.id IS NULL THEN ? ELSE ? END, "
-        "0, 0, CASE WHEN s.id IS NULL THEN NULL ELSE 'suppressed' END, ? "
+        "0, 0, CASE WHEN s.id IS NULL THEN NULL ELSE ? END, ? "
         f"{where} ORDER BY c.id ON CONFLICT DO NOTHING"
     )
-    return sql, (campaign.id, DeliveryStatus.PENDING.value, DeliveryStatus.SKIPPED.value, now,
-                 campaign.channel, campaign.contact_list_id)
+    return sql, (campaign.id, DeliveryStatus.PENDING.value, DeliveryStatus.SKIPPED.value,
+                 SUPPRESSED_ERROR, now, campaign.channel, campaign.contact_list_id)
 
 
 def attribute_names(contact_list_id: int | None) -> set[str]:

@@ -3,9 +3,9 @@ state and counts (what a message looks like is preview.py)."""
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from email.utils import parseaddr
+from pathlib import Path
 from typing import Any
 
 from messagehub_tui import audience, config_checks, feedback
@@ -29,8 +29,16 @@ from messagehub_tui.state import CampaignState, DeliveryCounts
 from messagehub_tui.timefmt import local_text
 from messagehub_tui.workers import registry
 
-_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-_SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
+
+def read_template(path: Path, what: str) -> str:
+    """A template file's text (the body, the HTML part), for the CLI and the editor alike; one
+    line naming the file when it cannot be read or is not UTF-8."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise MessagehubError(f"cannot read the {what} file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise MessagehubError(f"the {what} file {path} is not UTF-8 text") from None
 
 
 def get(campaign_id: int) -> Campaign:
@@ -53,7 +61,8 @@ def _check_sender(channel: str, sender: str | None) -> None:
         raise MessagehubError("sender must not contain a line break")
     if channel == Channel.EMAIL and "@" not in parseaddr(sender)[1]:
         raise MessagehubError(f"sender {sender!r} is not an email address")
-    if channel == Channel.SMS and not (_E164.match(sender) or _SERVICE_SID.match(sender)):
+    if channel == Channel.SMS and not (config_checks.E164.match(sender)
+                                        or config_checks.SERVICE_SID.match(sender)):
         raise MessagehubError(
             f"sender {sender!r} must be an E.164 number such as +15005550006 or a messaging "
             "service SID")
@@ -129,12 +138,20 @@ def scheduled_event(at: datetime) -> str:
     return f"scheduled for {local_text(at)}"
 
 
+def uneditable(campaign_id: int, status: str) -> str | None:
+    """Why a campaign in `status` cannot be edited, or None: the app asks before opening the
+    editor."""
+    if status in EDITABLE:
+        return None
+    return (f"campaign {campaign_id} is {status}; only a draft, scheduled or missed campaign can "
+            "be edited")
+
+
 def update(settings: Settings, campaign_id: int, **changes: Any) -> Campaign:
     """Edit a campaign that has not been launched; `list_name` picks another list."""
     campaign = get(campaign_id)
-    if campaign.status not in EDITABLE:
-        raise InvalidState(f"campaign {campaign_id} is {campaign.status}; only a draft, scheduled "
-                           "or missed campaign can be edited")
+    if why := uneditable(campaign_id, campaign.status):
+        raise InvalidState(why)
     if "list_name" in changes:
         campaign.contact_list = _list_named(changes.pop("list_name"))
     for key, value in changes.items():

@@ -19,10 +19,19 @@ from messagehub_tui import (
     cli_delivery,
     cli_report,
 )
-from messagehub_tui.cli_args import Handler, Parser, one_line, one_line_note, print_json
+from messagehub_tui.cli_args import (
+    CHANNELS,
+    Handler,
+    Parser,
+    one_line,
+    one_line_note,
+    print_json,
+)
 from messagehub_tui.cli_help import ExitCode, epilog
-from messagehub_tui.config import Settings, home_origin, load_settings, resolve_home
+from messagehub_tui.config import Settings, home_origin, resolve_home
+from messagehub_tui.config_load import load_settings
 from messagehub_tui.csvread import ContactsCsv
+from messagehub_tui.database import bound_url, open_db, open_for_reading
 from messagehub_tui.engines import POSTGRES_HINT
 from messagehub_tui.errors import MessagehubError
 from messagehub_tui.homefs import (
@@ -30,12 +39,11 @@ from messagehub_tui.homefs import (
     create_home,
     disk_full,
     exposure_warnings,
-    open_for_reading,
     private_umask,
     read_only,
     require_home,
 )
-from messagehub_tui.models import bound_url, iso_utc, open_db
+from messagehub_tui.models import iso_utc
 from messagehub_tui.timefmt import local_text
 from messagehub_tui.workers.supervisor import recover
 
@@ -73,7 +81,7 @@ def _print_import_problems(result: ImportResult) -> None:
 
 def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
     print(f"{settings.home} is a home")
-    return 0
+    return ExitCode.OK
 
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
@@ -84,7 +92,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     except contacts.ImportStopped as exc:
         _print_import_problems(exc.result)
         print(f"messagehub-tui: {exc}", file=sys.stderr)
-        return 130 if exc.interrupted else 1  # as main() exits on Ctrl-C
+        return ExitCode.INTERRUPTED if exc.interrupted else ExitCode.ERROR  # as main() does
     _print_import_problems(result)
     refused_all = result.rows > 0 and result.rows == result.rejected_count
     where = f"nothing added to list {result.list_name}" if refused_all \
@@ -104,14 +112,14 @@ def cmd_suppress(args: argparse.Namespace, settings: Settings) -> int:
     added = contacts.suppress(args.addresses, args.channel, args.reason or "",
                               settings.sms.default_region)
     print(f"suppressed {added} new address{'es' if added != 1 else ''} on {args.channel}")
-    return 0
+    return ExitCode.OK
 
 
 def cmd_unsuppress(args: argparse.Namespace, settings: Settings) -> int:
     from messagehub_tui import contacts  # see CONTACTS_LATE
     removed = contacts.unsuppress(args.addresses, args.channel, settings.sms.default_region)
     print(f"removed {removed} suppression{'s' if removed != 1 else ''} on {args.channel}")
-    return 0
+    return ExitCode.OK
 
 
 def cmd_suppressions(args: argparse.Namespace, settings: Settings) -> int:
@@ -126,7 +134,7 @@ def cmd_suppressions(args: argparse.Namespace, settings: Settings) -> int:
         # one_line: a reason heard from a server (a bounce's diagnostic) may hold a tab
         print(f"{row.channel}\t{row.address}\t{local_text(row.created_at)}\t"
               f"{one_line(row.reason)}")
-    return 0
+    return ExitCode.OK
 
 
 def cmd_lists(args: argparse.Namespace, settings: Settings) -> int:
@@ -135,13 +143,13 @@ def cmd_lists(args: argparse.Namespace, settings: Settings) -> int:
         members = contacts.delete_list(args.delete)
         print(f"deleted list {args.delete} ({members} member{'s' if members != 1 else ''}; "
               "their contacts are kept)")
-        return 0
+        return ExitCode.OK
     if args.json:
         print_json([{"name": name, "members": members} for name, members in contacts.lists()])
         return ExitCode.OK
     for name, members in contacts.lists():
         print(f"{name}\t{members}")
-    return 0
+    return ExitCode.OK
 
 
 def cmd_daemon(args: argparse.Namespace, settings: Settings) -> int:
@@ -160,13 +168,13 @@ def run_app(settings: Settings) -> int:
             f"campaign {row.id} at {local_text(row.scheduled_at) if row.scheduled_at else '-'}"
             for row in rows), file=sys.stderr)
         print(f"messagehub-tui: note: {cli_campaigns.watch_hint(settings)}", file=sys.stderr)
-    return 0
+    return ExitCode.OK
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from messagehub_tui.demo import fill_demo
     print(fill_demo(settings))
-    return 0 if args.no_app else run_app(settings)
+    return ExitCode.OK if args.no_app else run_app(settings)
 
 
 def _add(sub: argparse._SubParsersAction[Parser], name: str, handler: Handler,
@@ -200,13 +208,13 @@ def build_parser() -> argparse.ArgumentParser:
         p = _add(sub, name, handler, text)
         p.add_argument("addresses", nargs="+", metavar="ADDRESS",
                        help="email addresses, or phone numbers for --channel sms")
-        p.add_argument("--channel", choices=["email", "sms"], required=True,
+        p.add_argument("--channel", choices=CHANNELS, required=True,
                        help="which kind of address they are")
         if name == "suppress":
             p.add_argument("--reason", default="", type=one_line_note,
                            help="a note kept with the suppression (one line)")
     p = _add(sub, "suppressions", cmd_suppressions, "show the suppression list")
-    p.add_argument("--channel", choices=["email", "sms"], help="only this channel's")
+    p.add_argument("--channel", choices=CHANNELS, help="only this channel's")
     p.add_argument("--json", action="store_true",
                    help="a JSON array (times in ISO-8601 UTC) instead of tab-separated lines")
     p = _add(sub, "lists", cmd_lists, "show the lists with their member counts, or delete one")

@@ -10,16 +10,20 @@ from collections.abc import Callable
 from typing import NoReturn
 
 from messagehub_tui import config_checks
+from messagehub_tui.cli_help import ExitCode
 from messagehub_tui.config import Settings
 from messagehub_tui.config_checks import parse_duration
+from messagehub_tui.errors import shown
+from messagehub_tui.models import Channel
 
 # A subcommand's handler, and what each cli_* module's `register(add)` is given to add one.
 Handler = Callable[[argparse.Namespace, Settings], int]
 AddCommand = Callable[[str, Handler, str], argparse.ArgumentParser]
 
+# --channel's choices: every channel, by the name it is stored under
+CHANNELS = [channel.value for channel in Channel]
 ID_HELP = "the campaign's id (the ID column of `messagehub-tui campaigns`)"
 SQLITE_MAX_INTEGER = 2**63 - 1
-_SHOWN = 40  # characters of a bad value quoted back in an error
 MAX_WAIT = 3600.0
 # argparse's own words for a missing argument, reworded by Parser._needed
 _REQUIRED = "the following arguments are required: "
@@ -37,17 +41,12 @@ def one_line(text: str) -> str:
     return "".join(ch if ch.isprintable() or ch == " " else repr(ch)[1:-1] for ch in text)
 
 
-def shown(value: str) -> str:
-    """A user's value quoted back, cut short when it is long."""
-    return repr(value if len(value) <= _SHOWN else value[:_SHOWN] + "…")
-
-
 class Parser(argparse.ArgumentParser):
     """argparse whose usage errors are one line (subcommand parsers are of the same class)."""
 
     def error(self, message: str) -> NoReturn:
         said = self._needed(message) or message
-        self.exit(2, f"{self.prog}: {one_line(said)} (usage: {self.prog} --help)\n")
+        self.exit(ExitCode.USAGE, f"{self.prog}: {one_line(said)} (usage: {self.prog} --help)\n")
 
     def _needed(self, message: str) -> str | None:
         """A missing action in our words: argparse's "the following arguments are required:

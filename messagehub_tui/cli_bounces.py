@@ -6,6 +6,7 @@ import argparse
 from collections import Counter
 
 from messagehub_tui.cli_args import AddCommand
+from messagehub_tui.cli_help import ExitCode
 from messagehub_tui.config import Settings
 
 
@@ -20,7 +21,7 @@ def cmd_bounces(args: argparse.Namespace, settings: Settings) -> int:
     messages = ("" if args.all else "new ") + ("message" if len(seen) == 1 else "messages")
     print(f"{settings.bounces.imap_folder}: {len(seen)} {messages} ({found}); {moved} moved to "
           f"{settings.bounces.imap_processed_folder}, {len(seen) - moved} left untouched")
-    return 0
+    return ExitCode.OK
 
 
 def register(add: AddCommand) -> None:

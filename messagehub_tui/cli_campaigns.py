@@ -9,25 +9,20 @@ from datetime import datetime
 from pathlib import Path
 
 from messagehub_tui import campaigns, control, views
-from messagehub_tui.cli_args import AddCommand, add_id, print_json, rate
-from messagehub_tui.cli_help import WHEN_HELP, ExitCode
+from messagehub_tui.cli_args import CHANNELS, AddCommand, add_id, print_json, rate
+from messagehub_tui.cli_help import ExitCode
 from messagehub_tui.config import Settings
 from messagehub_tui.errors import MessagehubError
 from messagehub_tui.models import CampaignStatus, Channel, utcnow
 from messagehub_tui.state import CampaignState
-from messagehub_tui.timefmt import countdown, local_text, parse_when
+from messagehub_tui.timefmt import WHEN_FORMS, countdown, local_text, parse_when
 from messagehub_tui.workers.daemonlock import daemon_pid
 
 
 def _read_text(path: str, what: str) -> str:
     if path == "-":
         return sys.stdin.read()
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise MessagehubError(f"cannot read the {what} file {path}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise MessagehubError(f"the {what} file {path} is not UTF-8 text") from None
+    return campaigns.read_template(Path(path), what)
 
 
 def cmd_create(args: argparse.Namespace, settings: Settings) -> int:
@@ -140,7 +135,7 @@ def register(add: AddCommand) -> None:
     p = add("create", cmd_create, "create a campaign (a draft, or scheduled with --at); prints "
                                   "its id")
     p.add_argument("--name", required=True, help="a name to recognise it by (one line)")
-    p.add_argument("--channel", choices=["email", "sms"], required=True, help="how it is sent")
+    p.add_argument("--channel", choices=CHANNELS, required=True, help="how it is sent")
     p.add_argument("--list", required=True, help="the contact list it goes to (see: lists)")
     p.add_argument("--subject", help="the email subject, a template like the body (email only)")
     p.add_argument("--body", required=True, metavar="FILE",
@@ -151,11 +146,11 @@ def register(add: AddCommand) -> None:
                         "E.164 number or messaging service SID for SMS")
     p.add_argument("--rate", type=rate, help="messages per second, 0 for unlimited (default: "
                                               "the configured rate)")
-    p.add_argument("--at", metavar="WHEN", help=f"schedule it: {WHEN_HELP}")
+    p.add_argument("--at", metavar="WHEN", help=f"schedule it: {WHEN_FORMS}")
     p = add("schedule", cmd_schedule, "schedule a campaign, or clear its schedule")
     add_id(p)
     group = p.add_mutually_exclusive_group(required=True)
-    group.add_argument("--at", metavar="WHEN", help=WHEN_HELP)
+    group.add_argument("--at", metavar="WHEN", help=WHEN_FORMS)
     group.add_argument("--clear", action="store_true", help="back to draft")
     p = add("delete", cmd_delete, "delete a draft campaign")
     add_id(p)

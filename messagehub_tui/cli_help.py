@@ -18,9 +18,6 @@ class ExitCode(IntEnum):
     BROKEN_PIPE = 141   # the reader of stdout went away (`| head`), as for tools killed by SIGPIPE
 
 
-WHEN_HELP = ("ISO-8601 with an offset (2026-12-01T09:00+01:00), local \"YYYY-MM-DD HH:MM\", "
-             "or relative +90s, +10m, +2h, +1d")
-
 _EXIT_CODES = """exit codes:
   0    done
   1    error: one line on stderr says what went wrong

@@ -1,48 +1,18 @@
-"""Where things live, the settings from <home>/messagehub.toml, secrets from the environment."""
+"""The settings of one home, by section (config_load.py reads them), where things live in it, and
+the environment variables that name a home, a host and the secrets."""
 
 from __future__ import annotations
 
 import ipaddress
 import os
 import socket
-import tomllib
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
-from enum import Enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum, StrEnum
 from pathlib import Path
-from typing import Any
 
-from messagehub_tui.config_checks import (
-    ACCOUNT_SID,
-    E164,
-    MAX_ATTEMPTS,
-    MAX_BATCH,
-    MAX_CONNECTIONS,
-    MAX_STREAK,
-    SERVICE_SID,
-    auto_processes,
-    base_url,
-    bool_value,
-    choice,
-    database_url,
-    duration,
-    fraction,
-    listen,
-    pattern,
-    pem_file,
-    port,
-    processes,
-    rate,
-    region,
-    return_path,
-    sender,
-    text,
-    timeout,
-    unsubscribe,
-    url,
-    whole,
-)
-from messagehub_tui.errors import ConfigError
+from messagehub_tui.config_checks import auto_processes
+from messagehub_tui.errors import ConfigError, shown
 
 CONFIG_NAME = "messagehub.toml"
 DB_NAME = "messagehub.db"
@@ -59,14 +29,36 @@ HOST_ID_MAX = 255
 DATABASE_URL_ENV = "MESSAGEHUB_DATABASE_URL"
 
 
+class EmailTransport(StrEnum):
+    """Where email goes: files in the outbox, or an SMTP server."""
+
+    OUTBOX = "outbox"
+    SMTP = "smtp"
+
+
+class SmsTransport(StrEnum):
+    """Where SMS go: files in the outbox, or Twilio."""
+
+    OUTBOX = "outbox"
+    TWILIO = "twilio"
+
+
+class Security(StrEnum):
+    """How a connection to a mail server (SMTP, IMAP) is protected."""
+
+    TLS = "tls"            # TLS from the first byte (ports 465, 993)
+    STARTTLS = "starttls"  # upgraded by STARTTLS before anything else is said (587, 143)
+    NONE = "none"          # never encrypted
+
+
 @dataclass(frozen=True)
 class EmailSettings:
     """The [email] section: SMTP server, sender and sending pace."""
 
-    transport: str = "outbox"
+    transport: EmailTransport = EmailTransport.OUTBOX
     host: str = "localhost"
     port: int | None = None
-    security: str = "starttls"
+    security: Security = Security.STARTTLS
     username: str | None = None
     sender: str | None = None
     connections: int = 4
@@ -83,14 +75,14 @@ class EmailSettings:
         """The configured port, else the usual one for the security mode."""
         if self.port:
             return self.port
-        return {"tls": 465, "starttls": 587, "none": 25}[self.security]
+        return {Security.TLS: 465, Security.STARTTLS: 587, Security.NONE: 25}[self.security]
 
 
 @dataclass(frozen=True)
 class SmsSettings:
     """The [sms] section: Twilio account, sender and sending pace."""
 
-    transport: str = "outbox"
+    transport: SmsTransport = SmsTransport.OUTBOX
     account_sid: str | None = None
     sender: str | None = None
     messaging_service_sid: str | None = None
@@ -175,7 +167,7 @@ class BounceSettings:
     imap_user: str | None = None
     imap_folder: str = "INBOX"
     imap_processed_folder: str = "messagehub-processed"
-    security: str = "tls"
+    security: Security = Security.TLS
     ca_file: str | None = None  # PEM CA(s) trusted for the mailbox instead of the system's
     poll_every: float = 60.0
     soft_limit: int = 3
@@ -189,7 +181,8 @@ class BounceSettings:
     @property
     def effective_port(self) -> int:
         """The configured port, else the usual one for the security mode."""
-        return self.imap_port or {"tls": 993, "starttls": 143, "none": 143}[self.security]
+        return self.imap_port or {Security.TLS: 993, Security.STARTTLS: 143,
+                                  Security.NONE: 143}[self.security]
 
 
 @dataclass(frozen=True)
@@ -221,7 +214,7 @@ class Settings:
 
     @property
     def db_location(self) -> Path | str:
-        """What models.open_db opens: the PostgreSQL URL, else the SQLite file in the home."""
+        """What database.open_db opens: the PostgreSQL URL, else the SQLite file in the home."""
         return self.database.url or self.db_path
 
     @property
@@ -235,71 +228,6 @@ class Settings:
     @property
     def config_path(self) -> Path:
         return self.home / CONFIG_NAME
-
-
-_SCHEMA: dict[str, tuple[type, dict[str, tuple[str, Callable[[Any], Any]]]]] = {
-    "email": (EmailSettings, {
-        "transport": ("transport", choice("outbox", "smtp")),
-        "host": ("host", text),
-        "port": ("port", port),
-        "security": ("security", choice("starttls", "tls", "none")),
-        "username": ("username", text),
-        "from": ("sender", sender),
-        "connections": ("connections", whole(MAX_CONNECTIONS)),
-        "timeout": ("timeout", timeout),
-        "rate": ("rate", rate),
-        "verify": ("verify", bool_value),
-        "unsubscribe": ("unsubscribe", unsubscribe),
-        "allow_plaintext_auth": ("allow_plaintext_auth", bool_value),
-    }),
-    "sms": (SmsSettings, {
-        "transport": ("transport", choice("outbox", "twilio")),
-        "account_sid": ("account_sid", pattern(ACCOUNT_SID, "\"AC\" followed by 32 hex digits")),
-        "from": ("sender", pattern(E164, "an E.164 number such as \"+15005550006\"")),
-        "messaging_service_sid": ("messaging_service_sid",
-                                  pattern(SERVICE_SID, "\"MG\" followed by 32 hex digits")),
-        "rate": ("rate", rate),
-        "api_base_url": ("api_base_url", url),
-        "default_region": ("default_region", region),
-        "timeout": ("timeout", timeout),
-        "connections": ("connections", whole(MAX_CONNECTIONS)),
-    }),
-    "schedule": (ScheduleSettings, {
-        "misfire_grace": ("misfire_grace", duration),
-        "resume_interrupted": ("resume_interrupted", bool_value),
-    }),
-    "delivery": (DeliverySettings, {
-        "processes": ("processes", processes),
-        "batch_size": ("batch_size", whole(MAX_BATCH)),
-        "max_attempts": ("max_attempts", whole(MAX_ATTEMPTS)),
-        "retry_base": ("retry_base", duration),
-        "retry_max": ("retry_max", duration),
-        "failure_streak": ("failure_streak", whole(MAX_STREAK)),
-        "max_bounce_rate": ("max_bounce_rate", fraction),
-        "max_complaint_rate": ("max_complaint_rate", fraction),
-        "rates_after": ("rates_after", whole(MAX_STREAK)),
-    }),
-    "web": (WebSettings, {
-        "listen": ("listen", listen),
-        "public_url": ("public_url", base_url),
-    }),
-    "bounces": (BounceSettings, {
-        "return_path": ("return_path", return_path),
-        "imap_host": ("imap_host", text),
-        "imap_port": ("imap_port", port),
-        "imap_user": ("imap_user", text),
-        "imap_folder": ("imap_folder", text),
-        "imap_processed_folder": ("imap_processed_folder", text),
-        "security": ("security", choice("tls", "starttls", "none")),
-        "ca_file": ("ca_file", pem_file),
-        "poll_every": ("poll_every", timeout),
-        "soft_limit": ("soft_limit", whole(MAX_ATTEMPTS)),
-        "soft_window": ("soft_window", duration),
-    }),
-    "database": (DatabaseSettings, {
-        "url": ("url", database_url),
-    }),
-}
 
 
 class HomeOrigin(Enum):
@@ -322,49 +250,6 @@ def resolve_home(home: str | os.PathLike[str] | None = None) -> Path:
     return Path(home or os.environ.get(HOME_ENV) or os.getcwd()).expanduser().resolve()
 
 
-def _section(path: Path, name: str, raw: Any) -> Any:
-    cls, keys = _SCHEMA[name]
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: [{name}] must be a table")
-    values = {}
-    for key, value in raw.items():
-        if key not in keys:
-            known = ", ".join(sorted(keys))
-            raise ConfigError(f"{path}: unknown key [{name}] {key} (known keys: {known})")
-        attr, check = keys[key]
-        try:
-            values[attr] = check(value)
-        except ValueError as exc:
-            raise ConfigError(f"{path}: [{name}] {key} {exc}") from None
-    return cls(**values)
-
-
-def _check_consistency(path: Path, settings: Settings) -> None:
-    email, sms = settings.email, settings.sms
-    if email.transport == "smtp" and not email.sender:
-        raise ConfigError(f"{path}: [email] from is required when transport = \"smtp\"")
-    if sms.sender and sms.messaging_service_sid:
-        # Twilio takes either; which one a campaign sent from would otherwise be unsaid.
-        raise ConfigError(f"{path}: [sms] from and messaging_service_sid are both set: keep "
-                          "one (from: that number sends; messaging_service_sid: the service "
-                          "picks a number from its pool)")
-    if sms.transport == "twilio":
-        if not sms.account_sid:
-            raise ConfigError(f"{path}: [sms] account_sid is required when transport = \"twilio\"")
-        if not (sms.sender or sms.messaging_service_sid):
-            raise ConfigError(
-                f"{path}: [sms] from or messaging_service_sid is required when "
-                "transport = \"twilio\"")
-    bounces = settings.bounces
-    if bounces.reads_mailbox and not bounces.imap_user:
-        raise ConfigError(f"{path}: [bounces] imap_user is required when imap_host is set")
-    if bounces.imap_folder == bounces.imap_processed_folder:
-        raise ConfigError(f"{path}: [bounces] imap_processed_folder must differ from imap_folder")
-    delivery = settings.delivery
-    if delivery.retry_max < delivery.retry_base:
-        raise ConfigError(f"{path}: [delivery] retry_max must not be less than retry_base")
-
-
 def host_id(environ: Mapping[str, str]) -> str:
     """$MESSAGEHUB_HOST_ID, else the host name. Hosts that share one database need distinct ids
     (containers and network namespaces on one machine often share a host name)."""
@@ -373,49 +258,5 @@ def host_id(environ: Mapping[str, str]) -> str:
         return socket.gethostname()
     if len(chosen) > HOST_ID_MAX or not chosen.isprintable():
         raise ConfigError(f"{HOST_ENV}: a host id is printable text of at most {HOST_ID_MAX} "
-                          f"characters, not {chosen[:40]!r}")
+                          f"characters, not {shown(chosen)}")
     return chosen
-
-
-def load_settings(home: str | os.PathLike[str] | None = None,
-                  environ: Mapping[str, str] | None = None) -> Settings:
-    """Read and validate <home>/messagehub.toml; a bad key or value raises ConfigError naming it."""
-    environ = os.environ if environ is None else environ
-    root = resolve_home(home)
-    path = root / CONFIG_NAME
-    raw: dict[str, Any] = {}
-    if path.exists():
-        try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-        except UnicodeDecodeError:
-            raise ConfigError(f"{path}: not UTF-8 text") from None
-        except RecursionError:
-            raise ConfigError(f"{path}: nested too deeply; the configuration is a few flat "
-                              "[sections] of keys") from None
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read it: {exc.strerror}") from None
-    sections = {}
-    for name, value in raw.items():
-        if name not in _SCHEMA:
-            raise ConfigError(f"{path}: unknown section [{name}] (known: {', '.join(_SCHEMA)})")
-        sections[name] = _section(path, name, value)
-    settings = Settings(home=root, **sections)
-    _check_consistency(path, settings)
-    database = settings.database
-    if environ.get(DATABASE_URL_ENV):
-        try:
-            database = DatabaseSettings(url=database_url(environ[DATABASE_URL_ENV]))
-        except ValueError as exc:
-            raise ConfigError(f"{DATABASE_URL_ENV} {exc}") from None
-    # Secrets come from the environment only, never from the file (see the module docstring).
-    return replace(
-        settings,
-        email=replace(settings.email, password=environ.get(SMTP_PASSWORD_ENV) or None),
-        sms=replace(settings.sms, auth_token=environ.get(TWILIO_TOKEN_ENV) or None,
-                    webhook_key=environ.get(TWILIO_WEBHOOK_KEY_ENV) or None),
-        bounces=replace(settings.bounces, password=environ.get(IMAP_PASSWORD_ENV) or None),
-        web=replace(settings.web, webhook_token=environ.get(WEBHOOK_TOKEN_ENV) or None),
-        database=database, host=host_id(environ))
-

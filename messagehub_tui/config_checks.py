@@ -12,7 +12,8 @@ import re
 import unicodedata
 from collections.abc import Callable
 from email.utils import parseaddr
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from messagehub_tui.compose import check_syntax
@@ -28,6 +29,8 @@ MAX_ATTEMPTS = 100
 MAX_STREAK = 1_000_000
 MAX_DURATION = 366 * 86400.0
 MAX_TIMEOUT = 3600.0
+
+Choice = TypeVar("Choice", bound=StrEnum)
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
@@ -114,11 +117,13 @@ def timeout(value: Any) -> float:
     return seconds
 
 
-def choice(*options: str) -> Callable[[Any], str]:
-    def check(value: Any) -> str:
-        if value not in options:
-            raise ValueError(f"must be one of {', '.join(options)}")
-        return value
+def choice(options: type[Choice]) -> Callable[[Any], Choice]:
+    """One of an enum's values, as its member."""
+    def check(value: Any) -> Choice:
+        try:
+            return options(value)
+        except (ValueError, TypeError):
+            raise ValueError(f"must be one of {', '.join(options)}") from None
     return check
 
 

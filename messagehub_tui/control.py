@@ -1,5 +1,5 @@
 """Campaign state changes shared by the CLI, the TUI and the scheduler: launch, pause, resume,
-cancel, retry, schedule (the dry run stays here until it moves to delivery.py)."""
+cancel, retry, schedule."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ class LaunchResult:
     runners: list[subprocess.Popen] = field(default_factory=list)
 
 
-def _claim_status(campaign_id: int, from_status: str, to_status: str,
+def _claim_status(campaign_id: int, from_status: str, to_status: CampaignStatus,
                   guard: Expression | None = None, **values: Any) -> bool:
     """Atomic compare-and-set of a campaign's status (and `guard`, an extra condition); False when
     another process got there first."""
@@ -50,7 +50,7 @@ def _claim_status(campaign_id: int, from_status: str, to_status: str,
     condition = (Campaign.id == campaign_id) & (Campaign.status == from_status)
     if guard is not None:
         condition &= guard
-    return bool(Campaign.update(status=to_status, **values).where(condition).execute())
+    return bool(Campaign.update(status=to_status.value, **values).where(condition).execute())
 
 
 def _instead_of_launch(campaign_id: int, status: CampaignStatus) -> str:

@@ -18,13 +18,14 @@ from urllib.parse import quote
 from peewee import DatabaseError
 from peewee import __exception_wrapper__ as _as_peewee_errors  # type: ignore[attr-defined]
 
+from messagehub_tui.database import close_db, open_db
 from messagehub_tui.engines import make_postgres
 from messagehub_tui.errors import MessagehubError
-from messagehub_tui.models import ACTIVE, close_db, db, open_db
+from messagehub_tui.models import ACTIVE, SCHEMA_VERSION_KEY, db
+from messagehub_tui.schema import PG_COUNT_FUNCTIONS
 
 # Kept out of the copy: the target has its own schema version (written by open_db).
-_OWN_META = ("schema_version",)
-_COUNTERS = "delivery_count"
+_OWN_META = (SCHEMA_VERSION_KEY,)
 
 
 @dataclass
@@ -110,6 +111,13 @@ def _refuse_active(source: sqlite3.Connection) -> None:
                               "migrate-db, so no runner writes to the old database meanwhile")
 
 
+def _copied_rows(table: str) -> tuple[str, tuple[str, ...]]:
+    """The WHERE clause (and its parameters) that picks the rows of a table migrate-db copies."""
+    if table != "meta":
+        return "", ()
+    return f" WHERE key NOT IN ({','.join('?' * len(_OWN_META))})", _OWN_META
+
+
 def _copy_table(source: sqlite3.Connection, table: str) -> int:
     """COPY one table's shared columns into the target; returns the rows written."""
     target_columns = _columns_pg(table)
@@ -117,10 +125,9 @@ def _copy_table(source: sqlite3.Connection, table: str) -> int:
         raise MessagehubError(f"table {table} of the home has no counterpart in the target "
                               "schema; upgrade messagehub-tui on this host first")
     columns = [c for c in _columns_sqlite(source, table) if c in target_columns]
-    where = f" WHERE key NOT IN ({','.join('?' * len(_OWN_META))})" if table == "meta" else ""
+    where, params = _copied_rows(table)
     quoted = ", ".join(f'"{c}"' for c in columns)
-    rows = source.execute(f'SELECT {quoted} FROM "{table}"{where}',
-                          _OWN_META if where else ())
+    rows = source.execute(f'SELECT {quoted} FROM "{table}"{where}', params)
     written = 0
     with _as_peewee_errors, db.cursor().copy(f'COPY "{table}" ({quoted}) FROM STDIN') as copy:
         for row in rows:
@@ -147,8 +154,7 @@ def _continue_sequences(source: sqlite3.Connection) -> None:
 
 def _verify(source: sqlite3.Connection, report: CopyReport) -> None:
     for table, copied in report.rows.items():
-        where = f" WHERE key NOT IN ({','.join('?' * len(_OWN_META))})" if table == "meta" else ""
-        params = _OWN_META if where else ()
+        where, params = _copied_rows(table)
         have = source.execute(f'SELECT COUNT(*) FROM "{table}"{where}', params).fetchone()[0]
         got = db.execute_sql(f'SELECT COUNT(*) FROM "{table}"{where}', params).fetchone()[0]
         if not have == copied == got:
@@ -171,8 +177,7 @@ def _empty_again() -> None:
         "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")]
     if tables:
         db.execute_sql(f"DROP TABLE {', '.join(_quoted(t) for t in tables)} CASCADE")
-    db.execute_sql("DROP FUNCTION IF EXISTS delivery_count_inserted, delivery_count_deleted, "
-                   "delivery_count_updated")
+    db.execute_sql(f"DROP FUNCTION IF EXISTS {', '.join(PG_COUNT_FUNCTIONS)}")
 
 
 def migrate(path: Path, url: str) -> CopyReport:

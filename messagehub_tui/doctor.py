@@ -14,10 +14,18 @@ from peewee import DatabaseError
 
 from messagehub_tui.bounces.doctor_check import mailbox_checks
 from messagehub_tui.channels.smtp import CONNECT_ERRORS, client_for, connect_problem
-from messagehub_tui.config import SMTP_PASSWORD_ENV, TWILIO_TOKEN_ENV, Settings
+from messagehub_tui.config import (
+    SMTP_PASSWORD_ENV,
+    TWILIO_TOKEN_ENV,
+    EmailTransport,
+    Security,
+    Settings,
+    SmsTransport,
+)
+from messagehub_tui.database import open_for_reading
 from messagehub_tui.engines import POSTGRES_HINT
 from messagehub_tui.errors import MessagehubError
-from messagehub_tui.homefs import free_bytes, open_for_reading
+from messagehub_tui.homefs import free_bytes
 from messagehub_tui.models import Campaign, CampaignStatus, db
 from messagehub_tui.schema import SCHEMA_VERSION
 from messagehub_tui.web.doctor_check import web_checks
@@ -113,7 +121,8 @@ async def _smtp(settings: Settings) -> list[Check]:
         checks.append(Check("smtp", False, reason if f"{email.host}:" in reason
                             else f"{where}: {reason}"))
     else:
-        steps = ["connect", "EHLO"] + (["STARTTLS"] if email.security == "starttls" else []) + \
+        steps = ["connect", "EHLO"] + \
+            (["STARTTLS"] if email.security == Security.STARTTLS else []) + \
             (["AUTH"] if email.username else [])
         offered = {name: "on" if name in client.extensions else "not offered"
                    for name in ("PIPELINING", "CHUNKING")}
@@ -175,12 +184,12 @@ def run_checks(settings: Settings) -> list[Check]:
     database = _database(settings)
     checks = [Check("config", True, f"{settings.config_path} {found}"), database,
               *([_daemon(settings)] if database.ok else []), _outbox(settings)]
-    if settings.email.transport == "smtp":
+    if settings.email.transport == EmailTransport.SMTP:
         checks += asyncio.run(_smtp(settings))
     else:
         checks.append(Check("email", True, "transport outbox: emails are written to files, "
                                            "nothing leaves the machine"))
-    if settings.sms.transport == "twilio":
+    if settings.sms.transport == SmsTransport.TWILIO:
         checks += asyncio.run(_twilio(settings))
     else:
         checks.append(Check("sms", True, "transport outbox: SMS are written to files, nothing "

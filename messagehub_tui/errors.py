@@ -24,6 +24,14 @@ class TemplateProblem(MessagehubError):
     """A template fails to compile or uses a variable no recipient can supply."""
 
 
+SHOWN = 40  # characters of a bad value quoted back in an error
+
+
+def shown(value: str) -> str:
+    """A user's value quoted back in an error, cut short when it is long."""
+    return repr(value if len(value) <= SHOWN else value[:SHOWN] + "…")
+
+
 def is_disk_full(exc: BaseException | None) -> bool:
     """A full disk or quota, as the OS (ENOSPC, EDQUOT) or SQLite (SQLITE_FULL) reports it.
 

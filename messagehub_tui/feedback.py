@@ -60,6 +60,13 @@ class FeedbackKind(StrEnum):
 # Soft bounces and replies can truly happen again; the others have one key per delivery anyway.
 ONCE_PER_DELIVERY = frozenset({FeedbackKind.BOUNCED, FeedbackKind.COMPLAINED})
 
+# The kinds whose share of the messages sent is a rate, by the rate's name (the monitor shows
+# all three; over_limit pauses on the first two).
+RATES = {FeedbackKind.BOUNCED: "bounce", FeedbackKind.COMPLAINED: "complaint",
+         FeedbackKind.UNSUBSCRIBED: "unsubscribe"}
+# A delivery skipped because its address is suppressed says so in its error.
+SUPPRESSED_ERROR = "suppressed"
+
 
 @dataclass(frozen=True)
 class FeedbackCounts:
@@ -170,7 +177,7 @@ def suppress_many(channel: str, addresses: Iterable[str], reason: str,
                   "campaign": campaign_id, "created_at": now} for address in chunk])
                 .on_conflict_ignore().as_rowcount().execute())
             campaigns = Campaign.select(Campaign.id).where(Campaign.channel == channel)
-            (Delivery.update(status=DeliveryStatus.SKIPPED.value, error="suppressed",
+            (Delivery.update(status=DeliveryStatus.SKIPPED.value, error=SUPPRESSED_ERROR,
                              updated_at=now)
              .where((Delivery.status == DeliveryStatus.PENDING.value)
                     & Delivery.address.in_(chunk) & Delivery.campaign.in_(campaigns))
@@ -196,7 +203,7 @@ def skip_suppressed(campaign_id: int, channel: str, states: list[str]) -> int:
     """The campaign's deliveries in these states whose address is suppressed on its channel
     become skipped, as suppress_many does to pending ones: a retry never sends to an address
     suppressed since (a STOP, a hard bounce). Returns how many."""
-    return (Delivery.update(status=DeliveryStatus.SKIPPED.value, error="suppressed",
+    return (Delivery.update(status=DeliveryStatus.SKIPPED.value, error=SUPPRESSED_ERROR,
                             updated_at=utcnow())
             .where(_suppressed_since(campaign_id, channel, states))
             .execute())
@@ -294,9 +301,8 @@ def over_limit(campaign_id: int, settings: Settings) -> str | None:
                              (FeedbackKind.COMPLAINED, delivery.max_complaint_rate,
                               "max_complaint_rate")):
         if found.rate(kind, sent) > limit:
-            what = "bounce" if kind == FeedbackKind.BOUNCED else "complaint"
-            return (f"{what} rate {found.rate(kind, sent):.1%} ({found[kind]} of {sent} sent) "
-                    f"passed [delivery] {key} = {limit:g}")
+            return (f"{RATES[kind]} rate {found.rate(kind, sent):.1%} ({found[kind]} of {sent} "
+                    f"sent) passed [delivery] {key} = {limit:g}")
     return None
 
 

@@ -6,13 +6,9 @@ import os
 import stat
 from enum import Enum
 from pathlib import Path
-from urllib.parse import quote
-
-from peewee import OperationalError, SqliteDatabase
 
 from messagehub_tui.config import CONFIG_NAME, DB_NAME, HOME_ENV, HomeOrigin
 from messagehub_tui.errors import MessagehubError
-from messagehub_tui.models import close_db, db, open_db
 
 # Contacts and their messages are personal data: nothing the tool creates is for group or others.
 PRIVATE_UMASK = 0o077
@@ -133,26 +129,3 @@ def read_only(folder: Path) -> bool:
     """Whether this process cannot write in `folder`: a read-only mount (a backup, a snapshot),
     or another user's folder."""
     return folder.is_dir() and not os.access(folder, os.W_OK)
-
-
-def open_for_reading(location: Path | str) -> None:
-    """Open the database for a command that only reads; on a full disk or in a read-only home,
-    where SQLite cannot make the shared-memory index a WAL reader needs, read the database file
-    as it is instead."""
-    try:
-        open_db(location)
-        return
-    except OperationalError:
-        if not isinstance(location, Path):
-            raise  # a PostgreSQL server's trouble: nothing in the home to fall back on
-        path = location
-        wal = path.with_name(path.name + "-wal")
-        # Reading the file alone is exact only while no committed page waits in the WAL.
-        cannot_write = disk_full(path.parent) or read_only(path.parent)
-        if not cannot_write or (wal.exists() and wal.stat().st_size > 0):
-            raise
-    close_db()
-    database = SqliteDatabase(f"file:{quote(str(path))}?immutable=1", uri=True,
-                              pragmas={"foreign_keys": 1})
-    db.initialize(database)
-    database.connect()

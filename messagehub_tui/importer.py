@@ -8,11 +8,9 @@ is recognised exactly whatever lies between the two rows.
 
 from __future__ import annotations
 
-import errno
 import itertools
 import re
 import signal
-import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,7 +23,7 @@ from messagehub_tui.addresses import InvalidAddress, normalise_email, normalise_
 from messagehub_tui.csvread import ContactsCsv, Row
 from messagehub_tui.csvsafe import plain_cell
 from messagehub_tui.deliveries import EXPORT_ONLY_COLUMNS
-from messagehub_tui.errors import MessagehubError
+from messagehub_tui.errors import MessagehubError, is_disk_full
 from messagehub_tui.importstore import Outcome, Parsed, Store
 from messagehub_tui.models import db
 from messagehub_tui.rejects import RejectsFile
@@ -153,16 +151,6 @@ class _Columns:
                       values.pop("last_name", ""), values, warning)
 
 
-def _disk_full(exc: BaseException) -> bool:
-    seen: BaseException | None = exc
-    while seen is not None:
-        if getattr(seen, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL \
-                or getattr(seen, "errno", None) == errno.ENOSPC or "disk is full" in str(seen):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
-
-
 def _keep(result: ImportResult, outcome: Outcome) -> None:
     result.imported += outcome.imported
     result.updated += outcome.updated
@@ -215,7 +203,7 @@ def _stopped(path: Path, home: Path, result: ImportResult, exc: BaseException) -
     first = result.saved_through + 1
     if isinstance(exc, KeyboardInterrupt):
         why, then = "interrupted", "To finish, run"
-    elif _disk_full(exc):
+    elif is_disk_full(exc):
         why, then = f"disk full in {home}", f"Free space in {home}, then run"
     else:
         why, then = f"stopped by an error ({exc})", "Once fixed, run"

@@ -14,7 +14,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from messagehub_tui.models import bump_audience_version, db, executemany, on_postgres, utcnow
+from messagehub_tui.database import executemany, on_postgres
+from messagehub_tui.models import bump_audience_version, db, utcnow
 
 _encode = json.JSONEncoder(ensure_ascii=False).encode  # one encoder, not one per row
 _quote = json.encoder.encode_basestring  # how that encoder writes a str (ensure_ascii=False)
@@ -31,6 +32,8 @@ def _to_json(attributes: dict[str, str]) -> str:
                                 for key, value in attributes.items()]) + "}"
     except TypeError:  # _quote takes only str
         return _encode(attributes)
+
+
 # A temporary table is private to its connection (SQLite and PostgreSQL alike).
 _SCHEMA = ("CREATE TEMP TABLE IF NOT EXISTS import_given (contact_id INTEGER PRIMARY KEY, "
            "line INTEGER NOT NULL, email TEXT, phone TEXT, first_name TEXT, last_name TEXT, "

@@ -1,20 +1,15 @@
-"""Peewee models bound through a proxy to SQLite or PostgreSQL (engines.py); opening, creating
-and upgrading the schema (schema.py)."""
+"""The Peewee models (tables), bound through a proxy to SQLite or PostgreSQL (database.py opens
+it), and the enums of the states they store."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
-from pathlib import Path
-from typing import cast
 
 from peewee import (
     AutoField,
     CompositeKey,
-    Database,
     DatabaseProxy,
     DateTimeField,
     FloatField,
@@ -23,18 +18,6 @@ from peewee import (
     Model,
     TextField,
 )
-from peewee import __exception_wrapper__ as _as_peewee_errors  # type: ignore[attr-defined]
-
-from messagehub_tui.engines import (
-    Engine,
-    PgDatabase,
-    describe,
-    engine_of,
-    is_url,
-    make_database,
-)
-from messagehub_tui.errors import MessagehubError
-from messagehub_tui.schema import SCHEMA_VERSION, fresh_statements, upgrade_statements
 
 db = DatabaseProxy()
 
@@ -143,6 +126,11 @@ class Meta(BaseModel):
 
     key = TextField(primary_key=True)
     value = TextField()
+
+
+# Meta's keys (bounces/store.py adds one per mailbox folder it reads).
+SCHEMA_VERSION_KEY = "schema_version"
+AUDIENCE_VERSION_KEY = "audience_version"
 
 
 class Contact(BaseModel):
@@ -337,117 +325,15 @@ class FeedbackCount(BaseModel):
 ALL_MODELS = [Meta, Contact, ContactList, ListMember, Suppression, Campaign, Delivery, Event,
               Runner, RateSlot, DeliveryCount, Feedback, FeedbackCount]
 
+
 def bump_audience_version() -> None:
     """Say, inside the writing transaction, that contacts, memberships or suppressions changed."""
-    db.execute_sql("INSERT INTO meta (key, value) VALUES ('audience_version', '1') "
-                   "ON CONFLICT (key) DO UPDATE SET value = CAST(meta.value AS INTEGER) + 1")
+    db.execute_sql("INSERT INTO meta (key, value) VALUES (?, '1') "
+                   "ON CONFLICT (key) DO UPDATE SET value = CAST(meta.value AS INTEGER) + 1",
+                   (AUDIENCE_VERSION_KEY,))
 
 
 def audience_version() -> str:
     """Changes whenever any process changed who a list would reach."""
-    row = db.execute_sql("SELECT value FROM meta WHERE key = 'audience_version'").fetchone()
+    row = db.execute_sql("SELECT value FROM meta WHERE key = ?", (AUDIENCE_VERSION_KEY,)).fetchone()
     return row[0] if row else "0"
-
-
-def on_postgres() -> bool:
-    """Whether the bound database is PostgreSQL (SQL that differs asks this, nothing else)."""
-    return engine_of(db.obj) is Engine.POSTGRES
-
-
-def bound_url() -> str | None:
-    """The PostgreSQL URL the models are bound to; None for SQLite or when unbound."""
-    return _pg().url if db.obj is not None and on_postgres() else None
-
-
-def _pg() -> PgDatabase:
-    return cast(PgDatabase, db.obj)
-
-
-def executemany(sql: str, rows: list) -> int:
-    """Run one statement (with `?` placeholders) once per row; how many rows it changed."""
-    if not rows:
-        return 0
-    with _as_peewee_errors:  # driver errors become peewee's, as from execute_sql
-        cursor = db.cursor()
-        cursor.executemany(_pg().translate(sql) if on_postgres() else sql, rows)
-        return cursor.rowcount
-
-
-def lock_counters(campaign_id: int | None = None, runner_id: int | None = None) -> None:
-    """PostgreSQL: take a campaign's delivery counters (or those of the campaigns a runner holds
-    deliveries of) before changing any delivery. The counter triggers take them anyway, but only
-    after the statement locked its deliveries: a claim holding a delivery row (SKIP LOCKED still
-    locks a row it then finds taken) while waiting for the counters that a result-recording
-    transaction holds, which waits for that row, is a deadlock. Taken first, never."""
-    if not on_postgres():
-        return  # SQLite's write transactions already run one at a time
-    which = "campaign_id = ?" if campaign_id is not None else (
-        "campaign_id IN (SELECT DISTINCT campaign_id FROM delivery WHERE runner_id = ?)")
-    db.execute_sql(f"SELECT 1 FROM delivery_count WHERE {which} "
-                   "ORDER BY campaign_id, status FOR UPDATE",
-                   (campaign_id if campaign_id is not None else runner_id,))
-
-
-@contextmanager
-def concurrent_transaction() -> Iterator[None]:
-    """A write transaction that needs no other writer to wait: it changes only rows it locks
-    (its claims, its results, its runner's heartbeat, a rate slot). SQLite has one writer at a
-    time anyway; on PostgreSQL it skips the lock that serialises every other write transaction."""
-    if not on_postgres():
-        with db.atomic():
-            yield
-        return
-    previous = _pg().set_concurrent(True)
-    try:
-        with db.atomic():
-            yield
-    finally:
-        _pg().set_concurrent(previous)
-
-
-def _stored_version(database: Database) -> int | None:
-    if not database.table_exists("meta"):
-        return None
-    row = Meta.get_or_none(Meta.key == "schema_version")
-    return int(row.value) if row else None
-
-
-def _set_version(version: int) -> None:
-    Meta.insert(key="schema_version", value=str(version)).on_conflict(
-        conflict_target=[Meta.key], update={Meta.value: str(version)}).execute()
-
-
-def open_db(location: Path | str) -> Database:
-    """Open (creating or upgrading) the database at a path (SQLite) or a postgresql:// URL
-    (Settings.db_location) and bind the models to it."""
-    if not is_url(location):
-        Path(location).parent.mkdir(parents=True, exist_ok=True)
-    database = make_database(location)
-    engine = engine_of(database)
-    db.initialize(database)
-    database.connect(reuse_if_open=True)
-    if _stored_version(database) == SCHEMA_VERSION:
-        return database  # the usual case is a read: a read-only command never waits for a writer
-    with database.atomic():
-        version = _stored_version(database)
-        if version is None:
-            database.create_tables(ALL_MODELS)
-            for statement in fresh_statements(engine):
-                database.execute_sql(statement)
-            _set_version(SCHEMA_VERSION)
-        elif version > SCHEMA_VERSION:
-            raise MessagehubError(
-                f"{describe(location)} was made by a newer messagehub-tui (schema {version}, "
-                f"this one knows {SCHEMA_VERSION}); upgrade messagehub-tui")
-        else:
-            for step in range(version + 1, SCHEMA_VERSION + 1):
-                for statement in upgrade_statements(step, engine):
-                    database.execute_sql(statement)
-                _set_version(step)
-    return database
-
-
-def close_db() -> None:
-    """Close this thread's connection, if the proxy is bound."""
-    if db.obj is not None and not db.is_closed():
-        db.close()

@@ -34,6 +34,10 @@ SQLITE_COUNT_TRIGGERS = [
        END""",
 ]
 
+# The trigger functions, by name (migrate-db drops them to leave a target empty again).
+PG_COUNT_FUNCTIONS = ("delivery_count_inserted", "delivery_count_deleted", "delivery_count_updated")
+_INSERTED, _DELETED, _UPDATED = PG_COUNT_FUNCTIONS
+
 # PostgreSQL: statement-level triggers over transition tables, one upsert per statement however
 # many rows it changed. Each first locks the counter rows of the campaigns it touches, in one
 # order: two transactions moving deliveries between states (a claim: pending -> sending; a retry:
@@ -41,7 +45,7 @@ SQLITE_COUNT_TRIGGERS = [
 _PG_LOCK = ("PERFORM 1 FROM delivery_count WHERE campaign_id IN "
             "(SELECT campaign_id FROM {rows}) ORDER BY campaign_id, status FOR UPDATE;")
 PG_COUNT_TRIGGERS = [
-    f"""CREATE OR REPLACE FUNCTION delivery_count_inserted() RETURNS trigger
+    f"""CREATE OR REPLACE FUNCTION {_INSERTED}() RETURNS trigger
         LANGUAGE plpgsql AS $$ BEGIN
           {_PG_LOCK.format(rows="new_rows")}
           INSERT INTO delivery_count (campaign_id, status, n)
@@ -50,7 +54,7 @@ PG_COUNT_TRIGGERS = [
           ON CONFLICT (campaign_id, status) DO UPDATE SET n = delivery_count.n + excluded.n;
           RETURN NULL;
         END $$""",
-    f"""CREATE OR REPLACE FUNCTION delivery_count_deleted() RETURNS trigger
+    f"""CREATE OR REPLACE FUNCTION {_DELETED}() RETURNS trigger
         LANGUAGE plpgsql AS $$ BEGIN
           {_PG_LOCK.format(rows="old_rows")}
           UPDATE delivery_count c SET n = c.n - d.n
@@ -59,7 +63,7 @@ PG_COUNT_TRIGGERS = [
             WHERE c.campaign_id = d.campaign_id AND c.status = d.status;
           RETURN NULL;
         END $$""",
-    f"""CREATE OR REPLACE FUNCTION delivery_count_updated() RETURNS trigger
+    f"""CREATE OR REPLACE FUNCTION {_UPDATED}() RETURNS trigger
         LANGUAGE plpgsql AS $$ BEGIN
           IF NOT EXISTS (SELECT 1 FROM new_rows n JOIN old_rows o ON o.id = n.id
                          WHERE o.status IS DISTINCT FROM n.status) THEN
@@ -76,13 +80,13 @@ PG_COUNT_TRIGGERS = [
         END $$""",
     "CREATE OR REPLACE TRIGGER delivery_count_insert AFTER INSERT ON delivery "
     "REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT "
-    "EXECUTE FUNCTION delivery_count_inserted()",
+    f"EXECUTE FUNCTION {_INSERTED}()",
     "CREATE OR REPLACE TRIGGER delivery_count_delete AFTER DELETE ON delivery "
     "REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT "
-    "EXECUTE FUNCTION delivery_count_deleted()",
+    f"EXECUTE FUNCTION {_DELETED}()",
     "CREATE OR REPLACE TRIGGER delivery_count_update AFTER UPDATE ON delivery "
     "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT "
-    "EXECUTE FUNCTION delivery_count_updated()",
+    f"EXECUTE FUNCTION {_UPDATED}()",
 ]
 
 MIGRATIONS: dict[int, list[str]] = {

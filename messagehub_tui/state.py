@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 
-from messagehub_tui.feedback import FeedbackCounts, FeedbackKind
+from messagehub_tui.feedback import RATES, FeedbackCounts, FeedbackKind
 from messagehub_tui.models import CampaignStatus, Channel, DeliveryStatus, iso_utc
 
 # A scheduled campaign this late was not fired: a running scheduler (the daemon's or the app's)
@@ -129,22 +129,13 @@ class CampaignState:
             return None
         return ((self.stopped_at or now) - self.started_at).total_seconds()
 
-    def feedback_rates(self) -> dict[str, float]:
-        """Bounce (hard), complaint and unsubscribe rates, each a share of the messages sent."""
-        sent = self.counts.sent
-        return {name: self.feedback.rate(kind, sent) for name, kind in (
-            ("bounce", FeedbackKind.BOUNCED), ("complaint", FeedbackKind.COMPLAINED),
-            ("unsubscribe", FeedbackKind.UNSUBSCRIBED))}
-
     def feedback_summary(self) -> str:
         """One line for the monitor: the count of each kind heard back (kinds never heard
         omitted), with the bounce, complaint and unsubscribe rates of the messages sent."""
-        rates = {FeedbackKind.BOUNCED: "bounce", FeedbackKind.COMPLAINED: "complaint",
-                 FeedbackKind.UNSUBSCRIBED: "unsubscribe"}
         shown = []
         for kind in FeedbackKind:
             number = self.feedback[kind]
-            if kind in rates:
+            if kind in RATES:
                 share = self.feedback.rate(kind, self.counts.sent)
                 shown.append(f"{kind.value.replace('_', ' ')} {number} ({share:.1%})")
             elif number:

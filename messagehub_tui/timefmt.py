@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-from messagehub_tui.errors import MessagehubError
+from messagehub_tui.errors import MessagehubError, shown
 
 
 def to_local(moment: datetime) -> datetime:
@@ -26,12 +26,9 @@ _LOCAL_FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%
 # How far ahead a send can be scheduled: far enough for any plan, near enough that every time
 # stays printable in every zone (year 9999 in UTC overflows in a zone east of it).
 MAX_AHEAD = timedelta(days=3653)
-_FORMS = ("use ISO-8601 with an offset (2026-12-01T09:00+01:00), local \"YYYY-MM-DD HH:MM\", "
-          "or +90s, +10m, +2h, +1d")
-
-
-def _shown(text: str) -> str:
-    return repr(text if len(text) <= 40 else text[:40] + "…")
+# The forms of WHEN, for the CLI's help and for the error that refuses one
+WHEN_FORMS = ("ISO-8601 with an offset (2026-12-01T09:00+01:00), local \"YYYY-MM-DD HH:MM\", "
+              "or relative +90s, +10m, +2h, +1d")
 
 
 def _local_to_utc(naive: datetime, text: str) -> datetime:
@@ -39,7 +36,7 @@ def _local_to_utc(naive: datetime, text: str) -> datetime:
     aware = naive.astimezone()
     back = aware.astimezone(UTC).astimezone()
     if back.replace(tzinfo=None) != naive:
-        raise MessagehubError(f"{_shown(text)} does not exist in local time ({back.tzname()}): "
+        raise MessagehubError(f"{shown(text)} does not exist in local time ({back.tzname()}): "
                               "the clocks skip it at a daylight-saving change")
     return aware.astimezone(UTC)
 
@@ -56,7 +53,7 @@ def _absolute(text: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise MessagehubError(f"cannot read the time {_shown(text)}: {_FORMS}") from None
+        raise MessagehubError(f"cannot read the time {shown(text)}: use {WHEN_FORMS}") from None
     return parsed.astimezone(UTC) if parsed.tzinfo else _local_to_utc(parsed, text)
 
 
@@ -65,7 +62,7 @@ def parse_when(text: str, now: datetime | None = None) -> datetime:
     `+90s`/`+10m`/`+2h`/`+1d`."""
     now = now or datetime.now(UTC)
     text = text.strip()
-    too_far = MessagehubError(f"{_shown(text)} is more than {MAX_AHEAD.days // 365} years ahead")
+    too_far = MessagehubError(f"{shown(text)} is more than {MAX_AHEAD.days // 365} years ahead")
     relative = _RELATIVE.match(text)
     if relative:
         digits, unit = relative.groups()
@@ -76,11 +73,11 @@ def parse_when(text: str, now: datetime | None = None) -> datetime:
         try:
             moment = _absolute(text)
         except (OverflowError, OSError, ValueError):  # past year 9999 or before year 1 in a zone
-            raise MessagehubError(f"{_shown(text)} is out of range: schedule between now and "
+            raise MessagehubError(f"{shown(text)} is out of range: schedule between now and "
                                   f"{MAX_AHEAD.days // 365} years ahead") from None
     if moment <= now:
         current = now.astimezone(UTC).replace(tzinfo=None)
-        raise MessagehubError(f"{_shown(text)} is in the past (it is now {local_text(current)})")
+        raise MessagehubError(f"{shown(text)} is in the past (it is now {local_text(current)})")
     if moment - now > MAX_AHEAD:
         raise too_far
     return moment.astimezone(UTC).replace(tzinfo=None)

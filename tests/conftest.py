@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from messagehub_tui.cli import main
-from messagehub_tui.config import DATABASE_URL_ENV, load_settings
-from messagehub_tui.models import close_db, open_db
+from messagehub_tui.config import DATABASE_URL_ENV
+from messagehub_tui.config_load import load_settings
+from messagehub_tui.database import close_db, open_db
 from messagehub_tui.schema import SCHEMA_VERSION
 from tests.clitools import refusing_smtp, rejecting_smtp  # noqa: F401 (fixtures for every module)
 from tests.mailloop import loop  # noqa: F401 (a private Postfix and Dovecot)

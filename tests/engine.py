@@ -6,8 +6,9 @@ import time
 from pathlib import Path
 
 from messagehub_tui import campaigns, contacts
-from messagehub_tui.config import load_settings
-from messagehub_tui.models import Campaign, ContactList, open_db
+from messagehub_tui.config_load import load_settings
+from messagehub_tui.database import open_db
+from messagehub_tui.models import Campaign, ContactList
 
 
 def make_home(home: Path, toml: str = "", count: int = 20, channel: str = "email",

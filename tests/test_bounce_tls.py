@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from messagehub_tui.config import load_settings
+from messagehub_tui.config_load import load_settings
 from messagehub_tui.errors import ConfigError
 from tests.clitools import campaign_with, ok, run
 from tests.mailloop import DOMAIN, MailLoop

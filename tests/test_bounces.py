@@ -14,21 +14,13 @@ import pytest
 from messagehub_tui import contacts, feedback
 from messagehub_tui.bounces import policy, verp
 from messagehub_tui.bounces.parse import Finding, Kind
-from messagehub_tui.config import load_settings
+from messagehub_tui.config_load import load_settings
+from messagehub_tui.database import open_db
 from messagehub_tui.engines import engine_of
 from messagehub_tui.errors import ConfigError
 from messagehub_tui.feedback import FeedbackKind
 from messagehub_tui.message_id import home_token
-from messagehub_tui.models import (
-    Delivery,
-    Event,
-    Feedback,
-    Meta,
-    Suppression,
-    db,
-    open_db,
-    utcnow,
-)
+from messagehub_tui.models import Delivery, Event, Feedback, Meta, Suppression, db, utcnow
 from messagehub_tui.schema import SCHEMA_VERSION, upgrade_statements
 from tests.engine import make_home
 

@@ -80,8 +80,8 @@ def test_template_problems_are_caught_at_create(settings, people):
 
 def test_unsubscribe_url_is_a_variable_only_when_configured(home, people_csv):
     write(home / "messagehub.toml", '[email]\nunsubscribe = "https://example.com/u/{{ email }}"\n')
-    from messagehub_tui.config import load_settings
-    from messagehub_tui.models import open_db
+    from messagehub_tui.config_load import load_settings
+    from messagehub_tui.database import open_db
     settings = load_settings(home)
     open_db(settings.db_location)
     contacts.import_csv(people_csv, home)

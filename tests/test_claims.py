@@ -9,7 +9,8 @@ import pytest
 
 from messagehub_tui import control, render_limits
 from messagehub_tui.config_checks import auto_processes
-from messagehub_tui.models import Delivery, close_db
+from messagehub_tui.database import close_db
+from messagehub_tui.models import Delivery
 from messagehub_tui.workers import queue
 from messagehub_tui.workers import runner as runner_module
 from messagehub_tui.workers.runner import CLAIM_SECONDS, CampaignRunner, tapered

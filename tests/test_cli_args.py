@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from messagehub_tui.cli import main
-from messagehub_tui.models import close_db
+from messagehub_tui.database import close_db
 from tests.clitools import ok, run
 
 ID_COMMANDS = [["schedule", "{}", "--clear"], ["delete", "{}"], ["preview", "{}"],

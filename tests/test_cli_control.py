@@ -10,7 +10,7 @@ import sqlite3
 import time
 from datetime import UTC, datetime, timedelta
 
-from messagehub_tui.config import load_settings
+from messagehub_tui.config_load import load_settings
 from messagehub_tui.models import CampaignStatus
 from messagehub_tui.workers.registry import process_alive
 from tests.clitools import (

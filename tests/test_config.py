@@ -4,8 +4,8 @@ import os
 
 import pytest
 
-from messagehub_tui.config import load_settings
 from messagehub_tui.config_checks import parse_duration
+from messagehub_tui.config_load import load_settings
 from messagehub_tui.errors import ConfigError
 from tests.conftest import write
 
@@ -110,7 +110,7 @@ def test_the_readme_example_is_a_valid_configuration(home):
     assert settings.email.sender == "Example News <news@example.com>"
     assert settings.delivery.retry_max == 3600
     # every key of every section is shown, set to its default or as a commented example
-    from messagehub_tui.config import _SCHEMA
+    from messagehub_tui.config_load import _SCHEMA
     for section, (_, keys) in _SCHEMA.items():
         body = example.split(f"[{section}]", 1)[1].split("\n[", 1)[0]
         for key in keys:
@@ -184,7 +184,7 @@ def _processes_on(cores: set[int], home) -> int:
     import subprocess
     import sys
 
-    code = ("import sys; from messagehub_tui.config import load_settings; "
+    code = ("import sys; from messagehub_tui.config_load import load_settings; "
             "print(load_settings(sys.argv[1]).delivery.processes)")
     return int(subprocess.run([sys.executable, "-c", code, str(home)], check=True, text=True,
                               capture_output=True,

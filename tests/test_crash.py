@@ -227,8 +227,8 @@ def test_a_crash_in_one_lane_stops_the_others_before_the_channel_closes(home, sm
     nothing handed stays unknown, the bad row (never handed) is not unknown, and the campaign
     is not completed while a row is unsettled."""
     from messagehub_tui import contacts
-    from messagehub_tui.config import load_settings
-    from messagehub_tui.models import open_db
+    from messagehub_tui.config_load import load_settings
+    from messagehub_tui.database import open_db
     port, handler = smtp_server
     handler.delay = 0.2
     (home / "messagehub.toml").write_text(smtp_toml(port, connections=4))

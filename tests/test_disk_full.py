@@ -18,7 +18,7 @@ def small_home(tmp_path):
     """A home on its own 8 MiB tmpfs, so the test can fill the disk (needs root)."""
     import subprocess
 
-    from messagehub_tui.models import close_db
+    from messagehub_tui.database import close_db
     from tests.peers import require
     mount = tmp_path / "small"
     mount.mkdir()

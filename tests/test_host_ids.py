@@ -14,7 +14,8 @@ from datetime import timedelta
 import pytest
 
 from messagehub_tui import campaigns, control
-from messagehub_tui.config import HOST_ENV, load_settings
+from messagehub_tui.config import HOST_ENV
+from messagehub_tui.config_load import load_settings
 from messagehub_tui.errors import ConfigError
 from messagehub_tui.events import campaign_log_path
 from messagehub_tui.models import Campaign, Delivery, Event, InterruptCause, Runner, utcnow

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from messagehub_tui import campaigns, control
-from messagehub_tui.models import Campaign, Delivery, Event, Runner, close_db, utcnow
+from messagehub_tui.database import close_db
+from messagehub_tui.models import Campaign, Delivery, Event, Runner, utcnow
 from tests.engine import counts_add_up, make_home, poll
 from tests.netns import (
     Hosts,

@@ -140,3 +140,16 @@ def test_ctrl_c_says_which_lines_were_saved_and_a_rerun_finishes(tmp_path):
     bad = ROWS // 500
     assert again.stdout == (f"imported {ROWS - bad - imported}, updated {imported}, "
                             f"rejected {bad} (list big)\n")
+
+
+def test_a_quota_stops_an_import_as_a_full_disk_does(tmp_path):
+    """EDQUOT is a full disk to the import as to the runners (errors.is_disk_full, one rule):
+    the stop line says where to free space, not "stopped by an error"."""
+    import errno
+
+    from messagehub_tui.importer import ImportResult, _stopped
+    source = tmp_path / "people.csv"
+    said = _stopped(source, tmp_path, ImportResult(saved_through=41),
+                    OSError(errno.EDQUOT, "Disk quota exceeded"))
+    assert said.startswith(f"{source}: disk full in {tmp_path} at line 42: lines 2-41 done"), said
+    assert f"Free space in {tmp_path}, then run the same import again" in said

@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 from messagehub_tui import contacts
 from messagehub_tui.addresses import InvalidAddress, normalise_email, normalise_phone
 from messagehub_tui.csvread import CsvFile
+from messagehub_tui.database import close_db, open_db
 from messagehub_tui.errors import MessagehubError
-from messagehub_tui.models import close_db, db, open_db
+from messagehub_tui.models import db
 
 EMAILS = ["ann@example.com", "ANN@Example.com", "bob@example.org", "bad@", "not an email",
           "cy@exämple.de", "=cmd@example.com", ""]

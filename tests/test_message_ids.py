@@ -7,15 +7,16 @@ import sys
 from email import policy
 
 from messagehub_tui import control
-from messagehub_tui.models import close_db
+from messagehub_tui.database import close_db
 from tests.engine import make_home, wait_status
 from tests.test_engine_smtp import smtp_toml
 
 RENDER_AGAIN = """
 import sys
 from messagehub_tui import campaign_compose
-from messagehub_tui.config import load_settings
-from messagehub_tui.models import Campaign, Delivery, open_db
+from messagehub_tui.config_load import load_settings
+from messagehub_tui.database import open_db
+from messagehub_tui.models import Campaign, Delivery
 settings = load_settings(sys.argv[1])
 open_db(settings.db_location)
 delivery = Delivery.get_by_id(int(sys.argv[2]))

@@ -12,10 +12,12 @@ import pytest
 
 from messagehub_tui import campaigns, contacts, control, feedback
 from messagehub_tui.channels.base import Outcome, SendResult
-from messagehub_tui.config import DATABASE_URL_ENV, DeliverySettings, load_settings
+from messagehub_tui.config import DATABASE_URL_ENV, DeliverySettings
+from messagehub_tui.config_load import load_settings
+from messagehub_tui.database import close_db, open_db
 from messagehub_tui.events import record_event
 from messagehub_tui.message_id import home_token
-from messagehub_tui.models import Contact, Runner, close_db, open_db
+from messagehub_tui.models import Contact, Runner
 from messagehub_tui.workers import queue, ratelimit, registry
 from tests.engine import make_home, poll
 from tests.pgcluster import PgCluster, require_postgres

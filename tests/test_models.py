@@ -2,8 +2,10 @@
 
 import pytest
 
+from messagehub_tui.database import close_db, open_db
 from messagehub_tui.errors import MessagehubError
-from messagehub_tui.models import SCHEMA_VERSION, Meta, close_db, db, open_db
+from messagehub_tui.models import Meta, db
+from messagehub_tui.schema import SCHEMA_VERSION
 
 
 def test_wal_and_version(tmp_path):

@@ -7,7 +7,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from messagehub_tui import control
-from messagehub_tui.models import Campaign, close_db, open_db
+from messagehub_tui.database import close_db, open_db
+from messagehub_tui.models import Campaign
 from messagehub_tui.workers.supervisor import recover
 from tests.engine import counts_add_up, make_home, poll, wait_status
 from tests.test_engine_control import assert_no_duplicates

@@ -14,7 +14,8 @@ import pytest
 from messagehub_tui import control, schema
 from messagehub_tui.channels.base import Outcome, SendResult
 from messagehub_tui.config import DeliverySettings
-from messagehub_tui.models import Delivery, close_db, db, open_db
+from messagehub_tui.database import close_db, open_db
+from messagehub_tui.models import Delivery, Meta, db
 from messagehub_tui.workers import queue, ratelimit, registry
 from tests.clitools import run
 from tests.engine import make_home
@@ -80,14 +81,14 @@ def test_a_later_migration_runs_on_postgresql_in_its_types(pg_cluster, pg_databa
         'CREATE TABLE IF NOT EXISTS "probe" ("id" INTEGER NOT NULL PRIMARY KEY, '
         '"at" DATETIME NOT NULL, "score" REAL NOT NULL)'])
     monkeypatch.setattr(schema, "SCHEMA_VERSION", step)
-    import messagehub_tui.models as models
-    monkeypatch.setattr(models, "SCHEMA_VERSION", step)
+    import messagehub_tui.database as database
+    monkeypatch.setattr(database, "SCHEMA_VERSION", step)
     open_db(pg_database)
     for score in (1.5e9 + 0.25, 2.0):
         db.execute_sql("INSERT INTO probe (at, score) VALUES (?, ?)", ("2026-01-01 10:00", score))
     assert db.execute_sql("SELECT id, score FROM probe ORDER BY id").fetchall() == \
         [(1, 1.5e9 + 0.25), (2, 2.0)]
-    assert models.Meta.get(models.Meta.key == "schema_version").value == str(step)
+    assert Meta.get(Meta.key == "schema_version").value == str(step)
     close_db()
 
 
@@ -186,7 +187,7 @@ def test_rate_slots_reserved_at_once_never_overlap(settings, engine):
 def test_write_transactions_run_one_at_a_time_except_the_concurrent_ones(settings, engine):
     """As on SQLite, a write transaction waits for the one in progress; claims, results,
     heartbeats and rate slots (concurrent_transaction) do not, they lock only their rows."""
-    from messagehub_tui.models import concurrent_transaction
+    from messagehub_tui.database import concurrent_transaction
     done = {"plain": threading.Event(), "concurrent": threading.Event()}
 
     def write(kind: str) -> None:

@@ -10,8 +10,9 @@ import time
 import pytest
 
 from messagehub_tui import campaigns, contacts, control
-from messagehub_tui.config import load_settings
-from messagehub_tui.models import Campaign, Delivery, Runner, open_db
+from messagehub_tui.config_load import load_settings
+from messagehub_tui.database import open_db
+from messagehub_tui.models import Campaign, Delivery, Runner
 from messagehub_tui.render_limits import MAX_SECONDS
 from messagehub_tui.workers.supervisor import start_runners
 from tests.engine import counts_add_up, poll, wait_status

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from messagehub_tui import campaigns, control
-from messagehub_tui.config import load_settings
+from messagehub_tui.config_load import load_settings
 from messagehub_tui.errors import MessagehubError
 from messagehub_tui.models import Campaign, Event, utcnow
 from messagehub_tui.timefmt import parse_when

@@ -253,7 +253,7 @@ def test_start_lifts_the_suppression_of_a_21610_at_send_time(home, fake):
 def test_the_status_fetch_matches_twilios_published_spec(home):
     """Prism validates the GET against the spec and answers with the spec's example message."""
     from messagehub_tui.channels.twilio_sms import StatusReader
-    from messagehub_tui.config import load_settings
+    from messagehub_tui.config_load import load_settings
     prism = Prism()
     try:
         make_home(home, twilio_toml(prism.url), count=0, channel="sms", body="x")

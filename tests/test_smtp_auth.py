@@ -135,7 +135,8 @@ def test_scrub_removes_a_quoted_credential_even_cut_short():
 
 
 def test_allow_plaintext_auth_must_be_a_boolean(home):
-    from messagehub_tui.config import ConfigError, load_settings
+    from messagehub_tui.config import ConfigError
+    from messagehub_tui.config_load import load_settings
     (home / "messagehub.toml").write_text('[email]\nallow_plaintext_auth = "yes"\n')
     with pytest.raises(ConfigError, match=r"\[email\] allow_plaintext_auth must be true or false"):
         load_settings(home)

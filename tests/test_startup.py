@@ -28,8 +28,8 @@ def test_a_sqlite_process_imports_no_database_driver(tmp_path):
     script = (
         "import sys\n"
         "import messagehub_tui.cli, messagehub_tui.workers.runner\n"
-        "from messagehub_tui.config import load_settings\n"
-        "from messagehub_tui.models import close_db, open_db\n"
+        "from messagehub_tui.config_load import load_settings\n"
+        "from messagehub_tui.database import close_db, open_db\n"
         f"settings = load_settings({str(tmp_path)!r})\n"
         "open_db(settings.db_location)\n"
         "close_db()\n"

@@ -503,3 +503,20 @@ async def test_escape_in_the_editor_asks_before_losing_what_was_typed(settings):
         await until(pilot, lambda: not isinstance(app.screen, (EditorScreen, ConfirmDialog)),
                     what="left")
         assert not Campaign.select().where(Campaign.name == "Typed").exists()
+
+
+async def test_an_html_file_that_is_not_utf8_is_refused_in_one_line(settings, home):
+    """The editor reads a template file by the CLI's rule: a Latin-1 file is named and refused
+    ("not UTF-8 text"), not shown as a codec's complaint about a byte position."""
+    latin1 = home / "latin1.html"
+    latin1.write_bytes("<p>Grüße {{ first_name }}</p>".encode("latin-1"))
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await fill_new_campaign(pilot, "Latin", "s", *"Hi")
+        app.screen.query_one("#html", Input).value = str(latin1)
+        await until(pilot, lambda: "is not UTF-8 text" in screen_text(app), what="inline error")
+        assert "codec" not in screen_text(app)
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert isinstance(app.screen, EditorScreen)
+        assert not Campaign.select().where(Campaign.name == "Latin").exists()

@@ -8,9 +8,10 @@ import pytest
 from textual.widgets import Button, Footer, Input, ProgressBar
 
 from messagehub_tui import campaigns, control
-from messagehub_tui.config import load_settings
+from messagehub_tui.config_load import load_settings
+from messagehub_tui.database import open_db
 from messagehub_tui.events import record_event
-from messagehub_tui.models import Campaign, Delivery, db, open_db
+from messagehub_tui.models import Campaign, Delivery, db
 from messagehub_tui.screens.contacts import ContactsScreen
 from messagehub_tui.screens.dialogs import ConfirmDialog, PromptDialog, QuitDialog
 from messagehub_tui.screens.editor import EditorScreen

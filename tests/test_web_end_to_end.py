@@ -12,7 +12,8 @@ from email import policy
 import pytest
 
 from messagehub_tui import control, signing
-from messagehub_tui.config import WEBHOOK_TOKEN_ENV, load_settings
+from messagehub_tui.config import WEBHOOK_TOKEN_ENV
+from messagehub_tui.config_load import load_settings
 from messagehub_tui.models import Delivery, Suppression
 from messagehub_tui.web.serving import Endpoint
 from messagehub_tui.workers.daemonlock import daemon_pid

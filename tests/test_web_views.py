@@ -128,7 +128,7 @@ def test_doctor_tells_another_homes_endpoint_from_this_ones(home, tmp_path, cli)
     # The walk: a second home given the same [web] listen could not bind it (one line in its
     # daemon's log), yet its doctor said "answers: served by the app", of the first home's
     # endpoint, which refuses the second home's unsubscribe links (another key).
-    from messagehub_tui.config import load_settings
+    from messagehub_tui.config_load import load_settings
     from tests.webtools import serve
     port = free_port()
     seed(home, web_toml(port))

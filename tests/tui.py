@@ -7,8 +7,9 @@ from datetime import datetime, timedelta
 
 from messagehub_tui import campaigns, contacts, control
 from messagehub_tui.app import create_app
-from messagehub_tui.config import load_settings
-from messagehub_tui.models import Campaign, Event, Suppression, open_db
+from messagehub_tui.config_load import load_settings
+from messagehub_tui.database import open_db
+from messagehub_tui.models import Campaign, Event, Suppression
 
 FROZEN = datetime(2030, 1, 1, 8, 0, 0)
 

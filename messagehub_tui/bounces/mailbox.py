@@ -32,7 +32,7 @@ from imap_tools.errors import ImapToolsError
 
 from messagehub_tui.bounces import policy, store
 from messagehub_tui.bounces.parse import Finding, Kind, classify_message
-from messagehub_tui.config import IMAP_PASSWORD_ENV, BounceSettings, Settings
+from messagehub_tui.config import IMAP_PASSWORD_ENV, BounceSettings, Security, Settings
 from messagehub_tui.errors import MessagehubError
 
 TIMEOUT = 30.0
@@ -90,10 +90,10 @@ def open_mailbox(bounces: BounceSettings) -> BaseMailBox:
     where = _where(bounces)
     box: BaseMailBox
     try:
-        if bounces.security == "tls":
+        if bounces.security == Security.TLS:
             box = MailBox(bounces.imap_host, bounces.effective_port, timeout=TIMEOUT,
                           ssl_context=_tls_context(bounces))
-        elif bounces.security == "starttls":
+        elif bounces.security == Security.STARTTLS:
             box = MailBoxStartTls(bounces.imap_host, bounces.effective_port, timeout=TIMEOUT,
                                   ssl_context=_tls_context(bounces))
         else:

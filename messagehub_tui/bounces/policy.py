@@ -36,11 +36,19 @@ class Applied:
     repeated: bool = False
 
 
-def _suppression_reason(settings: Settings, finding: Finding, address: str) -> str | None:
+def _at_once(finding: Finding) -> str | None:
+    """The suppression reason of a report that suppresses at once (a hard bounce, a complaint),
+    on either channel; None for a soft bounce."""
     if finding.kind == Kind.COMPLAINT:
         return "complained"
     if finding.kind == Kind.HARD:
         return f"bounced: {finding.diagnostic}"[:MAX_REASON]
+    return None
+
+
+def _suppression_reason(settings: Settings, finding: Finding, address: str) -> str | None:
+    if finding.kind != Kind.SOFT:
+        return _at_once(finding)
     bounces = settings.bounces
     count = store.soft_count(address, bounces.soft_window) + 1  # this one is recorded next
     if count >= bounces.soft_limit:
@@ -81,8 +89,7 @@ def apply_sms(settings: Settings, finding: Finding, phone: str, message_key: str
     found = feedback.latest_delivery(Channel.SMS.value, phone)
     if found is None:
         return None
-    reason = {Kind.HARD: f"bounced: {finding.diagnostic}"[:MAX_REASON],
-              Kind.COMPLAINT: "complained"}.get(finding.kind)
+    reason = _at_once(finding)  # soft bounces of a number are recorded, never counted to a limit
     first = feedback.report(settings, found, _KINDS[finding.kind], finding.diagnostic,
                             f"bounce:{message_key}", reason)
     return Applied(finding, found.delivery_id, found.campaign_id, found.address,

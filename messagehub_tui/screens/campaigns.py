@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 
 from textual import events
@@ -14,7 +14,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 from messagehub_tui import campaigns, confirmations, contacts, control, delivery, views
 from messagehub_tui.delivery import Outcome, TestSend
 from messagehub_tui.errors import MessagehubError
-from messagehub_tui.models import EDITABLE, CampaignStatus, Channel
+from messagehub_tui.models import CampaignStatus, Channel
 from messagehub_tui.screens.actions import CampaignActionsScreen
 from messagehub_tui.screens.contacts import ContactsScreen
 from messagehub_tui.screens.dialogs import ConfirmDialog, PromptDialog
@@ -22,7 +22,7 @@ from messagehub_tui.screens.editor import EditorScreen
 from messagehub_tui.screens.monitor import MonitorScreen, OverviewScreen
 from messagehub_tui.screens.widgets.campaign_table import CampaignTable
 from messagehub_tui.state import CampaignState
-from messagehub_tui.timefmt import local_text, parse_when
+from messagehub_tui.timefmt import local_text, parse_when, to_local
 
 # Keys the footer shows only when the terminal is at least this wide; help (?) and the command
 # palette list them always, and they work at any width.
@@ -117,9 +117,8 @@ class CampaignsScreen(CampaignActionsScreen[list[CampaignState]]):
     def action_edit(self) -> None:
         if not (row := self.selected()):
             return
-        if row.status not in EDITABLE:
-            self.notify(f"campaign {row.id} is {row.status}; only a draft, scheduled or missed "
-                        "campaign can be edited", severity="warning")
+        if why := campaigns.uneditable(row.id, row.status):
+            self.notify(why, severity="warning")
             return
         self.app.push_screen(EditorScreen(row.id))
 
@@ -176,7 +175,7 @@ class CampaignsScreen(CampaignActionsScreen[list[CampaignState]]):
                 f"{local_text(control.schedule(settings, row.id, at).scheduled_at)}"))
         scheduled = row.status == CampaignStatus.SCHEDULED
         # an example that is valid now: tomorrow 09:00 local time (a fixed date goes stale)
-        tomorrow = self.hub.clock().replace(tzinfo=UTC).astimezone() + timedelta(days=1)
+        tomorrow = to_local(self.hub.clock()) + timedelta(days=1)
         example = f"{tomorrow:%Y-%m-%d} 09:00"
         self.app.push_screen(PromptDialog(
             f"Schedule campaign {row.id} “{row.name}” for:",

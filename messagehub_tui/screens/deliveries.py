@@ -10,11 +10,12 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from messagehub_tui import views
 from messagehub_tui.deliveries import DeliveryRow
+from messagehub_tui.models import DeliveryStatus
 from messagehub_tui.screens.polling import PollingScreen
 from messagehub_tui.screens.widgets.columns import fitted_widths
 
 SHOWN = 500
-FIXED_WIDTHS = (len("cancelled"), len("Tries"))  # the Status and Tries columns
+FIXED_WIDTHS = (max(map(len, DeliveryStatus)), len("Tries"))  # the Status and Tries columns
 # Ordering a 100k-recipient campaign's deliveries by time takes about 0.5 s: refresh ten times
 # less often than the other screens, and on g.
 SLOWER = 10

@@ -54,10 +54,7 @@ def _read_html(path: str, kept: str | None) -> str | None:
     """The HTML file typed in the form, or else the part the campaign already has."""
     if not path:
         return kept
-    try:
-        return Path(path).expanduser().read_text(encoding="utf-8")
-    except OSError as exc:
-        raise MessagehubError(f"cannot read the HTML file {path}: {exc.strerror}") from None
+    return campaigns.read_template(Path(path).expanduser(), "HTML")
 
 
 def body_label(channel: str) -> str:
@@ -105,7 +102,8 @@ class EditorScreen(HubScreen):
                 yield Input(compact=True, id="name", placeholder="e.g. December newsletter")
             with Horizontal(classes="row"):
                 yield Label("Channel", classes="field")
-                yield Select([("email", "email"), ("sms", "sms")], value="email", id="channel",
+                yield Select([(channel.value, channel) for channel in Channel],
+                             value=Channel.EMAIL, id="channel",
                              allow_blank=False, compact=True)
             with Horizontal(classes="row"):
                 yield Label("List", classes="field")

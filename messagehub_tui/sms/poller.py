@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from peewee import DatabaseError, fn
 
 from messagehub_tui.campaign_compose import effective_sender
-from messagehub_tui.config import Settings
+from messagehub_tui.config import Settings, SmsTransport
 from messagehub_tui.feedback import FeedbackKind
 from messagehub_tui.models import Campaign, Channel, Delivery, DeliveryStatus, Feedback, utcnow
 from messagehub_tui.sms import status
@@ -173,7 +173,7 @@ def start_status_poll(settings: Settings, stopping: threading.Event,
                       leading: Callable[[], bool]) -> threading.Thread | None:
     """Poll Twilio for delivery status when SMS go through Twilio; the thread ends when
     `stopping` is set. With several hosts on one database only the leading daemon polls."""
-    if settings.sms.transport != "twilio":
+    if settings.sms.transport != SmsTransport.TWILIO:
         return None
     thread = threading.Thread(
         target=while_leading, name="sms-status-poll", daemon=True,

@@ -18,7 +18,7 @@ from typing import IO, Any
 from aiohttp import web
 
 from messagehub_tui.config import Settings
-from messagehub_tui.models import close_db
+from messagehub_tui.database import close_db
 from messagehub_tui.web.app import make_app
 
 CHECK_EVERY = 0.5

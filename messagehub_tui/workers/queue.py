@@ -9,14 +9,11 @@ from dataclasses import dataclass
 from messagehub_tui import feedback
 from messagehub_tui.channels.base import Outcome, SendResult
 from messagehub_tui.config import DeliverySettings
+from messagehub_tui.database import concurrent_transaction, executemany, lock_counters, on_postgres
 from messagehub_tui.models import (
     DeliveryStatus,
     StopRequest,
-    concurrent_transaction,
     db,
-    executemany,
-    lock_counters,
-    on_postgres,
     template_vars,
     utcnow,
     utcnow_text,

@@ -9,8 +9,9 @@ import time
 from collections import deque
 from email.utils import parseaddr
 
-from messagehub_tui.config import Settings
-from messagehub_tui.models import Campaign, Channel, concurrent_transaction, db
+from messagehub_tui.config import EmailTransport, Settings
+from messagehub_tui.database import concurrent_transaction
+from messagehub_tui.models import Campaign, Channel, db
 
 # Far above what one sender can push through (about 2,000 msg/s over SMTP on 2 cores): any rate
 # above it, or one that is not a finite positive number, means no limit, rather than slot lists
@@ -27,7 +28,7 @@ def effective_rate(rate: float | None) -> float:
 
 def sender_key(settings: Settings, channel: str, sender: str) -> str:
     """Campaigns that share this key share one rate: same SMTP account, same From number."""
-    if channel == Channel.EMAIL and settings.email.transport == "smtp":
+    if channel == Channel.EMAIL and settings.email.transport == EmailTransport.SMTP:
         email = settings.email
         return f"smtp:{email.host}:{email.effective_port}:{email.username or parseaddr(sender)[1]}"
     transport = settings.email.transport if channel == Channel.EMAIL else settings.sms.transport

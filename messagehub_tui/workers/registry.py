@@ -7,16 +7,8 @@ import os
 import signal
 import time
 
-from messagehub_tui.models import (
-    Campaign,
-    CampaignStatus,
-    Runner,
-    StopRequest,
-    concurrent_transaction,
-    db,
-    on_postgres,
-    utcnow,
-)
+from messagehub_tui.database import concurrent_transaction, on_postgres
+from messagehub_tui.models import Campaign, CampaignStatus, Runner, StopRequest, db, utcnow
 from messagehub_tui.workers import queue
 
 STALE_ENV = "MESSAGEHUB_STALE_AFTER"

@@ -29,12 +29,14 @@ from messagehub_tui.channels.base import (
     Transport,
 )
 from messagehub_tui.compose import RenderError
-from messagehub_tui.config import Settings, load_settings
+from messagehub_tui.config import Settings
 from messagehub_tui.config_checks import MAX_BATCH
+from messagehub_tui.config_load import load_settings
+from messagehub_tui.database import open_db
 from messagehub_tui.errors import is_connection_lost, is_disk_full
 from messagehub_tui.events import log_line, record_event
 from messagehub_tui.homefs import private_umask
-from messagehub_tui.models import Campaign, Channel, StopRequest, open_db
+from messagehub_tui.models import Campaign, Channel, StopRequest
 from messagehub_tui.workers import journal, queue, registry
 from messagehub_tui.workers.lease import Lease
 from messagehub_tui.workers.ratelimit import RateLimiter, campaign_rate, sender_key
