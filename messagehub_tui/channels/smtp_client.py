@@ -9,6 +9,7 @@ from typing import NamedTuple, NoReturn
 
 from messagehub_tui.channels.deadline import Deadline
 from messagehub_tui.channels.smtp_secrets import b64, credential_forms, scrub
+from messagehub_tui.config import Security
 
 
 class SmtpReplyError(Exception):
@@ -95,8 +96,9 @@ class _Announced:
 class SmtpClient:
     """One SMTP connection: connect, EHLO, STARTTLS or implicit TLS, AUTH, then many messages."""
 
-    def __init__(self, host: str, port: int, security: str = "none", timeout: float = 30.0,
-                 username: str | None = None, password: str | None = None, verify: bool = True,
+    def __init__(self, host: str, port: int, security: Security = Security.NONE,
+                 timeout: float = 30.0, username: str | None = None,
+                 password: str | None = None, verify: bool = True,
                  local_hostname: str = "localhost", allow_plaintext_auth: bool = False):
         self.host, self.port, self.security, self.timeout = host, port, security, timeout
         self.username, self._password, self.verify = username, password, verify
@@ -194,7 +196,7 @@ class SmtpClient:
         self._announced = None
         self._buffer = bytearray()
         async with asyncio.timeout(self.timeout):
-            tls = self._tls_context() if self.security == "tls" else None
+            tls = self._tls_context() if self.security == Security.TLS else None
             self.stage = "connect and TLS handshake" if tls else "connect"
             self._reader, self._writer = await asyncio.open_connection(
                 self.host, self.port, ssl=tls, server_hostname=self.host if tls else None)
@@ -204,7 +206,7 @@ class SmtpClient:
                 raise SmtpReplyError(code, text, "greeting")
             self.stage = "EHLO"
             await self._hello()
-            if self.security == "starttls":
+            if self.security == Security.STARTTLS:
                 if "STARTTLS" not in self.extensions:
                     raise SmtpSetupError(
                         "the server does not offer STARTTLS; set [email] security = \"tls\" if "
@@ -236,7 +238,7 @@ class SmtpClient:
     async def _login(self) -> None:
         """AUTH PLAIN or LOGIN, only when the server offers it and never in clear text unless
         the user opted in with security = "none" and allow_plaintext_auth = true."""
-        if self.security == "none" and not self.allow_plaintext_auth:
+        if self.security == Security.NONE and not self.allow_plaintext_auth:
             raise SmtpSetupError(
                 "refusing to send the SMTP password over an unencrypted connection; set [email] "
                 "security = \"starttls\" or \"tls\", or allow_plaintext_auth = true to accept "
