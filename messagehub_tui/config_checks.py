@@ -28,6 +28,7 @@ MAX_ATTEMPTS = 100
 MAX_STREAK = 1_000_000
 MAX_DURATION = 366 * 86400.0
 MAX_TIMEOUT = 3600.0
+MAX_RESTARTS = 10
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
@@ -112,6 +113,21 @@ def timeout(value: Any) -> float:
     if not 0 < seconds <= MAX_TIMEOUT:
         raise ValueError("must be more than zero and at most 1h")
     return seconds
+
+
+def restart_delays(value: Any) -> tuple[float, ...]:
+    """[schedule] restart_delays: the daemon's wait before each restart in turn of a campaign
+    whose runners keep dying; the death after the last one pauses the campaign instead."""
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_RESTARTS:
+        raise ValueError(f"must be a list of 1 to {MAX_RESTARTS} durations, such as "
+                         f"[\"5s\", \"20s\"], not {value!r}")
+    delays = []
+    for number, item in enumerate(value, 1):
+        try:
+            delays.append(timeout(item))
+        except ValueError as exc:
+            raise ValueError(f"entry {number}: {exc}") from None
+    return tuple(delays)
 
 
 def choice(*options: str) -> Callable[[Any], str]:

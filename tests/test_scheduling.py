@@ -130,6 +130,9 @@ def daemon_log(home) -> str:
     return (home / "logs" / "daemon.log").read_text()
 
 
+# [schedule] restart_delays for the tests of runners that keep dying: the back-off itself is
+# tested with the ones of test_daemon_backs_off_then_pauses_a_campaign_whose_runners_keep_dying
+QUICK_RESTARTS = "restart_delays = [\"0.1s\", \"0.1s\"]\n"
 
 
 def test_daemon_fires_a_schedule_set_from_the_cli_once_despite_a_racing_scheduler(
@@ -268,16 +271,15 @@ def test_a_daemon_whose_runners_cannot_start_pauses_the_campaign_saying_why(home
     """Runners that die before registering (a stray `messagehub_tui.py` in the home, their
     working directory, shadows the package) are noticed at the daemon's next sync, not after
     STALE_AFTER, and the pause after the third death says why they died."""
-    from messagehub_tui.workers.scheduler import RESTART_DELAYS
     port, handler = smtp_server
-    toml = smtp_toml(port) + "[schedule]\nresume_interrupted = true\n"
+    toml = smtp_toml(port) + f"[schedule]\nresume_interrupted = true\n{QUICK_RESTARTS}"
     settings, cid = make_home(home, toml, count=5)
     (home / "messagehub_tui.py").write_text("")
     control.schedule(settings, cid, utcnow() + timedelta(seconds=1))
     daemon = start_daemon(home)
     try:
         campaign = poll(lambda: (c := Campaign.get_by_id(cid)).status == "paused" and c,
-                        sum(RESTART_DELAYS) + 30, what="campaign paused")
+                        60, what="campaign paused")
         assert campaign.last_error.startswith(
             "its runners died 3 times in a row, so the daemon stopped restarting it (the last "
             "time: its runner exited with status 1 before sending: ")
@@ -291,21 +293,24 @@ def test_daemon_backs_off_then_pauses_a_campaign_whose_runners_keep_dying(home, 
     import os
 
     from messagehub_tui.models import Runner
-    from messagehub_tui.workers.scheduler import RESTART_DELAYS
     port, _ = smtp_server
-    toml = smtp_toml(port) + "[schedule]\nresume_interrupted = true\n"
+    # shorter than the defaults (5 s, 20 s), still longer than a sync or a runner's start, so
+    # a restart without the back-off would come sooner
+    delays = (3.0, 6.0)
+    toml = smtp_toml(port) + ("[schedule]\nresume_interrupted = true\n"
+                              "restart_delays = [\"3s\", \"6s\"]\n")
     settings, cid = make_home(home, toml, count=200, rate=2)
     daemon = start_daemon(home)
     try:
         control.launch(settings, cid)
         killed_at = []
-        for death in range(len(RESTART_DELAYS) + 1):
+        for death in range(len(delays) + 1):
             runner = poll(lambda: Runner.get_or_none(Runner.campaign == cid),
                           what=f"runner {death + 1}")
             if killed_at:
                 waited = time.monotonic() - killed_at[-1]
                 print(f"\nrestart {death} came {waited:.1f} s after the death")
-                assert waited >= RESTART_DELAYS[death - 1]
+                assert waited >= delays[death - 1]
             os.kill(runner.pid, signal.SIGKILL)
             killed_at.append(time.monotonic())
             poll(lambda gone=runner.id: Runner.get_or_none(Runner.id == gone) is None,
@@ -316,6 +321,9 @@ def test_daemon_backs_off_then_pauses_a_campaign_whose_runners_keep_dying(home, 
             f"its runners died 3 times in a row, so the daemon stopped restarting it; "
             f"see logs/campaign-{cid}.log, then resume it")
         a_whole_daemon_sync(settings)  # whose supervision did not restart it
+        said = daemon_log(home)
+        assert f"campaign {cid} interrupted: its runner died (1 in a row); restarting it in 3 s" \
+            in said and "(2 in a row); restarting it in 6 s" in said, said
         assert Campaign.get_by_id(cid).status == "paused" and Runner.select().count() == 0
         paused = f"paused: {campaign.last_error}"
         assert Event.select().where((Event.campaign == cid)
