@@ -210,11 +210,21 @@ def test_misfire_grace_at_daemon_start(home, late, expected):
 
 def test_sigterm_to_the_daemon_pauses_then_restart_resumes(home, smtp_server):
     port, handler = smtp_server
-    settings, cid = make_home(home, smtp_toml(port), count=40, rate=20)
+    # the server holds the messages after the fifth until the stop is under way: the campaign
+    # is mid-way when the daemon stops however slow the machine (at 20/s it could finish first)
+    handler.hold_after = 5
+    settings, cid = make_home(home, smtp_toml(port, timeout="60s"), count=40, rate=20)
     daemon = start_daemon(home)
     control.launch(settings, cid)
-    poll(lambda: campaigns.status(cid).counts.sent >= 5, what="first sends")
-    stop_daemon(daemon)
+    poll(lambda: len(handler.recipients()) >= 5, what="first sends")
+    daemon.send_signal(signal.SIGTERM)
+    # SQLite: the daemon asked for the pause; PostgreSQL: the runner heard it is to leave
+    poll(lambda: Event.select().where((Event.campaign == cid) & (
+        Event.message.contains("the daemon is stopping")
+        | Event.message.contains("is leaving with its host's daemon"))).exists(),
+         what="the stop under way")
+    handler.released.set()
+    assert daemon.wait(timeout=60) == 0
     paused = Campaign.get_by_id(cid)
     assert paused.status == "paused" and paused.auto_resume == 1
     said = [event.message for event in Event.select().where(Event.campaign == cid)]
