@@ -97,10 +97,16 @@ class SmsSettings:
 
 @dataclass(frozen=True)
 class ScheduleSettings:
-    """The [schedule] section: how late a scheduled send may still go out."""
+    """The [schedule] section: how late a scheduled send may still go out, and how the daemon
+    restarts campaigns whose runners died."""
 
     misfire_grace: float = 900.0
     resume_interrupted: bool = True
+    # A campaign whose runners die is restarted after 5 s, then after 20 s; the next death in a
+    # row pauses it with the reason instead (a runner that crashes at once would otherwise be
+    # restarted every sync, for ever). The last delay is also how soon a daemon joins again a
+    # campaign its runners left (scheduler._join).
+    restart_delays: tuple[float, ...] = (5.0, 20.0)
 
 
 @dataclass(frozen=True)

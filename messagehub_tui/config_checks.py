@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from messagehub_tui.compose import check_syntax
 from messagehub_tui.engines import url_problem
-from messagehub_tui.errors import TemplateProblem
+from messagehub_tui.errors import TemplateProblem, shown
 
 MAX_RATE = 10_000          # messages per second; no SMTP server or Twilio account goes faster
 MAX_CONNECTIONS = 100
@@ -29,6 +29,7 @@ MAX_ATTEMPTS = 100
 MAX_STREAK = 1_000_000
 MAX_DURATION = 366 * 86400.0
 MAX_TIMEOUT = 3600.0
+MAX_RESTARTS = 10
 
 Choice = TypeVar("Choice", bound=StrEnum)
 
@@ -115,6 +116,21 @@ def timeout(value: Any) -> float:
     if not 0 < seconds <= MAX_TIMEOUT:
         raise ValueError("must be more than zero and at most 1h")
     return seconds
+
+
+def restart_delays(value: Any) -> tuple[float, ...]:
+    """[schedule] restart_delays: the daemon's wait before each restart in turn of a campaign
+    whose runners keep dying; the death after the last one pauses the campaign instead."""
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_RESTARTS:
+        raise ValueError(f"must be a list of 1 to {MAX_RESTARTS} durations, such as "
+                         f"[\"5s\", \"20s\"], not {shown(str(value))}")
+    delays = []
+    for number, item in enumerate(value, 1):
+        try:
+            delays.append(timeout(item))
+        except ValueError as exc:
+            raise ValueError(f"entry {number}: {exc}") from None
+    return tuple(delays)
 
 
 def choice(options: type[Choice]) -> Callable[[Any], Choice]:

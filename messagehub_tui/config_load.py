@@ -53,6 +53,7 @@ from messagehub_tui.config_checks import (
     processes,
     rate,
     region,
+    restart_delays,
     return_path,
     sender,
     text,
@@ -93,6 +94,7 @@ _SCHEMA: dict[str, tuple[type, dict[str, tuple[str, Callable[[Any], Any]]]]] = {
     "schedule": (ScheduleSettings, {
         "misfire_grace": ("misfire_grace", duration),
         "resume_interrupted": ("resume_interrupted", bool_value),
+        "restart_delays": ("restart_delays", restart_delays),
     }),
     "delivery": (DeliverySettings, {
         "processes": ("processes", processes),

@@ -98,6 +98,7 @@ def smtp_server():
     controller = Controller(handler, hostname="127.0.0.1", port=free_port())
     controller.start()
     yield controller.port, handler
+    handler.released.set()  # nothing held stops the server's stop
     controller.stop()
 
 

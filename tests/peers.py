@@ -114,6 +114,10 @@ class RecordingHandler:
         self.times: list[float] = []
         self.ehlo = 0
         self.delay = 0.0
+        # past `hold_after` messages, DATA waits until `released` is set: a campaign is then
+        # sure to be mid-way, whatever the machine's load, while a test stops it
+        self.hold_after: int | None = None
+        self.released = threading.Event()
         self.lock = threading.Lock()
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
@@ -125,6 +129,10 @@ class RecordingHandler:
     async def handle_DATA(self, server, session, envelope):
         if self.delay:
             await asyncio.sleep(self.delay)
+        with self.lock:
+            held = self.hold_after is not None and len(self.messages) >= self.hold_after
+        if held:
+            await asyncio.get_running_loop().run_in_executor(None, self.released.wait)
         with self.lock:
             self.messages.append((list(envelope.rcpt_tos), envelope.original_content))
             self.times.append(time.time())

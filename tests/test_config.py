@@ -15,6 +15,7 @@ def test_no_file_means_outbox_defaults(home):
     assert settings.email.transport == "outbox"
     assert settings.sms.transport == "outbox"
     assert settings.schedule.misfire_grace == 900
+    assert settings.schedule.restart_delays == (5.0, 20.0)
     assert settings.db_path == home / "messagehub.db"
 
 
@@ -35,6 +36,7 @@ from = "+15005550006"
 default_region = "us"
 [schedule]
 misfire_grace = "5m"
+restart_delays = ["1s", "1m", 90]
 """)
     settings = load_settings(home, environ={"MESSAGEHUB_SMTP_PASSWORD": "pw",
                                             "TWILIO_AUTH_TOKEN": "tok"})
@@ -43,6 +45,7 @@ misfire_grace = "5m"
     assert settings.email.password == "pw" and settings.sms.auth_token == "tok"
     assert settings.sms.default_region == "US"
     assert settings.schedule.misfire_grace == 300
+    assert settings.schedule.restart_delays == (1.0, 60.0, 90.0)
     assert "pw" not in repr(settings) and "tok" not in repr(settings)
 
 
@@ -128,6 +131,16 @@ def test_the_readme_example_is_a_valid_configuration(home):
     ("[email]\ntimeout = inf\n", "[email] timeout expected a duration"),
     ("[sms]\ntimeout = 86400\n", "[sms] timeout must be more than zero and at most 1h"),
     ("[schedule]\nmisfire_grace = nan\n", "[schedule] misfire_grace expected a duration"),
+    ("[schedule]\nrestart_delays = \"5s\"\n", "[schedule] restart_delays must be a list of 1 "
+                                              "to 10 durations, such as [\"5s\", \"20s\"], "
+                                              "not '5s'"),
+    ("[schedule]\nrestart_delays = []\n", "[schedule] restart_delays must be a list of 1 to 10"),
+    ("[schedule]\nrestart_delays = [\"5s\", \"2d\"]\n",
+     "[schedule] restart_delays entry 2: must be more than zero and at most 1h"),
+    ("[schedule]\nrestart_delays = [0]\n",
+     "[schedule] restart_delays entry 1: must be more than zero and at most 1h"),
+    ("[schedule]\nrestart_delays = [\"5s\", nan]\n",
+     "[schedule] restart_delays entry 2: expected a duration such as \"15m\", got nan"),
     ("[schedule]\nmisfire_grace = 1e300\n", "[schedule] misfire_grace a duration cannot be "
                                             "longer than 366d"),
     ("[delivery]\nretry_max = \"99999999999d\"\n", "[delivery] retry_max a duration cannot be"),

@@ -17,10 +17,11 @@ from tests.scripted_smtp import ScriptedSmtp
 BOTH_ENGINES = True
 
 
-def smtp_toml(port: int, processes: int = 1, **extra) -> str:
+def smtp_toml(port: int, processes: int = 1, timeout: str = "2s", **extra) -> str:
     """SMTP to loopback; one runner process unless told, as these tests kill and count it."""
     lines = ["[email]", 'transport = "smtp"', 'host = "127.0.0.1"', f"port = {port}",
-             'security = "none"', 'from = "Ünïcode Team <team@example.com>"', 'timeout = "2s"']
+             'security = "none"', 'from = "Ünïcode Team <team@example.com>"',
+             f'timeout = "{timeout}"']
     lines += [f"{key} = {value}" for key, value in extra.items()]
     lines += ["[delivery]", f"processes = {processes}", 'retry_base = "50ms"',
               'retry_max = "100ms"', "max_attempts = 3"]

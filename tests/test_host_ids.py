@@ -32,7 +32,7 @@ from messagehub_tui.workers.supervisor import (
 )
 from tests.engine import counts_add_up, make_home, poll, wait_status
 from tests.test_engine_smtp import smtp_toml
-from tests.test_scheduling import start_daemon, stop_daemon
+from tests.test_scheduling import QUICK_RESTARTS, start_daemon, stop_daemon
 
 # Storage-touching: every test with a home runs on SQLite and on PostgreSQL.
 BOTH_ENGINES = True
@@ -202,7 +202,7 @@ def test_a_daemon_without_runners_alone_says_no_host_runs_runners(home, smtp_ser
     after three tries say so, not that runners died."""
     monkeypatch.setenv(registry.STALE_ENV, "2")
     port, handler = smtp_server
-    toml = smtp_toml(port) + "[schedule]\nresume_interrupted = true\n"
+    toml = smtp_toml(port) + f"[schedule]\nresume_interrupted = true\n{QUICK_RESTARTS}"
     settings, cid = make_home(home, toml, count=5)
     control.schedule(settings, cid, utcnow() + timedelta(seconds=1))
     daemon = start_daemon(home, "--no-runners")

@@ -18,6 +18,7 @@ from messagehub_tui.follow import wait_until
 from messagehub_tui.models import ACTIVE, Campaign, CampaignStatus, db
 from messagehub_tui.sms.poller import start_status_poll
 from messagehub_tui.workers.daemonlock import acquire_lock
+from messagehub_tui.workers.registry import PAUSED_FOR_DAEMON_STOP
 from messagehub_tui.workers.scheduler import CampaignScheduler
 from messagehub_tui.workers.supervisor import leave
 
@@ -56,8 +57,7 @@ def pause_running(settings: Settings) -> None:
         control.pause(settings, campaign.id)
         Campaign.update(auto_resume=1).where(Campaign.id == campaign.id).execute()
         # the monitor and the log said only "pause requested": by whom, and what comes next
-        record_event(settings.logs_dir, campaign.id,
-                     "the daemon is stopping: paused, to resume at its next start")
+        record_event(settings.logs_dir, campaign.id, PAUSED_FOR_DAEMON_STOP)
     for campaign in active:
         final = wait_until(campaign.id, lambda c: c.status not in ACTIVE, STOP_TIMEOUT)
         log.info("campaign %s is %s", campaign.id, final.status)

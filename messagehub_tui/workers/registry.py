@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from dataclasses import dataclass
 
 from messagehub_tui.database import concurrent_transaction, on_postgres
 from messagehub_tui.models import Campaign, CampaignStatus, Runner, StopRequest, db, utcnow
@@ -36,6 +37,18 @@ GO = b"go\n"
 # What a stopping daemon sends its host's runners when other hosts may go on with the campaign:
 # finish what is in flight and leave, without pausing the campaign for every host.
 LEAVE_SIGNAL = signal.SIGUSR1
+# Why a campaign is paused when its daemon stopped, in the campaign's events: on SQLite the
+# stopping daemon pauses it and says so; on PostgreSQL the last of its runners to leave does.
+PAUSED_FOR_DAEMON_STOP = "the daemon is stopping: paused, to resume at its next start"
+
+
+@dataclass(frozen=True)
+class Settled:
+    """What the last runner out set its campaign to, and why, when the campaign's events should
+    say it."""
+
+    status: CampaignStatus
+    why: str | None = None
 
 
 def register(campaign_id: int, host: str) -> int | None:
@@ -93,7 +106,7 @@ def other_hosts_run(campaign_id: int, host: str) -> bool:
     return Runner.select().where((Runner.campaign == campaign_id) & (Runner.host != host)).exists()
 
 
-def settle(runner_id: int, campaign_id: int, leaving: bool = False) -> str | None:
+def settle(runner_id: int, campaign_id: int, leaving: bool = False) -> Settled | None:
     """Remove this runner; the last one out sets the campaign's state. Returns it, or None.
 
     A runner `leaving` with its host's daemon that turns out to be the last one pauses the
@@ -122,7 +135,7 @@ def settle(runner_id: int, campaign_id: int, leaving: bool = False) -> str | Non
         Campaign.update(status=status, stop_request=StopRequest.NONE, finished_at=finished,
                         updated_at=now, auto_resume=1 if resume_later else campaign.auto_resume) \
             .where(Campaign.id == campaign_id).execute()
-        return status
+        return Settled(status, PAUSED_FOR_DAEMON_STOP if resume_later else None)
 
 
 def process_alive(pid: int) -> bool:

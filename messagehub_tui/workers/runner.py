@@ -444,7 +444,7 @@ class CampaignRunner:
             kept = self.lease.journal
             queue.settle_claims(self.runner_id, journal.read(kept.path) if kept else None,
                                 "the runner stopped while sending")
-            status = registry.settle(self.runner_id, self.campaign_id, self.leaving)
+            settled = registry.settle(self.runner_id, self.campaign_id, self.leaving)
         except DatabaseError as exc:
             if is_connection_lost(exc):
                 self._lost_database(exc)
@@ -456,7 +456,9 @@ class CampaignRunner:
         if kept is not None:
             kept.close()
             journal.remove(kept.path)
-        return status
+        if settled is not None and settled.why:  # the same event as SQLite's stopping daemon's
+            self._event(settled.why)
+        return settled.status if settled else None
 
 
 def main(argv: list[str] | None = None) -> int:

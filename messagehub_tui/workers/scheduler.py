@@ -25,13 +25,6 @@ from messagehub_tui.workers.supervisor import (
 )
 
 SYNC_EVERY = 2.0
-# A campaign whose runners die is restarted after 5 s, then after 20 s; the third death in a row
-# pauses it with the reason instead (a runner that crashes at once would otherwise be restarted
-# every sync, for ever).
-RESTART_DELAYS = (5.0, 20.0)
-# A daemon joins a running campaign at once, and again (its runners gone while other hosts keep
-# the campaign going: killed, say) no sooner than this.
-REJOIN_AFTER = RESTART_DELAYS[-1]
 log = logging.getLogger("messagehub.scheduler")
 
 
@@ -49,6 +42,12 @@ class CampaignScheduler:
     def __init__(self, settings: Settings, supervise: bool = False, runners: bool = True,
                  join: bool = False, leader: Leadership | None = None) -> None:
         self.settings = settings
+        # ([schedule] restart_delays) a campaign whose runners die is restarted after each in
+        # turn, then paused
+        self.restart_delays = settings.schedule.restart_delays
+        # A daemon joins a running campaign at once, and again (its runners gone while other
+        # hosts keep the campaign going: killed, say) no sooner than the last restart delay.
+        self.rejoin_after = self.restart_delays[-1]
         self.supervise = supervise
         self.runners = runners
         self.join = join
@@ -159,10 +158,14 @@ class CampaignScheduler:
         off while a campaign's runners keep dying and pausing it when they die once too often."""
         for campaign_id in self._unstarted() + recover(self.settings):
             deaths = self.deaths[campaign_id] = self.deaths.get(campaign_id, 0) + 1
-            log.warning("campaign %s interrupted: its runner died (%d in a row)", campaign_id,
-                        deaths)
-            if deaths <= len(RESTART_DELAYS):
-                self.restart_at[campaign_id] = time.monotonic() + RESTART_DELAYS[deaths - 1]
+            then = ""
+            if deaths <= len(self.restart_delays):
+                delay = self.restart_delays[deaths - 1]
+                self.restart_at[campaign_id] = time.monotonic() + delay
+                if self.settings.schedule.resume_interrupted:
+                    then = f"; restarting it in {delay:g} s"
+            log.warning("campaign %s interrupted: its runner died (%d in a row)%s", campaign_id,
+                        deaths, then)
         self._forget_settled()
         if self.settings.schedule.resume_interrupted:
             self._resume_interrupted()
@@ -173,7 +176,7 @@ class CampaignScheduler:
         """Start this host's runners for the running campaigns that have none here."""
         now = time.monotonic()
         for campaign_id in to_join(self.settings):
-            if now - self.joined_at.get(campaign_id, -REJOIN_AFTER) >= REJOIN_AFTER:
+            if now - self.joined_at.get(campaign_id, -self.rejoin_after) >= self.rejoin_after:
                 self.joined_at[campaign_id] = now
                 self._started(campaign_id, start_runners(self.settings, campaign_id))
                 log.info("campaign %s: started this host's runners", campaign_id)
@@ -182,7 +185,7 @@ class CampaignScheduler:
         """Resume interrupted campaigns after their back-off; pause one that died too often."""
         for campaign in Campaign.select().where(Campaign.status == CampaignStatus.INTERRUPTED):
             deaths = self.deaths.get(campaign.id, 0)
-            if deaths > len(RESTART_DELAYS):
+            if deaths > len(self.restart_delays):
                 reason = self._why_given_up(campaign, deaths)
                 if control.give_up(self.settings, campaign.id, reason):
                     log.error("campaign %s paused: %s", campaign.id, reason)
