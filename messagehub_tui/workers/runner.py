@@ -22,6 +22,7 @@ from messagehub_tui.campaign_compose import effective_sender, make_composer
 from messagehub_tui.channels import make_transport
 from messagehub_tui.channels.base import (
     NOT_SENT,
+    ChannelBusy,
     ChannelStopped,
     Outcome,
     Outgoing,
@@ -88,6 +89,7 @@ class CampaignRunner:
         self.leaving = False
         self.database_lost = False
         self.ran_dry = False  # the feed's last claim found nothing due
+        self.lanes_open = 0  # the lanes of this round not closed by a refused connection
 
     def _event(self, message: str, level: str = "info", shown: bool = True) -> None:
         """An event the monitor shows and the campaign's log keeps; `shown` False: the log only."""
@@ -198,19 +200,36 @@ class CampaignRunner:
             self.done += 1
             if time.monotonic() - self.flushed_at >= FLUSH_EVERY:
                 self._flush()
-            if result.outcome == Outcome.STOP:
+            outcome = result.outcome
+            if outcome == Outcome.SENT:  # first: the usual case costs one test
+                self.streak = 0
+            elif outcome == Outcome.STOP:
                 if not self.stop.is_set():
                     self._event(f"paused: {result.reason}", "error")
                     self._halt(result.reason)
+            elif outcome == Outcome.BUSY:
+                if upcoming is not None:  # taken, never handed: back to pending
+                    self.unrecorded.append((upcoming, NOT_SENT))
+                await self._lane_refused(lane, result.reason)
+                return
             else:
-                self._note(result)
+                self._note_failure(result)
             item, message = (upcoming, upcoming_message) if ahead else (next(items, None), None)
 
-    def _note(self, result: SendResult) -> None:
-        """Track consecutive failures; a run of failure_streak pauses the campaign."""
-        if result.outcome == Outcome.SENT:
-            self.streak = 0
-            return
+    async def _lane_refused(self, lane: int, reason: str) -> None:
+        """The server refused this lane's connection as one too many: the lane closes for this
+        round (the next round tries again) and the others take its messages; the last one to
+        close leaves it to the campaign's other runners, or pauses it."""
+        self.lanes_open -= 1
+        if self.lanes_open:
+            self._event(f"runner {self.runner_id}: connection {lane + 1} refused ({reason}); "
+                        f"it sends on {self.lanes_open} other(s)", shown=False)
+        else:
+            await self.lease.refused(reason, self.timeout + 1)
+
+    def _note_failure(self, result: SendResult) -> None:
+        """Track consecutive failures (a message sent ends a run, in _lane); a run of
+        failure_streak pauses the campaign."""
         self.streak += 1
         if self.streak >= self.settings.delivery.failure_streak and not self.stop.is_set():
             reason = f"the last {self.streak} attempts all failed; last error: {result.reason}"
@@ -247,6 +266,7 @@ class CampaignRunner:
         """Send what `items` yields over every lane. If one lane raises, the others finish the
         message in hand (bounded by the channel timeout), are cancelled and awaited, then it
         re-raises: nothing is left sending when the channel closes."""
+        self.lanes_open = self.transport.lanes
         lanes = [asyncio.create_task(self._lane(lane, items))
                  for lane in range(self.transport.lanes)]
         try:
@@ -317,6 +337,16 @@ class CampaignRunner:
                 self.lease.journal.reset()
             self._check_feedback()
 
+    async def _open(self, transport: Transport) -> bool:
+        """Open the channel; False when the server refused this runner's first connection as
+        over its cap (then it has left the campaign to its other runners, or paused it)."""
+        try:
+            await transport.open()
+        except ChannelBusy as exc:
+            await self.lease.refused(str(exc), self.timeout + 1)
+            return False
+        return True
+
     def _check_feedback(self) -> None:
         """Pause when bounces or complaints passed their limit. Checked here, between batches,
         rather than where feedback is recorded: the runner has the settings and reads its counts
@@ -379,8 +409,8 @@ class CampaignRunner:
             opened = self.transport
             abandoning = asyncio.create_task(self._abandon_when_stopped(opened))
             self._event(f"runner {self.runner_id} started (pid {os.getpid()})")
-            await opened.open()
-            await self._loop()
+            if await self._open(opened):
+                await self._loop()
         except ChannelStopped as exc:
             self._event(f"paused: {exc}", "error")
             self._halt(str(exc))
