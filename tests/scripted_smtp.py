@@ -23,15 +23,19 @@ class ScriptedSmtp:
     offer (None: no AUTH); `echo` refuses AUTH with 535 quoting the last line it got
     ("garbage": quotes it in a line that is not an SMTP reply); `limit` is how many connections
     it serves at once, greeting any more with 421 and closing them (as relays that cap a
-    client's connections do). Every chunk the server reads is kept in `reads`, to prove what
+    client's connections do); `hold` (with `limit`) greets a served connection only once the
+    server has refused one, so a test knows that a second client met the cap while the first
+    held its connection. Every chunk the server reads is kept in `reads`, to prove what
     arrived together.
     """
 
     def __init__(self, pipelining: bool = True, faults: dict[int, str] | None = None,
                  broken_rset: bool = False, silent: bool = False, auth: str | None = None,
                  echo: bool | str = False, starttls: bool = False, refuse_ehlo: bool = False,
-                 chunking: bool = False, greeted: int = 0, limit: int | None = None):
+                 chunking: bool = False, greeted: int = 0, limit: int | None = None,
+                 hold: bool = False):
         self.greeted, self.limit, self.open_sessions = greeted, limit, 0
+        self.hold, self.refused = hold, 0
         self.pipelining, self.faults, self.broken_rset = pipelining, dict(faults or {}), broken_rset
         self.silent, self.auth, self.echo, self.starttls = silent, auth, echo, starttls
         self.refuse_ehlo, self.chunking = refuse_ehlo, chunking
@@ -49,6 +53,7 @@ class ScriptedSmtp:
 
     def _serve(self, ready: threading.Event) -> None:
         asyncio.set_event_loop(self.loop)
+        self.refusal = asyncio.Event()
         self.server = self.loop.run_until_complete(
             asyncio.start_server(self._session, "127.0.0.1", 0))
         self.port = self.server.sockets[0].getsockname()[1]
@@ -66,6 +71,9 @@ class ScriptedSmtp:
             over = self.limit is not None and self.open_sessions >= self.limit
             self.open_sessions += not over
         if over:
+            with self.lock:
+                self.refused += 1
+            self.refusal.set()
             writer.write(b"421 4.7.0 Error: too many connections from 127.0.0.1\r\n")
             writer.close()
             return
@@ -84,6 +92,8 @@ class ScriptedSmtp:
                 with self.lock:
                     self.reads.append(chunk)
             return
+        if self.hold:
+            await self.refusal.wait()
         writer.write(b"220 scripted ESMTP\r\n")
         buffer, mail, rcpt, data, login, bdat = b"", False, None, None, 0, None
         while True:

@@ -13,7 +13,8 @@ from messagehub_tui.database import close_db
 from messagehub_tui.models import Delivery
 from messagehub_tui.workers import queue
 from messagehub_tui.workers import runner as runner_module
-from messagehub_tui.workers.runner import CLAIM_SECONDS, CampaignRunner, tapered
+from messagehub_tui.workers.claims import CLAIM_SECONDS, tapered
+from messagehub_tui.workers.runner import CampaignRunner
 from tests.engine import counts_add_up, make_home, wait_status
 from tests.scripted_smtp import ScriptedSmtp
 from tests.test_engine_smtp import smtp_toml
@@ -43,10 +44,10 @@ def test_a_fast_runner_claims_more_than_batch_size(home, monkeypatch):
     assert counts_add_up(cid)["sent"] == 1500
     assert Delivery.select().where(Delivery.attempts != 1).count() == 0
     # a rate limit still bounds a claim to one second of it, however fast the runner went
-    runner.rate = 7
-    assert runner._claim_size(10_000, 1.0) == 7
-    runner.rate = 0
-    assert runner._claim_size(10_000, 1.0) == int(CLAIM_SECONDS * 10_000)
+    runner.claims.rate = 7
+    assert runner.claims.size(10_000, 1.0) == 7
+    runner.claims.rate = 0
+    assert runner.claims.size(10_000, 1.0) == int(CLAIM_SECONDS * 10_000)
 
 
 def test_claims_taper_near_the_end_so_runners_run_out_together(home, monkeypatch):

@@ -20,8 +20,8 @@ from messagehub_tui.errors import ConfigError
 from messagehub_tui.events import campaign_log_path
 from messagehub_tui.models import Campaign, Delivery, Event, InterruptCause, Runner, utcnow
 from messagehub_tui.workers import queue, registry
+from messagehub_tui.workers.claims import SLOW_CLAIM
 from messagehub_tui.workers.leader import Always
-from messagehub_tui.workers.runner import SLOW_CLAIM
 from messagehub_tui.workers.scheduler import CampaignScheduler
 from messagehub_tui.workers.supervisor import (
     JOIN_QUEUED_AFTER,

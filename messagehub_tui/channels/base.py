@@ -14,6 +14,10 @@ class Outcome(StrEnum):
     FAILED = "failed"
     UNKNOWN = "unknown"
     STOP = "stop"
+    # The server refused one more connection as over its cap for this client (a 4xx at the
+    # greeting or EHLO): nothing was handed, so the message goes back to pending untried, and the
+    # runner decides whether its other connections, or other runners, send instead.
+    BUSY = "busy"
 
 
 # SendResult and Outgoing are made for every message: named tuples (immutable, like a frozen
@@ -71,3 +75,9 @@ class Transport(Protocol):
 
 class ChannelStopped(Exception):
     """Sending cannot work (bad credentials, unreachable server): pause the campaign."""
+
+
+class ChannelBusy(ChannelStopped):
+    """The server refused the first connection as over its cap for this client: sending cannot
+    work for this runner, but may for the campaign's other runners, which hold the connections
+    the server accepts."""

@@ -6,7 +6,14 @@ import asyncio
 import socket
 import ssl
 
-from messagehub_tui.channels.base import NOT_SENT, ChannelStopped, Outcome, Outgoing, SendResult
+from messagehub_tui.channels.base import (
+    NOT_SENT,
+    ChannelBusy,
+    ChannelStopped,
+    Outcome,
+    Outgoing,
+    SendResult,
+)
 from messagehub_tui.channels.smtp_client import (
     SmtpClient,
     SmtpOutOfStep,
@@ -48,15 +55,16 @@ def describe(exc: BaseException, timeout: float, during: str = "") -> str:
 
 def connect_problem(exc: Exception, email: EmailSettings, stage: str) -> SendResult:
     """What a failed connection attempt means and what to change: STOP when retrying cannot
-    help (configuration, credentials, certificate), RETRY for the network. The one home of
-    these texts, for campaigns, send-test and doctor."""
+    help (configuration, credentials, certificate), RETRY for the network, BUSY for a server
+    refusing one more connection. The one home of these texts, for campaigns, send-test and
+    doctor."""
     where = f"{email.host}:{email.effective_port}"
     if isinstance(exc, SmtpReplyError):
         result = classify_reply(exc, connecting=True)
         if exc.stage in BUSY_STAGES and 400 <= exc.code < 500:
             # relays that cap a client's connections refuse the one over the cap so, and every
             # runner opens `connections` of them: say which settings make them fewer
-            return result._replace(reason=(
+            return result._replace(outcome=Outcome.BUSY, reason=(
                 f"{result.reason}; a server that limits each client's connections answers so: "
                 f"lower [email] connections ({email.connections} per runner) or [delivery] "
                 "processes"))
@@ -102,11 +110,12 @@ class SmtpChannel:
 
     async def open(self) -> None:
         """Connect the first lane now, so bad credentials or a dead server show at once: any
-        failure here stops (one timeout costs one timeout, not one per retry). Abandoned while
-        connecting, it returns: the caller is stopping."""
+        failure here stops (one timeout costs one timeout, not one per retry); a server at its
+        cap for this client raises ChannelBusy. Abandoned while connecting, it returns: the
+        caller is stopping."""
         result = await self._ensure(self._clients[0])
         if result is not None and result is not NOT_SENT:
-            raise ChannelStopped(result.reason)
+            raise (ChannelBusy if result.outcome == Outcome.BUSY else ChannelStopped)(result.reason)
 
     def abandon(self) -> None:
         """Drop the connects under way and start no other: the campaign stops, and a server slow
@@ -141,6 +150,7 @@ class SmtpChannel:
         except CONNECT_ERRORS as exc:
             await client.close()
             result = connect_problem(exc, self.settings, client.stage)
+            # (BUSY is not counted: the runner decides, knowing its other lanes and runners)
             if result.outcome == Outcome.RETRY:
                 self._refusals += 1
                 if self._refusals >= REFUSALS_BEFORE_STOP:

@@ -1,5 +1,6 @@
 """A runner's right to send: heartbeats, the declared-dead check before each hand-off, the
-hand-off journal around each send, and stopping for a full disk with the reason kept."""
+hand-off journal around each send, stopping for a full disk with the reason kept, and leaving
+the campaign to its other runners when the server refuses this one's connections."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from peewee import DatabaseError
 from messagehub_tui.channels.base import NOT_SENT, Outgoing, SendResult, Transport
 from messagehub_tui.errors import is_disk_full
 from messagehub_tui.models import StopRequest
-from messagehub_tui.workers import journal, registry
+from messagehub_tui.workers import journal, queue, registry
 from messagehub_tui.workers.queue import Claimed
 
 WATCH_EVERY = 0.2
@@ -41,6 +42,40 @@ class Lease:
         except DatabaseError:
             log.error("campaign %s: %s; the database cannot be told", self.campaign_id, reason)
         self.keep_reason(reason)
+
+    def pause(self, reason: str) -> None:
+        """Pause the campaign (every runner of it stops), with `reason` as its last error."""
+        self.event(f"paused: {reason}", "error")
+        registry.request_stop(self.campaign_id, StopRequest.PAUSE, reason)
+        self.stop.set()
+
+    async def refused(self, reason: str, patience: float) -> None:
+        """Every connection of this runner was refused as over the server's cap. Another runner
+        that holds claims or has sent has its connections: leave the campaign to it (what this
+        one holds goes back to pending, as at any stop). Others that have not got so far may
+        still be opening theirs (`patience`: the channel's timeout, and a little) or be refused
+        too: wait to see which. No one sending: pause, with the reason, unless the others have
+        sent all there was meanwhile."""
+        deadline = time.monotonic() + patience
+        while not self.stop.is_set():
+            others = registry.others_of(self.campaign_id, self.runner_id)
+            if others == registry.Others.NONE and queue.open_work(self.campaign_id) == (0, 0):
+                self._leave(reason, "the other runners sent the rest")
+                return
+            if others == registry.Others.SENDING:
+                self._leave(reason, "the other runners go on")
+                return
+            if others == registry.Others.NONE or time.monotonic() >= deadline:
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), WATCH_EVERY)
+        if not self.stop.is_set():
+            self.pause(reason)
+
+    def _leave(self, reason: str, why: str) -> None:
+        self.event(f"runner {self.runner_id} left: the relay refused more connections "
+                   f"({reason}); {why}", "warning")
+        self.stop.set()
 
     def keep_reason(self, reason: str) -> None:
         """Leave the reason in the journal, where recovery finds it if the database cannot."""

@@ -7,6 +7,7 @@ import os
 import signal
 import time
 from dataclasses import dataclass
+from enum import Enum
 
 from messagehub_tui.database import concurrent_transaction, on_postgres
 from messagehub_tui.models import Campaign, CampaignStatus, Runner, StopRequest, db, utcnow
@@ -99,6 +100,26 @@ def request_stop(campaign_id: int, request: StopRequest, error: str | None = Non
 def live_runners(campaign_id: int) -> int:
     """How many runner rows a campaign has."""
     return Runner.select().where(Runner.campaign == campaign_id).count()
+
+
+class Others(Enum):
+    """What a campaign's other runners are doing, as one runner refused a connection sees it."""
+
+    NONE = "none"  # no other runner: this one was the campaign's only chance to send
+    STARTING = "starting"  # others, none of which has claimed or sent yet (they may be refused)
+    SENDING = "sending"  # another runner holds claims or has sent: it has its connections
+
+
+def others_of(campaign_id: int, runner_id: int) -> Others:
+    """What the campaign's runners other than `runner_id` are doing. A runner claims only once
+    its channel is open, so one that holds claims or has sent got the connections it needed."""
+    others = "SELECT id FROM runner WHERE campaign_id = ? AND id <> ?"
+    row = db.execute_sql(
+        f"SELECT EXISTS({others}), EXISTS(SELECT 1 FROM delivery WHERE campaign_id = ? "
+        f"AND status IN (?, ?) AND runner_id IN ({others}))",
+        (campaign_id, runner_id, campaign_id, queue.SENDING, queue.SENT, campaign_id,
+         runner_id)).fetchone()
+    return Others.SENDING if row[1] else Others.STARTING if row[0] else Others.NONE
 
 
 def other_hosts_run(campaign_id: int, host: str) -> bool:

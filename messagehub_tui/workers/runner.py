@@ -22,6 +22,7 @@ from messagehub_tui.campaign_compose import effective_sender, make_composer
 from messagehub_tui.channels import make_transport
 from messagehub_tui.channels.base import (
     NOT_SENT,
+    ChannelBusy,
     ChannelStopped,
     Outcome,
     Outgoing,
@@ -30,7 +31,6 @@ from messagehub_tui.channels.base import (
 )
 from messagehub_tui.compose import RenderError
 from messagehub_tui.config import Settings
-from messagehub_tui.config_checks import MAX_BATCH
 from messagehub_tui.config_load import load_settings
 from messagehub_tui.database import open_db
 from messagehub_tui.errors import is_connection_lost, is_disk_full
@@ -38,14 +38,12 @@ from messagehub_tui.events import log_line, record_event
 from messagehub_tui.homefs import private_umask
 from messagehub_tui.models import Campaign, Channel, StopRequest
 from messagehub_tui.workers import journal, queue, registry
+from messagehub_tui.workers.claims import Claims
 from messagehub_tui.workers.lease import Lease
 from messagehub_tui.workers.ratelimit import RateLimiter, campaign_rate, sender_key
 
 PROBLEMS = frozenset({Outcome.FAILED, Outcome.UNKNOWN, Outcome.RETRY})
 FLUSH_EVERY = 0.5
-# Half a second of work per claim: rare enough that claiming costs little, short enough that
-# the runners of one campaign finish within about that of each other.
-CLAIM_SECONDS = 0.5
 # The lanes are fed across claims: the next batch is claimed as soon as the last item of this
 # one is taken, so no lane waits for the slowest at a batch's end and each goes on sending its
 # next envelope with its body (over a relay 40 ms away, a drain costs every lane about two round
@@ -53,20 +51,6 @@ CLAIM_SECONDS = 0.5
 # messages), or when nothing is due.
 DRAIN_AFTER = 1 << 20
 log = logging.getLogger("messagehub.runner")
-
-
-def tapered(size: int, pending: int, runners: int, lanes: int) -> int:
-    """A claim of `size`, but near the campaign's end at most half of this runner's share of
-    the `pending` left (one per lane at least): the runners of a campaign then run out of work
-    together. Untapered, the last claim (half a second of work) left one runner sending alone
-    while the others had nothing: with two runners on two cores, a fifth of a 20,000-message
-    send at half speed."""
-    share = -(-pending // (2 * max(1, runners)))
-    return max(min(size, lanes), min(size, share))
-
-
-# A claim that takes this long on average (seconds) means runners wait on each other.
-SLOW_CLAIM = 0.05
 
 
 class CampaignRunner:
@@ -82,12 +66,12 @@ class CampaignRunner:
         # set by run() once the runner is registered, before anything reads them
         self.runner_id: int
         self.lease: Lease
-        self.claims, self.claim_seconds = 0, 0.0
-        self.limit = 0  # the next claim's size
+        self.claims: Claims | None = None  # once the channel is open
         self.done = 0  # messages this runner has an outcome for, to measure its pace
         self.leaving = False
         self.database_lost = False
         self.ran_dry = False  # the feed's last claim found nothing due
+        self.lanes_open = 0  # the lanes of this round not closed by a refused connection
 
     def _event(self, message: str, level: str = "info", shown: bool = True) -> None:
         """An event the monitor shows and the campaign's log keeps; `shown` False: the log only."""
@@ -198,19 +182,36 @@ class CampaignRunner:
             self.done += 1
             if time.monotonic() - self.flushed_at >= FLUSH_EVERY:
                 self._flush()
-            if result.outcome == Outcome.STOP:
+            outcome = result.outcome
+            if outcome == Outcome.SENT:  # first: the usual case costs one test
+                self.streak = 0
+            elif outcome == Outcome.STOP:
                 if not self.stop.is_set():
                     self._event(f"paused: {result.reason}", "error")
                     self._halt(result.reason)
+            elif outcome == Outcome.BUSY:
+                if upcoming is not None:  # taken, never handed: back to pending
+                    self.unrecorded.append((upcoming, NOT_SENT))
+                await self._lane_refused(lane, result.reason)
+                return
             else:
-                self._note(result)
+                self._note_failure(result)
             item, message = (upcoming, upcoming_message) if ahead else (next(items, None), None)
 
-    def _note(self, result: SendResult) -> None:
-        """Track consecutive failures; a run of failure_streak pauses the campaign."""
-        if result.outcome == Outcome.SENT:
-            self.streak = 0
-            return
+    async def _lane_refused(self, lane: int, reason: str) -> None:
+        """The server refused this lane's connection as one too many: the lane closes for this
+        round (the next round tries again) and the others take its messages; the last one to
+        close leaves it to the campaign's other runners, or pauses it."""
+        self.lanes_open -= 1
+        if self.lanes_open:
+            self._event(f"runner {self.runner_id}: connection {lane + 1} refused ({reason}); "
+                        f"it sends on {self.lanes_open} other(s)", shown=False)
+        else:
+            await self.lease.refused(reason, self.timeout + 1)
+
+    def _note_failure(self, result: SendResult) -> None:
+        """Track consecutive failures (a message sent ends a run, in _lane); a run of
+        failure_streak pauses the campaign."""
         self.streak += 1
         if self.streak >= self.settings.delivery.failure_streak and not self.stop.is_set():
             reason = f"the last {self.streak} attempts all failed; last error: {result.reason}"
@@ -228,25 +229,11 @@ class CampaignRunner:
             await asyncio.wait_for(self.stop.wait(), delay)
         return True
 
-    def _claim_size(self, sent: int, seconds: float) -> int:
-        """CLAIM_SECONDS of sending at the pace just measured, at least one per lane.
-
-        batch_size sizes the claims only until a pace is measured: a runner faster than
-        batch_size per CLAIM_SECONDS claims more (fewer claim transactions and fewer waits for
-        the slowest lane), up to MAX_BATCH; a rate limit caps a claim at one second of it.
-        """
-        ceiling = MAX_BATCH if seconds > 0 else self.settings.delivery.batch_size
-        if self.rate > 0:
-            ceiling = min(ceiling, max(1, int(self.rate)))
-        if seconds <= 0:
-            return ceiling
-        paced = int(CLAIM_SECONDS * sent / seconds)
-        return max(min(self.transport.lanes, ceiling), min(ceiling, paced))
-
     async def _run_lanes(self, items: Iterator[queue.Claimed]) -> None:
         """Send what `items` yields over every lane. If one lane raises, the others finish the
         message in hand (bounded by the channel timeout), are cancelled and awaited, then it
         re-raises: nothing is left sending when the channel closes."""
+        self.lanes_open = self.transport.lanes
         lanes = [asyncio.create_task(self._lane(lane, items))
                  for lane in range(self.transport.lanes)]
         try:
@@ -263,23 +250,15 @@ class CampaignRunner:
         if failure is not None:
             raise failure
 
-    def _claim(self) -> list[queue.Claimed] | None:
-        """The next batch of `self.limit`, tapered near the end; None when this runner was
-        declared dead."""
-        asked = time.monotonic()
+    def _claim(self, claims: Claims) -> list[queue.Claimed] | None:
+        """The next batch (Claims.take); None when this runner was declared dead."""
         try:
-            pending, _ = queue.open_work(self.campaign_id)
-            limit = tapered(self.limit, pending, registry.live_runners(self.campaign_id),
-                            self.transport.lanes)
-            batch = queue.claim(self.campaign_id, self.runner_id, limit)
+            return claims.take()
         except queue.RunnerGone:
             self.lease.declare_dead()
             return None
-        self.claims += 1
-        self.claim_seconds += time.monotonic() - asked
-        return batch
 
-    def _feed(self, batch: list[queue.Claimed]) -> Iterator[queue.Claimed]:
+    def _feed(self, claims: Claims, batch: list[queue.Claimed]) -> Iterator[queue.Claimed]:
         """The batch's items, then the next batch's, claimed (between a flush and the feedback
         check, as between drained batches) when a lane asks past the last one while the others
         still send: until nothing is due, the runner stops, or the journal is to be forgotten.
@@ -295,15 +274,17 @@ class CampaignRunner:
             if self.stop.is_set():
                 return
             if self.done > done:  # else the lanes took it all at once: no pace to go by
-                self.limit = self._claim_size(self.done - done, time.monotonic() - started)
-            batch = self._claim() or []
+                claims.limit = claims.size(self.done - done, time.monotonic() - started)
+            batch = self._claim(claims) or []
             self.ran_dry = not batch  # (None: declared dead, and stopping)
 
     async def _loop(self) -> None:
-        self.limit = min(self._claim_size(0, 0), self.transport.lanes * 4)
+        claims = self.claims = Claims(self.campaign_id, self.runner_id,
+                                      self.settings.delivery.batch_size, self.rate,
+                                      self.transport.lanes)
         while not self.stop.is_set():
             # a feed that ran dry has just claimed in vain: no second claim before idling
-            batch = [] if self.ran_dry else self._claim()
+            batch = [] if self.ran_dry else self._claim(claims)
             self.ran_dry = False
             if batch is None:
                 return
@@ -311,11 +292,21 @@ class CampaignRunner:
                 if not await self._idle():
                     return
                 continue
-            await self._run_lanes(self._feed(batch))
+            await self._run_lanes(self._feed(claims, batch))
             self._flush()
             if not self.unrecorded and self.lease.journal is not None:
                 self.lease.journal.reset()
             self._check_feedback()
+
+    async def _open(self, transport: Transport) -> bool:
+        """Open the channel; False when the server refused this runner's first connection as
+        over its cap (then it has left the campaign to its other runners, or paused it)."""
+        try:
+            await transport.open()
+        except ChannelBusy as exc:
+            await self.lease.refused(str(exc), self.timeout + 1)
+            return False
+        return True
 
     def _check_feedback(self) -> None:
         """Pause when bounces or complaints passed their limit. Checked here, between batches,
@@ -379,8 +370,8 @@ class CampaignRunner:
             opened = self.transport
             abandoning = asyncio.create_task(self._abandon_when_stopped(opened))
             self._event(f"runner {self.runner_id} started (pid {os.getpid()})")
-            await opened.open()
-            await self._loop()
+            if await self._open(opened):
+                await self._loop()
         except ChannelStopped as exc:
             self._event(f"paused: {exc}", "error")
             self._halt(str(exc))
@@ -398,8 +389,8 @@ class CampaignRunner:
             await watcher
             if abandoning is not None:
                 await abandoning
-            if self.claims and not self.database_lost:
-                self._report_claims()
+            if self.claims is not None and self.claims.count and not self.database_lost:
+                self._report_claims(self.claims)
             if opened is not None:
                 try:
                     await opened.close()
@@ -410,18 +401,16 @@ class CampaignRunner:
             self._event(f"campaign {status}")
         return status
 
-    def _report_claims(self) -> None:
+    def _report_claims(self, claims: Claims) -> None:
         """How long runners waited on each other for their claims. The monitor shows it where it
         tells something (slow claims, or runners of several hosts to compare); one host's quick
         claims, the usual case, go to the campaign's log only."""
-        each = self.claim_seconds / self.claims
         try:
-            telling = each >= SLOW_CLAIM or registry.other_hosts_run(self.campaign_id,
-                                                                     self.settings.host)
+            telling = claims.slow() or registry.other_hosts_run(self.campaign_id,
+                                                                self.settings.host)
         except DatabaseError:  # a full disk, say: _event says what it could not record
             telling = True
-        self._event(f"runner {self.runner_id} on {self.settings.host}: {self.claims} claims, "
-                    f"{1000 * each:.1f} ms each", shown=telling)
+        self._event(claims.summary(self.settings.host), shown=telling)
 
     async def _abandon_when_stopped(self, transport: Transport) -> None:
         """On a stop (pause, cancel, a signal, ...) the channel drops the connections still
