@@ -187,8 +187,7 @@ class CampaignRunner:
                 self.streak = 0
             elif outcome == Outcome.STOP:
                 if not self.stop.is_set():
-                    self._event(f"paused: {result.reason}", "error")
-                    self._halt(result.reason)
+                    self.lease.pause(result.reason)
             elif outcome == Outcome.BUSY:
                 if upcoming is not None:  # taken, never handed: back to pending
                     self.unrecorded.append((upcoming, NOT_SENT))
@@ -215,8 +214,7 @@ class CampaignRunner:
         self.streak += 1
         if self.streak >= self.settings.delivery.failure_streak and not self.stop.is_set():
             reason = f"the last {self.streak} attempts all failed; last error: {result.reason}"
-            self._event(f"paused: {reason}", "error")
-            self._halt(reason)
+            self.lease.pause(reason)
 
     async def _idle(self) -> bool:
         """Nothing due: False when the campaign has no pending work left, else wait for the next."""
@@ -315,8 +313,7 @@ class CampaignRunner:
         process (mailbox poll, webhook) is seen within a batch."""
         reason = feedback.over_limit(self.campaign_id, self.settings)
         if reason and not self.stop.is_set():
-            self._event(f"paused: {reason}", "error")
-            self._halt(reason)
+            self.lease.pause(reason)
 
     def _on_signal(self, name: str) -> None:
         self._event(f"runner {self.runner_id} got {name}; pausing")
@@ -373,8 +370,7 @@ class CampaignRunner:
             if await self._open(opened):
                 await self._loop()
         except ChannelStopped as exc:
-            self._event(f"paused: {exc}", "error")
-            self._halt(str(exc))
+            self.lease.pause(str(exc))
         except Exception as exc:
             if is_disk_full(exc):
                 self.lease.stop_for_disk(exc)
@@ -382,8 +378,7 @@ class CampaignRunner:
                 self._lost_database(exc)
             else:
                 log.exception("runner %s of campaign %s crashed", self.runner_id, self.campaign_id)
-                self._event(f"paused: runner crashed: {type(exc).__name__}: {exc}", "error")
-                self._halt(f"runner crashed: {type(exc).__name__}: {exc}")
+                self.lease.pause(f"runner crashed: {type(exc).__name__}: {exc}")
         finally:
             self.stop.set()
             await watcher
